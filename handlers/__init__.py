@@ -1,0 +1,1 @@
+"""Conversation flows: one module per conversation, pure async steps over bot.flow types."""
