@@ -1,0 +1,186 @@
+"""Reference data under data/: regions, service categories, state bodies and days off.
+
+Three files: regions.json {"regions": [...]}, categories.json {"categories": [...],
+"bodies": [...]} and holidays.json {"days_off": [...]}. Every named item carries "code" and
+non-empty "kk", "ru", "en"; a day off carries "date" (YYYY-MM-DD) instead of a code. A broken
+file stops start-up with RefDataError("data/regions.json:12: ...") naming the offending line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.errors import RefDataError
+
+LOCALES = ("kk", "ru", "en")
+_CODE = re.compile(r"[a-z][a-z0-9_]*")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WS = " \t\r\n"
+_DECODER = json.JSONDecoder()
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A region, category or body: a stable code and its name in each locale."""
+
+    code: str
+    names: dict[str, str]
+    kind: str | None = None  # regions only: "region" or "city"
+
+    def name(self, locale: str) -> str:
+        return self.names.get(locale) or self.names.get("ru") or self.names.get("en") or self.code
+
+
+@dataclass(frozen=True, slots=True)
+class RefData:
+    regions: tuple[Named, ...]
+    categories: tuple[Named, ...]
+    bodies: tuple[Named, ...]
+    days_off: frozenset[date]
+
+    def region(self, code: str) -> Named | None:
+        return _find(self.regions, code)
+
+    def category(self, code: str) -> Named | None:
+        return _find(self.categories, code)
+
+    def body(self, code: str) -> Named | None:
+        return _find(self.bodies, code)
+
+
+def _find(items: tuple[Named, ...], code: str) -> Named | None:
+    return next((item for item in items if item.code == code), None)
+
+
+def default_data_dir() -> Path:
+    """data/ beside the packages in a checkout or editable install, else the packaged copy."""
+    checkout = Path(__file__).resolve().parent.parent / "data"
+    if (checkout / "regions.json").is_file():
+        return checkout
+    return Path(str(resources.files("bot").joinpath("resources", "data")))
+
+
+def load_refdata(directory: Path) -> RefData:
+    regions_file = _File(directory, "regions.json")
+    categories_file = _File(directory, "categories.json")
+    holidays_file = _File(directory, "holidays.json")
+    return RefData(
+        regions=regions_file.named_list("regions", kinds=("region", "city")),
+        categories=categories_file.named_list("categories"),
+        bodies=categories_file.named_list("bodies"),
+        days_off=holidays_file.days_off(),
+    )
+
+
+class _File:
+    """One parsed JSON file plus the line of every value in it, for error messages."""
+
+    def __init__(self, directory: Path, filename: str) -> None:
+        self.label = f"{directory.name}/{filename}"
+        try:
+            text = (directory / filename).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RefDataError(f"{self.label}:0: cannot read: {exc.strerror}") from exc
+        try:
+            self.data: Any = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RefDataError(f"{self.label}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        self.lines: dict[JsonPath, int] = {}
+        _index_lines(text, 0, (), self.lines)
+
+    def error(self, path: JsonPath, message: str) -> RefDataError:
+        while path not in self.lines:  # the root () is always indexed
+            path = path[:-1]
+        return RefDataError(f"{self.label}:{self.lines[path]}: {message}")
+
+    def items(self, key: str) -> list[dict[str, Any]]:
+        if not isinstance(self.data, dict) or not isinstance(self.data.get(key), list):
+            raise self.error((key,), f'expected an object with a list "{key}"')
+        items: list[dict[str, Any]] = self.data[key]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.error((key, i), "expected an object")
+        return items
+
+    def names(self, path: JsonPath, item: dict[str, Any]) -> dict[str, str]:
+        for locale in LOCALES:
+            if locale not in item:
+                raise self.error(path, f'missing "{locale}"')
+            value = item[locale]
+            if not isinstance(value, str) or not value.strip():
+                raise self.error((*path, locale), f'"{locale}" must be a non-empty string')
+        return {locale: item[locale].strip() for locale in LOCALES}
+
+    def named_list(self, key: str, kinds: tuple[str, ...] = ()) -> tuple[Named, ...]:
+        result: list[Named] = []
+        seen: set[str] = set()
+        for i, item in enumerate(self.items(key)):
+            path: JsonPath = (key, i)
+            code = item.get("code")
+            if not isinstance(code, str) or not _CODE.fullmatch(code):
+                raise self.error((*path, "code"), f"bad code {code!r}: want a lowercase slug")
+            if code in seen:
+                raise self.error((*path, "code"), f"duplicate code {code!r}")
+            seen.add(code)
+            kind = item.get("kind")
+            if kinds and kind not in kinds:
+                raise self.error((*path, "kind"), f'"kind" must be one of {", ".join(kinds)}')
+            result.append(Named(code, self.names(path, item), kind))
+        return tuple(result)
+
+    def days_off(self) -> frozenset[date]:
+        result: set[date] = set()
+        for i, item in enumerate(self.items("days_off")):
+            raw = item.get("date")
+            day = None
+            if isinstance(raw, str) and _DATE.fullmatch(raw):
+                try:
+                    day = date.fromisoformat(raw)
+                except ValueError:
+                    day = None
+            if day is None:
+                raise self.error(("days_off", i, "date"), f"bad date {raw!r}: want YYYY-MM-DD")
+            if day in result:
+                raise self.error(("days_off", i, "date"), f"duplicate date {raw}")
+            self.names(("days_off", i), item)
+            result.add(day)
+        return frozenset(result)
+
+
+def _index_lines(text: str, pos: int, path: JsonPath, out: dict[JsonPath, int]) -> int:
+    """Record the line of the value at `pos` and of everything inside it; return its end.
+
+    The text has already been parsed by json.loads, so it is known to be well formed.
+    """
+    pos = _skip(text, pos)
+    out[path] = text.count("\n", 0, pos) + 1
+    opener = text[pos]
+    if opener not in "{[":
+        return int(_DECODER.raw_decode(text, pos)[1])
+    closer = "}" if opener == "{" else "]"
+    pos = _skip(text, pos + 1)
+    index = 0
+    while text[pos] != closer:
+        key: str | int = index
+        if opener == "{":
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip(text, pos) + 1  # past ':'
+        pos = _skip(text, _index_lines(text, pos, (*path, key), out))
+        if text[pos] == ",":
+            pos = _skip(text, pos + 1)
+        index += 1
+    return pos + 1
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WS:
+        pos += 1
+    return pos
