@@ -1,0 +1,1 @@
+"""WhatsApp adapter package; the only place twilio is imported."""

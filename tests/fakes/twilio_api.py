@@ -1,0 +1,460 @@
+"""A fake Twilio REST API on 127.0.0.1, for the real twilio library to talk to.
+
+In tests:   async with FakeTwilioApi(sid, token) as api: ... api.url, api.sent_to(...)
+As a process (benchmarks):
+    python -m tests.fakes.twilio_api --account-sid AC... --auth-token T [--port 0]
+        [--callback-base http://127.0.0.1:8080]
+prints "READY <url>" and serves until SIGINT/SIGTERM. GET <url>/_fake/sent returns the
+recorded messages as JSON (not a Twilio path; no auth).
+
+Serves POST /2010-04-01/Accounts/{sid}/Messages.json with Basic auth and Twilio's
+validation errors, hosts media behind the same auth (like inbound MediaUrl), posts signed
+status callbacks, and delivers signed inbound webhooks the way Twilio does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import json
+import re
+import secrets
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+API_VERSION = "2010-04-01"
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
+
+# Twilio's own codes and wording for errors the adapter must handle.
+_DEFAULT_FAULTS = {
+    400: (21211, "Invalid 'To' Phone Number"),
+    401: (20003, "Authenticate"),
+    403: (20003, "Permission Denied"),
+    404: (20404, "The requested resource was not found"),
+    429: (20429, "Too Many Requests"),
+    500: (20500, "Internal Server Error"),
+    503: (20503, "Service Unavailable"),
+}
+_CODE_MESSAGES = {
+    63016: "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template.",
+    63024: "Invalid message recipient",
+    21610: "Attempt to send to unsubscribed recipient",
+}
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def twilio_error(status: int, code: int, message: str, **headers: str) -> web.Response:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return web.json_response(body, status=status, headers=headers)
+
+
+def inbound_params(
+    *,
+    account_sid: str,
+    from_: str,
+    to: str,
+    body: str = "",
+    message_sid: str | None = None,
+    profile_name: str = "Citizen",
+    media: Sequence[tuple[str, str]] = (),
+    location: tuple[float, float, str | None] | None = None,
+) -> dict[str, str]:
+    """The form Twilio posts to the inbound webhook for a WhatsApp message.
+
+    `from_`/`to` are "whatsapp:+7...". `media` is (url, content type) pairs; `location`
+    is (latitude, longitude, address or None).
+    """
+    sid = message_sid or new_sid("SM" if not media else "MM")
+    message_type = "location" if location else ("image" if media else "text")
+    params = {
+        "SmsMessageSid": sid,
+        "NumMedia": str(len(media)),
+        "ProfileName": profile_name,
+        "MessageType": message_type,
+        "SmsSid": sid,
+        "WaId": from_.removeprefix("whatsapp:").lstrip("+"),
+        "SmsStatus": "received",
+        "Body": body,
+        "To": to,
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": API_VERSION,
+    }
+    for i, (url, content_type) in enumerate(media):
+        params[f"MediaUrl{i}"] = url
+        params[f"MediaContentType{i}"] = content_type
+    if location:
+        params["Latitude"], params["Longitude"] = str(location[0]), str(location[1])
+        if location[2]:
+            params["Address"] = location[2]
+    return params
+
+
+@dataclass
+class _Fault:
+    status: int
+    code: int
+    message: str
+    retry_after: str | None
+    deferred: bool  # accept (201 queued), then fail in the status callback
+
+
+class FakeTwilioApi:
+    """A Twilio account's REST API. Every recorded message is a dict of the form fields
+    (To, From, Body, ContentSid, ContentVariables, StatusCallback...; MediaUrl a list)
+    plus "Sid", "Status" and "ErrorCode"."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        callback_base: str | None = None,
+        auto_status: Sequence[str] = (),
+    ) -> None:
+        """`callback_base` replaces scheme and host of StatusCallback URLs when posting
+        (a public https URL is signed, a local one is called). `auto_status`, e.g.
+        ("sent", "delivered"), is posted to StatusCallback after each accepted message."""
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.callback_base = callback_base
+        self.auto_status = tuple(auto_status)
+        self.sent: list[dict[str, Any]] = []
+        self.unauthorized = 0
+        self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, form, our status
+        self.templates: dict[str, str] = {}
+        self._host, self._port = host, port
+        self._faults: list[_Fault] = []
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._by_sid: dict[str, dict[str, Any]] = {}
+        self._new_message = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        base = f"/{API_VERSION}/Accounts/{{account}}"
+        app.router.add_post(base + "/Messages.json", self._create_message)
+        app.router.add_get(base + "/Messages/{message}/Media/{media}", self._get_media)
+        app.router.add_get("/_fake/sent", self._dump_sent)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self._host}:{port}"
+        self._client = aiohttp.ClientSession()
+        return self.url
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client:
+            await self._client.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeTwilioApi:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- what tests set up and look at ---------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int = 500,
+        code: int | None = None,
+        message: str | None = None,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        deferred: bool = False,
+    ) -> None:
+        """The next `times` message creations fail with HTTP `status` and Twilio `code`.
+
+        `deferred=True` is how Twilio reports most WhatsApp failures (63016 outside the
+        24-hour window, 63024...): the create succeeds ("queued"), then the message turns
+        "failed" with ErrorCode in the status callback."""
+        default_code, default_message = _DEFAULT_FAULTS.get(status, (status, "Error"))
+        code = code or default_code
+        message = message or _CODE_MESSAGES.get(code, default_message)
+        after = None if retry_after is None else str(retry_after)
+        for _ in range(times):
+            self._faults.append(_Fault(status, code, message, after, deferred))
+
+    def define_template(self, content_sid: str, text: str) -> None:
+        """Make ContentSid render `text` ({{1}}, {{2}}... from ContentVariables) as Body."""
+        self.templates[content_sid] = text
+
+    def sent_to(self, to: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["To"] == to]
+
+    async def wait_for_sent(
+        self, to: str, count: int = 1, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` messages went to `to`; return them all."""
+        async with asyncio.timeout(timeout):
+            while len(found := self.sent_to(to)) < count:
+                self._new_message.clear()
+                await self._new_message.wait()
+        return found
+
+    def host_media(self, content: bytes, content_type: str) -> str:
+        """A URL like an inbound MediaUrl: Basic auth with the account's credentials."""
+        media_sid = new_sid("ME")
+        self._media[media_sid] = (content, content_type)
+        return (
+            f"{self.url}/{API_VERSION}/Accounts/{self.account_sid}"
+            f"/Messages/{new_sid('MM')}/Media/{media_sid}"
+        )
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
+
+    async def deliver_inbound(
+        self, webhook_url: str, params: dict[str, str], *, signed_url: str | None = None
+    ) -> tuple[int, str]:
+        """POST an inbound webhook as Twilio does, signed for `signed_url` (the public URL)
+        or `webhook_url`. Build `params` with `inbound_params`. Returns (status, body)."""
+        return await self._post_signed(webhook_url, signed_url or webhook_url, params)
+
+    async def send_status(
+        self, sid: str, status: str, *, error_code: int | None = None
+    ) -> int | None:
+        """POST a status callback for message `sid` to its StatusCallback, if it had one.
+        Returns the webhook's HTTP status."""
+        message = self._by_sid[sid]
+        message["Status"] = status
+        if error_code is not None:
+            message["ErrorCode"] = error_code
+        callback = message.get("StatusCallback")
+        if not callback:
+            return None
+        form = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "AccountSid": self.account_sid,
+            "From": message.get("From", ""),
+            "To": message["To"],
+            "ApiVersion": API_VERSION,
+            "ChannelPrefix": "whatsapp",
+        }
+        if error_code is not None:
+            form["ErrorCode"] = str(error_code)
+        target = callback
+        if self.callback_base:
+            base = urlsplit(self.callback_base)
+            parts = urlsplit(callback)
+            target = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+        code, _ = await self._post_signed(target, callback, form)
+        self.callbacks.append((callback, form, code))
+        return code
+
+    # -- HTTP side -----------------------------------------------------------------------
+
+    async def _post_signed(
+        self, url: str, signed_url: str, form: dict[str, str]
+    ) -> tuple[int, str]:
+        assert self._client is not None, "FakeTwilioApi is not started"
+        headers = {
+            "X-Twilio-Signature": self.sign(signed_url, form),
+            "User-Agent": "TwilioProxy/1.1",
+        }
+        async with self._client.post(url, data=form, headers=headers) as response:
+            return response.status, await response.text()
+
+    def _authorized(self, request: web.Request) -> bool:
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token)
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def _check_account(self, request: web.Request) -> web.Response | None:
+        if not self._authorized(request):
+            self.unauthorized += 1
+            return twilio_error(
+                401, 20003, "Authenticate", **{"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
+        if request.match_info["account"] != self.account_sid:
+            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        return None
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if refused := self._check_account(request):
+            return refused
+        form = await request.post()
+        fields: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "MediaUrl"}
+        fields["MediaUrl"] = [str(v) for v in form.getall("MediaUrl", [])]
+        if invalid := _validate(fields, self.templates):
+            return invalid
+        fault = self._faults.pop(0) if self._faults else None
+        if fault and not fault.deferred:
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return twilio_error(fault.status, fault.code, fault.message, **extra)
+        sid = new_sid("SM")
+        fields.update(Sid=sid, Status="queued", ErrorCode=None)
+        if fields.get("ContentSid") in self.templates:
+            fields["Body"] = _render(self.templates[fields["ContentSid"]], fields)
+        self.sent.append(fields)
+        self._by_sid[sid] = fields
+        self._new_message.set()
+        statuses: tuple[tuple[str, int | None], ...] = tuple((s, None) for s in self.auto_status)
+        if fault:
+            statuses = (("failed", fault.code),)
+        if statuses and fields.get("StatusCallback"):
+            task = asyncio.create_task(self._report(sid, statuses))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return web.json_response(self._resource(fields), status=201)
+
+    async def _report(self, sid: str, statuses: tuple[tuple[str, int | None], ...]) -> None:
+        for status, code in statuses:
+            with contextlib.suppress(aiohttp.ClientError):
+                await self.send_status(sid, status, error_code=code)
+
+    def _resource(self, fields: dict[str, Any]) -> dict[str, Any]:
+        now = format_datetime(datetime.now(UTC))
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{fields['Sid']}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": fields.get("Body", ""),
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": fields.get("From"),
+            "messaging_service_sid": fields.get("MessagingServiceSid"),
+            "num_media": str(len(fields["MediaUrl"])),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": fields["Sid"],
+            "status": "queued",
+            "subresource_uris": {"media": uri + "/Media.json"},
+            "to": fields["To"],
+            "uri": uri + ".json",
+        }
+
+    async def _get_media(self, request: web.Request) -> web.Response:
+        if refused := self._check_account(request):
+            return refused
+        hosted = self._media.get(request.match_info["media"])
+        if hosted is None:
+            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        return web.Response(body=hosted[0], content_type=hosted[1])
+
+    async def _dump_sent(self, request: web.Request) -> web.Response:
+        to = request.query.get("to")
+        return web.json_response(self.sent_to(to) if to else self.sent)
+
+
+def _validate(fields: dict[str, Any], templates: dict[str, str]) -> web.Response | None:
+    """Twilio's checks on a new message, with its codes and (number-bearing) wording."""
+    to, from_ = fields.get("To", ""), fields.get("From", "")
+    if not to:
+        return twilio_error(400, 21604, "A 'To' phone number is required.")
+    if not from_ and not fields.get("MessagingServiceSid"):
+        return twilio_error(400, 21603, "A 'From' phone number is required.")
+    if not _E164.match(to.removeprefix("whatsapp:")):
+        return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+    if from_ and to.startswith("whatsapp:") != from_.startswith("whatsapp:"):
+        return twilio_error(
+            400, 21910, "Invalid From and To pair. From and To should be of the same channel"
+        )
+    content_sid = fields.get("ContentSid")
+    if not (fields.get("Body") or fields["MediaUrl"] or content_sid):
+        return twilio_error(400, 21619, "A text message body or media urls must be specified.")
+    if len(fields.get("Body", "")) > 1600:
+        return twilio_error(
+            400, 21617, "The concatenated message body exceeds the 1600 character limit."
+        )
+    if content_sid and not (content_sid in templates or _CONTENT_SID.match(content_sid)):
+        return twilio_error(400, 21655, "The ContentSid is Invalid.")
+    if "ContentVariables" in fields:
+        try:
+            variables = json.loads(fields["ContentVariables"])
+        except ValueError:
+            variables = None
+        if not isinstance(variables, dict):
+            return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+    return None
+
+
+def _render(template: str, fields: dict[str, Any]) -> str:
+    variables = json.loads(fields.get("ContentVariables") or "{}")
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: str(variables.get(m.group(1), m.group(0))), template)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    api = FakeTwilioApi(
+        args.account_sid,
+        args.auth_token,
+        port=args.port,
+        callback_base=args.callback_base,
+        auto_status=args.auto_status.split(",") if args.auto_status else (),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with api:
+        print(f"READY {api.url}", flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--callback-base")
+    parser.add_argument("--auto-status", default="", help="e.g. sent,delivered")
+    asyncio.run(_serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
