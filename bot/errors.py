@@ -1,10 +1,10 @@
 """Our own error tree; library errors are translated into these once, at each adapter's edge.
 
-    GovbotError
-    ├── ConfigError        a setting is missing or malformed: one line, start-up stops
-    ├── RefDataError       a file under data/ is broken: names the file and line
-    ├── UserInputError     the citizen's input cannot be accepted: a catalog msgid to answer with
-    └── DeliveryError      a message could not be delivered; `retryable` says whether to try again
+GovbotError
+├── ConfigError        a setting is missing or malformed: one line, start-up stops
+├── RefDataError       a file under data/ is broken: names the file and line
+├── UserInputError     the citizen's input cannot be accepted: a catalog msgid to answer with
+└── DeliveryError      a message could not be delivered; `retryable` says whether to try again
 """
 
 from __future__ import annotations

@@ -1,0 +1,86 @@
+"""The composition root: one Starlette app with the webhooks, the staff console, the JSON
+API, health and metrics, and a lifespan that opens storage and starts every configured
+channel. Tests and production wire it the same way; tests pass fakes for the transports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from bot.config import Settings
+from bot.runtime import Runtime, open_runtime
+from bot.web import health
+
+log = logging.getLogger(__name__)
+
+
+class ChannelService(Protocol):
+    """A messenger adapter as the app sees it: webhook routes plus a start and a stop."""
+
+    name: str
+
+    def routes(self) -> list[BaseRoute]: ...
+    async def start(self, runtime: Runtime) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def build_channels(
+    settings: Settings, *, telegram_request: Any = None, twilio_http: Any = None
+) -> tuple[list[ChannelService], list[str]]:
+    """The channels whose settings are present, and one line for each saying on or off."""
+    channels: list[ChannelService] = []
+    lines: list[str] = []
+    if settings.telegram_enabled:
+        lines.append(f"telegram: on ({settings.telegram_mode})")
+    else:
+        lines.append("telegram: off (TELEGRAM_BOT_TOKEN is not set)")
+    if settings.whatsapp_enabled:
+        lines.append("whatsapp: on (Twilio)")
+    else:
+        lines.append(
+            "whatsapp: off (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM"
+            " are not all set)"
+        )
+    return channels, lines
+
+
+def create_app(
+    settings: Settings,
+    *,
+    telegram_request: Any = None,
+    twilio_http: Any = None,
+    clock: Callable[[], datetime] | None = None,
+    announce: Callable[[str], None] = lambda line: log.info("%s", line),
+) -> Starlette:
+    channels, lines = build_channels(
+        settings, telegram_request=telegram_request, twilio_http=twilio_http
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, clock=clock or (lambda: datetime.now(UTC)))
+        app.state.runtime = runtime
+        for line in lines:
+            announce(line)
+        if not channels:
+            announce("No messenger is configured: try `govbot shell` to chat with the bot here.")
+        try:
+            for channel in channels:
+                await channel.start(runtime)
+            yield
+        finally:
+            for channel in reversed(channels):
+                await channel.stop()
+            await runtime.close()
+
+    routes: list[BaseRoute] = [*health.ROUTES]
+    for channel in channels:
+        routes += channel.routes()
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,114 @@
+"""Terminal chat: the bot in a terminal, through the same dispatcher and storage as the
+messengers. Buttons are shown as numbered options; lines can be piped in for scripts:
+
+    printf '/start\n1\n' | govbot shell --lang kk
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from bot.attachments import kind_for
+from bot.domain import Attachment, Channel, Inbound, Location, Reply
+from bot.errors import UserInputError
+from bot.i18n import pick_language
+from bot.runtime import Runtime
+
+
+def render(replies: Sequence[Reply]) -> str:
+    """Replies as terminal text: each message, then its buttons numbered from 1."""
+    blocks = []
+    for reply in replies:
+        lines = [reply.text]
+        lines += [f"  {n}) {b.label}" for n, b in enumerate(reply.buttons, start=1)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+class ConsoleChat:
+    def __init__(self, runtime: Runtime, *, chat_key: str, lang: str | None) -> None:
+        self.runtime = runtime
+        self.chat_key = chat_key
+        self.lang = lang
+
+    async def send_line(self, line: str) -> list[Reply]:
+        """One typed line (or a /attach, /location command) through the dispatcher."""
+        try:
+            msg = await self._inbound(line)
+        except UserInputError as err:
+            t = self.runtime.catalogs[
+                pick_language(self.lang, self.runtime.settings.default_language)
+            ]
+            return [Reply(t(err.msgid, limit_mb=self.runtime.settings.max_attachment_mb))]
+        return await self.runtime.dispatcher.handle(msg)
+
+    async def _inbound(self, line: str) -> Inbound:
+        base = Inbound(channel=Channel.CONSOLE, chat_key=self.chat_key, locale_hint=self.lang)
+        command, _, arg = line.strip().partition(" ")
+        if command == "/attach":
+            path = Path(arg.strip())
+            try:
+                data = await asyncio.to_thread(_read_file, path)
+            except OSError:
+                raise UserInputError("shell.file_missing") from None
+            stored = await self.runtime.attachments.aput(
+                data, declared_type=None, file_name=path.name
+            )
+            attachment = Attachment(
+                kind=kind_for(stored.content_type),
+                content_type=stored.content_type,
+                size=stored.size,
+                blob_id=stored.blob_id,
+                file_name=path.name,
+            )
+            return replace(base, attachments=(attachment,))
+        if command == "/location":
+            try:
+                lat, lon = (float(part) for part in arg.split(","))
+            except ValueError:
+                return replace(base, text=line)
+            return replace(base, location=Location(lat, lon))
+        return replace(base, text=line)
+
+
+def _read_file(path: Path) -> bytes:
+    return path.expanduser().read_bytes()
+
+
+async def run_shell(
+    runtime: Runtime,
+    *,
+    lang: str | None,
+    chat_key: str = "local",
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    interactive: bool | None = None,
+) -> None:
+    chat = ConsoleChat(runtime, chat_key=chat_key, lang=lang)
+    interactive = stdin.isatty() if interactive is None else interactive
+    t = runtime.catalogs[pick_language(lang, runtime.settings.default_language)]
+    write: Callable[[str], object] = stdout.write
+    if interactive:
+        write(t("shell.banner") + "\n\n")
+    loop = asyncio.get_running_loop()
+    while True:
+        if interactive:
+            write("> ")
+            stdout.flush()
+        line = await loop.run_in_executor(None, stdin.readline)
+        if not line:
+            break
+        line = line.rstrip("\n")
+        if line.strip() in ("/quit", "/exit"):
+            break
+        if not interactive:
+            write(f"> {line}\n")
+        replies = await chat.send_line(line)
+        if replies:
+            write(render(replies) + "\n\n")
+        stdout.flush()

@@ -1,0 +1,1 @@
+"""Telegram adapter package; the only place python-telegram-bot is imported."""

@@ -1,0 +1,93 @@
+"""`govbot` command line (also `python -m bot`): run, shell, migrate and the admin tools.
+
+Bad settings stop the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, RefDataError
+from bot.i18n import LANGUAGES
+
+log = logging.getLogger("govbot")
+
+
+def setup_logging(level: str) -> None:
+    # Log lines carry event names and ids of our own, never message text, phone numbers
+    # or chat ids; third-party HTTP clients that log URLs are kept at WARNING.
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    for noisy in ("httpx", "httpcore", "telegram", "twilio", "aiohttp.access", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    app = create_app(settings, announce=lambda line: print(line, flush=True))
+    print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_shell(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.channels.console import run_shell
+    from bot.runtime import open_runtime
+
+    async def main() -> None:
+        runtime = await open_runtime(settings)
+        try:
+            await run_shell(runtime, lang=args.lang, chat_key=args.chat)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.storage.sqlite import open_and_migrate
+
+    applied = asyncio.run(open_and_migrate(settings.database_path))
+    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every configured channel, the web app and the scheduler")
+    shell = sub.add_parser("shell", help="chat with the bot in this terminal (no tokens needed)")
+    shell.add_argument("--lang", choices=LANGUAGES, help="your language, preselected")
+    shell.add_argument("--chat", default="local", help="which terminal citizen you are")
+    sub.add_parser("migrate", help="apply database migrations")
+    return parser
+
+
+HANDLERS = {"run": cmd_run, "shell": cmd_shell, "migrate": cmd_migrate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level)
+        return HANDLERS[args.command](settings, args)
+    except (ConfigError, RefDataError) as err:
+        print(f"govbot: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

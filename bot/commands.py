@@ -1,0 +1,76 @@
+"""Words the bot understands anywhere, in Kazakh, Russian and English, and the matching of
+typed answers to offered buttons (by number or by label in any language).
+
+These are inputs, not texts the citizen reads, so they live here rather than in the
+catalogs; the catalogs hold the help text that tells citizens about them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from enum import StrEnum
+
+from bot.domain import Button
+
+
+class Command(StrEnum):
+    START = "start"
+    MENU = "menu"
+    CANCEL = "cancel"
+    BACK = "back"
+    LANGUAGE = "language"
+    HELP = "help"
+    STOP = "stop"
+    SUBSCRIBE = "subscribe"
+
+
+_WORDS: dict[Command, tuple[str, ...]] = {
+    Command.MENU: ("menu", "меню", "мәзір", "басты мәзір", "главное меню", "main menu", "0"),
+    Command.CANCEL: ("cancel", "отмена", "отменить", "болдырмау", "бас тарту"),
+    Command.BACK: ("back", "назад", "артқа"),
+    Command.LANGUAGE: ("language", "lang", "язык", "тіл"),
+    Command.HELP: ("help", "помощь", "справка", "көмек", "анықтама"),
+    Command.STOP: ("stop", "стоп", "тоқта", "тоқтату", "unsubscribe", "отписаться"),
+    Command.SUBSCRIBE: ("start", "старт", "бастау", "subscribe", "подписаться", "жазылу"),
+}
+_BY_WORD = {word: command for command, words in _WORDS.items() for word in words}
+_PAYLOADS = {f"g:{command.value}": command for command in Command}
+_PUNCTUATION = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """Case-, accent-form- and punctuation-insensitive form of a typed answer."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _PUNCTUATION.sub(" ", folded).strip()
+
+
+def global_command(text: str, payload: str | None) -> Command | None:
+    if payload is not None:
+        return _PAYLOADS.get(payload)
+    stripped = text.strip()
+    if stripped.lower().split("@")[0] == "/start":
+        return Command.START
+    word = normalize(stripped.removeprefix("/"))
+    if stripped.startswith("/") and word == "start":
+        return Command.START
+    return _BY_WORD.get(word) if len(word) <= 20 else None
+
+
+def is_global_payload(payload: str) -> bool:
+    return payload in _PAYLOADS
+
+
+def match_button(text: str, offered: Sequence[Button]) -> str | None:
+    """The payload of the offered button the citizen meant: "2", "2.", or a label."""
+    wanted = normalize(text)
+    if not wanted:
+        return None
+    if wanted.isdigit():
+        index = int(wanted) - 1
+        return offered[index].payload if 0 <= index < len(offered) else None
+    for button in offered:
+        if wanted in (normalize(label) for label in (button.label, *button.aliases)):
+            return button.payload
+    return None

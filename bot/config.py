@@ -1,0 +1,279 @@
+"""Settings from the environment and an optional .env file, checked once at start-up.
+
+A bad value stops the process with one line that names the key and what was expected,
+so an operator fixes it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+
+LANGUAGES = ("kk", "ru", "en")
+
+_TELEGRAM_TOKEN = re.compile(r"^\d{5,12}:[A-Za-z0-9_-]{30,50}$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_TWILIO_TOKEN = re.compile(r"^[0-9a-fA-F]{32}$")
+_WHATSAPP_FROM = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_path: Path = Path("var/govbot.sqlite3")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: str = "polling"
+    telegram_webhook_secret: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    # ContentSid of the approved "you have an update" template, per language.
+    twilio_update_templates: Mapping[str, str] = field(default_factory=dict)
+    secret_key: str | None = None
+    data_key: str | None = None
+    default_language: str = "kk"
+    session_idle_minutes: int = 30
+    flood_burst: int = 8
+    flood_per_second: float = 2.0
+    appeal_working_days: int = 15
+    max_attachments: int = 5
+    max_attachment_mb: int = 20
+    telegram_rate_global: float = 30.0
+    telegram_rate_per_chat: float = 1.0
+    whatsapp_rate: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def var_dir(self) -> Path:
+        """Where generated secrets and attachments live: next to the database file."""
+        return self.database_path.parent
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.var_dir / "attachments"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return None not in (
+            self.twilio_account_sid,
+            self.twilio_auth_token,
+            self.twilio_whatsapp_from,
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; '#' comments, blank lines and optional quotes allowed."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Settings from `environ` (default os.environ) over the optional .env file."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update(read_env_file(env_file))
+    merged.update(os.environ if environ is None else environ)
+    env = {k: v for k, v in merged.items() if v != ""}
+    get = env.get
+
+    def parse(
+        key: str, convert: Callable[[str], T], default: T, expected: str, *, secret: bool = False
+    ) -> T:
+        raw = get(key)
+        if raw is None:
+            return default
+        try:
+            return convert(raw)
+        except (ValueError, TypeError):
+            shown = key if secret else f"{key}={raw[:40]!r}"
+            raise ConfigError(f"{shown}: expected {expected}") from None
+
+    def pattern(key: str, regex: re.Pattern[str], expected: str) -> str | None:
+        raw = get(key)
+        if raw is not None and not regex.fullmatch(raw):
+            # Tokens are secrets: name the key, never echo the value.
+            raise ConfigError(f"{key}: expected {expected}")
+        return raw
+
+    return Settings(
+        database_path=parse(
+            "DATABASE_URL", _sqlite_path, Path("var/govbot.sqlite3"), "sqlite:///path/to/file"
+        ),
+        host=parse("HOST", _host, "127.0.0.1", "a host name or IP address"),
+        port=parse("PORT", _port, 8080, "a port number from 1 to 65535"),
+        public_url=parse(
+            "PUBLIC_URL", _base_url, None, "an http(s) base URL such as https://bot.example.kz"
+        ),
+        telegram_bot_token=pattern(
+            "TELEGRAM_BOT_TOKEN", _TELEGRAM_TOKEN, "a BotFather token such as 123456:ABC-..."
+        ),
+        telegram_api_url=parse(
+            "TELEGRAM_API_URL", _base_url, "https://api.telegram.org", "an http(s) URL"
+        ),
+        telegram_mode=parse(
+            "TELEGRAM_MODE", _choice("polling", "webhook"), "polling", "polling or webhook"
+        ),
+        telegram_webhook_secret=pattern(
+            "TELEGRAM_WEBHOOK_SECRET", _WEBHOOK_SECRET, "16-256 characters of A-Z a-z 0-9 _ -"
+        ),
+        twilio_account_sid=pattern(
+            "TWILIO_ACCOUNT_SID", _TWILIO_SID, "AC followed by 32 hex digits"
+        ),
+        twilio_auth_token=pattern("TWILIO_AUTH_TOKEN", _TWILIO_TOKEN, "32 hex digits"),
+        twilio_whatsapp_from=pattern(
+            "TWILIO_WHATSAPP_FROM",
+            _WHATSAPP_FROM,
+            "whatsapp:+<E.164 number>, e.g. whatsapp:+77010000000",
+        ),
+        twilio_api_url=parse(
+            "TWILIO_API_URL", _base_url, "https://api.twilio.com", "an http(s) URL"
+        ),
+        twilio_update_templates={
+            lang: sid
+            for lang in LANGUAGES
+            if (
+                sid := pattern(
+                    f"TWILIO_TEMPLATE_UPDATE_{lang.upper()}",
+                    _CONTENT_SID,
+                    "HX followed by 32 hex digits",
+                )
+            )
+        },
+        secret_key=parse(
+            "SECRET_KEY", _min_length(32), None, "at least 32 characters", secret=True
+        ),
+        data_key=get("DATA_KEY"),
+        default_language=parse("DEFAULT_LANGUAGE", _choice(*LANGUAGES), "kk", "one of kk, ru, en"),
+        session_idle_minutes=parse(
+            "SESSION_IDLE_MINUTES", _int_range(1, 24 * 60), 30, "minutes from 1 to 1440"
+        ),
+        flood_burst=parse("FLOOD_BURST", _int_range(1, 1000), 8, "a whole number from 1 to 1000"),
+        flood_per_second=parse(
+            "FLOOD_PER_SECOND", _float_range(0.1, 100), 2.0, "messages a second, 0.1 to 100"
+        ),
+        appeal_working_days=parse(
+            "APPEAL_WORKING_DAYS", _int_range(1, 60), 15, "working days from 1 to 60"
+        ),
+        max_attachments=parse("MAX_ATTACHMENTS", _int_range(0, 20), 5, "a count from 0 to 20"),
+        max_attachment_mb=parse(
+            "MAX_ATTACHMENT_MB", _int_range(1, 20), 20, "megabytes from 1 to 20 (Telegram's limit)"
+        ),
+        telegram_rate_global=parse(
+            "TELEGRAM_RATE_GLOBAL", _float_range(0, 1000), 30.0, "messages a second (0 = unlimited)"
+        ),
+        telegram_rate_per_chat=parse(
+            "TELEGRAM_RATE_PER_CHAT", _float_range(0, 100), 1.0, "messages a second (0 = unlimited)"
+        ),
+        whatsapp_rate=parse(
+            "WHATSAPP_RATE", _float_range(0, 1000), 10.0, "messages a second (0 = unlimited)"
+        ),
+        log_level=parse(
+            "LOG_LEVEL",
+            _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+            "INFO",
+            "DEBUG, INFO, WARNING or ERROR",
+        ),
+    )
+
+
+def _sqlite_path(raw: str) -> Path:
+    prefix = "sqlite:///"
+    if not raw.startswith(prefix) or len(raw) == len(prefix) or "?" in raw:
+        raise ValueError(raw)
+    return Path(raw[len(prefix) :])
+
+
+def _host(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def _base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        value = raw.strip()
+        if value not in allowed:
+            raise ValueError(raw)
+        return value
+
+    return convert
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return convert
+
+
+def _float_range(low: float, high: float) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return convert
+
+
+def _min_length(length: int) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if len(raw) < length:
+            raise ValueError("too short")
+        return raw
+
+    return convert

@@ -1,0 +1,369 @@
+"""The dispatcher: the one place a citizen's message turns into replies.
+
+It owns dedupe of external ids, per-chat ordering (one chat at a time, chats in
+parallel), global commands, session load/save, flood control, the transaction that makes
+a step's effects atomic, and the single error boundary. Channel adapters call `handle`
+and send what it returns; flows only compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.commands import Command, global_command, is_global_payload, match_button
+from bot.config import Settings
+from bot.crypto import DataCipher
+from bot.domain import Button, Inbound, Reply
+from bot.errors import UserInputError
+from bot.flood import FloodGate
+from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
+from bot.i18n import Catalogs, Translator, pick_language
+from bot.metrics import Metrics
+from bot.refdata import RefData
+from bot.storage import Storage, Tx
+from bot.storage.records import Citizen, SessionRecord
+
+log = logging.getLogger(__name__)
+
+MENU_FLOW = "menu"
+MAIN = "main"
+LANGUAGE = "language"
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One step in progress: the session being edited and the replies gathered so far."""
+
+    citizen: Citizen
+    flow: str
+    state: str
+    data: dict[str, Any]
+    history: list[str]
+    offered: list[Button]
+    replies: list[Reply] = field(default_factory=list)
+    forget: bool = False
+    created: list[str] = field(default_factory=list)
+
+
+class ChatLocks:
+    """One asyncio.Lock per chat, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, chat: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(chat, (asyncio.Lock(), 0))
+        self._locks[chat] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[chat]
+            if users == 1:
+                del self._locks[chat]
+            else:
+                self._locks[chat] = (lock, users - 1)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        catalogs: Catalogs,
+        flows: Mapping[str, Flow],
+        settings: Settings,
+        refdata: RefData,
+        cipher: DataCipher,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        for flow in flows.values():
+            flow.check()
+        if MENU_FLOW not in flows:
+            raise ValueError("the menu flow is required")
+        self.storage = storage
+        self.catalogs = catalogs
+        self.flows = flows
+        self.settings = settings
+        self.refdata = refdata
+        self.cipher = cipher
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
+        self.idle = timedelta(minutes=settings.session_idle_minutes)
+        self._locks = ChatLocks()
+
+    async def handle(self, msg: Inbound) -> list[Reply]:
+        """Handle one inbound message; returns what to send back to the same chat."""
+        chat = f"{msg.channel}:{msg.chat_key}"
+        async with self._locks.hold(chat):
+            self.metrics.messages_in.labels(msg.channel.value).inc()
+            answer, warn = self.flood.admit(chat)
+            try:
+                replies = await self._handle_once(msg)
+            except Exception:
+                log.exception("step failed on channel %s", msg.channel.value)
+                self.metrics.errors.inc()
+                replies = await self._apologise(msg)
+            if not answer:
+                replies = [await self._slow_down(msg)] if warn else []
+            self.metrics.messages_out.labels(msg.channel.value).inc(len(replies))
+            return replies
+
+    async def _handle_once(self, msg: Inbound) -> list[Reply]:
+        now = self.clock()
+        async with self.storage.transaction() as tx:
+            dedupe_key = self._dedupe_key(msg)
+            if dedupe_key and await tx.processed.seen(dedupe_key):
+                return []
+            citizen, _ = await tx.citizens.get_or_create(msg.channel, msg.chat_key, now=now)
+            turn = await self._load(tx, citizen, now)
+            await self._step(tx, turn, msg, now)
+            await self._save(tx, turn, now)
+            citizen.last_inbound_at = msg.received_at
+            await tx.citizens.save(citizen)
+            if dedupe_key:
+                await tx.processed.mark(dedupe_key, now=now)
+        for kind in turn.created:
+            self.metrics.tickets_created.labels(kind).inc()
+        return turn.replies
+
+    def _dedupe_key(self, msg: Inbound) -> str | None:
+        if msg.external_id is None:
+            return None
+        return self.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
+
+    async def _load(self, tx: Tx, citizen: Citizen, now: datetime) -> _Turn:
+        record = await tx.sessions.load(citizen.id)
+        if record is None or record.flow not in self.flows:
+            return _Turn(citizen, MENU_FLOW, MAIN, {}, [], [])
+        stored = record.data
+        turn = _Turn(
+            citizen,
+            record.flow,
+            record.state,
+            dict(stored.get("d", {})),
+            list(stored.get("h", [])),
+            [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
+        )
+        expired = record.updated_at is not None and now - record.updated_at > self.idle
+        if expired and record.flow != MENU_FLOW:
+            t = self._translator(citizen, None)
+            minutes = self.settings.session_idle_minutes
+            turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
+            turn.flow, turn.state, turn.data, turn.history, turn.offered = (
+                MENU_FLOW,
+                MAIN,
+                {},
+                [],
+                [],
+            )
+        return turn
+
+    async def _save(self, tx: Tx, turn: _Turn, now: datetime) -> None:
+        if turn.forget:
+            await tx.sessions.delete(turn.citizen.id)
+            return
+        offered = [[b.payload, b.label, list(b.aliases)] for b in turn.offered]
+        data = {"d": turn.data, "h": turn.history[-20:], "o": offered}
+        await tx.sessions.save(SessionRecord(turn.citizen.id, turn.flow, turn.state, data), now=now)
+
+    async def _step(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
+        citizen = turn.citizen
+        command = global_command(msg.text, msg.payload)
+        if citizen.locale is None and (turn.flow, turn.state) != (MENU_FLOW, LANGUAGE):
+            # First contact: everything waits until a language is chosen.
+            await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
+            return
+        if command is not None:
+            await self._command(tx, turn, msg, now, command)
+            return
+        state = self.flows[turn.flow].states.get(turn.state)
+        if state is None or state.handler is None:
+            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
+            return
+        t = self._translator(citizen, msg)
+        payload = msg.payload
+        if payload is not None and payload not in {b.payload for b in turn.offered}:
+            return await self._refuse(tx, turn, msg, now, "input.stale_button")
+        if payload is None and msg.text.strip() and turn.offered:
+            payload = match_button(msg.text, turn.offered)
+        refusal = _refusal(msg, payload, state.accepts)
+        if refusal:
+            return await self._refuse(tx, turn, msg, now, refusal)
+        if payload is not None:
+            msg = replace(msg, payload=payload)
+        ctx = self._context(tx, turn, msg, now)
+        try:
+            go = await state.handler(msg, ctx)
+        except UserInputError as err:
+            turn.replies.append(Reply(t.gettext(err.msgid, **err.params)))
+            await self._ask(tx, turn, msg, now)
+            return
+        turn.data = ctx.data
+        turn.created += ctx.created
+        await self._apply(tx, turn, msg, now, go)
+
+    async def _apply(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, go: Go) -> None:
+        turn.replies.extend(go.say)
+        turn.offered = [b for r in go.say for b in r.buttons]
+        if go.forget:
+            turn.forget = True
+        if go.flow is not None:
+            target = self.flows[go.flow]
+            await self._enter(
+                tx,
+                turn,
+                msg,
+                now,
+                go.flow,
+                target.entry,
+                dict(go.data or {}),
+                reset=True,
+                ask=go.ask,
+            )
+        elif go.state is None:
+            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True, ask=go.ask)
+        else:
+            if go.state != turn.state:
+                turn.history.append(turn.state)
+            turn.state = go.state
+            if go.ask:
+                await self._ask(tx, turn, msg, now)
+
+    async def _command(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, command: Command
+    ) -> None:
+        t = self._translator(turn.citizen, msg)
+        citizen = turn.citizen
+        in_flow = turn.flow != MENU_FLOW
+        if command is Command.START:
+            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {"welcome": True}, reset=True)
+        elif command in (Command.MENU, Command.CANCEL):
+            if in_flow:
+                turn.replies.append(Reply(t("nav.cancelled")))
+            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
+        elif command is Command.BACK:
+            if turn.history:
+                turn.state = turn.history.pop()
+                await self._ask(tx, turn, msg, now)
+            else:
+                await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
+        elif command is Command.LANGUAGE:
+            await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
+        elif command is Command.HELP:
+            turn.replies.append(Reply(t("help.text")))
+            await self._ask(tx, turn, msg, now)
+        else:
+            citizen.subscribed = command is Command.SUBSCRIBE
+            note = "subscription.on" if citizen.subscribed else "subscription.off"
+            turn.replies.append(Reply(t(note)))
+            await self._ask(tx, turn, msg, now)
+
+    async def _enter(
+        self,
+        tx: Tx,
+        turn: _Turn,
+        msg: Inbound,
+        now: datetime,
+        flow: str,
+        state: str,
+        data: dict[str, Any],
+        *,
+        reset: bool,
+        ask: bool = True,
+    ) -> None:
+        turn.flow, turn.state, turn.data = flow, state, data
+        if reset:
+            turn.history = []
+        if ask:
+            await self._ask(tx, turn, msg, now)
+
+    async def _ask(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
+        """Append the current state's question; its buttons become the offered ones."""
+        state = self.flows[turn.flow].states[turn.state]
+        assert state.prompt is not None
+        ctx = self._context(tx, turn, msg, now)
+        asked = await state.prompt(ctx)
+        turn.data = ctx.data
+        replies = [asked] if isinstance(asked, Reply) else list(asked)
+        turn.replies.extend(replies)
+        turn.offered = [b for r in replies for b in r.buttons]
+
+    async def _refuse(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, msgid: str) -> None:
+        limits = {
+            "limit_mb": self.settings.max_attachment_mb,
+            "limit": self.settings.max_attachments,
+        }
+        turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
+        await self._ask(tx, turn, msg, now)
+
+    def _context(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> Context:
+        return Context(
+            t=self._translator(turn.citizen, msg),
+            catalogs=self.catalogs,
+            citizen=turn.citizen,
+            data=turn.data,
+            tx=tx,
+            now=now,
+            settings=self.settings,
+            refdata=self.refdata,
+            cipher=self.cipher,
+            flows=self.flows,
+            flow=turn.flow,
+            state=turn.state,
+            history=turn.history,
+        )
+
+    def _translator(self, citizen: Citizen | None, msg: Inbound | None) -> Translator:
+        if citizen is not None and citizen.locale:
+            return self.catalogs[citizen.locale]
+        hint = msg.locale_hint if msg else None
+        return self.catalogs[pick_language(hint, self.settings.default_language)]
+
+    async def _apologise(self, msg: Inbound) -> list[Reply]:
+        """After an unexpected failure: mark the message handled (no retry storm), say sorry."""
+        citizen = None
+        try:
+            async with self.storage.transaction() as tx:
+                citizen = await tx.citizens.find(msg.channel, msg.chat_key)
+                key = self._dedupe_key(msg)
+                if key:
+                    await tx.processed.mark(key, now=self.clock())
+        except Exception:
+            log.exception("could not record a failed message")
+        return [Reply(self._translator(citizen, msg)("error.sorry"))]
+
+    async def _slow_down(self, msg: Inbound) -> Reply:
+        async with self.storage.read() as tx:
+            citizen = await tx.citizens.find(msg.channel, msg.chat_key)
+        return (
+            Reply(self._translator(citizen, msg)("flood.slow_down"))
+            if citizen
+            else Reply(self.catalogs[self.settings.default_language]("flood.slow_down"))
+        )
+
+
+def _refusal(msg: Inbound, payload: str | None, accepts: frozenset[str]) -> str | None:
+    """Why this kind of input cannot be taken here, as a msgid; None if it can."""
+    if payload is not None:
+        return None if BUTTONS in accepts or is_global_payload(payload) else "input.use_text"
+    if msg.unsupported:
+        return msg.unsupported
+    if msg.attachments:
+        return None if FILES in accepts else "input.no_files_here"
+    if msg.location is not None:
+        return None if LOCATION in accepts else "input.no_location_here"
+    if not msg.text.strip():
+        return "input.empty"
+    if TEXT not in accepts:
+        return "input.use_buttons"
+    return None

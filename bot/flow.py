@@ -1,0 +1,148 @@
+"""What a conversation is made of: states with a prompt and a handler, and the context
+a step is handed.
+
+A flow declares, per state, the question it asks (`@flow.prompt`) and how it takes the
+answer (`@flow.on`). Handlers return `Go`, never send anything themselves: the dispatcher
+does the I/O, re-asks after a refusal and keeps the session. Everything a step needs
+comes through `Context`, so a flow is tested without any network or messenger library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.domain import Button, Inbound, Reply
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.crypto import DataCipher
+    from bot.i18n import Catalogs, Translator
+    from bot.refdata import Named, RefData
+    from bot.storage import Tx
+    from bot.storage.records import Citizen
+
+TEXT = "text"
+BUTTONS = "buttons"
+FILES = "files"
+LOCATION = "location"
+TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
+BUTTONS_ONLY = frozenset({BUTTONS})
+
+
+@dataclass(frozen=True, slots=True)
+class Go:
+    """A handler's verdict.
+
+    state: the next state of this flow; None ends the flow and shows the main menu.
+    say: replies to send before the next state's question.
+    flow: start another flow at its entry, handing it `data`.
+    forget: delete the conversation's session (an anonymous tip, once submitted).
+    ask: whether to append the next state's question (False when `say` already asks).
+    """
+
+    state: str | None = None
+    say: tuple[Reply, ...] = ()
+    flow: str | None = None
+    data: Mapping[str, Any] | None = None
+    forget: bool = False
+    ask: bool = True
+
+
+PromptFn = Callable[["Context"], Awaitable[Reply | Sequence[Reply]]]
+HandlerFn = Callable[[Inbound, "Context"], Awaitable[Go]]
+
+
+@dataclass(slots=True)
+class State:
+    name: str
+    prompt: PromptFn | None = None
+    handler: HandlerFn | None = None
+    accepts: frozenset[str] = TEXT_OR_BUTTONS
+
+
+class Flow:
+    """A named conversation. `menu_title` (a msgid) puts it on the main menu."""
+
+    def __init__(
+        self, name: str, *, entry: str, menu_title: str | None = None, menu_order: int = 100
+    ) -> None:
+        self.name = name
+        self.entry = entry
+        self.menu_title = menu_title
+        self.menu_order = menu_order
+        self.states: dict[str, State] = {}
+
+    def _state(self, name: str) -> State:
+        return self.states.setdefault(name, State(name))
+
+    def prompt(self, name: str) -> Callable[[PromptFn], PromptFn]:
+        def register(fn: PromptFn) -> PromptFn:
+            self._state(name).prompt = fn
+            return fn
+
+        return register
+
+    def on(
+        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS
+    ) -> Callable[[HandlerFn], HandlerFn]:
+        def register(fn: HandlerFn) -> HandlerFn:
+            state = self._state(name)
+            state.handler = fn
+            state.accepts = accepts
+            return fn
+
+        return register
+
+    def check(self) -> None:
+        """Fail at start-up, not mid-conversation, if a state lacks its prompt or handler."""
+        if self.entry not in self.states:
+            raise ValueError(f"flow {self.name}: entry state {self.entry!r} is not defined")
+        for state in self.states.values():
+            if state.prompt is None or state.handler is None:
+                raise ValueError(f"flow {self.name}: state {state.name!r} lacks prompt or handler")
+
+
+@dataclass(slots=True)
+class Context:
+    """What a step may use. `data` is the flow's own dict, saved with the session."""
+
+    t: Translator
+    catalogs: Catalogs
+    citizen: Citizen
+    data: dict[str, Any]
+    tx: Tx
+    now: datetime
+    settings: Settings
+    refdata: RefData
+    cipher: DataCipher
+    flows: Mapping[str, Flow]
+    flow: str
+    state: str
+    history: list[str] = field(default_factory=list)
+    # Ticket kinds created in this step; counted in metrics once the step commits.
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def lang(self) -> str:
+        return self.t.lang
+
+    def button(self, msgid: str, payload: str, **params: Any) -> Button:
+        """A button labelled by a catalog message, matchable by its text in any language."""
+        aliases = tuple(t.gettext(msgid, **params) for t in self.catalogs.all())
+        return Button(payload=payload, label=self.t.gettext(msgid, **params), aliases=aliases)
+
+    def named_button(self, item: Named, payload: str) -> Button:
+        """A button for reference data (a region, a category) named in all three languages."""
+        aliases = tuple(item.names.values())
+        return Button(payload=payload, label=item.name(self.lang), aliases=aliases)
+
+    def reply(self, msgid: str, *buttons: Button, **params: Any) -> Reply:
+        return Reply(text=self.t.gettext(msgid, **params), buttons=buttons)
+
+    def nav(self, *, back: bool = True) -> tuple[Button, ...]:
+        """The Back / Main menu buttons most questions end with."""
+        items = [self.button("nav.back", "g:back")] if back else []
+        return (*items, self.button("nav.menu", "g:menu"))

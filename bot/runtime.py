@@ -1,0 +1,90 @@
+"""Builds the running parts from settings: storage, catalogs, reference data, dispatcher.
+
+`govbot shell`, `govbot run` and the tests all assemble the bot here, so a conversation
+in the terminal takes exactly the path a Telegram or WhatsApp message takes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.attachments import AttachmentStore
+from bot.config import Settings
+from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
+from bot.dispatcher import Dispatcher
+from bot.flow import Flow
+from bot.i18n import Catalogs
+from bot.metrics import Metrics
+from bot.refdata import RefData, default_data_dir, load_refdata
+from bot.storage.sqlite import SqliteStorage
+from handlers import load_flows
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: SqliteStorage
+    catalogs: Catalogs
+    refdata: RefData
+    cipher: DataCipher
+    attachments: AttachmentStore
+    flows: dict[str, Flow]
+    dispatcher: Dispatcher
+    metrics: Metrics
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+
+def ensure_secrets(settings: Settings) -> Settings:
+    """SECRET_KEY and DATA_KEY: from the settings, else generated once and kept in var/."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = settings.secret_key or load_or_create_secret(
+        settings.var_dir / "secret_key", lambda: generate_key_setting().partition(":")[2]
+    )
+    data_key = settings.data_key or load_or_create_secret(
+        settings.var_dir / "data_key", generate_key_setting
+    )
+    return replace(settings, secret_key=secret_key, data_key=data_key)
+
+
+async def open_runtime(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    data_dir: Path | None = None,
+    catalogs: Catalogs | None = None,
+) -> Runtime:
+    settings = ensure_secrets(settings)
+    assert settings.data_key is not None
+    cipher = DataCipher.from_setting(settings.data_key)
+    refdata = load_refdata(data_dir or default_data_dir())
+    catalogs = catalogs or Catalogs()
+    storage = SqliteStorage(settings.database_path, cipher)
+    await storage.open()
+    attachments = AttachmentStore(
+        settings.attachments_dir, cipher, max_bytes=settings.max_attachment_mb * MB
+    )
+    flows = load_flows()
+    metrics = Metrics()
+    dispatcher = Dispatcher(
+        storage=storage,
+        catalogs=catalogs,
+        flows=flows,
+        settings=settings,
+        refdata=refdata,
+        cipher=cipher,
+        metrics=metrics,
+        clock=clock,
+    )
+    return Runtime(
+        settings, storage, catalogs, refdata, cipher, attachments, flows, dispatcher, metrics
+    )

@@ -1,0 +1,103 @@
+"""Plain records that cross the storage boundary; no SQL and no driver types in here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class Citizen:
+    id: int
+    channel: str
+    chat_key: str
+    locale: str | None
+    region: str | None = None
+    subscribed: bool = False
+    sub_regions: tuple[str, ...] = ()
+    unreachable: bool = False
+    last_inbound_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """Where a citizen is in a conversation. `data` is the flow's own dict (JSON-safe)."""
+
+    citizen_id: int
+    flow: str
+    state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    blob_id: str
+    kind: str
+    content_type: str
+    size: int
+    file_name: str | None = None
+
+
+@dataclass(slots=True)
+class TicketDraft:
+    """A complaint or a feedback follow-up, ready to be stored. Tips have their own draft."""
+
+    kind: str
+    locale: str
+    citizen_id: int
+    channel: str
+    category: str | None = None
+    subject: str | None = None
+    region: str | None = None
+    rating: int | None = None
+    summary: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    due_on: date | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@dataclass(slots=True)
+class Ticket:
+    id: int
+    reference: str
+    kind: str
+    status: str
+    privacy: str
+    citizen_id: int | None
+    channel: str | None
+    locale: str
+    category: str | None
+    subject: str | None
+    region: str | None
+    rating: int | None
+    summary: str | None
+    details: dict[str, Any]
+    due_on: date | None
+    created_at: datetime
+    updated_at: datetime
+    assignee_id: int | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    id: int
+    ticket_id: int
+    author: str
+    body: str
+    created_at: datetime
+    staff_id: int | None = None
+    internal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRecord:
+    category: str
+    rating: int
+    locale: str
+    centre: str | None = None
+    region: str | None = None
+    reasons: tuple[str, ...] = ()
+    ticket_id: int | None = None

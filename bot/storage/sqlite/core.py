@@ -1,0 +1,193 @@
+"""Citizens, conversation sessions, processed external ids and lookup throttling."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from bot.crypto import DataCipher
+from bot.storage.records import Citizen, SessionRecord
+
+LOOKUP_WINDOW = timedelta(minutes=15)
+
+
+def ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _citizen(row: aiosqlite.Row) -> Citizen:
+    return Citizen(
+        id=row["id"],
+        channel=row["channel"],
+        chat_key=row["chat_key"],
+        locale=row["locale"],
+        region=row["region"],
+        subscribed=bool(row["subscribed"]),
+        sub_regions=tuple(json.loads(row["sub_regions"])),
+        unreachable=bool(row["unreachable"]),
+        last_inbound_at=parse_ts(row["last_inbound_at"]),
+    )
+
+
+class SqliteCitizenStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get_or_create(
+        self, channel: str, chat_key: str, *, now: datetime
+    ) -> tuple[Citizen, bool]:
+        found = await self.find(channel, chat_key)
+        if found is not None:
+            return found, False
+        cur = await self._conn.execute(
+            "INSERT INTO citizens (channel, chat_key, created_at) VALUES (?, ?, ?)",
+            (channel, chat_key, ts(now)),
+        )
+        assert cur.lastrowid is not None
+        return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None), True
+
+    async def find(self, channel: str, chat_key: str) -> Citizen | None:
+        async with self._conn.execute(
+            "SELECT * FROM citizens WHERE channel = ? AND chat_key = ?", (channel, chat_key)
+        ) as cur:
+            row = await cur.fetchone()
+        return _citizen(row) if row else None
+
+    async def get(self, citizen_id: int) -> Citizen | None:
+        async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
+            row = await cur.fetchone()
+        return _citizen(row) if row else None
+
+    async def save(self, citizen: Citizen) -> None:
+        await self._conn.execute(
+            "UPDATE citizens SET locale = ?, region = ?, subscribed = ?, sub_regions = ?,"
+            " unreachable = ?, last_inbound_at = ? WHERE id = ?",
+            (
+                citizen.locale,
+                citizen.region,
+                int(citizen.subscribed),
+                json.dumps(list(citizen.sub_regions)),
+                int(citizen.unreachable),
+                ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
+                citizen.id,
+            ),
+        )
+
+
+class SqliteSessionStore:
+    """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
+
+    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+        self._conn = conn
+        self._cipher = cipher
+
+    async def load(self, citizen_id: int) -> SessionRecord | None:
+        async with self._conn.execute(
+            "SELECT * FROM sessions WHERE citizen_id = ?", (citizen_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        plain = self._cipher.decrypt(row["data"], context=b"session")
+        return SessionRecord(
+            citizen_id=citizen_id,
+            flow=row["flow"],
+            state=row["state"],
+            data=json.loads(plain),
+            updated_at=parse_ts(row["updated_at"]),
+        )
+
+    async def save(self, record: SessionRecord, *, now: datetime) -> None:
+        sealed = self._cipher.encrypt(
+            json.dumps(record.data, ensure_ascii=False).encode(), context=b"session"
+        )
+        await self._conn.execute(
+            "INSERT INTO sessions (citizen_id, flow, state, data, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET"
+            " flow = excluded.flow, state = excluded.state, data = excluded.data,"
+            " updated_at = excluded.updated_at",
+            (record.citizen_id, record.flow, record.state, sealed, ts(now)),
+        )
+        record.updated_at = now
+
+    async def delete(self, citizen_id: int) -> None:
+        await self._conn.execute("DELETE FROM sessions WHERE citizen_id = ?", (citizen_id,))
+
+    async def count_since(self, since: datetime) -> int:
+        async with self._conn.execute(
+            "SELECT count(*) FROM sessions WHERE updated_at >= ?", (ts(since),)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def purge_before(self, before: datetime) -> int:
+        cur = await self._conn.execute("DELETE FROM sessions WHERE updated_at < ?", (ts(before),))
+        return cur.rowcount
+
+
+class SqliteProcessedStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def seen(self, key: str) -> bool:
+        async with self._conn.execute("SELECT 1 FROM processed_ids WHERE key = ?", (key,)) as cur:
+            return await cur.fetchone() is not None
+
+    async def mark(self, key: str, *, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)", (key, ts(now))
+        )
+
+    async def purge_before(self, before: datetime) -> int:
+        cur = await self._conn.execute(
+            "DELETE FROM processed_ids WHERE processed_at < ?", (ts(before),)
+        )
+        return cur.rowcount
+
+
+class SqliteLookupGuard:
+    """Failures per key in a sliding window; 5 free tries, then a lock that doubles."""
+
+    FREE_TRIES = 5
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def locked_until(self, key: str, *, now: datetime) -> datetime | None:
+        async with self._conn.execute(
+            "SELECT locked_until FROM lookup_attempts WHERE key = ?", (key,)
+        ) as cur:
+            row = await cur.fetchone()
+        until = parse_ts(row[0]) if row else None
+        return until if until and until > now else None
+
+    async def failure(self, key: str, *, now: datetime) -> int:
+        async with self._conn.execute(
+            "SELECT failures, window_start FROM lookup_attempts WHERE key = ?", (key,)
+        ) as cur:
+            row = await cur.fetchone()
+        failures = 1
+        start = now
+        if row is not None:
+            started = parse_ts(row[1])
+            if started and now - started < LOOKUP_WINDOW * 8:
+                failures, start = row[0] + 1, started
+        locked = None
+        if failures >= self.FREE_TRIES:
+            locked = now + timedelta(minutes=2 ** min(failures - self.FREE_TRIES, 10))
+        await self._conn.execute(
+            "INSERT INTO lookup_attempts (key, failures, window_start, locked_until)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,"
+            " window_start = excluded.window_start, locked_until = excluded.locked_until",
+            (key, failures, ts(start), ts(locked) if locked else None),
+        )
+        return failures
+
+    async def success(self, key: str) -> None:
+        await self._conn.execute("DELETE FROM lookup_attempts WHERE key = ?", (key,))

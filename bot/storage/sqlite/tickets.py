@@ -1,0 +1,199 @@
+"""Tickets, their thread, events, attachments and the service-quality ratings."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.crypto import DataCipher
+from bot.storage.records import (
+    AttachmentRef,
+    RatingRecord,
+    ThreadMessage,
+    Ticket,
+    TicketDraft,
+)
+from bot.storage.sqlite.core import parse_ts, ts
+
+
+def ticket_from_row(row: aiosqlite.Row) -> Ticket:
+    created = parse_ts(row["created_at"])
+    updated = parse_ts(row["updated_at"])
+    assert created is not None and updated is not None
+    return Ticket(
+        id=row["id"],
+        reference=row["reference"],
+        kind=row["kind"],
+        status=row["status"],
+        privacy=row["privacy"],
+        citizen_id=row["citizen_id"],
+        channel=row["channel"],
+        locale=row["locale"],
+        category=row["category"],
+        subject=row["subject"],
+        region=row["region"],
+        rating=row["rating"],
+        summary=row["summary"],
+        details=json.loads(row["details"]),
+        due_on=date.fromisoformat(row["due_on"]) if row["due_on"] else None,
+        created_at=created,
+        updated_at=updated,
+        assignee_id=row["assignee_id"],
+        version=row["version"],
+    )
+
+
+class SqliteTicketStore:
+    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+        self._conn = conn
+        self._cipher = cipher
+
+    async def add(self, draft: TicketDraft, *, reference: str, now: datetime) -> Ticket:
+        cur = await self._conn.execute(
+            "INSERT INTO tickets (reference, kind, citizen_id, channel, locale, category,"
+            " subject, region, rating, summary, details, due_on, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                reference,
+                draft.kind,
+                draft.citizen_id,
+                draft.channel,
+                draft.locale,
+                draft.category,
+                draft.subject,
+                draft.region,
+                draft.rating,
+                draft.summary,
+                json.dumps(draft.details, ensure_ascii=False),
+                draft.due_on.isoformat() if draft.due_on else None,
+                ts(now),
+                ts(now),
+            ),
+        )
+        ticket_id = cur.lastrowid
+        assert ticket_id is not None
+        await self.add_attachments(ticket_id, draft.attachments)
+        await self.add_event(ticket_id, actor="citizen", action="created", now=now)
+        ticket = await self.get(ticket_id)
+        assert ticket is not None
+        return ticket
+
+    async def add_attachments(self, ticket_id: int, refs: tuple[AttachmentRef, ...]) -> None:
+        await self._conn.executemany(
+            "INSERT INTO ticket_attachments (ticket_id, blob_id, kind, content_type, size,"
+            " file_name) VALUES (?, ?, ?, ?, ?, ?)",
+            [(ticket_id, a.blob_id, a.kind, a.content_type, a.size, a.file_name) for a in refs],
+        )
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        return await self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
+
+    async def by_reference(self, reference: str) -> Ticket | None:
+        return await self._one("SELECT * FROM tickets WHERE reference = ?", reference)
+
+    async def reference_exists(self, reference: str) -> bool:
+        async with self._conn.execute(
+            "SELECT 1 FROM tickets WHERE reference = ?", (reference,)
+        ) as cur:
+            return await cur.fetchone() is not None
+
+    async def for_citizen(self, citizen_id: int, *, limit: int = 10) -> list[Ticket]:
+        async with self._conn.execute(
+            "SELECT * FROM tickets WHERE citizen_id = ? ORDER BY id DESC LIMIT ?",
+            (citizen_id, limit),
+        ) as cur:
+            return [ticket_from_row(row) for row in await cur.fetchall()]
+
+    async def _one(self, sql: str, *params: object) -> Ticket | None:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return ticket_from_row(row) if row else None
+
+    async def add_message(
+        self,
+        ticket_id: int,
+        *,
+        author: str,
+        body: str,
+        now: datetime,
+        staff_id: int | None = None,
+        internal: bool = False,
+        sealed: bool = False,
+    ) -> ThreadMessage:
+        """Append to the thread; `sealed` encrypts the body (a tip's thread)."""
+        plain, blob = (None, self._seal(body, ticket_id)) if sealed else (body, None)
+        cur = await self._conn.execute(
+            "INSERT INTO ticket_messages (ticket_id, author, staff_id, internal, body, sealed,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ticket_id, author, staff_id, int(internal), plain, blob, ts(now)),
+        )
+        await self._conn.execute(
+            "UPDATE tickets SET updated_at = ? WHERE id = ?", (ts(now), ticket_id)
+        )
+        assert cur.lastrowid is not None
+        return ThreadMessage(cur.lastrowid, ticket_id, author, body, now, staff_id, internal)
+
+    async def messages(self, ticket_id: int, *, include_internal: bool) -> list[ThreadMessage]:
+        sql = "SELECT * FROM ticket_messages WHERE ticket_id = ?"
+        if not include_internal:
+            sql += " AND internal = 0"
+        async with self._conn.execute(sql + " ORDER BY id", (ticket_id,)) as cur:
+            rows = await cur.fetchall()
+        return [
+            ThreadMessage(
+                id=row["id"],
+                ticket_id=ticket_id,
+                author=row["author"],
+                body=row["body"]
+                if row["sealed"] is None
+                else self._unseal(row["sealed"], ticket_id),
+                created_at=parse_ts(row["created_at"]) or datetime.min,
+                staff_id=row["staff_id"],
+                internal=bool(row["internal"]),
+            )
+            for row in rows
+        ]
+
+    async def add_event(
+        self, ticket_id: int, *, actor: str, action: str, now: datetime, **detail: Any
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO ticket_events (ticket_id, actor, action, detail, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, actor, action, json.dumps(detail, ensure_ascii=False), ts(now)),
+        )
+
+    async def attachments(self, ticket_id: int) -> list[AttachmentRef]:
+        async with self._conn.execute(
+            "SELECT * FROM ticket_attachments WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            AttachmentRef(r["blob_id"], r["kind"], r["content_type"], r["size"], r["file_name"])
+            for r in rows
+        ]
+
+    async def add_rating(self, rating: RatingRecord, *, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO ratings (category, centre, region, rating, reasons, ticket_id, locale,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rating.category,
+                rating.centre,
+                rating.region,
+                rating.rating,
+                json.dumps(list(rating.reasons)),
+                rating.ticket_id,
+                rating.locale,
+                ts(now),
+            ),
+        )
+
+    def _seal(self, text: str, ticket_id: int) -> bytes:
+        return self._cipher.encrypt(text.encode(), context=f"ticket:{ticket_id}".encode())
+
+    def _unseal(self, blob: bytes, ticket_id: int) -> str:
+        return self._cipher.decrypt(blob, context=f"ticket:{ticket_id}".encode()).decode()

@@ -1,0 +1,33 @@
+"""GET /healthz and GET /metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+
+
+async def healthz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        async with runtime.storage.read() as tx:
+            await tx.processed.seen("healthz")
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    since = runtime.dispatcher.clock() - timedelta(minutes=runtime.settings.session_idle_minutes)
+    async with runtime.storage.read() as tx:
+        runtime.metrics.open_sessions.set(await tx.sessions.count_since(since))
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+ROUTES = [Route("/healthz", healthz), Route("/metrics", metrics)]

@@ -1,0 +1,79 @@
+"""Welcome, language choice and the main menu.
+
+```mermaid
+stateDiagram-v2
+    [*] --> language: first contact
+    language --> main: a language is chosen
+    main --> language: "Language"
+    main --> main: "Help"
+    main --> [*]: a flow is chosen (complaint, feedback, tip, status, subscription)
+```
+"""
+
+from __future__ import annotations
+
+from bot.domain import Button, Inbound, Reply
+from bot.flow import BUTTONS_ONLY, Context, Flow, Go
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, pick_language
+
+FLOW = Flow("menu", entry="main")
+
+_LANGUAGE_ALIASES = {
+    "kk": ("kk", "kaz", "kazakh", "қазақ", "қазақ тілі", "казахский"),
+    "ru": ("ru", "rus", "russian", "орыс", "орысша", "русский язык"),
+    "en": ("en", "eng", "english", "ағылшын", "английский"),
+}
+
+
+@FLOW.prompt("language")
+async def ask_language(ctx: Context) -> Reply:
+    # Preselect: the platform's language hint (or the citizen's current choice) comes first.
+    first = ctx.lang
+    ordered = [first, *(lang for lang in LANGUAGES if lang != first)]
+    buttons = tuple(
+        Button(
+            f"lang:{lang}", LANGUAGE_NAMES[lang], (LANGUAGE_NAMES[lang], *_LANGUAGE_ALIASES[lang])
+        )
+        for lang in ordered
+    )
+    return Reply(ctx.t("language.prompt"), buttons)
+
+
+@FLOW.on("language", accepts=BUTTONS_ONLY)
+async def on_language(msg: Inbound, ctx: Context) -> Go:
+    lang = (msg.payload or "").removeprefix("lang:")
+    if lang not in LANGUAGES:
+        lang = pick_language(lang, ctx.lang)
+    first_time = ctx.citizen.locale is None
+    ctx.citizen.locale = lang
+    t = ctx.catalogs[lang]
+    note = t("menu.welcome") if first_time else t("language.set")
+    return Go(state="main", say=(Reply(note),))
+
+
+@FLOW.prompt("main")
+async def ask_main(ctx: Context) -> list[Reply]:
+    replies = []
+    if ctx.data.pop("welcome", False):
+        replies.append(Reply(ctx.t("menu.welcome")))
+    entries = sorted(
+        (flow for flow in ctx.flows.values() if flow.menu_title),
+        key=lambda flow: flow.menu_order,
+    )
+    buttons = [ctx.button(flow.menu_title or "", f"flow:{flow.name}") for flow in entries]
+    buttons += [ctx.button("menu.language", "m:lang"), ctx.button("menu.help", "m:help")]
+    replies.append(Reply(ctx.t("menu.title"), tuple(buttons)))
+    return replies
+
+
+@FLOW.on("main", accepts=BUTTONS_ONLY)
+async def on_main(msg: Inbound, ctx: Context) -> Go:
+    payload = msg.payload or ""
+    if payload == "m:lang":
+        return Go(state="language")
+    if payload == "m:help":
+        return Go(state="main", say=(Reply(ctx.t("help.text")),))
+    name = payload.removeprefix("flow:")
+    if name in ctx.flows and name != FLOW.name:
+        return Go(flow=name)
+    return Go(state="main")
