@@ -15,6 +15,7 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
+from bot.storage.tips import TipStore
 
 
 class CitizenStore(Protocol):
@@ -85,6 +86,8 @@ class Tx(Protocol):
     def tickets(self) -> TicketStore: ...
     @property
     def lookups(self) -> LookupGuard: ...
+    @property
+    def tips(self) -> TipStore: ...
 
 
 class Storage(Protocol):

@@ -27,6 +27,7 @@ from bot.storage.sqlite.core import (
     SqliteSessionStore,
 )
 from bot.storage.sqlite.tickets import SqliteTicketStore
+from bot.storage.sqlite.tips import SqliteTipStore
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class SqliteTx:
         self.processed = SqliteProcessedStore(conn)
         self.tickets = SqliteTicketStore(conn, cipher)
         self.lookups = SqliteLookupGuard(conn)
+        self.tips = SqliteTipStore(conn, cipher)
 
 
 class SqliteStorage:

@@ -1,0 +1,92 @@
+"""Shared fixtures: settings on a temporary SQLite file, a runtime, a fixed clock, chats."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.crypto import generate_key_setting
+from bot.i18n import Catalogs
+from bot.runtime import Runtime, open_runtime
+from tests.chat import Chat
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def catalogs() -> Catalogs:
+    return Catalogs()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # A Monday in Almaty, mid-morning.
+    return Clock(datetime(2026, 3, 16, 5, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        database_path=tmp_path / "govbot.sqlite3",
+        data_key=generate_key_setting(),
+        secret_key="s" * 40,
+        # Generous flood limits: conversation tests type faster than any person.
+        flood_burst=1000,
+        flood_per_second=1000.0,
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: Clock, catalogs: Catalogs) -> AsyncIterator[Runtime]:
+    rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+def new_chat(runtime: Runtime) -> Callable[..., Chat]:
+    def make(chat_key: str = "chat-1", lang: str | None = None, **kwargs: object) -> Chat:
+        return Chat(runtime.dispatcher, chat_key=chat_key, lang=lang, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+async def start_in(chat: Chat, lang: str) -> None:
+    """First contact and language choice: leaves the chat at the main menu in `lang`."""
+    await chat.send("/start")
+    await chat.press_payload(f"lang:{lang}")
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to 127.0.0.1 only; anything else fails loudly instead of hanging."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if isinstance(address, tuple) and address and address[0] not in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        ):
+            raise OSError(f"tests may not reach {address[0]}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
