@@ -74,6 +74,7 @@ def create_app(
         try:
             for channel in channels:
                 await channel.start(runtime)
+            await runtime.outbox.start()
             yield
         finally:
             for channel in reversed(channels):

@@ -19,6 +19,7 @@ from bot.dispatcher import Dispatcher
 from bot.flow import Flow
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
+from bot.outbound import OutboxWorker
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.storage.sqlite import SqliteStorage
 from handlers import load_flows
@@ -39,8 +40,10 @@ class Runtime:
     flows: dict[str, Flow]
     dispatcher: Dispatcher
     metrics: Metrics
+    outbox: OutboxWorker
 
     async def close(self) -> None:
+        await self.outbox.stop()
         await self.storage.close()
 
 
@@ -85,6 +88,16 @@ async def open_runtime(
         metrics=metrics,
         clock=clock,
     )
+    outbox = OutboxWorker(storage, {}, clock=clock)
     return Runtime(
-        settings, storage, catalogs, refdata, cipher, attachments, flows, dispatcher, metrics
+        settings,
+        storage,
+        catalogs,
+        refdata,
+        cipher,
+        attachments,
+        flows,
+        dispatcher,
+        metrics,
+        outbox,
     )

@@ -15,9 +15,11 @@ from typing import TextIO
 
 from bot.attachments import kind_for
 from bot.domain import Attachment, Channel, Inbound, Location, Reply
-from bot.errors import UserInputError
+from bot.errors import DeliveryError, UserInputError
 from bot.i18n import pick_language
+from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
+from bot.storage.records import Citizen
 
 
 def render(replies: Sequence[Reply]) -> str:
@@ -76,6 +78,22 @@ class ConsoleChat:
         return replace(base, text=line)
 
 
+class ConsoleSender:
+    """Staff answers to this terminal citizen, printed as they arrive."""
+
+    channel = Channel.CONSOLE
+
+    def __init__(self, chat_key: str, write: Callable[[str], object]) -> None:
+        self.chat_key = chat_key
+        self.write = write
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        if citizen.chat_key != self.chat_key:
+            raise DeliveryError("another terminal citizen", retryable=True)
+        self.write("\n" + render(outgoing.replies) + "\n\n")
+        return Delivery()
+
+
 def _read_file(path: Path) -> bytes:
     return path.expanduser().read_bytes()
 
@@ -93,6 +111,8 @@ async def run_shell(
     interactive = stdin.isatty() if interactive is None else interactive
     t = runtime.catalogs[pick_language(lang, runtime.settings.default_language)]
     write: Callable[[str], object] = stdout.write
+    runtime.outbox.add_sender(ConsoleSender(chat_key, write))
+    await runtime.outbox.start()
     if interactive:
         write(t("shell.banner") + "\n\n")
     loop = asyncio.get_running_loop()

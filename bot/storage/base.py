@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from bot.storage.records import (
     AttachmentRef,
     Citizen,
+    OutboxRow,
     RatingRecord,
     SessionRecord,
     ThreadMessage,
@@ -73,6 +74,31 @@ class LookupGuard(Protocol):
     async def success(self, key: str) -> None: ...
 
 
+class OutboxStore(Protocol):
+    async def enqueue(
+        self, citizen_id: int, channel: str, purpose: str, payload: dict[str, Any], *, now: datetime
+    ) -> int: ...
+    async def claim_due(
+        self, channels: list[str], *, now: datetime, limit: int = 50
+    ) -> list[OutboxRow]: ...
+    async def mark(
+        self,
+        outbox_id: int,
+        status: str,
+        *,
+        now: datetime,
+        external_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None: ...
+    async def mark_by_external_id(
+        self, external_id: str, status: str, *, error: str | None, now: datetime
+    ) -> bool: ...
+    async def release_held(self, citizen_id: int, *, now: datetime) -> int: ...
+    async def recover_stuck(self, *, now: datetime) -> int: ...
+    async def get(self, outbox_id: int) -> OutboxRow | None: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -88,6 +114,8 @@ class Tx(Protocol):
     def lookups(self) -> LookupGuard: ...
     @property
     def tips(self) -> TipStore: ...
+    @property
+    def outbox(self) -> OutboxStore: ...
 
 
 class Storage(Protocol):

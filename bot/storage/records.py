@@ -101,3 +101,17 @@ class RatingRecord:
     region: str | None = None
     reasons: tuple[str, ...] = ()
     ticket_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    citizen_id: int
+    channel: str
+    purpose: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    error: str | None
+    external_id: str | None
+    created_at: datetime

@@ -26,6 +26,7 @@ from bot.storage.sqlite.core import (
     SqliteProcessedStore,
     SqliteSessionStore,
 )
+from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
 
@@ -46,6 +47,7 @@ class SqliteTx:
         self.tickets = SqliteTicketStore(conn, cipher)
         self.lookups = SqliteLookupGuard(conn)
         self.tips = SqliteTipStore(conn, cipher)
+        self.outbox = SqliteOutboxStore(conn, cipher)
 
 
 class SqliteStorage:

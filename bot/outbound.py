@@ -1,0 +1,201 @@
+"""Messages that leave outside a conversation turn: staff answers, status notes, deadline
+extensions. They go through one path: a durable outbox row, then the channel's `Sender`.
+
+    enqueue (inside the staff action's transaction) → worker claims due rows →
+    Sender.deliver → sent | held (WhatsApp outside 24 h) | retry with backoff | failed
+
+A citizen who blocked the bot is marked unreachable and not tried again. The worker wakes
+when something is queued, and also polls, so rows queued by another process go out too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from bot.domain import Button, Channel, Reply
+from bot.errors import DeliveryError
+from bot.storage import Storage, Tx
+from bot.storage.records import Citizen
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What to send, channel-neutral. `reference` fills the WhatsApp update template."""
+
+    replies: tuple[Reply, ...]
+    purpose: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """`held`: accepted but waiting for the citizen (WhatsApp's 24-hour window)."""
+
+    external_id: str | None = None
+    held: bool = False
+    note: str | None = None
+
+
+class Sender(Protocol):
+    channel: Channel
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        """Send now or say it is held; raise DeliveryError when it could not be sent."""
+        ...
+
+
+def to_payload(outgoing: Outgoing) -> dict[str, Any]:
+    return {
+        "purpose": outgoing.purpose,
+        "reference": outgoing.reference,
+        "replies": [
+            {"text": r.text, "buttons": [[b.payload, b.label] for b in r.buttons]}
+            for r in outgoing.replies
+        ],
+    }
+
+
+def from_payload(payload: Mapping[str, Any]) -> Outgoing:
+    replies = tuple(
+        Reply(r["text"], tuple(Button(p, label) for p, label in r.get("buttons", [])))
+        for r in payload["replies"]
+    )
+    return Outgoing(replies, payload["purpose"], payload.get("reference"))
+
+
+async def enqueue(tx: Tx, citizen: Citizen, outgoing: Outgoing, *, now: datetime) -> int:
+    """Queue a message for `citizen` in the caller's transaction; returns the outbox id."""
+    return await tx.outbox.enqueue(
+        citizen.id, citizen.channel, outgoing.purpose, to_payload(outgoing), now=now
+    )
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        storage: Storage,
+        senders: Mapping[str, Sender],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.storage = storage
+        self.senders = dict(senders)
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add_sender(self, sender: Sender) -> None:
+        self.senders[sender.channel.value] = sender
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        async with self.storage.transaction() as tx:
+            await tx.outbox.recover_stuck(now=self.clock())
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("outbox round failed")
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Deliver every due row once; returns how many rows were handled."""
+        async with self.storage.transaction() as tx:
+            rows = await tx.outbox.claim_due(list(self.senders), now=self.clock())
+        for row in rows:
+            await self._deliver(row.id, row.citizen_id, row.channel, row.payload, row.attempts)
+        return len(rows)
+
+    async def _deliver(
+        self,
+        outbox_id: int,
+        citizen_id: int,
+        channel: str,
+        payload: Mapping[str, Any],
+        attempts: int,
+    ) -> None:
+        async with self.storage.read() as tx:
+            citizen = await tx.citizens.get(citizen_id)
+        if citizen is None or citizen.unreachable:
+            await self._mark(outbox_id, "failed", error="unreachable")
+            return
+        try:
+            result = await self.senders[channel].deliver(citizen, from_payload(payload))
+        except DeliveryError as err:
+            await self._failed(outbox_id, citizen, err, attempts)
+            return
+        except Exception:
+            log.exception("sender %s raised unexpectedly", channel)
+            unexpected = DeliveryError("unexpected", retryable=True)
+            await self._failed(outbox_id, citizen, unexpected, attempts)
+            return
+        status = "held" if result.held else "sent"
+        await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
+
+    async def _failed(
+        self, outbox_id: int, citizen: Citizen, err: DeliveryError, attempts: int
+    ) -> None:
+        if err.blocked:
+            async with self.storage.transaction() as tx:
+                fresh = await tx.citizens.get(citizen.id)
+                if fresh is not None:
+                    fresh.unreachable = True
+                    fresh.subscribed = False
+                    await tx.citizens.save(fresh)
+                await tx.outbox.mark(outbox_id, "failed", now=self.clock(), error="blocked")
+            return
+        if err.retryable and attempts < MAX_ATTEMPTS:
+            delay = err.retry_after if err.retry_after is not None else 2.0**attempts
+            await self._mark(
+                outbox_id,
+                "pending",
+                error=err.code or str(err),
+                next_attempt_at=self.clock() + timedelta(seconds=delay),
+            )
+            return
+        await self._mark(outbox_id, "failed", error=err.code or str(err))
+
+    async def _mark(self, outbox_id: int, status: str, **fields: Any) -> None:
+        async with self.storage.transaction() as tx:
+            await tx.outbox.mark(outbox_id, status, now=self.clock(), **fields)
+
+
+class MemorySender:
+    """Keeps what it 'sends' in memory: the terminal channel's sender and a test double."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.sent: list[tuple[str, Outgoing]] = []
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        self.sent.append((citizen.chat_key, outgoing))
+        return Delivery()
