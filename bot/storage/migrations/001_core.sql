@@ -1,8 +1,11 @@
 -- Citizens, conversations and tickets: what the citizen-facing flows need.
+-- A citizen's chat key (Telegram chat id, WhatsApp number) is never stored in plaintext:
+-- `chat_hash` is a keyed hash for lookups, `address` the encrypted key for sending.
 CREATE TABLE citizens (
     id              INTEGER PRIMARY KEY,
     channel         TEXT    NOT NULL,
-    chat_key        TEXT    NOT NULL,
+    chat_hash       TEXT    NOT NULL,
+    address         BLOB    NOT NULL,
     locale          TEXT,
     region          TEXT,
     subscribed      INTEGER NOT NULL DEFAULT 0,
@@ -10,7 +13,7 @@ CREATE TABLE citizens (
     unreachable     INTEGER NOT NULL DEFAULT 0,
     last_inbound_at TEXT,
     created_at      TEXT    NOT NULL,
-    UNIQUE (channel, chat_key)
+    UNIQUE (channel, chat_hash)
 );
 CREATE INDEX citizens_subscribed ON citizens (subscribed, channel, locale);
 

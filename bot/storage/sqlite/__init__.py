@@ -41,7 +41,7 @@ class SqliteTx:
     def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self.conn = conn
         self.cipher = cipher
-        self.citizens = SqliteCitizenStore(conn)
+        self.citizens = SqliteCitizenStore(conn, cipher)
         self.sessions = SqliteSessionStore(conn, cipher)
         self.processed = SqliteProcessedStore(conn)
         self.tickets = SqliteTicketStore(conn, cipher)

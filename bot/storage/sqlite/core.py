@@ -21,11 +21,11 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _citizen(row: aiosqlite.Row) -> Citizen:
+def _citizen(row: aiosqlite.Row, cipher: DataCipher) -> Citizen:
     return Citizen(
         id=row["id"],
         channel=row["channel"],
-        chat_key=row["chat_key"],
+        chat_key=cipher.decrypt(row["address"], context=b"citizen").decode(),
         locale=row["locale"],
         region=row["region"],
         subscribed=bool(row["subscribed"]),
@@ -36,8 +36,11 @@ def _citizen(row: aiosqlite.Row) -> Citizen:
 
 
 class SqliteCitizenStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
+
+    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self._conn = conn
+        self._cipher = cipher
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -45,24 +48,34 @@ class SqliteCitizenStore:
         found = await self.find(channel, chat_key)
         if found is not None:
             return found, False
+        address = self._cipher.encrypt(chat_key.encode(), context=b"citizen")
         cur = await self._conn.execute(
-            "INSERT INTO citizens (channel, chat_key, created_at) VALUES (?, ?, ?)",
-            (channel, chat_key, ts(now)),
+            "INSERT INTO citizens (channel, chat_hash, address, created_at) VALUES (?, ?, ?, ?)",
+            (
+                channel,
+                self._cipher.keyed_hash(f"{channel}:{chat_key}", purpose="citizen"),
+                address,
+                ts(now),
+            ),
         )
         assert cur.lastrowid is not None
         return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None), True
 
     async def find(self, channel: str, chat_key: str) -> Citizen | None:
+        # Every key version's hash, so citizens stay found after DATA_KEY rotates.
+        hashes = self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")
+        marks = ",".join("?" * len(hashes))
         async with self._conn.execute(
-            "SELECT * FROM citizens WHERE channel = ? AND chat_key = ?", (channel, chat_key)
+            f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({marks})",
+            (channel, *hashes),
         ) as cur:
             row = await cur.fetchone()
-        return _citizen(row) if row else None
+        return _citizen(row, self._cipher) if row else None
 
     async def get(self, citizen_id: int) -> Citizen | None:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
             row = await cur.fetchone()
-        return _citizen(row) if row else None
+        return _citizen(row, self._cipher) if row else None
 
     async def save(self, citizen: Citizen) -> None:
         await self._conn.execute(
