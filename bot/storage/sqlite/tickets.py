@@ -107,6 +107,12 @@ class SqliteTicketStore:
         ) as cur:
             return [ticket_from_row(row) for row in await cur.fetchall()]
 
+    async def set_status(self, ticket_id: int, status: str, *, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE tickets SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+            (status, ts(now), ticket_id),
+        )
+
     async def _one(self, sql: str, *params: object) -> Ticket | None:
         async with self._conn.execute(sql, params) as cur:
             row = await cur.fetchone()
