@@ -12,11 +12,11 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bot.errors import RefDataError
+from bot.resources import resource_dir
 
 LOCALES = ("kk", "ru", "en")
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
@@ -62,10 +62,7 @@ def _find(items: tuple[Named, ...], code: str) -> Named | None:
 
 def default_data_dir() -> Path:
     """data/ beside the packages in a checkout or editable install, else the packaged copy."""
-    checkout = Path(__file__).resolve().parent.parent / "data"
-    if (checkout / "regions.json").is_file():
-        return checkout
-    return Path(str(resources.files("bot").joinpath("resources", "data")))
+    return resource_dir("data")
 
 
 def load_refdata(directory: Path) -> RefData:
