@@ -65,10 +65,14 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every configured channel, the web app and the scheduler")
+    run = sub.add_parser(
+        "run", help="start every configured channel, the web app and the scheduler"
+    )
+    run.add_argument("--shell", action="store_true", help="also chat with the bot in this terminal")
     shell = sub.add_parser("shell", help="chat with the bot in this terminal (no tokens needed)")
-    shell.add_argument("--lang", choices=LANGUAGES, help="your language, preselected")
-    shell.add_argument("--chat", default="local", help="which terminal citizen you are")
+    for command in (run, shell):
+        command.add_argument("--lang", choices=LANGUAGES, help="your language, preselected")
+        command.add_argument("--chat", default="local", help="which terminal citizen you are")
     sub.add_parser("migrate", help="apply database migrations")
     return parser
 
