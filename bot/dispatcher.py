@@ -49,6 +49,8 @@ class _Turn:
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
     created: list[str] = field(default_factory=list)
+    # The session had expired: the note and the main menu answer this message.
+    expired: bool = False
 
 
 class ChatLocks:
@@ -166,6 +168,7 @@ class Dispatcher:
                 [],
                 [],
             )
+            turn.expired = True
         return turn
 
     async def _save(self, tx: Tx, turn: _Turn, now: datetime) -> None:
@@ -186,6 +189,10 @@ class Dispatcher:
         if command is not None:
             await self._command(tx, turn, msg, now, command)
             return
+        if turn.expired:
+            # A late answer to a question that is gone: not a choice on the main menu.
+            await self._ask(tx, turn, msg, now)
+            return
         state = self.flows[turn.flow].states.get(turn.state)
         if state is None or state.handler is None:
             await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
@@ -196,6 +203,11 @@ class Dispatcher:
             return await self._refuse(tx, turn, msg, now, "input.stale_button")
         if payload is None and msg.text.strip() and turn.offered:
             payload = match_button(msg.text, turn.offered)
+            # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
+            matched = global_command("", payload) if payload else None
+            if matched is not None:
+                await self._command(tx, turn, msg, now, matched)
+                return
         refusal = _refusal(msg, payload, state.accepts)
         if refusal:
             return await self._refuse(tx, turn, msg, now, refusal)
