@@ -26,6 +26,7 @@ from bot.storage.sqlite.core import (
     SqliteProcessedStore,
     SqliteSessionStore,
 )
+from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
@@ -48,6 +49,7 @@ class SqliteTx:
         self.lookups = SqliteLookupGuard(conn)
         self.tips = SqliteTipStore(conn, cipher)
         self.outbox = SqliteOutboxStore(conn, cipher)
+        self.inbox = SqliteInboxStore(conn, cipher)
 
 
 class SqliteStorage:
