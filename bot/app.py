@@ -42,6 +42,9 @@ def build_channels(
     else:
         lines.append("telegram: off (TELEGRAM_BOT_TOKEN is not set)")
     if settings.whatsapp_enabled:
+        from bot.channels.whatsapp.adapter import WhatsAppChannel  # twilio only when enabled
+
+        channels.append(WhatsAppChannel(settings, http=twilio_http))
         lines.append("whatsapp: on (Twilio)")
     else:
         lines.append(
