@@ -1,10 +1,10 @@
 """A conversation driver for tests: send text, press buttons by label, read the replies.
 
-    chat = Chat(runtime.dispatcher, lang="ru")
-    await chat.send("/start")
-    await chat.press("Русский")
-    await chat.press("Подать жалобу")
-    assert "номер" in chat.text
+chat = Chat(runtime.dispatcher, lang="ru")
+await chat.send("/start")
+await chat.press("Русский")
+await chat.press("Подать жалобу")
+assert "номер" in chat.text
 """
 
 from __future__ import annotations

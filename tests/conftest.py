@@ -81,10 +81,15 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     real_connect = socket.socket.connect
 
     def guarded(self: socket.socket, address: object) -> object:
-        if isinstance(address, tuple) and address and address[0] not in (
-            "127.0.0.1",
-            "localhost",
-            "::1",
+        if (
+            isinstance(address, tuple)
+            and address
+            and address[0]
+            not in (
+                "127.0.0.1",
+                "localhost",
+                "::1",
+            )
         ):
             raise OSError(f"tests may not reach {address[0]}")
         return real_connect(self, address)  # type: ignore[arg-type]

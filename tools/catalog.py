@@ -34,8 +34,13 @@ def write(domain: str, source: Path) -> None:
         write_po(fp, template, omit_header=False, width=100)
     for lang in LANGS:
         catalog = Catalog(
-            locale=lang, project="govbot", domain=domain, fuzzy=False, version="1.0",
-            language_team=f"govbot {lang}", last_translator="govbot team",
+            locale=lang,
+            project="govbot",
+            domain=domain,
+            fuzzy=False,
+            version="1.0",
+            language_team=f"govbot {lang}",
+            last_translator="govbot team",
         )
         for msgid, row in table.items():
             text = row[lang]
