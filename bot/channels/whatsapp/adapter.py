@@ -1,0 +1,293 @@
+"""The WhatsApp channel (Twilio): signed webhooks in, TwiML or the REST API out.
+
+    POST /webhooks/twilio          a citizen's message → dispatcher → TwiML reply
+    POST /webhooks/twilio/status   Twilio's delivery reports → the outbox row's status
+
+Every request must carry Twilio's signature of PUBLIC_URL + path and every form field;
+anything else gets a 4xx and touches nothing. The dispatcher commits the step (with the
+MessageSid as processed) before we answer; a step that outlasts the budget is answered with
+an empty <Response/> and its replies go out through the REST API instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from twilio.rest import Client
+
+from bot.attachments import kind_for
+from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
+from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
+from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
+from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
+from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
+from bot.config import Settings
+from bot.domain import Attachment, Channel, Inbound, Reply
+from bot.errors import ConfigError, UserInputError
+from bot.runtime import Runtime
+from bot.storage.records import Citizen
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/twilio"
+STATUS_PATH = "/webhooks/twilio/status"
+# Twilio's inbound form is a few kilobytes (Body is at most 1,600 characters).
+MAX_FORM_BYTES = 64 * 1024
+# Twilio gives up after 15 s; answer well before, and send late replies by REST.
+ANSWER_BUDGET = 5.0
+# Statuses before "sent": the outbox row already says "sent" once Twilio accepted it.
+_EARLY_STATUSES = frozenset({"accepted", "queued", "scheduled", "sending"})
+_FAILED_STATUSES = frozenset({"failed", "undelivered"})
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class WhatsAppChannel:
+    name = "whatsapp"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: TwilioHttp | None = None,
+        answer_budget: float = ANSWER_BUDGET,
+    ) -> None:
+        if not settings.public_url:
+            raise ConfigError(
+                "PUBLIC_URL: needed by the WhatsApp channel (Twilio signs the public URL)"
+            )
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        self.settings = settings
+        self.base_url = settings.public_url
+        self.auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+        self.answer_budget = answer_budget
+        self._http = http
+        self._owns_http = http is None
+        self._runtime: Runtime | None = None
+        self._sender: WhatsAppSender | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- ChannelService ------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(WEBHOOK_PATH, self.inbound, methods=["POST"]),
+            Route(STATUS_PATH, self.status, methods=["POST"]),
+        ]
+
+    async def start(self, runtime: Runtime) -> None:
+        quiet_twilio_logging()
+        self._runtime = runtime
+        if self._http is None:
+            self._http = TwilioHttp(self.settings.twilio_api_url)
+        client = Client(*self.auth, http_client=self._http)
+        self._sender = WhatsAppSender(
+            runtime.settings,
+            client,
+            runtime.catalogs,
+            status_callback=public_url(self.base_url, STATUS_PATH),
+            clock=runtime.dispatcher.clock,
+        )
+        runtime.outbox.add_sender(self._sender)
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.answer_budget)
+        for task in self._tasks:
+            task.cancel()
+        if self._http is not None and self._owns_http:
+            await self._http.close()
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the WhatsApp channel is not started")
+        return self._runtime
+
+    # -- POST /webhooks/twilio -----------------------------------------------------------
+
+    async def inbound(self, request: Request) -> Response:
+        try:
+            form = await self._signed_form(request, WEBHOOK_PATH)
+            msg = to_inbound(form, received_at=self.runtime.dispatcher.clock())
+        except _Refused as refused:
+            return _refusal(refused)
+        except BadForm as err:
+            return _refusal(_Refused(400, str(err)))
+        refs = media_refs(form, limit=max(self.settings.max_attachments, 1))
+        task = asyncio.create_task(self._process(msg, refs))
+        try:
+            replies, lang = await asyncio.wait_for(asyncio.shield(task), self.answer_budget)
+        except TimeoutError:
+            log.warning("whatsapp step took over %.0f s; replying by REST", self.answer_budget)
+            self._track(self._send_late(task, msg.chat_key))
+            return _xml(EMPTY_TWIML)
+        return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
+
+    async def _process(self, msg: Inbound, refs: list[MediaRef]) -> tuple[list[Reply], str]:
+        runtime = self.runtime
+        async with runtime.storage.read() as tx:
+            before = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
+        if refs and not await self._seen(msg):
+            msg = await self._with_media(msg, refs)
+        replies = await runtime.dispatcher.handle(msg)
+        if before is not None and _window_reopened(before, msg.received_at):
+            async with runtime.storage.transaction() as tx:
+                released = await tx.outbox.release_held(before.id, now=msg.received_at)
+            if released:
+                runtime.outbox.wake()
+        lang = self.settings.default_language
+        if replies:
+            async with runtime.storage.read() as tx:
+                after = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
+            lang = (after.locale if after else None) or lang
+        return replies, lang
+
+    async def _seen(self, msg: Inbound) -> bool:
+        """A retried media message: skip the download (the dispatcher drops it anyway)."""
+        runtime = self.runtime
+        key = runtime.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
+        async with runtime.storage.read() as tx:
+            return await tx.processed.seen(key)
+
+    async def _with_media(self, msg: Inbound, refs: list[MediaRef]) -> Inbound:
+        """Download, check and store each file; any refusal becomes `unsupported`."""
+        store = self.runtime.attachments
+        assert self._http is not None
+        stored: list[Attachment] = []
+        refusal = None
+        for ref in refs:
+            try:
+                media = await self._http.download(
+                    ref.url, auth=self.auth, max_bytes=store.max_bytes
+                )
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("whatsapp media download failed: %s", type(exc).__name__)
+                refusal = "attachment.download_failed"
+                break
+            if media.too_large:
+                refusal = "attachment.too_large"
+                break
+            if media.status != 200:
+                log.warning("whatsapp media download answered HTTP %d", media.status)
+                refusal = "attachment.download_failed"
+                break
+            try:
+                kept = await store.aput(
+                    media.content,
+                    declared_type=ref.content_type or media.content_type,
+                    file_name=None,
+                )
+            except UserInputError as err:
+                refusal = err.msgid
+                break
+            stored.append(
+                Attachment(kind_for(kept.content_type), kept.content_type, kept.size, kept.blob_id)
+            )
+        if refusal is not None:
+            for attachment in stored:
+                await store.adelete(attachment.blob_id)
+            return replace(msg, unsupported=refusal)
+        return replace(msg, attachments=tuple(stored))
+
+    async def _send_late(self, task: asyncio.Task[tuple[list[Reply], str]], chat_key: str) -> None:
+        try:
+            replies, lang = await task
+            if replies and self._sender is not None:
+                await self._sender.send_replies(chat_key, replies, lang)
+        except Exception:
+            log.exception("late whatsapp reply failed")
+
+    def _track(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- POST /webhooks/twilio/status ----------------------------------------------------
+
+    async def status(self, request: Request) -> Response:
+        try:
+            form = await self._signed_form(request, STATUS_PATH)
+        except _Refused as refused:
+            return _refusal(refused)
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+        if not sid or not status:
+            return _refusal(_Refused(400, "MessageSid or MessageStatus is missing"))
+        code = form.get("ErrorCode") or None
+        note: str | None
+        if request.query_params.get("template") == "1":
+            # The nudge for a held message: the message itself stays held, unless the
+            # nudge failed, which staff should see.
+            if status not in _FAILED_STATUSES:
+                return Response(status_code=204)
+            record, note = "held", f"template_{status}:{code or '-'}"
+        elif status in _EARLY_STATUSES:
+            return Response(status_code=204)
+        elif status in _FAILED_STATUSES and code == "63016":
+            # Outside the 24-hour window after all: wait for the citizen like any held one.
+            record, note = "held", "63016"
+        else:
+            record, note = status, code
+        async with self.runtime.storage.transaction() as tx:
+            await tx.outbox.mark_by_external_id(
+                sid, record, error=note, now=self.runtime.dispatcher.clock()
+            )
+        return Response(status_code=204)
+
+    # -- shared --------------------------------------------------------------------------
+
+    async def _signed_form(self, request: Request, path: str) -> dict[str, str]:
+        """The form, if it is Twilio's, for our account, signed for PUBLIC_URL + `path`."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+            raise _Refused(413, "body too large")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise _Refused(413, "body too large")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise _Refused(400, "form is not UTF-8 url-encoded") from None
+        url = public_url(self.base_url, path, request.url.query)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not validate_request(self.auth[1], url, pairs, signature):
+            raise _Refused(403, "signature missing or wrong")
+        form: dict[str, str] = {}
+        for key, value in pairs:
+            form.setdefault(key, value)
+        if form.get("AccountSid") != self.auth[0]:
+            raise _Refused(403, "another AccountSid")
+        return form
+
+
+def _window_reopened(before: Citizen, received_at: datetime) -> bool:
+    """Messages are held only while the window is shut: was it, before this message?"""
+    last = before.last_inbound_at
+    return last is not None and received_at - last >= WINDOW - 2 * WINDOW_MARGIN
+
+
+def _refusal(refused: _Refused) -> Response:
+    # The reason names a field or a check, never a value: no numbers reach the log.
+    log.warning("whatsapp webhook refused (%d): %s", refused.status, refused)
+    return Response(str(refused), status_code=refused.status, media_type="text/plain")
+
+
+def _xml(body: str) -> Response:
+    return Response(body, media_type="application/xml")

@@ -1,0 +1,97 @@
+"""A Twilio WhatsApp webhook form turned into an `Inbound`: pure, no I/O, no twilio import.
+
+The chat key is the citizen's number in E.164 ("+77011234567"); the storage layer keeps it
+only hashed and encrypted, and nothing here logs it. Media URLs are returned separately:
+the adapter downloads them (with the account's credentials) before the dispatcher runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.domain import Channel, Inbound, Location
+
+PREFIX = "whatsapp:"
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Twilio's MessageType values that carry nothing we can take as text, file or location.
+_UNSUPPORTED_TYPES = {"sticker": "input.sticker"}
+
+
+class BadForm(ValueError):
+    """The form is not a WhatsApp message we can take; str(err) names the field, never a value."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    url: str
+    content_type: str | None
+
+
+def chat_key(address: str) -> str:
+    """ "whatsapp:+77011234567" → "+77011234567"; BadForm for anything else."""
+    if not address:
+        raise BadForm("From is missing")
+    if not address.startswith(PREFIX):
+        raise BadForm("From is not a WhatsApp address")
+    number = address[len(PREFIX) :].strip()
+    if not _E164.match(number):
+        raise BadForm("From is not an E.164 number")
+    return number
+
+
+def address(key: str) -> str:
+    """The Twilio address of a chat key: "+7701..." → "whatsapp:+7701..."."""
+    return PREFIX + key
+
+
+def to_inbound(form: Mapping[str, str], *, received_at: datetime | None = None) -> Inbound:
+    """The message in `form` (one value per key) as the dispatcher's `Inbound`."""
+    key = chat_key(form.get("From", ""))
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or None
+    # A quick-reply tap arrives as ButtonText (and ButtonPayload, which only a template we
+    # configured could set); the label goes through the same matching as a typed answer.
+    text = form.get("Body", "") or form.get("ButtonText", "")
+    message_type = form.get("MessageType", "").lower()
+    return Inbound(
+        channel=Channel.WHATSAPP,
+        chat_key=key,
+        text=text,
+        location=_location(form),
+        external_id=sid,
+        received_at=received_at or datetime.now(UTC),
+        unsupported=_UNSUPPORTED_TYPES.get(message_type) if not text else None,
+        profile_name=form.get("ProfileName") or None,
+    )
+
+
+def media_refs(form: Mapping[str, str], *, limit: int) -> list[MediaRef]:
+    """MediaUrl0..N-1 (N = NumMedia), at most `limit` (WhatsApp sends one file a message)."""
+    try:
+        count = max(0, int(form.get("NumMedia", "0") or 0))
+    except ValueError:
+        count = 0
+    refs = []
+    for i in range(min(count, limit)):
+        url = form.get(f"MediaUrl{i}")
+        if url:
+            refs.append(MediaRef(url, form.get(f"MediaContentType{i}") or None))
+    return refs
+
+
+def _location(form: Mapping[str, str]) -> Location | None:
+    lat, lon = form.get("Latitude"), form.get("Longitude")
+    if not lat or not lon:
+        return None
+    try:
+        latitude, longitude = float(lat), float(lon)
+    except ValueError:
+        return None
+    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return Location(latitude, longitude, form.get("Address") or None)

@@ -1,0 +1,75 @@
+"""Replies as WhatsApp text: buttons become numbered options, long bodies are split.
+
+A turn's replies are joined into one body (WhatsApp shows them in order that way; several
+TwiML <Message>s may arrive out of order), then cut at paragraph, line or word boundaries
+into pieces of at most 1,600 characters, Twilio's limit for a Body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from xml.sax.saxutils import escape
+
+from bot.domain import Reply
+from bot.i18n import Translator
+
+MAX_BODY = 1600
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+_TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'
+# Characters XML 1.0 cannot carry at all, even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+MENU_PAYLOAD = "g:menu"
+MAIN_MENU_PREFIX = "flow:"
+
+
+def render_reply(reply: Reply, t: Translator) -> str:
+    """The reply's text, then "1. label" per button and a line saying how to answer."""
+    if not reply.buttons:
+        return reply.text
+    lines = [reply.text, ""]
+    lines += [f"{n}. {button.label}" for n, button in enumerate(reply.buttons, start=1)]
+    lines.append("")
+    payloads = [button.payload for button in reply.buttons]
+    at_main_menu = any(p.startswith(MAIN_MENU_PREFIX) for p in payloads)
+    if MENU_PAYLOAD in payloads or at_main_menu:
+        lines.append(t("whatsapp.reply_with_number"))
+    else:
+        lines.append(t("whatsapp.reply_with_number_or_menu"))
+    return "\n".join(lines)
+
+
+def render(replies: Sequence[Reply], t: Translator) -> list[str]:
+    """One turn's replies as WhatsApp bodies, each within MAX_BODY characters."""
+    body = "\n\n".join(render_reply(reply, t) for reply in replies if reply.text or reply.buttons)
+    return split(body) if body.strip() else []
+
+
+def split(text: str, limit: int = MAX_BODY) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut where a reader expects a break."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            at = window.rfind(separator, 0, limit)
+            if at > limit // 2:
+                cut = at
+                break
+        if cut <= 0:
+            cut = limit
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def twiml(bodies: Sequence[str]) -> str:
+    """A TwiML answer sending each body as its own message; <Response/> when there are none."""
+    if not bodies:
+        return EMPTY_TWIML
+    messages = "".join(f"<Message>{escape(_NOT_XML.sub('', body))}</Message>" for body in bodies)
+    return f"{_TWIML_HEAD}{messages}</Response>"

@@ -1,0 +1,168 @@
+"""Messages that leave through Twilio's REST API: the outbox's WhatsApp `Sender`.
+
+Inside the 24-hour window (the citizen wrote within the last day) the message goes as
+free-form text. Outside it only an approved template may go: the per-language "there is
+an update on your ticket {{1}}" ContentSid; the real message is held and released when the
+citizen answers. Twilio's errors become `DeliveryError`s here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from bot.channels.whatsapp.inbound import address
+from bot.channels.whatsapp.render import render
+from bot.config import Settings
+from bot.domain import Channel, Reply
+from bot.errors import DeliveryError
+from bot.i18n import Catalogs
+from bot.outbound import Delivery, Outgoing
+from bot.storage.records import Citizen
+
+log = logging.getLogger(__name__)
+
+# Twilio's own window is 24 h from the citizen's last message as Twilio saw it; a small
+# margin keeps a message from racing the window shut.
+WINDOW = timedelta(hours=24)
+WINDOW_MARGIN = timedelta(minutes=2)
+
+OUTSIDE_WINDOW = 63016  # free-form outside the 24-hour window
+# The recipient cannot get WhatsApp messages from us: blocked, opted out, not on WhatsApp.
+BLOCKED_CODES = frozenset({21610, 63024, 63032, 21614})
+# Account or sender configuration: retrying does not help until an operator acts.
+CONFIG_CODES = frozenset({20003, 20404, 21606, 21608, 21655, 21656, 63007, 63112})
+DEFAULT_RETRY_AFTER = 5.0
+
+
+def in_window(citizen: Citizen, now: datetime) -> bool:
+    last = citizen.last_inbound_at
+    return last is not None and now - last < WINDOW - WINDOW_MARGIN
+
+
+def delivery_error(exc: BaseException) -> DeliveryError:
+    """A twilio or transport error as our own DeliveryError (never with numbers in it)."""
+    if isinstance(exc, TwilioException):
+        status = int(getattr(exc, "status", 0) or 0)
+        code = getattr(exc, "code", None)
+        label = f"twilio {code or status}"
+        if status == 429 or code == 20429:
+            return DeliveryError(
+                label, retryable=True, retry_after=DEFAULT_RETRY_AFTER, code=str(code or 429)
+            )
+        if code in BLOCKED_CODES:
+            return DeliveryError(label, retryable=False, blocked=True, code=str(code))
+        if status >= 500 or status == 0:
+            return DeliveryError(label, retryable=True, code=str(code or status))
+        return DeliveryError(label, retryable=False, code=str(code or status))
+    if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
+        return DeliveryError(f"network: {type(exc).__name__}", retryable=True, code="network")
+    return DeliveryError(f"unexpected: {type(exc).__name__}", retryable=True, code="unexpected")
+
+
+class Pacer:
+    """At most `rate` sends a second across this process (0 = unlimited)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = self.clock()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = self._next
+            self._next = now + self.interval
+
+
+class WhatsAppSender:
+    channel = Channel.WHATSAPP
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        catalogs: Catalogs,
+        *,
+        status_callback: str | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        assert settings.twilio_whatsapp_from is not None
+        self.settings = settings
+        self.client = client
+        self.catalogs = catalogs
+        self.status_callback = status_callback
+        self.clock = clock
+        self.pacer = Pacer(settings.whatsapp_rate)
+        # Citizen id → the last-inbound time a template was sent for: one nudge per silence,
+        # however many messages wait. In memory: a restart may send one nudge more.
+        self._nudged: dict[int, datetime | None] = {}
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        if in_window(citizen, self.clock()):
+            try:
+                sid = await self.send_replies(citizen.chat_key, outgoing.replies, citizen.locale)
+            except DeliveryError as err:
+                if err.code != str(OUTSIDE_WINDOW):
+                    raise
+                # Twilio saw the window differently (clock skew): treat as outside.
+            else:
+                return Delivery(external_id=sid)
+        return await self._hold(citizen, outgoing)
+
+    async def send_replies(
+        self, chat_key: str, replies: Sequence[Reply], locale: str | None
+    ) -> str | None:
+        """Send replies as free-form messages; returns the last message's sid."""
+        t = self.catalogs[locale or self.settings.default_language]
+        sid = None
+        for body in render(replies, t):
+            sid = await self._create(to=address(chat_key), body=body)
+        return sid
+
+    async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        lang = citizen.locale or self.settings.default_language
+        template = self.settings.twilio_update_templates.get(lang)
+        if template is None:
+            return Delivery(held=True, note="no_template")
+        if citizen.id in self._nudged and self._nudged[citizen.id] == citizen.last_inbound_at:
+            return Delivery(held=True, note="template_already_sent")
+        variables = json.dumps({"1": outgoing.reference or "-"}, ensure_ascii=False)
+        sid = await self._create(
+            to=address(citizen.chat_key),
+            content_sid=template,
+            content_variables=variables,
+            template=True,
+        )
+        self._nudged[citizen.id] = citizen.last_inbound_at
+        return Delivery(held=True, external_id=sid, note="template_sent")
+
+    async def _create(self, *, to: str, template: bool = False, **fields: Any) -> str:
+        await self.pacer.wait()
+        if self.status_callback:
+            callback = self.status_callback + ("?template=1" if template else "")
+            fields["status_callback"] = callback
+        try:
+            message = await self.client.messages.create_async(
+                to=to, from_=self.settings.twilio_whatsapp_from, **fields
+            )
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            err = delivery_error(exc)
+            config = err.code is not None and err.code.isdigit() and int(err.code) in CONFIG_CODES
+            log.log(logging.ERROR if config else logging.WARNING, "twilio send failed: %s", err)
+            raise err from None
+        return str(message.sid)
