@@ -202,6 +202,7 @@ async def test_low_rating_files_a_ticket_and_offers_a_tip(new_chat, runtime, lan
     await chat.send(w["comment_text"])
     assert w["ticket"] in chat.text
     assert w["due"] in chat.text  # 15 working days from 16 March 2026, Nauryz 23-25 March skipped
+    assert ".." not in chat.text
     assert w["offer"] in chat.text
     assert "1424" in chat.text
 

@@ -134,7 +134,7 @@ async def test_subscribe_choose_regions_and_unsubscribe(new_chat, runtime, lang:
     ("lang", "question", "yes"),
     [
         ("kk", "Шымкент қаласы — сіз тұратын өңір ме?", "Иә, сонда тұрамын"),
-        ("ru", "город Шымкент — это и ваш регион проживания?", "Да, я там живу"),
+        ("ru", "Ваш регион проживания — город Шымкент?", "Да, я там живу"),
         ("en", "Is Shymkent also where you live?", "Yes, I live there"),
     ],
 )
