@@ -32,7 +32,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.crypto import DataCipher
+    from bot.refdata import default_data_dir, load_refdata
+    from bot.runtime import ensure_secrets
 
+    # Refuse here what the app's start-up would refuse, so a bad DATA_KEY, secret file or
+    # reference-data file stops `run` with one line instead of a server traceback.
+    if settings.data_key:
+        DataCipher.from_setting(settings.data_key)  # before any secret file is written
+    settings = ensure_secrets(settings)
+    assert settings.data_key is not None
+    DataCipher.from_setting(settings.data_key)
+    load_refdata(default_data_dir())
     app = create_app(settings, announce=lambda line: print(line, flush=True))
     print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)

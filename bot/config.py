@@ -134,7 +134,11 @@ def load_settings(
 
     return Settings(
         database_path=parse(
-            "DATABASE_URL", _sqlite_path, Path("var/govbot.sqlite3"), "sqlite:///path/to/file"
+            "DATABASE_URL",
+            _sqlite_path,
+            Path("var/govbot.sqlite3"),
+            "sqlite:///path/to/file",
+            secret=True,  # a database URL may carry a password
         ),
         host=parse("HOST", _host, "127.0.0.1", "a host name or IP address"),
         port=parse("PORT", _port, 8080, "a port number from 1 to 65535"),
