@@ -19,7 +19,7 @@ from typing import Any
 from bot.commands import Command, global_command, is_global_payload, match_button
 from bot.config import Settings
 from bot.crypto import DataCipher
-from bot.domain import Button, Inbound, Reply
+from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
 from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
@@ -108,7 +108,10 @@ class Dispatcher:
         chat = f"{msg.channel}:{msg.chat_key}"
         async with self._locks.hold(chat):
             self.metrics.messages_in.labels(msg.channel.value).inc()
-            answer, warn = self.flood.admit(chat)
+            # The terminal chat is the operator's own keyboard (or a script): not throttled.
+            answer, warn = (
+                (True, False) if msg.channel is Channel.CONSOLE else self.flood.admit(chat)
+            )
             try:
                 replies = await self._handle_once(msg)
             except Exception:
