@@ -102,6 +102,8 @@ class Dispatcher:
         self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self._locks = ChatLocks()
+        # Channels exempt from flood control: the terminal chat run by an operator or a script.
+        self.unthrottled: set[Channel] = set()
 
     async def handle(self, msg: Inbound) -> list[Reply]:
         """Handle one inbound message; returns what to send back to the same chat."""

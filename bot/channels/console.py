@@ -108,6 +108,8 @@ async def run_shell(
     interactive: bool | None = None,
 ) -> None:
     chat = ConsoleChat(runtime, chat_key=chat_key, lang=lang)
+    # A piped script types faster than any citizen; flood control is for messengers.
+    runtime.dispatcher.unthrottled.add(Channel.CONSOLE)
     interactive = stdin.isatty() if interactive is None else interactive
     t = runtime.catalogs[pick_language(lang, runtime.settings.default_language)]
     write: Callable[[str], object] = stdout.write
