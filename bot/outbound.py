@@ -30,11 +30,15 @@ MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """What to send, channel-neutral. `reference` fills the WhatsApp update template."""
+    """What to send, channel-neutral. `reference` fills the WhatsApp update template.
+
+    `template`: a ContentSid that carries this whole message outside WhatsApp's 24-hour
+    window (campaigns); when set, a WhatsApp sender sends it there instead of holding."""
 
     replies: tuple[Reply, ...]
     purpose: str
     reference: str | None = None
+    template: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
