@@ -38,6 +38,9 @@ def build_channels(
     channels: list[ChannelService] = []
     lines: list[str] = []
     if settings.telegram_enabled:
+        from bot.channels.telegram.adapter import TelegramChannel
+
+        channels.append(TelegramChannel(settings, request=telegram_request))
         lines.append(f"telegram: on ({settings.telegram_mode})")
     else:
         lines.append("telegram: off (TELEGRAM_BOT_TOKEN is not set)")
