@@ -1,0 +1,485 @@
+"""Corruption tip: an honest notice, anonymous or confidential, then what/who/where/when.
+
+An anonymous tip is stored by `TipStore.add_anonymous`, which has no parameter for the
+sender; the session is deleted on submit and the tipster leaves with a 16-digit receipt,
+kept only as a keyed hash. A confidential tip also stores the contact, sealed, for
+investigators; the tipster gets a reference, the deadline and a receipt.
+
+```mermaid
+stateDiagram-v2
+    [*] --> notice: data {"prefill": {region, subject, category, what}} optional
+    notice --> what: tip:anon, tip:conf
+    what --> who: text (20..4000), or tip:keep for carried-over text
+    who --> where: body:CODE or typed (skipped when carried over)
+    where --> when: reg:CODE (skipped when carried over)
+    when --> amount: text, or tip:skip
+    amount --> evidence: a sum ("150 000 тг"), or tip:skip
+    evidence --> evidence: files (up to MAX_ATTACHMENTS), tip:clear
+    evidence --> contact: tip:done (confidential)
+    evidence --> summary: tip:done (anonymous)
+    contact --> summary: typed name and phone, or tip:chat
+    summary --> edit: tip:edit
+    edit --> summary: ed:FIELD, that step, then back here
+    summary --> [*]: tip:ok (receipt, or reference), tip:cancel
+```
+
+Data keys: privacy, what, who, body, region, when, amount, category, files, contact,
+contact_chat, carried (fields taken over from another flow), editing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bot.domain import Inbound, Reply
+from bot.errors import UserInputError
+from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, TEXT, Context, Flow, Go
+from bot.reference import format_receipt, new_receipt, new_reference
+from bot.storage.records import AttachmentRef
+from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, TipDraft, day_of
+from bot.tickets import deadline
+from bot.workdays import add_working_days
+
+FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30)
+
+WHAT_MIN, WHAT_MAX = 20, 4000
+SHORT_MAX = 300
+_ORDER = ("notice", "what", "who", "where", "when", "amount", "evidence", "contact", "summary")
+_EDITABLE = ("privacy", "what", "who", "where", "when", "amount", "evidence", "contact")
+_STATE_OF = {"privacy": "notice"}
+
+
+def _clean(text: str) -> str:
+    """Trim; keep the citizen's own line breaks and characters, markup included, verbatim."""
+    return text.strip()
+
+
+def _next(ctx: Context, current: str) -> Go:
+    """The following step; while editing, back to the summary (via contact if now needed)."""
+    confidential = ctx.data.get("privacy") == CONFIDENTIAL
+    needs_contact = confidential and not (ctx.data.get("contact") or ctx.data.get("contact_chat"))
+    if ctx.data.get("editing"):
+        return Go(state="contact" if needs_contact and current != "contact" else "summary")
+    carried = set(ctx.data.get("carried", ()))
+    for state in _ORDER[_ORDER.index(current) + 1 :]:
+        if (state == "who" and "who" in carried) or (state == "where" and "region" in carried):
+            continue
+        if state == "contact" and not confidential:
+            continue
+        return Go(state=state)
+    return Go(state="summary")
+
+
+def _take_prefill(ctx: Context) -> None:
+    """Adopt what another flow already learned; drop anything that does not check out."""
+    prefill = ctx.data.pop("prefill", None)
+    if not isinstance(prefill, dict):
+        return
+    carried = []
+    region = prefill.get("region")
+    if isinstance(region, str) and ctx.refdata.region(region) is not None:
+        ctx.data["region"] = region
+        carried.append("region")
+    subject = prefill.get("subject")
+    if isinstance(subject, str) and subject.strip():
+        if ctx.refdata.body(subject) is not None:
+            ctx.data["body"] = subject
+        else:
+            ctx.data["who"] = _clean(subject)[:SHORT_MAX]
+        carried.append("who")
+    category = prefill.get("category")
+    if isinstance(category, str) and ctx.refdata.category(category) is not None:
+        ctx.data["category"] = category
+        carried.append("category")
+    what = prefill.get("what")
+    if isinstance(what, str) and what.strip():
+        ctx.data["what"] = _clean(what)[:WHAT_MAX]
+        carried.append("what")
+    ctx.data["carried"] = carried
+
+
+# notice --------------------------------------------------------------------------------
+
+
+@FLOW.prompt("notice")
+async def ask_notice(ctx: Context) -> list[Reply]:
+    replies = []
+    if "prefill" in ctx.data:
+        _take_prefill(ctx)
+        if ctx.data.get("carried"):
+            lines = [ctx.t("tip.carried")]
+            lines += summary_lines(ctx, only=set(ctx.data["carried"]))
+            replies.append(Reply("\n".join(lines)))
+    buttons = (
+        ctx.button("tip.choose_anonymous", "tip:anon"),
+        ctx.button("tip.choose_confidential", "tip:conf"),
+        *ctx.nav(back=bool(ctx.data.get("editing"))),
+    )
+    replies.append(Reply(ctx.t("tip.notice"), buttons))
+    return replies
+
+
+@FLOW.on("notice", accepts=BUTTONS_ONLY)
+async def on_notice(msg: Inbound, ctx: Context) -> Go:
+    choice = {"tip:anon": ANONYMOUS, "tip:conf": CONFIDENTIAL}.get(msg.payload or "")
+    if choice is None:
+        raise UserInputError("input.use_buttons")
+    ctx.data["privacy"] = choice
+    if choice == ANONYMOUS:
+        ctx.data.pop("contact", None)
+        ctx.data.pop("contact_chat", None)
+    return _next(ctx, "notice")
+
+
+# what ----------------------------------------------------------------------------------
+
+
+@FLOW.prompt("what")
+async def ask_what(ctx: Context) -> Reply:
+    if ctx.data.get("what"):
+        text = ctx.t("tip.ask_what_again", text=_preview(ctx.data["what"]))
+        return Reply(text, (ctx.button("tip.keep", "tip:keep"), *ctx.nav()))
+    return Reply(ctx.t("tip.ask_what", min=WHAT_MIN, max=WHAT_MAX), ctx.nav())
+
+
+@FLOW.on("what")
+async def on_what(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:keep" and ctx.data.get("what"):
+        return _next(ctx, "what")
+    text = _clean(msg.text)
+    if len(text) < WHAT_MIN:
+        raise UserInputError("tip.what_short", min=WHAT_MIN)
+    if len(text) > WHAT_MAX:
+        raise UserInputError("tip.what_long", max=WHAT_MAX, length=len(text))
+    ctx.data["what"] = text
+    return _next(ctx, "what")
+
+
+def _preview(text: str, limit: int = 600) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+# who -----------------------------------------------------------------------------------
+
+
+@FLOW.prompt("who")
+async def ask_who(ctx: Context) -> Reply:
+    buttons = [ctx.named_button(b, f"body:{b.code}") for b in ctx.refdata.bodies]
+    return Reply(ctx.t("tip.ask_who"), (*buttons, *ctx.nav()))
+
+
+@FLOW.on("who")
+async def on_who(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is not None:
+        code = msg.payload.removeprefix("body:")
+        if ctx.refdata.body(code) is None:
+            raise UserInputError("input.use_buttons")
+        ctx.data["body"], ctx.data["who"] = code, None
+        return _next(ctx, "who")
+    text = _clean(msg.text)
+    if len(text) < 2 or len(text) > SHORT_MAX:
+        raise UserInputError("tip.who_length", max=SHORT_MAX)
+    ctx.data["body"], ctx.data["who"] = None, text
+    return _next(ctx, "who")
+
+
+# where ---------------------------------------------------------------------------------
+
+
+@FLOW.prompt("where")
+async def ask_where(ctx: Context) -> Reply:
+    buttons = [ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions]
+    return Reply(ctx.t("tip.ask_where"), (*buttons, *ctx.nav()))
+
+
+@FLOW.on("where", accepts=BUTTONS_ONLY)
+async def on_where(msg: Inbound, ctx: Context) -> Go:
+    code = (msg.payload or "").removeprefix("reg:")
+    if ctx.refdata.region(code) is None:
+        raise UserInputError("input.use_buttons")
+    ctx.data["region"] = code
+    return _next(ctx, "where")
+
+
+# when ----------------------------------------------------------------------------------
+
+
+@FLOW.prompt("when")
+async def ask_when(ctx: Context) -> Reply:
+    return Reply(ctx.t("tip.ask_when"), (ctx.button("tip.skip", "tip:skip"), *ctx.nav()))
+
+
+@FLOW.on("when")
+async def on_when(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:skip":
+        ctx.data["when"] = None
+        return _next(ctx, "when")
+    text = _clean(msg.text)
+    if len(text) > 200:
+        raise UserInputError("tip.when_long", max=200)
+    ctx.data["when"] = text
+    return _next(ctx, "when")
+
+
+# amount --------------------------------------------------------------------------------
+
+
+@FLOW.prompt("amount")
+async def ask_amount(ctx: Context) -> Reply:
+    return Reply(ctx.t("tip.ask_amount"), (ctx.button("tip.skip", "tip:skip"), *ctx.nav()))
+
+
+@FLOW.on("amount")
+async def on_amount(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:skip":
+        ctx.data["amount"] = None
+        return _next(ctx, "amount")
+    amount = parse_amount(msg.text)
+    if amount is None:
+        raise UserInputError("tip.amount_bad")
+    ctx.data["amount"] = amount
+    return _next(ctx, "amount")
+
+
+# evidence ------------------------------------------------------------------------------
+
+
+@FLOW.prompt("evidence")
+async def ask_evidence(ctx: Context) -> Reply:
+    files = ctx.data.get("files", [])
+    limit = ctx.settings.max_attachments
+    buttons = [ctx.button("tip.files_done" if files else "tip.no_files", "tip:done")]
+    if files:
+        buttons.append(ctx.button("tip.files_clear", "tip:clear"))
+        text = ctx.t.ngettext("tip.files_so_far", "tip.files_so_far", len(files), limit=limit)
+    else:
+        text = ctx.t("tip.ask_evidence", limit=limit, limit_mb=ctx.settings.max_attachment_mb)
+    return Reply(text, (*buttons, *ctx.nav()))
+
+
+@FLOW.on("evidence", accepts=frozenset({TEXT, BUTTONS, FILES}))
+async def on_evidence(msg: Inbound, ctx: Context) -> Go:
+    files: list[list[Any]] = ctx.data.setdefault("files", [])
+    if msg.payload == "tip:done":
+        return _next(ctx, "evidence")
+    if msg.payload == "tip:clear":
+        files.clear()
+        return Go(state="evidence")
+    if not msg.attachments:
+        raise UserInputError("tip.evidence_send_file")
+    limit = ctx.settings.max_attachments
+    if len(files) + len(msg.attachments) > limit:
+        raise UserInputError("tip.too_many_files", limit=limit)
+    # File names are dropped on purpose: they often name a person, a place or a phone.
+    files += [[a.blob_id, a.kind.value, a.content_type, a.size] for a in msg.attachments]
+    return Go(state="evidence")
+
+
+# contact (confidential only) -----------------------------------------------------------
+
+
+@FLOW.prompt("contact")
+async def ask_contact(ctx: Context) -> Reply:
+    buttons = (ctx.button("tip.contact_chat", "tip:chat"), *ctx.nav())
+    return Reply(ctx.t("tip.ask_contact"), buttons)
+
+
+@FLOW.on("contact")
+async def on_contact(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:chat":
+        ctx.data["contact"], ctx.data["contact_chat"] = None, True
+        return _next(ctx, "contact")
+    text = _clean(msg.text)
+    if len(text) < 5 or len(text) > SHORT_MAX:
+        raise UserInputError("tip.contact_length", max=SHORT_MAX)
+    ctx.data["contact"], ctx.data["contact_chat"] = text, False
+    return _next(ctx, "contact")
+
+
+# amount parsing and the summary ---------------------------------------------------------
+
+_CURRENCY = re.compile(r"₸|(?<![^\W\d_])(?:kzt|tenge|тенге|теңге|тг|т)(?![^\W\d_])\.?")
+_MULTIPLIERS = {
+    **dict.fromkeys(("k", "к", "thousand", "тыс", "тысяч", "тысячи", "тысяча", "мың"), 10**3),
+    **dict.fromkeys(("m", "mln", "million", "млн", "миллион", "миллиона", "миллионов"), 10**6),
+    **dict.fromkeys(("bn", "billion", "млрд", "миллиард", "миллиарда", "миллиардов"), 10**9),
+}
+_AMOUNT = re.compile(r"(?P<num>\d[\d\s.,'’]*?)\s*(?P<mult>[^\W\d_]+)?\.?")
+_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
+_DECIMAL = re.compile(r"\d+(?:[.,]\d{1,2})?")
+AMOUNT_MAX = 10**13
+
+
+def parse_amount(text: str) -> int | None:
+    """Whole tenge from "150 000 тг", "150,000₸", "2,5 млн тенге", "50000 tenge"; else None."""
+    cleaned = _CURRENCY.sub(" ", text.casefold()).strip()
+    match = _AMOUNT.fullmatch(cleaned)
+    if match is None:
+        return None
+    multiplier = 1
+    if match["mult"]:
+        found = _MULTIPLIERS.get(match["mult"])
+        if found is None:
+            return None
+        multiplier = found
+    digits = re.sub(r"[\s'’]", "", match["num"]).rstrip(".,")
+    if _GROUPED.fullmatch(digits) and not (multiplier > 1 and len(digits.split(",")[-1]) < 3):
+        digits = re.sub(r"[.,]", "", digits)
+    elif not _DECIMAL.fullmatch(digits):
+        return None
+    try:
+        value = int((Decimal(digits.replace(",", ".")) * multiplier).to_integral_value())
+    except InvalidOperation:
+        return None
+    return value if 0 < value <= AMOUNT_MAX else None
+
+
+def summary_lines(ctx: Context, *, only: set[str] | None = None) -> list[str]:
+    """One line per field of the draft (each a whole catalog message), in the flow's order."""
+    data, t = ctx.data, ctx.t
+    lines: dict[str, str] = {}
+    privacy = data.get("privacy")
+    if privacy:
+        lines["privacy"] = t(f"tip.sum_{privacy}")
+    if data.get("what"):
+        lines["what"] = t("tip.sum_what", text=_preview(data["what"]))
+    body = ctx.refdata.body(data["body"]) if data.get("body") else None
+    if body is not None or data.get("who"):
+        lines["who"] = t("tip.sum_who", who=body.name(ctx.lang) if body else data["who"])
+    region = ctx.refdata.region(data["region"]) if data.get("region") else None
+    if region is not None:
+        lines["region"] = t("tip.sum_where", region=region.name(ctx.lang))
+    category = ctx.refdata.category(data["category"]) if data.get("category") else None
+    if category is not None:
+        lines["category"] = t("tip.sum_service", service=category.name(ctx.lang))
+    if privacy:
+        when = data.get("when")
+        lines["when"] = t("tip.sum_when", when=when) if when else t("tip.sum_when_none")
+        amount = data.get("amount")
+        lines["amount"] = (
+            t("tip.sum_amount", amount=t.number(amount)) if amount else t("tip.sum_amount_none")
+        )
+        files = len(data.get("files", []))
+        lines["files"] = t.ngettext("tip.sum_files", "tip.sum_files", files)
+    if privacy == CONFIDENTIAL:
+        contact = data.get("contact")
+        lines["contact"] = (
+            t("tip.sum_contact", contact=contact) if contact else t("tip.sum_contact_chat")
+        )
+    return [line for key, line in lines.items() if only is None or key in only]
+
+
+# summary and edit ----------------------------------------------------------------------
+
+
+@FLOW.prompt("summary")
+async def ask_summary(ctx: Context) -> Reply:
+    ctx.data["editing"] = False
+    lines = [ctx.t("tip.summary_title"), *summary_lines(ctx), "", ctx.t("tip.ask_confirm")]
+    buttons = (
+        ctx.button("tip.confirm", "tip:ok"),
+        ctx.button("tip.edit", "tip:edit"),
+        ctx.button("tip.cancel", "tip:cancel"),
+    )
+    return Reply("\n".join(lines), buttons)
+
+
+@FLOW.on("summary", accepts=BUTTONS_ONLY)
+async def on_summary(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:edit":
+        return Go(state="edit")
+    if msg.payload == "tip:cancel":
+        return Go(state=None, forget=True, say=(Reply(ctx.t("tip.cancelled")),))
+    if msg.payload != "tip:ok":
+        raise UserInputError("input.use_buttons")
+    if ctx.data.get("privacy") == ANONYMOUS:
+        return await _submit_anonymous(ctx)
+    return await _submit_confidential(ctx)
+
+
+@FLOW.prompt("edit")
+async def ask_edit(ctx: Context) -> Reply:
+    fields = [f for f in _EDITABLE if f != "contact" or ctx.data.get("privacy") == CONFIDENTIAL]
+    buttons = [ctx.button(f"tip.edit_{f}", f"ed:{f}") for f in fields]
+    return Reply(ctx.t("tip.ask_edit"), (*buttons, ctx.button("nav.back", "g:back")))
+
+
+@FLOW.on("edit", accepts=BUTTONS_ONLY)
+async def on_edit(msg: Inbound, ctx: Context) -> Go:
+    field = (msg.payload or "").removeprefix("ed:")
+    if field not in _EDITABLE:
+        raise UserInputError("input.use_buttons")
+    ctx.data["editing"] = True
+    return Go(state=_STATE_OF.get(field, field))
+
+
+# submit --------------------------------------------------------------------------------
+
+
+def _draft(ctx: Context, *, due_on: Any) -> TipDraft:
+    keys = ("what", "who", "body", "region", "when", "amount", "category", "carried")
+    contents = {key: ctx.data.get(key) for key in keys}
+    files = tuple(
+        AttachmentRef(blob_id, kind, content_type, size)
+        for blob_id, kind, content_type, size in ctx.data.get("files", [])
+    )
+    return TipDraft(locale=ctx.lang, contents=contents, attachments=files, due_on=due_on)
+
+
+async def _fresh_ids(ctx: Context) -> tuple[str, str, str]:
+    """A reference no ticket has, and a receipt no tip has (with its keyed hash)."""
+    reference = new_reference()
+    while await ctx.tx.tickets.reference_exists(reference):
+        reference = new_reference()
+    receipt = new_receipt()
+    while await ctx.tx.tips.by_receipt(ctx.cipher.keyed_hashes(receipt, "receipt")):
+        receipt = new_receipt()
+    return reference, receipt, ctx.cipher.keyed_hash(receipt, purpose="receipt")
+
+
+async def _submit_anonymous(ctx: Context) -> Go:
+    reference, receipt, receipt_hash = await _fresh_ids(ctx)
+    # The deadline counts from the UTC day that is stored, so it reveals no finer time.
+    day = day_of(ctx.now).date()
+    due = add_working_days(day, ctx.settings.appeal_working_days, ctx.refdata.days_off)
+    draft = _draft(ctx, due_on=due)
+    await ctx.tx.tips.add_anonymous(
+        draft, reference=reference, receipt_hash=receipt_hash, now=ctx.now
+    )
+    ctx.created.append("tip")
+    done = ctx.t("tip.done_anonymous", receipt=format_receipt(receipt), date=ctx.t.date(due))
+    return Go(state=None, forget=True, say=(Reply(done),))
+
+
+async def _submit_confidential(ctx: Context) -> Go:
+    reference, receipt, receipt_hash = await _fresh_ids(ctx)
+    due = deadline(ctx)
+    channel, chat_key = ctx.citizen.channel, ctx.citizen.chat_key
+    identity = json.dumps(
+        {
+            "channel": channel,
+            "chat_key": chat_key,
+            "contact": ctx.data.get("contact"),
+            "reach_in_chat": bool(ctx.data.get("contact_chat")),
+        },
+        ensure_ascii=False,
+    )
+    await ctx.tx.tips.add_confidential(
+        _draft(ctx, due_on=due),
+        identity=identity,
+        owner_hash=ctx.cipher.keyed_hash(f"{channel}:{chat_key}", purpose="tip-owner"),
+        reference=reference,
+        receipt_hash=receipt_hash,
+        now=ctx.now,
+    )
+    ctx.created.append("tip")
+    done = ctx.t(
+        "tip.done_confidential",
+        reference=reference,
+        receipt=format_receipt(receipt),
+        date=ctx.t.date(due),
+    )
+    return Go(state=None, forget=True, say=(Reply(done),))

@@ -1,0 +1,162 @@
+"""The tip inbox: a tipster opens a tip with its receipt, from any chat, reads the
+investigators' messages and answers them. No menu entry: the status flow hands over any
+16-digit input as Go(flow="tip_inbox", data={"receipt": ...}); a confidential tip's
+reference also opens it, but only from the chat that filed it ({"reference": ...}).
+
+```mermaid
+stateDiagram-v2
+    [*] --> inbox: data {"receipt"} or {"reference"}, or typed here
+    inbox --> inbox: a receipt or reference typed; ti:other asks for another
+    inbox --> answer: ti:answer (a tip is open)
+    answer --> inbox: text, stored sealed as the citizen's message
+    inbox --> [*]: ti:close (the session is deleted)
+```
+
+The session keeps only the open tip's id ("ticket"), never the receipt. Wrong receipts are
+counted per chat (tx.lookups, a keyed hash of the chat) and lock the chat out for a while.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bot.domain import Inbound, Reply
+from bot.errors import UserInputError
+from bot.flow import Context, Flow, Go
+from bot.reference import normalize_receipt, normalize_reference
+from bot.storage.records import Ticket
+
+FLOW = Flow("tip_inbox", entry="inbox")
+
+ANSWER_MAX = 4000
+SHOWN_MESSAGES = 5
+OPEN = frozenset({"new", "in_review", "waiting"})
+
+
+def _lookup_key(ctx: Context) -> str:
+    return ctx.cipher.keyed_hash(f"{ctx.citizen.channel}:{ctx.citizen.chat_key}", purpose="lookup")
+
+
+async def _locked(ctx: Context) -> Reply | None:
+    until = await ctx.tx.lookups.locked_until(_lookup_key(ctx), now=ctx.now)
+    if until is None:
+        return None
+    minutes = max(1, math.ceil((until - ctx.now).total_seconds() / 60))
+    return Reply(ctx.t.ngettext("tip_inbox.locked", "tip_inbox.locked", minutes))
+
+
+async def _open(ctx: Context, text: str) -> Reply | None:
+    """Open the tip `text` names; None on success, else what to tell the tipster."""
+    receipt, reference = normalize_receipt(text), normalize_reference(text)
+    if receipt is None and reference is None:
+        return Reply(ctx.t("tip_inbox.malformed"))
+    locked = await _locked(ctx)
+    if locked is not None:
+        return locked
+    ticket: Ticket | None
+    if receipt is not None:
+        ticket = await ctx.tx.tips.by_receipt(ctx.cipher.keyed_hashes(receipt, "receipt"))
+    else:
+        owner = f"{ctx.citizen.channel}:{ctx.citizen.chat_key}"
+        hashes = ctx.cipher.keyed_hashes(owner, "tip-owner")
+        ticket = await ctx.tx.tips.by_owner(reference or "", hashes)
+    if ticket is None:
+        await ctx.tx.lookups.failure(_lookup_key(ctx), now=ctx.now)
+        return await _locked(ctx) or Reply(ctx.t("tip_inbox.not_found"))
+    # No lookups.success() here: it would let anyone holding one valid receipt reset the
+    # counter between guesses. Failures simply age out of the guard's window.
+    ctx.data["ticket"] = ticket.id
+    return None
+
+
+async def _current(ctx: Context) -> Ticket | None:
+    ticket_id = ctx.data.get("ticket")
+    if not isinstance(ticket_id, int):
+        return None
+    ticket = await ctx.tx.tickets.get(ticket_id)
+    return ticket if ticket is not None and ticket.kind == "tip" else None
+
+
+# inbox ---------------------------------------------------------------------------------
+
+
+@FLOW.prompt("inbox")
+async def ask_inbox(ctx: Context) -> list[Reply]:
+    replies: list[Reply] = []
+    handed = ctx.data.pop("receipt", None) or ctx.data.pop("reference", None)
+    if isinstance(handed, str):
+        ctx.data.pop("ticket", None)
+        refusal = await _open(ctx, handed)
+        if refusal is not None:
+            replies.append(refusal)
+    ticket = await _current(ctx)
+    if ticket is None:
+        ctx.data.pop("ticket", None)
+        replies.append(Reply(ctx.t("tip_inbox.ask_receipt"), ctx.nav(back=False)))
+        return replies
+    replies += await _view(ctx, ticket)
+    return replies
+
+
+async def _view(ctx: Context, ticket: Ticket) -> list[Reply]:
+    t = ctx.t
+    lines = [
+        t("tip_inbox.filed_on", date=t.date(ticket.created_at.date())),
+        t("tip_inbox.status", status=t(f"tip_inbox.s_{ticket.status}")),
+    ]
+    if ticket.due_on is not None and ticket.status in OPEN:
+        lines.append(t("tip_inbox.due", date=t.date(ticket.due_on)))
+    replies = [Reply("\n".join(lines))]
+    thread = await ctx.tx.tips.messages(ticket)
+    if not thread:
+        replies.append(Reply(t("tip_inbox.no_messages")))
+    for message in thread[-SHOWN_MESSAGES:]:
+        author = "tip_inbox.from_you" if message.author == "citizen" else "tip_inbox.from_staff"
+        replies.append(Reply(t(author, date=t.date(message.created_at.date()), text=message.body)))
+    buttons = (
+        ctx.button("tip_inbox.answer", "ti:answer"),
+        ctx.button("tip_inbox.other", "ti:other"),
+        ctx.button("tip_inbox.close", "ti:close"),
+    )
+    replies.append(Reply(t("tip_inbox.what_next"), buttons))
+    return replies
+
+
+@FLOW.on("inbox")
+async def on_inbox(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "ti:close":
+        return Go(state=None, forget=True, say=(Reply(ctx.t("tip_inbox.closed")),))
+    if msg.payload == "ti:other":
+        ctx.data.pop("ticket", None)
+        return Go(state="inbox")
+    if msg.payload == "ti:answer":
+        if await _current(ctx) is None:
+            return Go(state="inbox")
+        return Go(state="answer")
+    if await _current(ctx) is not None and normalize_receipt(msg.text) is None:
+        raise UserInputError("tip_inbox.press_answer")
+    ctx.data.pop("ticket", None)
+    refusal = await _open(ctx, msg.text)
+    return Go(state="inbox", say=(refusal,) if refusal else ())
+
+
+# answer --------------------------------------------------------------------------------
+
+
+@FLOW.prompt("answer")
+async def ask_answer(ctx: Context) -> Reply:
+    return Reply(ctx.t("tip_inbox.ask_answer", max=ANSWER_MAX), ctx.nav())
+
+
+@FLOW.on("answer")
+async def on_answer(msg: Inbound, ctx: Context) -> Go:
+    ticket = await _current(ctx)
+    if ticket is None:
+        return Go(state="inbox")
+    text = msg.text.strip()
+    if len(text) < 2:
+        raise UserInputError("tip_inbox.answer_short")
+    if len(text) > ANSWER_MAX:
+        raise UserInputError("tip_inbox.answer_long", max=ANSWER_MAX, length=len(text))
+    await ctx.tx.tips.add_message(ticket, author="citizen", body=text, now=ctx.now)
+    return Go(state="inbox", say=(Reply(ctx.t("tip_inbox.answer_sent")),))
