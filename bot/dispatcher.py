@@ -203,6 +203,12 @@ class Dispatcher:
             await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
             return
         t = self._translator(citizen, msg)
+        if not turn.offered and (turn.flow, turn.state) == (MENU_FLOW, MAIN):
+            # No saved session (forgotten after an anonymous tip, or purged): the citizen
+            # last saw the main menu, so its buttons are the ones on offer.
+            said = len(turn.replies)
+            await self._ask(tx, turn, msg, now)
+            del turn.replies[said:]
         payload = msg.payload
         if payload is not None and payload not in {b.payload for b in turn.offered}:
             return await self._refuse(tx, turn, msg, now, "input.stale_button")
