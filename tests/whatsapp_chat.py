@@ -1,0 +1,200 @@
+"""A WhatsApp citizen for tests: the real app under uvicorn on 127.0.0.1, the real twilio
+library talking to the fake Twilio REST server, webhooks signed the way Twilio signs them.
+
+    async with running_bot(settings, clock) as bot:
+        chat = bot.chat("+77011234567")
+        await chat.send("Hello")
+        assert "1. Қазақша" in chat.text
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import uvicorn
+
+from bot.app import create_app
+from bot.channels.whatsapp.signature import SIGNATURE_HEADER
+from bot.channels.whatsapp.twilio_http import TwilioHttp
+from bot.config import Settings
+from bot.runtime import Runtime
+from tests.fakes.twilio_api import FakeTwilioApi, inbound_params, new_sid
+
+SID = "AC" + "0123456789abcdef" * 2
+TOKEN = "0123456789abcdef" * 2
+BOT_NUMBER = "whatsapp:+77010000000"
+PUBLIC = "https://govbot.example.kz"
+WEBHOOK = PUBLIC + "/webhooks/twilio"
+STATUS = PUBLIC + "/webhooks/twilio/status"
+TEMPLATES = {
+    "kk": "HX" + "a1" * 16,
+    "ru": "HX" + "b2" * 16,
+    "en": "HX" + "c3" * 16,
+}
+TEMPLATE_TEXT = {
+    "kk": "{{1}} өтінішіңіз бойынша жаңалық бар. Оқу үшін жауап жазыңыз.",
+    "ru": "По вашему обращению {{1}} есть новости. Ответьте, чтобы прочитать.",
+    "en": "There is an update on your ticket {{1}}. Reply to read it.",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(twiml: str) -> list[str]:
+    """The <Message> texts of a TwiML answer."""
+    root = ET.fromstring(twiml)
+    assert root.tag == "Response", twiml
+    return [message.text or "" for message in root.iter("Message")]
+
+
+@dataclass
+class Bot:
+    api: FakeTwilioApi
+    url: str  # where the app listens, http://127.0.0.1:port
+    settings: Settings
+    runtime: Runtime
+    session: aiohttp.ClientSession
+
+    def chat(self, number: str) -> WhatsAppChat:
+        return WhatsAppChat(self, number)
+
+    async def post(
+        self,
+        params: dict[str, str],
+        *,
+        path: str = "/webhooks/twilio",
+        signed_for: str | None = None,
+        signature: str | None = "sign",
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> tuple[int, str]:
+        """POST a form to the app, signed for `signed_for` (default: PUBLIC + path)."""
+        sent = dict(headers or {})
+        if signature == "sign":
+            sent[SIGNATURE_HEADER] = self.api.sign(signed_for or PUBLIC + path, params)
+        elif signature is not None:
+            sent[SIGNATURE_HEADER] = signature
+        async with self.session.post(
+            self.url + path, data=data if data is not None else params, headers=sent
+        ) as response:
+            return response.status, await response.text()
+
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the database file directly, as an auditor would."""
+        with sqlite3.connect(self.settings.database_path) as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def database_text(self) -> str:
+        """Every text and blob value in every table, decoded as far as it goes."""
+        parts = []
+        with sqlite3.connect(self.settings.database_path) as conn:
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+            for (table,) in conn.execute(query).fetchall():
+                for row in conn.execute(f"SELECT * FROM {table}"):
+                    for value in row:
+                        if isinstance(value, bytes):
+                            parts.append(value.decode("utf-8", "replace"))
+                        elif value is not None:
+                            parts.append(str(value))
+        return "\n".join(parts)
+
+    async def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait until `check()` is truthy (the outbox works in the background)."""
+        async with asyncio.timeout(timeout):
+            while not (result := check()):
+                await asyncio.sleep(0.02)
+        return result
+
+
+@dataclass
+class WhatsAppChat:
+    bot: Bot
+    number: str  # E.164
+    texts: list[str] = field(default_factory=list)
+    status: int = 0
+
+    @property
+    def address(self) -> str:
+        return "whatsapp:" + self.number
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.texts)
+
+    async def send(
+        self,
+        body: str = "",
+        *,
+        media: Sequence[tuple[str, str]] = (),
+        location: tuple[float, float, str | None] | None = None,
+        sid: str | None = None,
+        profile_name: str = "Aigerim",
+    ) -> list[str]:
+        params = inbound_params(
+            account_sid=SID,
+            from_=self.address,
+            to=BOT_NUMBER,
+            body=body,
+            message_sid=sid or new_sid("MM" if media else "SM"),
+            profile_name=profile_name,
+            media=media,
+            location=location,
+        )
+        self.status, answer = await self.bot.api.deliver_inbound(
+            self.bot.url + "/webhooks/twilio", params, signed_url=WEBHOOK
+        )
+        assert self.status == 200, (self.status, answer)
+        self.texts = bodies(answer)
+        return self.texts
+
+
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, clock: Callable[[], datetime], **overrides: Any
+) -> AsyncIterator[Bot]:
+    async with FakeTwilioApi(SID, TOKEN) as api:
+        for lang, content_sid in TEMPLATES.items():
+            api.define_template(content_sid, TEMPLATE_TEXT[lang])
+        port = free_port()
+        api.callback_base = f"http://127.0.0.1:{port}"
+        wanted: dict[str, Any] = {
+            "twilio_account_sid": SID,
+            "twilio_auth_token": TOKEN,
+            "twilio_whatsapp_from": BOT_NUMBER,
+            "twilio_api_url": api.url,
+            "public_url": PUBLIC,
+            "twilio_update_templates": TEMPLATES,
+            "whatsapp_rate": 0.0,
+        }
+        configured = settings.with_overrides(**{**wanted, **overrides})
+        async with TwilioHttp(api.url) as http, aiohttp.ClientSession() as session:
+            app = create_app(configured, twilio_http=http, clock=clock, announce=lambda _: None)
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            )
+            server = uvicorn.Server(config)
+            serving = asyncio.create_task(server.serve())
+            try:
+                async with asyncio.timeout(10):
+                    while not server.started:
+                        if serving.done():
+                            serving.result()
+                        await asyncio.sleep(0.01)
+                runtime: Runtime = app.state.runtime
+                yield Bot(api, f"http://127.0.0.1:{port}", runtime.settings, runtime, session)
+            finally:
+                server.should_exit = True
+                await serving
