@@ -110,9 +110,9 @@ class Dispatcher:
         chat = f"{msg.channel}:{msg.chat_key}"
         async with self._locks.hold(chat):
             self.metrics.messages_in.labels(msg.channel.value).inc()
-            # The terminal chat is the operator's own keyboard (or a script): not throttled.
+            # The terminal chat run by `govbot shell` (operator or script) is not throttled.
             answer, warn = (
-                (True, False) if msg.channel is Channel.CONSOLE else self.flood.admit(chat)
+                (True, False) if msg.channel in self.unthrottled else self.flood.admit(chat)
             )
             try:
                 replies = await self._handle_once(msg)

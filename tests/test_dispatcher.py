@@ -210,13 +210,14 @@ async def test_one_chats_burst_is_handled_in_order(
 # -- flood control -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("channel", list(Channel))
 async def test_a_flood_gets_one_slow_down_and_loses_nothing(
-    runtime: Runtime, probe: Probe, catalogs: Catalogs
+    runtime: Runtime, probe: Probe, catalogs: Catalogs, channel: Channel
 ) -> None:
-    chat = Chat(build(runtime, probe), chat_key="flood", lang="ru")
+    chat = Chat(build(runtime, probe), chat_key="flood", lang="ru", channel=channel)
     await enter_probe(chat, "ru")
     strict = build(runtime, probe, flood_burst=3, flood_per_second=0.1)
-    base = Inbound(channel=Channel.CONSOLE, chat_key="flood", locale_hint="ru")
+    base = Inbound(channel=channel, chat_key="flood", locale_hint="ru")
     tasks = [
         asyncio.create_task(strict.handle(replace(base, text=f"f{n}", external_id=f"fl{n}")))
         for n in range(40)
@@ -228,9 +229,22 @@ async def test_a_flood_gets_one_slow_down_and_loses_nothing(
     assert texts == ["got f0", "got f1", "got f2", slow]
     assert probe.texts("flood") == [f"f{n}" for n in range(40)]
     # Another chat is not held back by this one's flood.
-    calm = Chat(strict, chat_key="calm", lang="en")
+    calm = Chat(strict, chat_key="calm", lang="en", channel=channel)
     await calm.send("/start")
     assert calm.replies and slow not in calm.text
+
+
+async def test_the_shells_terminal_chat_can_be_exempt_from_flood_control(
+    runtime: Runtime, probe: Probe
+) -> None:
+    chat = Chat(build(runtime, probe), chat_key="script", lang="en")
+    await enter_probe(chat, "en")
+    strict = build(runtime, probe, flood_burst=2, flood_per_second=0.1)
+    strict.unthrottled.add(Channel.CONSOLE)
+    chat.dispatcher = strict
+    for n in range(10):
+        await chat.send(f"s{n}")
+        assert chat.text == f"got s{n}"
 
 
 # -- error boundary and atomicity --------------------------------------------------------
