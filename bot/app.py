@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
 from bot.web import health
@@ -77,12 +78,15 @@ def create_app(
             announce(line)
         if not channels:
             announce("No messenger is configured: try `govbot shell` to chat with the bot here.")
+        campaigns = app.state.campaigns = CampaignService(runtime)
         try:
             for channel in channels:
                 await channel.start(runtime)
             await runtime.outbox.start()
+            await campaigns.start()
             yield
         finally:
+            await campaigns.stop()
             for channel in reversed(channels):
                 await channel.stop()
             await runtime.close()

@@ -1,0 +1,280 @@
+"""The delivery engine: sends every run's rows through the channels' Senders, paced.
+
+Protocol for one delivery row (the database is the source of truth):
+
+    pending ──claim (committed)──▶ sending ──HTTP call──▶ sent | failed | skipped
+       ▲                              │                    (recorded in bulk, ~50 ms)
+       └──── retry later (429, ───────┘
+             5xx, timeouts)
+
+A row is marked 'sending' and committed *before* its HTTP call starts, in batches no larger
+than what may go out at once. After a crash, a row still 'sending' may or may not have
+reached the platform, and neither the Bot API nor Twilio can be asked: such rows become
+'unknown' and are never sent again. Delivery is therefore at most once: nobody gets a
+campaign twice, and the few rows in flight at the moment of a crash (at most the in-flight
+limit, usually the ones already sent) are counted apart in the report.
+
+Each channel has its own task and bucket, so a WhatsApp backlog never slows Telegram, and
+conversation replies never wait here at all: adapters send them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from bot.campaigns.model import CHANNELS, Campaign, in_window
+from bot.campaigns.pacing import ChatPacer, TokenBucket
+from bot.campaigns.records import Campaigns, Claimed, Outcome
+from bot.config import Settings
+from bot.domain import Media, Reply
+from bot.errors import DeliveryError
+from bot.i18n import Catalogs
+from bot.outbound import Outgoing, Sender
+from bot.storage.records import Citizen
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+MAX_THROTTLED = 20  # 429 answers one row may receive before it is given up
+PURPOSE = "campaign"
+
+
+def compose(campaign: Campaign, text_lang: str, citizen_lang: str, catalogs: Catalogs) -> str:
+    """The campaign text, then how to unsubscribe in the citizen's own language."""
+    footer = catalogs[citizen_lang].gettext("campaign.footer")
+    return f"{campaign.texts[text_lang]}\n\n{footer}"
+
+
+def outgoing_for(
+    campaign: Campaign,
+    text_lang: str,
+    citizen_lang: str,
+    catalogs: Catalogs,
+    *,
+    template: str | None,
+) -> Outgoing:
+    media = (Media(campaign.image.blob_id, campaign.image.content_type),) if campaign.image else ()
+    reply = Reply(compose(campaign, text_lang, citizen_lang, catalogs), media=media)
+    return Outgoing((reply,), PURPOSE, template=template)
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        campaigns: Campaigns,
+        senders: Mapping[str, Sender],
+        catalogs: Catalogs,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_in_flight: int = 100,
+        poll_seconds: float = 0.5,
+        flush_seconds: float = 0.05,
+        backoff_seconds: float = 1.0,
+    ) -> None:
+        self.campaigns = campaigns
+        self.senders = senders  # the outbox's dict: adapters register as they start
+        self.catalogs = catalogs
+        self.settings = settings
+        self.clock = clock
+        self.max_in_flight = max_in_flight
+        self.poll_seconds = poll_seconds
+        self.flush_seconds = flush_seconds
+        self.backoff_seconds = backoff_seconds
+        self.buckets = {
+            "telegram": TokenBucket(settings.telegram_rate_global),
+            "whatsapp": TokenBucket(settings.whatsapp_rate),
+        }
+        per_chat = settings.telegram_rate_per_chat
+        self.pacers = {channel: ChatPacer(per_chat) for channel in CHANNELS}
+        self._cache: dict[int, Campaign] = {}
+        self._outcomes: list[Outcome] = []
+        self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
+        self._wake = asyncio.Event()
+        self._flushed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sent_count = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.campaigns.transaction() as store:
+            lost = await store.recover_interrupted(now=self.clock())
+            await store.finish_runs(now=self.clock())
+        if lost:
+            log.warning("campaign rows interrupted while sending, not resent: %d", lost)
+        self._tasks = [
+            asyncio.create_task(self._channel_loop(c), name=f"campaign-{c}") for c in CHANNELS
+        ]
+        self._tasks.append(asyncio.create_task(self._flush_loop(), name="campaign-flush"))
+
+    async def stop(self) -> None:
+        loops, flusher = self._tasks[:-1], self._tasks[-1:]
+        for task in loops:
+            task.cancel()
+        in_flight = [t for tasks in self._in_flight.values() for t in tasks]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=5)
+        for task in flusher:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.flush()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ---- sending ------------------------------------------------------------------------
+
+    async def _channel_loop(self, channel: str) -> None:
+        while True:
+            try:
+                if not await self._round(channel):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("campaign round failed on %s", channel)
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _round(self, channel: str) -> bool:
+        """Claim what may go out now and start sending it; False when there was nothing."""
+        sender = self.senders.get(channel)
+        if sender is None:
+            return False
+        bucket, pacer, in_flight = (
+            self.buckets[channel],
+            self.pacers[channel],
+            self._in_flight[channel],
+        )
+        await bucket.wait()
+        # Claim only what can start at once: every claimed row is on the wire within
+        # moments, so a crash leaves few rows 'sending' that never left.
+        while len(in_flight) > self.max_in_flight * 3 // 4:
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        limit = min(bucket.available(), self.max_in_flight - len(in_flight))
+        if limit <= 0:
+            return True
+        now = self.clock()
+
+        def defer(citizen_id: int) -> datetime | None:
+            wait = pacer.wait_for(citizen_id)
+            if wait > 0:
+                return now + timedelta(seconds=wait)
+            pacer.sent(citizen_id)  # reserve this chat's slot now
+            return None
+
+        async with self.campaigns.transaction() as store:
+            rows = await store.claim(channel, now=now, limit=limit, defer=defer)
+            for campaign_id in {r.campaign_id for r in rows} - self._cache.keys():
+                campaign = await store.get(campaign_id)
+                assert campaign is not None
+                self._cache[campaign_id] = campaign
+        if not rows:
+            return False
+        bucket.take(len(rows))
+        for row in rows:
+            task = asyncio.create_task(self._deliver(channel, sender, row))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        return True
+
+    async def _deliver(self, channel: str, sender: Sender, row: Claimed) -> None:
+        try:
+            outcome = await self._attempt(channel, sender, row)
+        except Exception:  # never lose a row's outcome to a bug in a sender
+            log.exception("campaign delivery %d failed unexpectedly", row.delivery_id)
+            outcome = self._failure(row, DeliveryError("unexpected", retryable=True))
+        if outcome.status == "sent":
+            self.sent_count += 1
+        self._outcomes.append(outcome)
+
+    async def _attempt(self, channel: str, sender: Sender, row: Claimed) -> Outcome:
+        campaign = self._cache[row.campaign_id]
+        text_lang = campaign.text_language(row.locale)
+        if text_lang is None:
+            return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_text")
+        template = None
+        if channel == "whatsapp":
+            # The sender judges the window; without a template an expired one means skip.
+            template = campaign.templates.get(text_lang)
+            if template is None and not in_window(row.citizen.last_inbound_at, self.clock()):
+                return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_template")
+        outgoing = outgoing_for(campaign, text_lang, row.locale, self.catalogs, template=template)
+        try:
+            result = await sender.deliver(row.citizen, outgoing)
+        except DeliveryError as err:
+            return self._failure(row, err)
+        if result.held:
+            return Outcome(row.delivery_id, row.citizen.id, "skipped", error="outside_window")
+        return Outcome(row.delivery_id, row.citizen.id, "sent", external_id=result.external_id)
+
+    def _failure(self, row: Claimed, err: DeliveryError) -> Outcome:
+        delivery, citizen = row.delivery_id, row.citizen.id
+        reason = err.code or str(err)
+        if err.blocked:
+            return Outcome(delivery, citizen, "failed", error="blocked", blocked=True)
+        if err.retry_after is not None:
+            self.buckets[row.citizen.channel].pause(err.retry_after)
+            if row.throttled + 1 < MAX_THROTTLED:
+                retry_at = self.clock() + timedelta(seconds=err.retry_after)
+                return Outcome(
+                    delivery, citizen, "pending", reason, retry_at=retry_at, throttled=True
+                )
+            return Outcome(delivery, citizen, "failed", "rate_limited", throttled=True)
+        if err.retryable and row.attempts + 1 < MAX_ATTEMPTS:
+            retry_at = self.clock() + timedelta(seconds=self.backoff_seconds * 2**row.attempts)
+            return Outcome(
+                delivery, citizen, "pending", reason, retry_at=retry_at, failed_attempt=True
+            )
+        return Outcome(delivery, citizen, "failed", reason, failed_attempt=True)
+
+    # ---- recording ----------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("recording campaign outcomes failed; will retry")
+
+    async def flush(self) -> None:
+        """Record the outcomes gathered so far, and close runs with nothing left."""
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            async with self.campaigns.transaction() as store:
+                await store.record(outcomes, now=self.clock())
+                await store.finish_runs(now=self.clock())
+        except BaseException:
+            self._outcomes[:0] = outcomes
+            raise
+        if any(o.status == "pending" for o in outcomes):
+            self.wake()
+        self._flushed.set()
+        self._flushed.clear()
+
+    # ---- a test send ---------------------------------------------------------------------
+
+    async def test_send(self, campaign: Campaign, channel: str, chat_key: str, lang: str) -> None:
+        """Send the campaign to one chat (the operator's own) now, recording nothing."""
+        sender = self.senders.get(channel)
+        if sender is None:
+            raise DeliveryError(f"{channel} is not configured", retryable=False)
+        text_lang = campaign.text_language(lang) or lang
+        citizen = Citizen(
+            id=0, channel=channel, chat_key=chat_key, locale=lang, last_inbound_at=self.clock()
+        )
+        await sender.deliver(
+            citizen, outgoing_for(campaign, text_lang, lang, self.catalogs, template=None)
+        )

@@ -1,0 +1,109 @@
+"""Helpers for campaign tests: subscribers in bulk, a scripted fake Sender, waiting for a run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.campaigns.model import CampaignDraft
+from bot.domain import Channel
+from bot.errors import DeliveryError
+from bot.outbound import Delivery, Outgoing
+from bot.runtime import Runtime
+from bot.storage.records import Citizen
+
+TEXTS = {
+    "kk": "Жылжымалы қабылдау автобусы дүйсенбіде Алматыда болады.",
+    "ru": "Мобильный автобус приёма будет в Алматы в понедельник.",
+    "en": "The mobile reception bus will be in Almaty on Monday.",
+}
+FOOTERS = {
+    "kk": "Бұл хабарламаларды алмау үшін «тоқта» деп жіберіңіз.",
+    "ru": "Чтобы отписаться от этих сообщений, отправьте «стоп».",
+    "en": "To stop receiving these messages, send «stop».",
+}
+TEMPLATES = {lang: "HX" + f"{i:02d}" * 16 for i, lang in enumerate(("kk", "ru", "en"), 1)}
+LANGS = ("kk", "ru", "en")
+
+
+@dataclass(frozen=True)
+class Member:
+    channel: str
+    chat_key: str
+    lang: str
+    fresh: bool  # wrote within 24 hours (WhatsApp window open)
+
+
+async def add_subscribers(
+    runtime: Runtime,
+    count: int,
+    *,
+    channels: tuple[str, ...] = ("telegram", "whatsapp"),
+    now: datetime | None = None,
+    region: str | None = None,
+    subscribed: bool = True,
+    start: int = 0,
+) -> list[Member]:
+    """`count` subscribers spread over channels, languages and the WhatsApp window."""
+    now = now or datetime.now(UTC)
+    members = []
+    async with runtime.storage.transaction() as tx:
+        for i in range(start, start + count):
+            channel = channels[i % len(channels)]
+            lang = LANGS[(i // len(channels)) % 3]
+            key = str(700000 + i) if channel == "telegram" else f"+7701{i:07d}"
+            fresh = (i // 6) % 2 == 0
+            citizen, _ = await tx.citizens.get_or_create(channel, key, now=now)
+            citizen.locale = lang
+            citizen.subscribed = subscribed
+            citizen.region = region
+            citizen.sub_regions = (region,) if region else ()
+            citizen.last_inbound_at = now - (timedelta(hours=1) if fresh else timedelta(days=3))
+            await tx.citizens.save(citizen)
+            members.append(Member(channel, key, lang, fresh))
+    return members
+
+
+def draft(**changes: object) -> CampaignDraft:
+    base = CampaignDraft(title="Mobile reception", texts=dict(TEXTS), templates=dict(TEMPLATES))
+    for key, value in changes.items():
+        setattr(base, key, value)
+    return base
+
+
+@dataclass
+class FakeSender:
+    """Records what it 'sends'; can be told to refuse some chats or fail for a while."""
+
+    channel: Channel
+    blocked: set[str] = field(default_factory=set)
+    throttle: int = 0  # the next n calls answer 429
+    flaky: dict[str, int] = field(default_factory=dict)  # chat → failures before success
+    broken: set[str] = field(default_factory=set)  # always fail (retryable)
+    delay: float = 0.0
+    sent: dict[str, list[Outgoing]] = field(default_factory=lambda: defaultdict(list))
+    calls: list[tuple[float, str]] = field(default_factory=list)
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        loop = asyncio.get_running_loop()
+        self.calls.append((loop.time(), citizen.chat_key))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        key = citizen.chat_key
+        if self.throttle > 0:
+            self.throttle -= 1
+            raise DeliveryError("flood", retryable=True, retry_after=0.2, code="429")
+        if key in self.blocked:
+            raise DeliveryError("blocked", retryable=False, blocked=True, code="403")
+        if key in self.broken:
+            raise DeliveryError("server error", retryable=True, code="500")
+        if self.flaky.get(key, 0) > 0:
+            self.flaky[key] -= 1
+            raise DeliveryError("server error", retryable=True, code="502")
+        self.sent[key].append(outgoing)
+        return Delivery(external_id=f"m{len(self.calls)}")
+
+    def texts(self, key: str) -> list[str]:
+        return [o.replies[0].text for o in self.sent.get(key, [])]
