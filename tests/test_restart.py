@@ -190,3 +190,48 @@ async def test_an_expired_session_still_obeys_a_global_command(
     t = catalogs["kk"]
     assert t.ngettext("session.expired", "session.expired", 30) in chat.text
     assert t("language.prompt") in chat.text
+
+
+MENU_FLOWS = sorted(name for name, flow in load_flows().items() if flow.menu_title)
+
+
+@pytest.mark.parametrize("name", MENU_FLOWS)
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_restart_inside_every_flow_resumes_the_same_question(
+    settings: Settings, clock: Clock, catalogs: Catalogs, name: str, lang: str
+) -> None:
+    """Walk into each registered flow (a complaint mid-way, a rating...), a step or two by
+    its first offered option; after a restart the session and the question are the same."""
+
+    async def session_of(runtime: Runtime) -> tuple[str, str, dict[str, object]]:
+        async with runtime.storage.read() as tx:
+            citizen = await tx.citizens.find(Channel.CONSOLE, "chat-1")
+            assert citizen is not None
+            record = await tx.sessions.load(citizen.id)
+        assert record is not None
+        return record.flow, record.state, record.data
+
+    async with running(settings, clock, catalogs, two_step_probe([])) as (runtime, _):
+        chat = Chat(runtime.dispatcher, lang=lang)
+        await start_in(chat, lang)
+        await chat.press_payload(f"flow:{name}")
+        for _ in range(2):
+            choices = [b for b in chat.buttons if not b.payload.startswith(("g:", "m:"))]
+            if not choices:
+                break
+            await chat.press_payload(choices[0].payload)
+        before = await session_of(runtime)
+        question = chat.replies[-1]
+        if name == "complaint":  # really mid-way: past the first step, with answers kept
+            assert before[0] == "complaint" and before[1] != runtime.flows[name].entry
+            assert before[2]["d"]
+    clock.advance(minutes=1)
+    async with running(settings, clock, catalogs, two_step_probe([])) as (runtime, _):
+        assert await session_of(runtime) == before
+        chat = Chat(runtime.dispatcher, lang=lang)
+        # "help" answers and asks the current question again: the same one as before.
+        await chat.send({"kk": "көмек", "ru": "помощь", "en": "help"}[lang])
+        assert catalogs[lang]("help.text") in chat.text
+        assert chat.replies[-1] == question
+        after = await session_of(runtime)
+        assert after[:2] == before[:2]
