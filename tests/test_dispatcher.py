@@ -163,6 +163,17 @@ async def test_same_external_id_twice_has_one_effect(
     assert await chat.send("one", external_id="ext-42") == []
     assert probe.texts("dup") == ["one"]
     assert db_rows(runtime, "SELECT flow, state, data, updated_at FROM sessions") == sessions
+    # Redelivered at once, concurrently: still one effect.
+    both = await asyncio.gather(
+        *(
+            dispatcher.handle(
+                Inbound(channel=Channel.CONSOLE, chat_key="dup", text="two", external_id="ext-43")
+            )
+            for _ in range(5)
+        )
+    )
+    assert sorted(len(replies) for replies in both) == [0, 0, 0, 0, 1]
+    assert probe.texts("dup") == ["one", "two"]
     # The same id on another channel is another message.
     other = Chat(dispatcher, chat_key="dup", lang="ru", channel=Channel.TELEGRAM)
     assert await other.send("/start", external_id="ext-42") != []
