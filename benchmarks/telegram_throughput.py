@@ -4,9 +4,9 @@
 
 Starts the fake Bot API (tests/fakes/telegram_api.py) in a child process, then in turn
 `govbot run` (polling, SQLite in a temp dir) and the bare python-telegram-bot and aiogram
-echo bots; prints one row each (telegram_load.print_table). The govbot row needs the
-Telegram adapter: until it exists that row reports the failure and the baselines still run.
-Hooks for whoever builds the adapter: GOVBOT_COMMAND, govbot_env() and GOVBOT_STEP.
+echo bots; prints one row each (telegram_load.print_table). govbot's citizens walk real
+menu steps (GOVBOT_STEP), pressing buttons as callback queries; a row counts a step as
+answered when its message (a note and the next question) has arrived.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ def govbot_env(api_url: str, token: str, workdir: Path) -> dict[str, str]:
         "TELEGRAM_MODE": "polling",
         "DATABASE_URL": f"sqlite:///{workdir / 'govbot.sqlite3'}",
         "PORT": str(_free_port()),
+        # The fake Bot API has no rate limits and the echo baselines do not pace, so
+        # neither does govbot here (0 = unlimited); in production the defaults keep to
+        # Telegram's ~30 msg/s overall and ~1 msg/s per chat.
+        "TELEGRAM_RATE_GLOBAL": "0",
+        "TELEGRAM_RATE_PER_CHAT": "0",
+        # Scripted citizens answer instantly; flood control is for people.
+        "FLOOD_BURST": "1000",
+        "FLOOD_PER_SECOND": "100",
+        "LOG_LEVEL": "WARNING",
     }
 
 
@@ -47,21 +56,35 @@ def _free_port() -> int:
         return port
 
 
-def govbot_menu_step(chat: int, k: int) -> Step:
-    """HOOK: the k-th action of citizen ``chat`` walking real menu steps.
+MENU = "Басты мәзір"  # the main menu's title in Kazakh: the last answer of most steps
+LANGUAGE = "Тілді таңдаңыз"
+FEEDBACK = "Саланы таңдаңыз"
 
-    Placeholder until the adapter exists: /start, then language and menu buttons. Replace
-    the callback payloads with the adapter's real ones (and ``answers`` with how many
-    sends/edits each step produces) so that every step is a real flow step.
-    """
-    script = [
-        Step(text="/start"),
-        Step(callback_data="lang:kk"),
-        Step(callback_data="menu:feedback"),
-        Step(text="Қызмет жақсы болды, рақмет."),
-        Step(text="/cancel"),
-    ]
-    return script[k % len(script)]
+# First contact, then a loop through the main menu. Each step is answered by one message
+# (on Telegram a note such as "Cancelled." shares the message of the next question);
+# `expect` checks it.
+_FIRST = [
+    Step(text="/start", answers=1, expect=LANGUAGE),  # language question
+    Step(callback_data="lang:kk", answers=1, expect=MENU),  # welcome, main menu
+]
+_LOOP = [
+    Step(callback_data="flow:feedback", answers=1, expect=FEEDBACK),  # into a flow
+    Step(callback_data="g:menu", answers=1, expect=MENU),  # "cancelled", main menu
+    Step(callback_data="m:help", answers=1, expect=MENU),  # help text, main menu
+    Step(callback_data="m:lang", answers=1, expect=LANGUAGE),
+    Step(callback_data="lang:kk", answers=1, expect=MENU),  # "done", main menu
+    Step(text="/start", answers=1, expect=MENU),  # welcome, main menu
+    Step(callback_data="flow:feedback", answers=1, expect=FEEDBACK),
+    Step(text="мәзір", answers=1, expect=MENU),  # a typed global word inside a flow
+]
+
+
+def govbot_menu_step(chat: int, k: int) -> Step:
+    """The k-th action of citizen ``chat``: real menu steps through the whole bot
+    (dispatcher, SQLite session, catalogs), with button presses as callback queries."""
+    if k < len(_FIRST):
+        return _FIRST[k]
+    return _LOOP[(k - len(_FIRST)) % len(_LOOP)]
 
 
 GOVBOT_STEP: StepFn = govbot_menu_step

@@ -36,7 +36,7 @@ from bot.runtime import Runtime
 
 from .inbound import ALLOWED_UPDATES, FileRef, Incoming, parse_update
 from .request import AiohttpRequest, install_token_redaction
-from .sender import Pacer, TelegramSender, seconds
+from .sender import BotApi, Pacer, TelegramSender, seconds
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class TelegramChannel:
         self._get_updates_request = get_updates_request
         self._runtime: Runtime | None = None
         self._bot: Bot | None = None
+        self._api: BotApi | None = None
         self._sender: TelegramSender | None = None
         self._poller: asyncio.Task[None] | None = None
         self._queues: dict[int, deque[tuple[Incoming, int | None]]] = {}
@@ -95,18 +96,21 @@ class TelegramChannel:
         # Opt in to PTB's timedelta durations now (RetryAfter.retry_after warns otherwise).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self._runtime = runtime
-        api = self.settings.telegram_api_url
+        url = self.settings.telegram_api_url
+        request = self._request or AiohttpRequest()
+        polling = self._get_updates_request or AiohttpRequest(connection_pool_size=1)
         self._bot = Bot(
             self.token,
-            base_url=f"{api}/bot",
-            base_file_url=f"{api}/file/bot",
-            request=self._request or AiohttpRequest(),
-            get_updates_request=self._get_updates_request or AiohttpRequest(connection_pool_size=1),
+            base_url=f"{url}/bot",
+            base_file_url=f"{url}/file/bot",
+            request=request,
+            get_updates_request=polling,
         )
         await self._bot.initialize()
+        self._api = BotApi(url, self.token, request, polling)
         pacer = Pacer(self.settings.telegram_rate_global, self.settings.telegram_rate_per_chat)
         self._sender = TelegramSender(
-            self._bot, pacer, runtime.attachments, on_blocked=self._mark_blocked
+            self._api, pacer, runtime.attachments, on_blocked=self._mark_blocked
         )
         runtime.outbox.add_sender(self._sender)
         await self._set_commands()
@@ -147,7 +151,8 @@ class TelegramChannel:
     # ---- receiving -----------------------------------------------------------------------
 
     async def _poll(self) -> None:
-        bot = self._require_bot()
+        api = self._api
+        assert api is not None
         offset = 0
         failures = 0
         params: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": list(ALLOWED_UPDATES)}
@@ -156,10 +161,8 @@ class TelegramChannel:
                 self._room.clear()
                 await self._room.wait()
             try:
-                updates = await bot.do_api_request(
-                    "getUpdates",
-                    api_kwargs={**params, "offset": offset},
-                    read_timeout=POLL_TIMEOUT + 10,
+                updates = await api(
+                    "getUpdates", {**params, "offset": offset}, read_timeout=POLL_TIMEOUT + 10
                 )
             except RetryAfter as err:
                 await asyncio.sleep(seconds(err.retry_after))

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InputFile
+from telegram import InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.request import BaseRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.attachments import AttachmentStore
 from bot.domain import Channel, Reply
@@ -26,7 +28,7 @@ from bot.errors import DeliveryError
 from bot.outbound import Delivery, Outgoing
 from bot.storage.records import Citizen
 
-from .render import OutMessage, render
+from .render import OutMessage, merge, render
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +113,44 @@ def seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+class BotApi:
+    """Bot API calls through python-telegram-bot's transport and error mapping, with the
+    raw JSON result: no Message objects are built for answers nobody reads. (`Bot`'s own
+    `do_api_request` warns for methods it wraps, and the typed methods parse every result.)
+    """
+
+    def __init__(self, api_url: str, token: str, request: BaseRequest, polling: BaseRequest):
+        self._base = f"{api_url}/bot{token}/"
+        self._request = request
+        self._polling = polling
+
+    async def __call__(
+        self, method: str, params: dict[str, Any], *, read_timeout: float | None = None
+    ) -> Any:
+        data = RequestData(
+            [RequestParameter.from_input(k, v) for k, v in params.items() if v is not None]
+        )
+        request = self._polling if method == "getUpdates" else self._request
+        if read_timeout is None:
+            return await request.post(self._base + method, request_data=data)
+        return await request.post(self._base + method, request_data=data, read_timeout=read_timeout)
+
+
 class TelegramSender:
-    """Calls the Bot API through python-telegram-bot with pacing, waits and retries."""
+    """Calls the Bot API with pacing, waits and retries; Telegram's errors become ours."""
 
     channel = Channel.TELEGRAM
 
     def __init__(
         self,
-        bot: Bot,
+        api: BotApi,
         pacer: Pacer,
         attachments: AttachmentStore,
         *,
         on_blocked: Callable[[str], Awaitable[None]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.bot = bot
+        self.api = api
         self.pacer = pacer
         self.attachments = attachments
         self.on_blocked = on_blocked
@@ -136,7 +161,7 @@ class TelegramSender:
     ) -> list[int]:
         """Send replies in order; message ids of what was sent. Raises DeliveryError."""
         sent: list[int] = []
-        for reply in replies:
+        for reply in merge(replies):
             for out in render(reply):
                 result = await self._send_one(chat_id, out, urgent=urgent)
                 if isinstance(result, dict) and "message_id" in result:
@@ -177,7 +202,7 @@ class TelegramSender:
             if paced and chat_id is not None:
                 await self.pacer.wait(chat_id, urgent=urgent)
             try:
-                return await self.bot.do_api_request(method, api_kwargs=params)
+                return await self.api(method, params)
             except RetryAfter as err:
                 floods += 1
                 wait = seconds(err.retry_after)
