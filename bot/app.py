@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
-from bot.web import health
+from bot.web import api, health, staff
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def create_app(
                 await channel.stop()
             await runtime.close()
 
-    routes: list[BaseRoute] = [*health.ROUTES]
+    routes: list[BaseRoute] = [*health.ROUTES, *staff.routes(), *api.routes()]
     for channel in channels:
         routes += channel.routes()
     return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,98 @@
+"""Records of the staff side that cross the storage boundary; plain dataclasses only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from bot.storage.records import Ticket
+
+ROLES = ("admin", "reviewer", "investigator", "operator")
+STATUSES = ("new", "in_review", "waiting", "resolved", "rejected")
+OPEN_STATUSES = ("new", "in_review", "waiting")
+KINDS = ("complaint", "feedback", "tip")
+
+
+@dataclass(slots=True)
+class StaffUser:
+    id: int
+    username: str
+    role: str
+    locale: str
+    disabled: bool
+    created_at: datetime
+    password_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: int
+    staff_id: int
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    target: str | None
+    detail: dict[str, Any]
+    ip: str | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass(slots=True)
+class InboxQuery:
+    """Filters of the inbox, the export and the API list. `kinds` is what the role may see."""
+
+    kinds: tuple[str, ...]
+    kind: str | None = None
+    status: str | None = None
+    category: str | None = None
+    region: str | None = None
+    assignee: int | None = None
+    unassigned: bool = False
+    overdue: bool = False
+    created_from: date | None = None
+    created_to: date | None = None
+    text: str | None = None
+    sort: str = "created"
+    descending: bool = True
+    page: int = 1
+    per_page: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    ticket: Ticket
+    assignee_name: str | None
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPage:
+    rows: list[InboxRow]
+    total: int
+    status_counts: dict[str, int]
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    created_at: datetime

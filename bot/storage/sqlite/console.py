@@ -1,0 +1,262 @@
+"""Queries behind the staff console: the filtered inbox, optimistic ticket updates, the
+timeline, delivery states of staff messages and the statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import aiosqlite
+
+from bot.i18n import TIMEZONE
+from bot.staff.records import (
+    OPEN_STATUSES,
+    STATUSES,
+    InboxPage,
+    InboxQuery,
+    InboxRow,
+    TicketEvent,
+)
+from bot.storage.sqlite.audit import SqliteAuditLog
+from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.staff import SqliteStaffStore
+from bot.storage.sqlite.tickets import ticket_from_row
+
+SORTS = {
+    "created": "t.created_at",
+    "updated": "t.updated_at",
+    "due": "coalesce(t.due_on, '9999-12-31')",
+    "status": "t.status",
+    "reference": "t.reference",
+}
+
+
+def day_start(day: date) -> str:
+    """The UTC timestamp where `day` begins in Almaty, as stored in created_at."""
+    return ts(datetime.combine(day, time(0), TIMEZONE).astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    key: str
+    count: int
+    average: float | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqliteConsoleStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    def _where(
+        self, query: InboxQuery, today: date, *, with_status: bool = True
+    ) -> tuple[str, list[Any]]:
+        if not query.kinds:
+            return "0", []
+        clauses = [f"t.kind IN ({','.join('?' * len(query.kinds))})"]
+        params: list[Any] = list(query.kinds)
+        simple = {"kind": query.kind, "category": query.category, "region": query.region}
+        if with_status:
+            simple["status"] = query.status
+        for column, value in simple.items():
+            if value:
+                clauses.append(f"t.{column} = ?")
+                params.append(value)
+        if query.assignee is not None:
+            clauses.append("t.assignee_id = ?")
+            params.append(query.assignee)
+        if query.unassigned:
+            clauses.append("t.assignee_id IS NULL")
+        if query.overdue:
+            clauses.append(f"t.due_on < ? AND t.status IN ({','.join('?' * len(OPEN_STATUSES))})")
+            params += [today.isoformat(), *OPEN_STATUSES]
+        if query.created_from:
+            clauses.append("t.created_at >= ?")
+            params.append(day_start(query.created_from))
+        if query.created_to:
+            clauses.append("t.created_at < ?")
+            params.append(day_start(query.created_to + timedelta(days=1)))
+        if query.text:
+            pattern = _like(query.text.strip())
+            clauses.append(
+                "(t.reference LIKE ? ESCAPE '\\' OR t.summary LIKE ? ESCAPE '\\'"
+                " OR t.subject LIKE ? ESCAPE '\\' OR t.category LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern] * 4
+        return " AND ".join(clauses), params
+
+    async def inbox(self, query: InboxQuery, *, today: date) -> InboxPage:
+        where, params = self._where(query, today)
+        order = SORTS.get(query.sort, SORTS["created"])
+        direction = "DESC" if query.descending else "ASC"
+        page = max(1, query.page)
+        async with self._conn.execute(
+            f"SELECT count(*) FROM tickets t WHERE {where}", params
+        ) as cur:
+            row = await cur.fetchone()
+            total = int(row[0]) if row else 0
+        limit = "" if query.per_page <= 0 else " LIMIT ? OFFSET ?"
+        paging = [] if query.per_page <= 0 else [query.per_page, (page - 1) * query.per_page]
+        async with self._conn.execute(
+            f"SELECT t.*, s.username AS assignee_name FROM tickets t"
+            f" LEFT JOIN staff_users s ON s.id = t.assignee_id WHERE {where}"
+            f" ORDER BY {order} {direction}, t.id {direction}{limit}",
+            [*params, *paging],
+        ) as cur:
+            rows = await cur.fetchall()
+        found = []
+        for r in rows:
+            ticket = ticket_from_row(r)
+            overdue = (
+                ticket.due_on is not None
+                and ticket.due_on < today
+                and ticket.status in OPEN_STATUSES
+            )
+            found.append(InboxRow(ticket, r["assignee_name"], overdue))
+        return InboxPage(
+            found,
+            total,
+            await self.status_counts(query, today=today),
+            page,
+            query.per_page if query.per_page > 0 else max(total, 1),
+        )
+
+    async def status_counts(self, query: InboxQuery, *, today: date) -> dict[str, int]:
+        where, params = self._where(query, today, with_status=False)
+        counts = dict.fromkeys(STATUSES, 0)
+        async with self._conn.execute(
+            f"SELECT t.status, count(*) FROM tickets t WHERE {where} GROUP BY t.status", params
+        ) as cur:
+            for status, n in await cur.fetchall():
+                counts[status] = n
+        return counts
+
+    async def kind_counts(self, kinds: tuple[str, ...], *, today: date) -> dict[str, int]:
+        """Open tickets of each kind; what a role that may not list tips still sees."""
+        counts = dict.fromkeys(kinds, 0)
+        marks = ",".join("?" * len(OPEN_STATUSES))
+        async with self._conn.execute(
+            f"SELECT kind, count(*) FROM tickets WHERE status IN ({marks}) GROUP BY kind",
+            OPEN_STATUSES,
+        ) as cur:
+            for kind, n in await cur.fetchall():
+                if kind in counts:
+                    counts[kind] = n
+        return counts
+
+    async def update_ticket(
+        self, ticket_id: int, *, version: int, now: datetime, **changes: Any
+    ) -> bool:
+        """Apply `changes` only if nobody changed the ticket since `version` was read."""
+        allowed = {"status", "assignee_id", "due_on"}
+        assert set(changes) <= allowed, changes
+        sets = "".join(f"{column} = ?, " for column in changes)
+        values = [v.isoformat() if isinstance(v, date) else v for v in changes.values()]
+        cur = await self._conn.execute(
+            f"UPDATE tickets SET {sets}version = version + 1, updated_at = ?"
+            " WHERE id = ? AND version = ?",
+            [*values, ts(now), ticket_id, version],
+        )
+        return cur.rowcount == 1
+
+    async def link_outbox(self, message_id: int, outbox_id: int) -> None:
+        await self._conn.execute(
+            "UPDATE ticket_messages SET outbox_id = ? WHERE id = ?", (outbox_id, message_id)
+        )
+
+    async def deliveries(self, ticket_id: int) -> dict[int, str]:
+        """Delivery state of each staff message that went out: {message id: outbox status}."""
+        async with self._conn.execute(
+            "SELECT m.id, o.status FROM ticket_messages m JOIN outbox o ON o.id = m.outbox_id"
+            " WHERE m.ticket_id = ?",
+            (ticket_id,),
+        ) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        async with self._conn.execute(
+            "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            TicketEvent(
+                r["actor"],
+                r["action"],
+                json.loads(r["detail"]),
+                parse_ts(r["created_at"]) or datetime.min,
+            )
+            for r in rows
+        ]
+
+    async def facets(self, kinds: tuple[str, ...]) -> dict[str, list[str]]:
+        """Categories and regions that occur, for the filter drop-downs."""
+        result: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(kinds)) or "NULL"
+        for column in ("category", "region"):
+            async with self._conn.execute(
+                f"SELECT DISTINCT {column} FROM tickets WHERE {column} IS NOT NULL"
+                f" AND kind IN ({marks}) ORDER BY 1",
+                kinds,
+            ) as cur:
+                result[column] = [row[0] for row in await cur.fetchall()]
+        return result
+
+    # Statistics ---------------------------------------------------------------------------
+
+    async def ratings_by(self, column: str, *, since: date) -> list[Stat]:
+        assert column in ("category", "centre", "region")
+        async with self._conn.execute(
+            f"SELECT coalesce({column}, '') AS k, count(*), avg(rating) FROM ratings"
+            f" WHERE created_at >= ? GROUP BY k ORDER BY count(*) DESC, k",
+            (day_start(since),),
+        ) as cur:
+            return [Stat(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    async def ratings_by_month(self, column: str, *, since: date) -> list[tuple[str, str, Stat]]:
+        """(month 'YYYY-MM', key, stat) for the rating trend per category/centre/region."""
+        assert column in ("category", "centre", "region")
+        async with self._conn.execute(
+            f"SELECT substr(created_at, 1, 7) AS m, coalesce({column}, '') AS k, count(*),"
+            f" avg(rating) FROM ratings WHERE created_at >= ? GROUP BY m, k ORDER BY m, k",
+            (day_start(since),),
+        ) as cur:
+            return [(r[0], r[1], Stat(r[1], r[2], r[3])) for r in await cur.fetchall()]
+
+    async def tickets_by_category_status(
+        self, kinds: tuple[str, ...], *, since: date
+    ) -> list[tuple[str, str, int]]:
+        marks = ",".join("?" * len(kinds)) or "NULL"
+        async with self._conn.execute(
+            f"SELECT coalesce(category, ''), status, count(*) FROM tickets"
+            f" WHERE kind IN ({marks}) AND created_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
+            (*kinds, day_start(since)),
+        ) as cur:
+            return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    async def overdue_by_category(self, kinds: tuple[str, ...], *, today: date) -> list[Stat]:
+        marks = ",".join("?" * len(kinds)) or "NULL"
+        open_marks = ",".join("?" * len(OPEN_STATUSES))
+        async with self._conn.execute(
+            f"SELECT coalesce(category, ''), count(*) FROM tickets WHERE kind IN ({marks})"
+            f" AND status IN ({open_marks}) AND due_on < ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            (*kinds, *OPEN_STATUSES, today.isoformat()),
+        ) as cur:
+            return [Stat(r[0], r[1]) for r in await cur.fetchall()]
+
+
+class StaffTx:
+    """The stores a staff action uses, on one transaction's connection."""
+
+    def __init__(self, tx: Any) -> None:
+        conn: aiosqlite.Connection = tx.conn
+        self.tx = tx
+        self.staff = SqliteStaffStore(conn)
+        self.audit = SqliteAuditLog(conn)
+        self.console = SqliteConsoleStore(conn)

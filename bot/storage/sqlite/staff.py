@@ -1,0 +1,172 @@
+"""Staff accounts, their signed-in sessions and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from bot.staff.records import ApiToken, StaffUser
+from bot.storage.sqlite.core import parse_ts, ts
+
+
+def _user(row: aiosqlite.Row) -> StaffUser:
+    created = parse_ts(row["created_at"])
+    assert created is not None
+    return StaffUser(
+        id=row["id"],
+        username=row["username"],
+        role=row["role"],
+        locale=row["locale"],
+        disabled=bool(row["disabled"]),
+        created_at=created,
+        password_hash=row["password_hash"],
+    )
+
+
+class SqliteStaffStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, username: str, *, password_hash: str, role: str, locale: str, now: datetime
+    ) -> StaffUser:
+        cur = await self._conn.execute(
+            "INSERT INTO staff_users (username, password_hash, role, locale, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (username, password_hash, role, locale, ts(now)),
+        )
+        assert cur.lastrowid is not None
+        user = await self.get(cur.lastrowid)
+        assert user is not None
+        return user
+
+    async def get(self, staff_id: int) -> StaffUser | None:
+        return await self._one("SELECT * FROM staff_users WHERE id = ?", staff_id)
+
+    async def by_username(self, username: str) -> StaffUser | None:
+        return await self._one("SELECT * FROM staff_users WHERE username = ?", username)
+
+    async def all(self) -> list[StaffUser]:
+        async with self._conn.execute("SELECT * FROM staff_users ORDER BY username") as cur:
+            return [_user(row) for row in await cur.fetchall()]
+
+    async def names(self) -> dict[int, str]:
+        async with self._conn.execute("SELECT id, username FROM staff_users") as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def update(
+        self,
+        staff_id: int,
+        *,
+        role: str | None = None,
+        locale: str | None = None,
+        disabled: bool | None = None,
+        password_hash: str | None = None,
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE staff_users SET role = coalesce(?, role), locale = coalesce(?, locale),"
+            " disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)"
+            " WHERE id = ?",
+            (role, locale, None if disabled is None else int(disabled), password_hash, staff_id),
+        )
+        if disabled:
+            await self.end_sessions(staff_id)
+
+    # Sessions -------------------------------------------------------------------------
+
+    async def open_session(
+        self, id_hash: str, staff_id: int, *, ip: str | None, now: datetime
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO staff_sessions (id_hash, staff_id, created_at, last_seen_at, ip)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (id_hash, staff_id, ts(now), ts(now), ip),
+        )
+
+    async def session(self, id_hash: str) -> tuple[StaffUser, datetime] | None:
+        """The session's user and when it was last used."""
+        async with self._conn.execute(
+            "SELECT u.*, s.last_seen_at AS seen FROM staff_sessions s"
+            " JOIN staff_users u ON u.id = s.staff_id WHERE s.id_hash = ?",
+            (id_hash,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        seen = parse_ts(row["seen"])
+        assert seen is not None
+        return _user(row), seen
+
+    async def touch_session(self, id_hash: str, *, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE staff_sessions SET last_seen_at = ? WHERE id_hash = ?", (ts(now), id_hash)
+        )
+
+    async def end_session(self, id_hash: str) -> None:
+        await self._conn.execute("DELETE FROM staff_sessions WHERE id_hash = ?", (id_hash,))
+
+    async def end_sessions(self, staff_id: int) -> None:
+        await self._conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
+
+    async def purge_sessions(self, seen_before: datetime) -> int:
+        cur = await self._conn.execute(
+            "DELETE FROM staff_sessions WHERE last_seen_at < ?", (ts(seen_before),)
+        )
+        return cur.rowcount
+
+    # API tokens -------------------------------------------------------------------------
+
+    async def add_token(self, staff_id: int, *, token_hash: str, label: str, now: datetime) -> int:
+        cur = await self._conn.execute(
+            "INSERT INTO api_tokens (staff_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
+            (staff_id, token_hash, label, ts(now)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def token_user(self, token_hashes: list[str], *, now: datetime) -> StaffUser | None:
+        """The enabled user owning a live token with one of these hashes; marks it used."""
+        if not token_hashes:
+            return None
+        marks = ",".join("?" * len(token_hashes))
+        async with self._conn.execute(
+            f"SELECT t.id AS token_id, u.* FROM api_tokens t JOIN staff_users u"
+            f" ON u.id = t.staff_id WHERE t.token_hash IN ({marks}) AND t.revoked_at IS NULL"
+            f" AND u.disabled = 0",
+            token_hashes,
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        await self._conn.execute(
+            "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), row["token_id"])
+        )
+        return _user(row)
+
+    async def tokens(self) -> list[ApiToken]:
+        async with self._conn.execute("SELECT * FROM api_tokens ORDER BY id") as cur:
+            rows = await cur.fetchall()
+        return [
+            ApiToken(
+                id=row["id"],
+                staff_id=row["staff_id"],
+                label=row["label"],
+                created_at=parse_ts(row["created_at"]) or datetime.min,
+                last_used_at=parse_ts(row["last_used_at"]),
+                revoked=row["revoked_at"] is not None,
+            )
+            for row in rows
+        ]
+
+    async def revoke_token(self, token_id: int, *, now: datetime) -> bool:
+        cur = await self._conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (ts(now), token_id),
+        )
+        return cur.rowcount > 0
+
+    async def _one(self, sql: str, *params: object) -> StaffUser | None:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return _user(row) if row else None

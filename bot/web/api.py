@@ -1,0 +1,515 @@
+"""JSON API under /api/v1 for the agency's other systems.
+
+Per-user bearer tokens (created by an admin in the console), the same role rules as the
+console, the same audit log. `/api/v1/openapi.json` describes exactly the routes below;
+a test compares the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from bot.staff import actions
+from bot.staff.accounts import token_hash
+from bot.staff.actions import ActionError, Actor
+from bot.staff.records import STATUSES, InboxRow
+from bot.staff.roles import can_work_tickets
+from bot.storage.records import Ticket
+from bot.web.staff.common import (
+    SecurityHeaders,
+    actor_of,
+    now_of,
+    reading,
+    runtime_of,
+    today_of,
+    writing,
+)
+from bot.web.staff.inbox import query_from
+
+MAX_PER_PAGE = 200
+Handler = Callable[[Request, Actor], Awaitable[Response]]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _action_error(request: Request, err: ActionError) -> JSONResponse:
+    message = runtime_of(request).catalogs["en"](err.msgid)
+    return _error(err.status_code, err.msgid.removeprefix("staff."), message)
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Bearer token → staff user; only roles that work tickets use the ticket API."""
+
+    async def endpoint(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, "unauthorized", "send Authorization: Bearer <token>")
+        async with writing(request) as db:
+            user = await db.staff.token_user([token_hash(token.strip())], now=now_of(request))
+        if user is None:
+            return _error(401, "unauthorized", "unknown, revoked or disabled token")
+        if not can_work_tickets(user):
+            return _error(403, "forbidden", "this role has no access to tickets")
+        return await handler(request, actor_of(request, user))
+
+    return endpoint
+
+
+def ticket_json(ticket: Ticket, assignee: str | None = None) -> dict[str, Any]:
+    return {
+        "reference": ticket.reference,
+        "kind": ticket.kind,
+        "status": ticket.status,
+        "privacy": ticket.privacy,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "region": ticket.region,
+        "rating": ticket.rating,
+        "summary": ticket.summary,
+        "locale": ticket.locale,
+        "channel": ticket.channel,
+        "due_on": ticket.due_on.isoformat() if ticket.due_on else None,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "assignee": assignee,
+        "version": ticket.version,
+    }
+
+
+def _row(row: InboxRow) -> dict[str, Any]:
+    return {**ticket_json(row.ticket, row.assignee_name), "overdue": row.overdue}
+
+
+async def _find(request: Request, actor: Actor) -> Ticket:
+    async with reading(request) as db:
+        ticket = await db.tx.tickets.by_reference(request.path_params["reference"])
+    return actions.check_access(actor, ticket)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ActionError("staff.error.bad_request") from None
+    if not isinstance(body, dict):
+        raise ActionError("staff.error.bad_request")
+    return body
+
+
+async def list_tickets(request: Request, actor: Actor) -> Response:
+    params = dict(request.query_params)
+    try:
+        per_page = min(MAX_PER_PAGE, max(1, int(params.get("per_page", "50"))))
+    except ValueError:
+        per_page = 50
+    query = query_from(params, actor.user, per_page=per_page)
+    async with reading(request) as db:
+        page = await db.console.inbox(query, today=today_of(request))
+    return JSONResponse(
+        {
+            "items": [_row(r) for r in page.rows],
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+            "status_counts": page.status_counts,
+        }
+    )
+
+
+async def get_ticket(request: Request, actor: Actor) -> Response:
+    try:
+        ticket = await _find(request, actor)
+    except ActionError as err:
+        return _action_error(request, err)
+    async with writing(request) as db:
+        names = await db.staff.names()
+        body = ticket_json(ticket, names.get(ticket.assignee_id or 0))
+        if ticket.kind == "tip":
+            body["contents"] = await actions.tip_contents(db, actor, ticket)
+        thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
+        deliveries = await db.console.deliveries(ticket.id)
+        events = await db.console.events(ticket.id)
+    body["messages"] = [
+        {
+            "id": m.id,
+            "author": m.author,
+            "staff": names.get(m.staff_id or 0),
+            "internal": m.internal,
+            "body": m.body,
+            "created_at": m.created_at.isoformat(),
+            "delivery": deliveries.get(m.id),
+        }
+        for m in thread
+    ]
+    body["events"] = [
+        {"actor": e.actor, "action": e.action, "detail": e.detail, "at": e.created_at.isoformat()}
+        for e in events
+    ]
+    return JSONResponse(body)
+
+
+async def set_status(request: Request, actor: Actor) -> Response:
+    try:
+        ticket = await _find(request, actor)
+        data = await _json_body(request)
+        version = data.get("version")
+        if not isinstance(version, int):
+            raise ActionError("staff.error.bad_request")
+        async with writing(request) as db:
+            fresh = await db.tx.tickets.get(ticket.id)
+            assert fresh is not None
+            outbox_id = await actions.change_status(
+                db,
+                runtime_of(request).catalogs,
+                actor,
+                fresh,
+                version=version,
+                status=str(data.get("status", "")),
+                reason=str(data.get("reason", "")),
+            )
+            updated = await db.tx.tickets.get(ticket.id)
+    except ActionError as err:
+        return _action_error(request, err)
+    if outbox_id is not None:
+        runtime_of(request).outbox.wake()
+    assert updated is not None
+    return JSONResponse({**ticket_json(updated), "outbox_id": outbox_id})
+
+
+async def post_reply(request: Request, actor: Actor) -> Response:
+    try:
+        ticket = await _find(request, actor)
+        data = await _json_body(request)
+        async with writing(request) as db:
+            outbox_id = await actions.reply(
+                db, runtime_of(request).catalogs, actor, ticket, text=str(data.get("text", ""))
+            )
+    except ActionError as err:
+        return _action_error(request, err)
+    if outbox_id is not None:
+        runtime_of(request).outbox.wake()
+    return JSONResponse(
+        {"reference": ticket.reference, "outbox_id": outbox_id, "sent": outbox_id is not None},
+        status_code=201,
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/tickets", list_tickets),
+    ("GET", "/tickets/{reference}", get_ticket),
+    ("POST", "/tickets/{reference}/status", set_status),
+    ("POST", "/tickets/{reference}/replies", post_reply),
+]
+
+
+def routes() -> list[BaseRoute]:
+    inner: list[BaseRoute] = [Route("/openapi.json", openapi)]
+    inner += [Route(path, authenticated(h), methods=[m]) for m, path, h in ROUTES]
+    return [Mount("/api/v1", routes=inner, middleware=[Middleware(SecurityHeaders)])]
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_REF_PARAM = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
+    described = {
+        400: "invalid request",
+        401: "missing or invalid token",
+        403: "role without ticket access",
+        404: "no such ticket, or not visible to this role",
+        409: "the ticket changed since `version` was read",
+    }
+    out: dict[str, Any] = dict(ok)
+    for code in codes:
+        out[str(code)] = {
+            "description": described[code],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    return out
+
+
+def _filter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "govbot staff API",
+        "version": "1.0.0",
+        "description": "Tickets for the agency's other systems. Per-user bearer tokens are"
+        " created by an administrator in the staff console; role rules and the audit log are"
+        " the console's (reviewers: complaints and feedback; investigators: tips).",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "paths": {
+        "/tickets": {
+            "get": {
+                "summary": "List tickets visible to the token's role",
+                "operationId": "listTickets",
+                "parameters": [
+                    _filter(
+                        "kind", "complaint, feedback or tip", enum=["complaint", "feedback", "tip"]
+                    ),
+                    _filter("status", "ticket status", enum=list(STATUSES)),
+                    _filter("category", "category code"),
+                    _filter("region", "region code"),
+                    _filter("assignee", "staff id, `me` or `none`"),
+                    _filter("overdue", "1 for overdue open tickets only", enum=["1"]),
+                    _filter(
+                        "from",
+                        "filed on or after (YYYY-MM-DD, Almaty)",
+                        format="date",
+                        type="string",
+                    ),
+                    _filter(
+                        "to",
+                        "filed on or before (YYYY-MM-DD, Almaty)",
+                        format="date",
+                        type="string",
+                    ),
+                    _filter("q", "text search in reference, summary, subject"),
+                    _filter(
+                        "sort",
+                        "sort key",
+                        enum=["created", "updated", "due", "status", "reference"],
+                    ),
+                    _filter("dir", "asc or desc (default)", enum=["asc", "desc"]),
+                    _filter("page", "page number from 1", type="integer", minimum=1),
+                    _filter(
+                        "per_page", "page size", type="integer", minimum=1, maximum=MAX_PER_PAGE
+                    ),
+                ],
+                "responses": _responses(
+                    {
+                        "200": {
+                            "description": "a page of tickets",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/TicketPage"}
+                                }
+                            },
+                        }
+                    },
+                    401,
+                    403,
+                ),
+            }
+        },
+        "/tickets/{reference}": {
+            "get": {
+                "summary": "One ticket with its thread and timeline (tip views are audited)",
+                "operationId": "getTicket",
+                "parameters": [_REF_PARAM],
+                "responses": _responses(
+                    {
+                        "200": {
+                            "description": "the ticket",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/TicketDetail"}
+                                }
+                            },
+                        }
+                    },
+                    401,
+                    403,
+                    404,
+                ),
+            }
+        },
+        "/tickets/{reference}/status": {
+            "post": {
+                "summary": "Change the status; the citizen is told the reason in their language",
+                "operationId": "setStatus",
+                "parameters": [_REF_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status", "reason", "version"],
+                                "properties": {
+                                    "status": {"type": "string", "enum": list(STATUSES)},
+                                    "reason": {"type": "string", "maxLength": 3500},
+                                    "version": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(
+                    {
+                        "200": {
+                            "description": "the updated ticket",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "allOf": [
+                                            {"$ref": "#/components/schemas/Ticket"},
+                                            {
+                                                "type": "object",
+                                                "properties": {
+                                                    "outbox_id": {"type": ["integer", "null"]}
+                                                },
+                                            },
+                                        ]
+                                    }
+                                }
+                            },
+                        }
+                    },
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                ),
+            }
+        },
+        "/tickets/{reference}/replies": {
+            "post": {
+                "summary": "Reply to the citizen through their channel",
+                "operationId": "postReply",
+                "parameters": [_REF_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "properties": {"text": {"type": "string", "maxLength": 3500}},
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(
+                    {
+                        "201": {
+                            "description": "stored and queued (sent is false for an"
+                            " anonymous tip: the tipster reads it with the receipt)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "reference": {"type": "string"},
+                                            "outbox_id": {"type": ["integer", "null"]},
+                                            "sent": {"type": "boolean"},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                    400,
+                    401,
+                    403,
+                    404,
+                ),
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "Ticket": {
+                "type": "object",
+                "properties": {
+                    "reference": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["complaint", "feedback", "tip"]},
+                    "status": {"type": "string", "enum": list(STATUSES)},
+                    "privacy": {"type": "string", "enum": ["named", "confidential", "anonymous"]},
+                    "category": {"type": ["string", "null"]},
+                    "subject": {"type": ["string", "null"]},
+                    "region": {"type": ["string", "null"]},
+                    "rating": {"type": ["integer", "null"]},
+                    "summary": {"type": ["string", "null"]},
+                    "locale": {"type": "string"},
+                    "channel": {"type": ["string", "null"]},
+                    "due_on": {"type": ["string", "null"], "format": "date"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "assignee": {"type": ["string", "null"]},
+                    "version": {"type": "integer"},
+                },
+            },
+            "TicketPage": {
+                "type": "object",
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "items": {
+                            "allOf": [
+                                {"$ref": "#/components/schemas/Ticket"},
+                                {"type": "object", "properties": {"overdue": {"type": "boolean"}}},
+                            ]
+                        },
+                    },
+                    "total": {"type": "integer"},
+                    "page": {"type": "integer"},
+                    "per_page": {"type": "integer"},
+                    "status_counts": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                },
+            },
+            "TicketDetail": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Ticket"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "contents": {"type": "object", "description": "tips only"},
+                            "messages": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "author": {"type": "string"},
+                                        "staff": {"type": ["string", "null"]},
+                                        "internal": {"type": "boolean"},
+                                        "body": {"type": "string"},
+                                        "created_at": {"type": "string", "format": "date-time"},
+                                        "delivery": {"type": ["string", "null"]},
+                                    },
+                                },
+                            },
+                            "events": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                ]
+            },
+        },
+    },
+}

@@ -1,0 +1,157 @@
+"""Admin pages: staff accounts, API tokens and the audit log with its chain check."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.staff.accounts import (
+    AccountError,
+    add_account,
+    check_new_account,
+    hash_password,
+    new_api_token,
+)
+from bot.staff.actions import audit
+from bot.staff.records import ROLES
+from bot.web.staff.auth import require_role, signed_in_user
+from bot.web.staff.common import actor_of, language_of, reading, render, writing
+
+AUDIT_PAGE = 50
+
+
+async def _accounts_page(
+    request: Request, *, error: str | None = None, token: str | None = None, status_code: int = 200
+) -> Response:
+    user = signed_in_user(request)
+    async with reading(request) as db:
+        users = await db.staff.all()
+        tokens = await db.staff.tokens()
+    return render(
+        request,
+        "staff/accounts.html",
+        user=user,
+        users=users,
+        tokens=tokens,
+        names={u.id: u.username for u in users},
+        roles=ROLES,
+        error=error,
+        new_token=token,
+        done=request.query_params.get("done"),
+        status_code=status_code,
+    )
+
+
+@require_role("admin")
+async def accounts(request: Request) -> Response:
+    return await _accounts_page(request)
+
+
+@require_role("admin")
+async def add(request: Request) -> Response:
+    user = signed_in_user(request)
+    form = await request.form()
+    username = str(form.get("username") or "").strip()
+    role = str(form.get("role") or "")
+    password = str(form.get("password") or "")
+    try:
+        async with writing(request) as db:
+            created = await add_account(
+                db,
+                username,
+                role,
+                password,
+                locale=language_of(request, user),
+                now=actor_of(request, user).now,
+            )
+            await audit(db, actor_of(request, user), "account.add", created.username, role=role)
+    except AccountError as err:
+        return await _accounts_page(request, error=err.msgid, status_code=400)
+    return RedirectResponse("/staff/accounts?done=staff.done.account", status_code=303)
+
+
+@require_role("admin")
+async def change(request: Request) -> Response:
+    user = signed_in_user(request)
+    actor = actor_of(request, user)
+    staff_id = int(request.path_params["staff_id"])
+    form = await request.form()
+    op = str(form.get("op") or "")
+    async with writing(request) as db:
+        target = await db.staff.get(staff_id)
+        if target is None:
+            return await _accounts_page(request, error="staff.error.not_found", status_code=404)
+        if target.id == user.id and op in ("disable", "role"):
+            return await _accounts_page(request, error="staff.accounts.not_self", status_code=400)
+        if op == "disable":
+            await db.staff.update(staff_id, disabled=True)
+        elif op == "enable":
+            await db.staff.update(staff_id, disabled=False)
+        elif op == "role" and str(form.get("role")) in ROLES:
+            await db.staff.update(staff_id, role=str(form.get("role")))
+            await db.staff.end_sessions(staff_id)
+        elif op == "password":
+            password = str(form.get("password") or "")
+            try:
+                check_new_account(target.username, target.role, password)
+            except AccountError as err:
+                return await _accounts_page(request, error=err.msgid, status_code=400)
+            await db.staff.update(staff_id, password_hash=hash_password(password))
+            await db.staff.end_sessions(staff_id)
+        else:
+            return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
+        await audit(db, actor, f"account.{op}", target.username, role=form.get("role"))
+    return RedirectResponse("/staff/accounts?done=staff.done.account", status_code=303)
+
+
+@require_role("admin")
+async def add_token(request: Request) -> Response:
+    user = signed_in_user(request)
+    actor = actor_of(request, user)
+    form = await request.form()
+    label = str(form.get("label") or "").strip()[:80] or "api"
+    async with writing(request) as db:
+        owner = await db.staff.get(int(str(form.get("staff_id") or 0) or 0))
+        if owner is None or owner.disabled:
+            return await _accounts_page(request, error="staff.error.not_found", status_code=404)
+        token, digest = new_api_token()
+        token_id = await db.staff.add_token(owner.id, token_hash=digest, label=label, now=actor.now)
+        await audit(db, actor, "token.add", owner.username, token_id=token_id, label=label)
+    return await _accounts_page(request, token=token)
+
+
+@require_role("admin")
+async def revoke_token(request: Request) -> Response:
+    actor = actor_of(request, signed_in_user(request))
+    token_id = int(request.path_params["token_id"])
+    async with writing(request) as db:
+        if await db.staff.revoke_token(token_id, now=actor.now):
+            await audit(db, actor, "token.revoke", None, token_id=token_id)
+    return RedirectResponse("/staff/accounts?done=staff.done.token_revoked", status_code=303)
+
+
+@require_role("admin")
+async def audit_log(request: Request) -> Response:
+    user = signed_in_user(request)
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    target = request.query_params.get("target") or None
+    async with reading(request) as db:
+        entries, total = await db.audit.page(
+            limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE, target=target
+        )
+        checked, problems = await db.audit.verify()
+    return render(
+        request,
+        "staff/audit.html",
+        user=user,
+        entries=entries,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // AUDIT_PAGE)),
+        target=target,
+        checked=checked,
+        problems=problems,
+    )

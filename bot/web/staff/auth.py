@@ -1,0 +1,274 @@
+"""Signing in and out, sessions, CSRF tokens and the role guard for console pages.
+
+The session cookie is a random id plus an HMAC of it under SECRET_KEY; the database keeps
+only a hash of the id, with the last time it was used (idle timeout). CSRF tokens are an
+HMAC of the session id (or, before signing in, of a random pre-login cookie).
+Failed sign-ins are slowed down, then the account is locked for a while (doubling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.i18n import LANGUAGES
+from bot.staff.accounts import verify_password
+from bot.staff.actions import audit
+from bot.staff.records import StaffUser
+from bot.web.staff.common import (
+    LANG_COOKIE,
+    actor_of,
+    client_ip,
+    language_of,
+    message_page,
+    now_of,
+    reading,
+    render,
+    runtime_of,
+    writing,
+)
+
+SESSION_COOKIE = "govbot_staff"
+PRE_COOKIE = "govbot_pre"
+CSRF_FIELD = "csrf_token"
+IDLE = timedelta(minutes=30)
+TOUCH_EVERY = timedelta(seconds=60)
+SLOWDOWN_SECONDS = 0.25  # per failed attempt in the window, capped below
+SLOWDOWN_CAP = 2.0
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _secret(request: Request) -> bytes:
+    key = runtime_of(request).settings.secret_key
+    assert key is not None  # ensure_secrets fills it on start-up
+    return key.encode()
+
+
+def _mac(request: Request, purpose: str, value: str) -> str:
+    return hmac.new(_secret(request), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _secure(request: Request) -> bool:
+    return (runtime_of(request).settings.public_url or "").startswith("https://")
+
+
+def _id_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    seed = getattr(request.state, "csrf_seed", None)
+    return _mac(request, "csrf", seed) if seed else ""
+
+
+async def check_csrf(request: Request) -> bool:
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    expected = csrf_token(request)
+    return bool(expected) and isinstance(sent, str) and hmac.compare_digest(sent, expected)
+
+
+def _session_id(request: Request) -> str | None:
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    sid, _, mac = raw.partition(".")
+    if not sid or not mac or not hmac.compare_digest(mac, _mac(request, "session", sid)):
+        return None
+    return sid
+
+
+async def current_user(request: Request) -> StaffUser | None:
+    """The signed-in staff member, or None (no cookie, bad signature, idle, disabled)."""
+    if hasattr(request.state, "user"):
+        user: StaffUser | None = request.state.user
+        return user
+    request.state.user = None
+    sid = _session_id(request)
+    if sid is None:
+        return None
+    now = now_of(request)
+    async with reading(request) as db:
+        found = await db.staff.session(_id_hash(sid))
+    if found is None:
+        return None
+    user, seen = found
+    if user.disabled or now - seen > IDLE:
+        async with writing(request) as db:
+            await db.staff.end_session(_id_hash(sid))
+        return None
+    if now - seen > TOUCH_EVERY:
+        async with writing(request) as db:
+            await db.staff.touch_session(_id_hash(sid), now=now)
+    request.state.user = user
+    request.state.csrf_seed = f"session:{sid}"
+    return user
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"/staff/login?next={quote(target)}", status_code=303)
+
+
+def require_role(*roles: str) -> Callable[[Endpoint], Endpoint]:
+    """Guard a console endpoint: signed in, one of `roles` (any if none), CSRF on POST.
+
+    The endpoint finds the user in `request.state.user`. Campaign pages use
+    `@require_role("admin", "operator")` and render with `render(..., user=user)`.
+    """
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            user = await current_user(request)
+            if user is None:
+                if request.method == "GET":
+                    return _to_login(request)
+                return message_page(request, "staff.error.signed_out", user=None, status_code=403)
+            if roles and user.role not in roles:
+                return message_page(request, "staff.error.forbidden", user=user, status_code=403)
+            if request.method == "POST" and not await check_csrf(request):
+                return message_page(request, "staff.error.csrf", user=user, status_code=403)
+            return await endpoint(request)
+
+        return guarded
+
+    return decorate
+
+
+def signed_in_user(request: Request) -> StaffUser:
+    """Inside a `require_role` endpoint: the signed-in staff member."""
+    user: StaffUser = request.state.user
+    return user
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/staff/") and not value.startswith("//"):
+        return value
+    return "/staff/"
+
+
+def _pre_login(request: Request) -> str:
+    nonce = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    request.state.csrf_seed = f"pre:{nonce}"
+    return nonce
+
+
+def _login_page(request: Request, nonce: str, *, status_code: int = 200, **ctx: Any) -> Response:
+    response = render(
+        request,
+        "staff/login.html",
+        status_code=status_code,
+        next=_safe_next(request.query_params.get("next")),
+        **ctx,
+    )
+    response.set_cookie(
+        PRE_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(request), path="/staff"
+    )
+    return response
+
+
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        if await current_user(request) is not None:
+            return RedirectResponse("/staff/", status_code=303)
+        return _login_page(request, _pre_login(request))
+    nonce = _pre_login(request)
+    if request.cookies.get(PRE_COOKIE) is None or not await check_csrf(request):
+        return message_page(request, "staff.error.csrf", user=None, status_code=403)
+    form = await request.form()
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    next_url = _safe_next(str(form.get("next") or ""))
+    now = now_of(request)
+    guard_key = "staff-login:" + hashlib.sha256(username.lower().encode()).hexdigest()
+    async with reading(request) as db:
+        locked = await db.tx.lookups.locked_until(guard_key, now=now)
+        user = await db.staff.by_username(username) if username else None
+    if locked is not None:
+        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
+        return _login_page(
+            request, nonce, status_code=429, error="staff.login.locked", minutes=minutes
+        )
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or user.disabled:
+        async with writing(request) as db:
+            failures = await db.tx.lookups.failure(guard_key, now=now)
+            await db.audit.append(
+                actor=username[:40] or "-",
+                action="login.failed",
+                ip=client_ip(request),
+                now=now,
+                disabled=bool(user and user.disabled and ok),
+            )
+        await asyncio.sleep(min(SLOWDOWN_SECONDS * failures, SLOWDOWN_CAP))
+        return _login_page(request, nonce, status_code=401, error="staff.login.failed")
+    sid = secrets.token_urlsafe(32)
+    async with writing(request) as db:
+        await db.tx.lookups.success(guard_key)
+        await db.staff.open_session(_id_hash(sid), user.id, ip=client_ip(request), now=now)
+        await audit(db, actor_of(request, user), "login")
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        f"{sid}.{_mac(request, 'session', sid)}",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+    response.delete_cookie(PRE_COOKIE, path="/staff")
+    return response
+
+
+@require_role()
+async def logout(request: Request) -> Response:
+    sid = _session_id(request)
+    if sid is not None:
+        async with writing(request) as db:
+            await db.staff.end_session(_id_hash(sid))
+            await audit(db, actor_of(request, signed_in_user(request)), "logout")
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def language(request: Request) -> Response:
+    """Switch the console language: saved on the account when signed in, else in a cookie."""
+    form = await request.form()
+    lang = str(form.get("lang") or "")
+    user = await current_user(request)
+    if user is None:
+        _pre_login(request)
+    if lang not in LANGUAGES or not await check_csrf(request):
+        return message_page(request, "staff.error.csrf", user=user, status_code=403)
+    if user is not None:
+        async with writing(request) as db:
+            await db.staff.update(user.id, locale=lang)
+    back = _safe_next(str(form.get("next") or ""))
+    if user is None:
+        back = "/staff/login"
+    response = RedirectResponse(back, status_code=303)
+    response.set_cookie(
+        LANG_COOKIE,
+        lang,
+        samesite="lax",
+        secure=_secure(request),
+        path="/staff",
+        max_age=365 * 86400,
+    )
+    return response
+
+
+__all__ = ["current_user", "language_of", "require_role", "signed_in_user"]

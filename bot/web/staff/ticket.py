@@ -1,0 +1,203 @@
+"""The ticket page and its actions: assign, status with a reason, reply, internal note,
+deadline extension; attachments; for tips the sealed contents and the identity reveal.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.staff import actions
+from bot.staff.actions import TRANSITIONS, ActionError, Actor
+from bot.staff.records import StaffUser
+from bot.staff.roles import can_see
+from bot.storage.records import Ticket
+from bot.web.staff.auth import require_role, signed_in_user
+from bot.web.staff.common import (
+    actor_of,
+    message_page,
+    reading,
+    render,
+    runtime_of,
+    today_of,
+    writing,
+)
+
+TICKET_ROLES = ("admin", "reviewer", "investigator")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
+
+
+async def _page(
+    request: Request,
+    user: StaffUser,
+    ticket: Ticket,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    identity: dict[str, Any] | None = None,
+) -> Response:
+    """Render the ticket; a tip is decrypted for this response only, and the view audited."""
+    actor = actor_of(request, user)
+    contents: dict[str, Any] | None = None
+    async with writing(request) as db:
+        if ticket.kind == "tip":
+            contents = await actions.tip_contents(db, actor, ticket)
+            thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
+        else:
+            thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
+        deliveries = await db.console.deliveries(ticket.id)
+        events = await db.console.events(ticket.id)
+        attachments = await db.tx.tickets.attachments(ticket.id)
+        names = await db.staff.names()
+        staff = [u for u in await db.staff.all() if not u.disabled and can_see(u, ticket)]
+        citizen = await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
+    return render(
+        request,
+        "staff/ticket.html",
+        user=user,
+        status_code=status_code,
+        ticket=ticket,
+        contents=contents,
+        identity=identity,
+        thread=thread,
+        deliveries=deliveries,
+        events=events,
+        attachments=attachments,
+        image_types=IMAGE_TYPES,
+        names=names,
+        staff=staff,
+        transitions=TRANSITIONS[ticket.status],
+        error=error,
+        done=request.query_params.get("done"),
+        citizen_channel=citizen.channel if citizen else None,
+        overdue=ticket.due_on is not None
+        and ticket.due_on < today_of(request)
+        and ticket.status in ("new", "in_review", "waiting"),
+    )
+
+
+async def _load(request: Request, actor: Actor) -> Ticket | Response:
+    async with reading(request) as db:
+        ticket = await db.tx.tickets.by_reference(request.path_params["reference"])
+    try:
+        return actions.check_access(actor, ticket)
+    except ActionError as err:
+        return message_page(request, err.msgid, user=actor.user, status_code=404)
+
+
+@require_role(*TICKET_ROLES)
+async def show(request: Request) -> Response:
+    user = signed_in_user(request)
+    found = await _load(request, actor_of(request, user))
+    if isinstance(found, Response):
+        return found
+    return await _page(request, user, found)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+@require_role(*TICKET_ROLES)
+async def act(request: Request) -> Response:
+    user = signed_in_user(request)
+    actor = actor_of(request, user)
+    action = request.path_params["action"]
+    found = await _load(request, actor)
+    if isinstance(found, Response):
+        return found
+    ticket = found
+    if action not in ACTIONS:
+        return message_page(request, "staff.error.not_found", user=user, status_code=404)
+    form = await request.form()
+    text = str(form.get("text") or "")
+    version = _int(form.get("version")) or 0
+    runtime = runtime_of(request)
+    identity: dict[str, Any] | None = None
+    queued = None
+    try:
+        async with writing(request) as db:
+            fresh = await db.tx.tickets.get(ticket.id)
+            assert fresh is not None
+            if action == "assign":
+                who = str(form.get("assignee") or "")
+                assignee = user.id if who == "me" else _int(who)
+                await actions.assign(db, actor, fresh, version=version, assignee_id=assignee)
+            elif action == "status":
+                queued = await actions.change_status(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    status=str(form.get("status") or ""),
+                    reason=str(form.get("reason") or ""),
+                )
+            elif action == "reply":
+                queued = await actions.reply(db, runtime.catalogs, actor, fresh, text=text)
+            elif action == "note":
+                await actions.note(db, actor, fresh, text=text)
+            elif action == "deadline":
+                try:
+                    due = date.fromisoformat(str(form.get("due_on") or ""))
+                except ValueError:
+                    raise ActionError("staff.ticket.bad_date") from None
+                queued = await actions.extend_deadline(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    due_on=due,
+                    reason=str(form.get("reason") or ""),
+                )
+            else:
+                identity = await actions.reveal_identity(db, actor, fresh) or {}
+    except ActionError as err:
+        async with reading(request) as db:
+            current = await db.tx.tickets.get(ticket.id)
+        assert current is not None
+        return await _page(request, user, current, status_code=err.status_code, error=err.msgid)
+    if queued is not None:
+        runtime.outbox.wake()
+    if action == "reveal":
+        async with reading(request) as db:
+            current = await db.tx.tickets.get(ticket.id)
+        assert current is not None
+        return await _page(request, user, current, identity=identity)
+    return RedirectResponse(
+        f"/staff/tickets/{ticket.reference}?done=staff.done.{action}", status_code=303
+    )
+
+
+@require_role(*TICKET_ROLES)
+async def attachment(request: Request) -> Response:
+    """A ticket's file, decrypted for staff who may see the ticket; images shown inline."""
+    user = signed_in_user(request)
+    actor = actor_of(request, user)
+    found = await _load(request, actor)
+    if isinstance(found, Response):
+        return found
+    blob_id = request.path_params["blob_id"]
+    async with reading(request) as db:
+        refs = await db.tx.tickets.attachments(found.id)
+    ref = next((r for r in refs if r.blob_id == blob_id), None)
+    if ref is None:
+        return message_page(request, "staff.error.not_found", user=user, status_code=404)
+    if found.kind == "tip":
+        async with writing(request) as db:
+            await actions.audit(db, actor, "tip.attachment", found.reference)
+    data = await runtime_of(request).attachments.aget(blob_id)
+    inline = ref.content_type in IMAGE_TYPES
+    name = ref.file_name or f"{found.reference}-{blob_id[:8]}"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    disposition = "inline" if inline else f'attachment; filename="{safe}"'
+    media = ref.content_type if inline else "application/octet-stream"
+    return Response(data, media_type=media, headers={"content-disposition": disposition})
