@@ -135,10 +135,8 @@ def _message(
 def _files(message: Mapping[str, Any]) -> tuple[FileRef, ...]:
     photos = message.get("photo")
     if isinstance(photos, list) and photos:
-        largest = max(
-            photos, key=lambda p: (p.get("width", 0) * p.get("height", 0), p.get("file_size", 0))
-        )
-        return (_ref(largest, AttachmentKind.PHOTO, "image/jpeg"),)
+        # Telegram lists the sizes smallest first: the last one is the original.
+        return (_ref(photos[-1], AttachmentKind.PHOTO, "image/jpeg"),)
     for key, kind, default_type in (
         ("document", AttachmentKind.DOCUMENT, None),
         ("voice", AttachmentKind.VOICE, "audio/ogg"),
