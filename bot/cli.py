@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot import admin_cli
 from bot.campaigns import cli as campaign_cli
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, RefDataError
@@ -87,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--chat", default="local", help="which terminal citizen you are")
     sub.add_parser("migrate", help="apply database migrations")
     campaign_cli.add_parser(sub)
+    admin_cli.add_parsers(sub)
     return parser
 
 
 HANDLERS = {"run": cmd_run, "shell": cmd_shell, "migrate": cmd_migrate}
 HANDLERS["campaign"] = campaign_cli.run
+HANDLERS.update(staff=admin_cli.run, export=admin_cli.run, audit=admin_cli.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
