@@ -72,8 +72,8 @@ async def _on_give(msg: Inbound, ctx: Context) -> Go:
     return Go(flow="tip_inbox", data={"receipt": msg.text})
 
 
-@pytest.fixture
-def handoff_chat(runtime: Runtime, clock: Clock) -> Callable[..., Chat]:
+def handoff_chats(runtime: Runtime, clock: Clock) -> Callable[..., Chat]:
+    """Chats on a dispatcher that also knows the HANDOFF flow."""
     dispatcher = Dispatcher(
         storage=runtime.storage,
         catalogs=runtime.catalogs,
@@ -88,6 +88,11 @@ def handoff_chat(runtime: Runtime, clock: Clock) -> Callable[..., Chat]:
         return Chat(dispatcher, chat_key=chat_key, lang=lang)
 
     return make
+
+
+@pytest.fixture
+def handoff_chat(runtime: Runtime, clock: Clock) -> Callable[..., Chat]:
+    return handoff_chats(runtime, clock)
 
 
 async def attach(runtime: Runtime, data: bytes, name: str = "evidence.txt") -> Attachment:
