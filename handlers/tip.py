@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -419,7 +420,7 @@ async def on_edit(msg: Inbound, ctx: Context) -> Go:
 # submit --------------------------------------------------------------------------------
 
 
-def _draft(ctx: Context, *, due_on: Any) -> TipDraft:
+def _draft(ctx: Context, *, due_on: date) -> TipDraft:
     keys = ("what", "who", "body", "region", "when", "amount", "category", "carried")
     contents = {key: ctx.data.get(key) for key in keys}
     files = tuple(
