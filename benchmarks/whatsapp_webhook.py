@@ -36,7 +36,7 @@ BOT_SCRIPT = "menu"
 BOT_READY_PATH = "/healthz"
 
 ACCOUNT_SID = "AC" + "5" * 32
-AUTH_TOKEN = "benchmark-auth-token"
+AUTH_TOKEN = "b3c4" * 8  # TWILIO_AUTH_TOKEN is 32 hex digits
 BOT_NUMBER = "whatsapp:+77010000000"
 PUBLIC_URL = "https://govbot.example.kz"
 WEBHOOK_PATH = "/webhooks/twilio"

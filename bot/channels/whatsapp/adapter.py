@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from twilio.rest import Client
 
 from bot.attachments import kind_for
+from bot.channels.whatsapp.chats import Known, KnownChats
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
 from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
@@ -35,7 +36,6 @@ from bot.config import Settings
 from bot.domain import Attachment, Channel, Inbound, Reply
 from bot.errors import ConfigError, UserInputError
 from bot.runtime import Runtime
-from bot.storage.records import Citizen
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class WhatsAppChannel:
         self._runtime: Runtime | None = None
         self._sender: WhatsAppSender | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chats: KnownChats
 
     # -- ChannelService ------------------------------------------------------------------
 
@@ -92,6 +93,7 @@ class WhatsAppChannel:
     async def start(self, runtime: Runtime) -> None:
         quiet_twilio_logging()
         self._runtime = runtime
+        self._chats = KnownChats(runtime.catalogs)
         if self._http is None:
             self._http = TwilioHttp(self.settings.twilio_api_url)
         client = Client(*self.auth, http_client=self._http)
@@ -140,22 +142,29 @@ class WhatsAppChannel:
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> tuple[list[Reply], str]:
         runtime = self.runtime
-        async with runtime.storage.read() as tx:
-            before = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
+        key = runtime.cipher.keyed_hash(f"{msg.channel}:{msg.chat_key}", purpose="wa-chat")
+        known = self._chats.get(key)
+        if known is None:
+            async with runtime.storage.read() as tx:
+                citizen = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
+            if citizen is not None:
+                known = Known(citizen.id, citizen.locale, citizen.last_inbound_at)
+                self._chats.put(key, known)
         if refs and not await self._seen(msg):
             msg = await self._with_media(msg, refs)
         replies = await runtime.dispatcher.handle(msg)
-        if before is not None and _window_reopened(before, msg.received_at):
-            async with runtime.storage.transaction() as tx:
-                released = await tx.outbox.release_held(before.id, now=msg.received_at)
-            if released:
-                runtime.outbox.wake()
-        lang = self.settings.default_language
-        if replies:
-            async with runtime.storage.read() as tx:
-                after = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
-            lang = (after.locale if after else None) or lang
-        return replies, lang
+        if known is not None:
+            if _window_reopened(known.last_inbound_at, msg.received_at):
+                async with runtime.storage.transaction() as tx:
+                    released = await tx.outbox.release_held(known.citizen_id, now=msg.received_at)
+                if released:
+                    runtime.outbox.wake()
+            known.last_inbound_at = msg.received_at
+            known.locale = self._chats.chosen_language(replies) or known.locale
+            lang = known.locale
+        else:
+            lang = self._chats.chosen_language(replies)
+        return replies, lang or self.settings.default_language
 
     async def _seen(self, msg: Inbound) -> bool:
         """A retried media message: skip the download (the dispatcher drops it anyway)."""
@@ -277,9 +286,8 @@ class WhatsAppChannel:
         return form
 
 
-def _window_reopened(before: Citizen, received_at: datetime) -> bool:
+def _window_reopened(last: datetime | None, received_at: datetime) -> bool:
     """Messages are held only while the window is shut: was it, before this message?"""
-    last = before.last_inbound_at
     return last is not None and received_at - last >= WINDOW - 2 * WINDOW_MARGIN
 
 

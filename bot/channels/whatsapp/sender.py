@@ -137,7 +137,7 @@ class WhatsAppSender:
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if outgoing.template:
             # A message approved as a template of its own (a campaign): it goes as it is.
-            fields = {"content_sid": outgoing.template}
+            fields: dict[str, Any] = {"content_sid": outgoing.template}
             if outgoing.reference:
                 fields["content_variables"] = json.dumps({"1": outgoing.reference})
             return Delivery(external_id=await self._create(to=address(citizen.chat_key), **fields))
