@@ -85,9 +85,11 @@ class DeliveryEngine:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.backoff_seconds = backoff_seconds
+        # No burst: each row is claimed the moment it may go, so the sender's own pacer
+        # does not keep claimed rows waiting (a crash then leaves nothing unsent 'sending').
         self.buckets = {
-            "telegram": TokenBucket(settings.telegram_rate_global),
-            "whatsapp": TokenBucket(settings.whatsapp_rate),
+            "telegram": TokenBucket(settings.telegram_rate_global, burst=1),
+            "whatsapp": TokenBucket(settings.whatsapp_rate, burst=1),
         }
         per_chat = settings.telegram_rate_per_chat
         self.pacers = {channel: ChatPacer(per_chat) for channel in CHANNELS}
