@@ -21,6 +21,7 @@ _TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MENU_PAYLOAD = "g:menu"
 MAIN_MENU_PREFIX = "flow:"
+GLOBAL_PREFIX = "g:"
 
 
 def render_reply(reply: Reply, t: Translator) -> str:
@@ -29,8 +30,10 @@ def render_reply(reply: Reply, t: Translator) -> str:
         return reply.text
     lines = [reply.text, ""]
     lines += [f"{n}. {button.label}" for n, button in enumerate(reply.buttons, start=1)]
-    lines.append("")
     payloads = [button.payload for button in reply.buttons]
+    if all(p.startswith(GLOBAL_PREFIX) for p in payloads):
+        return "\n".join(lines)  # only Back / Main menu under a question to type an answer to
+    lines.append("")
     at_main_menu = any(p.startswith(MAIN_MENU_PREFIX) for p in payloads)
     if MENU_PAYLOAD in payloads or at_main_menu:
         lines.append(t("whatsapp.reply_with_number"))
