@@ -50,11 +50,13 @@ class Console:
         runtime: Runtime = self.app.state.runtime
         return runtime
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
+    def client(self, lang: str = "en", base_url: str = "http://testserver") -> httpx.AsyncClient:
+        web = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app, client=("10.1.2.3", 5555)),
-            base_url="http://testserver",
+            base_url=base_url,
         )
+        web.cookies.set("govbot_lang", lang)
+        return web
 
     async def add_user(self, name: str, role: str, *, locale: str = "en") -> int:
         async with self.runtime.storage.transaction() as tx:

@@ -64,7 +64,7 @@ async def add(request: Request) -> Response:
                 locale=language_of(request, user),
                 now=actor_of(request, user).now,
             )
-            await audit(db, actor_of(request, user), "account.add", created.username, role=role)
+            await audit(db, actor_of(request, user), "account.add", created.username, new_role=role)
     except AccountError as err:
         return await _accounts_page(request, error=err.msgid, status_code=400)
     return RedirectResponse("/staff/accounts?done=staff.done.account", status_code=303)
@@ -100,7 +100,7 @@ async def change(request: Request) -> Response:
             await db.staff.end_sessions(staff_id)
         else:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
-        await audit(db, actor, f"account.{op}", target.username, role=form.get("role"))
+        await audit(db, actor, f"account.{op}", target.username, new_role=form.get("role"))
     return RedirectResponse("/staff/accounts?done=staff.done.account", status_code=303)
 
 

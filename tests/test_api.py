@@ -1,0 +1,137 @@
+"""The JSON API: tokens made by an admin, the console's role rules, and an OpenAPI
+description that lists exactly the routes that exist."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.routing import Mount
+
+from bot.staff.accounts import new_api_token
+from bot.storage.sqlite.console import StaffTx
+from tests.staff import console, csrf_of
+
+
+async def token_for(c, staff_id: int) -> str:
+    token, digest = new_api_token()
+    async with c.runtime.storage.transaction() as tx:
+        await StaffTx(tx).staff.add_token(staff_id, token_hash=digest, label="test", now=c.clock())
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_admin_creates_a_token_in_the_console_and_it_works(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8001")
+        web = await c.login("ada")
+        page = await web.get("/staff/accounts")
+        created = await web.post(
+            "/staff/tokens",
+            data={"csrf_token": csrf_of(page.text), "staff_id": str(rita), "label": "e-Otinish"},
+        )
+        token = re.search(r'<code class="token">([^<]+)</code>', created.text).group(1)
+        api = c.client()
+        listed = await api.get("/api/v1/tickets", headers=bearer(token))
+        assert listed.status_code == 200
+        assert [t["reference"] for t in listed.json()["items"]] == ["AB-8001"]
+        token_id = re.search(r"/staff/tokens/(\d+)/revoke", created.text).group(1)
+        page = await web.get("/staff/accounts")
+        await web.post(f"/staff/tokens/{token_id}/revoke", data={"csrf_token": csrf_of(page.text)})
+        assert (await api.get("/api/v1/tickets", headers=bearer(token))).status_code == 401
+
+
+async def test_read_change_status_and_reply(settings, clock):
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8002", locale="ru")
+        token = await token_for(c, rita)
+        api = c.client()
+        detail = (await api.get("/api/v1/tickets/AB-8002", headers=bearer(token))).json()
+        assert detail["status"] == "new" and detail["version"] == 1
+        changed = await api.post(
+            "/api/v1/tickets/AB-8002/status",
+            json={"status": "in_review", "reason": "Передано в управление", "version": 1},
+            headers=bearer(token),
+        )
+        assert changed.status_code == 200 and changed.json()["version"] == 2
+        stale = await api.post(
+            "/api/v1/tickets/AB-8002/status",
+            json={"status": "rejected", "reason": "x", "version": 1},
+            headers=bearer(token),
+        )
+        assert stale.status_code == 409 and stale.json()["error"] == "ticket.conflict"
+        replied = await api.post(
+            "/api/v1/tickets/AB-8002/replies", json={"text": "Спасибо"}, headers=bearer(token)
+        )
+        assert replied.status_code == 201 and replied.json()["sent"] is True
+        for _ in range(300):
+            if len(c.sender.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        texts = [o.replies[0].text for _, o in c.sender.sent]
+        assert texts == [
+            "Ваше обращение AB-8002 принято к рассмотрению.\nПередано в управление",
+            "Ответ на ваше обращение AB-8002:\n\nСпасибо",
+        ]
+        actions = await c.audit_actions()
+        assert ("rita", "ticket.status", "AB-8002") in actions
+        assert ("rita", "ticket.reply", "AB-8002") in actions
+
+
+async def test_api_role_rules(settings, clock):
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        olga = await c.add_user("olga", "operator")
+        ivan = await c.add_user("ivan", "investigator")
+        await c.complaint("AB-8003")
+        await c.tip("TP-8001")
+        api = c.client()
+        assert (await api.get("/api/v1/tickets")).status_code == 401
+        assert (await api.get("/api/v1/tickets", headers=bearer("nope"))).status_code == 401
+        reviewer, operator, investigator = (
+            await token_for(c, rita),
+            await token_for(c, olga),
+            await token_for(c, ivan),
+        )
+        assert (
+            await api.get("/api/v1/tickets/TP-8001", headers=bearer(reviewer))
+        ).status_code == 404
+        assert (await api.get("/api/v1/tickets", headers=bearer(operator))).status_code == 403
+        assert (
+            await api.post(
+                "/api/v1/tickets/AB-8003/status",
+                json={"status": "rejected", "reason": "x", "version": 1},
+                headers=bearer(operator),
+            )
+        ).status_code == 403
+        tip = await api.get("/api/v1/tickets/TP-8001", headers=bearer(investigator))
+        assert tip.json()["contents"]["what"] == "Взятка за справку"
+        assert (
+            await api.get("/api/v1/tickets/AB-8003", headers=bearer(investigator))
+        ).status_code == 404
+        assert ("ivan", "tip.view", "TP-8001") in await c.audit_actions()
+
+
+async def test_openapi_matches_the_routes(settings, clock):
+    async with console(settings, clock) as c:
+        spec = (await c.client().get("/api/v1/openapi.json")).json()
+        assert spec["openapi"].startswith("3.")
+        mount = next(r for r in c.app.routes if isinstance(r, Mount) and r.path == "/api/v1")
+        served = {
+            (method.lower(), route.path)
+            for route in mount.routes
+            if route.path != "/openapi.json"
+            for method in route.methods - {"HEAD"}
+        }
+        described = {(method, path) for path, ops in spec["paths"].items() for method in ops}
+        assert served == described
+        for path, ops in spec["paths"].items():
+            for op in ops.values():
+                params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+                assert params == set(re.findall(r"{(\w+)}", path))
