@@ -1,0 +1,423 @@
+"""A formal complaint about a public service or an official, from category to reference.
+
+```mermaid
+stateDiagram-v2
+    [*] --> category
+    category --> body: a category
+    body --> region: a body from the list, or typed
+    region --> describe: a region (button or typed name)
+    describe --> more: 30..4000 characters (longer: cut, kept, said so)
+    more --> more: more text is appended (Telegram splits long texts)
+    more --> describe: "Start over"
+    more --> evidence: "Continue"
+    evidence --> evidence: a file or a location (each acknowledged or refused)
+    evidence --> name: "Done" / "Skip"
+    name --> iin: 2-3 words of letters
+    name --> [*]: "Report anonymously" (the tip flow, data {"prefill": what is known})
+    iin --> summary: a valid IIN or "Skip"
+    summary --> edit: "Edit a field"
+    edit --> category: ...one field; its step returns straight to the summary
+    summary --> [*]: "Confirm" files the ticket / "Cancel"
+```
+
+Data keys: category, body, body_text, region, description, files (AttachmentRef fields as
+dicts), location, name, iin, editing (set while one field is being changed).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.attachments import SUPPORTED_TYPES
+from bot.commands import normalize
+from bot.domain import AttachmentKind, Button, Inbound, Reply
+from bot.errors import UserInputError
+from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, LOCATION, TEXT, Context, Flow, Go
+from bot.i18n import TIMEZONE
+from bot.iin import parse_iin
+from bot.refdata import Named
+from bot.storage.records import AttachmentRef, TicketDraft
+from bot.tickets import file_ticket
+
+FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
+
+MIN_TEXT = 30
+MAX_TEXT = 4000
+OFFICIAL = "official_conduct"  # not a public service, so not in data/categories.json
+_EVIDENCE_KINDS = frozenset(
+    {
+        AttachmentKind.PHOTO,
+        AttachmentKind.DOCUMENT,
+        AttachmentKind.VIDEO,
+        AttachmentKind.AUDIO,
+        AttachmentKind.VOICE,
+    }
+)
+_LETTERS = r"[A-Za-zÀ-ÖØ-öø-ɏЀ-ԯ]+"
+_NAME = re.compile(rf"{_LETTERS}(?:[-'’ʼ]{_LETTERS})*")
+_REGION_WORDS = frozenset({"region", "city", "область", "город", "г", "обл", "облысы", "қаласы"})
+_FIELDS = ("category", "body", "region", "describe", "evidence", "name", "iin")
+
+
+def _next(ctx: Context, state: str) -> Go:
+    """The following step, or straight back to the summary while a field is being edited."""
+    return Go(state="summary" if ctx.data.get("editing") else state)
+
+
+# category ------------------------------------------------------------------------------
+
+
+@FLOW.prompt("category")
+async def ask_category(ctx: Context) -> Reply:
+    services = [c for c in ctx.refdata.categories if c.code != "other"]
+    buttons = [ctx.named_button(c, f"cat:{c.code}") for c in services]
+    buttons.append(ctx.button("complaint.cat_official", f"cat:{OFFICIAL}"))
+    other = ctx.refdata.category("other")
+    if other is not None:
+        buttons.append(ctx.named_button(other, "cat:other"))
+    back = bool(ctx.data.get("editing"))  # back to the list of fields
+    return Reply(ctx.t("complaint.ask_category"), (*buttons, *ctx.nav(back=back)))
+
+
+@FLOW.on("category", accepts=BUTTONS_ONLY)
+async def on_category(msg: Inbound, ctx: Context) -> Go:
+    ctx.data["category"] = (msg.payload or "").removeprefix("cat:")
+    return _next(ctx, "body")
+
+
+# body ----------------------------------------------------------------------------------
+
+
+@FLOW.prompt("body")
+async def ask_body(ctx: Context) -> Reply:
+    buttons = [ctx.named_button(b, f"body:{b.code}") for b in ctx.refdata.bodies]
+    return Reply(ctx.t("complaint.ask_body"), (*buttons, *ctx.nav()))
+
+
+@FLOW.on("body")
+async def on_body(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is not None:
+        ctx.data["body"], ctx.data["body_text"] = msg.payload.removeprefix("body:"), None
+        return _next(ctx, "region")
+    text = " ".join(msg.text.split())
+    if len(text) < 2 or len(text) > 300:
+        raise UserInputError("complaint.body_length")
+    ctx.data["body"], ctx.data["body_text"] = None, text
+    return _next(ctx, "region")
+
+
+# region --------------------------------------------------------------------------------
+
+
+@FLOW.prompt("region")
+async def ask_region(ctx: Context) -> Reply:
+    buttons = [ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions]
+    return Reply(ctx.t("complaint.ask_region"), (*buttons, *ctx.nav()))
+
+
+@FLOW.on("region")
+async def on_region(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is not None:
+        code = msg.payload.removeprefix("reg:")
+    else:
+        found = match_region(msg.text, ctx.refdata.regions)
+        if found is None:
+            raise UserInputError("complaint.region_unknown")
+        code = found.code
+    ctx.data["region"] = code
+    return _next(ctx, "describe")
+
+
+def match_region(text: str, regions: tuple[Named, ...]) -> Named | None:
+    """The one region a typed name means ("Караганда", "Turkistan obl."), else None.
+
+    Every typed word must start like a word of one of the region's names (five letters are
+    enough: "Караганда" ~ "Карагандинская"); "Алматы" fits both the city and the region,
+    so it is ambiguous and the citizen is asked to choose.
+    """
+    words = [w for w in normalize(text).split() if w not in _REGION_WORDS]
+    if not words:
+        return None
+    found = []
+    for region in regions:
+        for name in region.names.values():
+            name_words = normalize(name).split()
+            if all(any(_alike(w, n) for n in name_words) for w in words):
+                found.append(region)
+                break
+    return found[0] if len(found) == 1 else None
+
+
+def _alike(typed: str, word: str) -> bool:
+    common = 0
+    for a, b in zip(typed, word, strict=False):
+        if a != b:
+            break
+        common += 1
+    return common == len(typed) or common >= 5
+
+
+# description ---------------------------------------------------------------------------
+
+
+@FLOW.prompt("describe")
+async def ask_describe(ctx: Context) -> Reply:
+    text = ctx.t("complaint.ask_describe", minimum=MIN_TEXT, limit=ctx.t.number(MAX_TEXT))
+    return Reply(text, ctx.nav())
+
+
+@FLOW.on("describe", accepts=frozenset({TEXT}))
+async def on_describe(msg: Inbound, ctx: Context) -> Go:
+    text = msg.text.strip()
+    if len(text) < MIN_TEXT:
+        raise UserInputError("complaint.too_short", minimum=MIN_TEXT)
+    return _keep_text(ctx, text)
+
+
+@FLOW.prompt("more")
+async def ask_more(ctx: Context) -> Reply:
+    n = len(ctx.data.get("description", ""))
+    text = ctx.t.ngettext(
+        "complaint.ask_more", "complaint.ask_more", n, limit=ctx.t.number(MAX_TEXT)
+    )
+    buttons = (
+        ctx.button("complaint.continue", "more:next"),
+        ctx.button("complaint.start_over", "more:clear"),
+        *ctx.nav(),
+    )
+    return Reply(text, buttons)
+
+
+@FLOW.on("more")
+async def on_more(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "more:clear":
+        ctx.data.pop("description", None)
+        return Go(state="describe")
+    if msg.payload == "more:next":
+        return _next(ctx, "evidence")
+    # A long text arrives from Telegram in several messages: the next part is added.
+    return _keep_text(ctx, f"{ctx.data.get('description', '')}\n\n{msg.text.strip()}")
+
+
+def _keep_text(ctx: Context, text: str) -> Go:
+    if len(text) <= MAX_TEXT:
+        ctx.data["description"] = text
+        return Go(state="more")
+    cut = text[:MAX_TEXT]
+    space = cut.rfind(" ", MAX_TEXT - 200)
+    kept = (cut[:space] if space > 0 else cut).rstrip()
+    ctx.data["description"] = kept
+    note = ctx.t(
+        "complaint.too_long",
+        limit=ctx.t.number(MAX_TEXT),
+        dropped=ctx.t.number(len(text) - len(kept)),
+        tail=kept[-60:].lstrip(),
+    )
+    return Go(state="more", say=(Reply(note),))
+
+
+# evidence ------------------------------------------------------------------------------
+
+
+@FLOW.prompt("evidence")
+async def ask_evidence(ctx: Context) -> Reply:
+    files = ctx.data.get("files", [])
+    limit = ctx.settings.max_attachments
+    if not files and not ctx.data.get("location"):
+        text = ctx.t.ngettext("complaint.ask_evidence", "complaint.ask_evidence", limit)
+        return Reply(text, (ctx.button("complaint.skip", "ev:skip"), *ctx.nav()))
+    lines = [
+        ctx.t.ngettext(
+            "complaint.evidence_count", "complaint.evidence_count", len(files), limit=limit
+        )
+    ]
+    if ctx.data.get("location"):
+        lines.append(ctx.t("complaint.evidence_location"))
+    lines.append(ctx.t("complaint.evidence_more"))
+    buttons = (
+        ctx.button("complaint.done", "ev:done"),
+        ctx.button("complaint.evidence_clear", "ev:clear"),
+        *ctx.nav(),
+    )
+    return Reply("\n".join(lines), buttons)
+
+
+@FLOW.on("evidence", accepts=frozenset({FILES, LOCATION, BUTTONS}))
+async def on_evidence(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "ev:clear":
+        ctx.data["files"], ctx.data["location"] = [], None
+        return Go(state="evidence")
+    if msg.payload in ("ev:done", "ev:skip"):
+        return _next(ctx, "name")
+    refusals: list[Reply] = []
+    if msg.location is not None:
+        loc = msg.location
+        ctx.data["location"] = {
+            "latitude": loc.latitude,
+            "longitude": loc.longitude,
+            "address": loc.address,
+        }
+    files: list[dict[str, Any]] = ctx.data.setdefault("files", [])
+    limit = ctx.settings.max_attachments
+    for att in msg.attachments:
+        reason, params = None, {}
+        if len(files) >= limit:
+            reason, params = "complaint.evidence_full", {"limit": limit}
+        elif att.kind not in _EVIDENCE_KINDS or att.content_type not in SUPPORTED_TYPES:
+            reason = "attachment.unsupported_type"
+        elif att.size > ctx.settings.max_attachment_mb * 1024 * 1024:
+            reason, params = "attachment.too_large", {"limit_mb": ctx.settings.max_attachment_mb}
+        if reason is not None:
+            label = att.file_name or ctx.t("complaint.evidence_unnamed")
+            text = ctx.t("complaint.evidence_refused", file=label, reason=ctx.t(reason, **params))
+            refusals.append(Reply(text))
+            continue
+        if all(f["blob_id"] != att.blob_id for f in files):
+            files.append(
+                {
+                    "blob_id": att.blob_id,
+                    "kind": att.kind.value,
+                    "content_type": att.content_type,
+                    "size": att.size,
+                    "file_name": att.file_name,
+                }
+            )
+    return Go(state="evidence", say=tuple(refusals))
+
+
+# who is filing -------------------------------------------------------------------------
+
+
+@FLOW.prompt("name")
+async def ask_name(ctx: Context) -> list[Reply]:
+    buttons: list[Button] = []
+    if "tip" in ctx.flows:
+        buttons.append(ctx.button("complaint.go_tip", "who:tip"))
+    return [
+        Reply(ctx.t("complaint.no_anonymous")),
+        Reply(ctx.t("complaint.ask_name"), (*buttons, *ctx.nav())),
+    ]
+
+
+@FLOW.on("name")
+async def on_name(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "who:tip":
+        return Go(flow="tip", data={"prefill": _prefill(ctx)})
+    words = msg.text.split()
+    if not 2 <= len(words) <= 3 or not all(_NAME.fullmatch(w) for w in words):
+        raise UserInputError("complaint.bad_name")
+    ctx.data["name"] = " ".join(words)
+    return _next(ctx, "iin")
+
+
+@FLOW.prompt("iin")
+async def ask_iin(ctx: Context) -> Reply:
+    return Reply(ctx.t("complaint.ask_iin"), (ctx.button("complaint.skip", "iin:skip"), *ctx.nav()))
+
+
+@FLOW.on("iin")
+async def on_iin(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "iin:skip":
+        ctx.data["iin"] = None
+    else:
+        ctx.data["iin"] = parse_iin(msg.text, today=ctx.now.astimezone(TIMEZONE).date()).value
+    return Go(state="summary")
+
+
+# summary, edit, confirm ----------------------------------------------------------------
+
+
+@FLOW.prompt("summary")
+async def ask_summary(ctx: Context) -> list[Reply]:
+    ctx.data.pop("editing", None)
+    d = ctx.data
+    region = ctx.refdata.region(d.get("region") or "")
+    n_files = len(d.get("files", []))
+    card = ctx.t(
+        "complaint.summary",
+        category=_category_name(ctx),
+        body=_body_name(ctx),
+        region=region.name(ctx.lang) if region else "—",
+        evidence=ctx.t.ngettext("complaint.files", "complaint.files", n_files),
+        location=ctx.t("complaint.yes") if d.get("location") else ctx.t("complaint.no"),
+        name=d.get("name", ""),
+        iin=d.get("iin") or "—",
+    )
+    # The description goes alone: up to 4,000 characters still fit one Telegram message.
+    told = ctx.t("complaint.summary_text", description=d.get("description", ""))
+    buttons = (
+        ctx.button("complaint.confirm", "sum:ok"),
+        ctx.button("complaint.edit", "sum:edit"),
+        ctx.button("complaint.cancel", "sum:cancel"),
+    )
+    return [Reply(card), Reply(told), Reply(ctx.t("complaint.summary_ask"), buttons)]
+
+
+@FLOW.on("summary", accepts=BUTTONS_ONLY)
+async def on_summary(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "sum:edit":
+        return Go(state="edit")
+    if msg.payload == "sum:cancel":
+        return Go(state=None, say=(Reply(ctx.t("nav.cancelled")),))
+    d = ctx.data
+    details: dict[str, Any] = {"applicant_name": d["name"]}
+    if d.get("iin"):
+        details["iin"] = d["iin"]
+    if d.get("location"):
+        details["location"] = d["location"]
+    if d.get("body"):
+        details["body"] = d["body"]
+    draft = TicketDraft(
+        kind="complaint",
+        locale=ctx.lang,
+        citizen_id=ctx.citizen.id,
+        channel=ctx.citizen.channel,
+        category=d["category"],
+        subject=_body_name(ctx),
+        region=d["region"],
+        summary=d["description"],
+        details=details,
+        attachments=tuple(AttachmentRef(**f) for f in d.get("files", [])),
+    )
+    ticket = await file_ticket(ctx, draft)
+    assert ticket.due_on is not None
+    done = ctx.t("complaint.filed", reference=ticket.reference, due=ctx.t.date(ticket.due_on))
+    return Go(state=None, say=(Reply(done),))
+
+
+@FLOW.prompt("edit")
+async def ask_edit(ctx: Context) -> Reply:
+    buttons = [ctx.button(f"complaint.field_{f}", f"edit:{f}") for f in _FIELDS]
+    return Reply(ctx.t("complaint.ask_edit"), (*buttons, ctx.button("nav.back", "g:back")))
+
+
+@FLOW.on("edit", accepts=BUTTONS_ONLY)
+async def on_edit(msg: Inbound, ctx: Context) -> Go:
+    field = (msg.payload or "").removeprefix("edit:")
+    ctx.data["editing"] = True
+    return Go(state=field if field in _FIELDS else "summary")
+
+
+def _category_name(ctx: Context) -> str:
+    code = ctx.data.get("category") or ""
+    if code == OFFICIAL:
+        return ctx.t("complaint.cat_official")
+    found = ctx.refdata.category(code)
+    return found.name(ctx.lang) if found else code
+
+
+def _body_name(ctx: Context) -> str:
+    body = ctx.refdata.body(ctx.data.get("body") or "")
+    return body.name(ctx.lang) if body else str(ctx.data.get("body_text") or "")
+
+
+def _prefill(ctx: Context) -> dict[str, str | None]:
+    """What the tip flow takes over, so that nothing typed so far has to be typed again."""
+    d = ctx.data
+    return {
+        "category": d.get("category"),
+        "region": d.get("region"),
+        "subject": d.get("body") or d.get("body_text"),
+        "what": d.get("description"),
+    }
