@@ -47,7 +47,7 @@ def stacked(
 ) -> Markup:
     """One bar per row split into `series` segments, with a legend."""
     top = max((sum(v) for _, v in rows), default=0) or 1
-    height = ROW * max(len(rows), 1) + 40
+    height = ROW * max(len(rows), 1) + 20 + 18 * ((len(series) + 2) // 3)
     width = LABEL_W + BAR_W + 60
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
