@@ -1,0 +1,181 @@
+"""Checking a request: "my tickets", a reference typed from the filing chat, or a tip receipt.
+
+```mermaid
+stateDiagram-v2
+    [*] --> pick
+    pick --> ticket: one of my tickets / a reference filed from this chat
+    pick --> pick: not found or malformed (wrong references counted, then locked)
+    pick --> [*]: a 16-digit receipt, or this chat's confidential tip (the tip_inbox flow)
+    ticket --> reply: "Reply" (offered when staff asked something)
+    ticket --> pick: "Check another"
+    reply --> [*]: the text joins the ticket's thread
+```
+
+A reference is looked up only among this chat's own tickets (and its confidential tips,
+opened by tip_inbox): another chat gets exactly the "not found" answer, and its misses
+count towards the per-chat lookup lock that wrong receipts share.
+Data keys: ticket_id (the ticket on screen).
+"""
+
+from __future__ import annotations
+
+import math
+
+from bot.domain import Inbound, Reply
+from bot.errors import UserInputError
+from bot.flow import TEXT, Context, Flow, Go
+from bot.reference import normalize_receipt, normalize_reference
+from bot.storage.records import ThreadMessage, Ticket
+
+FLOW = Flow("status", entry="pick", menu_title="status.menu", menu_order=40)
+
+RECENT = 5
+MAX_REPLY = 4000
+OPEN = frozenset({"new", "in_review", "waiting"})
+
+
+@FLOW.prompt("pick")
+async def ask_pick(ctx: Context) -> Reply:
+    mine = await ctx.tx.tickets.for_citizen(ctx.citizen.id, limit=RECENT)
+    buttons = [
+        ctx.button(
+            f"status.button_{t.kind}",
+            f"t:{t.id}",
+            reference=t.reference,
+            date=ctx.t.date(t.created_at.date(), "short"),
+        )
+        for t in mine
+    ]
+    text = ctx.t("status.ask_pick" if mine else "status.ask_pick_none")
+    return Reply(text, (*buttons, *ctx.nav(back=False)))
+
+
+@FLOW.on("pick")
+async def on_pick(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is not None:
+        ticket = await ctx.tx.tickets.get(int(msg.payload.removeprefix("t:")))
+        if ticket is None or ticket.citizen_id != ctx.citizen.id:
+            raise UserInputError("status.not_found")
+        ctx.data["ticket_id"] = ticket.id
+        return Go(state="ticket")
+    return await _look_up(msg.text, ctx)
+
+
+async def _look_up(text: str, ctx: Context) -> Go:
+    receipt = normalize_receipt(text)
+    reference = normalize_reference(text)
+    if receipt is None and reference is None:
+        raise UserInputError("status.malformed")
+    key = ctx.cipher.keyed_hash(f"{ctx.citizen.channel}:{ctx.citizen.chat_key}", purpose="lookup")
+    locked = await _locked(ctx, key)
+    if locked is not None:
+        return Go(state=ctx.state, say=(locked,))
+    if receipt is not None:
+        if "tip_inbox" not in ctx.flows:
+            raise UserInputError("status.receipts_unavailable")
+        return Go(flow="tip_inbox", data={"receipt": receipt})
+    assert reference is not None
+    ticket = await ctx.tx.tickets.by_reference(reference)
+    if ticket is not None and ticket.citizen_id == ctx.citizen.id:
+        # No lookups.success(): the counter is shared with receipts (tip_inbox), and a
+        # citizen's own reference must not wipe out a run of wrong receipts.
+        ctx.data["ticket_id"] = ticket.id
+        return Go(state="ticket")
+    # A confidential tip is stored without a citizen; its chat is known only by a hash.
+    owner = ctx.cipher.keyed_hashes(f"{ctx.citizen.channel}:{ctx.citizen.chat_key}", "tip-owner")
+    if "tip_inbox" in ctx.flows and await ctx.tx.tips.by_owner(reference, owner) is not None:
+        return Go(flow="tip_inbox", data={"reference": reference})
+    await ctx.tx.lookups.failure(key, now=ctx.now)
+    locked = await _locked(ctx, key)
+    if locked is not None:
+        return Go(state=ctx.state, say=(locked,))
+    raise UserInputError("status.not_found")
+
+
+async def _locked(ctx: Context, key: str) -> Reply | None:
+    """While this chat is locked out of lookups: how long to wait, in whole minutes."""
+    until = await ctx.tx.lookups.locked_until(key, now=ctx.now)
+    if until is None:
+        return None
+    minutes = max(1, math.ceil((until - ctx.now).total_seconds() / 60))
+    return Reply(ctx.t.ngettext("status.locked", "status.locked", minutes))
+
+
+@FLOW.prompt("ticket")
+async def ask_ticket(ctx: Context) -> list[Reply]:
+    ticket = await _mine(ctx)
+    if ticket is None:
+        return [Reply(ctx.t("status.not_found"), ctx.nav(back=False))]
+    lines = [
+        ctx.t(f"status.kind_{ticket.kind}", reference=ticket.reference),
+        ctx.t("status.filed_on", date=ctx.t.date(ticket.created_at.date())),
+        ctx.t("status.status", status=ctx.t(f"status.s_{ticket.status}")),
+    ]
+    if ticket.due_on is not None and ticket.status in OPEN:
+        lines.append(ctx.t("status.due", date=ctx.t.date(ticket.due_on)))
+    replies = [Reply("\n".join(lines))]
+    thread = await ctx.tx.tickets.messages(ticket.id, include_internal=False)
+    staff = [m for m in thread if m.author == "staff"]
+    if staff:
+        latest = staff[-1]
+        when = ctx.t.datetime(latest.created_at, "short")
+        replies.append(Reply(ctx.t("status.staff_message", date=when, text=latest.body)))
+    else:
+        replies.append(Reply(ctx.t("status.no_message")))
+    buttons = []
+    if _asked(ticket, thread):
+        replies.append(Reply(ctx.t("status.asked")))
+        buttons.append(ctx.button("status.reply", "tk:reply"))
+    buttons.append(ctx.button("status.another", "tk:other"))
+    replies[-1] = Reply(replies[-1].text, (*buttons, *ctx.nav(back=False)))
+    return replies
+
+
+def _asked(ticket: Ticket, thread: list[ThreadMessage]) -> bool:
+    """Staff wait for the citizen: the status says so, or staff wrote after the citizen."""
+    if ticket.status == "waiting":
+        return True
+    authors = [m.author for m in thread if m.author != "system"]
+    return bool(authors) and authors[-1] == "staff"
+
+
+@FLOW.on("ticket")
+async def on_ticket(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tk:reply":
+        return Go(state="reply")
+    if msg.payload == "tk:other":
+        return Go(state="pick")
+    return await _look_up(msg.text, ctx)
+
+
+@FLOW.prompt("reply")
+async def ask_reply(ctx: Context) -> Reply:
+    return Reply(ctx.t("status.ask_reply"), ctx.nav())
+
+
+@FLOW.on("reply", accepts=frozenset({TEXT}))
+async def on_reply(msg: Inbound, ctx: Context) -> Go:
+    text = msg.text.strip()
+    if len(text) > MAX_REPLY:
+        raise UserInputError(
+            "status.reply_too_long", limit=ctx.t.number(MAX_REPLY), length=ctx.t.number(len(text))
+        )
+    ticket = await _mine(ctx)
+    if ticket is None:
+        raise UserInputError("status.not_found")
+    tickets = ctx.tx.tickets
+    await tickets.add_message(ticket.id, author="citizen", body=text, now=ctx.now)
+    await tickets.add_event(ticket.id, actor="citizen", action="citizen_replied", now=ctx.now)
+    if ticket.status == "waiting":
+        await tickets.set_status(ticket.id, "in_review", now=ctx.now)
+        await tickets.add_event(
+            ticket.id, actor="citizen", action="status", now=ctx.now, status="in_review"
+        )
+    sent = ctx.t("status.reply_sent", reference=ticket.reference)
+    return Go(state=None, say=(Reply(sent),))
+
+
+async def _mine(ctx: Context) -> Ticket | None:
+    """The ticket on screen, checked again: it must have been filed from this chat."""
+    ticket = await ctx.tx.tickets.get(int(ctx.data.get("ticket_id") or 0))
+    return ticket if ticket is not None and ticket.citizen_id == ctx.citizen.id else None
