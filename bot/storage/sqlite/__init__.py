@@ -1,16 +1,19 @@
 """SQLite backend: one writer connection behind a lock, one reader, WAL, versioned migrations.
 
-aiosqlite runs each connection on its own thread; a single writer with BEGIN IMMEDIATE
-keeps a step's effects atomic while other chats' steps queue for a few hundred
-microseconds. Readers (status checks, the staff console) use a second connection and
-never wait for writers, thanks to WAL.
+The writer runs on the event loop's thread (see loopconn.py for why) with BEGIN IMMEDIATE
+around each unit of work, so a step's effects are atomic and other chats' steps queue for
+a few hundred microseconds. Readers (status checks, the staff console) use an aiosqlite
+connection on its own thread and never wait for the writer, thanks to WAL. Another
+process holding the write lock (a CLI command) makes the loop sleep and retry, never block.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,6 +30,7 @@ from bot.storage.sqlite.core import (
     SqliteSessionStore,
 )
 from bot.storage.sqlite.inbox import SqliteInboxStore
+from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
@@ -53,21 +57,41 @@ class SqliteTx:
 
 
 class SqliteStorage:
+    CHECKPOINT_SECONDS = 2.0
+    BUSY_GIVE_UP_SECONDS = 30.0
+
     def __init__(self, path: Path, cipher: DataCipher) -> None:
         self.path = path
         self.cipher = cipher
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await _connect(self.path)
-        await migrate(self._writer)
+        migrator = await _connect(self.path)
+        try:
+            await migrate(migrator)
+        finally:
+            await migrator.close()
+        writer = LoopConnection(self.path)
+        writer.row_factory = aiosqlite.Row
+        await _configure(writer, busy_timeout_ms=0)
+        await writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._writer = writer
         self._reader = await _connect(self.path)
-        await self._reader.execute("PRAGMA query_only = ON")
+        self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="wal-checkpoint")
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -77,13 +101,43 @@ class SqliteStorage:
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         conn = self._require(self._writer)
         async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
+            await self._when_not_busy(conn, "BEGIN IMMEDIATE")
             try:
                 yield SqliteTx(conn, self.cipher)
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
+            try:
+                await self._when_not_busy(conn, "COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def _when_not_busy(self, conn: aiosqlite.Connection, sql: str) -> None:
+        """Run `sql`; while another process holds the lock, sleep (never block the loop)."""
+        waited, delay = 0.0, 0.001
+        while True:
+            try:
+                await conn.execute(sql)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
+                if waited > self.BUSY_GIVE_UP_SECONDS:
+                    raise
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.05)
+
+    async def _checkpoint_forever(self) -> None:
+        """Fold the WAL into the database file from the reader's thread, not the loop."""
+        while True:
+            await asyncio.sleep(self.CHECKPOINT_SECONDS)
+            try:
+                await self._require(self._reader).execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.warning("WAL checkpoint failed; will retry")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteTx]:
@@ -99,16 +153,20 @@ class SqliteStorage:
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
+    await _configure(conn, busy_timeout_ms=10_000)
+    return conn
+
+
+async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> None:
     for pragma in (
         "journal_mode = WAL",
         "synchronous = NORMAL",
         "foreign_keys = ON",
-        "busy_timeout = 10000",
+        f"busy_timeout = {busy_timeout_ms}",
         # Deleted rows (a tip's session) are overwritten, not left in free pages.
         "secure_delete = ON",
     ):
         await conn.execute(f"PRAGMA {pragma}")
-    return conn
 
 
 def migration_files() -> list[tuple[int, str, str]]:
