@@ -5,8 +5,11 @@
 Starts the fake Bot API (tests/fakes/telegram_api.py) in a child process, then in turn
 `govbot run` (polling, SQLite in a temp dir) and the bare python-telegram-bot and aiogram
 echo bots; prints one row each (telegram_load.print_table). govbot's citizens walk real
-menu steps (GOVBOT_STEP), pressing buttons as callback queries; a row counts a step as
-answered when its message (a note and the next question) has arrived.
+menu steps in two ways, each its own row: typing the answers as text (an option's number,
+a label, a global word: what the baselines get, one text update and one answer each) and
+pressing the inline buttons (a callback query costs three Bot API calls: the answer to the
+callback, removing the used keyboard, the next question). A row counts a step as answered
+when its message (a note and the next question) has arrived.
 """
 
 from __future__ import annotations
@@ -79,6 +82,31 @@ _LOOP = [
 ]
 
 
+# The same walk, typed: numbers pick options (the main menu lists complaint, feedback, tip,
+# status, subscription, language, help), words are global commands in Kazakh.
+_TYPED_FIRST = [
+    Step(text="/start", answers=1, expect=LANGUAGE),
+    Step(text="Қазақша", answers=1, expect=MENU),
+]
+_TYPED_LOOP = [
+    Step(text="2", answers=1, expect=FEEDBACK),
+    Step(text="мәзір", answers=1, expect=MENU),
+    Step(text="көмек", answers=1, expect=MENU),
+    Step(text="тіл", answers=1, expect=LANGUAGE),
+    Step(text="1", answers=1, expect=MENU),
+    Step(text="/start", answers=1, expect=MENU),
+    Step(text="2", answers=1, expect=FEEDBACK),
+    Step(text="0", answers=1, expect=MENU),
+]
+
+
+def govbot_typed_step(chat: int, k: int) -> Step:
+    """The k-th action of citizen ``chat``, typed as text."""
+    if k < len(_TYPED_FIRST):
+        return _TYPED_FIRST[k]
+    return _TYPED_LOOP[(k - len(_TYPED_FIRST)) % len(_TYPED_LOOP)]
+
+
 def govbot_menu_step(chat: int, k: int) -> Step:
     """The k-th action of citizen ``chat``: real menu steps through the whole bot
     (dispatcher, SQLite session, catalogs), with button presses as callback queries."""
@@ -101,15 +129,17 @@ def main(argv: list[str] | None = None) -> None:
     results: list[LoadResult] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            env = govbot_env(fake.url, args.token, Path(tmp))
-            try:
-                results.append(
-                    measure_bot(
-                        "govbot", GOVBOT_COMMAND, fake.url, env=env, step=GOVBOT_STEP, **load
+            for name, step in (
+                ("govbot typed", govbot_typed_step),
+                ("govbot buttons", GOVBOT_STEP),
+            ):
+                env = govbot_env(fake.url, args.token, Path(tmp) / name.replace(" ", "-"))
+                try:
+                    results.append(
+                        measure_bot(name, GOVBOT_COMMAND, fake.url, env=env, step=step, **load)
                     )
-                )
-            except RuntimeError as err:
-                results.append(LoadResult(name="govbot", problems=[str(err)]))
+                except RuntimeError as err:
+                    results.append(LoadResult(name=name, problems=[str(err)]))
         for kind in ("ptb", "aiogram"):
             command = baseline_command(kind, fake.url, args.token)
             results.append(measure_bot(kind, command, fake.url, **load))

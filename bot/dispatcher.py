@@ -31,6 +31,10 @@ from bot.storage.records import Citizen, SessionRecord
 
 log = logging.getLogger(__name__)
 
+# How fresh citizens.last_inbound_at is kept (WhatsApp's 24-hour window reads it): writing
+# it on every message would be a statement per step for nothing.
+INBOUND_TIME_GRANULARITY = timedelta(seconds=60)
+
 MENU_FLOW = "menu"
 MAIN = "main"
 LANGUAGE = "language"
@@ -128,17 +132,20 @@ class Dispatcher:
     async def _handle_once(self, msg: Inbound) -> list[Reply]:
         now = self.clock()
         async with self.storage.transaction() as tx:
+            # Claimed inside the step's transaction: if the step fails, so does the claim.
             dedupe_key = self._dedupe_key(msg)
-            if dedupe_key and await tx.processed.seen(dedupe_key):
+            if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
                 return []
-            citizen, _ = await tx.citizens.get_or_create(msg.channel, msg.chat_key, now=now)
+            citizen, created = await tx.citizens.get_or_create(msg.channel, msg.chat_key, now=now)
+            before = replace(citizen)
             turn = await self._load(tx, citizen, now)
             await self._step(tx, turn, msg, now)
             await self._save(tx, turn, now)
-            citizen.last_inbound_at = msg.received_at
-            await tx.citizens.save(citizen)
-            if dedupe_key:
-                await tx.processed.mark(dedupe_key, now=now)
+            last = citizen.last_inbound_at
+            if last is None or msg.received_at - last > INBOUND_TIME_GRANULARITY:
+                citizen.last_inbound_at = msg.received_at
+            if created or citizen != before:
+                await tx.citizens.save(citizen)
         for kind in turn.created:
             self.metrics.tickets_created.labels(kind).inc()
         return turn.replies

@@ -131,7 +131,10 @@ class Context:
 
     def button(self, msgid: str, payload: str, **params: Any) -> Button:
         """A button labelled by a catalog message, matchable by its text in any language."""
-        aliases = tuple(t.gettext(msgid, **params) for t in self.catalogs.all())
+        if params:
+            aliases = tuple(t.gettext(msgid, **params) for t in self.catalogs.all())
+        else:
+            aliases = self.catalogs.every_language(msgid)
         return Button(payload=payload, label=self.t.gettext(msgid, **params), aliases=aliases)
 
     def named_button(self, item: Named, payload: str) -> Button:

@@ -113,6 +113,7 @@ class Catalogs:
         source = locales or resource_dir("locales")
         compiled = compile_catalogs(source)
         self._by_lang = {lang: Translator(lang, _load(compiled, lang)) for lang in LANGUAGES}
+        self._everywhere: dict[str, tuple[str, ...]] = {}
 
     def __getitem__(self, lang: str) -> Translator:
         return self._by_lang[lang]
@@ -121,8 +122,16 @@ class Catalogs:
         return self._by_lang.values()
 
     def every_language(self, msgid: str) -> tuple[str, ...]:
-        """The message in all three languages: for matching typed answers to buttons."""
-        return tuple(t.gettext(msgid) for t in self._by_lang.values())
+        """The message in all three languages: for matching typed answers to buttons.
+
+        Cached: every question's buttons ask for this, and catalogs do not change at run time.
+        """
+        found = self._everywhere.get(msgid)
+        if found is None:
+            found = self._everywhere[msgid] = tuple(
+                t.gettext(msgid) for t in self._by_lang.values()
+            )
+        return found
 
 
 def _load(compiled: Path, lang: str) -> Translations:

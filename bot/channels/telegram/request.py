@@ -10,6 +10,7 @@ handling (RetryAfter, Forbidden, ...) applies unchanged. Bot API URLs carry the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from telegram.request import BaseRequest, RequestData
 
 __all__ = ["AiohttpRequest", "TokenRedactingFilter", "install_token_redaction", "redact_token"]
 
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_JSON = {"Content-Type": "application/json"}
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+/")
 _POOL_TIMEOUT = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
@@ -130,8 +131,10 @@ class AiohttpRequest(BaseRequest):
             if has_files:
                 data = _multipart(request_data)
             else:
-                data = request_data.url_encoded_parameters().encode()
-                headers = _FORM
+                # A JSON body: one json.dumps instead of PTB's per-field JSON plus
+                # urlencode, which cost more CPU than the HTTP call itself.
+                data = json.dumps(request_data.parameters, ensure_ascii=False).encode()
+                headers = _JSON
 
         await self._acquire_slot(pool_timeout)
         try:

@@ -154,6 +154,13 @@ class SqliteProcessedStore:
         )
         return bool(rows)
 
+    async def claim(self, key: str, *, now: datetime) -> bool:
+        """Mark `key` processed; False if it already was (one statement instead of two)."""
+        cur = await self._conn.execute(
+            "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)", (key, ts(now))
+        )
+        return cur.rowcount == 1
+
     async def mark(self, key: str, *, now: datetime) -> None:
         await self._conn.execute(
             "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)", (key, ts(now))
