@@ -96,7 +96,8 @@ class DeliveryEngine:
         self._cache: dict[int, Campaign] = {}
         self._outcomes: list[Outcome] = []
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
-        self._wake = asyncio.Event()
+        self._wakes = {c: asyncio.Event() for c in CHANNELS}
+        self._stopping = False
         self._flushed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.sent_count = 0
@@ -115,6 +116,7 @@ class DeliveryEngine:
         self._tasks.append(asyncio.create_task(self._flush_loop(), name="campaign-flush"))
 
     async def stop(self) -> None:
+        self._stopping = True
         loops, flusher = self._tasks[:-1], self._tasks[-1:]
         for task in loops:
             task.cancel()
@@ -130,17 +132,22 @@ class DeliveryEngine:
         await self.flush()
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     # ---- sending ------------------------------------------------------------------------
 
     async def _channel_loop(self, channel: str) -> None:
-        while True:
+        wake = self._wakes[channel]
+        while not self._stopping:
             try:
                 if not await self._round(channel):
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    # that arrives together with the wake-up.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                    self._wake.clear()
+                        async with asyncio.timeout(self.poll_seconds):
+                            await wake.wait()
+                    wake.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
