@@ -127,8 +127,11 @@ class OutboxWorker:
                 log.exception("outbox round failed")
                 sent = 0
             if sent == 0:
+                # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancel that
+                # arrives together with the wake-up, and stop() would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
                 self._wake.clear()
 
     async def run_once(self) -> int:
