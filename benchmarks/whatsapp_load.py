@@ -37,18 +37,23 @@ from tests.fakes.twilio_api import inbound_params, new_sid
 
 Script = Callable[[int, int], str]  # (citizen index, step) -> message body
 
-# A walk through the main menu in the three languages: greet, pick an option by number or
-# label, type a text, go back to the menu. The bot's real menu may need a different walk.
-MENU_WALK = (
-    ("Сәлеметсіз бе", "1", "2", "Емханада кезек өте ұзақ", "0"),
-    ("Здравствуйте", "1", "Жалоба", "Очень долгая очередь в ЦОНе", "меню"),
-    ("Hello", "2", "5", "Thank you", "menu"),
+# Real menu steps in the three languages: first contact and the language choice, then a
+# loop: open "complaint" by its number, pick the first category, back to the menu with
+# "0"/the menu word, ask for help, open "rate a service", back to the menu.
+FIRST_CONTACT = (("Сәлеметсіз бе", "Қазақша"), ("Здравствуйте", "Русский"), ("Hello", "English"))
+MENU_LOOP = (
+    ("1", "1", "0", "көмек", "2", "мәзір"),
+    ("1", "1", "меню", "помощь", "2", "0"),
+    ("1", "1", "menu", "help", "2", "0"),
 )
 
 
 def menu_walk(citizen: int, step: int) -> str:
-    walk = MENU_WALK[citizen % len(MENU_WALK)]
-    return walk[step % len(walk)]
+    lang = citizen % len(FIRST_CONTACT)
+    if step < 2:
+        return FIRST_CONTACT[lang][step]
+    loop = MENU_LOOP[lang]
+    return loop[(step - 2) % len(loop)]
 
 
 def same_text(citizen: int, step: int) -> str:

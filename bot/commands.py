@@ -7,6 +7,7 @@ catalogs; the catalogs hold the help text that tells citizens about them.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -40,8 +41,12 @@ _PAYLOADS = {f"g:{command.value}": command for command in Command}
 _PUNCTUATION = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Case-, accent-form- and punctuation-insensitive form of a typed answer."""
+    """Case-, accent-form- and punctuation-insensitive form of a typed answer.
+
+    Cached: button labels come from a few hundred catalog strings and are compared on
+    every typed answer."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _PUNCTUATION.sub(" ", folded).strip()
 

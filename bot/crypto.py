@@ -16,7 +16,6 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from hashlib import sha256
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -148,7 +147,8 @@ class DataCipher:
         key = self._hash_keys.get(slot)
         if key is None:
             key = self._hash_keys[slot] = _derive(self._roots[version], f"govbot/hash/{purpose}")
-        return hmac.new(key, value.encode("utf-8"), sha256).hexdigest()
+        # hmac.digest is the one-shot C path: several times cheaper than hmac.new(...).
+        return hmac.digest(key, value.encode("utf-8"), "sha256").hex()
 
 
 def generate_key_setting() -> str:

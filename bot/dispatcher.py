@@ -113,7 +113,7 @@ class Dispatcher:
         """Handle one inbound message; returns what to send back to the same chat."""
         chat = f"{msg.channel}:{msg.chat_key}"
         async with self._locks.hold(chat):
-            self.metrics.messages_in.labels(msg.channel.value).inc()
+            self.metrics.inbound(msg.channel.value).inc()
             # The terminal chat run by `govbot shell` (operator or script) is not throttled.
             answer, warn = (
                 (True, False) if msg.channel in self.unthrottled else self.flood.admit(chat)
@@ -126,7 +126,7 @@ class Dispatcher:
                 replies = await self._apologise(msg)
             if not answer:
                 replies = [await self._slow_down(msg)] if warn else []
-            self.metrics.messages_out.labels(msg.channel.value).inc(len(replies))
+            self.metrics.outbound(msg.channel.value).inc(len(replies))
             return replies
 
     async def _handle_once(self, msg: Inbound) -> list[Reply]:
@@ -137,14 +137,14 @@ class Dispatcher:
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
                 return []
             citizen, created = await tx.citizens.get_or_create(msg.channel, msg.chat_key, now=now)
-            before = replace(citizen)
+            before = _snapshot(citizen)
             turn = await self._load(tx, citizen, now)
             await self._step(tx, turn, msg, now)
             await self._save(tx, turn, now)
             last = citizen.last_inbound_at
             if last is None or msg.received_at - last > INBOUND_TIME_GRANULARITY:
                 citizen.last_inbound_at = msg.received_at
-            if created or citizen != before:
+            if created or _snapshot(citizen) != before:
                 await tx.citizens.save(citizen)
         for kind in turn.created:
             self.metrics.tickets_created.labels(kind).inc()
@@ -380,6 +380,18 @@ class Dispatcher:
             if citizen
             else Reply(self.catalogs[self.settings.default_language]("flood.slow_down"))
         )
+
+
+def _snapshot(citizen: Citizen) -> tuple[object, ...]:
+    """What a step may change on a citizen: saved only if it did (cheaper than a copy)."""
+    return (
+        citizen.locale,
+        citizen.region,
+        citizen.subscribed,
+        citizen.sub_regions,
+        citizen.unreachable,
+        citizen.last_inbound_at,
+    )
 
 
 def _refusal(msg: Inbound, payload: str | None, accepts: frozenset[str]) -> str | None:

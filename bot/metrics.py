@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
@@ -28,3 +30,18 @@ class Metrics:
             "Conversations active within the idle timeout",
             registry=self.registry,
         )
+        # labels() costs a lock and a tuple per call; the channel children are few.
+        self._inbound: dict[str, Any] = {}
+        self._outbound: dict[str, Any] = {}
+
+    def inbound(self, channel: str) -> Any:
+        child = self._inbound.get(channel)
+        if child is None:
+            child = self._inbound[channel] = self.messages_in.labels(channel)
+        return child
+
+    def outbound(self, channel: str) -> Any:
+        child = self._outbound.get(channel)
+        if child is None:
+            child = self._outbound[channel] = self.messages_out.labels(channel)
+        return child

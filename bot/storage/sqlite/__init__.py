@@ -67,6 +67,10 @@ class SqliteStorage:
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
+        # The stores only hold their connection and the cipher: built once, reused by
+        # every unit of work on that connection.
+        self._write_tx: SqliteTx | None = None
+        self._read_tx: SqliteTx | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +85,8 @@ class SqliteStorage:
         await writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._writer = writer
         self._reader = await _connect(self.path)
+        self._write_tx = SqliteTx(writer, self.cipher)
+        self._read_tx = SqliteTx(self._reader, self.cipher)
         self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="wal-checkpoint")
 
     async def close(self) -> None:
@@ -96,14 +102,16 @@ class SqliteStorage:
             if conn is not None:
                 await conn.close()
         self._reader = self._writer = None
+        self._read_tx = self._write_tx = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         conn = self._require(self._writer)
         async with self._write_lock:
             await self._when_not_busy(conn, "BEGIN IMMEDIATE")
+            assert self._write_tx is not None
             try:
-                yield SqliteTx(conn, self.cipher)
+                yield self._write_tx
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
@@ -141,8 +149,9 @@ class SqliteStorage:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteTx]:
-        conn = self._require(self._reader)
-        yield SqliteTx(conn, self.cipher)
+        self._require(self._reader)
+        assert self._read_tx is not None
+        yield self._read_tx
 
     def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
         if conn is None:

@@ -118,7 +118,8 @@ class SqliteSessionStore:
 
     async def save(self, record: SessionRecord, *, now: datetime) -> None:
         sealed = self._cipher.encrypt(
-            json.dumps(record.data, ensure_ascii=False).encode(), context=b"session"
+            json.dumps(record.data, ensure_ascii=False, separators=(",", ":")).encode(),
+            context=b"session",
         )
         await self._conn.execute(
             "INSERT INTO sessions (citizen_id, flow, state, data, updated_at)"
