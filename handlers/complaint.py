@@ -195,9 +195,15 @@ async def on_more(msg: Inbound, ctx: Context) -> Go:
         ctx.data.pop("description", None)
         return Go(state="describe")
     if msg.payload == "more:next":
+        if len(ctx.data.get("description", "")) < MIN_TEXT:
+            # "Start over" then "Back" lands here with nothing kept: ask again.
+            too_short = ctx.reply("complaint.too_short", minimum=MIN_TEXT)
+            return Go(state="describe", say=(too_short,))
         return _next(ctx, "evidence")
     # A long text arrives from Telegram in several messages: the next part is added.
-    return _keep_text(ctx, f"{ctx.data.get('description', '')}\n\n{msg.text.strip()}")
+    previous = ctx.data.get("description", "")
+    part = msg.text.strip()
+    return _keep_text(ctx, f"{previous}\n\n{part}" if previous else part)
 
 
 def _keep_text(ctx: Context, text: str) -> Go:

@@ -495,3 +495,18 @@ async def test_a_sticker_is_answered_in_the_citizens_language(new_chat, lang: st
     await to_describe(chat, lang)
     await chat.send(unsupported="input.sticker")
     assert SAYS[lang]["sticker"] in chat.text
+
+
+async def test_continue_after_start_over_asks_for_the_description_again(new_chat) -> None:
+    chat = new_chat(lang="en")
+    await start_in(chat, "en")
+    await chat.press_payload("flow:complaint")
+    await chat.press_payload(chat.buttons[0].payload)  # first category
+    await chat.press_payload(chat.buttons[0].payload)  # first body
+    await chat.send("Astana")
+    await chat.send("At the service centre I waited four hours and was refused.")
+    await chat.press_payload("more:clear")
+    await chat.send("back")
+    await chat.press_payload("more:next")
+    assert "30" in chat.text  # the minimum is named again
+    assert not any(b.payload == "ev:skip" for b in chat.buttons)
