@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.commands import normalize
 from bot.errors import RefDataError
 from bot.resources import resource_dir
 
@@ -46,6 +47,25 @@ class RefData:
     bodies: tuple[Named, ...]
     days_off: frozenset[date]
 
+    def match_region(self, text: str) -> Named | None:
+        """The one region a typed name means ("Караганда", "Turkistan obl."), else None.
+
+        Every typed word must start like a word of one of the region's names (five letters
+        are enough: "Караганда" ~ "Карагандинская"); "Алматы" fits both the city and the
+        region, so it is ambiguous and the citizen is asked to choose.
+        """
+        words = [w for w in normalize(text).split() if w not in _REGION_WORDS]
+        if not words:
+            return None
+        found = []
+        for region in self.regions:
+            for name in region.names.values():
+                name_words = normalize(name).split()
+                if all(any(_alike(w, n) for n in name_words) for w in words):
+                    found.append(region)
+                    break
+        return found[0] if len(found) == 1 else None
+
     def region(self, code: str) -> Named | None:
         return _find(self.regions, code)
 
@@ -54,6 +74,18 @@ class RefData:
 
     def body(self, code: str) -> Named | None:
         return _find(self.bodies, code)
+
+
+_REGION_WORDS = frozenset({"region", "city", "область", "город", "г", "обл", "облысы", "қаласы"})
+
+
+def _alike(typed: str, word: str) -> bool:
+    common = 0
+    for a, b in zip(typed, word, strict=False):
+        if a != b:
+            break
+        common += 1
+    return common == len(typed) or common >= 5
 
 
 def _find(items: tuple[Named, ...], code: str) -> Named | None:

@@ -30,15 +30,14 @@ import re
 from typing import Any
 
 from bot.attachments import SUPPORTED_TYPES
-from bot.commands import normalize
 from bot.domain import AttachmentKind, Button, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, LOCATION, TEXT, Context, Flow, Go
 from bot.i18n import TIMEZONE
 from bot.iin import parse_iin
-from bot.refdata import Named
 from bot.storage.records import AttachmentRef, TicketDraft
 from bot.tickets import file_ticket
+from handlers.pickers import region_buttons, region_choice
 
 FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
 
@@ -56,7 +55,6 @@ _EVIDENCE_KINDS = frozenset(
 )
 _LETTERS = r"[A-Za-zÀ-ÖØ-öø-ɏЀ-ԯ]+"
 _NAME = re.compile(rf"{_LETTERS}(?:[-'’ʼ]{_LETTERS})*")
-_REGION_WORDS = frozenset({"region", "city", "область", "город", "г", "обл", "облысы", "қаласы"})
 _FIELDS = ("category", "body", "region", "describe", "evidence", "name", "iin")
 
 
@@ -112,50 +110,13 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("region")
 async def ask_region(ctx: Context) -> Reply:
-    buttons = [ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions]
-    return Reply(ctx.t("complaint.ask_region"), (*buttons, *ctx.nav()))
+    return Reply(ctx.t("complaint.ask_region"), (*region_buttons(ctx), *ctx.nav()))
 
 
 @FLOW.on("region")
 async def on_region(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload is not None:
-        code = msg.payload.removeprefix("reg:")
-    else:
-        found = match_region(msg.text, ctx.refdata.regions)
-        if found is None:
-            raise UserInputError("complaint.region_unknown")
-        code = found.code
-    ctx.data["region"] = code
+    ctx.data["region"] = region_choice(msg, ctx)
     return _next(ctx, "describe")
-
-
-def match_region(text: str, regions: tuple[Named, ...]) -> Named | None:
-    """The one region a typed name means ("Караганда", "Turkistan obl."), else None.
-
-    Every typed word must start like a word of one of the region's names (five letters are
-    enough: "Караганда" ~ "Карагандинская"); "Алматы" fits both the city and the region,
-    so it is ambiguous and the citizen is asked to choose.
-    """
-    words = [w for w in normalize(text).split() if w not in _REGION_WORDS]
-    if not words:
-        return None
-    found = []
-    for region in regions:
-        for name in region.names.values():
-            name_words = normalize(name).split()
-            if all(any(_alike(w, n) for n in name_words) for w in words):
-                found.append(region)
-                break
-    return found[0] if len(found) == 1 else None
-
-
-def _alike(typed: str, word: str) -> bool:
-    common = 0
-    for a, b in zip(typed, word, strict=False):
-        if a != b:
-            break
-        common += 1
-    return common == len(typed) or common >= 5
 
 
 # description ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bot.errors import UserInputError
 from bot.flow import BUTTONS_ONLY, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.storage.records import RatingRecord, TicketDraft
 from bot.tickets import file_ticket
+from handlers.pickers import region_buttons, region_choice
 
 FLOW = Flow("feedback", entry="category", menu_title="feedback.menu", menu_order=20)
 
@@ -70,16 +71,12 @@ async def on_category(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("region")
 async def ask_region(ctx: Context) -> Reply:
-    buttons = [ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions]
-    return Reply(ctx.t("feedback.ask_region"), (*buttons, *ctx.nav()))
+    return Reply(ctx.t("feedback.ask_region"), (*region_buttons(ctx), *ctx.nav()))
 
 
-@FLOW.on("region", accepts=BUTTONS_ONLY)
+@FLOW.on("region")
 async def on_region(msg: Inbound, ctx: Context) -> Go:
-    code = _payload(msg, "reg:")
-    if ctx.refdata.region(code) is None:
-        raise UserInputError("input.use_buttons")
-    ctx.data["region"] = code
+    ctx.data["region"] = region_choice(msg, ctx)
     return Go(state="centre")
 
 

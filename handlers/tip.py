@@ -30,11 +30,10 @@ contact_chat, carried (fields taken over from another flow), editing.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bot.amount import parse_amount
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, TEXT, Context, Flow, Go
@@ -43,6 +42,7 @@ from bot.storage.records import AttachmentRef
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, TipDraft, day_of
 from bot.tickets import deadline
 from bot.workdays import add_working_days
+from handlers.pickers import region_buttons, region_choice
 
 FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30)
 
@@ -192,16 +192,12 @@ async def on_who(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("where")
 async def ask_where(ctx: Context) -> Reply:
-    buttons = [ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions]
-    return Reply(ctx.t("tip.ask_where"), (*buttons, *ctx.nav()))
+    return Reply(ctx.t("tip.ask_where"), (*region_buttons(ctx), *ctx.nav()))
 
 
-@FLOW.on("where", accepts=BUTTONS_ONLY)
+@FLOW.on("where")
 async def on_where(msg: Inbound, ctx: Context) -> Go:
-    code = (msg.payload or "").removeprefix("reg:")
-    if ctx.refdata.region(code) is None:
-        raise UserInputError("input.use_buttons")
-    ctx.data["region"] = code
+    ctx.data["region"] = region_choice(msg, ctx)
     return _next(ctx, "where")
 
 
@@ -300,42 +296,7 @@ async def on_contact(msg: Inbound, ctx: Context) -> Go:
     return _next(ctx, "contact")
 
 
-# amount parsing and the summary ---------------------------------------------------------
-
-_CURRENCY = re.compile(r"₸|(?<![^\W\d_])(?:kzt|tenge|тенге|теңге|тг|т)(?![^\W\d_])\.?")
-_MULTIPLIERS = {
-    **dict.fromkeys(("k", "к", "thousand", "тыс", "тысяч", "тысячи", "тысяча", "мың"), 10**3),
-    **dict.fromkeys(("m", "mln", "million", "млн", "миллион", "миллиона", "миллионов"), 10**6),
-    **dict.fromkeys(("bn", "billion", "млрд", "миллиард", "миллиарда", "миллиардов"), 10**9),
-}
-_AMOUNT = re.compile(r"(?P<num>\d[\d\s.,'’]*?)\s*(?P<mult>[^\W\d_]+)?\.?")
-_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
-_DECIMAL = re.compile(r"\d+(?:[.,]\d{1,2})?")
-AMOUNT_MAX = 10**13
-
-
-def parse_amount(text: str) -> int | None:
-    """Whole tenge from "150 000 тг", "150,000₸", "2,5 млн тенге", "50000 tenge"; else None."""
-    cleaned = _CURRENCY.sub(" ", text.casefold()).strip()
-    match = _AMOUNT.fullmatch(cleaned)
-    if match is None:
-        return None
-    multiplier = 1
-    if match["mult"]:
-        found = _MULTIPLIERS.get(match["mult"])
-        if found is None:
-            return None
-        multiplier = found
-    digits = re.sub(r"[\s'’]", "", match["num"]).rstrip(".,")
-    if _GROUPED.fullmatch(digits) and not (multiplier > 1 and len(digits.split(",")[-1]) < 3):
-        digits = re.sub(r"[.,]", "", digits)
-    elif not _DECIMAL.fullmatch(digits):
-        return None
-    try:
-        value = int((Decimal(digits.replace(",", ".")) * multiplier).to_integral_value())
-    except InvalidOperation:
-        return None
-    return value if 0 < value <= AMOUNT_MAX else None
+# the summary ---------------------------------------------------------
 
 
 def summary_lines(ctx: Context, *, only: set[str] | None = None) -> list[str]:

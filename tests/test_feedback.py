@@ -465,3 +465,15 @@ async def test_back_and_numbers_for_navigation(new_chat) -> None:
     assert "Choose the region or city" in chat.text
     await chat.send("22")  # "22) Main menu"
     assert "Main menu. What would you like to do?" in chat.text
+
+
+async def test_a_typed_region_name_is_understood(new_chat) -> None:
+    chat = new_chat(lang="ru")
+    await start_in(chat, "ru")
+    await chat.press_payload("flow:feedback")
+    await chat.press_payload(chat.buttons[0].payload)
+    await chat.send("Караганда")
+    assert not any(b.payload.startswith("reg:") for b in chat.buttons)  # moved on
+    await chat.send("back")
+    await chat.send("Алматы")  # the city or the region: ambiguous, asked again
+    assert any(b.payload.startswith("reg:") for b in chat.buttons)
