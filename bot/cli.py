@@ -48,7 +48,31 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     load_refdata(default_data_dir())
     app = create_app(settings, announce=lambda line: print(line, flush=True))
     print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    if not args.shell:
+        server.run()
+        return 0
+
+    async def serve_and_chat() -> None:
+        # The web app and the terminal chat share one runtime: what a citizen files here
+        # shows up in the staff console at once.
+        from bot.channels.console import run_shell
+
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                return await serving
+            await asyncio.sleep(0.05)
+        try:
+            await run_shell(app.state.runtime, lang=args.lang, chat_key=args.chat)
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(serve_and_chat())
     return 0
 
 

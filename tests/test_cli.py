@@ -161,3 +161,11 @@ def test_run_serves_health_and_metrics_and_stops_on_a_signal(
     assert "telegram: off" in out
     assert "whatsapp: off" in out
     assert "govbot shell" in out
+
+
+def test_run_with_shell_serves_the_web_app_and_chats_in_the_terminal(tmp_path: Path) -> None:
+    port = free_port()
+    done = govbot(tmp_path, "run", "--shell", stdin="/start\n1\n/quit\n", PORT=str(port))
+    assert done.returncode == 0, done.stderr
+    assert f"http://127.0.0.1:{port}/" in done.stdout
+    assert "Басты мәзір" in done.stdout  # the terminal chat reached the menu
