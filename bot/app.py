@@ -18,6 +18,7 @@ from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
+from bot.web.staff import campaigns as campaign_pages
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ def create_app(
                 await channel.stop()
             await runtime.close()
 
-    routes: list[BaseRoute] = [*health.ROUTES, *staff.routes(), *api.routes()]
+    routes: list[BaseRoute] = [
+        *health.ROUTES,
+        *staff.routes(extra=campaign_pages.routes()),
+        *api.routes(),
+    ]
     for channel in channels:
         routes += channel.routes()
     return Starlette(routes=routes, lifespan=lifespan)
