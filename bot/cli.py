@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     if not args.shell:
-        server.run()
+        # uvicorn re-raises the stopping signal once it has shut down cleanly.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
         return 0
 
     async def serve_and_chat() -> None:
