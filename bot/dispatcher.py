@@ -136,9 +136,11 @@ class Dispatcher:
             dedupe_key = self._dedupe_key(msg)
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
                 return []
-            citizen, created = await tx.citizens.get_or_create(msg.channel, msg.chat_key, now=now)
+            citizen, created, record = await tx.citizens.get_or_create_with_session(
+                msg.channel, msg.chat_key, now=now
+            )
             before = _snapshot(citizen)
-            turn = await self._load(tx, citizen, now)
+            turn = self._load(citizen, record, now)
             await self._step(tx, turn, msg, now)
             await self._save(tx, turn, now)
             last = citizen.last_inbound_at
@@ -155,8 +157,7 @@ class Dispatcher:
             return None
         return self.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
 
-    async def _load(self, tx: Tx, citizen: Citizen, now: datetime) -> _Turn:
-        record = await tx.sessions.load(citizen.id)
+    def _load(self, citizen: Citizen, record: SessionRecord | None, now: datetime) -> _Turn:
         if record is None or record.flow not in self.flows:
             return _Turn(citizen, MENU_FLOW, MAIN, {}, [], [])
         stored = record.data

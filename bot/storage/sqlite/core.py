@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiosqlite
 
@@ -21,15 +22,22 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _citizen(row: aiosqlite.Row, cipher: DataCipher) -> Citizen:
+def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
+    """A citizen from its row; `chat_key` when the caller found the row by it (the keyed
+    hash matched), which spares decrypting the stored address."""
+    sub_regions = row["sub_regions"]
     return Citizen(
         id=row["id"],
         channel=row["channel"],
-        chat_key=cipher.decrypt(row["address"], context=b"citizen").decode(),
+        chat_key=(
+            chat_key
+            if chat_key is not None
+            else cipher.decrypt(row["address"], context=b"citizen").decode()
+        ),
         locale=row["locale"],
         region=row["region"],
         subscribed=bool(row["subscribed"]),
-        sub_regions=tuple(json.loads(row["sub_regions"])),
+        sub_regions=() if sub_regions == "[]" else tuple(json.loads(sub_regions)),
         unreachable=bool(row["unreachable"]),
         last_inbound_at=parse_ts(row["last_inbound_at"]),
     )
@@ -41,6 +49,7 @@ class SqliteCitizenStore:
     def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._marks = ",".join("?" * len(cipher.versions))
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -48,6 +57,35 @@ class SqliteCitizenStore:
         found = await self.find(channel, chat_key)
         if found is not None:
             return found, False
+        return await self._create(channel, chat_key, now=now), True
+
+    async def get_or_create_with_session(
+        self, channel: str, chat_key: str, *, now: datetime
+    ) -> tuple[Citizen, bool, SessionRecord | None]:
+        """The citizen (created if new) and their session, read in one statement."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
+            " s.updated_at AS s_updated_at FROM citizens c"
+            " LEFT JOIN sessions s ON s.citizen_id = c.id"
+            f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})",
+            (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")),
+        )
+        if not rows:
+            return await self._create(channel, chat_key, now=now), True, None
+        row = next(iter(rows))
+        citizen = _citizen(row, self._cipher, chat_key)
+        if row["s_flow"] is None:
+            return citizen, False, None
+        session = SessionRecord(
+            citizen_id=citizen.id,
+            flow=row["s_flow"],
+            state=row["s_state"],
+            data=_session_data(self._cipher, row["s_data"]),
+            updated_at=parse_ts(row["s_updated_at"]),
+        )
+        return citizen, False, session
+
+    async def _create(self, channel: str, chat_key: str, *, now: datetime) -> Citizen:
         address = self._cipher.encrypt(chat_key.encode(), context=b"citizen")
         cur = await self._conn.execute(
             "INSERT INTO citizens (channel, chat_hash, address, created_at) VALUES (?, ?, ?, ?)",
@@ -59,18 +97,17 @@ class SqliteCitizenStore:
             ),
         )
         assert cur.lastrowid is not None
-        return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None), True
+        return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None)
 
     async def find(self, channel: str, chat_key: str) -> Citizen | None:
         # Every key version's hash, so citizens stay found after DATA_KEY rotates.
         hashes = self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")
-        marks = ",".join("?" * len(hashes))
         # execute_fetchall: one trip to the connection's thread instead of three.
         rows = await self._conn.execute_fetchall(
-            f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({marks})",
+            f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({self._marks})",
             (channel, *hashes),
         )
-        return _citizen(next(iter(rows)), self._cipher) if rows else None
+        return _citizen(next(iter(rows)), self._cipher, chat_key) if rows else None
 
     async def get(self, citizen_id: int) -> Citizen | None:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
@@ -93,6 +130,12 @@ class SqliteCitizenStore:
         )
 
 
+def _session_data(cipher: DataCipher, sealed: bytes) -> dict[str, Any]:
+    # Decoding to str first: json.loads(bytes) takes the slower surrogatepass decoder.
+    data: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=b"session").decode())
+    return data
+
+
 class SqliteSessionStore:
     """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
 
@@ -107,12 +150,11 @@ class SqliteSessionStore:
         if not rows:
             return None
         row = next(iter(rows))
-        plain = self._cipher.decrypt(row["data"], context=b"session")
         return SessionRecord(
             citizen_id=citizen_id,
             flow=row["flow"],
             state=row["state"],
-            data=json.loads(plain),
+            data=_session_data(self._cipher, row["data"]),
             updated_at=parse_ts(row["updated_at"]),
         )
 
