@@ -188,7 +188,8 @@ class Dispatcher:
         if turn.forget:
             await tx.sessions.delete(turn.citizen.id)
             return
-        offered = [[b.payload, b.label, list(b.aliases)] for b in turn.offered]
+        # A tuple of strings: the store encodes each distinct list of buttons once.
+        offered = tuple((b.payload, b.label, b.aliases) for b in turn.offered)
         data = {"d": turn.data, "h": turn.history[-20:], "o": offered}
         await tx.sessions.save(SessionRecord(turn.citizen.id, turn.flow, turn.state, data), now=now)
 

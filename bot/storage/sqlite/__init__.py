@@ -24,6 +24,7 @@ import aiosqlite
 
 from bot.crypto import DataCipher
 from bot.storage.sqlite.core import (
+    SessionCodec,
     SqliteCitizenStore,
     SqliteLookupGuard,
     SqliteProcessedStore,
@@ -46,8 +47,9 @@ class SqliteTx:
     def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self.conn = conn
         self.cipher = cipher
-        self.citizens = SqliteCitizenStore(conn, cipher)
-        self.sessions = SqliteSessionStore(conn, cipher)
+        codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
+        self.citizens = SqliteCitizenStore(conn, cipher, codec)
+        self.sessions = SqliteSessionStore(conn, cipher, codec)
         self.processed = SqliteProcessedStore(conn)
         self.tickets = SqliteTicketStore(conn, cipher)
         self.lookups = SqliteLookupGuard(conn)

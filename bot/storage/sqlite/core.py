@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.crypto import DataCipher
+from bot.crypto import NONCE_BYTES, DataCipher
 from bot.storage.records import Citizen, SessionRecord
 
 LOOKUP_WINDOW = timedelta(minutes=15)
@@ -46,9 +46,12 @@ def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None
 class SqliteCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
 
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._codec = codec or SessionCodec(cipher)
         self._marks = ",".join("?" * len(cipher.versions))
 
     async def get_or_create(
@@ -80,7 +83,7 @@ class SqliteCitizenStore:
             citizen_id=citizen.id,
             flow=row["s_flow"],
             state=row["s_state"],
-            data=_session_data(self._cipher, row["s_data"]),
+            data=self._codec.decode(citizen.id, row["s_data"]),
             updated_at=parse_ts(row["s_updated_at"]),
         )
         return citizen, False, session
@@ -130,18 +133,110 @@ class SqliteCitizenStore:
         )
 
 
-def _session_data(cipher: DataCipher, sealed: bytes) -> dict[str, Any]:
-    # Decoding to str first: json.loads(bytes) takes the slower surrogatepass decoder.
-    data: dict[str, Any] = json.loads(cipher.decrypt(sealed, context=b"session").decode())
-    return data
+class SessionCodec:
+    """Session data to sealed bytes and back, for the stores of one connection.
+
+    Tuples of strings in the data (the buttons on offer: the same few lists for every
+    citizen, labels and aliases in three languages, most of a session's size) are
+    JSON-encoded once and shared. What is stored does not change: the JSON of the data
+    under AES-GCM.
+
+    For the citizen's next step the codec remembers, of what it just saved, only the
+    blob's version byte and nonce (unique per encryption), where the shared tuples begin
+    in the JSON, and the tuples themselves (catalog text, no citizen's words: no draft is
+    kept in memory). When the next load reads that very blob back, it decrypts as always
+    but parses only the JSON before the tuples. Any other blob (a rolled-back save, another
+    process's write, a restart) is parsed in full. Either way the caller gets fresh objects,
+    except the shared tuples, which are immutable: there a load may return tuples where a
+    full parse returns lists.
+    """
+
+    KEEP = 10_000  # citizens whose last save is remembered
+    ENCODED = 2_048  # distinct tuples kept encoded
+
+    def __init__(self, cipher: DataCipher) -> None:
+        self._cipher = cipher
+        self._kept: dict[int, tuple[bytes, int, tuple[tuple[str, Any], ...]]] = {}
+        self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+
+    def decode(self, citizen_id: int, sealed: bytes) -> dict[str, Any]:
+        plain = self._cipher.decrypt(sealed, context=b"session")
+        kept = self._kept.get(citizen_id)
+        data: dict[str, Any]
+        if kept is not None and kept[0] == sealed[: 1 + NONCE_BYTES]:
+            data = json.loads(plain[: kept[1]].decode() + "}")
+            for key, value in kept[2]:
+                data[key] = value
+            return data
+        # Decoding to str first: json.loads(bytes) takes the slower surrogatepass decoder.
+        data = json.loads(plain.decode())
+        return data
+
+    def encode(self, citizen_id: int, data: dict[str, Any]) -> bytes:
+        kept = self._kept
+        kept.pop(citizen_id, None)
+        if not all(type(key) is str for key in data):
+            return self._cipher.encrypt(_dumps(data).encode(), context=b"session")
+        rest: list[str] = []
+        shared: list[tuple[str, Any]] = []
+        shared_parts: list[bytes] = []
+        for key, value in data.items():
+            found = self._encoded.get(value) if type(value) is tuple else None
+            if found is None and type(value) is tuple and _strings_only(value):
+                # Only tuples of strings are shared: equal tuples then encode alike
+                # ((1,) == (True,), but their JSON differs).
+                if len(self._encoded) >= self.ENCODED:
+                    self._encoded.clear()
+                found = self._encoded[value] = (value, _dumps(value).encode())
+            if found is None:
+                rest.append(f"{_dumps(key)}:{_dumps(value)}")
+            else:
+                shared.append((key, found[0]))
+                shared_parts.append(_dumps(key).encode() + b":" + found[1])
+        head = ("{" + ",".join(rest)).encode()
+        if shared_parts:
+            plain = b",".join([head, *shared_parts]) if rest else head + b",".join(shared_parts)
+        else:
+            plain = head
+        sealed = self._cipher.encrypt(plain + b"}", context=b"session")
+        if shared:
+            if len(kept) >= self.KEEP:
+                del kept[next(iter(kept))]
+            kept[citizen_id] = (sealed[: 1 + NONCE_BYTES], len(head), tuple(shared))
+        return sealed
+
+    def forget(self, citizen_id: int) -> None:
+        self._kept.pop(citizen_id, None)
+
+    def forget_all(self) -> None:
+        self._kept.clear()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _strings_only(value: tuple[Any, ...]) -> bool:
+    """Only strings at the leaves: tuples that compare equal then encode the same
+    (unlike (1,) and (True,), which are equal but encode differently)."""
+    for item in value:
+        if type(item) is tuple:
+            if not _strings_only(item):
+                return False
+        elif type(item) is not str:
+            return False
+    return True
 
 
 class SqliteSessionStore:
     """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
 
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._codec = codec or SessionCodec(cipher)
 
     async def load(self, citizen_id: int) -> SessionRecord | None:
         rows = await self._conn.execute_fetchall(
@@ -154,15 +249,12 @@ class SqliteSessionStore:
             citizen_id=citizen_id,
             flow=row["flow"],
             state=row["state"],
-            data=_session_data(self._cipher, row["data"]),
+            data=self._codec.decode(citizen_id, row["data"]),
             updated_at=parse_ts(row["updated_at"]),
         )
 
     async def save(self, record: SessionRecord, *, now: datetime) -> None:
-        sealed = self._cipher.encrypt(
-            json.dumps(record.data, ensure_ascii=False, separators=(",", ":")).encode(),
-            context=b"session",
-        )
+        sealed = self._codec.encode(record.citizen_id, record.data)
         await self._conn.execute(
             "INSERT INTO sessions (citizen_id, flow, state, data, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET"
@@ -173,6 +265,7 @@ class SqliteSessionStore:
         record.updated_at = now
 
     async def delete(self, citizen_id: int) -> None:
+        self._codec.forget(citizen_id)
         await self._conn.execute("DELETE FROM sessions WHERE citizen_id = ?", (citizen_id,))
 
     async def count_since(self, since: datetime) -> int:
@@ -183,6 +276,7 @@ class SqliteSessionStore:
         return int(row[0]) if row else 0
 
     async def purge_before(self, before: datetime) -> int:
+        self._codec.forget_all()
         cur = await self._conn.execute("DELETE FROM sessions WHERE updated_at < ?", (ts(before),))
         return cur.rowcount
 
