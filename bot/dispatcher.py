@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,21 +60,42 @@ class ChatLocks:
     """One asyncio.Lock per chat, dropped when nobody holds or waits for it."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[str, list[Any]] = {}  # chat -> [lock, holders and waiters]
 
-    @asynccontextmanager
-    async def hold(self, chat: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(chat, (asyncio.Lock(), 0))
-        self._locks[chat] = (lock, users + 1)
+    def hold(self, chat: str) -> _ChatHold:
+        return _ChatHold(self._locks, chat)
+
+
+class _ChatHold:
+    """`async with locks.hold(chat)`; a class, not an @asynccontextmanager: every step."""
+
+    __slots__ = ("_chat", "_entry", "_locks")
+
+    def __init__(self, locks: dict[str, list[Any]], chat: str) -> None:
+        self._locks = locks
+        self._chat = chat
+
+    async def __aenter__(self) -> None:
+        entry = self._locks.get(self._chat)
+        if entry is None:
+            entry = self._locks[self._chat] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        self._entry = entry
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[chat]
-            if users == 1:
-                del self._locks[chat]
-            else:
-                self._locks[chat] = (lock, users - 1)
+            await entry[0].acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._entry[0].release()
+        self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._locks[self._chat]
 
 
 class Dispatcher:

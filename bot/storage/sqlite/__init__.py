@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
 
 import aiosqlite
 
@@ -38,6 +40,7 @@ from bot.storage.sqlite.tips import SqliteTipStore
 
 log = logging.getLogger(__name__)
 
+_C = TypeVar("_C", bound=aiosqlite.Connection)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -65,7 +68,7 @@ class SqliteStorage:
     def __init__(self, path: Path, cipher: DataCipher) -> None:
         self.path = path
         self.cipher = cipher
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: LoopConnection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
@@ -106,30 +109,15 @@ class SqliteStorage:
         self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTx]:
-        conn = self._require(self._writer)
-        async with self._write_lock:
-            await self._when_not_busy(conn, "BEGIN IMMEDIATE")
-            assert self._write_tx is not None
-            try:
-                yield self._write_tx
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            try:
-                await self._when_not_busy(conn, "COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
+    def transaction(self) -> _WriteUnit:
+        return _WriteUnit(self)
 
-    async def _when_not_busy(self, conn: aiosqlite.Connection, sql: str) -> None:
+    async def _when_not_busy(self, conn: LoopConnection, sql: str) -> None:
         """Run `sql`; while another process holds the lock, sleep (never block the loop)."""
         waited, delay = 0.0, 0.001
         while True:
             try:
-                await conn.execute(sql)
+                conn.run(sql)
                 return
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) and "busy" not in str(err):
@@ -155,10 +143,57 @@ class SqliteStorage:
         assert self._read_tx is not None
         yield self._read_tx
 
-    def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+    def _require(self, conn: _C | None) -> _C:
         if conn is None:
             raise RuntimeError("storage is not open")
         return conn
+
+
+class _WriteUnit(contextlib.AbstractAsyncContextManager[SqliteTx]):
+    """`SqliteStorage.transaction()`: the write lock, BEGIN IMMEDIATE, then COMMIT or
+    ROLLBACK. A class rather than an @asynccontextmanager: it runs on every step."""
+
+    __slots__ = ("_conn", "_storage")
+
+    def __init__(self, storage: SqliteStorage) -> None:
+        self._storage = storage
+
+    async def __aenter__(self) -> SqliteTx:
+        storage = self._storage
+        conn = self._conn = storage._require(storage._writer)
+        await storage._write_lock.acquire()
+        try:
+            # The lock is free nearly always; another process's BEGIN makes us sleep.
+            try:
+                conn.run("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                await storage._when_not_busy(conn, "BEGIN IMMEDIATE")
+        except BaseException:
+            storage._write_lock.release()
+            raise
+        assert storage._write_tx is not None
+        return storage._write_tx
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        try:
+            if exc_type is not None:
+                if conn.in_transaction:
+                    conn.run("ROLLBACK")
+                return
+            try:
+                await self._storage._when_not_busy(conn, "COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.run("ROLLBACK")
+                raise
+        finally:
+            self._storage._write_lock.release()
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +12,7 @@ import aiosqlite
 
 from bot.crypto import NONCE_BYTES, DataCipher
 from bot.storage.records import Citizen, SessionRecord
+from bot.storage.sqlite.loopconn import LoopConnection
 
 LOOKUP_WINDOW = timedelta(minutes=15)
 
@@ -20,6 +23,12 @@ def ts(value: datetime) -> str:
 
 def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _inline(conn: aiosqlite.Connection) -> Callable[[str, Sequence[Any]], sqlite3.Cursor] | None:
+    """The writer's statements run inline on the loop thread (loopconn.py): the hot path
+    calls sqlite3 directly instead of going through aiosqlite's awaitable wrappers."""
+    return conn.run if isinstance(conn, LoopConnection) else None
 
 
 def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
@@ -53,6 +62,7 @@ class SqliteCitizenStore:
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
         self._marks = ",".join("?" * len(cipher.versions))
+        self._run = _inline(conn)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -66,13 +76,17 @@ class SqliteCitizenStore:
         self, channel: str, chat_key: str, *, now: datetime
     ) -> tuple[Citizen, bool, SessionRecord | None]:
         """The citizen (created if new) and their session, read in one statement."""
-        rows = await self._conn.execute_fetchall(
+        sql = (
             "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
             " s.updated_at AS s_updated_at FROM citizens c"
             " LEFT JOIN sessions s ON s.citizen_id = c.id"
-            f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})",
-            (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")),
+            f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})"
         )
+        params = (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen"))
+        if self._run is not None:
+            rows: Iterable[aiosqlite.Row] = self._run(sql, params).fetchall()
+        else:
+            rows = await self._conn.execute_fetchall(sql, params)
         if not rows:
             return await self._create(channel, chat_key, now=now), True, None
         row = next(iter(rows))
@@ -118,19 +132,23 @@ class SqliteCitizenStore:
         return _citizen(row, self._cipher) if row else None
 
     async def save(self, citizen: Citizen) -> None:
-        await self._conn.execute(
+        sql = (
             "UPDATE citizens SET locale = ?, region = ?, subscribed = ?, sub_regions = ?,"
-            " unreachable = ?, last_inbound_at = ? WHERE id = ?",
-            (
-                citizen.locale,
-                citizen.region,
-                int(citizen.subscribed),
-                json.dumps(list(citizen.sub_regions)),
-                int(citizen.unreachable),
-                ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
-                citizen.id,
-            ),
+            " unreachable = ?, last_inbound_at = ? WHERE id = ?"
         )
+        params = (
+            citizen.locale,
+            citizen.region,
+            int(citizen.subscribed),
+            json.dumps(list(citizen.sub_regions)),
+            int(citizen.unreachable),
+            ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
+            citizen.id,
+        )
+        if self._run is not None:
+            self._run(sql, params)
+        else:
+            await self._conn.execute(sql, params)
 
 
 class SessionCodec:
@@ -237,6 +255,7 @@ class SqliteSessionStore:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
+        self._run = _inline(conn)
 
     async def load(self, citizen_id: int) -> SessionRecord | None:
         rows = await self._conn.execute_fetchall(
@@ -255,13 +274,17 @@ class SqliteSessionStore:
 
     async def save(self, record: SessionRecord, *, now: datetime) -> None:
         sealed = self._codec.encode(record.citizen_id, record.data)
-        await self._conn.execute(
+        sql = (
             "INSERT INTO sessions (citizen_id, flow, state, data, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET"
             " flow = excluded.flow, state = excluded.state, data = excluded.data,"
-            " updated_at = excluded.updated_at",
-            (record.citizen_id, record.flow, record.state, sealed, ts(now)),
+            " updated_at = excluded.updated_at"
         )
+        params = (record.citizen_id, record.flow, record.state, sealed, ts(now))
+        if self._run is not None:
+            self._run(sql, params)
+        else:
+            await self._conn.execute(sql, params)
         record.updated_at = now
 
     async def delete(self, citizen_id: int) -> None:
@@ -284,6 +307,7 @@ class SqliteSessionStore:
 class SqliteProcessedStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self._run = _inline(conn)
 
     async def seen(self, key: str) -> bool:
         rows = await self._conn.execute_fetchall(
@@ -293,9 +317,10 @@ class SqliteProcessedStore:
 
     async def claim(self, key: str, *, now: datetime) -> bool:
         """Mark `key` processed; False if it already was (one statement instead of two)."""
-        cur = await self._conn.execute(
-            "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)", (key, ts(now))
-        )
+        sql = "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)"
+        if self._run is not None:
+            return self._run(sql, (key, ts(now))).rowcount == 1
+        cur = await self._conn.execute(sql, (key, ts(now)))
         return cur.rowcount == 1
 
     async def mark(self, key: str, *, now: datetime) -> None:

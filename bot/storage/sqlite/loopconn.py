@@ -16,7 +16,7 @@ SqliteStorage off the loop thread (wal_autocheckpoint is off here).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ class LoopConnection(aiosqlite.Connection):
         super().__init__(lambda: sqlite3.connect(path, isolation_level=None), iter_chunk_size=64)
         # No worker thread: connect here, on the loop thread that will use it.
         self._connection = self._connector()
+
+    def run(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Execute now, without aiosqlite's wrappers: the hot path's few statements."""
+        conn = self._connection
+        if not self._running or conn is None:
+            raise ValueError("Connection closed")
+        return conn.execute(sql, parameters)
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
