@@ -56,6 +56,19 @@ class _Turn:
     expired: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What `Dispatcher.answer` returns: the replies, and for the adapter sending them the
+    language the citizen reads (their choice, else the platform's hint or the default),
+    the citizen's id and the time of their message before this one (None for a first
+    message, a duplicate, or a step that failed before the citizen was read)."""
+
+    replies: list[Reply]
+    lang: str
+    citizen_id: int | None
+    last_inbound_at: datetime | None
+
+
 class ChatLocks:
     """One asyncio.Lock per chat, dropped when nobody holds or waits for it."""
 
@@ -131,6 +144,10 @@ class Dispatcher:
 
     async def handle(self, msg: Inbound) -> list[Reply]:
         """Handle one inbound message; returns what to send back to the same chat."""
+        return (await self.answer(msg)).replies
+
+    async def answer(self, msg: Inbound) -> Answer:
+        """`handle`, with what an adapter needs to know about the citizen to send it."""
         chat = f"{msg.channel}:{msg.chat_key}"
         async with self._locks.hold(chat):
             self.metrics.inbound(msg.channel.value).inc()
@@ -138,24 +155,33 @@ class Dispatcher:
             answer, warn = (
                 (True, False) if msg.channel in self.unthrottled else self.flood.admit(chat)
             )
+            citizen: Citizen | None = None
+            last_inbound_at = None
             try:
-                replies = await self._handle_once(msg)
+                replies, citizen, last_inbound_at = await self._handle_once(msg)
             except Exception:
                 log.exception("step failed on channel %s", msg.channel.value)
                 self.metrics.errors.inc()
-                replies = await self._apologise(msg)
+                replies, citizen = await self._apologise(msg)
             if not answer:
                 replies = [await self._slow_down(msg)] if warn else []
             self.metrics.outbound(msg.channel.value).inc(len(replies))
-            return replies
+            return Answer(
+                replies,
+                self._translator(citizen, msg).lang,
+                citizen.id if citizen is not None else None,
+                last_inbound_at,
+            )
 
-    async def _handle_once(self, msg: Inbound) -> list[Reply]:
+    async def _handle_once(
+        self, msg: Inbound
+    ) -> tuple[list[Reply], Citizen | None, datetime | None]:
         now = self.clock()
         async with self.storage.transaction() as tx:
             # Claimed inside the step's transaction: if the step fails, so does the claim.
             dedupe_key = self._dedupe_key(msg)
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
-                return []
+                return [], None, None
             citizen, created, record = await tx.citizens.get_or_create_with_session(
                 msg.channel, msg.chat_key, now=now
             )
@@ -170,7 +196,7 @@ class Dispatcher:
                 await tx.citizens.save(citizen)
         for kind in turn.created:
             self.metrics.tickets_created.labels(kind).inc()
-        return turn.replies
+        return turn.replies, citizen, last
 
     def _dedupe_key(self, msg: Inbound) -> str | None:
         if msg.external_id is None:
@@ -381,7 +407,7 @@ class Dispatcher:
         hint = msg.locale_hint if msg else None
         return self.catalogs[pick_language(hint, self.settings.default_language)]
 
-    async def _apologise(self, msg: Inbound) -> list[Reply]:
+    async def _apologise(self, msg: Inbound) -> tuple[list[Reply], Citizen | None]:
         """After an unexpected failure: mark the message handled (no retry storm), say sorry."""
         citizen = None
         try:
@@ -392,7 +418,7 @@ class Dispatcher:
                     await tx.processed.mark(key, now=self.clock())
         except Exception:
             log.exception("could not record a failed message")
-        return [Reply(self._translator(citizen, msg)("error.sorry"))]
+        return [Reply(self._translator(citizen, msg)("error.sorry"))], citizen
 
     async def _slow_down(self, msg: Inbound) -> Reply:
         async with self.storage.read() as tx:

@@ -26,14 +26,13 @@ from starlette.routing import BaseRoute, Route
 from twilio.rest import Client
 
 from bot.attachments import kind_for
-from bot.channels.whatsapp.chats import Known, KnownChats
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
 from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
 from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
-from bot.domain import Attachment, Channel, Inbound, Reply
+from bot.domain import Attachment, Inbound, Reply
 from bot.errors import ConfigError, UserInputError
 from bot.runtime import Runtime
 
@@ -80,7 +79,6 @@ class WhatsAppChannel:
         self._runtime: Runtime | None = None
         self._sender: WhatsAppSender | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._chats: KnownChats
 
     # -- ChannelService ------------------------------------------------------------------
 
@@ -93,7 +91,6 @@ class WhatsAppChannel:
     async def start(self, runtime: Runtime) -> None:
         quiet_twilio_logging()
         self._runtime = runtime
-        self._chats = KnownChats(runtime.catalogs)
         if self._http is None:
             self._http = TwilioHttp(self.settings.twilio_api_url)
         client = Client(*self.auth, http_client=self._http)
@@ -132,39 +129,28 @@ class WhatsAppChannel:
             return _refusal(_Refused(400, str(err)))
         refs = media_refs(form, limit=max(self.settings.max_attachments, 1))
         task = asyncio.create_task(self._process(msg, refs))
-        try:
-            replies, lang = await asyncio.wait_for(asyncio.shield(task), self.answer_budget)
-        except TimeoutError:
+        # asyncio.wait, not wait_for(shield(...)): a slow step is left running, not cancelled.
+        await asyncio.wait((task,), timeout=self.answer_budget)
+        if not task.done():
             log.warning("whatsapp step took over %.0f s; replying by REST", self.answer_budget)
             self._track(self._send_late(task, msg.chat_key))
             return _xml(EMPTY_TWIML)
+        replies, lang = task.result()
         return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> tuple[list[Reply], str]:
         runtime = self.runtime
-        key = runtime.cipher.keyed_hash(f"{msg.channel}:{msg.chat_key}", purpose="wa-chat")
-        known = self._chats.get(key)
-        if known is None:
-            async with runtime.storage.read() as tx:
-                citizen = await tx.citizens.find(Channel.WHATSAPP, msg.chat_key)
-            if citizen is not None:
-                known = Known(citizen.id, citizen.locale, citizen.last_inbound_at)
-                self._chats.put(key, known)
         if refs and not await self._seen(msg):
             msg = await self._with_media(msg, refs)
-        replies = await runtime.dispatcher.handle(msg)
-        if known is not None:
-            if _window_reopened(known.last_inbound_at, msg.received_at):
-                async with runtime.storage.transaction() as tx:
-                    released = await tx.outbox.release_held(known.citizen_id, now=msg.received_at)
-                if released:
-                    runtime.outbox.wake()
-            known.last_inbound_at = msg.received_at
-            known.locale = self._chats.chosen_language(replies) or known.locale
-            lang = known.locale
-        else:
-            lang = self._chats.chosen_language(replies)
-        return replies, lang or self.settings.default_language
+        answer = await runtime.dispatcher.answer(msg)
+        if answer.citizen_id is not None and _window_reopened(
+            answer.last_inbound_at, msg.received_at
+        ):
+            async with runtime.storage.transaction() as tx:
+                released = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
+            if released:
+                runtime.outbox.wake()
+        return answer.replies, answer.lang
 
     async def _seen(self, msg: Inbound) -> bool:
         """A retried media message: skip the download (the dispatcher drops it anyway)."""
