@@ -219,3 +219,23 @@ async def test_citizens_and_sessions_survive_a_data_key_rotation(tmp_path: Path)
             assert session is not None and session.data == {"d": {"x": 1}}
     finally:
         await store.close()
+
+
+async def test_wal_checkpoints_run_while_a_reader_holds_a_cursor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.storage.sqlite import SqliteStorage
+
+    storage = SqliteStorage(
+        tmp_path / "db.sqlite3", DataCipher.from_setting(generate_key_setting())
+    )
+    storage.CHECKPOINT_SECONDS = 0.01
+    await storage.open()
+    try:
+        async with storage.read() as tx:
+            cursor = await tx.conn.execute("SELECT * FROM schema_migrations")  # left open
+            await asyncio.sleep(0.1)
+            await cursor.close()
+    finally:
+        await storage.close()
+    assert "WAL checkpoint failed" not in caplog.text

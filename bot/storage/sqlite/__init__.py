@@ -72,6 +72,7 @@ class SqliteStorage:
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
+        self._maintenance: aiosqlite.Connection | None = None
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
@@ -92,6 +93,9 @@ class SqliteStorage:
         self._reader = await _connect(self.path)
         self._write_tx = SqliteTx(writer, self.cipher)
         self._read_tx = SqliteTx(self._reader, self.cipher)
+        # Checkpoints get a connection of their own: a reader with a cursor still open
+        # (a console page iterating rows) makes a checkpoint fail with "table is locked".
+        self._maintenance = await _connect(self.path)
         self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="wal-checkpoint")
 
     async def close(self) -> None:
@@ -100,13 +104,13 @@ class SqliteStorage:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
             self._checkpointer = None
-        if self._reader is not None:
+        if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
-                await self._reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        for conn in (self._reader, self._writer):
+                await self._maintenance.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for conn in (self._maintenance, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._maintenance = self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
     def transaction(self) -> _WriteUnit:
@@ -129,13 +133,13 @@ class SqliteStorage:
             delay = min(delay * 2, 0.05)
 
     async def _checkpoint_forever(self) -> None:
-        """Fold the WAL into the database file from the reader's thread, not the loop."""
+        """Fold the WAL into the database file from a worker thread, not the loop."""
         while True:
             await asyncio.sleep(self.CHECKPOINT_SECONDS)
             try:
-                await self._require(self._reader).execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                log.warning("WAL checkpoint failed; will retry")
+                await self._require(self._maintenance).execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as err:
+                log.warning("WAL checkpoint failed (%s); will retry", err)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteTx]:
