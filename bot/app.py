@@ -78,7 +78,10 @@ def create_app(
         for line in lines:
             announce(line)
         if not channels:
-            announce("No messenger is configured: try `govbot shell` to chat with the bot here.")
+            announce(
+                "No messenger is configured: chat with the bot in a terminal with"
+                " `govbot shell` (or `govbot run --shell`)."
+            )
         campaigns = app.state.campaigns = CampaignService(runtime)
         try:
             for channel in channels:
