@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from bot.campaigns.service import CampaignService
 from bot.config import Settings
+from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
 from bot.web.staff import campaigns as campaign_pages
@@ -83,13 +84,16 @@ def create_app(
                 " `govbot shell` (or `govbot run --shell`)."
             )
         campaigns = app.state.campaigns = CampaignService(runtime)
+        maintenance = Maintenance(runtime.storage, runtime.settings, clock=runtime.dispatcher.clock)
         try:
             for channel in channels:
                 await channel.start(runtime)
             await runtime.outbox.start()
             await campaigns.start()
+            maintenance.start()
             yield
         finally:
+            await maintenance.stop()
             await campaigns.stop()
             for channel in reversed(channels):
                 await channel.stop()

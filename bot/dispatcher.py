@@ -195,7 +195,10 @@ class Dispatcher:
             if created or _snapshot(citizen) != before:
                 await tx.citizens.save(citizen)
         for kind in turn.created:
-            self.metrics.tickets_created.labels(kind).inc()
+            # Tips are not counted: a live counter on an open endpoint would date each one
+            # to the second, which the day-precision storage of tips exists to prevent.
+            if kind != "tip":
+                self.metrics.tickets_created.labels(kind).inc()
         return turn.replies, citizen, last
 
     def _dedupe_key(self, msg: Inbound) -> str | None:

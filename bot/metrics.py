@@ -23,7 +23,10 @@ class Metrics:
             "govbot_errors", "Steps that failed unexpectedly", registry=self.registry
         )
         self.tickets_created = Counter(
-            "govbot_tickets_created", "Tickets created", ["kind"], registry=self.registry
+            "govbot_tickets_created",
+            "Complaints and feedback tickets created",
+            ["kind"],
+            registry=self.registry,
         )
         self.open_sessions = Gauge(
             "govbot_open_sessions",

@@ -298,9 +298,14 @@ class SqliteSessionStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def purge_before(self, before: datetime) -> int:
+    async def purge_before(self, before: datetime, *, flows: tuple[str, ...] = ()) -> int:
+        """Delete sessions idle since `before` (only those in `flows`, when given)."""
         self._codec.forget_all()
-        cur = await self._conn.execute("DELETE FROM sessions WHERE updated_at < ?", (ts(before),))
+        sql, params = "DELETE FROM sessions WHERE updated_at < ?", [ts(before)]
+        if flows:
+            sql += f" AND flow IN ({','.join('?' * len(flows))})"
+            params += flows
+        cur = await self._conn.execute(sql, params)
         return cur.rowcount
 
 
