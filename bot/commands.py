@@ -55,11 +55,11 @@ def global_command(text: str, payload: str | None) -> Command | None:
     if payload is not None:
         return _PAYLOADS.get(payload)
     stripped = text.strip()
-    if stripped.lower().split("@")[0] == "/start":
+    # "/start", "/start@govbot" and a deep link "/start campaign42".
+    first = stripped.split(maxsplit=1)[0].lower() if stripped else ""
+    if first.split("@")[0] == "/start":
         return Command.START
     word = normalize(stripped.removeprefix("/"))
-    if stripped.startswith("/") and word == "start":
-        return Command.START
     return _BY_WORD.get(word) if len(word) <= 20 else None
 
 

@@ -21,7 +21,7 @@ from bot.crypto import DataCipher
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
-from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
+from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.metrics import Metrics
 from bot.refdata import RefData
@@ -51,6 +51,8 @@ class _Turn:
     offered: list[Button]
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
+    # The step completed a flow (a ticket, a receipt): its replies are never held back.
+    finished: bool = False
     created: list[str] = field(default_factory=list)
     # The session had expired: the note and the main menu answer this message.
     expired: bool = False
@@ -157,14 +159,18 @@ class Dispatcher:
             )
             citizen: Citizen | None = None
             last_inbound_at = None
+            finished = False
             try:
-                replies, citizen, last_inbound_at = await self._handle_once(msg)
+                replies, citizen, last_inbound_at, finished = await self._handle_once(msg)
             except Exception:
                 log.exception("step failed on channel %s", msg.channel.value)
                 self.metrics.errors.inc()
                 replies, citizen = await self._apologise(msg)
             if not answer:
-                replies = [await self._slow_down(msg)] if warn else []
+                # Flooding: one "slow down", and no answers to each message, except the end
+                # of a flow (a reference or a tip's receipt must never be lost).
+                note = [await self._slow_down(msg)] if warn else []
+                replies = note + (replies if finished else [])
             self.metrics.outbound(msg.channel.value).inc(len(replies))
             return Answer(
                 replies,
@@ -175,17 +181,19 @@ class Dispatcher:
 
     async def _handle_once(
         self, msg: Inbound
-    ) -> tuple[list[Reply], Citizen | None, datetime | None]:
+    ) -> tuple[list[Reply], Citizen | None, datetime | None, bool]:
         now = self.clock()
         async with self.storage.transaction() as tx:
             # Claimed inside the step's transaction: if the step fails, so does the claim.
             dedupe_key = self._dedupe_key(msg)
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
-                return [], None, None
+                return [], None, None, False
             citizen, created, record = await tx.citizens.get_or_create_with_session(
                 msg.channel, msg.chat_key, now=now
             )
             before = _snapshot(citizen)
+            # Writing again means the citizen unblocked the bot: they are reachable.
+            citizen.unreachable = False
             turn = self._load(citizen, record, now)
             await self._step(tx, turn, msg, now)
             await self._save(tx, turn, now)
@@ -199,7 +207,7 @@ class Dispatcher:
             # to the second, which the day-precision storage of tips exists to prevent.
             if kind != "tip":
                 self.metrics.tickets_created.labels(kind).inc()
-        return turn.replies, citizen, last
+        return turn.replies, citizen, last, turn.finished
 
     def _dedupe_key(self, msg: Inbound) -> str | None:
         if msg.external_id is None:
@@ -245,6 +253,13 @@ class Dispatcher:
     async def _step(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
         citizen = turn.citizen
         command = global_command(msg.text, msg.payload)
+        state = self.flows[turn.flow].states.get(turn.state)
+        # Where a step says its answer is free text (an answer to staff, an amount), a bare
+        # number is the answer, not "0 = main menu" or the number of a Back/Menu button.
+        free_text = state is not None and FREE_TEXT in state.accepts
+        bare_number = msg.payload is None and msg.text.strip().isdigit()
+        if free_text and bare_number and command is Command.MENU:
+            command = None
         if citizen.locale is None and (turn.flow, turn.state) != (MENU_FLOW, LANGUAGE):
             # First contact: everything waits until a language is chosen.
             await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
@@ -256,7 +271,6 @@ class Dispatcher:
             # A late answer to a question that is gone: not a choice on the main menu.
             await self._ask(tx, turn, msg, now)
             return
-        state = self.flows[turn.flow].states.get(turn.state)
         if state is None or state.handler is None:
             await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
             return
@@ -274,6 +288,8 @@ class Dispatcher:
             payload = match_button(msg.text, turn.offered)
             # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
             matched = global_command("", payload) if payload else None
+            if matched is not None and free_text and bare_number:
+                payload = matched = None
             if matched is not None:
                 await self._command(tx, turn, msg, now, matched)
                 return
@@ -298,6 +314,8 @@ class Dispatcher:
         turn.offered = [b for r in go.say for b in r.buttons]
         if go.forget:
             turn.forget = True
+        if go.forget or (go.state is None and go.flow is None):
+            turn.finished = True
         if go.flow is not None:
             target = self.flows[go.flow]
             await self._enter(

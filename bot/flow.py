@@ -28,6 +28,9 @@ TEXT = "text"
 BUTTONS = "buttons"
 FILES = "files"
 LOCATION = "location"
+# The answer is free text in which a bare number is content ("2" as an answer to staff,
+# "0" as an amount): typed numbers are not matched to Back/Menu and "0" is not the menu.
+FREE_TEXT = "free_text"
 TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
 BUTTONS_ONLY = frozenset({BUTTONS})
 

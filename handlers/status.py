@@ -23,7 +23,7 @@ import math
 
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import TEXT, Context, Flow, Go
+from bot.flow import FREE_TEXT, TEXT, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import ThreadMessage, Ticket
 
@@ -153,7 +153,7 @@ async def ask_reply(ctx: Context) -> Reply:
     return Reply(ctx.t("status.ask_reply"), ctx.nav())
 
 
-@FLOW.on("reply", accepts=frozenset({TEXT}))
+@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}))
 async def on_reply(msg: Inbound, ctx: Context) -> Go:
     text = msg.text.strip()
     if len(text) > MAX_REPLY:

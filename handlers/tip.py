@@ -36,7 +36,17 @@ from typing import Any
 from bot.amount import parse_amount
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, TEXT, Context, Flow, Go
+from bot.flow import (
+    BUTTONS,
+    BUTTONS_ONLY,
+    FILES,
+    FREE_TEXT,
+    TEXT,
+    TEXT_OR_BUTTONS,
+    Context,
+    Flow,
+    Go,
+)
 from bot.reference import format_receipt, new_receipt, new_reference
 from bot.storage.records import AttachmentRef
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, TipDraft, day_of
@@ -209,7 +219,7 @@ async def ask_when(ctx: Context) -> Reply:
     return Reply(ctx.t("tip.ask_when"), (ctx.button("tip.skip", "tip:skip"), *ctx.nav()))
 
 
-@FLOW.on("when")
+@FLOW.on("when", accepts=TEXT_OR_BUTTONS | {FREE_TEXT})
 async def on_when(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "tip:skip":
         ctx.data["when"] = None
@@ -229,7 +239,7 @@ async def ask_amount(ctx: Context) -> Reply:
     return Reply(ctx.t("tip.ask_amount"), (ctx.button("tip.skip", "tip:skip"), *ctx.nav()))
 
 
-@FLOW.on("amount")
+@FLOW.on("amount", accepts=TEXT_OR_BUTTONS | {FREE_TEXT})
 async def on_amount(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "tip:skip":
         ctx.data["amount"] = None

@@ -22,7 +22,7 @@ import math
 
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import Context, Flow, Go
+from bot.flow import FREE_TEXT, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import Ticket
 
@@ -148,7 +148,7 @@ async def ask_answer(ctx: Context) -> Reply:
     return Reply(ctx.t("tip_inbox.ask_answer", max=ANSWER_MAX), ctx.nav())
 
 
-@FLOW.on("answer")
+@FLOW.on("answer", accepts=TEXT_OR_BUTTONS | {FREE_TEXT})
 async def on_answer(msg: Inbound, ctx: Context) -> Go:
     ticket = await _current(ctx)
     if ticket is None:

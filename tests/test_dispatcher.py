@@ -317,3 +317,37 @@ async def test_a_step_that_fails_after_writing_commits_nothing_but_the_processed
     assert await chat.send("rate then boom", external_id="atomic-1") == []
     assert probe.texts("atomic") == ["rate once", "rate then boom"]
     assert db_rows(runtime, "SELECT count(*) FROM ratings") == [(1,)]
+
+
+async def test_a_flood_never_swallows_the_end_of_a_flow(tmp_path, catalogs) -> None:
+    # The last message of a burst files the rating: its thanks (with the reference, for a
+    # low rating) is sent even though the chat is being throttled.
+    from bot.config import Settings
+    from bot.crypto import generate_key_setting
+    from bot.runtime import open_runtime
+    from tests.chat import Chat
+    from tests.conftest import start_in
+
+    settings = Settings(
+        database_path=tmp_path / "db.sqlite3",
+        data_key=generate_key_setting(),
+        secret_key="s" * 40,
+        flood_burst=4,
+        flood_per_second=0.01,
+    )
+    runtime = await open_runtime(settings, catalogs=catalogs)
+    try:
+        chat = Chat(runtime.dispatcher, lang="en", channel=Channel.TELEGRAM)
+        await start_in(chat, "en")
+        await chat.press_payload("flow:feedback")
+        await chat.press_payload(chat.buttons[0].payload)
+        await chat.press_payload("reg:astana")  # from here on the chat is throttled
+        await chat.send("PSC No. 3")
+        await chat.send("1")
+        await chat.send(payload="why:wait")
+        assert chat.replies == []  # throttled steps are answered only by the one note
+        await chat.send(payload="fb:done")
+        await chat.send("The queue took four hours.")
+        assert "Reference" in chat.text
+    finally:
+        await runtime.close()

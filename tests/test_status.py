@@ -330,3 +330,21 @@ async def test_a_confidential_tip_reference_opens_only_in_its_own_chat(
     await stranger.press_payload("flow:status")
     await stranger.send(found.group(1))
     assert SAYS["en"]["not_found"] in stranger.text
+
+
+@pytest.mark.parametrize("answer", ["2", "0", "1"])
+async def test_a_one_digit_answer_to_staff_joins_the_thread(
+    new_chat, runtime: Runtime, clock: Clock, answer: str
+) -> None:
+    # "How many times did you go there?" — "2": the answer, not "2) Main menu".
+    chat: Chat = new_chat(lang="en")
+    ticket = await file_complaint(chat, runtime, "en")
+    async with runtime.storage.transaction() as tx:
+        await tx.tickets.add_message(ticket.id, author="staff", body="How many?", now=clock())
+    await chat.press_payload("flow:status")
+    await chat.press_payload(f"t:{ticket.id}")
+    await chat.press_payload("tk:reply")
+    await chat.send(answer)
+    async with runtime.storage.read() as tx:
+        thread = await tx.tickets.messages(ticket.id, include_internal=False)
+    assert [m.body for m in thread if m.author == "citizen"] == [answer]
