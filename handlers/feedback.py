@@ -273,12 +273,16 @@ async def on_tip_offer(msg: Inbound, ctx: Context) -> Go:
 
 
 def _prefill(ctx: Context) -> dict[str, str | None]:
-    """What the tip flow may take over: region and category codes, the centre, the comment."""
+    """What the tip flow may take over: region and category codes, the centre, the comment.
+
+    Not the comment when a low rating filed a ticket under the citizen's name: the same
+    words in an anonymous tip would tie the tip to that ticket, and so to the citizen.
+    """
     return {
         "region": ctx.data.get("region"),
         "subject": ctx.data.get("centre"),
         "category": ctx.data.get("category"),
-        "what": ctx.data.get("comment"),
+        "what": None if ctx.data.get("reference") else ctx.data.get("comment"),
     }
 
 

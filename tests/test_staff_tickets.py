@@ -313,3 +313,13 @@ async def test_statistics_page_draws_charts_with_numbers(settings, clock):
         assert "<td>3.00</td>" in page.text  # health: (2 + 4) / 2
         assert "Overdue tickets by category" in page.text
         assert "AB-7001" not in page.text
+
+
+async def test_export_csv_defuses_formulas_and_unknown_formats_are_404(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-6101", summary='=HYPERLINK("http://evil.example","click")')
+        web = await c.login("rita")
+        [row] = list(csv.DictReader(io.StringIO((await web.get("/staff/export.csv")).text)))
+        assert row["summary"].startswith("'=")
+        assert (await web.get("/staff/export.xml")).status_code == 404

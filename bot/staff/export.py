@@ -92,5 +92,12 @@ async def export_tickets(
         flat = dict(record)
         if flat["contents"] is not None:
             flat["contents"] = json.dumps(flat["contents"], ensure_ascii=False)
-        writer.writerow(flat)
+        writer.writerow({key: _cell(value) for key, value in flat.items()})
     return out.getvalue(), len(records)
+
+
+def _cell(value: Any) -> Any:
+    """Citizens' text must not run as a spreadsheet formula when the CSV is opened."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

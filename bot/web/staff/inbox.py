@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.staff.export import export_tickets
+from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
 from bot.web.staff.auth import require_role, signed_in_user
-from bot.web.staff.common import actor_of, reading, render, today_of, writing
+from bot.web.staff.common import actor_of, message_page, reading, render, today_of, writing
 from bot.web.staff.ticket import TICKET_ROLES
 
 FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "from", "to", "q")
@@ -114,6 +114,8 @@ async def inbox(request: Request) -> Response:
 async def export(request: Request) -> Response:
     user = signed_in_user(request)
     fmt = request.path_params["fmt"]
+    if fmt not in FORMATS:
+        return message_page(request, "staff.error.not_found", user=user, status_code=404)
     query = query_from(dict(request.query_params), user)
     async with writing(request) as db:
         text, _count = await export_tickets(
