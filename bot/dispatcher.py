@@ -357,6 +357,8 @@ class Dispatcher:
             else:
                 await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
         elif command is Command.LANGUAGE:
+            if in_flow:  # say so: the draft is not carried across the language choice
+                turn.replies.append(Reply(t("nav.cancelled")))
             await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
         elif command is Command.HELP:
             turn.replies.append(Reply(t("help.text")))

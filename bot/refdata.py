@@ -54,13 +54,17 @@ class RefData:
         are enough: "Караганда" ~ "Карагандинская"); "Алматы" fits both the city and the
         region, so it is ambiguous and the citizen is asked to choose.
         """
-        words = [w for w in normalize(text).split() if w not in _REGION_WORDS]
+        typed = _fold(text)
+        for region in self.regions:  # the exact name in any language ("Алматы облысы")
+            if any(_fold(name) == typed for name in region.names.values()):
+                return region
+        words = [w for w in typed.split() if w not in _REGION_WORDS]
         if not words:
             return None
         found = []
         for region in self.regions:
             for name in region.names.values():
-                name_words = normalize(name).split()
+                name_words = _fold(name).split()
                 if all(any(_alike(w, n) for n in name_words) for w in words):
                     found.append(region)
                     break
@@ -76,7 +80,29 @@ class RefData:
         return _find(self.bodies, code)
 
 
-_REGION_WORDS = frozenset({"region", "city", "область", "город", "г", "обл", "облысы", "қаласы"})
+_REGION_WORDS = frozenset(
+    {
+        "region",
+        "city",
+        "obl",
+        "oblast",
+        "oblysy",
+        "область",
+        "город",
+        "г",
+        "обл",
+        "облысы",
+        "қаласы",
+    }
+)
+
+
+# Kazakh letters typed on a Russian keyboard ("Актобе" for "Ақтөбе"): compare them folded.
+_KAZAKH_FOLD = str.maketrans("әғқңөұүһі", "агкноуухи")
+
+
+def _fold(text: str) -> str:
+    return normalize(text).translate(_KAZAKH_FOLD)
 
 
 def _alike(typed: str, word: str) -> bool:

@@ -272,7 +272,8 @@ async def on_name(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "who:tip":
         return Go(flow="tip", data={"prefill": _prefill(ctx)})
     words = msg.text.split()
-    if not 2 <= len(words) <= 3 or not all(_NAME.fullmatch(w) for w in words):
+    # Four words: a Kazakh patronymic is often written apart ("Серік ұлы", "Ахмет қызы").
+    if not 2 <= len(words) <= 4 or not all(_NAME.fullmatch(w) for w in words):
         raise UserInputError("complaint.bad_name")
     ctx.data["name"] = " ".join(words)
     return _next(ctx, "iin")

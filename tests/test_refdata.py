@@ -203,3 +203,19 @@ def test_wrong_top_level_shape(data: Path) -> None:
 def test_missing_file(data: Path) -> None:
     (data / "holidays.json").unlink()
     assert error(data).startswith("data/holidays.json:0: cannot read")
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("Алматы облысы", "almaty_region"),
+        ("Алматы қаласы", "almaty_city"),
+        ("Алматы", None),  # the city or the region: the citizen is asked to choose
+        ("Караганда", "karaganda"),
+        ("Turkistan obl.", "turkistan"),
+        ("Актобе", "aktobe"),  # Ақтөбе typed on a Russian keyboard
+    ],
+)
+def test_typed_region_names(typed: str, code: str | None) -> None:
+    found = load_refdata(default_data_dir()).match_region(typed)
+    assert (found.code if found else None) == code
