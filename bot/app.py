@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from bot.campaigns.service import CampaignService
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
+from bot.web.limits import BodyLimit
 from bot.web.staff import campaigns as campaign_pages
 
 log = logging.getLogger(__name__)
@@ -106,4 +108,15 @@ def create_app(
     ]
     for channel in channels:
         routes += channel.routes()
-    return Starlette(routes=routes, lifespan=lifespan)
+    mb = 1024 * 1024
+    body_limit = Middleware(
+        BodyLimit,
+        default=mb,
+        limits=[
+            ("/staff/login", 64 * 1024),
+            ("/staff/language", 64 * 1024),
+            # The console takes a campaign image; webhooks carry JSON or a form, never files.
+            ("/staff", (settings.max_attachment_mb + 1) * mb),
+        ],
+    )
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[body_limit])
