@@ -81,6 +81,14 @@ async def test_login_is_locked_after_repeated_failures(settings, clock):
         assert ("rita", "login.failed", None) in await c.audit_actions()
 
 
+async def test_a_failed_sign_in_under_an_unknown_name_does_not_record_the_name(settings, clock):
+    async with console(settings, clock) as c:
+        web = c.client()
+        assert (await sign_in(web, "my-secret-password", "x")).status_code == 401
+        actors = [actor for actor, action, _ in await c.audit_actions() if action == "login.failed"]
+        assert actors == ["(unknown account)"]
+
+
 async def test_session_expires_after_idle_time(settings, clock):
     async with console(settings, clock) as c:
         await c.add_user("rita", "reviewer")

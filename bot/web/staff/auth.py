@@ -206,7 +206,9 @@ async def login(request: Request) -> Response:
         async with writing(request) as db:
             failures = await db.tx.lookups.failure(guard_key, now=now)
             await db.audit.append(
-                actor=username[:40] or "-",
+                # An unknown name is not written down: it may be a password typed into the
+                # wrong box.
+                actor=user.username if user else "(unknown account)",
                 action="login.failed",
                 ip=client_ip(request),
                 now=now,
