@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
 from bot.storage import Storage
+from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,8 @@ class Maintenance:
         self._task = asyncio.create_task(self._run(), name="maintenance")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

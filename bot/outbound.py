@@ -22,6 +22,7 @@ from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen
+from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,8 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

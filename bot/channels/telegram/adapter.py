@@ -33,6 +33,7 @@ from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
 from bot.runtime import Runtime
+from bot.tasks import stop_task
 
 from .inbound import ALLOWED_UPDATES, FileRef, Incoming, parse_update
 from .request import AiohttpRequest, install_token_redaction
@@ -133,11 +134,8 @@ class TelegramChannel:
             log.info("telegram: polling")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await stop_task(self._poller)
+        self._poller = None
         if self._workers:
             # Let the chats in progress finish; webhook leftovers stay in the inbox.
             _, late = await asyncio.wait(set(self._workers), timeout=5)

@@ -37,6 +37,7 @@ from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
+from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,8 @@ class SqliteStorage:
         self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="wal-checkpoint")
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-            self._checkpointer = None
+        await stop_task(self._checkpointer)
+        self._checkpointer = None
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
                 await self._maintenance.execute("PRAGMA wal_checkpoint(TRUNCATE)")
