@@ -24,6 +24,7 @@ from bot.flood import FloodGate
 from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.metrics import Metrics
+from bot.recent import RecentKeys
 from bot.refdata import RefData
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen, SessionRecord
@@ -51,8 +52,6 @@ class _Turn:
     offered: list[Button]
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
-    # The step completed a flow (a ticket, a receipt): its replies are never held back.
-    finished: bool = False
     created: list[str] = field(default_factory=list)
     # The session had expired: the note and the main menu answer this message.
     expired: bool = False
@@ -141,6 +140,9 @@ class Dispatcher:
         self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self._locks = ChatLocks()
+        # Dedupe keys of messages this process finished, so a repeat is known before flood
+        # control; the processed_ids claim in the step stays the rule across restarts.
+        self._recent = RecentKeys(10_000)
         # Channels exempt from flood control: the terminal chat run by an operator or a script.
         self.unthrottled: set[Channel] = set()
 
@@ -151,26 +153,30 @@ class Dispatcher:
     async def answer(self, msg: Inbound) -> Answer:
         """`handle`, with what an adapter needs to know about the citizen to send it."""
         chat = f"{msg.channel}:{msg.chat_key}"
+        dedupe_key = self._dedupe_key(msg)
         async with self._locks.hold(chat):
             self.metrics.inbound(msg.channel.value).inc()
-            # The terminal chat run by `govbot shell` (operator or script) is not throttled.
-            answer, warn = (
-                (True, False) if msg.channel in self.unthrottled else self.flood.admit(chat)
-            )
+            if dedupe_key is not None and dedupe_key in self._recent:
+                # A repeat of a message this process has just handled (a webhook retry):
+                # known before flood control, so it spends none of the citizen's budget.
+                return self._nothing()
+            if msg.channel not in self.unthrottled:
+                admitted, warn = self.flood.admit(chat)
+                if not admitted:
+                    # Past the burst: dropped before any work or storage, one note per
+                    # flood. The note says so; the citizen sends again once answered.
+                    self.metrics.flood_dropped.labels(msg.channel.value).inc()
+                    return await self._slow_down(msg) if warn else self._nothing()
             citizen: Citizen | None = None
             last_inbound_at = None
-            finished = False
             try:
-                replies, citizen, last_inbound_at, finished = await self._handle_once(msg)
+                replies, citizen, last_inbound_at = await self._handle_once(msg, dedupe_key)
             except Exception:
                 log.exception("step failed on channel %s", msg.channel.value)
                 self.metrics.errors.inc()
-                replies, citizen = await self._apologise(msg)
-            if not answer:
-                # Flooding: one "slow down", and no answers to each message, except the end
-                # of a flow (a reference or a tip's receipt must never be lost).
-                note = [await self._slow_down(msg)] if warn else []
-                replies = note + (replies if finished else [])
+                replies, citizen = await self._apologise(msg, dedupe_key)
+            if dedupe_key is not None:
+                self._recent.add(dedupe_key)
             self.metrics.outbound(msg.channel.value).inc(len(replies))
             return Answer(
                 replies,
@@ -180,14 +186,13 @@ class Dispatcher:
             )
 
     async def _handle_once(
-        self, msg: Inbound
-    ) -> tuple[list[Reply], Citizen | None, datetime | None, bool]:
+        self, msg: Inbound, dedupe_key: str | None
+    ) -> tuple[list[Reply], Citizen | None, datetime | None]:
         now = self.clock()
         async with self.storage.transaction() as tx:
             # Claimed inside the step's transaction: if the step fails, so does the claim.
-            dedupe_key = self._dedupe_key(msg)
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
-                return [], None, None, False
+                return [], None, None
             citizen, created, record = await tx.citizens.get_or_create_with_session(
                 msg.channel, msg.chat_key, now=now
             )
@@ -207,7 +212,7 @@ class Dispatcher:
             # to the second, which the day-precision storage of tips exists to prevent.
             if kind != "tip":
                 self.metrics.tickets_created.labels(kind).inc()
-        return turn.replies, citizen, last, turn.finished
+        return turn.replies, citizen, last
 
     def _dedupe_key(self, msg: Inbound) -> str | None:
         if msg.external_id is None:
@@ -314,8 +319,6 @@ class Dispatcher:
         turn.offered = [b for r in go.say for b in r.buttons]
         if go.forget:
             turn.forget = True
-        if go.forget or (go.state is None and go.flow is None):
-            turn.finished = True
         if go.flow is not None:
             target = self.flows[go.flow]
             await self._enter(
@@ -430,26 +433,32 @@ class Dispatcher:
         hint = msg.locale_hint if msg else None
         return self.catalogs[pick_language(hint, self.settings.default_language)]
 
-    async def _apologise(self, msg: Inbound) -> tuple[list[Reply], Citizen | None]:
+    async def _apologise(
+        self, msg: Inbound, dedupe_key: str | None
+    ) -> tuple[list[Reply], Citizen | None]:
         """After an unexpected failure: mark the message handled (no retry storm), say sorry."""
         citizen = None
         try:
             async with self.storage.transaction() as tx:
                 citizen = await tx.citizens.find(msg.channel, msg.chat_key)
-                key = self._dedupe_key(msg)
-                if key:
-                    await tx.processed.mark(key, now=self.clock())
+                if dedupe_key:
+                    await tx.processed.mark(dedupe_key, now=self.clock())
         except Exception:
             log.exception("could not record a failed message")
         return [Reply(self._translator(citizen, msg)("error.sorry"))], citizen
 
-    async def _slow_down(self, msg: Inbound) -> Reply:
+    def _nothing(self) -> Answer:
+        return Answer([], self.settings.default_language, None, None)
+
+    async def _slow_down(self, msg: Inbound) -> Answer:
         async with self.storage.read() as tx:
             citizen = await tx.citizens.find(msg.channel, msg.chat_key)
-        return (
-            Reply(self._translator(citizen, msg)("flood.slow_down"))
-            if citizen
-            else Reply(self.catalogs[self.settings.default_language]("flood.slow_down"))
+        t = self._translator(citizen, msg)
+        return Answer(
+            [Reply(t("flood.slow_down"))],
+            t.lang,
+            citizen.id if citizen is not None else None,
+            citizen.last_inbound_at if citizen is not None else None,
         )
 
 

@@ -1,7 +1,8 @@
-"""Per-chat flood control: a token bucket that decides when to hold replies back.
+"""Per-chat flood control: a token bucket that decides which messages are taken.
 
-Nothing a citizen sends is dropped; while a chat floods, its messages are still handled
-in order, but the bot says "slow down" once instead of answering each one.
+Past the burst, the dispatcher drops a chat's messages before any work or storage and
+says once that it did, so one flooding chat costs the bot almost nothing and the citizen
+knows to send again.
 """
 
 from __future__ import annotations

@@ -22,6 +22,12 @@ class Metrics:
         self.errors = Counter(
             "govbot_errors", "Steps that failed unexpectedly", registry=self.registry
         )
+        self.flood_dropped = Counter(
+            "govbot_flood_dropped",
+            "Messages dropped unread because their chat sent faster than flood control allows",
+            ["channel"],
+            registry=self.registry,
+        )
         self.tickets_created = Counter(
             "govbot_tickets_created",
             "Complaints and feedback tickets created",
