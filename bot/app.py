@@ -88,9 +88,11 @@ def create_app(
         campaigns = app.state.campaigns = CampaignService(runtime)
         maintenance = Maintenance(runtime.storage, runtime.settings, clock=runtime.dispatcher.clock)
         try:
+            # First: replies a crash left unsent go back to the worker before any channel
+            # starts sending new ones (the worker sends for a channel once it is added).
+            await runtime.outbox.start()
             for channel in channels:
                 await channel.start(runtime)
-            await runtime.outbox.start()
             await campaigns.start()
             maintenance.start()
             yield

@@ -26,6 +26,7 @@ from bot.i18n import Catalogs, Translator, pick_language
 from bot.metrics import Metrics
 from bot.recent import RecentKeys
 from bot.refdata import RefData
+from bot.replies import ReplyQueue
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen, SessionRecord
 
@@ -62,12 +63,19 @@ class Answer:
     """What `Dispatcher.answer` returns: the replies, and for the adapter sending them the
     language the citizen reads (their choice, else the platform's hint or the default),
     the citizen's id and the time of their message before this one (None for a first
-    message, a duplicate, or a step that failed before the citizen was read)."""
+    message, a duplicate, or a step that failed before the citizen was read).
+
+    `reply_id`: the outbox row the replies were written to (tell `ReplyQueue` how sending
+    went); `duplicate`: the message was handled before (its `dedupe_key` finds the
+    replies it got, for a webhook retried because its answer was lost)."""
 
     replies: list[Reply]
     lang: str
     citizen_id: int | None
     last_inbound_at: datetime | None
+    reply_id: int | None = None
+    duplicate: bool = False
+    dedupe_key: str | None = None
 
 
 class ChatLocks:
@@ -123,6 +131,7 @@ class Dispatcher:
         refdata: RefData,
         cipher: DataCipher,
         metrics: Metrics | None = None,
+        replies: ReplyQueue | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         for flow in flows.values():
@@ -145,6 +154,10 @@ class Dispatcher:
         self._recent = RecentKeys(10_000)
         # Channels exempt from flood control: the terminal chat run by an operator or a script.
         self.unthrottled: set[Channel] = set()
+        # Replies are written down before they are sent on the messengers; the terminal
+        # prints them within the step, so it has nothing to lose.
+        self.replies = replies
+        self.durable: frozenset[Channel] = frozenset({Channel.TELEGRAM, Channel.WHATSAPP})
 
     async def handle(self, msg: Inbound) -> list[Reply]:
         """Handle one inbound message; returns what to send back to the same chat."""
@@ -159,7 +172,7 @@ class Dispatcher:
             if dedupe_key is not None and dedupe_key in self._recent:
                 # A repeat of a message this process has just handled (a webhook retry):
                 # known before flood control, so it spends none of the citizen's budget.
-                return self._nothing()
+                return self._repeat(dedupe_key)
             if msg.channel not in self.unthrottled:
                 admitted, warn = self.flood.admit(chat)
                 if not admitted:
@@ -168,13 +181,18 @@ class Dispatcher:
                     self.metrics.flood_dropped.labels(msg.channel.value).inc()
                     return await self._slow_down(msg) if warn else self._nothing()
             citizen: Citizen | None = None
-            last_inbound_at = None
+            last_inbound_at = reply_id = None
             try:
-                replies, citizen, last_inbound_at = await self._handle_once(msg, dedupe_key)
+                step = await self._handle_once(msg, dedupe_key)
             except Exception:
                 log.exception("step failed on channel %s", msg.channel.value)
                 self.metrics.errors.inc()
                 replies, citizen = await self._apologise(msg, dedupe_key)
+            else:
+                if step is None:
+                    self._recent.add(dedupe_key)
+                    return self._repeat(dedupe_key)
+                replies, citizen, last_inbound_at, reply_id = step
             if dedupe_key is not None:
                 self._recent.add(dedupe_key)
             self.metrics.outbound(msg.channel.value).inc(len(replies))
@@ -183,16 +201,19 @@ class Dispatcher:
                 self._translator(citizen, msg).lang,
                 citizen.id if citizen is not None else None,
                 last_inbound_at,
+                reply_id,
+                dedupe_key=dedupe_key,
             )
 
     async def _handle_once(
         self, msg: Inbound, dedupe_key: str | None
-    ) -> tuple[list[Reply], Citizen | None, datetime | None]:
+    ) -> tuple[list[Reply], Citizen, datetime | None, int | None] | None:
+        """The step in one transaction; None if the message was handled before."""
         now = self.clock()
         async with self.storage.transaction() as tx:
             # Claimed inside the step's transaction: if the step fails, so does the claim.
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
-                return [], None, None
+                return None
             citizen, created, record = await tx.citizens.get_or_create_with_session(
                 msg.channel, msg.chat_key, now=now
             )
@@ -200,8 +221,19 @@ class Dispatcher:
             # Writing again means the citizen unblocked the bot: they are reachable.
             citizen.unreachable = False
             turn = self._load(citizen, record, now)
+            sensitive = self.flows[turn.flow].sensitive
             await self._step(tx, turn, msg, now)
             await self._save(tx, turn, now)
+            reply_id = None
+            if turn.replies and self.replies is not None and msg.channel in self.durable:
+                reply_id = await self.replies.record(
+                    tx,
+                    citizen,
+                    turn.replies,
+                    inbound_key=dedupe_key,
+                    sensitive=sensitive or turn.forget or self.flows[turn.flow].sensitive,
+                    now=now,
+                )
             last = citizen.last_inbound_at
             if last is None or msg.received_at - last > INBOUND_TIME_GRANULARITY:
                 citizen.last_inbound_at = msg.received_at
@@ -212,7 +244,7 @@ class Dispatcher:
             # to the second, which the day-precision storage of tips exists to prevent.
             if kind != "tip":
                 self.metrics.tickets_created.labels(kind).inc()
-        return turn.replies, citizen, last
+        return turn.replies, citizen, last, reply_id
 
     def _dedupe_key(self, msg: Inbound) -> str | None:
         if msg.external_id is None:
@@ -449,6 +481,11 @@ class Dispatcher:
 
     def _nothing(self) -> Answer:
         return Answer([], self.settings.default_language, None, None)
+
+    def _repeat(self, dedupe_key: str | None) -> Answer:
+        return Answer(
+            [], self.settings.default_language, None, None, duplicate=True, dedupe_key=dedupe_key
+        )
 
     async def _slow_down(self, msg: Inbound) -> Answer:
         async with self.storage.read() as tx:

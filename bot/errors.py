@@ -45,9 +45,15 @@ class DeliveryError(GovbotError):
         retry_after: float | None = None,
         blocked: bool = False,
         code: str | None = None,
+        unknown: bool = False,
+        delivered: int = 0,
     ) -> None:
         super().__init__(reason)
         self.retryable = retryable
         self.retry_after = retry_after
         self.blocked = blocked
         self.code = code
+        # The request may have arrived (a timeout): sending again may duplicate it.
+        self.unknown = unknown
+        # Of several replies sent in order, how many went out before this failure.
+        self.delivered = delivered

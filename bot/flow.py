@@ -67,15 +67,26 @@ class State:
 
 
 class Flow:
-    """A named conversation. `menu_title` (a msgid) puts it on the main menu."""
+    """A named conversation. `menu_title` (a msgid) puts it on the main menu.
+
+    `sensitive`: the conversation of a corruption report. Nothing of it is kept longer
+    than its use (its replies are deleted once sent), since it could tie a chat to a tip.
+    """
 
     def __init__(
-        self, name: str, *, entry: str, menu_title: str | None = None, menu_order: int = 100
+        self,
+        name: str,
+        *,
+        entry: str,
+        menu_title: str | None = None,
+        menu_order: int = 100,
+        sensitive: bool = False,
     ) -> None:
         self.name = name
         self.entry = entry
         self.menu_title = menu_title
         self.menu_order = menu_order
+        self.sensitive = sensitive
         self.states: dict[str, State] = {}
 
     def _state(self, name: str) -> State:

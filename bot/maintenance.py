@@ -6,6 +6,7 @@
 - Other conversations are deleted a day after they went idle (until then the citizen is
   told, on their next message, that the conversation was closed).
 - Processed external ids are kept a week: long enough for any platform's retries.
+- Conversation replies kept for a webhook's retries go after an hour.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
+from bot.replies import KEEP_ANSWERED
 from bot.storage import Storage
 from bot.tasks import stop_task
 
@@ -34,6 +36,7 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - max(idle, SESSION_KEEP)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
+            "replies": await tx.outbox.purge_replies(before=now - KEEP_ANSWERED),
         }
 
 

@@ -51,6 +51,15 @@ class Delivery:
     note: str | None = None
 
 
+class Settles(Protocol):
+    """Records, in the worker's round, what was sent outside it (`ReplyQueue`)."""
+
+    @property
+    def unsettled(self) -> int: ...
+
+    async def settle(self, tx: Tx, *, now: datetime) -> int: ...
+
+
 class Sender(Protocol):
     channel: Channel
 
@@ -93,8 +102,11 @@ class OutboxWorker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
+        replies: Settles | None = None,
     ) -> None:
         self.storage = storage
+        # Conversation replies sent from memory are recorded as sent in each round.
+        self.replies = replies
         self.senders = dict(senders)
         self.clock = clock
         self.poll_seconds = poll_seconds
@@ -116,6 +128,13 @@ class OutboxWorker:
     async def stop(self) -> None:
         await stop_task(self._task)
         self._task = None
+        if self.replies is not None and self.replies.unsettled:
+            try:
+                async with self.storage.transaction() as tx:
+                    await self.replies.settle(tx, now=self.clock())
+            except Exception as exc:
+                # Left "sending": sent again after the restart (at least once, not lost).
+                log.warning("could not record sent replies at shutdown: %r", exc)
 
     async def _run(self) -> None:
         while True:
@@ -135,6 +154,8 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Deliver every due row once; returns how many rows were handled."""
         async with self.storage.transaction() as tx:
+            if self.replies is not None:
+                await self.replies.settle(tx, now=self.clock())
             rows = await tx.outbox.claim_due(list(self.senders), now=self.clock())
         for row in rows:
             await self._deliver(row.id, row.citizen_id, row.channel, row.payload, row.attempts)

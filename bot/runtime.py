@@ -21,6 +21,7 @@ from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.refdata import RefData, default_data_dir, load_refdata
+from bot.replies import ReplyQueue
 from bot.storage.sqlite import SqliteStorage
 from handlers import load_flows
 
@@ -41,6 +42,7 @@ class Runtime:
     dispatcher: Dispatcher
     metrics: Metrics
     outbox: OutboxWorker
+    replies: ReplyQueue
 
     async def close(self) -> None:
         await self.outbox.stop()
@@ -78,6 +80,7 @@ async def open_runtime(
     )
     flows = load_flows()
     metrics = Metrics()
+    replies = ReplyQueue(storage, clock)
     dispatcher = Dispatcher(
         storage=storage,
         catalogs=catalogs,
@@ -86,9 +89,10 @@ async def open_runtime(
         refdata=refdata,
         cipher=cipher,
         metrics=metrics,
+        replies=replies,
         clock=clock,
     )
-    outbox = OutboxWorker(storage, {}, clock=clock)
+    outbox = OutboxWorker(storage, {}, clock=clock, replies=replies)
     return Runtime(
         settings,
         storage,
@@ -100,4 +104,5 @@ async def open_runtime(
         dispatcher,
         metrics,
         outbox,
+        replies,
     )

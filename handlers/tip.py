@@ -54,7 +54,7 @@ from bot.tickets import deadline
 from bot.workdays import add_working_days
 from handlers.pickers import region_buttons, region_choice
 
-FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30)
+FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30, sensitive=True)
 
 WHAT_MIN, WHAT_MAX = 20, 4000
 SHORT_MAX = 300

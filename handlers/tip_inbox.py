@@ -26,7 +26,7 @@ from bot.flow import FREE_TEXT, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import Ticket
 
-FLOW = Flow("tip_inbox", entry="inbox")
+FLOW = Flow("tip_inbox", entry="inbox", sensitive=True)
 
 ANSWER_MAX = 4000
 SHOWN_MESSAGES = 5

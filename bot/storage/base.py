@@ -83,8 +83,30 @@ class LookupGuard(Protocol):
 
 class OutboxStore(Protocol):
     async def enqueue(
-        self, citizen_id: int, channel: str, purpose: str, payload: dict[str, Any], *, now: datetime
+        self,
+        citizen_id: int,
+        channel: str,
+        purpose: str,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        inbound_key: str | None = None,
+        sending: bool = False,
     ) -> int: ...
+    async def requeue(
+        self,
+        outbox_id: int,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        error: str,
+        next_attempt_at: datetime,
+    ) -> None: ...
+    async def settle_sent(
+        self, *, delete: list[int], keep: list[int], keep_purpose: str, now: datetime
+    ) -> None: ...
+    async def take_answered(self, inbound_key: str, *, now: datetime) -> list[OutboxRow]: ...
+    async def purge_replies(self, *, before: datetime) -> int: ...
     async def claim_due(
         self, channels: list[str], *, now: datetime, limit: int = 50
     ) -> list[OutboxRow]: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -289,13 +290,17 @@ class TelegramChannel:
         if incoming.files:
             inbound = await self._with_files(incoming)
         if side:
-            replies, *_ = await asyncio.gather(runtime.dispatcher.handle(inbound), *side)
+            answer, *_ = await asyncio.gather(runtime.dispatcher.answer(inbound), *side)
         else:
-            replies = await runtime.dispatcher.handle(inbound)
-        if not replies:
+            answer = await runtime.dispatcher.answer(inbound)
+        if not answer.replies:
             return
         try:
-            await sender.send_replies(chat_id, replies, urgent=True)
+            await runtime.replies.deliver(
+                answer.reply_id,
+                answer.replies,
+                functools.partial(sender.send_replies, chat_id, urgent=True),
+            )
         except DeliveryError as err:
             if not err.blocked:
                 log.warning("telegram: reply to update %s not sent: %s", incoming.update_id, err)

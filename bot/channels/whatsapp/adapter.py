@@ -32,8 +32,9 @@ from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
 from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
-from bot.domain import Attachment, Inbound, Reply
-from bot.errors import ConfigError, UserInputError
+from bot.dispatcher import Answer
+from bot.domain import Attachment, Inbound
+from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,17 @@ class WhatsAppChannel:
             log.warning("whatsapp step took over %.0f s; replying by REST", self.answer_budget)
             self._track(self._send_late(task, msg.chat_key))
             return _xml(EMPTY_TWIML)
-        replies, lang = task.result()
-        return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
+        answer = task.result()
+        replies = answer.replies
+        if answer.duplicate and answer.dedupe_key is not None:
+            # Twilio retries a webhook when our answer did not reach it: give it the same
+            # replies again (those the worker has not sent yet are taken from it).
+            replies = await self.runtime.replies.answered(answer.dedupe_key)
+        elif answer.reply_id is not None:
+            self.runtime.replies.sent(answer.reply_id, in_response=True)
+        return _xml(twiml(render(replies, self.runtime.catalogs[answer.lang])))
 
-    async def _process(self, msg: Inbound, refs: list[MediaRef]) -> tuple[list[Reply], str]:
+    async def _process(self, msg: Inbound, refs: list[MediaRef]) -> Answer:
         runtime = self.runtime
         if refs and not await self._seen(msg):
             msg = await self._with_media(msg, refs)
@@ -150,7 +158,7 @@ class WhatsAppChannel:
                 released = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
             if released:
                 runtime.outbox.wake()
-        return answer.replies, answer.lang
+        return answer
 
     async def _seen(self, msg: Inbound) -> bool:
         """A retried media message: skip the download (the dispatcher drops it anyway)."""
@@ -199,11 +207,19 @@ class WhatsAppChannel:
             return replace(msg, unsupported=refusal)
         return replace(msg, attachments=tuple(stored))
 
-    async def _send_late(self, task: asyncio.Task[tuple[list[Reply], str]], chat_key: str) -> None:
+    async def _send_late(self, task: asyncio.Task[Answer], chat_key: str) -> None:
+        """A step that outlasted the webhook's budget: its replies go out by REST."""
         try:
-            replies, lang = await task
-            if replies and self._sender is not None:
-                await self._sender.send_replies(chat_key, replies, lang)
+            answer = await task
+            sender = self._sender
+            if answer.replies and sender is not None:
+                await self.runtime.replies.deliver(
+                    answer.reply_id,
+                    answer.replies,
+                    lambda replies: sender.send_replies(chat_key, replies, answer.lang),
+                )
+        except DeliveryError as err:
+            log.warning("late whatsapp reply not sent: %s", err)
         except Exception:
             log.exception("late whatsapp reply failed")
 

@@ -12,6 +12,9 @@ from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
 from bot.storage.sqlite.core import parse_ts, ts
 
+# external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
+IN_RESPONSE = "in-response"
+
 
 class SqliteOutboxStore:
     """Payloads are encrypted: staff answers carry personal data and investigators' questions."""
@@ -21,18 +24,99 @@ class SqliteOutboxStore:
         self._cipher = cipher
 
     async def enqueue(
-        self, citizen_id: int, channel: str, purpose: str, payload: dict[str, Any], *, now: datetime
+        self,
+        citizen_id: int,
+        channel: str,
+        purpose: str,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        inbound_key: str | None = None,
+        sending: bool = False,
     ) -> int:
-        sealed = self._cipher.encrypt(
-            json.dumps(payload, ensure_ascii=False).encode(), context=b"outbox"
-        )
+        """A new row; `sending` when the caller sends it at once itself (a conversation
+        reply), so the worker leaves it alone unless the process dies first."""
         cur = await self._conn.execute(
-            "INSERT INTO outbox (citizen_id, channel, purpose, payload, next_attempt_at,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (citizen_id, channel, purpose, sealed, ts(now), ts(now), ts(now)),
+            "INSERT INTO outbox (citizen_id, channel, purpose, payload, status, inbound_key,"
+            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                citizen_id,
+                channel,
+                purpose,
+                self._seal(payload),
+                "sending" if sending else "pending",
+                inbound_key,
+                ts(now),
+                ts(now),
+                ts(now),
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    async def requeue(
+        self,
+        outbox_id: int,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        error: str,
+        next_attempt_at: datetime,
+    ) -> None:
+        """Hand a row (with what is left of its payload) to the worker's retries."""
+        await self._conn.execute(
+            "UPDATE outbox SET status = 'pending', payload = ?, error = ?, attempts = attempts + 1,"
+            " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+            (self._seal(payload), error, ts(next_attempt_at), ts(now), outbox_id),
+        )
+
+    async def settle_sent(
+        self, *, delete: list[int], keep: list[int], keep_purpose: str, now: datetime
+    ) -> None:
+        """Replies sent: deleted, or, if answered in a webhook response (`keep`) and of
+        `keep_purpose`, kept so that a retry of that webhook gets them again."""
+        if keep:
+            await self._conn.executemany(
+                "UPDATE outbox SET status = 'sent', external_id = ?, updated_at = ?"
+                " WHERE id = ? AND purpose = ?",
+                [(IN_RESPONSE, ts(now), outbox_id, keep_purpose) for outbox_id in keep],
+            )
+        gone = delete + keep
+        if gone:
+            await self._conn.executemany(
+                "DELETE FROM outbox WHERE id = ? AND status = 'sending'",
+                [(outbox_id,) for outbox_id in gone],
+            )
+
+    async def take_answered(self, inbound_key: str, *, now: datetime) -> list[OutboxRow]:
+        """For a retried webhook: the replies to the message `inbound_key`, taken from the
+        worker if still pending and marked answered in the response. Rows being sent right
+        now (status 'sending') are left to their sender."""
+        await self._conn.execute(
+            "UPDATE outbox SET status = 'sent', external_id = ?, updated_at = ?"
+            " WHERE inbound_key = ? AND status = 'pending'",
+            (IN_RESPONSE, ts(now), inbound_key),
+        )
+        async with self._conn.execute(
+            "SELECT * FROM outbox WHERE inbound_key = ? AND status = 'sent' AND external_id = ?"
+            " ORDER BY id",
+            (inbound_key, IN_RESPONSE),
+        ) as cur:
+            return [self._row(r) for r in await cur.fetchall()]
+
+    async def purge_replies(self, *, before: datetime) -> int:
+        """Conversation replies that went out (or never will) are not kept."""
+        cur = await self._conn.execute(
+            "DELETE FROM outbox WHERE inbound_key IS NOT NULL"
+            " AND status NOT IN ('pending', 'sending', 'held') AND updated_at < ?",
+            (ts(before),),
+        )
+        return cur.rowcount
+
+    def _seal(self, payload: dict[str, Any]) -> bytes:
+        return self._cipher.encrypt(
+            json.dumps(payload, ensure_ascii=False).encode(), context=b"outbox"
+        )
 
     async def claim_due(
         self, channels: list[str], *, now: datetime, limit: int = 50
