@@ -21,6 +21,7 @@ from bot.crypto import DataCipher
 from bot.domain import AttachmentKind
 from bot.errors import UserInputError
 from bot.exif import strip_metadata
+from bot.private import private_dir, warn_if_open
 
 JPEG, PNG, WEBP, GIF = "image/jpeg", "image/png", "image/webp", "image/gif"
 PDF, OGG, MP3, M4A = "application/pdf", "audio/ogg", "audio/mpeg", "audio/mp4"
@@ -63,6 +64,7 @@ class AttachmentStore:
         self.max_bytes = max_bytes
         self.allowed_types = SUPPORTED_TYPES if allowed_types is None else allowed_types
         self._cipher = cipher
+        warn_if_open(root)  # once, at start; each put creates its folders private
 
     def put(self, data: bytes, *, declared_type: str | None, file_name: str | None) -> StoredFile:
         """Check, clean, encrypt and store `data`. Raises UserInputError with the reason."""
@@ -78,7 +80,8 @@ class AttachmentStore:
         blob_id = secrets.token_hex(16)
         sealed = self._cipher.encrypt(data, context=blob_id.encode("ascii"))
         path = self._path(blob_id)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.root, check=False)
+        private_dir(path.parent, check=False)
         _write_atomically(path, sealed)
         return StoredFile(blob_id=blob_id, content_type=content_type, size=len(data))
 

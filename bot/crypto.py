@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.errors import ConfigError, GovbotError
+from bot.private import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def load_or_create_secret(path: Path, generate: Callable[[], str]) -> str:
         return _read_secret(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     secret = generate().strip()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     tmp = Path(tmp_name)

@@ -8,7 +8,9 @@ Compiled .mo files are produced on start-up when missing or older than the .po.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -46,13 +48,17 @@ def pick_language(hint: str | None, default: str) -> str:
 def compile_catalogs(locales: Path, out: Path | None = None) -> Path:
     """Write a .mo beside every .po that is newer than it; returns the folder holding .mo files.
 
-    If the source folder is read-only (a system-wide install), compile into a cache folder.
+    If the source folder is read-only (a system-wide install: permissions, or a read-only
+    filesystem), compile into a new private folder (0700, unpredictable name). A fixed
+    /tmp/govbot-locales could be created first by another local user, whose .mo files,
+    newer than ours, would then put their text in front of citizens and staff.
     """
     target = out or locales
     try:
         _compile_into(locales, target)
-    except PermissionError:
-        target = Path(tempfile.gettempdir()) / "govbot-locales"
+    except OSError:
+        target = Path(tempfile.mkdtemp(prefix="govbot-locales-"))
+        atexit.register(shutil.rmtree, target, ignore_errors=True)
         _compile_into(locales, target)
     return target
 

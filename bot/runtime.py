@@ -20,6 +20,7 @@ from bot.flow import Flow
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
+from bot.private import private_dir
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
 from bot.storage.sqlite import SqliteStorage
@@ -51,7 +52,7 @@ class Runtime:
 
 def ensure_secrets(settings: Settings) -> Settings:
     """SECRET_KEY and DATA_KEY: from the settings, else generated once and kept in var/."""
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.var_dir)
     secret_key = settings.secret_key or load_or_create_secret(
         settings.var_dir / "secret_key", lambda: generate_key_setting().partition(":")[2]
     )

@@ -49,6 +49,7 @@ CORE = [
     "config",
     "metrics",
     "errors",
+    "private",
 ]
 
 

@@ -21,6 +21,8 @@ from bot.staff.actions import ActionError, Actor
 from bot.staff.records import STATUSES, InboxRow
 from bot.staff.roles import can_work_tickets
 from bot.storage.records import Ticket
+from bot.web import params as P
+from bot.web.params import BadParameter
 from bot.web.staff.common import (
     SecurityHeaders,
     actor_of,
@@ -38,6 +40,18 @@ Handler = Callable[[Request, Actor], Awaitable[Response]]
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def bad_parameter(err: BadParameter) -> JSONResponse:
+    """400 naming the query parameter, in a field a client can act on."""
+    return JSONResponse(
+        {
+            "error": "bad_parameter",
+            "parameter": err.name,
+            "message": f"invalid value for query parameter {err.name!r}",
+        },
+        status_code=400,
+    )
 
 
 def _action_error(request: Request, err: ActionError) -> JSONResponse:
@@ -59,7 +73,10 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(401, "unauthorized", "unknown, revoked or disabled token")
         if not can_work_tickets(user):
             return _error(403, "forbidden", "this role has no access to tickets")
-        return await handler(request, actor_of(request, user))
+        try:
+            return await handler(request, actor_of(request, user))
+        except BadParameter as err:
+            return bad_parameter(err)
 
     return endpoint
 
@@ -107,10 +124,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 async def list_tickets(request: Request, actor: Actor) -> Response:
     params = dict(request.query_params)
-    try:
-        per_page = min(MAX_PER_PAGE, max(1, int(params.get("per_page", "50"))))
-    except ValueError:
-        per_page = 50
+    per_page = P.integer(params, "per_page", default=50, low=1, high=MAX_PER_PAGE, clamp=True)
     query = query_from(params, actor.user, per_page=per_page)
     async with reading(request) as db:
         page = await db.console.inbox(query, today=today_of(request))
@@ -273,30 +287,40 @@ OPENAPI: dict[str, Any] = {
                         "kind", "complaint, feedback or tip", enum=["complaint", "feedback", "tip"]
                     ),
                     _filter("status", "ticket status", enum=list(STATUSES)),
-                    _filter("category", "category code"),
-                    _filter("region", "region code"),
+                    _filter("category", "category code", type="string", maxLength=64),
+                    _filter("region", "region code", type="string", maxLength=64),
                     _filter("assignee", "staff id, `me` or `none`"),
                     _filter("overdue", "1 for overdue open tickets only", enum=["1"]),
                     _filter(
                         "from",
-                        "filed on or after (YYYY-MM-DD, Almaty)",
+                        "filed on or after (YYYY-MM-DD, Almaty, 2000-01-01 to 2100-12-31)",
                         format="date",
                         type="string",
                     ),
                     _filter(
                         "to",
-                        "filed on or before (YYYY-MM-DD, Almaty)",
+                        "filed on or before (YYYY-MM-DD, Almaty, 2000-01-01 to 2100-12-31)",
                         format="date",
                         type="string",
                     ),
-                    _filter("q", "text search in reference, summary, subject"),
+                    _filter(
+                        "q",
+                        "text search in reference, summary, subject",
+                        type="string",
+                        maxLength=200,
+                    ),
                     _filter(
                         "sort",
                         "sort key",
                         enum=["created", "updated", "due", "status", "reference"],
                     ),
                     _filter("dir", "asc or desc (default)", enum=["asc", "desc"]),
-                    _filter("page", "page number from 1", type="integer", minimum=1),
+                    _filter(
+                        "page",
+                        "page number from 1; past the last page, the last page",
+                        type="integer",
+                        minimum=1,
+                    ),
                     _filter(
                         "per_page", "page size", type="integer", minimum=1, maximum=MAX_PER_PAGE
                     ),
@@ -312,6 +336,7 @@ OPENAPI: dict[str, Any] = {
                             },
                         }
                     },
+                    400,
                     401,
                     403,
                 ),
@@ -439,7 +464,14 @@ OPENAPI: dict[str, Any] = {
             "Error": {
                 "type": "object",
                 "required": ["error", "message"],
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "error": {"type": "string"},
+                    "message": {"type": "string"},
+                    "parameter": {
+                        "type": "string",
+                        "description": "with error `bad_parameter`: the query parameter",
+                    },
+                },
             },
             "Ticket": {
                 "type": "object",

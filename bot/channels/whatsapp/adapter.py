@@ -30,7 +30,7 @@ from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbo
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
 from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
-from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
+from bot.channels.whatsapp.twilio_http import MediaRefused, TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
 from bot.dispatcher import Answer
 from bot.domain import Attachment, Inbound
@@ -178,6 +178,10 @@ class WhatsAppChannel:
                 media = await self._http.download(
                     ref.url, auth=self.auth, max_bytes=store.max_bytes
                 )
+            except MediaRefused as exc:
+                log.warning("whatsapp media URL refused: %s", exc)
+                refusal = "attachment.download_failed"
+                break
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.warning("whatsapp media download failed: %s", type(exc).__name__)
                 refusal = "attachment.download_failed"

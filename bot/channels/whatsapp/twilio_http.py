@@ -17,6 +17,7 @@ from types import TracebackType
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
+import yarl
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
@@ -29,7 +30,14 @@ TWILIO_LOGGERS = ("twilio.http_client", "twilio.async_http_client")
 
 log = logging.getLogger(__name__)
 
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LONG_NUMBER = re.compile(r"\+?\d{6,}")
+
+
+class MediaRefused(Exception):
+    """A MediaUrl (or a redirect from it) that is not Twilio's: nothing was sent there
+    with credentials. The message is the host only: the query may carry a signature."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,26 +134,55 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         )
         return Response(status, text, response_headers)
 
+    def may_authenticate(self, url: str) -> bool:
+        """Whether the account's credentials may go to `url`: Twilio's own hosts over https
+        (the REST API, regional API edges, its media CDN), or the configured TWILIO_API_URL.
+
+        A MediaUrl arrives in a form anyone can post if the signature check is ever weak,
+        and a redirect can point anywhere: neither may carry our Basic auth off Twilio.
+        """
+        parts = urlsplit(url)
+        if "@" in parts.netloc:  # user:password@ in a URL is never Twilio's media
+            return False
+        if (parts.scheme, parts.netloc) == (self._root.scheme, self._root.netloc):
+            return True
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        twilio = host == "api.twilio.com" or (
+            host.startswith("api.") and host.endswith(".twilio.com")
+        )
+        cdn = host == "twiliocdn.com" or host.endswith(".twiliocdn.com")
+        return parts.scheme == "https" and port in (None, 443) and (twilio or cdn)
+
     async def download(self, url: str, *, auth: tuple[str, str], max_bytes: int) -> Media:
         """Fetch a MediaUrl with the account's Basic auth, reading at most `max_bytes`.
 
-        Twilio answers media URLs with a redirect to its CDN; aiohttp follows it and drops
-        the Authorization header when the host changes.
+        Raises `MediaRefused` unless the URL is Twilio's (see `may_authenticate`). Twilio
+        answers with a redirect to a signed CDN or storage URL; redirects are followed here,
+        not by aiohttp, so each hop gets the credentials only if it may, and only https.
         """
-        async with self._session_now().get(
-            self.rewrite(url),
-            headers={"Authorization": aiohttp.encode_basic_auth(*auth)},
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-            allow_redirects=True,
-        ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    return Media(response.status, response.content_type, b"", too_large=True)
-                chunks.append(chunk)
-            return Media(response.status, response.content_type, b"".join(chunks))
+        target = self.rewrite(url)
+        if not self.may_authenticate(target):
+            raise MediaRefused(_not_twilio(target))
+        credentials = {"Authorization": aiohttp.encode_basic_auth(*auth)}
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._session_now().get(
+                yarl.URL(target, encoded=True),
+                headers=credentials if self.may_authenticate(target) else {},
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
+            ) as response:
+                location = response.headers.get("Location")
+                if response.status in REDIRECTS and location:
+                    target = str(response.url.join(yarl.URL(location, encoded=True)))
+                    if urlsplit(target).scheme != "https" and not self.may_authenticate(target):
+                        raise MediaRefused(_not_twilio(target))
+                    continue
+                return await _read(response, max_bytes)
+        raise MediaRefused("too many redirects")
 
     # twilio's base class logs params and headers here; these are never called by our
     # request(), and stay silent if a caller reaches for them anyway.
@@ -170,6 +207,21 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _not_twilio(url: str) -> str:
+    return f"{urlsplit(url).hostname or '?'} is not a Twilio host"
+
+
+async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> Media:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            return Media(response.status, response.content_type, b"", too_large=True)
+        chunks.append(chunk)
+    return Media(response.status, response.content_type, b"".join(chunks))
 
 
 def _pairs(values: Mapping[str, object]) -> list[tuple[str, str]]:

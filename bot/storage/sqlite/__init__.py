@@ -25,6 +25,7 @@ from typing import TypeVar
 import aiosqlite
 
 from bot.crypto import DataCipher
+from bot.private import private_dir, private_file, warn_if_open
 from bot.storage.sqlite.core import (
     SessionCodec,
     SqliteCitizenStore,
@@ -80,7 +81,11 @@ class SqliteStorage:
         self._read_tx: SqliteTx | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created private before SQLite opens it: its -wal and -shm copy the file's mode.
+        private_dir(self.path.parent)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            warn_if_open(self.path.with_name(self.path.name + suffix))
         migrator = await _connect(self.path)
         try:
             await migrate(migrator)

@@ -96,12 +96,14 @@ class SqliteConsoleStore:
         where, params = self._where(query, today)
         order = SORTS.get(query.sort, SORTS["created"])
         direction = "DESC" if query.descending else "ASC"
-        page = max(1, query.page)
         async with self._conn.execute(
             f"SELECT count(*) FROM tickets t WHERE {where}", params
         ) as cur:
             row = await cur.fetchone()
             total = int(row[0]) if row else 0
+        # A page beyond the end (an old link, a typed number) shows the last page.
+        last = max(1, -(-total // query.per_page)) if query.per_page > 0 else 1
+        page = min(max(1, query.page), last)
         limit = "" if query.per_page <= 0 else " LIMIT ? OFFSET ?"
         paging = [] if query.per_page <= 0 else [query.per_page, (page - 1) * query.per_page]
         async with self._conn.execute(

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.web.staff import admin, auth, inbox, stats, ticket
 from bot.web.staff.auth import current_user, require_role, signed_in_user
-from bot.web.staff.common import WEB_DIR, SecurityHeaders, render
+from bot.web.staff.common import WEB_DIR, ParameterErrors, SecurityHeaders, render
 
 __all__ = ["current_user", "render", "require_role", "routes", "signed_in_user"]
 
@@ -41,4 +41,10 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="staff-static"),
         *extra,
     ]
-    return [Mount("/staff", routes=pages, middleware=[Middleware(SecurityHeaders)])]
+    return [
+        Mount(
+            "/staff",
+            routes=pages,
+            middleware=[Middleware(SecurityHeaders), Middleware(ParameterErrors)],
+        )
+    ]

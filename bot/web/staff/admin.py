@@ -14,10 +14,13 @@ from bot.staff.accounts import (
 )
 from bot.staff.actions import audit
 from bot.staff.records import ROLES
+from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import actor_of, language_of, reading, render, writing
 
 AUDIT_PAGE = 50
+NOTICES = ("staff.done.account", "staff.done.token_revoked")
+TARGET_LENGTH = 200
 
 
 async def _accounts_page(
@@ -37,7 +40,7 @@ async def _accounts_page(
         roles=ROLES,
         error=error,
         new_token=token,
-        done=request.query_params.get("done"),
+        done=P.notice(request.query_params, "done", NOTICES),
         status_code=status_code,
     )
 
@@ -74,11 +77,11 @@ async def add(request: Request) -> Response:
 async def change(request: Request) -> Response:
     user = signed_in_user(request)
     actor = actor_of(request, user)
-    staff_id = int(request.path_params["staff_id"])
+    staff_id = P.row_id(request.path_params["staff_id"]) or 0
     form = await request.form()
     op = str(form.get("op") or "")
     async with writing(request) as db:
-        target = await db.staff.get(staff_id)
+        target = await db.staff.get(staff_id) if staff_id else None
         if target is None:
             return await _accounts_page(request, error="staff.error.not_found", status_code=404)
         if target.id == user.id and op in ("disable", "role"):
@@ -123,9 +126,9 @@ async def add_token(request: Request) -> Response:
 @require_role("admin")
 async def revoke_token(request: Request) -> Response:
     actor = actor_of(request, signed_in_user(request))
-    token_id = int(request.path_params["token_id"])
+    token_id = P.row_id(request.path_params["token_id"])
     async with writing(request) as db:
-        if await db.staff.revoke_token(token_id, now=actor.now):
+        if token_id and await db.staff.revoke_token(token_id, now=actor.now):
             await audit(db, actor, "token.revoke", None, token_id=token_id)
     return RedirectResponse("/staff/accounts?done=staff.done.token_revoked", status_code=303)
 
@@ -133,15 +136,18 @@ async def revoke_token(request: Request) -> Response:
 @require_role("admin")
 async def audit_log(request: Request) -> Response:
     user = signed_in_user(request)
-    try:
-        page = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page = 1
-    target = request.query_params.get("target") or None
+    page = P.page(request.query_params)
+    target = P.text(request.query_params, "target", max_length=TARGET_LENGTH)
     async with reading(request) as db:
         entries, total = await db.audit.page(
             limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE, target=target
         )
+        last = max(1, -(-total // AUDIT_PAGE))
+        if page > last:  # an old link or a typed number: show the last page
+            page = last
+            entries, total = await db.audit.page(
+                limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE, target=target
+            )
         checked, problems = await db.audit.verify()
     return render(
         request,
@@ -150,7 +156,7 @@ async def audit_log(request: Request) -> Response:
         entries=entries,
         total=total,
         page=page,
-        pages=max(1, -(-total // AUDIT_PAGE)),
+        pages=last,
         target=target,
         checked=checked,
         problems=problems,

@@ -23,6 +23,7 @@ from bot.errors import DeliveryError, UserInputError
 from bot.staff import actions
 from bot.staff.records import StaffUser
 from bot.staff.roles import CAMPAIGN_ROLES
+from bot.web import params as P
 from bot.web.staff import campaign_view as view
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.campaign_form import (
@@ -273,7 +274,8 @@ async def _campaign_page(
 
 async def _campaign(request: Request) -> Campaign | None:
     async with service_of(request).campaigns.read() as store:
-        return await store.get(int(request.path_params["campaign_id"]))
+        campaign_id = P.row_id(request.path_params["campaign_id"])
+        return await store.get(campaign_id) if campaign_id else None
 
 
 @guard

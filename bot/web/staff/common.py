@@ -20,6 +20,7 @@ from bot.runtime import Runtime
 from bot.staff.actions import Actor
 from bot.staff.records import StaffUser
 from bot.storage.sqlite.console import StaffTx
+from bot.web.params import BadParameter
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 LANG_COOKIE = "govbot_lang"
@@ -64,6 +65,37 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class ParameterErrors:
+    """Turns a `BadParameter` from a console page into the message page naming it (400).
+
+    One place for every page under the mount; the page's user, if signed in, is already
+    in the request state, so the message comes in their language.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except BadParameter as err:
+            if started or scope["type"] != "http":
+                raise
+            request = Request(scope, receive)
+            user = getattr(request.state, "user", None)
+            page = message_page(
+                request, "staff.error.bad_parameter", user=user, status_code=400, name=err.name
+            )
+            await page(scope, receive, send)
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -5,7 +5,6 @@ CSV/JSON export of the same filtered list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -14,49 +13,46 @@ from starlette.responses import RedirectResponse, Response
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
+from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import actor_of, message_page, reading, render, today_of, writing
 from bot.web.staff.ticket import TICKET_ROLES
 
 FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "from", "to", "q")
 SORT_KEYS = ("created", "updated", "due", "status", "reference")
+CODE_LENGTH = 64  # category and region codes are short ASCII
+SEARCH_LENGTH = 200
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default
+def _assignee(params: Mapping[str, str], user: StaffUser) -> tuple[int | None, bool]:
+    """(staff id, unassigned only) from `assignee`: an id, `me` or `none`."""
+    value = params.get("assignee") or ""
+    if value in ("me", "none"):
+        return (user.id if value == "me" else None), value == "none"
+    return (P.integer(params, "assignee", default=0, low=1, high=P.MAX_ID) or None), False
 
 
 def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25) -> InboxQuery:
-    """Filters from query parameters, limited to what `user` may see."""
-    kinds = visible_kinds(user)
-    kind = params.get("kind") or None
-    assignee = params.get("assignee") or ""
-    sort = params.get("sort") or "created"
+    """Filters from query parameters, limited to what `user` may see.
+
+    Raises `BadParameter` naming the first parameter that cannot be right.
+    """
+    assignee, unassigned = _assignee(params, user)
     return InboxQuery(
-        kinds=kinds,
-        kind=kind if kind in KINDS else None,
-        status=params.get("status") if params.get("status") in STATUSES else None,
-        category=params.get("category") or None,
-        region=params.get("region") or None,
-        assignee=user.id if assignee == "me" else (_int(assignee, 0) or None),
-        unassigned=assignee == "none",
-        overdue=params.get("overdue") == "1",
-        created_from=_date(params.get("from")),
-        created_to=_date(params.get("to")),
-        text=(params.get("q") or "").strip()[:100] or None,
-        sort=sort if sort in SORT_KEYS else "created",
-        descending=params.get("dir", "desc") != "asc",
-        page=max(1, _int(params.get("page"), 1)),
+        kinds=visible_kinds(user),
+        kind=P.choice(params, "kind", KINDS),
+        status=P.choice(params, "status", STATUSES),
+        category=P.text(params, "category", max_length=CODE_LENGTH),
+        region=P.text(params, "region", max_length=CODE_LENGTH),
+        assignee=assignee,
+        unassigned=unassigned,
+        overdue=P.choice(params, "overdue", ("1",)) == "1",
+        created_from=P.day(params, "from"),
+        created_to=P.day(params, "to"),
+        text=P.text(params, "q", max_length=SEARCH_LENGTH),
+        sort=P.choice(params, "sort", SORT_KEYS) or "created",
+        descending=P.choice(params, "dir", ("asc", "desc")) != "asc",
+        page=P.page(params),
         per_page=per_page,
     )
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.staff.records import KINDS, STATUSES
+from bot.web import params as P
 from bot.web.staff import charts
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import reading, render, runtime_of, today_of, translator
@@ -23,8 +24,7 @@ async def stats(request: Request) -> Response:
     user = signed_in_user(request)
     t = translator(request, user)
     refdata = runtime_of(request).refdata
-    period = request.query_params.get("days", "90")
-    days = PERIODS.get(period, 90)
+    days = PERIODS[P.choice(request.query_params, "days", PERIODS) or "90"]
     today = today_of(request)
     since = today - timedelta(days=days)
 

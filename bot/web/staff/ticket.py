@@ -15,6 +15,7 @@ from bot.staff.actions import TRANSITIONS, ActionError, Actor
 from bot.staff.records import StaffUser
 from bot.staff.roles import can_see
 from bot.storage.records import Ticket
+from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import (
     actor_of,
@@ -29,6 +30,8 @@ from bot.web.staff.common import (
 TICKET_ROLES = ("admin", "reviewer", "investigator")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
+# What a redirect after an action may announce (reveal shows its page directly).
+NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 
 
 async def _page(
@@ -72,7 +75,7 @@ async def _page(
         staff=staff,
         transitions=TRANSITIONS[ticket.status],
         error=error,
-        done=request.query_params.get("done"),
+        done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
         overdue=ticket.due_on is not None
         and ticket.due_on < today_of(request)
@@ -99,10 +102,12 @@ async def show(request: Request) -> Response:
 
 
 def _int(value: object) -> int | None:
+    """A form's id or version; one no row could have is None (SQLite refuses huge ints)."""
     try:
-        return int(str(value))
+        number = int(str(value))
     except ValueError:
         return None
+    return number if abs(number) <= P.MAX_ID else None
 
 
 @require_role(*TICKET_ROLES)
