@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.refdata import RefData, default_data_dir, load_refdata
+from bot.staff.passwords import Passwords
 from bot.storage.sqlite import SqliteStorage
 from handlers import load_flows
 
@@ -41,6 +42,8 @@ class Runtime:
     dispatcher: Dispatcher
     metrics: Metrics
     outbox: OutboxWorker
+    # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
+    passwords: Passwords = field(default_factory=Passwords)
 
     async def close(self) -> None:
         await self.outbox.stop()
