@@ -36,7 +36,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--lang", choices=("kk", "ru", "en"), default=None, help="console language")
     staff_actions.add_parser("list", help="every account with its role and state")
-    disable = staff_actions.add_parser("disable", help="disable an account and end its sessions")
+    disable = staff_actions.add_parser(
+        "disable", help="disable an account, end its sessions, revoke its tokens"
+    )
     disable.add_argument("name")
 
     export = sub.add_parser("export", help="export tickets as CSV or JSON to stdout")
@@ -123,9 +125,9 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
         if found is None:
             print(f"govbot staff: no account named {args.name!r}", file=sys.stderr)
             return 2
-        await db.staff.update(found.id, disabled=True)
+        await db.staff.update(found.id, disabled=True, now=now)
         await db.audit.append(actor="cli", action="account.disable", target=found.username, now=now)
-    print(f"disabled {found.username}; their sessions have ended")
+    print(f"disabled {found.username}; their sessions and API tokens have ended")
     return 0
 
 

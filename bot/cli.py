@@ -11,12 +11,16 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot import admin_cli
 from bot.campaigns import cli as campaign_cli
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, RefDataError
 from bot.i18n import LANGUAGES
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("govbot")
 
@@ -69,6 +73,22 @@ def setup_logging(level: str) -> None:
             logger.addFilter(_QUIET)
 
 
+def server_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn as `run` starts it. proxy_headers=False: uvicorn would otherwise take the
+    client address from X-Forwarded-For sent by any 127.0.0.1 peer; the app reads it
+    itself, only from TRUSTED_PROXIES (bot/web/proxies.py)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -87,10 +107,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     load_refdata(default_data_dir())
     app = create_app(settings, announce=lambda line: print(line, flush=True))
     print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
     if not args.shell:
         # uvicorn re-raises the stopping signal once it has shut down cleanly.
         with contextlib.suppress(KeyboardInterrupt):

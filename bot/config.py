@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -48,6 +49,10 @@ class Settings:
     data_key: str | None = None
     default_language: str = "kk"
     session_idle_minutes: int = 30
+    # A staff sign-in lasts at most this long, however busy (idle: 30 minutes).
+    staff_session_hours: int = 12
+    # Peers whose X-Forwarded-For is believed (bot/web/proxies.py); none by default.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     flood_burst: int = 8
     flood_per_second: float = 2.0
     appeal_working_days: int = 15
@@ -188,6 +193,15 @@ def load_settings(
         session_idle_minutes=parse(
             "SESSION_IDLE_MINUTES", _int_range(1, 24 * 60), 30, "minutes from 1 to 1440"
         ),
+        staff_session_hours=parse(
+            "STAFF_SESSION_HOURS", _int_range(1, 7 * 24), 12, "hours from 1 to 168"
+        ),
+        trusted_proxies=parse(
+            "TRUSTED_PROXIES",
+            _networks,
+            (),
+            "comma-separated IP addresses or networks, e.g. 127.0.0.1,10.0.0.0/8",
+        ),
         flood_burst=parse("FLOOD_BURST", _int_range(1, 1000), 8, "a whole number from 1 to 1000"),
         flood_per_second=parse(
             "FLOOD_PER_SECOND", _float_range(0.1, 100), 2.0, "messages a second, 0.1 to 100"
@@ -228,6 +242,11 @@ def _host(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", raw):
         raise ValueError(raw)
     return raw
+
+
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    # strict=False: "10.0.0.1/8" means the network 10.0.0.0/8, as people write it.
+    return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
 def _port(raw: str) -> int:

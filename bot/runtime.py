@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from bot.outbound import OutboxWorker
 from bot.private import private_dir
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
+from bot.staff.passwords import Passwords
 from bot.storage.sqlite import SqliteStorage
 from handlers import load_flows
 
@@ -44,6 +45,8 @@ class Runtime:
     metrics: Metrics
     outbox: OutboxWorker
     replies: ReplyQueue
+    # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
+    passwords: Passwords = field(default_factory=Passwords)
 
     async def close(self) -> None:
         await self.outbox.stop()

@@ -50,9 +50,11 @@ class Console:
         runtime: Runtime = self.app.state.runtime
         return runtime
 
-    def client(self, lang: str = "en", base_url: str = "http://testserver") -> httpx.AsyncClient:
+    def client(
+        self, lang: str = "en", base_url: str = "http://testserver", ip: str = "10.1.2.3"
+    ) -> httpx.AsyncClient:
         web = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("10.1.2.3", 5555)),
+            transport=httpx.ASGITransport(app=self.app, client=(ip, 5555)),
             base_url=base_url,
         )
         web.cookies.set("govbot_lang", lang)

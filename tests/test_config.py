@@ -45,6 +45,9 @@ def refuse(env: dict[str, str], tmp_path: Path | None = None) -> str:
         ("LOG_LEVEL", "LOUD", "INFO"),
         ("HOST", "my host", "host"),
         ("TWILIO_WHATSAPP_FROM", "+77010000000", "whatsapp:+"),
+        ("TRUSTED_PROXIES", "127.0.0.1,proxy.local", "IP addresses or networks"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33", "IP addresses or networks"),
+        ("STAFF_SESSION_HOURS", "0", "hours"),
     ],
 )
 def test_a_bad_value_names_its_key(key: str, value: str, expected: str) -> None:
@@ -96,9 +99,13 @@ def test_good_values_are_taken() -> None:
             "SESSION_IDLE_MINUTES": "45",
             "FLOOD_PER_SECOND": "0.5",
             "PUBLIC_URL": "https://bot.example.kz/",
+            "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1",
+            "STAFF_SESSION_HOURS": "8",
         },
         env_file=None,
     )
+    assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    assert settings.staff_session_hours == 8
     assert settings.port == 9000
     assert settings.default_language == "ru"
     assert settings.database_path == Path("/srv/govbot/db.sqlite3")

@@ -46,18 +46,35 @@ def check_new_account(username: str, role: str, password: str) -> None:
         raise AccountError("staff.accounts.bad_username")
     if role not in ROLES:
         raise AccountError("staff.accounts.bad_role")
+    check_new_password(password)
+
+
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError("staff.accounts.short_password")
 
 
 async def add_account(
-    db: StaffTx, username: str, role: str, password: str, *, locale: str, now: datetime
+    db: StaffTx,
+    username: str,
+    role: str,
+    password: str,
+    *,
+    locale: str,
+    now: datetime,
+    password_hash: str | None = None,
 ) -> StaffUser:
+    """Create an account. The web app passes `password_hash`, made off the event loop
+    (bot/staff/passwords.py) before the write transaction; the CLI lets it be made here."""
     check_new_account(username, role, password)
     if await db.staff.by_username(username) is not None:
         raise AccountError("staff.accounts.exists")
     return await db.staff.add(
-        username, password_hash=hash_password(password), role=role, locale=locale, now=now
+        username,
+        password_hash=password_hash or hash_password(password),
+        role=role,
+        locale=locale,
+        now=now,
     )
 
 

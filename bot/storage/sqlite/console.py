@@ -23,6 +23,7 @@ from bot.staff.records import (
 from bot.storage.sqlite.audit import SqliteAuditLog
 from bot.storage.sqlite.core import parse_ts, ts
 from bot.storage.sqlite.staff import SqliteStaffStore
+from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
 
 SORTS = {
@@ -262,3 +263,4 @@ class StaffTx:
         self.staff = SqliteStaffStore(conn)
         self.audit = SqliteAuditLog(conn)
         self.console = SqliteConsoleStore(conn)
+        self.throttle = SqliteLoginThrottle(conn)

@@ -59,19 +59,24 @@ class SqliteStaffStore:
         self,
         staff_id: int,
         *,
+        now: datetime,
         role: str | None = None,
         locale: str | None = None,
         disabled: bool | None = None,
         password_hash: str | None = None,
     ) -> None:
+        """Change an account. Disabling it or setting its password ends every session and
+        revokes every API token: nothing issued under the old credentials outlives them
+        (not even through a later enable)."""
         await self._conn.execute(
             "UPDATE staff_users SET role = coalesce(?, role), locale = coalesce(?, locale),"
             " disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)"
             " WHERE id = ?",
             (role, locale, None if disabled is None else int(disabled), password_hash, staff_id),
         )
-        if disabled:
+        if disabled or password_hash is not None:
             await self.end_sessions(staff_id)
+            await self.revoke_tokens(staff_id, now=now)
 
     # Sessions -------------------------------------------------------------------------
 
@@ -84,19 +89,19 @@ class SqliteStaffStore:
             (id_hash, staff_id, ts(now), ts(now), ip),
         )
 
-    async def session(self, id_hash: str) -> tuple[StaffUser, datetime] | None:
-        """The session's user and when it was last used."""
+    async def session(self, id_hash: str) -> tuple[StaffUser, datetime, datetime] | None:
+        """The session's user, when it was opened and when it was last used."""
         async with self._conn.execute(
-            "SELECT u.*, s.last_seen_at AS seen FROM staff_sessions s"
+            "SELECT u.*, s.created_at AS opened, s.last_seen_at AS seen FROM staff_sessions s"
             " JOIN staff_users u ON u.id = s.staff_id WHERE s.id_hash = ?",
             (id_hash,),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
-        seen = parse_ts(row["seen"])
-        assert seen is not None
-        return _user(row), seen
+        opened, seen = parse_ts(row["opened"]), parse_ts(row["seen"])
+        assert opened is not None and seen is not None
+        return _user(row), opened, seen
 
     async def touch_session(self, id_hash: str, *, now: datetime) -> None:
         await self._conn.execute(
@@ -165,6 +170,13 @@ class SqliteStaffStore:
             (ts(now), token_id),
         )
         return cur.rowcount > 0
+
+    async def revoke_tokens(self, staff_id: int, *, now: datetime) -> int:
+        cur = await self._conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE staff_id = ? AND revoked_at IS NULL",
+            (ts(now), staff_id),
+        )
+        return cur.rowcount
 
     async def _one(self, sql: str, *params: object) -> StaffUser | None:
         async with self._conn.execute(sql, params) as cur:

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web.staff import admin, auth, inbox, stats, ticket
+from bot.web.staff import admin, auth, inbox, password, stats, ticket
 from bot.web.staff.auth import current_user, require_role, signed_in_user
 from bot.web.staff.common import WEB_DIR, ParameterErrors, SecurityHeaders, render
 
@@ -26,6 +26,7 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Route("/login", auth.login, methods=["GET", "POST"]),
         Route("/logout", auth.logout, methods=["POST"]),
         Route("/language", auth.language, methods=["POST"]),
+        Route("/password", password.password, methods=["GET", "POST"]),
         Route("/inbox", inbox.inbox),
         Route("/export.{fmt:str}", inbox.export),
         Route("/tickets/{reference}", ticket.show),

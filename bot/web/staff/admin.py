@@ -9,14 +9,14 @@ from bot.staff.accounts import (
     AccountError,
     add_account,
     check_new_account,
-    hash_password,
+    check_new_password,
     new_api_token,
 )
 from bot.staff.actions import audit
 from bot.staff.records import ROLES
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
-from bot.web.staff.common import actor_of, language_of, reading, render, writing
+from bot.web.staff.common import actor_of, language_of, reading, render, runtime_of, writing
 
 AUDIT_PAGE = 50
 NOTICES = ("staff.done.account", "staff.done.token_revoked")
@@ -58,6 +58,8 @@ async def add(request: Request) -> Response:
     role = str(form.get("role") or "")
     password = str(form.get("password") or "")
     try:
+        check_new_account(username, role, password)  # before spending a hash on it
+        hashed = await runtime_of(request).passwords.hash(password)
         async with writing(request) as db:
             created = await add_account(
                 db,
@@ -66,6 +68,7 @@ async def add(request: Request) -> Response:
                 password,
                 locale=language_of(request, user),
                 now=actor_of(request, user).now,
+                password_hash=hashed,
             )
             await audit(db, actor_of(request, user), "account.add", created.username, new_role=role)
     except AccountError as err:
@@ -80,6 +83,14 @@ async def change(request: Request) -> Response:
     staff_id = P.row_id(request.path_params["staff_id"]) or 0
     form = await request.form()
     op = str(form.get("op") or "")
+    hashed = None
+    if op == "password":
+        # Checked and hashed before the write transaction: the hash takes tens of ms.
+        try:
+            check_new_password(str(form.get("password") or ""))
+        except AccountError as err:
+            return await _accounts_page(request, error=err.msgid, status_code=400)
+        hashed = await runtime_of(request).passwords.hash(str(form.get("password")))
     async with writing(request) as db:
         target = await db.staff.get(staff_id) if staff_id else None
         if target is None:
@@ -87,20 +98,15 @@ async def change(request: Request) -> Response:
         if target.id == user.id and op in ("disable", "role"):
             return await _accounts_page(request, error="staff.accounts.not_self", status_code=400)
         if op == "disable":
-            await db.staff.update(staff_id, disabled=True)
+            # Ends the account's sessions and revokes its API tokens (the store does).
+            await db.staff.update(staff_id, disabled=True, now=actor.now)
         elif op == "enable":
-            await db.staff.update(staff_id, disabled=False)
+            await db.staff.update(staff_id, disabled=False, now=actor.now)
         elif op == "role" and str(form.get("role")) in ROLES:
-            await db.staff.update(staff_id, role=str(form.get("role")))
+            await db.staff.update(staff_id, role=str(form.get("role")), now=actor.now)
             await db.staff.end_sessions(staff_id)
-        elif op == "password":
-            password = str(form.get("password") or "")
-            try:
-                check_new_account(target.username, target.role, password)
-            except AccountError as err:
-                return await _accounts_page(request, error=err.msgid, status_code=400)
-            await db.staff.update(staff_id, password_hash=hash_password(password))
-            await db.staff.end_sessions(staff_id)
+        elif op == "password" and hashed is not None:
+            await db.staff.update(staff_id, password_hash=hashed, now=actor.now)
         else:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
         await audit(db, actor, f"account.{op}", target.username, new_role=form.get("role"))

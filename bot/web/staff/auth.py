@@ -1,14 +1,14 @@
 """Signing in and out, sessions, CSRF tokens and the role guard for console pages.
 
 The session cookie is a random id plus an HMAC of it under SECRET_KEY; the database keeps
-only a hash of the id, with the last time it was used (idle timeout). CSRF tokens are an
-HMAC of the session id (or, before signing in, of a random pre-login cookie).
-Failed sign-ins are slowed down, then the account is locked for a while (doubling).
+only a hash of the id, when it was opened (STAFF_SESSION_HOURS, however busy) and when it
+was last used (idle timeout). CSRF tokens are an HMAC of the session id (or, before
+signing in, of a random pre-login cookie). Passwords are checked by signin.py: throttled
+per address and per account, off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.i18n import LANGUAGES
-from bot.staff.accounts import verify_password
 from bot.staff.actions import audit
 from bot.staff.records import StaffUser
+from bot.storage.sqlite.console import StaffTx
 from bot.web.staff.common import (
     LANG_COOKIE,
     actor_of,
@@ -35,28 +35,22 @@ from bot.web.staff.common import (
     reading,
     render,
     runtime_of,
+    sign,
     writing,
 )
+from bot.web.staff.signin import Checked, check_password, credit
 
 SESSION_COOKIE = "govbot_staff"
 PRE_COOKIE = "govbot_pre"
 CSRF_FIELD = "csrf_token"
 IDLE = timedelta(minutes=30)
 TOUCH_EVERY = timedelta(seconds=60)
-SLOWDOWN_SECONDS = 0.25  # per failed attempt in the window, capped below
-SLOWDOWN_CAP = 2.0
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _secret(request: Request) -> bytes:
-    key = runtime_of(request).settings.secret_key
-    assert key is not None  # ensure_secrets fills it on start-up
-    return key.encode()
-
-
 def _mac(request: Request, purpose: str, value: str) -> str:
-    return hmac.new(_secret(request), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+    return sign(request, purpose, value)
 
 
 def _secure(request: Request) -> bool:
@@ -88,7 +82,8 @@ def _session_id(request: Request) -> str | None:
 
 
 async def current_user(request: Request) -> StaffUser | None:
-    """The signed-in staff member, or None (no cookie, bad signature, idle, disabled)."""
+    """The signed-in staff member, or None (no cookie, bad signature, idle, too old,
+    disabled)."""
     if hasattr(request.state, "user"):
         user: StaffUser | None = request.state.user
         return user
@@ -101,8 +96,9 @@ async def current_user(request: Request) -> StaffUser | None:
         found = await db.staff.session(_id_hash(sid))
     if found is None:
         return None
-    user, seen = found
-    if user.disabled or now - seen > IDLE:
+    user, opened, seen = found
+    lifetime = timedelta(hours=runtime_of(request).settings.staff_session_hours)
+    if user.disabled or now - seen > IDLE or now - opened > lifetime:
         async with writing(request) as db:
             await db.staff.end_session(_id_hash(sid))
         return None
@@ -179,6 +175,29 @@ def _login_page(request: Request, nonce: str, *, status_code: int = 200, **ctx: 
     return response
 
 
+async def open_session(db: StaffTx, request: Request, user: StaffUser, response: Response) -> None:
+    """Start a new signed-in session for `user` and give `response` its cookie."""
+    sid = secrets.token_urlsafe(32)
+    await db.staff.open_session(_id_hash(sid), user.id, ip=client_ip(request), now=now_of(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        f"{sid}.{_mac(request, 'session', sid)}",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
+def throttled(request: Request, checked: Checked, page: Callable[..., Response]) -> Response:
+    """429 for a password that was not checked: how long, and whether only from here."""
+    scope = checked.refused.scope if checked.refused else ""
+    msgid = "staff.login.throttled" if scope == "account" else "staff.login.backoff"
+    response = page(status_code=429, error=msgid, minutes=checked.wait_minutes)
+    response.headers["retry-after"] = str(checked.wait_minutes * 60)
+    return response
+
+
 async def login(request: Request) -> Response:
     if request.method == "GET":
         if await current_user(request) is not None:
@@ -191,45 +210,27 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
     next_url = _safe_next(str(form.get("next") or ""))
-    now = now_of(request)
-    guard_key = "staff-login:" + hashlib.sha256(username.lower().encode()).hexdigest()
-    async with reading(request) as db:
-        locked = await db.tx.lookups.locked_until(guard_key, now=now)
-        user = await db.staff.by_username(username) if username else None
-    if locked is not None:
-        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
-        return _login_page(
-            request, nonce, status_code=429, error="staff.login.locked", minutes=minutes
-        )
-    ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.disabled:
+    checked = await check_password(request, username, password)
+    if checked.refused:
+        return throttled(request, checked, functools.partial(_login_page, request, nonce))
+    user = checked.user
+    if not checked.ok or user is None or user.disabled:
         async with writing(request) as db:
-            failures = await db.tx.lookups.failure(guard_key, now=now)
             await db.audit.append(
                 # An unknown name is not written down: it may be a password typed into the
                 # wrong box.
                 actor=user.username if user else "(unknown account)",
                 action="login.failed",
                 ip=client_ip(request),
-                now=now,
-                disabled=bool(user and user.disabled and ok),
+                now=now_of(request),
+                disabled=bool(user and user.disabled and checked.ok),
             )
-        await asyncio.sleep(min(SLOWDOWN_SECONDS * failures, SLOWDOWN_CAP))
         return _login_page(request, nonce, status_code=401, error="staff.login.failed")
-    sid = secrets.token_urlsafe(32)
-    async with writing(request) as db:
-        await db.tx.lookups.success(guard_key)
-        await db.staff.open_session(_id_hash(sid), user.id, ip=client_ip(request), now=now)
-        await audit(db, actor_of(request, user), "login")
     response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        f"{sid}.{_mac(request, 'session', sid)}",
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
+    async with writing(request) as db:
+        await credit(db, request, username)
+        await open_session(db, request, user, response)
+        await audit(db, actor_of(request, user), "login")
     response.delete_cookie(PRE_COOKIE, path="/staff")
     return response
 
@@ -257,7 +258,7 @@ async def language(request: Request) -> Response:
         return message_page(request, "staff.error.csrf", user=user, status_code=403)
     if user is not None:
         async with writing(request) as db:
-            await db.staff.update(user.id, locale=lang)
+            await db.staff.update(user.id, locale=lang, now=now_of(request))
     back = _safe_next(str(form.get("next") or ""))
     if user is None:
         back = "/staff/login"

@@ -4,6 +4,8 @@ the clock, the client address, storage helpers and the security headers.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -21,6 +23,7 @@ from bot.staff.actions import Actor
 from bot.staff.records import StaffUser
 from bot.storage.sqlite.console import StaffTx
 from bot.web.params import BadParameter
+from bot.web.proxies import client_address
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 LANG_COOKIE = "govbot_lang"
@@ -112,7 +115,17 @@ def today_of(request: Request) -> date:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address (bot/web/proxies.py): the only place a request's is read."""
+    peer = request.client.host if request.client else None
+    trusted = runtime_of(request).settings.trusted_proxies
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+def sign(request: Request, purpose: str, value: str) -> str:
+    """HMAC of `value` under SECRET_KEY, separated by `purpose`."""
+    key = runtime_of(request).settings.secret_key
+    assert key is not None  # ensure_secrets fills it on start-up
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def actor_of(request: Request, user: StaffUser) -> Actor:
