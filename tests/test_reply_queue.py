@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.config import Settings
 from bot.domain import Channel, Inbound
 from bot.i18n import Catalogs
@@ -97,10 +99,8 @@ async def test_a_failed_send_hands_the_rest_to_the_worker(
         async def times_out(_: object) -> None:
             raise DeliveryError("read timeout", retryable=False, unknown=True)
 
-        try:
+        with pytest.raises(DeliveryError):
             await runtime.replies.deliver(answer.reply_id, answer.replies, times_out)
-        except DeliveryError:
-            pass
         sender = MemorySender(Channel.TELEGRAM)
         runtime.outbox.add_sender(sender)
         assert await runtime.outbox.run_once() == 0  # not before its backoff
