@@ -58,6 +58,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/tickets/{reference}/files/{blob_id}": (),
     "/staff/stats": ("days",),
     "/staff/accounts": ("done",),
+    "/staff/password": ("done",),
     "/staff/audit": ("page", "target"),
     "/staff/campaigns": ("done",),
     "/staff/campaigns/new": ("done",),
