@@ -132,5 +132,7 @@ class ReplyQueue:
         """A platform retried a webhook whose answer it never got: the replies to give it
         again (those still waiting for the worker are taken from it)."""
         async with self.storage.transaction() as tx:
+            # The first answer may have been given a moment ago: its row is settled first.
+            await self.settle(tx, now=self.clock())
             rows = await tx.outbox.take_answered(inbound_key, now=self.clock())
         return [reply for row in rows for reply in from_payload(row.payload).replies]
