@@ -49,6 +49,8 @@ CORE = [
     "config",
     "metrics",
     "errors",
+    "text",
+    "safejson",
 ]
 
 

@@ -95,7 +95,9 @@ async def test_poison_rows_in_the_inbox_do_not_stop_start_up(
             b"[1, 2]",
             b"[" * 5000 + b"]" * 5000,
             json.dumps({"update_id": 8, "message": {"chat": {"id": "x"}, "from": []}}).encode(),
-            json.dumps({"update_id": 9, "callback_query": {"id": 1, "from": {"id": 1e30}}}).encode(),
+            json.dumps(
+                {"update_id": 9, "callback_query": {"id": 1, "from": {"id": 1e30}}}
+            ).encode(),
         ]
         for payload in poison:
             await tx.inbox.add("telegram", payload, now=now)

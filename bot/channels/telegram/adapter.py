@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 import time
@@ -37,11 +36,11 @@ from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
 from bot.runtime import Runtime
-from bot.safejson import JsonTooDeep
 from bot.safejson import loads as load_json
 from bot.tasks import stop_task
 
-from .inbound import ALLOWED_UPDATES, FileRef, Incoming, MalformedUpdate, parse_update
+from .dead_letters import encoded, set_aside, update_id_of
+from .inbound import ALLOWED_UPDATES, FileRef, Incoming, parse_update
 from .polling import Poller, Sleep
 from .request import AiohttpRequest, install_token_redaction
 from .sender import BotApi, Pacer, TelegramSender
@@ -221,12 +220,14 @@ class TelegramChannel:
             log.info("telegram: handling %d update(s) left in the inbox", len(rows))
         for row in rows:
             if row.payload is None:
-                await self._set_aside(row.unreadable or "unreadable", inbox_id=row.id)
+                await set_aside(
+                    self._require_runtime(), row.unreadable or "unreadable", inbox_id=row.id
+                )
                 continue
             try:
                 update = load_json(row.payload)
             except Exception as err:  # any row at all: never a failed start
-                await self._set_aside(err, inbox_id=row.id)
+                await set_aside(self._require_runtime(), err, inbox_id=row.id)
                 continue
             incoming = await self._parse(update, inbox_id=row.id)
             if incoming is None:
@@ -242,13 +243,15 @@ class TelegramChannel:
         """The update parsed, or None: a kind we do not handle (its inbox row is deleted),
         or one we cannot read, set aside as a dead letter. The one place where whatever
         the parser raises is caught: a new way to trip it needs no new except clause."""
-        known = _update_id(update)
+        known = update_id_of(update)
         try:
             incoming = parse_update(update)
         except Exception as err:
             if raw is None and inbox_id is None:
-                raw = _encoded(update)
-            await self._set_aside(err, raw=raw, inbox_id=inbox_id, update_id=known)
+                raw = encoded(update)
+            await set_aside(
+                self._require_runtime(), err, raw=raw, inbox_id=inbox_id, update_id=known
+            )
             return None
         if incoming is None:
             kind = _kind(update) if isinstance(update, dict) else "empty"
@@ -256,28 +259,6 @@ class TelegramChannel:
             if inbox_id is not None:
                 await self._forget_inbox(inbox_id)
         return incoming
-
-    async def _set_aside(
-        self,
-        error: Exception | str,
-        *,
-        raw: bytes | None = None,
-        inbox_id: int | None = None,
-        update_id: int | None = None,
-    ) -> None:
-        """Record a dead letter (moving the inbox row if there is one) and count it."""
-        label, reason = _describe(error)
-        runtime = self._require_runtime()
-        now = runtime.dispatcher.clock()
-        async with runtime.storage.transaction() as tx:
-            if inbox_id is not None:
-                await tx.dead_letters.adopt(inbox_id, reason, now=now)
-            else:
-                await tx.dead_letters.add(Channel.TELEGRAM.value, reason, raw, now=now)
-        runtime.metrics.dead_letters.labels(Channel.TELEGRAM.value, label).inc()
-        log.warning(
-            "telegram: malformed update %s set aside as a dead letter (%s)", update_id, reason
-        )
 
     def _is_repeat(self, incoming: Incoming) -> bool:
         """An update id taken moments ago (Telegram repeats a webhook it thinks failed)."""
@@ -472,28 +453,3 @@ class TelegramChannel:
 
 def _kind(update: dict[str, Any]) -> str:
     return ",".join(str(k) for k in update if k != "update_id") or "empty"
-
-
-def _update_id(update: object) -> int | None:
-    """The update's id for a log line, if it is a plausible one."""
-    value = update.get("update_id") if isinstance(update, dict) else None
-    return value if type(value) is int and 0 <= value < 2**63 else None
-
-
-def _describe(error: Exception | str) -> tuple[str, str]:
-    """(metric label, stored reason) for a dead letter. Our own parse errors name the
-    field; any other exception only by class, since its text may quote the content."""
-    if isinstance(error, str):
-        return error, error
-    label = type(error).__name__
-    if isinstance(error, (MalformedUpdate, JsonTooDeep)):
-        return label, f"{label}: {error}"
-    return label, label
-
-
-def _encoded(update: object) -> bytes | None:
-    """A polled update as JSON again, to keep with its dead letter (sealed)."""
-    try:
-        return json.dumps(update).encode()
-    except (TypeError, ValueError):
-        return None
