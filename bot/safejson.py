@@ -16,8 +16,10 @@ from typing import Any
 
 MAX_DEPTH = 64
 
-# A JSON string (escapes included), so that brackets inside text are not counted.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string (escapes included), so that brackets inside text are not counted. The
+# closing quote is optional: an unterminated string then runs to the end in one match,
+# where a required quote would make the search retry from every later quote (quadratic).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [0] * 256
 for _byte in b"[{":

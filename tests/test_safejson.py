@@ -49,3 +49,12 @@ def test_malformed_input_is_a_value_error() -> None:
     for raw in (b"{not json", b"]]]]", b"", b'"unterminated [[['):
         with pytest.raises(ValueError):
             loads(raw)
+
+
+def test_the_scan_stays_linear_on_unterminated_strings() -> None:
+    """A quote followed by escaped quotes never closes: a scanner that retried from every
+    later quote took seconds for 20 KB and hours for the 1 MB a body may hold."""
+    raw = b'"' + b'\\"[' * 300_000
+    assert depth(raw) == 0
+    with pytest.raises(ValueError):
+        loads(raw)

@@ -78,10 +78,13 @@ class Poller:
             except RetryAfter as err:
                 await self._sleep(seconds(err.retry_after))
                 continue
-            except TelegramError as err:
+            except Exception as err:  # a TelegramError, or a bug: never a silently dead poller
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
-                log.warning("telegram getUpdates failed (%s); retrying in %.1f s", err, delay)
+                if isinstance(err, TelegramError):
+                    log.warning("telegram getUpdates failed (%s); retrying in %.1f s", err, delay)
+                else:
+                    log.exception("telegram getUpdates failed; retrying in %.1f s", delay)
                 await self._sleep(delay)
                 continue
             failures = 0
