@@ -36,9 +36,12 @@ TIMEZONE = ZoneInfo("Asia/Almaty")
 log = logging.getLogger(__name__)
 
 
-def pick_language(hint: str | None, default: str) -> str:
-    """Map a platform hint such as "ru-RU" or "kk" to one of ours, else `default`."""
-    if hint:
+def pick_language(hint: object, default: str) -> str:
+    """Map a platform hint such as "ru-RU" or "kk" to one of ours, else `default`.
+
+    Total: the hint comes from a platform's JSON and may be any value (a number, a list).
+    """
+    if isinstance(hint, str) and hint:
         base = hint.replace("_", "-").split("-")[0].lower()
         if base in LANGUAGES:
             return base

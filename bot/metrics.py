@@ -34,6 +34,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        # reason: an error class name (MalformedUpdate, DecryptionError...), never content.
+        self.dead_letters = Counter(
+            "govbot_dead_letters",
+            "Inbound updates that could not be taken and were set aside, never replayed",
+            ["channel", "reason"],
+            registry=self.registry,
+        )
         self.open_sessions = Gauge(
             "govbot_open_sessions",
             "Conversations active within the idle timeout",

@@ -135,3 +135,22 @@ async def test_openapi_matches_the_routes(settings, clock):
             for op in ops.values():
                 params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
                 assert params == set(re.findall(r"{(\w+)}", path))
+
+
+async def test_deeply_nested_json_is_a_bad_request(settings, clock):
+    """Issue: JSON nested 1,000 deep raised RecursionError, which only ValueError was
+    expected to be: a 500 instead of a 400."""
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8004")
+        token = await token_for(c, rita)
+        api = c.client()
+        headers = {**bearer(token), "content-type": "application/json"}
+        for depth in (1000, 100_000):
+            body = b'{"version": 1, "x": ' + b"[" * depth + b"]" * depth + b"}"
+            for path in ("status", "replies"):
+                answer = await api.post(
+                    f"/api/v1/tickets/AB-8004/{path}", content=body, headers=headers
+                )
+                assert answer.status_code == 400
+                assert answer.json()["error"] == "error.bad_request"

@@ -50,6 +50,8 @@ CORE = [
     "metrics",
     "errors",
     "private",
+    "text",
+    "safejson",
 ]
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
-from bot.channels.telegram.inbound import parse_update, to_inbound
+import pytest
+
+from bot.channels.telegram.inbound import Incoming, MalformedUpdate, parse_update, to_inbound
 from bot.domain import AttachmentKind, Channel, Location
 
 USER = {"id": 42, "is_bot": False, "first_name": "Айгүл", "language_code": "kk"}
@@ -178,3 +182,114 @@ def test_other_update_kinds_are_ignored() -> None:
         is None
     )
     assert to_inbound({"update_id": 2, "my_chat_member": {}}) is None
+
+
+# Every JSON type a field could hold, including what 1e400 and 400-digit numbers parse to.
+HOSTILE: list[Any] = [
+    math.inf,
+    -math.inf,
+    math.nan,
+    10**400,
+    -(10**30),
+    1.5,
+    "x",
+    "",
+    "\ud800",
+    [],
+    [1, {"a": 1}],
+    {},
+    {"id": 1},
+    None,
+    True,
+]
+FULL_MESSAGE = message(
+    text="/menu@govbot_bot",
+    caption="c",
+    photo=[{"file_id": "p", "file_size": 10}],
+    document={"file_id": "d", "file_size": 1, "mime_type": "a/b", "file_name": "n"},
+    venue={"location": {"latitude": 1.0, "longitude": 2.0}, "address": "Абай 1"},
+    location={"latitude": 1.0, "longitude": 2.0},
+)
+FULL_CALLBACK = {
+    "update_id": 1,
+    "callback_query": {
+        "id": "q",
+        "from": USER,
+        "data": "lang:kk",
+        "message": {"message_id": 9, "date": 1, "chat": PRIVATE},
+    },
+}
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _replaced(update: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(update)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return changed
+
+
+def _well_typed(incoming: Incoming) -> None:
+    inbound = incoming.inbound
+    assert type(incoming.chat_id) is int and inbound.chat_key == str(incoming.chat_id)
+    assert isinstance(inbound.text, str)
+    for optional in (inbound.payload, inbound.locale_hint, inbound.profile_name):
+        assert optional is None or isinstance(optional, str)
+    for text in (inbound.text, inbound.payload or "", inbound.profile_name or ""):
+        text.encode("utf-8")  # no lone surrogate left
+    for ref in incoming.files:
+        assert isinstance(ref.file_id, str) and ref.file_id
+        assert ref.size is None or type(ref.size) is int
+        assert ref.mime_type is None or isinstance(ref.mime_type, str)
+        assert ref.file_name is None or isinstance(ref.file_name, str)
+    if inbound.location is not None:
+        assert math.isfinite(inbound.location.latitude)
+        assert math.isfinite(inbound.location.longitude)
+    assert incoming.callback_id is None or isinstance(incoming.callback_id, str)
+    assert incoming.pressed_message_id is None or type(incoming.pressed_message_id) is int
+
+
+@pytest.mark.parametrize("update", [FULL_MESSAGE, FULL_CALLBACK], ids=["message", "callback"])
+def test_any_json_in_any_field_parses_or_is_malformed(update: dict[str, Any]) -> None:
+    """Issue: chat id 1e400 raised OverflowError, language_code 5 AttributeError later on.
+    Whatever a field holds, the parser returns well-typed values or says MalformedUpdate."""
+    for path in _paths(update):
+        for value in HOSTILE:
+            try:
+                incoming = parse_update(_replaced(update, path, value))
+            except MalformedUpdate as err:
+                assert repr(value) not in str(err) or value in ("", None)
+                continue
+            if incoming is not None:
+                _well_typed(incoming)
+
+
+@pytest.mark.parametrize("update", [None, 5, "update", [FULL_MESSAGE], {"message": {}}])
+def test_what_is_not_an_update_at_all_is_malformed(update: Any) -> None:
+    with pytest.raises(MalformedUpdate):
+        parse_update(update)
+
+
+def test_a_non_string_language_code_is_no_hint() -> None:
+    for code in (5, [], {}, math.inf, True):
+        update = message(text="hi", **{})
+        update["message"]["from"] = {**USER, "language_code": code}
+        inbound = to_inbound(update)
+        assert inbound is not None and inbound.locale_hint is None
+
+
+def test_a_lone_surrogate_in_text_becomes_a_replacement_character() -> None:
+    inbound = to_inbound(message(text="a\ud800b"))
+    assert inbound is not None and inbound.text == "a\ufffdb"

@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot.channels.telegram.request import (
     AiohttpRequest,
@@ -235,3 +242,20 @@ async def test_fake_closed_loop_script(bot: Bot, api: FakeTelegramApi) -> None:
     [chat] = api.script_results()["chats"]
     assert len(chat["answered_at"]) == 3 and chat["mismatches"] == []
     assert [a.text for a in api.answers(5)] == ["m0.", "m1.", "m2."]
+
+
+def test_server_json_nested_too_deep_is_an_invalid_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Deep JSON from the Bot API server (a proxy, a test double) was a RecursionError,
+    which nothing around getUpdates expects: the polling task would end."""
+    caplog.set_level(logging.DEBUG)
+    deep = b'{"ok": true, "result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for payload in (deep, b'{"ok": true, "result": ["secret words"', b"[1]"):
+        with pytest.raises(TelegramError, match="Invalid server response"):
+            AiohttpRequest.parse_json_payload(payload)
+    assert "secret words" not in caplog.text
+    assert AiohttpRequest.parse_json_payload(b'{"ok": true, "result": []}') == {
+        "ok": True,
+        "result": [],
+    }

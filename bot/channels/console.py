@@ -20,6 +20,7 @@ from bot.i18n import pick_language
 from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
+from bot.text import clean_text
 
 
 def render(replies: Sequence[Reply]) -> str:
@@ -50,6 +51,8 @@ class ConsoleChat:
         return await self.runtime.dispatcher.handle(msg)
 
     async def _inbound(self, line: str) -> Inbound:
+        # stdin hands a byte it cannot decode over as a lone surrogate (surrogateescape).
+        line = clean_text(line)
         base = Inbound(channel=Channel.CONSOLE, chat_key=self.chat_key, locale_hint=self.lang)
         command, _, arg = line.strip().partition(" ")
         if command == "/attach":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -128,6 +129,50 @@ class OutboxStore(Protocol):
     async def get(self, outbox_id: int) -> OutboxRow | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """A raw update left in the inbox. `payload` is None when the row can no longer be
+    read (a key removed from DATA_KEY, a damaged row); `unreadable` then says why."""
+
+    id: int
+    channel: str
+    payload: bytes | None
+    unreadable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An inbound update that could not be taken (its sealed payload stays in storage)."""
+
+    id: int
+    channel: str
+    reason: str
+    received_at: datetime
+    failed_at: datetime
+
+
+class InboxStore(Protocol):
+    """Raw webhook updates, written before the 200 and deleted once handled."""
+
+    async def add(self, channel: str, payload: bytes, *, now: datetime) -> int: ...
+    async def delete(self, inbox_id: int) -> None: ...
+    async def pending(self, channel: str, *, limit: int = 1000) -> list[InboxRow]: ...
+
+
+class DeadLetterStore(Protocol):
+    """Updates that could not be parsed or replayed: recorded once, never replayed."""
+
+    async def add(
+        self, channel: str, reason: str, payload: bytes | None, *, now: datetime
+    ) -> int: ...
+    async def adopt(self, inbox_id: int, reason: str, *, now: datetime) -> None:
+        """Move an inbox row to the dead letters as it is stored."""
+        ...
+
+    async def recent(self, *, limit: int = 100) -> list[DeadLetter]: ...
+    async def purge_before(self, before: datetime) -> int: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -145,6 +190,10 @@ class Tx(Protocol):
     def tips(self) -> TipStore: ...
     @property
     def outbox(self) -> OutboxStore: ...
+    @property
+    def inbox(self) -> InboxStore: ...
+    @property
+    def dead_letters(self) -> DeadLetterStore: ...
 
 
 class Storage(Protocol):

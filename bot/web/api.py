@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bot import safejson
 from bot.staff import actions
 from bot.staff.accounts import token_hash
 from bot.staff.actions import ActionError, Actor
@@ -114,7 +115,7 @@ async def _find(request: Request, actor: Actor) -> Ticket:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        body = safejson.loads(await request.body())  # depth capped: never RecursionError
     except ValueError:
         raise ActionError("staff.error.bad_request") from None
     if not isinstance(body, dict):

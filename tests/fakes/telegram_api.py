@@ -132,6 +132,9 @@ class FakeTelegramApi:
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
         self.webhook: Json = {}
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        # False: getUpdates answers at once even with nothing to give, as a proxy or a
+        # misbehaving server might, instead of holding the long poll for its timeout.
+        self.hold_polls = True
         self._runner: web.AppRunner | None = None
         self._reset_state()
         self._methods: dict[str, Callable[[str, Json], Awaitable[Any]]] = {
@@ -480,7 +483,7 @@ class FakeTelegramApi:
         while updates and updates[0]["update_id"] < offset:
             updates.popleft()
         timeout = p.get("timeout", 0)
-        if not updates and timeout > 0:
+        if not updates and timeout > 0 and self.hold_polls:
             fut = asyncio.get_running_loop().create_future()
             self._pollers.append(fut)
             try:

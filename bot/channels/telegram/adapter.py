@@ -2,9 +2,11 @@
 every update through `parse_update` to the dispatcher and sending back what it returns.
 
 Updates of one chat run strictly one after another (replies included), chats run
-concurrently. A webhook update is written to the inbox table before the 200 and deleted
-once handled; rows left by a crash are handled on the next start (the dispatcher's dedupe
-makes a repeat harmless). Only this package imports telegram.
+concurrently. A webhook update is parsed first, then written to the inbox table before
+the 200 and deleted once handled; rows left by a crash are handled on the next start (the
+dispatcher's dedupe makes a repeat harmless). An update that cannot be parsed, or an inbox
+row that cannot be read, becomes a dead letter (answered 200, never replayed), so no
+single update can fail a request or a start. Only this package imports telegram.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ import asyncio
 import contextlib
 import functools
 import hmac
-import json
 import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from telegram import Bot
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.request import BaseRequest
 
 from bot.attachments import kind_for
@@ -34,17 +37,20 @@ from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
 from bot.runtime import Runtime
+from bot.safejson import loads as load_json
 from bot.tasks import stop_task
 
+from .dead_letters import encoded, set_aside, update_id_of
 from .inbound import ALLOWED_UPDATES, FileRef, Incoming, parse_update
+from .polling import Poller, Sleep
 from .request import AiohttpRequest, install_token_redaction
-from .sender import BotApi, Pacer, TelegramSender, seconds
+from .sender import BotApi, Pacer, TelegramSender
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-POLL_TIMEOUT = 25
+OFFICIAL_API_HOST = "api.telegram.org"
 MAX_IN_FLIGHT = 2000  # updates taken but not yet handled, before polling pauses
 RECENT_UPDATES = 10_000  # update ids remembered to skip a repeat before any work
 GROUP_NOTE_EVERY = 600.0  # seconds between "private chats only" notes in one group
@@ -60,12 +66,22 @@ class TelegramChannel:
         *,
         request: BaseRequest | None = None,
         get_updates_request: BaseRequest | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if settings.telegram_bot_token is None:
             raise ConfigError("TELEGRAM_BOT_TOKEN: required for the Telegram channel")
         if settings.telegram_mode == "webhook":
             if not settings.public_url:
                 raise ConfigError("PUBLIC_URL: required when TELEGRAM_MODE=webhook")
+            # Telegram delivers webhooks over https only; a self-hosted Bot API server
+            # (TELEGRAM_API_URL, started with --local) also accepts http.
+            official = urlsplit(settings.telegram_api_url).hostname == OFFICIAL_API_HOST
+            if official and not settings.public_url.lower().startswith("https://"):
+                raise ConfigError(
+                    "PUBLIC_URL: must be an https:// URL when TELEGRAM_MODE=webhook"
+                    " (Telegram sends webhooks over https only)"
+                )
             if not settings.telegram_webhook_secret:
                 raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_MODE=webhook")
         self.settings = settings
@@ -73,6 +89,8 @@ class TelegramChannel:
         self.webhook = settings.telegram_mode == "webhook"
         self._request = request
         self._get_updates_request = get_updates_request
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._runtime: Runtime | None = None
         self._bot: Bot | None = None
         self._api: BotApi | None = None
@@ -131,7 +149,14 @@ class TelegramChannel:
             log.info("telegram: webhook registered at %s%s", self.settings.public_url, WEBHOOK_PATH)
         else:
             await self._sender.call("deleteWebhook", {}, paced=False)
-            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+            poller = Poller(
+                self._api,
+                self._take_polled,
+                wait_for_room=self._wait_for_room,
+                sleep=self._sleep,
+                monotonic=self._monotonic,
+            )
+            self._poller = asyncio.create_task(poller.run(), name="telegram-polling")
             log.info("telegram: polling")
 
     async def stop(self) -> None:
@@ -149,35 +174,16 @@ class TelegramChannel:
 
     # ---- receiving -----------------------------------------------------------------------
 
-    async def _poll(self) -> None:
-        api = self._api
-        assert api is not None
-        offset = 0
-        failures = 0
-        params: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": list(ALLOWED_UPDATES)}
-        while True:
-            while self._in_flight >= MAX_IN_FLIGHT:
-                self._room.clear()
-                await self._room.wait()
-            try:
-                updates = await api(
-                    "getUpdates", {**params, "offset": offset}, read_timeout=POLL_TIMEOUT + 10
-                )
-            except RetryAfter as err:
-                await asyncio.sleep(seconds(err.retry_after))
-                continue
-            except TelegramError as err:
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("telegram getUpdates failed (%s); retrying in %.1f s", err, delay)
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            for update in updates:
-                update_id = update.get("update_id")
-                if isinstance(update_id, int):
-                    offset = max(offset, update_id + 1)
-                self._accept(update, None)
+    async def _wait_for_room(self) -> None:
+        while self._in_flight >= MAX_IN_FLIGHT:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _take_polled(self, updates: list[Any]) -> None:
+        for update in updates:
+            incoming = await self._parse(update)
+            if incoming is not None and not self._is_repeat(incoming):
+                self._queue(incoming, None)
 
     async def _webhook(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -187,52 +193,82 @@ class TelegramChannel:
             return Response(status_code=403)
         body = await request.body()
         try:
-            update = json.loads(body)
+            update = load_json(body)
         except ValueError:
             return Response("malformed JSON", status_code=400)
-        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        if not isinstance(update, dict):
             return Response("not a Telegram update", status_code=400)
+        # Parsed before it is stored: what cannot be parsed is set aside now, so the inbox
+        # only ever holds updates that a restart can replay.
+        incoming = await self._parse(update, raw=body)
+        if incoming is None or self._is_repeat(incoming):
+            return Response(status_code=200)
         runtime = self._require_runtime()
         async with runtime.storage.transaction() as tx:
             inbox_id = await tx.inbox.add(
                 Channel.TELEGRAM.value, body, now=runtime.dispatcher.clock()
             )
-        self._accept(update, inbox_id)
+        self._queue(incoming, inbox_id)
         return Response(status_code=200)
 
     async def _resume_inbox(self) -> None:
+        """Handle what a crash left in the inbox; a row that cannot be read or parsed, for
+        whatever reason, moves to the dead letters and start-up goes on."""
         runtime = self._require_runtime()
         async with runtime.storage.read() as tx:
             rows = await tx.inbox.pending(Channel.TELEGRAM.value)
         if rows:
             log.info("telegram: handling %d update(s) left in the inbox", len(rows))
         for row in rows:
+            if row.payload is None:
+                await set_aside(
+                    self._require_runtime(), row.unreadable or "unreadable", inbox_id=row.id
+                )
+                continue
             try:
-                update = json.loads(row.payload)
-            except ValueError:
-                update = None
-            self._accept(update if isinstance(update, dict) else {}, row.id)
+                update = load_json(row.payload)
+            except Exception as err:  # any row at all: never a failed start
+                await set_aside(self._require_runtime(), err, inbox_id=row.id)
+                continue
+            incoming = await self._parse(update, inbox_id=row.id)
+            if incoming is None:
+                continue
+            if self._is_repeat(incoming):
+                await self._forget_inbox(row.id)
+            else:
+                self._queue(incoming, row.id)
 
-    def _accept(self, update: dict[str, Any], inbox_id: int | None) -> None:
-        """Queue an update behind earlier ones of its chat; unknown kinds are ignored."""
+    async def _parse(
+        self, update: object, *, raw: bytes | None = None, inbox_id: int | None = None
+    ) -> Incoming | None:
+        """The update parsed, or None: a kind we do not handle (its inbox row is deleted),
+        or one we cannot read, set aside as a dead letter. The one place where whatever
+        the parser raises is caught: a new way to trip it needs no new except clause."""
+        known = update_id_of(update)
         try:
             incoming = parse_update(update)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            incoming = None
-            log.warning("telegram: ignored a malformed update %s", update.get("update_id"))
-        else:
-            if incoming is None:
-                log.info("telegram: ignored update %s (%s)", update.get("update_id"), _kind(update))
-        update_id = incoming.update_id if incoming is not None else None
-        if update_id is not None:
-            if update_id in self._recent:
-                incoming = None  # a repeat we have already taken
-            else:
-                self._remember(update_id)
+        except Exception as err:
+            if raw is None and inbox_id is None:
+                raw = encoded(update)
+            await set_aside(
+                self._require_runtime(), err, raw=raw, inbox_id=inbox_id, update_id=known
+            )
+            return None
         if incoming is None:
+            kind = _kind(update) if isinstance(update, dict) else "empty"
+            log.info("telegram: ignored update %s (%s)", known, kind)
             if inbox_id is not None:
-                self._spawn(self._forget_inbox(inbox_id))
-            return
+                await self._forget_inbox(inbox_id)
+        return incoming
+
+    def _is_repeat(self, incoming: Incoming) -> bool:
+        """An update id taken moments ago (Telegram repeats a webhook it thinks failed)."""
+        return incoming.update_id in self._recent
+
+    def _queue(self, incoming: Incoming, inbox_id: int | None) -> None:
+        """Queue an update behind earlier ones of its chat."""
+        if incoming.update_id is not None:
+            self._remember(incoming.update_id)
         self._in_flight += 1
         queue = self._queues.get(incoming.chat_id)
         if queue is None:
@@ -421,4 +457,4 @@ class TelegramChannel:
 
 
 def _kind(update: dict[str, Any]) -> str:
-    return ",".join(k for k in update if k != "update_id") or "empty"
+    return ",".join(str(k) for k in update if k != "update_id") or "empty"

@@ -3,20 +3,36 @@
 `parse_update` also names what the adapter still has to do around the dispatcher: files to
 fetch through getFile, the callback query to answer, the keyboard message to clear, and
 whether the chat is private at all. `to_inbound` is the pure mapping alone.
+
+The JSON is taken as it comes, not as the Bot API documents it: any field may hold any
+JSON value (1e400 parses to infinity, a 400-digit id is a Python int). Each field is read
+through a typed accessor, so a wrong optional field counts as absent, and a wrong field
+we cannot do without (the chat id) raises `MalformedUpdate`, never anything else on
+purpose. Text is cleaned of lone surrogates here (bot/text.py), before the core sees it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain import AttachmentKind, Channel, Inbound, Location
+from bot.text import clean_optional
 
 # Update kinds we ask Telegram for; anything else is ignored (and logged) if it arrives.
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "channel_post")
 _MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post")
 _NOT_TEXT = frozenset({"sticker", "dice"})
+# Bot API ids fit in 52 bits (chat ids) or 64; anything beyond is not an id.
+_ID_LIMIT = 2**63
+_EMPTY: Mapping[str, Any] = {}
+
+
+class MalformedUpdate(ValueError):
+    """An update we cannot act on. str(err) names the field, never its value: the value may
+    be what the citizen wrote."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +59,21 @@ class Incoming:
     private: bool = True
 
 
-def to_inbound(update: Mapping[str, Any]) -> Inbound | None:
+def to_inbound(update: object) -> Inbound | None:
     """The channel-neutral message an update carries, or None for updates we do not handle."""
     incoming = parse_update(update)
     return incoming.inbound if incoming is not None else None
 
 
-def parse_update(update: Mapping[str, Any]) -> Incoming | None:
-    """None for update kinds we do not handle (inline queries, chat member changes...)."""
-    update_id = update.get("update_id")
-    update_id = update_id if isinstance(update_id, int) else None
-    external_id = str(update_id) if update_id is not None else None
+def parse_update(update: object) -> Incoming | None:
+    """None for update kinds we do not handle (inline queries, chat member changes...);
+    MalformedUpdate for an update without a usable update_id or chat."""
+    if not isinstance(update, Mapping):
+        raise MalformedUpdate("update is not an object")
+    update_id = _int(update.get("update_id"))
+    if update_id is None:
+        raise MalformedUpdate("update_id is not an integer")
+    external_id = str(update_id)
     query = update.get("callback_query")
     if isinstance(query, Mapping):
         return _callback(query, update_id, external_id)
@@ -64,52 +84,66 @@ def parse_update(update: Mapping[str, Any]) -> Incoming | None:
     return None
 
 
-def _callback(query: Mapping[str, Any], update_id: int | None, external_id: str | None) -> Incoming:
-    user = query.get("from") or {}
-    message = query.get("message") or {}
-    chat = message.get("chat") or {"id": user["id"], "type": "private"}
-    data = query.get("data")
+def _callback(query: Mapping[str, Any], update_id: int, external_id: str) -> Incoming:
+    user = _map(query.get("from"))
+    message = _map(query.get("message"))
+    chat = message.get("chat")
+    if isinstance(chat, Mapping):
+        chat_id, private = _int(chat.get("id")), chat.get("type") == "private"
+    else:
+        chat_id, private = _int(user.get("id")), True
+    if chat_id is None:
+        raise MalformedUpdate("callback_query chat.id is not an integer")
+    query_id = query.get("id")
+    if not isinstance(query_id, str) or not query_id:
+        raise MalformedUpdate("callback_query.id is not a string")
+    data = clean_optional(query.get("data"))
     inbound = Inbound(
         channel=Channel.TELEGRAM,
-        chat_key=str(chat["id"]),
-        payload=data if isinstance(data, str) and data else None,
-        locale_hint=user.get("language_code"),
+        chat_key=str(chat_id),
+        payload=data or None,
+        locale_hint=clean_optional(user.get("language_code")),
         external_id=external_id,
-        profile_name=user.get("first_name"),
+        profile_name=clean_optional(user.get("first_name")),
         # A press without data (a game button, say) cannot be anything we offered.
         unsupported=None if data else "input.stale_button",
     )
     # An "inaccessible message" (too old for the bot to see) comes with date 0.
-    pressed = message.get("message_id") if message.get("date") else None
+    pressed = _int(message.get("message_id")) if _int(message.get("date")) else None
     return Incoming(
         inbound,
-        chat_id=int(chat["id"]),
+        chat_id=chat_id,
         update_id=update_id,
-        callback_id=str(query["id"]),
+        callback_id=query_id,
         pressed_message_id=pressed,
-        private=chat.get("type") == "private",
+        private=private,
     )
 
 
 def _message(
-    message: Mapping[str, Any], update_id: int | None, external_id: str | None, *, edited: bool
+    message: Mapping[str, Any], update_id: int, external_id: str, *, edited: bool
 ) -> Incoming:
-    chat = message["chat"]
-    user = message.get("from") or {}
-    raw = message.get("text")
-    caption = message.get("caption")
-    text: str = raw if isinstance(raw, str) else caption if isinstance(caption, str) else ""
-    if isinstance(raw, str) and text.startswith("/"):
+    chat = message.get("chat")
+    if not isinstance(chat, Mapping):
+        raise MalformedUpdate("message.chat is not an object")
+    chat_id = _int(chat.get("id"))
+    if chat_id is None:
+        raise MalformedUpdate("message.chat.id is not an integer")
+    user = _map(message.get("from"))
+    raw = clean_optional(message.get("text"))
+    caption = clean_optional(message.get("caption"))
+    text = raw if raw is not None else caption if caption is not None else ""
+    if raw is not None and text.startswith("/"):
         # "/menu@govbot_bot" in a group → "/menu"
         command, sep, rest = text.partition(" ")
         text = command.split("@", 1)[0] + sep + rest
     inbound = Inbound(
         channel=Channel.TELEGRAM,
-        chat_key=str(chat["id"]),
+        chat_key=str(chat_id),
         text=text,
-        locale_hint=user.get("language_code"),
+        locale_hint=clean_optional(user.get("language_code")),
         external_id=external_id,
-        profile_name=user.get("first_name"),
+        profile_name=clean_optional(user.get("first_name")),
     )
     files = _files(message)
     location = _location(message)
@@ -125,7 +159,7 @@ def _message(
         inbound = replace(inbound, unsupported="input.use_text")
     return Incoming(
         inbound,
-        chat_id=int(chat["id"]),
+        chat_id=chat_id,
         update_id=update_id,
         files=files,
         private=chat.get("type") == "private",
@@ -136,7 +170,8 @@ def _files(message: Mapping[str, Any]) -> tuple[FileRef, ...]:
     photos = message.get("photo")
     if isinstance(photos, list) and photos:
         # Telegram lists the sizes smallest first: the last one is the original.
-        return (_ref(photos[-1], AttachmentKind.PHOTO, "image/jpeg"),)
+        ref = _ref(photos[-1], AttachmentKind.PHOTO, "image/jpeg")
+        return (ref,) if ref is not None else ()
     for key, kind, default_type in (
         ("document", AttachmentKind.DOCUMENT, None),
         ("voice", AttachmentKind.VOICE, "audio/ogg"),
@@ -144,20 +179,25 @@ def _files(message: Mapping[str, Any]) -> tuple[FileRef, ...]:
         ("video", AttachmentKind.VIDEO, "video/mp4"),
         ("video_note", AttachmentKind.VIDEO, "video/mp4"),
     ):
-        item = message.get(key)
-        if isinstance(item, Mapping) and item.get("file_id"):
-            return (_ref(item, kind, default_type),)
+        ref = _ref(message.get(key), kind, default_type)
+        if ref is not None:
+            return (ref,)
     return ()
 
 
-def _ref(item: Mapping[str, Any], kind: AttachmentKind, default_type: str | None) -> FileRef:
-    size = item.get("file_size")
+def _ref(item: object, kind: AttachmentKind, default_type: str | None) -> FileRef | None:
+    if not isinstance(item, Mapping):
+        return None
+    file_id = item.get("file_id")
+    if not isinstance(file_id, str) or not file_id:
+        return None
+    size = _int(item.get("file_size"))
     return FileRef(
-        file_id=str(item["file_id"]),
+        file_id=file_id,
         kind=kind,
-        size=size if isinstance(size, int) else None,
-        mime_type=item.get("mime_type") or default_type,
-        file_name=item.get("file_name"),
+        size=size if size is not None and size >= 0 else None,
+        mime_type=clean_optional(item.get("mime_type")) or default_type,
+        file_name=clean_optional(item.get("file_name")),
     )
 
 
@@ -166,5 +206,29 @@ def _location(message: Mapping[str, Any]) -> Location | None:
     loc = venue.get("location") if isinstance(venue, Mapping) else message.get("location")
     if not isinstance(loc, Mapping):
         return None
-    address = venue.get("address") if isinstance(venue, Mapping) else None
-    return Location(float(loc["latitude"]), float(loc["longitude"]), address)
+    latitude, longitude = _coordinate(loc.get("latitude")), _coordinate(loc.get("longitude"))
+    if latitude is None or longitude is None:
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    address = clean_optional(venue.get("address")) if isinstance(venue, Mapping) else None
+    return Location(latitude, longitude, address)
+
+
+def _int(value: object) -> int | None:
+    """An id as the Bot API sends one; None for a bool, float, string or out-of-range int."""
+    if type(value) is int and -_ID_LIMIT < value < _ID_LIMIT:
+        return value
+    return None
+
+
+def _coordinate(value: object) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int and -1000 < value < 1000:  # float() of a huge int overflows
+        return float(value)
+    return None
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else _EMPTY

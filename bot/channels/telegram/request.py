@@ -13,13 +13,16 @@ import asyncio
 import json
 import logging
 import re
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, FormData, TCPConnector
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot import safejson
 
 __all__ = ["AiohttpRequest", "TokenRedactingFilter", "install_token_redaction", "redact_token"]
 
@@ -149,6 +152,19 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(err).__name__}: {message}") from err
         finally:
             self._slots.release()
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """PTB's documented hook, with the depth cap: deep JSON from the server is an
+        "Invalid server response" like any bad JSON, not a RecursionError that would end
+        the polling task. And unlike PTB's own, it does not log the body (updates)."""
+        try:
+            parsed = safejson.loads(payload.decode("utf-8", "replace"))
+        except ValueError as err:
+            raise TelegramError("Invalid server response") from err
+        if not isinstance(parsed, dict):
+            raise TelegramError("Invalid server response")
+        return parsed
 
     async def _acquire_slot(self, pool_timeout: float | None) -> None:
         if pool_timeout is None or not self._slots.locked():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.domain import Channel, Inbound, Location
+from bot.text import clean_text
 
 PREFIX = "whatsapp:"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -54,7 +55,7 @@ def to_inbound(form: Mapping[str, str], *, received_at: datetime | None = None) 
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or None
     # A quick-reply tap arrives as ButtonText (and ButtonPayload, which only a template we
     # configured could set); the label goes through the same matching as a typed answer.
-    text = form.get("Body", "") or form.get("ButtonText", "")
+    text = clean_text(form.get("Body", "") or form.get("ButtonText", ""))
     message_type = form.get("MessageType", "").lower()
     return Inbound(
         channel=Channel.WHATSAPP,
@@ -64,7 +65,7 @@ def to_inbound(form: Mapping[str, str], *, received_at: datetime | None = None) 
         external_id=sid,
         received_at=received_at or datetime.now(UTC),
         unsupported=_UNSUPPORTED_TYPES.get(message_type) if not text else None,
-        profile_name=form.get("ProfileName") or None,
+        profile_name=clean_text(form.get("ProfileName") or "") or None,
     )
 
 
@@ -94,4 +95,4 @@ def _location(form: Mapping[str, str]) -> Location | None:
         return None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
-    return Location(latitude, longitude, form.get("Address") or None)
+    return Location(latitude, longitude, clean_text(form.get("Address") or "") or None)

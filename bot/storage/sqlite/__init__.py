@@ -33,6 +33,7 @@ from bot.storage.sqlite.core import (
     SqliteProcessedStore,
     SqliteSessionStore,
 )
+from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
@@ -61,6 +62,7 @@ class SqliteTx:
         self.tips = SqliteTipStore(conn, cipher)
         self.outbox = SqliteOutboxStore(conn, cipher)
         self.inbox = SqliteInboxStore(conn, cipher)
+        self.dead_letters = SqliteDeadLetterStore(conn, cipher)
 
 
 class SqliteStorage:

@@ -2,27 +2,25 @@
 
 A channel writes the raw update here before answering 200, so an update the platform
 considers delivered survives a crash; on start the channel handles what is left. The
-payload is the citizen's message, so it is kept encrypted like sessions.
+payload is the citizen's message, so it is kept encrypted like sessions. A row that can
+no longer be decrypted is still returned (payload None, with the reason), so that the
+channel can move it to the dead letters instead of failing its start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
 from bot.crypto import DataCipher
+from bot.storage.base import InboxRow
 from bot.storage.sqlite.core import ts
 
-_CONTEXT = b"inbox"
+# Associated data of a sealed raw update, here and in dead_letters (rows move as they are).
+PAYLOAD_CONTEXT = b"inbox"
 
-
-@dataclass(frozen=True, slots=True)
-class InboxRow:
-    id: int
-    channel: str
-    payload: bytes
+__all__ = ["PAYLOAD_CONTEXT", "InboxRow", "SqliteInboxStore"]
 
 
 class SqliteInboxStore:
@@ -33,7 +31,7 @@ class SqliteInboxStore:
     async def add(self, channel: str, payload: bytes, *, now: datetime) -> int:
         cur = await self._conn.execute(
             "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)",
-            (channel, self._cipher.encrypt(payload, context=_CONTEXT), ts(now)),
+            (channel, self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT), ts(now)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -48,6 +46,13 @@ class SqliteInboxStore:
             (channel, limit),
         ) as cur:
             rows = await cur.fetchall()
-        return [
-            InboxRow(row[0], row[1], self._cipher.decrypt(row[2], context=_CONTEXT)) for row in rows
-        ]
+        return [self._open(row[0], row[1], row[2]) for row in rows]
+
+    def _open(self, inbox_id: int, channel: str, sealed: object) -> InboxRow:
+        try:
+            if not isinstance(sealed, bytes):
+                raise TypeError("payload is not a blob")
+            payload = self._cipher.decrypt(sealed, context=PAYLOAD_CONTEXT)
+        except Exception as err:  # any row that cannot be read is the caller's dead letter
+            return InboxRow(inbox_id, channel, None, unreadable=type(err).__name__)
+        return InboxRow(inbox_id, channel, payload)
