@@ -97,6 +97,8 @@ class OutboxStore(Protocol):
         external_id: str | None = None,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        refund_attempt: bool = False,
     ) -> None: ...
     async def mark_by_external_id(
         self, external_id: str, status: str, *, error: str | None, now: datetime

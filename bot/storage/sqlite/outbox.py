@@ -63,15 +63,26 @@ class SqliteOutboxStore:
         external_id: str | None = None,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        refund_attempt: bool = False,
     ) -> None:
+        """`payload` replaces what is left to send (part of it went out); `refund_attempt`
+        gives back the attempt the claim counted (a 429 is throttling, not a failure)."""
+        sealed = None
+        if payload is not None:
+            plain = json.dumps(payload, ensure_ascii=False).encode()
+            sealed = self._cipher.encrypt(plain, context=b"outbox")
         await self._conn.execute(
             "UPDATE outbox SET status = ?, external_id = coalesce(?, external_id), error = ?,"
-            " next_attempt_at = coalesce(?, next_attempt_at), updated_at = ? WHERE id = ?",
+            " next_attempt_at = coalesce(?, next_attempt_at), payload = coalesce(?, payload),"
+            " attempts = attempts - ?, updated_at = ? WHERE id = ?",
             (
                 status,
                 external_id,
                 error,
                 ts(next_attempt_at) if next_attempt_at else None,
+                sealed,
+                int(refund_attempt),
                 ts(now),
                 outbox_id,
             ),
