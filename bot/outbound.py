@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -88,6 +88,27 @@ async def enqueue(tx: Tx, citizen: Citizen, outgoing: Outgoing, *, now: datetime
     return await tx.outbox.enqueue(
         citizen.id, citizen.channel, outgoing.purpose, to_payload(outgoing), now=now
     )
+
+
+async def hand_over(
+    storage: Storage,
+    outbox: OutboxWorker,
+    channel: str,
+    chat_key: str,
+    replies: Sequence[Reply],
+    *,
+    now: datetime,
+) -> bool:
+    """Conversation replies an adapter could not send in the turn (a 429, a timeout, no
+    connection) go to the outbox, which owns their retries; `replies` are only those not
+    already sent. False when the chat is not known (nothing to queue for)."""
+    async with storage.transaction() as tx:
+        citizen = await tx.citizens.find(channel, chat_key)
+        if citizen is None:
+            return False
+        await enqueue(tx, citizen, Outgoing(tuple(replies), "reply"), now=now)
+    outbox.wake()
+    return True
 
 
 class OutboxWorker:

@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
+from bot.outbound import hand_over
 from bot.runtime import Runtime
 from bot.tasks import stop_task
 
@@ -298,6 +299,11 @@ class TelegramChannel:
         except DeliveryError as err:
             if not err.blocked:
                 log.warning("telegram: reply to update %s not sent: %s", incoming.update_id, err)
+            if err.retryable or err.unknown:  # the sender tried once; the outbox owns retries
+                rest, now = replies[err.delivered :], runtime.dispatcher.clock()
+                await hand_over(
+                    runtime.storage, runtime.outbox, "telegram", str(chat_id), rest, now=now
+                )
 
     async def _settle_callback(self, incoming: Incoming) -> None:
         """Answer the press (Telegram shows a spinner until then) and take the keyboard

@@ -33,7 +33,8 @@ from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, valida
 from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
 from bot.domain import Attachment, Inbound, Reply
-from bot.errors import ConfigError, UserInputError
+from bot.errors import ConfigError, DeliveryError, UserInputError
+from bot.outbound import hand_over
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,16 @@ class WhatsAppChannel:
         try:
             replies, lang = await task
             if replies and self._sender is not None:
-                await self._sender.send_replies(chat_key, replies, lang)
+                try:
+                    await self._sender.send_replies(chat_key, replies, lang)
+                except DeliveryError as err:  # the sender tried once; the outbox owns retries
+                    if not (err.retryable or err.unknown):
+                        raise
+                    runtime, rest = self.runtime, replies[err.delivered :]
+                    now = runtime.dispatcher.clock()
+                    await hand_over(
+                        runtime.storage, runtime.outbox, "whatsapp", chat_key, rest, now=now
+                    )
         except Exception:
             log.exception("late whatsapp reply failed")
 
