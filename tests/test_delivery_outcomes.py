@@ -18,6 +18,7 @@ from twilio.rest import Client
 
 from bot.attachments import AttachmentStore
 from bot.campaigns.cli import report_table
+from bot.campaigns.records import ReportRow
 from bot.campaigns.service import CampaignService
 from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.sender import BotApi, Pacer, TelegramSender
@@ -29,6 +30,7 @@ from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
 from bot.runtime import Runtime, open_runtime
+from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -82,8 +84,10 @@ async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]
         await rt.close()
 
 
-async def run_campaign(runtime: Runtime, timeout: float = 10.0) -> tuple[dict[str, int], str]:
-    """Send a campaign to every subscriber; its final counts and the CLI report."""
+async def run_campaign(
+    runtime: Runtime, timeout: float = 10.0
+) -> tuple[dict[str, int], list[ReportRow]]:
+    """Send a campaign to every subscriber; its final counts and report rows."""
     service = CampaignService(runtime, poll_seconds=0.05)
     service.engine.poll_seconds = 0.05
     service.engine.backoff_seconds = 0.05
@@ -96,10 +100,19 @@ async def run_campaign(runtime: Runtime, timeout: float = 10.0) -> tuple[dict[st
                     progress = await store.progress(campaign.id, now=datetime.now(UTC))
                     if progress.run_status in ("done", "cancelled"):
                         assert progress.run_id is not None
-                        return progress.counts, report_table(await store.report(progress.run_id))
+                        return progress.counts, await store.report(progress.run_id)
                 await asyncio.sleep(0.05)  # polling the database row, as `campaign show` does
     finally:
         await service.stop()
+
+
+def assert_reported_unknown(rows: list[ReportRow], n: int) -> None:
+    """`govbot campaign show` and the staff console both count them apart, as timeouts."""
+    assert f"unknown: timeout: {n}" in report_table(rows)
+    console = report(rows)
+    assert console.totals == {"unknown": n}
+    assert console.reasons == [("unknown", "timeout", n)]
+    assert "timeout" in KNOWN_REASONS  # explained in the reader's language
 
 
 # ---- (a) the slow-API campaign ---------------------------------------------------------------
@@ -116,7 +129,7 @@ async def test_slow_bot_api_campaign_reaches_nobody_twice_and_reports_unknown(
     per_chat = Counter(c.params["chat_id"] for c in api.calls_to("sendMessage"))
     assert per_chat == {int(m.chat_key): 1 for m in members}  # each got it, nobody twice
     assert counts == {"unknown": 6}
-    assert "unknown: timeout: 6" in report
+    assert_reported_unknown(report, 6)
 
 
 async def test_slow_twilio_campaign_reaches_nobody_twice_and_reports_unknown(
@@ -137,7 +150,7 @@ async def test_slow_twilio_campaign_reaches_nobody_twice_and_reports_unknown(
         per_number = Counter(m["To"] for m in twilio.sent)
     assert per_number == {f"whatsapp:{m.chat_key}": 1 for m in members}
     assert counts == {"unknown": 6}
-    assert "unknown: timeout: 6" in report
+    assert_reported_unknown(report, 6)
 
 
 # ---- (b) one request per send --------------------------------------------------------------
