@@ -4,7 +4,15 @@ GovbotError
 ├── ConfigError        a setting is missing or malformed: one line, start-up stops
 ├── RefDataError       a file under data/ is broken: names the file and line
 ├── UserInputError     the citizen's input cannot be accepted: a catalog msgid to answer with
-└── DeliveryError      a message could not be delivered; `retryable` says whether to try again
+└── DeliveryError      one send attempt did not end in "sent"; the outcome is one of
+                       retry after N   `retry_after` set (429): throttling, not a failure
+                       blocked         `blocked`: the citizen blocked the bot or opted out
+                       unknown         `unknown`: the request may have arrived (a read
+                                       timeout, a dropped connection, a 5xx); repeating it
+                                       may deliver twice, so only the queue that owns the
+                                       message decides (campaigns never repeat it)
+                       failed          otherwise; `retryable` says whether the same
+                                       request may succeed later (nothing was delivered)
 """
 
 from __future__ import annotations
@@ -34,8 +42,14 @@ class UserInputError(GovbotError):
 
 
 class DeliveryError(GovbotError):
-    """Sending failed. `retry_after` is set when the platform named a wait (HTTP 429);
-    `blocked` when the citizen blocked the bot or opted out (HTTP 403, Twilio 63024...)."""
+    """Sending did not succeed. A sender makes one attempt and raises this to say how it
+    ended; it never tries again itself (one owner per retry: the queue that owns the row).
+
+    `retry_after` is set when the platform named a wait (HTTP 429); `blocked` when the
+    citizen blocked the bot or opted out (HTTP 403, Twilio 63024...); `unknown` when the
+    request may have reached the platform although no answer said so. `delivered` counts
+    the leading replies of a batch that were fully sent before this one failed, so a caller
+    hands on only the rest."""
 
     def __init__(
         self,
@@ -44,16 +58,14 @@ class DeliveryError(GovbotError):
         retryable: bool,
         retry_after: float | None = None,
         blocked: bool = False,
-        code: str | None = None,
         unknown: bool = False,
+        code: str | None = None,
         delivered: int = 0,
     ) -> None:
         super().__init__(reason)
         self.retryable = retryable
         self.retry_after = retry_after
         self.blocked = blocked
-        self.code = code
-        # The request may have arrived (a timeout): sending again may duplicate it.
         self.unknown = unknown
-        # Of several replies sent in order, how many went out before this failure.
+        self.code = code
         self.delivered = delivered

@@ -2,9 +2,14 @@
 extensions. They go through one path: a durable outbox row, then the channel's `Sender`.
 
     enqueue (inside the staff action's transaction) → worker claims due rows →
-    Sender.deliver → sent | held (WhatsApp outside 24 h) | retry with backoff | failed
+    Sender.deliver → sent | held (WhatsApp outside 24 h) | retry | failed
 
-A citizen who blocked the bot is marked unreachable and not tried again. The worker wakes
+The worker is the one owner of these messages' retries (a sender tries once): a 429 comes
+back after its retry_after without spending an attempt; a send whose outcome is unknown
+(a timeout: it may have arrived) and a plain failure come back with backoff, up to
+MAX_ATTEMPTS, since for a staff answer a rare second copy is better than none; what
+already went out of a message in several parts is not sent again. A citizen who blocked
+the bot is marked unreachable and not tried again. The worker wakes
 when something is queued, and also polls, so rows queued by another process go out too.
 """
 
@@ -177,18 +182,23 @@ class OutboxWorker:
         try:
             result = await self.senders[channel].deliver(citizen, from_payload(payload))
         except DeliveryError as err:
-            await self._failed(outbox_id, citizen, err, attempts)
+            await self._failed(outbox_id, citizen, err, attempts, payload)
             return
         except Exception:
             log.exception("sender %s raised unexpectedly", channel)
-            unexpected = DeliveryError("unexpected", retryable=True)
-            await self._failed(outbox_id, citizen, unexpected, attempts)
+            unexpected = DeliveryError("unexpected", retryable=False, unknown=True)
+            await self._failed(outbox_id, citizen, unexpected, attempts, payload)
             return
         status = "held" if result.held else "sent"
         await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
 
     async def _failed(
-        self, outbox_id: int, citizen: Citizen, err: DeliveryError, attempts: int
+        self,
+        outbox_id: int,
+        citizen: Citizen,
+        err: DeliveryError,
+        attempts: int,
+        payload: Mapping[str, Any],
     ) -> None:
         if err.blocked:
             async with self.storage.transaction() as tx:
@@ -199,16 +209,31 @@ class OutboxWorker:
                     await tx.citizens.save(fresh)
                 await tx.outbox.mark(outbox_id, "failed", now=self.clock(), error="blocked")
             return
-        if err.retryable and attempts < MAX_ATTEMPTS:
-            delay = err.retry_after if err.retry_after is not None else 2.0**attempts
+        # The parts that went out in full are not sent again.
+        rest = None
+        if err.delivered:
+            rest = {**payload, "replies": payload["replies"][err.delivered :]}
+        if err.retry_after is not None:
+            # Throttling, not a failure: due again when the platform said, attempt refunded.
             await self._mark(
                 outbox_id,
                 "pending",
                 error=err.code or str(err),
-                next_attempt_at=self.clock() + timedelta(seconds=delay),
+                next_attempt_at=self.clock() + timedelta(seconds=err.retry_after),
+                payload=rest,
+                refund_attempt=True,
             )
             return
-        await self._mark(outbox_id, "failed", error=err.code or str(err))
+        if (err.retryable or err.unknown) and attempts < MAX_ATTEMPTS:
+            await self._mark(
+                outbox_id,
+                "pending",
+                error=err.code or str(err),
+                next_attempt_at=self.clock() + timedelta(seconds=2.0**attempts),
+                payload=rest,
+            )
+            return
+        await self._mark(outbox_id, "failed", error=err.code or str(err), payload=rest)
 
     async def _mark(self, outbox_id: int, status: str, **fields: Any) -> None:
         async with self.storage.transaction() as tx:

@@ -120,12 +120,13 @@ class ReplyQueue:
             row = await tx.outbox.get(reply_id)
             purpose = row.purpose if row is not None else REPLY
             delay = err.retry_after if err.retry_after is not None else FIRST_RETRY_SECONDS
-            await tx.outbox.requeue(
+            await tx.outbox.mark(
                 reply_id,
-                to_payload(Outgoing(tuple(rest), purpose)),
+                "pending",
                 now=now,
                 error=err.code or str(err),
                 next_attempt_at=now + timedelta(seconds=delay),
+                payload=to_payload(Outgoing(tuple(rest), purpose)),
             )
 
     async def answered(self, inbound_key: str) -> list[Reply]:

@@ -64,19 +64,12 @@ def test_notes_merge_into_the_next_message() -> None:
 async def test_pacer_keeps_one_chat_to_its_rate() -> None:
     now = [0.0]
     slept: list[float] = []
-    pacer = Pacer(0, 1.0, chat_burst=2, clock=lambda: now[0])
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    import bot.channels.telegram.sender as sender
-
-    real = sender.asyncio.sleep
-    sender.asyncio.sleep = fake_sleep  # type: ignore[assignment]
-    try:
-        for _ in range(4):
-            await pacer.wait(1, urgent=True)
-    finally:
-        sender.asyncio.sleep = real  # type: ignore[assignment]
+    pacer = Pacer(0, 1.0, chat_burst=2, clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(4):
+        await pacer.wait(1, urgent=True)
     assert now[0] == pytest.approx(2.0)  # a burst of two, then one a second

@@ -4,7 +4,9 @@ Twilio errors → DeliveryError."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
+import aiohttp
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
@@ -94,21 +96,36 @@ def test_twiml_escapes_and_drops_characters_xml_cannot_carry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "retryable", "blocked"),
+    ("status", "code", "retryable", "blocked", "unknown"),
     [
-        (429, 20429, True, False),
-        (500, 20500, True, False),
-        (503, 20503, True, False),
-        (400, 63024, False, True),
-        (400, 21610, False, True),
-        (400, 21211, False, False),
-        (401, 20003, False, False),
+        (429, 20429, True, False, False),
+        (500, 20500, False, False, True),  # Twilio may have created the message
+        (503, 20503, True, False, False),  # refused at the door
+        (400, 63024, False, True, False),
+        (400, 21610, False, True, False),
+        (400, 21211, False, False, False),
+        (401, 20003, False, False, False),
     ],
 )
 def test_twilio_errors_are_translated_once(
-    status: int, code: int, retryable: bool, blocked: bool
+    status: int, code: int, retryable: bool, blocked: bool, unknown: bool
 ) -> None:
     err = delivery_error(TwilioRestException(status, "https://api.twilio.com/x", "no", code))
-    assert (err.retryable, err.blocked, err.code) == (retryable, blocked, str(code))
+    assert (err.retryable, err.blocked, err.unknown, err.code) == (
+        retryable,
+        blocked,
+        unknown,
+        str(code),
+    )
     assert (err.retry_after is not None) == (status == 429)
-    assert delivery_error(TimeoutError()).retryable
+
+
+def test_a_timeout_is_unknown_and_no_connection_is_a_plain_failure() -> None:
+    timed_out = delivery_error(TimeoutError())
+    assert (timed_out.unknown, timed_out.retryable, timed_out.code) == (True, False, "timeout")
+    dropped = delivery_error(aiohttp.ServerDisconnectedError())
+    assert (dropped.unknown, dropped.retryable) == (True, False)
+    key = SimpleNamespace(host="api.twilio.com", port=443, ssl=True)
+    refused = delivery_error(aiohttp.ClientConnectorError(key, OSError(111, "refused")))
+    assert (refused.unknown, refused.retryable) == (False, True)
+    assert delivery_error(aiohttp.ConnectionTimeoutError()).retryable

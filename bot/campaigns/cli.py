@@ -153,7 +153,7 @@ def progress_line(p: Progress) -> str:
     eta = "-" if left is None else f"{left:.0f}s"
     return (
         f"[{'#' * filled}{'.' * (BAR - filled)}] {done}/{p.total}  sent {p.count('sent')}"
-        f"  failed {p.count('failed')}  skipped {p.count('skipped')}"
+        f"  failed {p.count('failed')}  unknown {p.count('unknown')}  skipped {p.count('skipped')}"
         f"  pending {p.left}  {p.rate:.1f}/s  left {eta}  ({p.run_status})"
     )
 

@@ -2,17 +2,19 @@
 
 Protocol for one delivery row (the database is the source of truth):
 
-    pending ──claim (committed)──▶ sending ──HTTP call──▶ sent | failed | skipped
-       ▲                              │                    (recorded in bulk, ~50 ms)
-       └──── retry later (429, ───────┘
-             5xx, timeouts)
+    pending ──claim (committed)──▶ sending ──one send──▶ sent | failed | skipped | unknown
+       ▲                              │                  (recorded in bulk, ~50 ms)
+       └──── later: 429 (after its ───┘
+             retry_after, not counted as a failure), or a plain failure (backoff)
 
-A row is marked 'sending' and committed *before* its HTTP call starts, in batches no larger
-than what may go out at once. After a crash, a row still 'sending' may or may not have
-reached the platform, and neither the Bot API nor Twilio can be asked: such rows become
-'unknown' and are never sent again. Delivery is therefore at most once: nobody gets a
-campaign twice, and the few rows in flight at the moment of a crash (at most the in-flight
-limit, usually the ones already sent) are counted apart in the report.
+Delivery is at most once: nobody gets a campaign twice. The engine is the one owner of a
+row's retries (a sender tries once and says what happened), and it only repeats sends that
+certainly did not arrive: a 429, or a failure before the request left (no connection, a
+503). A send that timed out, lost its connection or drew a 5xx may have arrived: its row
+becomes 'unknown' and is never sent again (a slow Bot API once turned every retry into
+another copy while the report said "sent"). A row is marked 'sending' and committed
+*before* its HTTP call starts, in batches no larger than what may go out at once, so after a
+crash a row still 'sending' becomes 'unknown' the same way. The report counts 'unknown' apart.
 
 Each channel has its own task and bucket, so a WhatsApp backlog never slows Telegram, and
 conversation replies never wait here at all: adapters send them directly.
@@ -201,7 +203,8 @@ class DeliveryEngine:
             outcome = await self._attempt(channel, sender, row)
         except Exception:  # never lose a row's outcome to a bug in a sender
             log.exception("campaign delivery %d failed unexpectedly", row.delivery_id)
-            outcome = self._failure(row, DeliveryError("unexpected", retryable=True))
+            unexpected = DeliveryError("unexpected", retryable=False, unknown=True)
+            outcome = self._failure(row, unexpected)
         if outcome.status == "sent":
             self.sent_count += 1
         self._outcomes.append(outcome)
@@ -231,6 +234,9 @@ class DeliveryEngine:
         reason = err.code or str(err)
         if err.blocked:
             return Outcome(delivery, citizen, "failed", error="blocked", blocked=True)
+        if err.unknown:
+            # It may have arrived: never again (at most once), and counted apart.
+            return Outcome(delivery, citizen, "unknown", reason, failed_attempt=True)
         if err.retry_after is not None:
             self.buckets[row.citizen.channel].pause(err.retry_after)
             if row.throttled + 1 < MAX_THROTTLED:

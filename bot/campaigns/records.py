@@ -32,7 +32,7 @@ class Claimed:
 class Outcome:
     delivery_id: int
     citizen_id: int
-    status: str  # sent | failed | skipped | pending (retry later)
+    status: str  # sent | failed | skipped | unknown (may have arrived) | pending (retry later)
     error: str | None = None
     external_id: str | None = None
     retry_at: datetime | None = None

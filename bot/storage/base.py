@@ -94,15 +94,6 @@ class OutboxStore(Protocol):
         inbound_key: str | None = None,
         sending: bool = False,
     ) -> int: ...
-    async def requeue(
-        self,
-        outbox_id: int,
-        payload: dict[str, Any],
-        *,
-        now: datetime,
-        error: str,
-        next_attempt_at: datetime,
-    ) -> None: ...
     async def settle_sent(
         self, *, delete: list[int], keep: list[int], keep_purpose: str, now: datetime
     ) -> None: ...
@@ -120,6 +111,8 @@ class OutboxStore(Protocol):
         external_id: str | None = None,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        refund_attempt: bool = False,
     ) -> None: ...
     async def mark_by_external_id(
         self, external_id: str, status: str, *, error: str | None, now: datetime

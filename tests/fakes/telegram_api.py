@@ -107,6 +107,7 @@ class _Fault:
     retry_after: int | None
     times: int
     description: str
+    after: int = 0  # calls let through before this fault applies
 
 
 @dataclass(slots=True)
@@ -176,6 +177,7 @@ class FakeTelegramApi:
         self._paths: dict[str, bytes] = {}
         self._open_queries: dict[str, int | str] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        self._slow: dict[str, float] = {}
         self._blocked: set[int | str] = set()
         self._script: dict[int | str, _ScriptChat] = {}
         self._script_left = 0
@@ -403,14 +405,25 @@ class FakeTelegramApi:
         retry_after: int | None = 2,
         times: int = 1,
         description: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next ``times`` calls of ``method`` fail with ``status`` (429 names retry_after)."""
+        """The next ``times`` calls of ``method`` fail with ``status`` (429 names retry_after);
+        ``after`` lets that many calls through first."""
         if description is None:
             description = _DESCRIPTIONS.get(status, "Error")
             if status == 429 and retry_after is not None:
                 description = f"Too Many Requests: retry after {retry_after}"
-        fault = _Fault(status, retry_after if status == 429 else None, times, description)
+        fault = _Fault(status, retry_after if status == 429 else None, times, description, after)
         self._faults.setdefault(method.lower(), deque()).append(fault)
+
+    def answer_late(self, method: str, seconds: float) -> None:
+        """Carry out every ``method`` call at once (the message is sent and counted), but
+        answer only ``seconds`` later: a slow Bot API, past the client's read timeout.
+        ``seconds=0`` makes it prompt again."""
+        if seconds:
+            self._slow[method.lower()] = seconds
+        else:
+            self._slow.pop(method.lower(), None)
 
     def block_chat(self, chat_id: int | str) -> None:
         """From now on, sending or editing in this chat answers 403 (the user blocked the bot)."""
@@ -440,6 +453,8 @@ class FakeTelegramApi:
                 self._wake(self._watchers)
         if low in ANSWER_METHODS and self._script:
             self._script_answer(params.get("chat_id"), now, result)
+        if self._slow and (late := self._slow.get(low)):
+            await asyncio.sleep(late)  # the work is done; only the answer is late
         body = _dumps({"ok": True, "result": result}).encode()
         return web.Response(body=body, content_type="application/json")
 
@@ -456,6 +471,9 @@ class FakeTelegramApi:
         if not faults:
             return
         fault = faults[0]
+        if fault.after > 0:
+            fault.after -= 1
+            return
         fault.times -= 1
         if fault.times <= 0:
             faults.popleft()

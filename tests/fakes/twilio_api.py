@@ -122,6 +122,7 @@ class _Fault:
     message: str
     retry_after: str | None
     deferred: bool  # accept (201 queued), then fail in the status callback
+    after: int = 0  # creations let through before this fault applies
 
 
 class FakeTwilioApi:
@@ -152,6 +153,7 @@ class FakeTwilioApi:
         self.templates: dict[str, str] = {}
         self._host, self._port = host, port
         self._faults: list[_Fault] = []
+        self._late = 0.0
         self._media: dict[str, tuple[bytes, str]] = {}
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._new_message = asyncio.Event()
@@ -209,18 +211,27 @@ class FakeTwilioApi:
         times: int = 1,
         retry_after: float | None = None,
         deferred: bool = False,
+        after: int = 0,
     ) -> None:
         """The next `times` message creations fail with HTTP `status` and Twilio `code`.
 
         `deferred=True` is how Twilio reports most WhatsApp failures (63016 outside the
         24-hour window, 63024...): the create succeeds ("queued"), then the message turns
-        "failed" with ErrorCode in the status callback."""
+        "failed" with ErrorCode in the status callback. `after` lets that many creations
+        through first."""
         default_code, default_message = _DEFAULT_FAULTS.get(status, (status, "Error"))
         code = code or default_code
         message = message or _CODE_MESSAGES.get(code, default_message)
-        after = None if retry_after is None else str(retry_after)
+        late = None if retry_after is None else str(retry_after)
+        skip = after
         for _ in range(times):
-            self._faults.append(_Fault(status, code, message, after, deferred))
+            self._faults.append(_Fault(status, code, message, late, deferred, skip))
+            skip = 0
+
+    def answer_late(self, seconds: float) -> None:
+        """Create every message at once (it is sent and counted) but answer `seconds` later:
+        a slow API, past the client's timeout. 0 makes it prompt again."""
+        self._late = seconds
 
     def define_template(self, content_sid: str, text: str) -> None:
         """Make ContentSid render `text` ({{1}}, {{2}}... from ContentVariables) as Body."""
@@ -329,6 +340,10 @@ class FakeTwilioApi:
         if invalid := _validate(fields, self.templates):
             return invalid
         fault = self._faults.pop(0) if self._faults else None
+        if fault and fault.after > 0:
+            fault.after -= 1
+            self._faults.insert(0, fault)
+            fault = None
         if fault and not fault.deferred:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return twilio_error(fault.status, fault.code, fault.message, **extra)
@@ -346,6 +361,8 @@ class FakeTwilioApi:
             task = asyncio.create_task(self._report(sid, statuses))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self._late:
+            await asyncio.sleep(self._late)  # the message exists; only the answer is late
         return web.json_response(self._resource(fields), status=201)
 
     async def _report(self, sid: str, statuses: tuple[tuple[str, int | None], ...]) -> None:

@@ -136,7 +136,7 @@ class TelegramChannel:
         await self._set_commands()
         if self.webhook:
             await self._resume_inbox()
-            await self._sender.call(
+            await self._sender.setup(
                 "setWebhook",
                 {
                     "url": f"{self.settings.public_url}{WEBHOOK_PATH}",
@@ -144,11 +144,10 @@ class TelegramChannel:
                     "allowed_updates": list(ALLOWED_UPDATES),
                     "max_connections": 40,
                 },
-                paced=False,
             )
             log.info("telegram: webhook registered at %s%s", self.settings.public_url, WEBHOOK_PATH)
         else:
-            await self._sender.call("deleteWebhook", {}, paced=False)
+            await self._sender.setup("deleteWebhook", {})
             poller = Poller(
                 self._api,
                 self._take_polled,

@@ -32,9 +32,15 @@ def merge(replies: Sequence[Reply]) -> list[Reply]:
     """A plain note followed by another text becomes one message ("Cancelled." and the main
     menu's question): half the sends, so half of Telegram's 30-a-second budget, and one
     notification instead of two. Notes with media, or too long together, stay apart."""
-    merged: list[Reply] = []
+    return [reply for reply, _ in merge_counted(replies)]
+
+
+def merge_counted(replies: Sequence[Reply]) -> list[tuple[Reply, int]]:
+    """`merge`, with how many of the given replies each merged one carries: a sender that
+    stops part-way can then say how many of the caller's replies went out in full."""
+    merged: list[tuple[Reply, int]] = []
     for reply in replies:
-        last = merged[-1] if merged else None
+        last = merged[-1][0] if merged else None
         if (
             last is not None
             and not last.buttons
@@ -43,9 +49,9 @@ def merge(replies: Sequence[Reply]) -> list[Reply]:
             and last.text.strip()
             and _units(last.text) + _units(reply.text) + 2 <= MAX_TEXT
         ):
-            merged[-1] = Reply(f"{last.text}\n\n{reply.text}", reply.buttons)
+            merged[-1] = (Reply(f"{last.text}\n\n{reply.text}", reply.buttons), merged[-1][1] + 1)
         else:
-            merged.append(reply)
+            merged.append((reply, 1))
     return merged
 
 

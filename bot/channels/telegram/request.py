@@ -3,7 +3,9 @@
 PTB's default transport (httpx) answered ~275 messages a second on our benchmark where an
 aiohttp transport answered ~3000: `AiohttpRequest` is that transport. aiohttp errors become
 PTB's `NetworkError` / `TimedOut` here, as `HTTPXRequest` maps httpx's, so PTB's own status
-handling (RetryAfter, Forbidden, ...) applies unchanged. Bot API URLs carry the token, hence
+handling (RetryAfter, Forbidden, ...) applies unchanged. A failure known to happen before
+any byte of the request left (no connection, no pool slot) is `NotSent`, so the sender can
+tell "not sent, try again" from "may have arrived". Bot API URLs carry the token, hence
 `TokenRedactingFilter`.
 """
 
@@ -16,7 +18,15 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, FormData, TCPConnector
+from aiohttp import (
+    ClientConnectorError,
+    ClientError,
+    ClientSession,
+    ClientTimeout,
+    ConnectionTimeoutError,
+    FormData,
+    TCPConnector,
+)
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
@@ -24,7 +34,13 @@ from telegram.request import BaseRequest, RequestData
 
 from bot import safejson
 
-__all__ = ["AiohttpRequest", "TokenRedactingFilter", "install_token_redaction", "redact_token"]
+__all__ = [
+    "AiohttpRequest",
+    "NotSent",
+    "TokenRedactingFilter",
+    "install_token_redaction",
+    "redact_token",
+]
 
 _JSON = {"Content-Type": "application/json"}
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+/")
@@ -32,6 +48,15 @@ _POOL_TIMEOUT = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
     "sent to Telegram. Consider adjusting the connection pool size or the pool timeout."
 )
+
+
+class NotSent(NetworkError):
+    """The request never left: no connection (refused, DNS, connect timeout) or no pool
+    slot. Safe to send again; every other NetworkError may have reached Telegram."""
+
+
+class SlotTimedOut(TimedOut, NotSent):
+    """Every pooled connection was busy for `pool_timeout`: PTB's TimedOut, and NotSent."""
 
 
 class AiohttpRequest(BaseRequest):
@@ -145,8 +170,13 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
+        except ConnectionTimeoutError as err:  # a TimeoutError too, so it goes first
+            raise NotSent(f"aiohttp.{type(err).__name__}: connect timed out") from err
         except TimeoutError as err:  # aiohttp's timeouts subclass it too, so this goes first
             raise TimedOut from err
+        except ClientConnectorError as err:  # before ClientError: nothing was written
+            message = _TOKEN_IN_URL.sub("/bot<token>/", f"{err}")
+            raise NotSent(f"aiohttp.{type(err).__name__}: {message}") from err
         except ClientError as err:
             message = _TOKEN_IN_URL.sub("/bot<token>/", f"{err}")
             raise NetworkError(f"aiohttp.{type(err).__name__}: {message}") from err
@@ -174,7 +204,7 @@ class AiohttpRequest(BaseRequest):
             async with asyncio.timeout(pool_timeout):
                 await self._slots.acquire()
         except TimeoutError:
-            raise TimedOut(_POOL_TIMEOUT) from None
+            raise SlotTimedOut(_POOL_TIMEOUT) from None
 
     def _timeout(
         self, connect: float | None, write: float | None, read: float | None

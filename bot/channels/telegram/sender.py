@@ -3,9 +3,13 @@
 `Pacer` keeps to about 30 messages a second overall and about 1 a second per chat (both
 configurable, 0 = unlimited); a conversation reply always goes before queued out-of-turn
 traffic (staff answers, campaigns), so citizens never wait behind a broadcast. A 429 holds
-all sending for the retry_after it names and the same call is then made again, so nothing
-is dropped; a 403 means the citizen blocked the bot; network errors are retried with
-backoff. `TelegramSender` is also the outbox's `Sender` for the Telegram channel.
+every send, including those already waiting for a slot, for the retry_after it names.
+
+Each send is one attempt, classified: sent, retry after N (429), blocked (403), failed
+(nothing left, or Telegram refused it), or unknown (a read timeout, a dropped connection,
+a 5xx: it may have arrived). The sender never repeats a send itself: whoever owns the
+message (the outbox, the campaign engine) decides, so a slow Bot API cannot make it three
+copies. `TelegramSender` is also the outbox's `Sender` for the Telegram channel.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import InputFile
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import BaseRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
@@ -28,12 +39,12 @@ from bot.errors import DeliveryError
 from bot.outbound import Delivery, Outgoing
 from bot.storage.records import Citizen
 
-from .render import OutMessage, merge, render
+from .render import OutMessage, merge_counted, render
+from .request import NotSent
 
 log = logging.getLogger(__name__)
 
-NETWORK_ATTEMPTS = 4
-MAX_FLOOD_WAITS = 20
+SETUP_ATTEMPTS = 4  # idempotent set-up calls only (setWebhook, deleteWebhook)
 CHAT_BURST = 3  # a step's answer (a note, then the next question) goes out at once
 
 
@@ -47,12 +58,14 @@ class Pacer:
         *,
         chat_burst: int = CHAT_BURST,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.per_second = per_second
         self.per_chat = per_chat
         self.burst = max(1.0, per_second)
         self.chat_burst = float(chat_burst)
         self.clock = clock
+        self.sleep = sleep
         self._tokens = self.burst
         self._stamp = clock()
         self._chats: dict[int, tuple[float, float]] = {}  # chat -> (tokens, stamp)
@@ -60,18 +73,27 @@ class Pacer:
         self._urgent_waiting = 0
 
     def hold(self, seconds: float) -> None:
-        """Nobody sends for `seconds` (Telegram answered 429)."""
-        self._held_until = max(self._held_until, self.clock() + seconds)
+        """Nobody sends for `seconds` (Telegram answered 429), not even a caller already
+        waiting for a slot; the bucket then refills from empty, so the sends that waited
+        do not all leave at once when the hold ends."""
+        until = self.clock() + seconds
+        if until > self._held_until:
+            self._held_until = until
+            self._tokens = min(self._tokens, 0.0)
+            self._stamp = max(self._stamp, until)
 
     async def wait(self, chat_id: int, *, urgent: bool) -> None:
-        if self._held_until:
-            delay = self._held_until - self.clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        await self._unheld()
         if self.per_chat > 0:
             await self._chat_slot(chat_id)
         if self.per_second > 0:
             await self._global_slot(urgent)
+        # A 429 may have arrived while this caller waited for its slots.
+        await self._unheld()
+
+    async def _unheld(self) -> None:
+        while (delay := self._held_until - self.clock()) > 0:
+            await self.sleep(delay)
 
     async def _chat_slot(self, chat_id: int) -> None:
         while True:
@@ -84,7 +106,7 @@ class Pacer:
                     self._forget_idle(now)
                 return
             self._chats[chat_id] = (tokens, now)
-            await asyncio.sleep((1 - tokens) / self.per_chat)
+            await self.sleep((1 - tokens) / self.per_chat)
 
     def _forget_idle(self, now: float) -> None:
         full = self.chat_burst / self.per_chat
@@ -96,13 +118,16 @@ class Pacer:
         try:
             while True:
                 now = self.clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.per_second)
-                self._stamp = now
+                if now > self._stamp:  # a hold puts the stamp at its end: no tokens before
+                    gained = (now - self._stamp) * self.per_second
+                    self._tokens = min(self.burst, self._tokens + gained)
+                    self._stamp = now
                 if self._tokens >= 1 and (urgent or not self._urgent_waiting):
                     self._tokens -= 1
                     return
-                wait = max((1 - self._tokens) / self.per_second, 0.001)
-                await asyncio.sleep(wait if urgent else wait * 2)
+                refill = (1 - self._tokens) / self.per_second
+                wait = max(refill + max(0.0, self._stamp - now), 0.001)
+                await self.sleep(wait if urgent else wait * 2)
         finally:
             if urgent:
                 self._urgent_waiting -= 1
@@ -137,7 +162,7 @@ class BotApi:
 
 
 class TelegramSender:
-    """Calls the Bot API with pacing, waits and retries; Telegram's errors become ours."""
+    """Calls the Bot API with pacing; one attempt per call; Telegram's errors become ours."""
 
     channel = Channel.TELEGRAM
 
@@ -159,13 +184,22 @@ class TelegramSender:
     async def send_replies(
         self, chat_id: int, replies: Sequence[Reply], *, urgent: bool = True
     ) -> list[int]:
-        """Send replies in order; message ids of what was sent. Raises DeliveryError."""
+        """Send replies in order; message ids of what was sent.
+
+        Stops at the first send that does not succeed and raises its DeliveryError, with
+        `delivered` set to how many of `replies` went out in full before it."""
         sent: list[int] = []
-        for reply in merge(replies):
+        delivered = 0
+        for reply, count in merge_counted(replies):
             for out in render(reply):
-                result = await self._send_one(chat_id, out, urgent=urgent)
+                try:
+                    result = await self._send_one(chat_id, out, urgent=urgent)
+                except DeliveryError as err:
+                    err.delivered = delivered
+                    raise
                 if isinstance(result, dict) and "message_id" in result:
                     sent.append(int(result["message_id"]))
+            delivered += count
         return sent
 
     async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
@@ -196,44 +230,60 @@ class TelegramSender:
         urgent: bool = True,
         paced: bool = True,
     ) -> Any:
-        """One Bot API call: paced, 429 waited out, network errors retried, errors ours."""
-        failures = floods = 0
-        while True:
-            if paced and chat_id is not None:
-                await self.pacer.wait(chat_id, urgent=urgent)
+        """One Bot API call, paced; any outcome but success is raised as a DeliveryError.
+
+        Never repeated here: a request that timed out may have been carried out."""
+        if paced and chat_id is not None:
+            await self.pacer.wait(chat_id, urgent=urgent)
+        try:
+            return await self.api(method, params)
+        except RetryAfter as err:
+            wait = seconds(err.retry_after)
+            log.warning("telegram %s: flood control, all sends hold for %.0f s", method, wait)
+            self.pacer.hold(wait)
+            raise DeliveryError(
+                "flood control", retryable=True, retry_after=wait, code="429"
+            ) from None
+        except Forbidden as err:
+            if chat_id is not None and self.on_blocked is not None:
+                await self.on_blocked(str(chat_id))
+            raise DeliveryError(
+                "blocked by the user", retryable=False, blocked=True, code="403"
+            ) from err
+        except BadRequest as err:
+            # Not retryable: the same call would fail the same way.
+            raise DeliveryError(
+                f"bad request: {err.message[:120]}", retryable=False, code="400"
+            ) from err
+        except NotSent as err:  # before NetworkError: nothing reached Telegram
+            raise DeliveryError(
+                f"not sent: {err.message[:120]}", retryable=True, code="network"
+            ) from err
+        except TimedOut as err:
+            raise DeliveryError(
+                "no answer in time", retryable=False, unknown=True, code="timeout"
+            ) from err
+        except NetworkError as err:  # a dropped connection, or a 5xx answer
+            raise DeliveryError(
+                f"network: {err.message[:120]}", retryable=False, unknown=True, code="network"
+            ) from err
+        except TelegramError as err:  # Conflict, InvalidToken, ChatMigrated...
+            raise DeliveryError(
+                f"telegram: {err.message[:120]}", retryable=False, code="telegram"
+            ) from err
+
+    async def setup(self, method: str, params: dict[str, Any]) -> Any:
+        """An idempotent set-up call (setWebhook, deleteWebhook), made at start-up.
+
+        Repeating it is harmless, so start-up owns a short retry here: a 429 is waited
+        out, other failures back off. Messages never come through this path."""
+        for attempt in range(1, SETUP_ATTEMPTS + 1):
             try:
-                return await self.api(method, params)
-            except RetryAfter as err:
-                floods += 1
-                wait = seconds(err.retry_after)
-                if floods > MAX_FLOOD_WAITS:
-                    raise DeliveryError(
-                        "flood control", retryable=True, retry_after=wait, code="429"
-                    ) from None
-                log.warning("telegram %s: flood control, waiting %.0f s", method, wait)
-                self.pacer.hold(wait)
-                await self.sleep(wait)
-            except Forbidden as err:
-                if chat_id is not None and self.on_blocked is not None:
-                    await self.on_blocked(str(chat_id))
-                raise DeliveryError(
-                    "blocked by the user", retryable=False, blocked=True, code="403"
-                ) from err
-            except BadRequest as err:
-                # Not retryable: the same call would fail the same way.
-                raise DeliveryError(
-                    f"bad request: {err.message[:120]}", retryable=False, code="400"
-                ) from err
-            except NetworkError as err:  # TimedOut too; also 5xx answers
-                failures += 1
-                if failures >= NETWORK_ATTEMPTS:
-                    raise DeliveryError(
-                        f"network: {err.message[:120]}", retryable=True, code="network"
-                    ) from err
-                delay = 0.5 * 2 ** (failures - 1)
-                log.warning("telegram %s: %s; retry %d in %.1f s", method, err, failures, delay)
+                return await self.call(method, params, paced=False)
+            except DeliveryError as err:
+                if err.blocked or not (err.retryable or err.unknown) or attempt == SETUP_ATTEMPTS:
+                    raise
+                delay = err.retry_after if err.retry_after is not None else 0.5 * 2 ** (attempt - 1)
+                log.warning("telegram %s: %s; again in %.1f s", method, err, delay)
                 await self.sleep(delay)
-            except TelegramError as err:  # Conflict, InvalidToken, ChatMigrated...
-                raise DeliveryError(
-                    f"telegram: {err.message[:120]}", retryable=False, code="telegram"
-                ) from err
+        raise AssertionError("unreachable")

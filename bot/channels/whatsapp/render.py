@@ -44,8 +44,32 @@ def render_reply(reply: Reply, t: Translator) -> str:
 
 def render(replies: Sequence[Reply], t: Translator) -> list[str]:
     """One turn's replies as WhatsApp bodies, each within MAX_BODY characters."""
-    body = "\n\n".join(render_reply(reply, t) for reply in replies if reply.text or reply.buttons)
-    return split(body) if body.strip() else []
+    return [body for body, _ in render_counted(replies, t)]
+
+
+def render_counted(replies: Sequence[Reply], t: Translator) -> list[tuple[str, int]]:
+    """`render`, each body with how many of `replies` are complete once it has gone: a
+    sender that stops part-way can say how many of the caller's replies went out in full."""
+    texts = [render_reply(reply, t) if reply.text or reply.buttons else None for reply in replies]
+    body = "\n\n".join(text for text in texts if text is not None)
+    if not body.strip():
+        return []
+    ends: list[int] = []  # where each reply's text ends in `body` (trailing spaces aside)
+    at, first = 0, True
+    for text in texts:
+        if text is not None:
+            start = at if first else at + 2  # the "\n\n" that joins it to the one before
+            first = False
+            ends.append(start + len(text.rstrip()))
+            at = start + len(text)
+        else:
+            ends.append(ends[-1] if ends else 0)
+    counted: list[tuple[str, int]] = []
+    cursor = 0
+    for piece in split(body):
+        cursor = body.index(piece, cursor) + len(piece)
+        counted.append((piece, sum(1 for end in ends if end <= cursor)))
+    return counted
 
 
 def split(text: str, limit: int = MAX_BODY) -> list[str]:

@@ -4,6 +4,10 @@ Inside the 24-hour window (the citizen wrote within the last day) the message go
 free-form text. Outside it only an approved template may go: the per-language "there is
 an update on your ticket {{1}}" ContentSid; the real message is held and released when the
 citizen answers. Twilio's errors become `DeliveryError`s here, once.
+
+Each message is one request, never repeated here. A timeout, a dropped connection or a
+5xx may mean Twilio accepted it, so such a send is "unknown", not failed: the owner of
+the message (the outbox, the campaign engine) decides whether another copy is worth it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from bot.channels.whatsapp.inbound import address
-from bot.channels.whatsapp.render import render
+from bot.channels.whatsapp.render import render_counted
 from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
@@ -61,12 +65,26 @@ def delivery_error(exc: BaseException) -> DeliveryError:
             )
         if code in BLOCKED_CODES:
             return DeliveryError(label, retryable=False, blocked=True, code=str(code))
-        if status >= 500 or status == 0:
+        if status == 503:  # refused at the door: nothing was accepted
+            return DeliveryError(label, retryable=True, code=str(code or status))
+        if status >= 500:  # the message may have been created before the error
+            return DeliveryError(label, retryable=False, unknown=True, code=str(code or status))
+        if status == 0:
             return DeliveryError(label, retryable=True, code=str(code or status))
         return DeliveryError(label, retryable=False, code=str(code or status))
-    if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
-        return DeliveryError(f"network: {type(exc).__name__}", retryable=True, code="network")
-    return DeliveryError(f"unexpected: {type(exc).__name__}", retryable=True, code="unexpected")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        # No connection was made: the request never left.
+        return DeliveryError(f"not sent: {type(exc).__name__}", retryable=True, code="network")
+    if isinstance(exc, TimeoutError):
+        return DeliveryError("no answer in time", retryable=False, unknown=True, code="timeout")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        # Dropped after the request was (perhaps) written.
+        return DeliveryError(
+            f"network: {type(exc).__name__}", retryable=False, unknown=True, code="network"
+        )
+    return DeliveryError(
+        f"unexpected: {type(exc).__name__}", retryable=False, unknown=True, code="unexpected"
+    )
 
 
 class Pacer:
@@ -127,11 +145,20 @@ class WhatsAppSender:
     async def send_replies(
         self, chat_key: str, replies: Sequence[Reply], locale: str | None
     ) -> str | None:
-        """Send replies as free-form messages; returns the last message's sid."""
+        """Send replies as free-form messages; returns the last message's sid.
+
+        Stops at the first body that does not go and raises its DeliveryError, with
+        `delivered` set to how many of `replies` went out in full before it."""
         t = self.catalogs[locale or self.settings.default_language]
         sid = None
-        for body in render(replies, t):
-            sid = await self._create(to=address(chat_key), body=body)
+        delivered = 0
+        for body, complete in render_counted(replies, t):
+            try:
+                sid = await self._create(to=address(chat_key), body=body)
+            except DeliveryError as err:
+                err.delivered = delivered
+                raise
+            delivered = complete
         return sid
 
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:

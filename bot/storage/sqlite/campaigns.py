@@ -242,7 +242,7 @@ class SqliteCampaignStore:
         cannot be asked: they become 'unknown' and are never sent again (at most once)."""
         cur = await self._conn.execute(
             "UPDATE campaign_deliveries SET status = 'unknown',"
-            " error = 'interrupted while sending', updated_at = ? WHERE status = 'sending'",
+            " error = 'interrupted', updated_at = ? WHERE status = 'sending'",
             (ts(now),),
         )
         return cur.rowcount

@@ -54,22 +54,6 @@ class SqliteOutboxStore:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    async def requeue(
-        self,
-        outbox_id: int,
-        payload: dict[str, Any],
-        *,
-        now: datetime,
-        error: str,
-        next_attempt_at: datetime,
-    ) -> None:
-        """Hand a row (with what is left of its payload) to the worker's retries."""
-        await self._conn.execute(
-            "UPDATE outbox SET status = 'pending', payload = ?, error = ?, attempts = attempts + 1,"
-            " next_attempt_at = ?, updated_at = ? WHERE id = ?",
-            (self._seal(payload), error, ts(next_attempt_at), ts(now), outbox_id),
-        )
-
     async def settle_sent(
         self, *, delete: list[int], keep: list[int], keep_purpose: str, now: datetime
     ) -> None:
@@ -147,15 +131,23 @@ class SqliteOutboxStore:
         external_id: str | None = None,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        refund_attempt: bool = False,
     ) -> None:
+        """`payload` replaces what is left to send (part of it went out); `refund_attempt`
+        gives back the attempt the claim counted (a 429 is throttling, not a failure)."""
+        sealed = self._seal(payload) if payload is not None else None
         await self._conn.execute(
             "UPDATE outbox SET status = ?, external_id = coalesce(?, external_id), error = ?,"
-            " next_attempt_at = coalesce(?, next_attempt_at), updated_at = ? WHERE id = ?",
+            " next_attempt_at = coalesce(?, next_attempt_at), payload = coalesce(?, payload),"
+            " attempts = attempts - ?, updated_at = ? WHERE id = ?",
             (
                 status,
                 external_id,
                 error,
                 ts(next_attempt_at) if next_attempt_at else None,
+                sealed,
+                int(refund_attempt),
                 ts(now),
                 outbox_id,
             ),

@@ -23,6 +23,9 @@ KNOWN_REASONS = (
     "unsubscribed",
     "blocked",
     "rate_limited",
+    "timeout",
+    "network",
+    "interrupted",
 )
 
 
