@@ -129,11 +129,14 @@ class ReplyQueue:
                 payload=to_payload(Outgoing(tuple(rest), purpose)),
             )
 
-    async def answered(self, inbound_key: str) -> list[Reply]:
+    async def answered(self, inbound_key: str) -> tuple[list[Reply], str | None]:
         """A platform retried a webhook whose answer it never got: the replies to give it
-        again (those still waiting for the worker are taken from it)."""
+        again (those still waiting for the worker are taken from it), and the language of
+        the citizen they were for."""
         async with self.storage.transaction() as tx:
             # The first answer may have been given a moment ago: its row is settled first.
             await self.settle(tx, now=self.clock())
             rows = await tx.outbox.take_answered(inbound_key, now=self.clock())
-        return [reply for row in rows for reply in from_payload(row.payload).replies]
+            citizen = await tx.citizens.get(rows[0].citizen_id) if rows else None
+        replies = [reply for row in rows for reply in from_payload(row.payload).replies]
+        return replies, citizen.locale if citizen is not None else None

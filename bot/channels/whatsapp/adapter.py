@@ -137,14 +137,15 @@ class WhatsAppChannel:
             self._track(self._send_late(task, msg.chat_key))
             return _xml(EMPTY_TWIML)
         answer = task.result()
-        replies = answer.replies
+        replies, lang = answer.replies, answer.lang
         if answer.duplicate and answer.dedupe_key is not None:
             # Twilio retries a webhook when our answer did not reach it: give it the same
             # replies again (those the worker has not sent yet are taken from it).
-            replies = await self.runtime.replies.answered(answer.dedupe_key)
+            replies, known = await self.runtime.replies.answered(answer.dedupe_key)
+            lang = known or lang
         elif answer.reply_id is not None:
             self.runtime.replies.sent(answer.reply_id, in_response=True)
-        return _xml(twiml(render(replies, self.runtime.catalogs[answer.lang])))
+        return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> Answer:
         runtime = self.runtime
