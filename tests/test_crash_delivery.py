@@ -311,3 +311,49 @@ async def test_kill_9_loses_no_answer_and_files_no_complaint_twice(tmp_path: Pat
         print(f"crash run {run}: {figures}")
         assert figures.kills == KILLS
         assert figures.answers == len(SCRIPT) * (TELEGRAM_CHATS + WHATSAPP_CHATS)
+
+
+async def test_kill_9_after_getupdates_confirmed_a_batch_loses_none_of_it(
+    tmp_path: Path,
+) -> None:
+    # Polling: the next getUpdates offset tells Telegram that everything before it was
+    # delivered. The process is killed the moment that happens, while the batch's files
+    # are still downloading: each update must have been written down first.
+    from tests.test_exif import tiny_jpeg
+
+    chats = [800_000 + n for n in range(30)]
+    async with FakeTelegramApi() as tg:
+        for chat_id in chats:
+            tg.push_photo(chat_id, tiny_jpeg(), from_lang="ru")
+        last = max(u["update_id"] for u in tg._updates)
+        tg.answer_late("getFile", 3.0)
+        port = free_port()
+        env = environment(
+            tmp_path,
+            DATA_KEY=generate_key_setting(),
+            SECRET_KEY="s" * 40,
+            PORT=str(port),
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=tg.url,
+            TELEGRAM_RATE_GLOBAL="0",
+            TELEGRAM_RATE_PER_CHAT="0",
+        )
+        bot = Bot(tmp_path, env, f"http://127.0.0.1:{port}")
+        await bot.start()
+        try:
+            await until(
+                lambda: any(
+                    call.params.get("offset", 0) > last for call in tg.calls_to("getUpdates")
+                ),
+                "getUpdates to confirm the batch",
+            )
+            await bot.kill()
+            assert not any(tg.sent_to(chat_id) for chat_id in chats), "answered before the kill"
+            tg.answer_late("getFile", 0)
+            await bot.start()
+            await until(lambda: all(tg.sent_to(chat_id) for chat_id in chats), "every answer")
+        except BaseException:
+            print(bot.log())
+            raise
+        finally:
+            await bot.stop()

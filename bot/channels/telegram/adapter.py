@@ -134,8 +134,9 @@ class TelegramChannel:
         )
         runtime.outbox.add_sender(self._sender)
         await self._set_commands()
+        # Both modes store an update before Telegram may consider it delivered.
+        await self._resume_inbox()
         if self.webhook:
-            await self._resume_inbox()
             await self._sender.setup(
                 "setWebhook",
                 {
@@ -179,10 +180,26 @@ class TelegramChannel:
             await self._room.wait()
 
     async def _take_polled(self, updates: list[Any]) -> None:
+        """A fetched batch is written to the inbox before the poller asks again: the next
+        getUpdates offset confirms it to Telegram, and a crash must not lose it."""
+        taken: list[tuple[Incoming, bytes]] = []
         for update in updates:
             incoming = await self._parse(update)
-            if incoming is not None and not self._is_repeat(incoming):
+            if incoming is None or self._is_repeat(incoming):
+                continue
+            raw = encoded(update)
+            if raw is None:  # cannot happen for JSON that parsed; handled, not kept
                 self._queue(incoming, None)
+            else:
+                taken.append((incoming, raw))
+        if not taken:
+            return
+        runtime = self._require_runtime()
+        now = runtime.dispatcher.clock()
+        async with runtime.storage.transaction() as tx:
+            stored = [await tx.inbox.add(Channel.TELEGRAM.value, raw, now=now) for _, raw in taken]
+        for (incoming, _), inbox_id in zip(taken, stored, strict=True):
+            self._queue(incoming, inbox_id)
 
     async def _webhook(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
