@@ -151,10 +151,15 @@ class SqliteStorage:
         tiny write if the last one failed."""
         failing = self.writes.problem is not None
         truncate = failing or self.wal_bytes() > self.WAL_LIMIT_BYTES
-        await fold(self._require(self._maintenance), truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
-        if failing:
-            with contextlib.suppress(sqlite3.Error):  # recorded in self.writes
-                await self._probe_write()
+        maintenance = self._require(self._maintenance)
+        try:
+            await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
+        finally:
+            # Even when the checkpoint failed: on a full disk it cannot grow the database
+            # file, yet the probe is what tells /healthz that writes work again.
+            if failing:
+                with contextlib.suppress(sqlite3.Error):  # recorded in self.writes
+                    await self._probe_write()
 
     async def _probe_write(self) -> None:
         """A write that leaves nothing behind but still reaches the disk at COMMIT."""
