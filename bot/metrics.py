@@ -49,6 +49,11 @@ class Metrics:
         # labels() costs a lock and a tuple per call; the channel children are few.
         self._inbound: dict[str, Any] = {}
         self._outbound: dict[str, Any] = {}
+        self.wal_bytes = Gauge(
+            "govbot_sqlite_wal_bytes",
+            "Size of SQLite's write-ahead log file, read at each scrape",
+            registry=self.registry,
+        )
 
     def inbound(self, channel: str) -> Any:
         child = self._inbound.get(channel)

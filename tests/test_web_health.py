@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.domain import Channel, Inbound
 from bot.runtime import Runtime
+from tests import full_disk
 from tests.conftest import Clock
 
 
@@ -95,3 +97,27 @@ async def test_start_up_says_which_channels_are_off(served: Served) -> None:
 
 async def test_unknown_paths_are_404(served: Served) -> None:
     assert (await served.client.get("/nope")).status_code == 404
+
+
+async def test_healthz_says_when_the_database_cannot_write(served: Served) -> None:
+    storage = served.runtime.storage
+    await full_disk.fill(storage)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        await full_disk.write_a_page(storage)
+    response = await served.client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "cannot-write"}
+
+    full_disk.free(storage)
+    await storage.checkpoint()  # the job's run: a tiny write notices space came back
+    response = await served.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_metrics_show_the_size_of_the_write_ahead_log(served: Served) -> None:
+    dispatcher = served.runtime.dispatcher
+    await dispatcher.handle(Inbound(channel=Channel.CONSOLE, chat_key="a", text="/start"))
+    text = (await served.client.get("/metrics")).text
+    wal = sample(text, "govbot_sqlite_wal_bytes")
+    assert wal is not None and wal == served.runtime.storage.wal_bytes() > 0

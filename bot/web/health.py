@@ -1,4 +1,8 @@
-"""GET /healthz and GET /metrics."""
+"""GET /healthz and GET /metrics.
+
+Both are polled (load balancers, Prometheus), so neither writes: /healthz reads one row and
+reports what the last write transaction found out (a full disk, a read-only file).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ async def healthz(request: Request) -> Response:
             await tx.processed.seen("healthz")
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
+    problem = runtime.storage.write_problem  # "cannot-write" or "read-only"
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -27,6 +34,7 @@ async def metrics(request: Request) -> Response:
     since = runtime.dispatcher.clock() - timedelta(minutes=runtime.settings.session_idle_minutes)
     async with runtime.storage.read() as tx:
         runtime.metrics.open_sessions.set(await tx.sessions.count_since(since))
+    runtime.metrics.wal_bytes.set(runtime.storage.wal_bytes())
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -5,6 +5,7 @@ around each unit of work, so a step's effects are atomic and other chats' steps 
 a few hundred microseconds. Readers (status checks, the staff console) use an aiosqlite
 connection on its own thread and never wait for the writer, thanks to WAL. Another
 process holding the write lock (a CLI command) makes the loop sleep and retry, never block.
+A job keeps the WAL bounded (wal.py) and notices when writes work again (writes.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
+from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
+from bot.storage.sqlite.writes import WriteState
 from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ class SqliteTx:
 class SqliteStorage:
     CHECKPOINT_SECONDS = 2.0
     BUSY_GIVE_UP_SECONDS = 30.0
+    WAL_LIMIT_BYTES = WAL_LIMIT_BYTES  # past this the checkpoint job truncates the log
+    CLOSE_WAIT_MS = 10_000  # at shutdown the last TRUNCATE may wait for readers longer
 
     def __init__(self, path: Path, cipher: DataCipher) -> None:
         self.path = path
@@ -81,6 +86,7 @@ class SqliteStorage:
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
         self._read_tx: SqliteTx | None = None
+        self.writes = WriteState()
 
     async def open(self) -> None:
         # Created private before SQLite opens it: its -wal and -shm copy the file's mode.
@@ -111,7 +117,7 @@ class SqliteStorage:
         self._checkpointer = None
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
-                await self._maintenance.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await fold(self._maintenance, truncate=True, wait_ms=self.CLOSE_WAIT_MS)
         for conn in (self._maintenance, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -137,12 +143,43 @@ class SqliteStorage:
             waited += delay
             delay = min(delay * 2, 0.05)
 
+    @property
+    def write_problem(self) -> str | None:
+        """Why writes fail for want of disk ("cannot-write", "read-only"), or None."""
+        return self.writes.problem
+
+    def wal_bytes(self) -> int:
+        return wal_bytes(self.path)
+
+    async def checkpoint(self) -> None:
+        """One run of the maintenance job: fold the WAL into the database file (on the
+        maintenance connection's thread, not the loop), truncate it once it passes the
+        limit or while writes fail (a full disk gets the log's space back), then try a
+        tiny write if the last one failed."""
+        failing = self.writes.problem is not None
+        truncate = failing or self.wal_bytes() > self.WAL_LIMIT_BYTES
+        maintenance = self._require(self._maintenance)
+        try:
+            await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
+        finally:
+            # Even when the checkpoint failed: on a full disk it cannot grow the database
+            # file, yet the probe is what tells /healthz that writes work again.
+            if failing:
+                with contextlib.suppress(sqlite3.Error):  # recorded in self.writes
+                    await self._probe_write()
+
+    async def _probe_write(self) -> None:
+        """A write that leaves nothing behind but still reaches the disk at COMMIT."""
+        async with self.transaction():
+            writer = self._require(self._writer)
+            writer.run("INSERT OR REPLACE INTO processed_ids VALUES ('govbot:probe', '')")
+            writer.run("DELETE FROM processed_ids WHERE key = 'govbot:probe'")
+
     async def _checkpoint_forever(self) -> None:
-        """Fold the WAL into the database file from a worker thread, not the loop."""
         while True:
             await asyncio.sleep(self.CHECKPOINT_SECONDS)
             try:
-                await self._require(self._maintenance).execute("PRAGMA wal_checkpoint(PASSIVE)")
+                await self.checkpoint()
             except sqlite3.Error as err:
                 log.warning("WAL checkpoint failed (%s); will retry", err)
 
@@ -160,7 +197,12 @@ class SqliteStorage:
 
 class _WriteUnit(contextlib.AbstractAsyncContextManager[SqliteTx]):
     """`SqliteStorage.transaction()`: the write lock, BEGIN IMMEDIATE, then COMMIT or
-    ROLLBACK. A class rather than an @asynccontextmanager: it runs on every step."""
+    ROLLBACK. A class rather than an @asynccontextmanager: it runs on every step.
+
+    After a failure at any statement, COMMIT included, the connection is left outside a
+    transaction (SQLite itself rolls back on a full disk or an I/O error; a ROLLBACK that
+    fails is retried at the next BEGIN), so the next unit works as soon as space is back.
+    """
 
     __slots__ = ("_conn", "_storage")
 
@@ -172,12 +214,15 @@ class _WriteUnit(contextlib.AbstractAsyncContextManager[SqliteTx]):
         conn = self._conn = storage._require(storage._writer)
         await storage._write_lock.acquire()
         try:
+            if conn.in_transaction:  # a ROLLBACK that failed last time
+                _rollback(conn)
             # The lock is free nearly always; another process's BEGIN makes us sleep.
             try:
                 conn.run("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
                 await storage._when_not_busy(conn, "BEGIN IMMEDIATE")
-        except BaseException:
+        except BaseException as err:
+            storage.writes.failed(err)
             storage._write_lock.release()
             raise
         assert storage._write_tx is not None
@@ -190,19 +235,30 @@ class _WriteUnit(contextlib.AbstractAsyncContextManager[SqliteTx]):
         tb: TracebackType | None,
     ) -> None:
         conn = self._conn
+        storage = self._storage
         try:
-            if exc_type is not None:
-                if conn.in_transaction:
-                    conn.run("ROLLBACK")
+            if exc is not None:
+                _rollback(conn)
+                storage.writes.failed(exc)
                 return
             try:
-                await self._storage._when_not_busy(conn, "COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.run("ROLLBACK")
+                await storage._when_not_busy(conn, "COMMIT")
+            except BaseException as err:
+                _rollback(conn)
+                storage.writes.failed(err)
                 raise
+            storage.writes.succeeded()
         finally:
-            self._storage._write_lock.release()
+            storage._write_lock.release()
+
+
+def _rollback(conn: LoopConnection) -> None:
+    """Roll back if a transaction is open; a failure here must not hide the first one."""
+    if conn.in_transaction:
+        try:
+            conn.run("ROLLBACK")
+        except sqlite3.Error as err:
+            log.error("ROLLBACK failed (%s); the next unit of work rolls back first", err)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
@@ -220,6 +276,8 @@ async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> Non
         f"busy_timeout = {busy_timeout_ms}",
         # Deleted rows (a tip's session) are overwritten, not left in free pages.
         "secure_delete = ON",
+        # When the log starts over, its file is trimmed to this size (wal.py).
+        f"journal_size_limit = {WAL_LIMIT_BYTES}",
     ):
         await conn.execute(f"PRAGMA {pragma}")
 
