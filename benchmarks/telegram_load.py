@@ -212,11 +212,13 @@ def measure_bot(
     api_url: str,
     *,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
     **load: Any,
 ) -> LoadResult:
-    """Start ``cmd`` against a freshly reset fake, wait until it polls, load it, stop it."""
+    """Start ``cmd`` (in ``cwd``, default this checkout) against a freshly reset fake,
+    wait until it polls, load it, stop it."""
     _fake(api_url, "reset", {})
-    proc = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=ROOT)
+    proc = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
     try:
         wait_until_polling(api_url, proc)
         time.sleep(0.3)  # let start-up work (getMe, setMyCommands...) settle

@@ -1,6 +1,10 @@
 """govbot on Telegram against the bare echo baselines, in one run on one fake Bot API.
 
-    python benchmarks/telegram_throughput.py [--messages 5000] [--chats 500]
+    python benchmarks/telegram_throughput.py [--messages 5000] [--chats 500] [--against DIR]
+
+`--against DIR` also measures the govbot rows of another checkout (say, a worktree of
+the commit before a change: `git worktree add /tmp/old HEAD~1`), in the same run, on
+the same fake, so the two can be compared on a noisy machine.
 
 Starts the fake Bot API (tests/fakes/telegram_api.py) in a child process, then in turn
 `govbot run` (polling, SQLite in a temp dir) and the bare python-telegram-bot and aiogram
@@ -123,24 +127,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--token", default="123456789:AAFakeBenchmarkToken-0123456789abcdef")
+    parser.add_argument("--against", type=Path, help="another checkout's govbot, measured too")
+    parser.add_argument("--govbot-only", action="store_true", help="skip the echo baselines")
     args = parser.parse_args(argv)
     load = {"messages": args.messages, "chats": args.chats}
     fake = start_fake()
     results: list[LoadResult] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            checkouts: list[tuple[str, Path | None]] = [("", None)]
+            if args.against is not None:
+                checkouts.append((f" @{args.against.name}", args.against.resolve()))
             for name, step in (
                 ("govbot typed", govbot_typed_step),
                 ("govbot buttons", GOVBOT_STEP),
             ):
-                env = govbot_env(fake.url, args.token, Path(tmp) / name.replace(" ", "-"))
-                try:
-                    results.append(
-                        measure_bot(name, GOVBOT_COMMAND, fake.url, env=env, step=step, **load)
-                    )
-                except RuntimeError as err:
-                    results.append(LoadResult(name=name, problems=[str(err)]))
-        for kind in ("ptb", "aiogram"):
+                for suffix, cwd in checkouts:
+                    label = name + suffix
+                    env = govbot_env(fake.url, args.token, Path(tmp) / label.replace(" ", "-"))
+                    try:
+                        results.append(
+                            measure_bot(
+                                label, GOVBOT_COMMAND, fake.url, env=env, step=step, cwd=cwd,
+                                **load,
+                            )
+                        )  # fmt: skip
+                    except RuntimeError as err:
+                        results.append(LoadResult(name=label, problems=[str(err)]))
+        for kind in () if args.govbot_only else ("ptb", "aiogram"):
             command = baseline_command(kind, fake.url, args.token)
             results.append(measure_bot(kind, command, fake.url, **load))
     finally:
