@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
 from bot.replies import KEEP_ANSWERED
+from bot.replies import PURPOSES as REPLY_PURPOSES
 from bot.storage import Storage
 from bot.tasks import stop_task
 
@@ -36,7 +37,9 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - max(idle, SESSION_KEEP)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
-            "replies": await tx.outbox.purge_replies(before=now - KEEP_ANSWERED),
+            "replies": await tx.outbox.purge_replies(
+                purposes=REPLY_PURPOSES, before=now - KEEP_ANSWERED
+            ),
         }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -57,12 +57,15 @@ class Delivery:
 
 
 class Settles(Protocol):
-    """Records, in the worker's round, what was sent outside it (`ReplyQueue`)."""
+    """Records, in the worker's round, what was sent outside it, and sorts out on start
+    what a crash left unrecorded (`ReplyQueue`)."""
 
     @property
     def unsettled(self) -> int: ...
 
     async def settle(self, tx: Tx, *, now: datetime) -> int: ...
+
+    async def recover(self, tx: Tx, *, now: datetime) -> int: ...
 
 
 class Sender(Protocol):
@@ -112,11 +115,16 @@ class OutboxWorker:
         self.storage = storage
         # Conversation replies sent from memory are recorded as sent in each round.
         self.replies = replies
+        # Other writes batched into each round (a channel's handled inbox rows).
+        self._settlers: list[Callable[[Tx], Awaitable[int]]] = []
         self.senders = dict(senders)
         self.clock = clock
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def add_settler(self, settle: Callable[[Tx], Awaitable[int]]) -> None:
+        self._settlers.append(settle)
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel.value] = sender
@@ -127,19 +135,20 @@ class OutboxWorker:
 
     async def start(self) -> None:
         async with self.storage.transaction() as tx:
+            if self.replies is not None:
+                await self.replies.recover(tx, now=self.clock())
             await tx.outbox.recover_stuck(now=self.clock())
         self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
         await stop_task(self._task)
         self._task = None
-        if self.replies is not None and self.replies.unsettled:
-            try:
-                async with self.storage.transaction() as tx:
-                    await self.replies.settle(tx, now=self.clock())
-            except Exception as exc:
-                # Left "sending": sent again after the restart (at least once, not lost).
-                log.warning("could not record sent replies at shutdown: %r", exc)
+        try:
+            async with self.storage.transaction() as tx:
+                await self._settle(tx)
+        except Exception as exc:
+            # Left as they were: sent again or replayed after the restart (at least once).
+            log.warning("could not record what was sent at shutdown: %r", exc)
 
     async def _run(self) -> None:
         while True:
@@ -156,11 +165,27 @@ class OutboxWorker:
                         await self._wake.wait()
                 self._wake.clear()
 
+    async def catch_up(self, *, seconds: float = 5.0) -> int:
+        """Deliver what is due now, before a channel takes new messages: on a start after
+        a crash, the replies it left unsent go out before the answers to newer messages,
+        not after them. Bounded, so that a long backlog does not hold up the start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        handled = 0
+        while loop.time() < deadline and (done := await self.run_once()):
+            handled += done
+        return handled
+
+    async def _settle(self, tx: Tx) -> None:
+        if self.replies is not None:
+            await self.replies.settle(tx, now=self.clock())
+        for settle in self._settlers:
+            await settle(tx)
+
     async def run_once(self) -> int:
         """Deliver every due row once; returns how many rows were handled."""
         async with self.storage.transaction() as tx:
-            if self.replies is not None:
-                await self.replies.settle(tx, now=self.clock())
+            await self._settle(tx)
             rows = await tx.outbox.claim_due(list(self.senders), now=self.clock())
         for row in rows:
             await self._deliver(row.id, row.citizen_id, row.channel, row.payload, row.attempts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.domain import Reply
+from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.outbound import Outgoing, from_payload, to_payload
 from bot.storage import Storage, Tx
@@ -29,15 +29,30 @@ from bot.storage.records import Citizen
 REPLY = "reply"
 # A corruption report's conversation: deleted once sent, never kept for webhook retries.
 SENSITIVE_REPLY = "reply-sensitive"
+PURPOSES = (REPLY, SENSITIVE_REPLY)
+# Channels that answer in the webhook's own HTTP response (TwiML), so a retried webhook
+# needs the same replies again: only their rows carry the key of the message answered.
+ANSWERED_IN_RESPONSE = frozenset({Channel.WHATSAPP.value})
 # Replies kept for a webhook's retries are deleted after this (Twilio retries for minutes).
 KEEP_ANSWERED = timedelta(hours=1)
 FIRST_RETRY_SECONDS = 1.0
+# Settled at least this often (as well as every worker round): what a crash makes the
+# worker send a second time is at most about this many replies.
+SETTLE_BATCH = 32
 
 
 class ReplyQueue:
-    def __init__(self, storage: Storage, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Callable[[], datetime],
+        *,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self.storage = storage
         self.clock = clock
+        # Wakes the outbox worker, whose round settles what was sent.
+        self.wake = wake
         self._sent: list[int] = []
         self._answered: list[int] = []
 
@@ -82,7 +97,7 @@ class ReplyQueue:
             purpose,
             payload,
             now=now,
-            inbound_key=inbound_key,
+            inbound_key=inbound_key if citizen.channel in ANSWERED_IN_RESPONSE else None,
             sending=True,
         )
 
@@ -90,6 +105,8 @@ class ReplyQueue:
         """The adapter delivered the row's replies (`in_response`: in the webhook's own
         HTTP answer, which the platform may not have received: kept for its retry)."""
         (self._answered if in_response else self._sent).append(reply_id)
+        if self.unsettled >= SETTLE_BATCH:
+            self.wake()
 
     @property
     def unsettled(self) -> int:
@@ -107,6 +124,11 @@ class ReplyQueue:
             self._sent[:0], self._answered[:0] = sent, answered
             raise
         return len(sent) + len(answered)
+
+    async def recover(self, tx: Tx, *, now: datetime) -> int:
+        """On start, before rows left 'sending' go back to the worker: those already
+        superseded by a later step of their chat were sent, and are not sent again."""
+        return await tx.outbox.settle_superseded(purposes=PURPOSES, keep_purpose=REPLY, now=now)
 
     async def failed(self, reply_id: int, replies: list[Reply], err: DeliveryError) -> None:
         """The adapter's send failed: the replies not yet out go to the outbox worker."""

@@ -97,6 +97,7 @@ async def open_runtime(
         clock=clock,
     )
     outbox = OutboxWorker(storage, {}, clock=clock, replies=replies)
+    replies.wake = outbox.wake
     return Runtime(
         settings,
         storage,

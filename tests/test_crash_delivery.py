@@ -74,7 +74,7 @@ class Figures:
     kills: int = 0
     answers: int = 0
     lost_responses: int = 0
-    repeated: int = 0
+    repeated: int = 0  # texts a citizen read twice (at least once allows it)
 
 
 @dataclass

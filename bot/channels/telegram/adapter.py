@@ -36,8 +36,10 @@ from bot.config import Settings
 from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
+from bot.replies import SETTLE_BATCH
 from bot.runtime import Runtime
 from bot.safejson import loads as load_json
+from bot.storage import Tx
 from bot.tasks import stop_task
 
 from .dead_letters import encoded, set_aside, update_id_of
@@ -103,6 +105,7 @@ class TelegramChannel:
         self._recent: set[int] = set()
         self._recent_order: deque[int] = deque()
         self._group_notes: dict[int, float] = {}
+        self._handled: list[int] = []  # inbox rows to delete in the outbox worker's round
 
     # ---- ChannelService ------------------------------------------------------------------
 
@@ -133,6 +136,8 @@ class TelegramChannel:
             self._api, pacer, runtime.attachments, on_blocked=self._mark_blocked
         )
         runtime.outbox.add_sender(self._sender)
+        runtime.outbox.add_settler(self._settle_inbox)
+        await runtime.outbox.catch_up()
         await self._set_commands()
         # Both modes store an update before Telegram may consider it delivered.
         await self._resume_inbox()
@@ -322,9 +327,20 @@ class TelegramChannel:
             self._in_flight -= len(queue)
 
     async def _forget_inbox(self, inbox_id: int) -> None:
-        runtime = self._require_runtime()
-        async with runtime.storage.transaction() as tx:
-            await tx.inbox.delete(inbox_id)
+        """A handled update's inbox row goes in the outbox worker's next round, with
+        others (a crash before then replays it, and dedupe makes that a no-op)."""
+        self._handled.append(inbox_id)
+        if len(self._handled) >= SETTLE_BATCH:
+            self._require_runtime().outbox.wake()
+
+    async def _settle_inbox(self, tx: Tx) -> int:
+        handled, self._handled = self._handled, []
+        try:
+            await tx.inbox.delete_many(handled)
+        except BaseException:
+            self._handled[:0] = handled
+            raise
+        return len(handled)
 
     # ---- one update ----------------------------------------------------------------------
 

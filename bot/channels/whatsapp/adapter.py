@@ -103,6 +103,7 @@ class WhatsAppChannel:
             clock=runtime.dispatcher.clock,
         )
         runtime.outbox.add_sender(self._sender)
+        await runtime.outbox.catch_up()
 
     async def stop(self) -> None:
         if self._tasks:

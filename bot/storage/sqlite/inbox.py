@@ -39,6 +39,11 @@ class SqliteInboxStore:
     async def delete(self, inbox_id: int) -> None:
         await self._conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
 
+    async def delete_many(self, inbox_ids: list[int]) -> None:
+        await self._conn.executemany(
+            "DELETE FROM inbox WHERE id = ?", [(inbox_id,) for inbox_id in inbox_ids]
+        )
+
     async def pending(self, channel: str, *, limit: int = 1000) -> list[InboxRow]:
         """The oldest rows still waiting for `channel`, in arrival order."""
         async with self._conn.execute(

@@ -88,12 +88,13 @@ class SqliteOutboxStore:
         ) as cur:
             return [self._row(r) for r in await cur.fetchall()]
 
-    async def purge_replies(self, *, before: datetime) -> int:
+    async def purge_replies(self, *, purposes: tuple[str, ...], before: datetime) -> int:
         """Conversation replies that went out (or never will) are not kept."""
+        marks = ",".join("?" * len(purposes))
         cur = await self._conn.execute(
-            "DELETE FROM outbox WHERE inbound_key IS NOT NULL"
+            f"DELETE FROM outbox WHERE purpose IN ({marks})"
             " AND status NOT IN ('pending', 'sending', 'held') AND updated_at < ?",
-            (ts(before),),
+            (*purposes, ts(before)),
         )
         return cur.rowcount
 
@@ -170,6 +171,26 @@ class SqliteOutboxStore:
             (ts(now), ts(now), citizen_id),
         )
         return cur.rowcount
+
+    async def settle_superseded(
+        self, *, purposes: tuple[str, ...], keep_purpose: str, now: datetime
+    ) -> int:
+        """After a crash: a reply left 'sending' whose chat has taken a later step was sent
+        before that step began (one chat's updates and replies run one after another), so
+        it is settled as answered instead of being sent again, late and out of order."""
+        marks = ",".join("?" * len(purposes))
+        superseded = (
+            f"status = 'sending' AND purpose IN ({marks}) AND created_at <"
+            " (SELECT s.updated_at FROM sessions s WHERE s.citizen_id = outbox.citizen_id)"
+        )
+        cur = await self._conn.execute(
+            f"UPDATE outbox SET status = 'sent', external_id = ?, updated_at = ?"
+            f" WHERE {superseded} AND purpose = ?",
+            (IN_RESPONSE, ts(now), *purposes, keep_purpose),
+        )
+        kept = cur.rowcount
+        cur = await self._conn.execute(f"DELETE FROM outbox WHERE {superseded}", purposes)
+        return kept + cur.rowcount
 
     async def recover_stuck(self, *, now: datetime) -> int:
         """Rows left 'sending' by a crash go back to 'pending' on start."""
