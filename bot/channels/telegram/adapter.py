@@ -106,6 +106,7 @@ class TelegramChannel:
         self._recent_order: deque[int] = deque()
         self._group_notes: dict[int, float] = {}
         self._handled: list[int] = []  # inbox rows to delete in the outbox worker's round
+        self._batch_left: dict[int, int] = {}  # a polled batch's row: updates not yet handled
 
     # ---- ChannelService ------------------------------------------------------------------
 
@@ -186,25 +187,24 @@ class TelegramChannel:
 
     async def _take_polled(self, updates: list[Any]) -> None:
         """A fetched batch is written to the inbox before the poller asks again: the next
-        getUpdates offset confirms it to Telegram, and a crash must not lose it."""
-        taken: list[tuple[Incoming, bytes]] = []
+        getUpdates offset confirms it to Telegram, and a crash must not lose it. One row
+        holds the batch (a JSON list); it goes once all of its updates are handled."""
+        taken: list[tuple[Incoming, Any]] = []
         for update in updates:
             incoming = await self._parse(update)
-            if incoming is None or self._is_repeat(incoming):
-                continue
-            raw = encoded(update)
-            if raw is None:  # cannot happen for JSON that parsed; handled, not kept
+            if incoming is not None and not self._is_repeat(incoming):
+                taken.append((incoming, update))
+        raw = encoded([update for _, update in taken]) if taken else None
+        if raw is None:  # nothing to keep (or, for JSON that parsed, impossible to encode)
+            for incoming, _ in taken:
                 self._queue(incoming, None)
-            else:
-                taken.append((incoming, raw))
-        if not taken:
             return
         runtime = self._require_runtime()
-        now = runtime.dispatcher.clock()
         async with runtime.storage.transaction() as tx:
-            stored = [await tx.inbox.add(Channel.TELEGRAM.value, raw, now=now) for _, raw in taken]
-        for (incoming, _), inbox_id in zip(taken, stored, strict=True):
-            self._queue(incoming, inbox_id)
+            inbox_id = await tx.inbox.add(
+                Channel.TELEGRAM.value, raw, now=runtime.dispatcher.clock()
+            )
+        self._queue_batch([incoming for incoming, _ in taken], inbox_id)
 
     async def _webhook(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -251,6 +251,13 @@ class TelegramChannel:
             except Exception as err:  # any row at all: never a failed start
                 await set_aside(self._require_runtime(), err, inbox_id=row.id)
                 continue
+            if isinstance(update, list):  # a polled batch: its updates one by one
+                batch = [await self._parse(one) for one in update]
+                self._queue_batch(
+                    [one for one in batch if one is not None and not self._is_repeat(one)],
+                    row.id,
+                )
+                continue
             incoming = await self._parse(update, inbox_id=row.id)
             if incoming is None:
                 continue
@@ -285,6 +292,15 @@ class TelegramChannel:
     def _is_repeat(self, incoming: Incoming) -> bool:
         """An update id taken moments ago (Telegram repeats a webhook it thinks failed)."""
         return incoming.update_id in self._recent
+
+    def _queue_batch(self, batch: list[Incoming], inbox_id: int) -> None:
+        """Queue updates that share one inbox row; the row goes after the last of them."""
+        if not batch:
+            self._handled.append(inbox_id)
+            return
+        self._batch_left[inbox_id] = len(batch)
+        for incoming in batch:
+            self._queue(incoming, inbox_id)
 
     def _queue(self, incoming: Incoming, inbox_id: int | None) -> None:
         """Queue an update behind earlier ones of its chat."""
@@ -328,7 +344,12 @@ class TelegramChannel:
 
     async def _forget_inbox(self, inbox_id: int) -> None:
         """A handled update's inbox row goes in the outbox worker's next round, with
-        others (a crash before then replays it, and dedupe makes that a no-op)."""
+        others (a crash before then replays it, and dedupe makes that a no-op); a polled
+        batch's row once every update in it was handled."""
+        left = self._batch_left.pop(inbox_id, 1) - 1
+        if left > 0:
+            self._batch_left[inbox_id] = left
+            return
         self._handled.append(inbox_id)
         if len(self._handled) >= SETTLE_BATCH:
             self._require_runtime().outbox.wake()

@@ -25,7 +25,7 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _inline(conn: aiosqlite.Connection) -> Callable[[str, Sequence[Any]], sqlite3.Cursor] | None:
+def inline(conn: aiosqlite.Connection) -> Callable[[str, Sequence[Any]], sqlite3.Cursor] | None:
     """The writer's statements run inline on the loop thread (loopconn.py): the hot path
     calls sqlite3 directly instead of going through aiosqlite's awaitable wrappers."""
     return conn.run if isinstance(conn, LoopConnection) else None
@@ -62,7 +62,7 @@ class SqliteCitizenStore:
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
         self._marks = ",".join("?" * len(cipher.versions))
-        self._run = _inline(conn)
+        self._run = inline(conn)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -255,7 +255,7 @@ class SqliteSessionStore:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
-        self._run = _inline(conn)
+        self._run = inline(conn)
 
     async def load(self, citizen_id: int) -> SessionRecord | None:
         rows = await self._conn.execute_fetchall(
@@ -312,7 +312,7 @@ class SqliteSessionStore:
 class SqliteProcessedStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self._run = _inline(conn)
+        self._run = inline(conn)
 
     async def seen(self, key: str) -> bool:
         rows = await self._conn.execute_fetchall(

@@ -10,7 +10,7 @@ import aiosqlite
 
 from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
-from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.core import inline, parse_ts, ts
 
 # external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
 IN_RESPONSE = "in-response"
@@ -22,6 +22,7 @@ class SqliteOutboxStore:
     def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._run = inline(conn)  # a reply row is written in every step
 
     async def enqueue(
         self,
@@ -36,21 +37,23 @@ class SqliteOutboxStore:
     ) -> int:
         """A new row; `sending` when the caller sends it at once itself (a conversation
         reply), so the worker leaves it alone unless the process dies first."""
-        cur = await self._conn.execute(
+        stamp = ts(now)
+        sql = (
             "INSERT INTO outbox (citizen_id, channel, purpose, payload, status, inbound_key,"
-            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                citizen_id,
-                channel,
-                purpose,
-                self._seal(payload),
-                "sending" if sending else "pending",
-                inbound_key,
-                ts(now),
-                ts(now),
-                ts(now),
-            ),
+            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        params = (
+            citizen_id,
+            channel,
+            purpose,
+            self._seal(payload),
+            "sending" if sending else "pending",
+            inbound_key,
+            stamp,
+            stamp,
+            stamp,
+        )
+        cur = self._run(sql, params) if self._run else await self._conn.execute(sql, params)
         assert cur.lastrowid is not None
         return cur.lastrowid
 
