@@ -28,7 +28,7 @@ from bot.recent import RecentKeys
 from bot.refdata import RefData
 from bot.replies import ReplyQueue
 from bot.storage import Storage, Tx
-from bot.storage.records import Citizen, SessionRecord
+from bot.storage.records import Citizen, SessionRecord, SessionReply
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Answer:
     the citizen's id and the time of their message before this one (None for a first
     message, a duplicate, or a step that failed before the citizen was read).
 
-    `reply_id`: the outbox row the replies were written to (tell `ReplyQueue` how sending
+    `reply_seq`: the number the replies were written down under (tell `ReplyQueue` how sending
     went); `duplicate`: the message was handled before (its `dedupe_key` finds the
     replies it got, for a webhook retried because its answer was lost)."""
 
@@ -73,7 +73,7 @@ class Answer:
     lang: str
     citizen_id: int | None
     last_inbound_at: datetime | None
-    reply_id: int | None = None
+    reply_seq: int | None = None
     duplicate: bool = False
     dedupe_key: str | None = None
 
@@ -181,7 +181,7 @@ class Dispatcher:
                     self.metrics.flood_dropped.labels(msg.channel.value).inc()
                     return await self._slow_down(msg) if warn else self._nothing()
             citizen: Citizen | None = None
-            last_inbound_at = reply_id = None
+            last_inbound_at = reply_seq = None
             try:
                 step = await self._handle_once(msg, dedupe_key)
             except Exception:
@@ -192,7 +192,7 @@ class Dispatcher:
                 if step is None:
                     self._recent.add(dedupe_key)
                     return self._repeat(dedupe_key)
-                replies, citizen, last_inbound_at, reply_id = step
+                replies, citizen, last_inbound_at, reply_seq = step
             if dedupe_key is not None:
                 self._recent.add(dedupe_key)
             self.metrics.outbound(msg.channel.value).inc(len(replies))
@@ -201,7 +201,7 @@ class Dispatcher:
                 self._translator(citizen, msg).lang,
                 citizen.id if citizen is not None else None,
                 last_inbound_at,
-                reply_id,
+                reply_seq,
                 dedupe_key=dedupe_key,
             )
 
@@ -210,6 +210,19 @@ class Dispatcher:
     ) -> tuple[list[Reply], Citizen, datetime | None, int | None] | None:
         """The step in one transaction; None if the message was handled before."""
         now = self.clock()
+        numbered: list[int] = []
+        try:
+            return await self._transact(msg, dedupe_key, now, numbered)
+        except BaseException:
+            # Rolled back: the answer that was numbered will never be sent.
+            if self.replies is not None:
+                for seq in numbered:
+                    self.replies.cancel(seq)
+            raise
+
+    async def _transact(
+        self, msg: Inbound, dedupe_key: str | None, now: datetime, numbered: list[int]
+    ) -> tuple[list[Reply], Citizen, datetime | None, int | None] | None:
         async with self.storage.transaction() as tx:
             # Claimed inside the step's transaction: if the step fails, so does the claim.
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
@@ -223,17 +236,18 @@ class Dispatcher:
             turn = self._load(citizen, record, now)
             sensitive = self.flows[turn.flow].sensitive
             await self._step(tx, turn, msg, now)
-            await self._save(tx, turn, now)
-            reply_id = None
+            reply_seq, kept = None, None
             if turn.replies and self.replies is not None and msg.channel in self.durable:
-                reply_id = await self.replies.record(
+                reply_seq, kept = await self.replies.record(
                     tx,
                     citizen,
                     turn.replies,
                     inbound_key=dedupe_key,
                     sensitive=sensitive or turn.forget or self.flows[turn.flow].sensitive,
-                    now=now,
+                    own_row=turn.forget,
                 )
+                numbered.append(reply_seq)
+            await self._save(tx, turn, now, kept)
             last = citizen.last_inbound_at
             if last is None or msg.received_at - last > INBOUND_TIME_GRANULARITY:
                 citizen.last_inbound_at = msg.received_at
@@ -244,7 +258,7 @@ class Dispatcher:
             # to the second, which the day-precision storage of tips exists to prevent.
             if kind != "tip":
                 self.metrics.tickets_created.labels(kind).inc()
-        return turn.replies, citizen, last, reply_id
+        return turn.replies, citizen, last, reply_seq
 
     def _dedupe_key(self, msg: Inbound) -> str | None:
         if msg.external_id is None:
@@ -278,14 +292,18 @@ class Dispatcher:
             turn.expired = True
         return turn
 
-    async def _save(self, tx: Tx, turn: _Turn, now: datetime) -> None:
+    async def _save(
+        self, tx: Tx, turn: _Turn, now: datetime, reply: SessionReply | None = None
+    ) -> None:
         if turn.forget:
             await tx.sessions.delete(turn.citizen.id)
             return
         # A tuple of strings: the store encodes each distinct list of buttons once.
         offered = tuple((b.payload, b.label, b.aliases) for b in turn.offered)
         data = {"d": turn.data, "h": turn.history[-20:], "o": offered}
-        await tx.sessions.save(SessionRecord(turn.citizen.id, turn.flow, turn.state, data), now=now)
+        await tx.sessions.save(
+            SessionRecord(turn.citizen.id, turn.flow, turn.state, data), now=now, reply=reply
+        )
 
     async def _step(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
         citizen = turn.citizen

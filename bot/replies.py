@@ -1,44 +1,52 @@
 """Conversation replies are written down before they are sent.
 
-The dispatcher records a step's replies as an outbox row (purpose "reply", status
-"sending") in the step's own transaction; the adapter then sends them at once from
-memory and says so here. Settling is batched into the outbox worker's next round, so the
-hot path pays one INSERT and no extra commit. If the process dies in between, the row is
-still "sending" on the next start, goes back to "pending", and the outbox worker delivers
-it: at least once, never lost. A send that fails hands what is left to the worker, which
-owns every retry.
+The step's answer is kept with its session, written by the statement that saves the
+step's state (a separate row per step cost a fifth of the bot's throughput), and numbered
+in the order steps commit. The adapter sends it at once from memory and says so here.
+In each round the outbox worker records the number up to which every answer was sent:
+the watermark. A start after a crash hands every answer after the watermark to the
+worker, so nothing is lost; an answer that was sent but not yet counted goes out a second
+time (at least once). A step that deletes its session (a corruption report's receipt)
+writes its answer as an outbox row of its own, deleted once sent. A send that fails
+hands what is left to the worker, which owns every retry.
 
-    step tx: session + ticket + dedupe mark + reply row ("sending")
-      → adapter sends from memory → sent(): row deleted (or kept as answered in a
-        webhook response, for the platform's retry of that webhook) in the next round
-      → adapter's send fails → failed(): the rest of the replies become "pending"
-      → crash → recover_stuck on start → "pending" → OutboxWorker delivers
+    step tx: state + answer (seq n) + ticket + dedupe mark
+      → adapter sends from memory → sent(n) → watermark moves past n in the next round
+      → adapter's send fails → failed(n): the rest becomes an outbox row ("pending")
+      → crash → start: answers after the watermark become outbox rows → worker sends
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.outbound import Outgoing, from_payload, to_payload
 from bot.storage import Storage, Tx
-from bot.storage.records import Citizen
+from bot.storage.records import Citizen, SessionReply
 
 REPLY = "reply"
 # A corruption report's conversation: deleted once sent, never kept for webhook retries.
 SENSITIVE_REPLY = "reply-sensitive"
 PURPOSES = (REPLY, SENSITIVE_REPLY)
-# Channels that answer in the webhook's own HTTP response (TwiML), so a retried webhook
-# needs the same replies again: only their rows carry the key of the message answered.
-ANSWERED_IN_RESPONSE = frozenset({Channel.WHATSAPP.value})
-# Replies kept for a webhook's retries are deleted after this (Twilio retries for minutes).
+# Replies answered again to a webhook's retry are kept this long (Twilio retries for minutes).
 KEEP_ANSWERED = timedelta(hours=1)
 FIRST_RETRY_SECONDS = 1.0
-# Settled at least this often (as well as every worker round): what a crash makes the
-# worker send a second time is at most about this many replies.
+# The worker is woken to count sent answers at least this often (as well as every round):
+# what a crash makes it send a second time is about this many answers and those in flight.
 SETTLE_BATCH = 32
+
+
+@dataclass(slots=True)
+class _Unsent:
+    citizen_id: int
+    channel: str
+    purpose: str
+    row_id: int | None  # an outbox row of its own (a step that deleted its session)
 
 
 class ReplyQueue:
@@ -51,32 +59,15 @@ class ReplyQueue:
     ) -> None:
         self.storage = storage
         self.clock = clock
-        # Wakes the outbox worker, whose round settles what was sent.
+        # Wakes the outbox worker, whose round records what was sent.
         self.wake = wake
-        self._sent: list[int] = []
-        self._answered: list[int] = []
+        self._seq = 0  # the last number given to an answer
+        self._unsent: dict[int, _Unsent] = {}
+        self._sent_rows: list[int] = []
+        self._counted = 0  # sent since the last round
+        self._watermark: int | None = None  # as last written
 
-    async def deliver(
-        self,
-        reply_id: int | None,
-        replies: list[Reply],
-        send: Callable[[list[Reply]], Awaitable[object]],
-    ) -> None:
-        """Send a step's replies from memory with `send`, then record how it went; a
-        failure (DeliveryError, re-raised) leaves the rest to the outbox worker."""
-        try:
-            await send(replies)
-        except DeliveryError as err:
-            if reply_id is not None:
-                await self.failed(reply_id, replies, err)
-            raise
-        except Exception as exc:
-            if reply_id is not None:
-                unexpected = DeliveryError(type(exc).__name__, retryable=True, unknown=True)
-                await self.failed(reply_id, replies, unexpected)
-            raise
-        if reply_id is not None:
-            self.sent(reply_id)
+    # -- in the step's transaction -------------------------------------------------------
 
     async def record(
         self,
@@ -86,79 +77,147 @@ class ReplyQueue:
         *,
         inbound_key: str | None,
         sensitive: bool,
-        now: datetime,
-    ) -> int:
-        """In the step's transaction: the row that makes these replies survive a crash."""
+        own_row: bool,
+    ) -> tuple[int, SessionReply | None]:
+        """Number the step's answer; returns the number and what the session keeps (None
+        when the answer went to an outbox row of its own: `own_row`, the session is going).
+        Called inside the step's transaction, so numbers follow the order of commits."""
         purpose = SENSITIVE_REPLY if sensitive else REPLY
         payload = to_payload(Outgoing(tuple(replies), purpose))
-        return await tx.outbox.enqueue(
-            citizen.id,
-            citizen.channel,
-            purpose,
-            payload,
-            now=now,
-            inbound_key=inbound_key if citizen.channel in ANSWERED_IN_RESPONSE else None,
-            sending=True,
-        )
+        self._seq += 1
+        row_id = None
+        if own_row:
+            row_id = await tx.outbox.enqueue(
+                citizen.id, citizen.channel, purpose, payload, now=self.clock(), sending=True
+            )
+        self._unsent[self._seq] = _Unsent(citizen.id, citizen.channel, purpose, row_id)
+        kept = None if own_row else SessionReply(payload, inbound_key, self._seq)
+        return self._seq, kept
 
-    def sent(self, reply_id: int, *, in_response: bool = False) -> None:
-        """The adapter delivered the row's replies (`in_response`: in the webhook's own
-        HTTP answer, which the platform may not have received: kept for its retry)."""
-        (self._answered if in_response else self._sent).append(reply_id)
-        if self.unsettled >= SETTLE_BATCH:
+    def cancel(self, seq: int) -> None:
+        """The step's transaction did not commit: there is no answer to send."""
+        self._unsent.pop(seq, None)
+
+    # -- after the step ------------------------------------------------------------------
+
+    async def deliver(
+        self, seq: int | None, replies: list[Reply], send: Callable[[list[Reply]], Awaitable[Any]]
+    ) -> None:
+        """Send a step's replies from memory with `send`, then record how it went; a
+        failure (DeliveryError, re-raised) leaves the rest to the outbox worker."""
+        try:
+            await send(replies)
+        except DeliveryError as err:
+            if seq is not None:
+                await self.failed(seq, replies, err)
+            raise
+        except Exception as exc:
+            if seq is not None:
+                unexpected = DeliveryError(type(exc).__name__, retryable=True, unknown=True)
+                await self.failed(seq, replies, unexpected)
+            raise
+        if seq is not None:
+            self.sent(seq)
+
+    def sent(self, seq: int) -> None:
+        """The adapter delivered answer `seq` (by API, or in the webhook's own answer)."""
+        unsent = self._unsent.pop(seq, None)
+        if unsent is not None and unsent.row_id is not None:
+            self._sent_rows.append(unsent.row_id)
+        self._counted += 1
+        if self._counted >= SETTLE_BATCH:
             self.wake()
+
+    async def failed(self, seq: int, replies: list[Reply], err: DeliveryError) -> None:
+        """The adapter's send failed: the replies not yet out go to the outbox worker."""
+        unsent = self._unsent.pop(seq, None)
+        if unsent is None:
+            return
+        rest = replies[err.delivered :]
+        now = self.clock()
+        retry = (err.retryable or err.unknown) and not err.blocked and rest
+        async with self.storage.transaction() as tx:
+            if not retry:
+                if unsent.row_id is not None:
+                    error = err.code or str(err)
+                    await tx.outbox.mark(unsent.row_id, "failed", now=now, error=error)
+                return
+            delay = err.retry_after if err.retry_after is not None else FIRST_RETRY_SECONDS
+            payload = to_payload(Outgoing(tuple(rest), unsent.purpose))
+            due = now + timedelta(seconds=delay)
+            if unsent.row_id is None:
+                row_id = await tx.outbox.enqueue(
+                    unsent.citizen_id, unsent.channel, unsent.purpose, payload, now=now
+                )
+                await tx.outbox.mark(row_id, "pending", now=now, next_attempt_at=due)
+            else:
+                await tx.outbox.mark(
+                    unsent.row_id, "pending", now=now, next_attempt_at=due, payload=payload
+                )
+
+    # -- the outbox worker's rounds ------------------------------------------------------
 
     @property
     def unsettled(self) -> int:
-        return len(self._sent) + len(self._answered)
+        return self._counted + len(self._sent_rows)
 
     async def settle(self, tx: Tx, *, now: datetime) -> int:
-        """Record what was sent since the last round; returns how many rows."""
-        if not self._sent and not self._answered:
-            return 0
-        sent, answered = self._sent, self._answered
-        self._sent, self._answered = [], []
+        """Record what was sent since the last round: the watermark (every answer up to
+        it was sent) and the own rows of sent answers. Returns how many answers."""
+        rows, counted = self._sent_rows, self._counted
+        self._sent_rows, self._counted = [], 0
+        watermark = min(self._unsent, default=self._seq + 1) - 1
         try:
-            await tx.outbox.settle_sent(delete=sent, keep=answered, keep_purpose=REPLY, now=now)
+            if rows:
+                await tx.outbox.delete_sent(rows)
+            if watermark != self._watermark:
+                await tx.sessions.set_reply_watermark(watermark)
         except BaseException:
-            self._sent[:0], self._answered[:0] = sent, answered
+            self._sent_rows[:0] = rows
+            self._counted += counted
             raise
-        return len(sent) + len(answered)
+        self._watermark = watermark
+        return counted
 
     async def recover(self, tx: Tx, *, now: datetime) -> int:
-        """On start, before rows left 'sending' go back to the worker: those already
-        superseded by a later step of their chat were sent, and are not sent again."""
-        return await tx.outbox.settle_superseded(purposes=PURPOSES, keep_purpose=REPLY, now=now)
-
-    async def failed(self, reply_id: int, replies: list[Reply], err: DeliveryError) -> None:
-        """The adapter's send failed: the replies not yet out go to the outbox worker."""
-        rest = replies[err.delivered :]
-        retry = err.retryable or err.unknown
-        now = self.clock()
-        async with self.storage.transaction() as tx:
-            if err.blocked or not retry or not rest:
-                await tx.outbox.mark(reply_id, "failed", now=now, error=err.code or str(err))
-                return
-            row = await tx.outbox.get(reply_id)
-            purpose = row.purpose if row is not None else REPLY
-            delay = err.retry_after if err.retry_after is not None else FIRST_RETRY_SECONDS
-            await tx.outbox.mark(
-                reply_id,
-                "pending",
+        """On start, before any new step: every answer after the watermark goes to the
+        worker (it may not have been sent), and numbering carries on after the last one."""
+        last = await tx.sessions.last_reply_seq()
+        watermark = await tx.sessions.reply_watermark()
+        after = await tx.sessions.replies_after(-1 if watermark is None else watermark)
+        for citizen_id, kept in after:
+            citizen = await tx.citizens.get(citizen_id)
+            if citizen is None:
+                continue
+            await tx.outbox.enqueue(
+                citizen_id,
+                citizen.channel,
+                str(kept.payload.get("purpose", REPLY)),
+                kept.payload,
                 now=now,
-                error=err.code or str(err),
-                next_attempt_at=now + timedelta(seconds=delay),
-                payload=to_payload(Outgoing(tuple(rest), purpose)),
+                inbound_key=kept.key,
             )
+        await tx.sessions.drop_replies([citizen_id for citizen_id, _ in after])
+        # Own rows left "sending" whose chat took a later step were sent before it.
+        await tx.outbox.drop_superseded(purposes=PURPOSES)
+        self._seq = max(self._seq, last)
+        self._watermark = self._seq
+        await tx.sessions.set_reply_watermark(self._seq)
+        return len(after)
 
-    async def answered(self, inbound_key: str) -> tuple[list[Reply], str | None]:
+    # -- a webhook's retry ---------------------------------------------------------------
+
+    async def answered(
+        self, channel: Channel, chat_key: str, inbound_key: str
+    ) -> tuple[list[Reply], str | None]:
         """A platform retried a webhook whose answer it never got: the replies to give it
-        again (those still waiting for the worker are taken from it), and the language of
-        the citizen they were for."""
+        again, and the language of their citizen. Outbox rows for that message are taken
+        from the worker (they are in this answer now, not to go out again by API)."""
         async with self.storage.transaction() as tx:
-            # The first answer may have been given a moment ago: its row is settled first.
-            await self.settle(tx, now=self.clock())
             rows = await tx.outbox.take_answered(inbound_key, now=self.clock())
-            citizen = await tx.citizens.get(rows[0].citizen_id) if rows else None
-        replies = [reply for row in rows for reply in from_payload(row.payload).replies]
-        return replies, citizen.locale if citizen is not None else None
+            citizen = await tx.citizens.find(channel, chat_key)
+            kept = await tx.sessions.reply(citizen.id) if citizen is not None else None
+        lang = citizen.locale if citizen is not None else None
+        if kept is not None and kept.key == inbound_key:
+            return list(from_payload(kept.payload).replies), lang
+        return [reply for row in rows for reply in from_payload(row.payload).replies], lang

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.domain import Channel, Inbound
+from bot.domain import Channel, Inbound, Reply
 from bot.i18n import Catalogs
 from bot.outbound import MemorySender
 from bot.runtime import open_runtime
@@ -39,7 +39,7 @@ async def test_a_reply_not_sent_before_a_crash_is_delivered_after_the_restart(
 ) -> None:
     runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
     answer = await runtime.dispatcher.answer(telegram("/start", "u1"))
-    assert answer.replies and answer.reply_id is not None
+    assert answer.replies and answer.reply_seq is not None
     # The process dies here: the step committed (the update is marked processed), the
     # reply never left. Closing without sending is what kill -9 leaves on disk.
     await runtime.storage.close()
@@ -70,10 +70,12 @@ async def test_a_sent_reply_is_settled_and_never_sent_again(
     async def send(replies: list[object]) -> None:
         delivered.append(replies)
 
-    await runtime.replies.deliver(answer.reply_id, answer.replies, send)
+    await runtime.replies.deliver(answer.reply_seq, answer.replies, send)
     assert delivered == [answer.replies]
     await runtime.close()  # the worker's last round records what was sent
     assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
+    watermark = rows(settings.database_path, "SELECT sent_to FROM reply_watermark")
+    assert watermark == [(answer.reply_seq,)]
 
     restarted = await open_runtime(settings, clock=clock, catalogs=catalogs)
     try:
@@ -100,7 +102,7 @@ async def test_a_failed_send_hands_the_rest_to_the_worker(
             raise DeliveryError("read timeout", retryable=False, unknown=True)
 
         with pytest.raises(DeliveryError):
-            await runtime.replies.deliver(answer.reply_id, answer.replies, times_out)
+            await runtime.replies.deliver(answer.reply_seq, answer.replies, times_out)
         sender = MemorySender(Channel.TELEGRAM)
         runtime.outbox.add_sender(sender)
         assert await runtime.outbox.run_once() == 0  # not before its backoff
@@ -167,16 +169,40 @@ async def test_a_twilio_retry_after_a_crash_is_answered_once(
         assert len(in_answer + by_rest) == len(answer.replies)
 
 
-async def test_a_tips_replies_are_not_kept_after_they_are_sent(
-    settings: Settings, clock: Clock
+async def test_a_receipts_own_row_is_deleted_once_sent(
+    settings: Settings, clock: Clock, catalogs: Catalogs
 ) -> None:
-    async with running_bot(settings, clock) as bot:
-        chat = bot.chat("+77011234567")
-        await chat.send("hi")
-        await chat.send("3")  # English
-        await chat.send("Report corruption")
-        assert "1424" in chat.text or chat.texts
-        await bot.runtime.outbox.run_once()
-        kept = bot.rows("SELECT purpose FROM outbox")
-        assert ("reply-sensitive",) not in kept
-        assert ("reply",) in kept  # the menu's replies are kept for Twilio's retries
+    # A step that deletes its session (an anonymous tip's receipt) cannot keep its answer
+    # there: it gets a row of its own, which must not outlive the sending.
+    runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    try:
+        async with runtime.storage.transaction() as tx:
+            citizen, _, _ = await tx.citizens.get_or_create_with_session(
+                Channel.TELEGRAM, "5151", now=clock()
+            )
+            seq, kept = await runtime.replies.record(
+                tx, citizen, [Reply("receipt")], inbound_key=None, sensitive=True, own_row=True
+            )
+        assert kept is None
+        assert rows(settings.database_path, "SELECT purpose, status FROM outbox") == [
+            ("reply-sensitive", "sending")
+        ]
+        runtime.replies.sent(seq)
+        await runtime.outbox.run_once()
+        assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
+    finally:
+        await runtime.close()
+
+
+async def test_an_answer_is_kept_with_its_session_not_in_a_row(
+    settings: Settings, clock: Clock, catalogs: Catalogs
+) -> None:
+    runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    try:
+        answer = await runtime.dispatcher.answer(telegram("/start", "u9"))
+        assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
+        [(seq, sealed)] = rows(settings.database_path, "SELECT reply_seq, reply FROM sessions")
+        assert seq == answer.reply_seq
+        assert b"Hello" not in sealed  # encrypted like the session
+    finally:
+        await runtime.close()

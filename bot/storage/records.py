@@ -32,6 +32,17 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionReply:
+    """A step's answer kept with the session until it is known to be sent: `payload` as
+    `bot.outbound.to_payload` writes it, `key` the dedupe key of the message it answers,
+    `seq` its place in the order steps committed."""
+
+    payload: dict[str, Any]
+    key: str | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class AttachmentRef:
     blob_id: str
     kind: str

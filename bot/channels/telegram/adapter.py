@@ -386,7 +386,7 @@ class TelegramChannel:
             return
         try:
             await runtime.replies.deliver(
-                answer.reply_id,
+                answer.reply_seq,
                 answer.replies,
                 functools.partial(sender.send_replies, chat_id, urgent=True),
             )

@@ -142,10 +142,12 @@ class WhatsAppChannel:
         if answer.duplicate and answer.dedupe_key is not None:
             # Twilio retries a webhook when our answer did not reach it: give it the same
             # replies again (those the worker has not sent yet are taken from it).
-            replies, known = await self.runtime.replies.answered(answer.dedupe_key)
+            replies, known = await self.runtime.replies.answered(
+                msg.channel, msg.chat_key, answer.dedupe_key
+            )
             lang = known or lang
-        elif answer.reply_id is not None:
-            self.runtime.replies.sent(answer.reply_id, in_response=True)
+        elif answer.reply_seq is not None:
+            self.runtime.replies.sent(answer.reply_seq)
         return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> Answer:
@@ -220,7 +222,7 @@ class WhatsAppChannel:
             sender = self._sender
             if answer.replies and sender is not None:
                 await self.runtime.replies.deliver(
-                    answer.reply_id,
+                    answer.reply_seq,
                     answer.replies,
                     lambda replies: sender.send_replies(chat_key, replies, answer.lang),
                 )

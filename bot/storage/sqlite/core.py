@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
 
 from bot.crypto import NONCE_BYTES, DataCipher
-from bot.storage.records import Citizen, SessionRecord
+from bot.storage.records import Citizen, SessionRecord, SessionReply
 from bot.storage.sqlite.loopconn import LoopConnection
 
 LOOKUP_WINDOW = timedelta(minutes=15)
+_REPLY_CONTEXT = b"session-reply"
 
 
 def ts(value: datetime) -> str:
@@ -272,20 +273,85 @@ class SqliteSessionStore:
             updated_at=parse_ts(row["updated_at"]),
         )
 
-    async def save(self, record: SessionRecord, *, now: datetime) -> None:
+    async def save(
+        self, record: SessionRecord, *, now: datetime, reply: SessionReply | None = None
+    ) -> None:
+        """Save the state, and with it the step's answer (`reply`), or none."""
         sealed = self._codec.encode(record.citizen_id, record.data)
         sql = (
-            "INSERT INTO sessions (citizen_id, flow, state, data, updated_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET"
+            "INSERT INTO sessions (citizen_id, flow, state, data, updated_at, reply,"
+            " reply_key, reply_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (citizen_id) DO UPDATE SET"
             " flow = excluded.flow, state = excluded.state, data = excluded.data,"
-            " updated_at = excluded.updated_at"
+            " updated_at = excluded.updated_at, reply = excluded.reply,"
+            " reply_key = excluded.reply_key, reply_seq = excluded.reply_seq"
         )
-        params = (record.citizen_id, record.flow, record.state, sealed, ts(now))
+        params = (
+            record.citizen_id,
+            record.flow,
+            record.state,
+            sealed,
+            ts(now),
+            self._seal_reply(reply.payload) if reply else None,
+            reply.key if reply else None,
+            reply.seq if reply else None,
+        )
         if self._run is not None:
             self._run(sql, params)
         else:
             await self._conn.execute(sql, params)
         record.updated_at = now
+
+    async def reply(self, citizen_id: int) -> SessionReply | None:
+        """The answer kept with the session, if it still has one."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT reply, reply_key, reply_seq FROM sessions"
+            " WHERE citizen_id = ? AND reply IS NOT NULL",
+            (citizen_id,),
+        )
+        for row in rows:
+            return SessionReply(self._open_reply(row[0]), row[1], row[2])
+        return None
+
+    async def replies_after(self, seq: int) -> list[tuple[int, SessionReply]]:
+        """(citizen id, answer) of every session whose answer came after `seq`."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT citizen_id, reply, reply_key, reply_seq FROM sessions"
+            " WHERE reply_seq > ? AND reply IS NOT NULL ORDER BY reply_seq",
+            (seq,),
+        )
+        return [(row[0], SessionReply(self._open_reply(row[1]), row[2], row[3])) for row in rows]
+
+    async def drop_replies(self, citizen_ids: list[int]) -> None:
+        await self._conn.executemany(
+            "UPDATE sessions SET reply = NULL, reply_key = NULL, reply_seq = NULL"
+            " WHERE citizen_id = ?",
+            [(citizen_id,) for citizen_id in citizen_ids],
+        )
+
+    async def last_reply_seq(self) -> int:
+        rows = await self._conn.execute_fetchall("SELECT max(reply_seq) FROM sessions")
+        return next((int(row[0]) for row in rows if row[0] is not None), 0)
+
+    async def reply_watermark(self) -> int | None:
+        """Every answer up to this sequence number was sent (None: never recorded)."""
+        rows = await self._conn.execute_fetchall("SELECT sent_to FROM reply_watermark")
+        return next((int(row[0]) for row in rows), None)
+
+    async def set_reply_watermark(self, seq: int) -> None:
+        sql = "INSERT OR REPLACE INTO reply_watermark (id, sent_to) VALUES (1, ?)"
+        if self._run is not None:
+            self._run(sql, (seq,))
+        else:
+            await self._conn.execute(sql, (seq,))
+
+    def _seal_reply(self, payload: Mapping[str, Any]) -> bytes:
+        plain = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return self._cipher.encrypt(plain, context=_REPLY_CONTEXT)
+
+    def _open_reply(self, sealed: bytes) -> dict[str, Any]:
+        payload: dict[str, Any] = json.loads(self._cipher.decrypt(sealed, context=_REPLY_CONTEXT))
+        return payload
 
     async def delete(self, citizen_id: int) -> None:
         self._codec.forget(citizen_id)

@@ -57,23 +57,12 @@ class SqliteOutboxStore:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    async def settle_sent(
-        self, *, delete: list[int], keep: list[int], keep_purpose: str, now: datetime
-    ) -> None:
-        """Replies sent: deleted, or, if answered in a webhook response (`keep`) and of
-        `keep_purpose`, kept so that a retry of that webhook gets them again."""
-        if keep:
-            await self._conn.executemany(
-                "UPDATE outbox SET status = 'sent', external_id = ?, updated_at = ?"
-                " WHERE id = ? AND purpose = ?",
-                [(IN_RESPONSE, ts(now), outbox_id, keep_purpose) for outbox_id in keep],
-            )
-        gone = delete + keep
-        if gone:
-            await self._conn.executemany(
-                "DELETE FROM outbox WHERE id = ? AND status = 'sending'",
-                [(outbox_id,) for outbox_id in gone],
-            )
+    async def delete_sent(self, outbox_ids: list[int]) -> None:
+        """Rows the caller sent itself (a step's own answer rows) are not kept."""
+        await self._conn.executemany(
+            "DELETE FROM outbox WHERE id = ? AND status = 'sending'",
+            [(outbox_id,) for outbox_id in outbox_ids],
+        )
 
     async def take_answered(self, inbound_key: str, *, now: datetime) -> list[OutboxRow]:
         """For a retried webhook: the replies to the message `inbound_key`, taken from the
@@ -175,25 +164,18 @@ class SqliteOutboxStore:
         )
         return cur.rowcount
 
-    async def settle_superseded(
-        self, *, purposes: tuple[str, ...], keep_purpose: str, now: datetime
-    ) -> int:
-        """After a crash: a reply left 'sending' whose chat has taken a later step was sent
-        before that step began (one chat's updates and replies run one after another), so
-        it is settled as answered instead of being sent again, late and out of order."""
+    async def drop_superseded(self, *, purposes: tuple[str, ...]) -> int:
+        """After a crash: an answer row left 'sending' whose chat has taken a later step
+        was sent before that step began (one chat's updates and replies run one after
+        another): deleted, instead of being sent again, late and out of order."""
         marks = ",".join("?" * len(purposes))
-        superseded = (
-            f"status = 'sending' AND purpose IN ({marks}) AND created_at <"
-            " (SELECT s.updated_at FROM sessions s WHERE s.citizen_id = outbox.citizen_id)"
-        )
         cur = await self._conn.execute(
-            f"UPDATE outbox SET status = 'sent', external_id = ?, updated_at = ?"
-            f" WHERE {superseded} AND purpose = ?",
-            (IN_RESPONSE, ts(now), *purposes, keep_purpose),
+            f"DELETE FROM outbox WHERE status = 'sending' AND purpose IN ({marks})"
+            " AND created_at <"
+            " (SELECT s.updated_at FROM sessions s WHERE s.citizen_id = outbox.citizen_id)",
+            purposes,
         )
-        kept = cur.rowcount
-        cur = await self._conn.execute(f"DELETE FROM outbox WHERE {superseded}", purposes)
-        return kept + cur.rowcount
+        return cur.rowcount
 
     async def recover_stuck(self, *, now: datetime) -> int:
         """Rows left 'sending' by a crash go back to 'pending' on start."""
