@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,15 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
             for r in outgoing.replies
         ],
     }
+
+
+def encode(outgoing: Outgoing) -> bytes:
+    """`to_payload` as compact JSON bytes (kept with the session in every step)."""
+    return json.dumps(to_payload(outgoing), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes) -> Outgoing:
+    return from_payload(json.loads(raw))
 
 
 def from_payload(payload: Mapping[str, Any]) -> Outgoing:

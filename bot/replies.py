@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
-from bot.outbound import Outgoing, from_payload, to_payload
+from bot.outbound import Outgoing, decode, encode, from_payload, to_payload
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen, SessionReply
 
@@ -83,15 +83,17 @@ class ReplyQueue:
         when the answer went to an outbox row of its own: `own_row`, the session is going).
         Called inside the step's transaction, so numbers follow the order of commits."""
         purpose = SENSITIVE_REPLY if sensitive else REPLY
-        payload = to_payload(Outgoing(tuple(replies), purpose))
+        outgoing = Outgoing(tuple(replies), purpose)
         self._seq += 1
-        row_id = None
+        row_id, kept = None, None
         if own_row:
+            payload = to_payload(outgoing)
             row_id = await tx.outbox.enqueue(
                 citizen.id, citizen.channel, purpose, payload, now=self.clock(), sending=True
             )
+        else:
+            kept = SessionReply(encode(outgoing), inbound_key, self._seq)
         self._unsent[self._seq] = _Unsent(citizen.id, citizen.channel, purpose, row_id)
-        kept = None if own_row else SessionReply(payload, inbound_key, self._seq)
         return self._seq, kept
 
     def cancel(self, seq: int) -> None:
@@ -189,11 +191,12 @@ class ReplyQueue:
             citizen = await tx.citizens.get(citizen_id)
             if citizen is None:
                 continue
+            outgoing = decode(kept.payload)
             await tx.outbox.enqueue(
                 citizen_id,
                 citizen.channel,
-                str(kept.payload.get("purpose", REPLY)),
-                kept.payload,
+                outgoing.purpose,
+                to_payload(outgoing),
                 now=now,
                 inbound_key=kept.key,
             )
@@ -219,5 +222,5 @@ class ReplyQueue:
             kept = await tx.sessions.reply(citizen.id) if citizen is not None else None
         lang = citizen.locale if citizen is not None else None
         if kept is not None and kept.key == inbound_key:
-            return list(from_payload(kept.payload).replies), lang
+            return list(decode(kept.payload).replies), lang
         return [reply for row in rows for reply in from_payload(row.payload).replies], lang

@@ -34,10 +34,10 @@ class SessionRecord:
 @dataclass(frozen=True, slots=True)
 class SessionReply:
     """A step's answer kept with the session until it is known to be sent: `payload` as
-    `bot.outbound.to_payload` writes it, `key` the dedupe key of the message it answers,
-    `seq` its place in the order steps committed."""
+    `bot.outbound.encode` writes it (JSON), `key` the dedupe key of the message it
+    answers, `seq` its place in the order steps committed."""
 
-    payload: dict[str, Any]
+    payload: bytes
     key: str | None
     seq: int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -345,13 +345,11 @@ class SqliteSessionStore:
         else:
             await self._conn.execute(sql, (seq,))
 
-    def _seal_reply(self, payload: Mapping[str, Any]) -> bytes:
-        plain = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        return self._cipher.encrypt(plain, context=_REPLY_CONTEXT)
+    def _seal_reply(self, payload: bytes) -> bytes:
+        return self._cipher.encrypt(payload, context=_REPLY_CONTEXT)
 
-    def _open_reply(self, sealed: bytes) -> dict[str, Any]:
-        payload: dict[str, Any] = json.loads(self._cipher.decrypt(sealed, context=_REPLY_CONTEXT))
-        return payload
+    def _open_reply(self, sealed: bytes) -> bytes:
+        return self._cipher.decrypt(sealed, context=_REPLY_CONTEXT)
 
     async def delete(self, citizen_id: int) -> None:
         self._codec.forget(citizen_id)
