@@ -78,6 +78,14 @@ SPECIAL = [
     "../../etc/passwd",
 ]
 
+
+def weighted(*choices: tuple[int, st.SearchStrategy[T]]) -> st.SearchStrategy[T]:
+    """One of the strategies, picked in proportion to its weight (st.one_of picks evenly,
+    and folds repeats of one strategy into one)."""
+    picks = [strategy for weight, strategy in choices for _ in range(weight)]
+    return st.integers(0, len(picks) - 1).flatmap(lambda i: picks[i])
+
+
 _characters = st.one_of(
     st.characters(),  # any code point but the surrogates
     st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),  # lone surrogates
@@ -86,11 +94,11 @@ _characters = st.one_of(
 
 
 def texts(*, surrogates: bool = True, max_size: int = 60) -> st.SearchStrategy[str]:
-    """Short hostile text, or one that runs to 10,000 characters."""
+    """Short hostile text, or (one in eight) one that runs to 10,000 characters."""
     alphabet = _characters if surrogates else _characters.filter(_encodable)
     short = st.lists(alphabet, max_size=max_size).map("".join)
     long = st.builds(lambda piece, n: (piece * n)[:10_000], alphabet, st.integers(4000, 10_000))
-    return st.one_of(short, short, short, long)
+    return weighted((7, short), (1, long))
 
 
 def _encodable(text: str) -> bool:
@@ -132,25 +140,24 @@ numbers = st.one_of(
     st.floats(),
     st.sampled_from(RAW_VALUES).map(Raw),
 )
-scalars: st.SearchStrategy[Any] = st.one_of(
-    st.none(), st.booleans(), numbers, texts(max_size=20)
-)
+scalars: st.SearchStrategy[Any] = st.one_of(st.none(), st.booleans(), numbers, texts(max_size=20))
 
 
 def nested(depth: int) -> Raw:
     return Raw("[" * depth + "]" * depth)
 
 
-json_values: st.SearchStrategy[Any] = st.one_of(
-    st.recursive(
-        scalars,
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=4),
-            st.dictionaries(texts(max_size=8), inner, max_size=4),
-        ),
-        max_leaves=12,
+_trees: st.SearchStrategy[Any] = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(texts(max_size=8), inner, max_size=4),
     ),
-    st.integers(1, 5000).map(nested),
+    max_leaves=12,
+)
+# One value in forty is a deep nest: past the depth cap (64) or about at it.
+json_values: st.SearchStrategy[Any] = weighted(
+    (39, _trees), (1, st.one_of(st.integers(1, 5000), st.integers(60, 68)).map(nested))
 )
 
 
