@@ -218,8 +218,8 @@ def test_hostile_telegram_updates(settings: Settings) -> None:
     harness = Harness(settings)
     statuses: dict[int, int] = {}
     with watched_logs() as errors:
-        loop.run(harness.open())
         try:
+            loop.run(harness.open())
 
             @fuzz_settings(EXAMPLES)
             @given(body=bodies)

@@ -177,8 +177,8 @@ def test_hostile_twilio_forms(settings: Settings, clock: Clock) -> None:
     harness = Harness(settings, clock)
     statuses: dict[int, int] = {}
     with watched_logs() as errors:
-        loop.run(harness.open())
         try:
+            loop.run(harness.open())
 
             @fuzz_settings(EXAMPLES)
             @given(data=st.data())
