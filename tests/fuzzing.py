@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 T = TypeVar("T")
 
 LONG_RUN = int(os.environ.get("GOVBOT_FUZZ_EXAMPLES", "0") or 0)
+# pytest-timeout's limit for one fuzz test: the project's 120 s, and more for a long run.
+TIMEOUT = 120 + LONG_RUN // 20
 
 
 def fuzz_settings(ci_examples: int) -> settings:

@@ -20,6 +20,7 @@ from bot.config import Settings
 from tests.chat import Chat
 from tests.conftest import Clock
 from tests.fuzzing import (
+    TIMEOUT,
     Loop,
     big_ints,
     dump,
@@ -34,7 +35,7 @@ from tests.staff import Console, console, csrf_of
 from tests.test_api import bearer, token_for
 from tests.test_staff_campaigns import compose_form
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT)]
 
 EXAMPLES = 500
 USERS = {"ada": "admin", "rita": "reviewer", "ivan": "investigator", "olga": "operator"}

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fuzzing import (
+    TIMEOUT,
     Loop,
     Raw,
     big_ints,
@@ -37,7 +38,7 @@ from tests.fuzzing import (
 )
 from tests.telegram_chat import SECRET, TOKEN
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT)]
 
 EXAMPLES = 800
 REGULARS = [501, 502, 503]

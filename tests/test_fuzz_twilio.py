@@ -24,10 +24,10 @@ from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilioApi, inbound_params
-from tests.fuzzing import Loop, fuzz_settings, numbers, texts, watched_logs, weighted
+from tests.fuzzing import TIMEOUT, Loop, fuzz_settings, numbers, texts, watched_logs, weighted
 from tests.whatsapp_chat import BOT_NUMBER, PUBLIC, SID, TEMPLATE_TEXT, TEMPLATES, TOKEN, bodies
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT)]
 
 EXAMPLES = 700
 WEBHOOK = "/webhooks/twilio"
