@@ -72,7 +72,9 @@ def match_button(text: str, offered: Sequence[Button]) -> str | None:
     wanted = normalize(text)
     if not wanted:
         return None
-    if wanted.isdigit():
+    # isdecimal, not isdigit: "፩" is a digit int() refuses. No keyboard has 1,000 buttons,
+    # and int() refuses a 4,301-digit string outright.
+    if wanted.isdecimal() and len(wanted) <= 3:
         index = int(wanted) - 1
         return offered[index].payload if 0 <= index < len(offered) else None
     for button in offered:

@@ -154,3 +154,15 @@ async def test_deeply_nested_json_is_a_bad_request(settings, clock):
                 )
                 assert answer.status_code == 400
                 assert answer.json()["error"] == "error.bad_request"
+
+
+async def test_a_token_for_a_staff_id_that_is_not_a_number_is_a_404(settings, clock):
+    """Found by fuzzing: int() of the form's staff_id ("in_review", or 5,000 digits) raised
+    ValueError in /staff/tokens, a 500."""
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        web = await c.login("ada")
+        for staff_id in ("in_review", "9" * 5000, "99999999999999999999999"):
+            page = await web.get("/staff/accounts")
+            form = {"csrf_token": csrf_of(page.text), "staff_id": staff_id, "label": "x"}
+            assert (await web.post("/staff/tokens", data=form)).status_code == 404

@@ -46,3 +46,15 @@ async def test_help_mentions_the_hotline(new_chat) -> None:
     await chat.send("көмек")
     assert "1424" in chat.text
     assert "Басты мәзір" in chat.text
+
+
+@pytest.mark.parametrize("typed", ["9" * 4301, "0" * 5000 + "2", "፩", "᧚"])
+async def test_a_number_int_cannot_read_is_not_a_crash(new_chat, typed: str, caplog) -> None:
+    """Found by fuzzing (WhatsApp Body of 4,301 zeros): int() refuses a string of more than
+    4,300 digits, and "፩" passes isdigit() but not int(); both raised ValueError in
+    match_button, so the citizen got the apology instead of an answer."""
+    chat: Chat = new_chat(lang="en")
+    await chat.send("/start")
+    await chat.send(typed)
+    assert "choose your language" in chat.text.lower()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

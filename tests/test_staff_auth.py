@@ -213,3 +213,21 @@ async def test_console_language_switch_is_saved_on_the_account(settings, clock):
         assert done.status_code == 303
         page = await web.get("/staff/inbox")
         assert "Өтініштер" in page.text and 'lang="kk"' in page.text
+
+
+async def test_non_ascii_csrf_tokens_and_session_cookies_are_refused_not_a_500(settings, clock):
+    """Found by fuzzing: hmac.compare_digest raises TypeError for a str with any non-ASCII
+    character, so a csrf_token of "\\x80" (even on the sign-in form, before any account)
+    and a session cookie whose MAC part is "é" answered 500."""
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        web = c.client()
+        await web.get("/staff/login")
+        form = {"username": "rita", "password": PASSWORD, "csrf_token": "\x80"}
+        assert (await web.post("/staff/login", data=form)).status_code == 403
+        rita = await c.login("rita")
+        form = {"lang": "ru", "csrf_token": "токен"}
+        assert (await rita.post("/staff/language", data=form)).status_code == 403
+        cookie = {b"cookie": "govbot_staff=abc.\xe9".encode("latin-1")}
+        page = await c.client().get("/staff/inbox", headers=cookie)
+        assert page.status_code in (303, 307) and "/staff/login" in page.headers["location"]

@@ -390,3 +390,14 @@ async def test_every_page_reads_in_the_staff_language(settings, clock, lang):
             assert f'<html lang="{lang}">' in page.text
             assert "campaign.console." not in page.text
             assert "campaign.status." not in page.text
+
+
+async def test_an_image_token_with_non_ascii_characters_is_no_image(settings, clock):
+    """Found by fuzzing: an image_token whose MAC part is not ASCII made compare_digest
+    raise TypeError (500), on the compose form and on the image URL."""
+    async with console(settings, clock) as c:
+        web = await operator(c)
+        token = "blob|image/jpeg|Ω"
+        assert (await web.get("/staff/campaigns/image", params={"token": token})).status_code == 404
+        sent = await post(web, NEW, compose_form(op="count", image_token=token))
+        assert sent.status_code == 200, sent.text

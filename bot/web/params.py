@@ -72,6 +72,16 @@ def row_id(value: int) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
+def form_id(value: object) -> int | None:
+    """A form's id or version; one no row could have (not a number, or beyond what SQLite
+    stores) is None."""
+    try:
+        number = int(str(value))
+    except ValueError:  # not a number, or more digits than int() reads
+        return None
+    return number if abs(number) <= MAX_ID else None
+
+
 def day(params: Params, name: str) -> date | None:
     """A YYYY-MM-DD date between FIRST_DAY and LAST_DAY."""
     raw = _raw(params, name)

@@ -120,7 +120,8 @@ async def add_token(request: Request) -> Response:
     form = await request.form()
     label = str(form.get("label") or "").strip()[:80] or "api"
     async with writing(request) as db:
-        owner = await db.staff.get(int(str(form.get("staff_id") or 0) or 0))
+        owner_id = P.form_id(form.get("staff_id"))
+        owner = await db.staff.get(owner_id) if owner_id else None
         if owner is None or owner.disabled:
             return await _accounts_page(request, error="staff.error.not_found", status_code=404)
         token, digest = new_api_token()

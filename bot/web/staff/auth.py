@@ -70,13 +70,19 @@ async def check_csrf(request: Request) -> bool:
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     expected = csrf_token(request)
-    return bool(expected) and isinstance(sent, str) and hmac.compare_digest(sent, expected)
+    return bool(expected) and isinstance(sent, str) and _same(sent, expected)
+
+
+def _same(given: str, expected: str) -> bool:
+    """compare_digest on bytes: on str it raises TypeError for any non-ASCII character, and
+    the given side is whatever the client sent."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def _session_id(request: Request) -> str | None:
     raw = request.cookies.get(SESSION_COOKIE, "")
     sid, _, mac = raw.partition(".")
-    if not sid or not mac or not hmac.compare_digest(mac, _mac(request, "session", sid)):
+    if not sid or not mac or not _same(mac, _mac(request, "session", sid)):
         return None
     return sid
 

@@ -69,7 +69,10 @@ def image_from_token(secret: str, token: str) -> Image | None:
     if len(parts) != 3 or parts[1] not in IMAGE_TYPES:
         return None
     blob_id, content_type, mac = parts
-    if not hmac.compare_digest(mac, _mac(secret, blob_id, content_type)):
+    # Bytes: compare_digest raises TypeError on a str with any non-ASCII character.
+    if not hmac.compare_digest(
+        mac.encode("utf-8", "surrogatepass"), _mac(secret, blob_id, content_type).encode()
+    ):
         return None
     return Image(blob_id, content_type)
 

@@ -101,15 +101,6 @@ async def show(request: Request) -> Response:
     return await _page(request, user, found)
 
 
-def _int(value: object) -> int | None:
-    """A form's id or version; one no row could have is None (SQLite refuses huge ints)."""
-    try:
-        number = int(str(value))
-    except ValueError:
-        return None
-    return number if abs(number) <= P.MAX_ID else None
-
-
 @require_role(*TICKET_ROLES)
 async def act(request: Request) -> Response:
     user = signed_in_user(request)
@@ -123,7 +114,7 @@ async def act(request: Request) -> Response:
         return message_page(request, "staff.error.not_found", user=user, status_code=404)
     form = await request.form()
     text = str(form.get("text") or "")
-    version = _int(form.get("version")) or 0
+    version = P.form_id(form.get("version")) or 0
     runtime = runtime_of(request)
     identity: dict[str, Any] | None = None
     queued = None
@@ -133,7 +124,7 @@ async def act(request: Request) -> Response:
             assert fresh is not None
             if action == "assign":
                 who = str(form.get("assignee") or "")
-                assignee = user.id if who == "me" else _int(who)
+                assignee = user.id if who == "me" else P.form_id(who)
                 await actions.assign(db, actor, fresh, version=version, assignee_id=assignee)
             elif action == "status":
                 queued = await actions.change_status(
