@@ -193,7 +193,9 @@ class Harness:
         return response.status_code
 
     async def idle(self) -> bool:
-        """Every update taken has been handled (its inbox row goes once it is)."""
+        """Every update taken has been handled (its inbox row goes, in the outbox worker's
+        round, once it is: the round is run here rather than waited for)."""
+        await self.runtime.outbox.run_once()
         async with self.runtime.storage.read() as tx:
             return not await tx.inbox.pending("telegram")
 
