@@ -87,14 +87,23 @@ class Poller:
                     log.exception("telegram getUpdates failed; retrying in %.1f s", delay)
                 await self._sleep(delay)
                 continue
-            failures = 0
             elapsed = self._monotonic() - started
             updates = result if isinstance(result, list) else []
+            try:
+                await self._take(updates)
+            except Exception:
+                # Not stored (a full disk, say): the offset stays, so that Telegram keeps
+                # the batch and the next poll fetches it again.
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.exception("telegram: could not take polled updates; retrying in %.1f s", delay)
+                await self._sleep(delay)
+                continue
+            failures = 0
             for update in updates:
                 update_id = update.get("update_id") if isinstance(update, dict) else None
                 if type(update_id) is int:
                     offset = max(offset, update_id + 1)
-            await self._take(updates)
             delay = backoff.after(elapsed=elapsed, updates=len(updates))
             if delay:
                 await self._sleep(delay)
