@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.channels.telegram.polling import EmptyPollBackoff
 
 
@@ -51,9 +53,7 @@ async def test_a_batch_that_could_not_be_stored_is_fetched_again_and_polling_goe
         return None
 
     poller = Poller(api, take, wait_for_room=no_room_wait, sleep=no_sleep)  # type: ignore[arg-type]
-    try:
+    with pytest.raises(asyncio.CancelledError):
         await poller.run()
-    except asyncio.CancelledError:
-        pass
     assert offsets == [0, 0, 9, 9]  # not confirmed until stored
     assert taken[:2] == [batch, batch]
