@@ -7,6 +7,7 @@
   told, on their next message, that the conversation was closed).
 - Processed external ids are kept a week: long enough for any platform's retries.
 - Conversation replies kept for a webhook's retries go after an hour.
+- Dead letters (updates that could not be parsed, kept sealed for diagnosis) after 30 days.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 TIP_FLOWS = ("tip", "tip_inbox")
 SESSION_KEEP = timedelta(days=1)
 PROCESSED_KEEP = timedelta(days=7)
+DEAD_LETTER_KEEP = timedelta(days=30)
 
 
 async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str, int]:
@@ -37,6 +39,7 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - max(idle, SESSION_KEEP)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
+            "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
             "replies": await tx.outbox.purge_replies(
                 purposes=REPLY_PURPOSES, before=now - KEEP_ANSWERED
             ),

@@ -27,3 +27,14 @@ def clean_text(text: str) -> str:
 def clean_optional(value: object) -> str | None:
     """A platform field that should be a string: cleaned if it is one, else None."""
     return clean_text(value) if isinstance(value, str) else None
+
+
+def clean_json(value: object) -> object:
+    """Every string in a parsed JSON document (keys too) through `clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_json(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    return value

@@ -166,3 +166,19 @@ async def test_a_token_for_a_staff_id_that_is_not_a_number_is_a_404(settings, cl
             page = await web.get("/staff/accounts")
             form = {"csrf_token": csrf_of(page.text), "staff_id": staff_id, "label": "x"}
             assert (await web.post("/staff/tokens", data=form)).status_code == 404
+
+
+async def test_a_lone_surrogate_in_an_api_body_is_replaced_not_a_500(settings, clock):
+    """Review: {"text": "hi \\ud800"} is valid JSON that cannot be stored as UTF-8; the
+    reply and the status reason answered 500."""
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8005")
+        token = await token_for(c, rita)
+        api = c.client()
+        headers = {**bearer(token), "content-type": "application/json"}
+        body = b'{"text": "hi \\ud800 there"}'
+        answer = await api.post("/api/v1/tickets/AB-8005/replies", content=body, headers=headers)
+        assert answer.status_code < 500, answer.text
+        ticket = await api.get("/api/v1/tickets/AB-8005", headers=bearer(token))
+        assert "hi \ufffd there" in ticket.text

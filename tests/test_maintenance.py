@@ -36,3 +36,13 @@ async def test_idle_tip_drafts_go_at_once_other_conversations_after_a_day(
     clock.advance(days=1)
     await purge(runtime.storage, runtime.settings, clock())
     assert await _sessions(runtime) == {}
+
+
+async def test_dead_letters_are_kept_thirty_days(runtime: Runtime, clock: Clock) -> None:
+    # Nothing deleted them: every unparsable update kept its (sealed) body for ever.
+    async with runtime.storage.transaction() as tx:
+        await tx.dead_letters.add("telegram", "MalformedUpdate", b'{"x": 1}', now=clock())
+    clock.advance(days=29)
+    assert (await purge(runtime.storage, runtime.settings, clock()))["dead_letters"] == 0
+    clock.advance(days=2)
+    assert (await purge(runtime.storage, runtime.settings, clock()))["dead_letters"] == 1

@@ -115,3 +115,15 @@ async def test_the_citizen_is_told_and_the_attacker_sees_no_credentials(
         await chat.send(media=[(snoop.url + "/Media/ME1?token=secret", "image/jpeg")])
         assert "could not receive this file" in chat.text
         assert snoop.seen == []
+
+
+@pytest.mark.parametrize("url", ["https://[zz/x", "https://api.evil.com\uff0f.twilio.com/x"])
+@pytest.mark.parametrize("api_root", ["https://api.twilio.com", "http://127.0.0.1:9"])
+async def test_a_media_url_that_does_not_parse_is_refused_not_a_500(
+    url: str, api_root: str
+) -> None:
+    # Review: urlsplit raised ValueError ("Invalid IPv6 URL", NFKC characters) from a
+    # signed MediaUrl0, and the webhook answered 500.
+    async with TwilioHttp(api_root) as http:
+        with pytest.raises(MediaRefused):
+            await http.download(url, auth=("AC1", "secret"), max_bytes=1000)

@@ -8,7 +8,7 @@ a test compares the two.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot import safejson
+from bot.text import clean_json
 from bot.staff import actions
 from bot.staff.accounts import token_hash
 from bot.staff.actions import ActionError, Actor
@@ -120,7 +121,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise ActionError("staff.error.bad_request") from None
     if not isinstance(body, dict):
         raise ActionError("staff.error.bad_request")
-    return body
+    # Lone surrogates are valid JSON but cannot be stored: replaced, as on every channel.
+    return cast(dict[str, Any], clean_json(body))
 
 
 async def list_tickets(request: Request, actor: Actor) -> Response:

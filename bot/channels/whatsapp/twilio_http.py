@@ -163,7 +163,14 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         Raises `MediaRefused` unless the URL is Twilio's (see `may_authenticate`). Twilio
         answers with a redirect to a signed CDN or storage URL; redirects are followed here,
         not by aiohttp, so each hop gets the credentials only if it may, and only https.
+        A URL that does not even parse (a bracket, a fullwidth solidus) is refused too.
         """
+        try:
+            return await self._download(url, auth=auth, max_bytes=max_bytes)
+        except ValueError:
+            raise MediaRefused("a URL that does not parse") from None
+
+    async def _download(self, url: str, *, auth: tuple[str, str], max_bytes: int) -> Media:
         target = self.rewrite(url)
         if not self.may_authenticate(target):
             raise MediaRefused(_not_twilio(target))
