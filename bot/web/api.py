@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot import safejson
-from bot.text import clean_json
 from bot.staff import actions
 from bot.staff.accounts import token_hash
 from bot.staff.actions import ActionError, Actor
 from bot.staff.records import STATUSES, InboxRow
 from bot.staff.roles import can_work_tickets
 from bot.storage.records import Ticket
+from bot.text import clean_json
 from bot.web import params as P
 from bot.web.params import BadParameter
 from bot.web.staff.common import (
