@@ -163,23 +163,35 @@ class Dispatcher:
         """Handle one inbound message; returns what to send back to the same chat."""
         return (await self.answer(msg)).replies
 
-    async def answer(self, msg: Inbound) -> Answer:
+    async def screen(self, msg: Inbound) -> Answer | None:
+        """Before an adapter does work of its own for a message (downloading its files):
+        the answer, if the message is a repeat or a flood drops it; None to go on, and
+        then `answer(msg, screened=True)`."""
+        async with self._locks.hold(f"{msg.channel}:{msg.chat_key}"):
+            return await self._screen(msg, self._dedupe_key(msg))
+
+    async def _screen(self, msg: Inbound, dedupe_key: str | None) -> Answer | None:
+        self.metrics.inbound(msg.channel.value).inc()
+        if dedupe_key is not None and dedupe_key in self._recent:
+            # A repeat of a message this process has just handled (a webhook retry):
+            # known before flood control, so it spends none of the citizen's budget.
+            return self._repeat(dedupe_key)
+        if msg.channel not in self.unthrottled:
+            admitted, warn = self.flood.admit(f"{msg.channel}:{msg.chat_key}")
+            if not admitted:
+                # Past the burst: dropped before any work or storage, one note per
+                # flood. The note says so; the citizen sends again once answered.
+                self.metrics.flood_dropped.labels(msg.channel.value).inc()
+                return await self._slow_down(msg) if warn else self._nothing()
+        return None
+
+    async def answer(self, msg: Inbound, *, screened: bool = False) -> Answer:
         """`handle`, with what an adapter needs to know about the citizen to send it."""
         chat = f"{msg.channel}:{msg.chat_key}"
         dedupe_key = self._dedupe_key(msg)
         async with self._locks.hold(chat):
-            self.metrics.inbound(msg.channel.value).inc()
-            if dedupe_key is not None and dedupe_key in self._recent:
-                # A repeat of a message this process has just handled (a webhook retry):
-                # known before flood control, so it spends none of the citizen's budget.
-                return self._repeat(dedupe_key)
-            if msg.channel not in self.unthrottled:
-                admitted, warn = self.flood.admit(chat)
-                if not admitted:
-                    # Past the burst: dropped before any work or storage, one note per
-                    # flood. The note says so; the citizen sends again once answered.
-                    self.metrics.flood_dropped.labels(msg.channel.value).inc()
-                    return await self._slow_down(msg) if warn else self._nothing()
+            if not screened and (early := await self._screen(msg, dedupe_key)) is not None:
+                return early
             citizen: Citizen | None = None
             last_inbound_at = reply_seq = None
             try:

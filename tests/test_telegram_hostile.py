@@ -251,3 +251,19 @@ async def test_empty_polls_answered_at_once_are_spaced_out(
     assert time.reached.is_set(), f"{polls} polls before one virtual minute passed"
     assert 10 <= polls <= 40
     assert max(time.naps) <= 5.0
+
+
+async def test_a_flood_of_files_is_dropped_before_any_is_downloaded(
+    settings: Settings, api: FakeTelegramApi, tmp_path: Any
+) -> None:
+    # Review: 30 PDFs from one chat with a burst of 3 were all fetched, downloaded and
+    # written to attachments/ before flood control dropped 28 of them.
+    flooding = settings.with_overrides(flood_burst=3, flood_per_second=0.1)
+    async with running_bot(flooding, api, "polling") as app:
+        for _ in range(30):
+            api.push_document(604, b"%PDF-1.4\n" + b"x" * 2000, "a.pdf", "application/pdf")
+        await api.wait_for_sent(604, 1)
+        await settle(api)
+        assert len(api.calls_to("getFile")) <= 3
+        stored = list(runtime_of(app).settings.attachments_dir.rglob("*"))
+        assert len([p for p in stored if p.is_file()]) <= 3

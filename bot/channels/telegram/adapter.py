@@ -33,6 +33,7 @@ from telegram.request import BaseRequest
 
 from bot.attachments import kind_for
 from bot.config import Settings
+from bot.dispatcher import Answer
 from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
@@ -375,13 +376,10 @@ class TelegramChannel:
         if not incoming.private:
             await asyncio.gather(*side, self._private_only(incoming))
             return
-        inbound = incoming.inbound
-        if incoming.files:
-            inbound = await self._with_files(incoming)
         if side:
-            answer, *_ = await asyncio.gather(runtime.dispatcher.answer(inbound), *side)
+            answer, *_ = await asyncio.gather(self._answer(incoming), *side)
         else:
-            answer = await runtime.dispatcher.answer(inbound)
+            answer = await self._answer(incoming)
         if not answer.replies:
             return
         try:
@@ -393,6 +391,17 @@ class TelegramChannel:
         except DeliveryError as err:
             if not err.blocked:
                 log.warning("telegram: reply to update %s not sent: %s", incoming.update_id, err)
+
+    async def _answer(self, incoming: Incoming) -> Answer:
+        dispatcher = self._require_runtime().dispatcher
+        if not incoming.files:
+            return await dispatcher.answer(incoming.inbound)
+        # Only a message the dispatcher will take costs a download: a flood of files is
+        # dropped before any of them is fetched or stored.
+        early = await dispatcher.screen(incoming.inbound)
+        if early is not None:
+            return early
+        return await dispatcher.answer(await self._with_files(incoming), screened=True)
 
     async def _settle_callback(self, incoming: Incoming) -> None:
         """Answer the press (Telegram shows a spinner until then) and take the keyboard

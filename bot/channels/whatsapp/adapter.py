@@ -152,9 +152,15 @@ class WhatsAppChannel:
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> Answer:
         runtime = self.runtime
-        if refs and not await self._seen(msg):
-            msg = await self._with_media(msg, refs)
-        answer = await runtime.dispatcher.answer(msg)
+        if refs:
+            # Only a message the dispatcher will take costs a download (a retry or a
+            # flood of files is answered before any is fetched or stored).
+            early = await runtime.dispatcher.screen(msg)
+            if early is not None:
+                return early
+            if not await self._seen(msg):
+                msg = await self._with_media(msg, refs)
+        answer = await runtime.dispatcher.answer(msg, screened=bool(refs))
         if answer.citizen_id is not None and _window_reopened(
             answer.last_inbound_at, msg.received_at
         ):
