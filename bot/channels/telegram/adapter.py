@@ -37,6 +37,7 @@ from bot.dispatcher import Answer
 from bot.domain import Attachment, Channel, Reply
 from bot.errors import ConfigError, DeliveryError, UserInputError
 from bot.i18n import LANGUAGES, pick_language
+from bot.recent import RecentKeys
 from bot.replies import SETTLE_BATCH
 from bot.runtime import Runtime
 from bot.safejson import loads as load_json
@@ -103,8 +104,7 @@ class TelegramChannel:
         self._workers: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._room = asyncio.Event()
-        self._recent: set[int] = set()
-        self._recent_order: deque[int] = deque()
+        self._recent = RecentKeys(RECENT_UPDATES)
         self._group_notes: dict[int, float] = {}
         self._handled: list[int] = []  # inbox rows to delete in the outbox worker's round
         self._batch_left: dict[int, int] = {}  # a polled batch's row: updates not yet handled
@@ -306,19 +306,13 @@ class TelegramChannel:
     def _queue(self, incoming: Incoming, inbox_id: int | None) -> None:
         """Queue an update behind earlier ones of its chat."""
         if incoming.update_id is not None:
-            self._remember(incoming.update_id)
+            self._recent.add(incoming.update_id)
         self._in_flight += 1
         queue = self._queues.get(incoming.chat_id)
         if queue is None:
             queue = self._queues[incoming.chat_id] = deque()
             self._spawn(self._drain(incoming.chat_id, queue))
         queue.append((incoming, inbox_id))
-
-    def _remember(self, update_id: int) -> None:
-        self._recent.add(update_id)
-        self._recent_order.append(update_id)
-        if len(self._recent_order) > RECENT_UPDATES:
-            self._recent.discard(self._recent_order.popleft())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
