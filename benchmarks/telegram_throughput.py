@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
                         results.append(LoadResult(name=label, problems=[str(err)]))
         for kind in () if args.govbot_only else ("ptb", "aiogram"):
             command = baseline_command(kind, fake.url, args.token)
-            results.append(measure_bot(kind, command, fake.url, **load))
+            try:
+                results.append(measure_bot(kind, command, fake.url, **load))
+            except RuntimeError as err:  # aiogram comes with the `bench` extra
+                results.append(LoadResult(name=kind, problems=[str(err)]))
     finally:
         fake.stop()
     print(f"{args.messages} messages from {args.chats} chats, fake Bot API at {fake.url}")
