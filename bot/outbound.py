@@ -33,6 +33,10 @@ from bot.tasks import stop_task
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# A corruption report's answers (its receipt): deleted as soon as they are sent, never
+# kept as a record that ties the chat to the tip.
+SENSITIVE_REPLY = "reply-sensitive"
+EPHEMERAL = frozenset({SENSITIVE_REPLY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,9 @@ class OutboxWorker:
         self._wake.set()
 
     async def start(self) -> None:
+        """Recover what a crash left, once per process, then run the worker."""
+        if self._task is not None:
+            return
         async with self.storage.transaction() as tx:
             if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
@@ -225,6 +232,10 @@ class OutboxWorker:
             await self._failed(outbox_id, citizen, unexpected, attempts, payload)
             return
         status = "held" if result.held else "sent"
+        if status == "sent" and payload.get("purpose") in EPHEMERAL:
+            async with self.storage.transaction() as tx:
+                await tx.outbox.delete_sent([outbox_id])
+            return
         await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
 
     async def _failed(

@@ -25,13 +25,11 @@ from typing import Any
 
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
-from bot.outbound import Outgoing, decode, encode, from_payload, to_payload
+from bot.outbound import SENSITIVE_REPLY, Outgoing, decode, encode, from_payload, to_payload
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen, SessionReply
 
 REPLY = "reply"
-# A corruption report's conversation: deleted once sent, never kept for webhook retries.
-SENSITIVE_REPLY = "reply-sensitive"
 PURPOSES = (REPLY, SENSITIVE_REPLY)
 # Replies answered again to a webhook's retry are kept this long (Twilio retries for minutes).
 KEEP_ANSWERED = timedelta(hours=1)
@@ -132,22 +130,23 @@ class ReplyQueue:
 
     async def failed(self, seq: int, replies: list[Reply], err: DeliveryError) -> None:
         """The adapter's send failed: the replies not yet out go to the outbox worker."""
-        unsent = self._unsent.pop(seq, None)
+        unsent = self._unsent.get(seq)
         if unsent is None:
             return
         rest = replies[err.delivered :]
         now = self.clock()
         retry = (err.retryable or err.unknown) and not err.blocked and rest
+        delay = err.retry_after if err.retry_after is not None else FIRST_RETRY_SECONDS
+        due = now + timedelta(seconds=delay)
+        payload = to_payload(Outgoing(tuple(rest), unsent.purpose))
+        # Counted as handled only once the rest is written down: if that write fails (a
+        # full disk), the watermark stays below this answer and a restart sends it.
         async with self.storage.transaction() as tx:
             if not retry:
                 if unsent.row_id is not None:
-                    error = err.code or str(err)
-                    await tx.outbox.mark(unsent.row_id, "failed", now=now, error=error)
-                return
-            delay = err.retry_after if err.retry_after is not None else FIRST_RETRY_SECONDS
-            payload = to_payload(Outgoing(tuple(rest), unsent.purpose))
-            due = now + timedelta(seconds=delay)
-            if unsent.row_id is None:
+                    # A row of its own that will never be sent is not kept either.
+                    await tx.outbox.delete_sent([unsent.row_id])
+            elif unsent.row_id is None:
                 row_id = await tx.outbox.enqueue(
                     unsent.citizen_id, unsent.channel, unsent.purpose, payload, now=now
                 )
@@ -156,6 +155,7 @@ class ReplyQueue:
                 await tx.outbox.mark(
                     unsent.row_id, "pending", now=now, next_attempt_at=due, payload=payload
                 )
+        del self._unsent[seq]
 
     # -- the outbox worker's rounds ------------------------------------------------------
 

@@ -8,6 +8,7 @@ committed, and Twilio retrying a webhook whose first answer it never got.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 
 from bot.config import Settings
 from bot.domain import Channel, Inbound, Reply
+from bot.errors import DeliveryError
 from bot.i18n import Catalogs
+from bot.maintenance import purge
 from bot.outbound import MemorySender
 from bot.runtime import open_runtime
 from tests.conftest import Clock
@@ -206,3 +209,150 @@ async def test_an_answer_is_kept_with_its_session_not_in_a_row(
         assert b"Hello" not in sealed  # encrypted like the session
     finally:
         await runtime.close()
+
+
+# -- found by an outside fault-injection review -----------------------------------------
+
+
+def tg(text: str, update: str, chat: str = "4242") -> Inbound:
+    return Inbound(
+        channel=Channel.TELEGRAM, chat_key=chat, text=text, locale_hint="en", external_id=update
+    )
+
+
+class HangingSender:
+    """Claims the row then the process dies mid-send: never returns."""
+
+    channel = Channel.TELEGRAM
+
+    def __init__(self):
+        self.started = asyncio.Event()
+
+    async def deliver(self, citizen, outgoing):
+        self.started.set()
+        await asyncio.Event().wait()  # the process dies before any answer
+
+
+async def test_a_reply_waiting_for_its_retry_survives_a_crash_after_a_later_step(
+    settings, clock, catalogs
+):
+    rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    a1 = await rt.dispatcher.answer(tg("/start", "u1"))
+
+    async def throttled(replies):
+        raise DeliveryError("flood control", retryable=True, retry_after=5, code="429")
+
+    with pytest.raises(DeliveryError):
+        await rt.replies.deliver(a1.reply_seq, a1.replies, throttled)
+    # citizen writes again 1 s later: in-turn reply goes out at once (before reply 1)
+    clock.advance(seconds=1)
+    a2 = await rt.dispatcher.answer(tg("/help", "u2"))
+
+    async def ok(replies):
+        pass
+
+    await rt.replies.deliver(a2.reply_seq, a2.replies, ok)
+    # retry_after elapses: worker claims reply 1 (status sending) and the process dies mid-send
+    clock.advance(seconds=5)
+    hs = HangingSender()
+    rt.outbox.add_sender(hs)
+    t = asyncio.create_task(rt.outbox.run_once())
+    await hs.started.wait()
+    t.cancel()
+    await rt.storage.close()  # kill -9
+    rt2 = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    s = MemorySender(Channel.TELEGRAM)
+    await rt2.outbox.start()
+    rt2.outbox.add_sender(s)
+    await rt2.outbox.catch_up(seconds=1)
+    await rt2.close()
+    assert s.sent, "reply 1 (the /start answer) was never delivered: lost"
+
+
+async def test_a_receipt_sent_by_the_worker_is_deleted_at_once(settings, clock, catalogs):
+    rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    async with rt.storage.transaction() as tx:
+        citizen, _, _ = await tx.citizens.get_or_create_with_session(
+            Channel.TELEGRAM, "5151", now=clock()
+        )
+        seq, _ = await rt.replies.record(
+            tx,
+            citizen,
+            [Reply("receipt ABCD-1234 reference T-XYZ")],
+            inbound_key=None,
+            sensitive=True,
+            own_row=True,
+        )
+
+    async def throttled(replies):
+        raise DeliveryError("flood control", retryable=True, retry_after=1, code="429")
+
+    with pytest.raises(DeliveryError):
+        await rt.replies.deliver(seq, [Reply("receipt ABCD-1234 reference T-XYZ")], throttled)
+    clock.advance(seconds=2)
+    s = MemorySender(Channel.TELEGRAM)
+    rt.outbox.add_sender(s)
+    await rt.outbox.run_once()
+    await rt.outbox.run_once()
+    assert len(s.sent) == 1
+    clock.advance(minutes=59)
+
+    await purge(rt.storage, rt.settings, clock())
+    left = rows(
+        settings.database_path, "SELECT citizen_id, purpose, status, inbound_key FROM outbox"
+    )
+    await rt.close()
+    assert left == [], "tip receipt row (citizen_id + receipt) outlives sending"
+
+
+async def test_a_failure_that_cannot_be_written_keeps_the_answer_for_the_restart(
+    settings, clock, catalogs
+):
+    rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    a1 = await rt.dispatcher.answer(tg("/start", "u1"))
+
+    async def timeout(replies):
+        raise DeliveryError("no answer in time", retryable=False, unknown=True, code="timeout")
+
+    # the failure's own transaction hits a full disk / busy db
+    real = rt.storage.transaction
+
+    def broken():
+        raise sqlite3.OperationalError("database or disk is full")
+
+    rt.storage.transaction = broken
+    with pytest.raises(sqlite3.OperationalError):
+        await rt.replies.deliver(a1.reply_seq, a1.replies, timeout)
+    rt.storage.transaction = real
+    await rt.outbox.run_once()  # settle
+    await rt.storage.close()  # kill -9
+    rt2 = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    s = MemorySender(Channel.TELEGRAM)
+    await rt2.outbox.start()
+    rt2.outbox.add_sender(s)
+    clock.advance(seconds=10)
+    await rt2.outbox.catch_up(seconds=1)
+    await rt2.close()
+    assert s.sent, "the /start answer was never delivered"
+
+
+async def test_a_second_start_of_the_worker_recovers_nothing_twice(settings, clock, catalogs):
+    rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    await rt.outbox.start()
+    s = MemorySender(Channel.TELEGRAM)
+    rt.outbox.add_sender(s)
+    sent_in_turn = 0
+
+    async def ok(replies):
+        nonlocal sent_in_turn
+        sent_in_turn += 1
+
+    for i in range(20):
+        a = await rt.dispatcher.answer(tg("/start", f"w{i}", chat=str(200 + i)))
+        await rt.replies.deliver(a.reply_seq, a.replies, ok)
+    # `govbot run --shell`: run_shell calls outbox.start() again on the live runtime
+    await rt.outbox.start()
+    await rt.outbox.run_once()
+    await rt.close()
+    assert sent_in_turn == 20
+    assert s.sent == []  # nothing sent a second time

@@ -371,7 +371,16 @@ class TelegramChannel:
             await asyncio.gather(*side, self._private_only(incoming))
             return
         if side:
-            answer, *_ = await asyncio.gather(self._answer(incoming), *side)
+            # The press's housekeeping must not keep an answer already written from being
+            # sent (nor from being counted: it would hold the reply watermark back).
+            answer, *chores = await asyncio.gather(
+                self._answer(incoming), *side, return_exceptions=True
+            )
+            if isinstance(answer, BaseException):
+                raise answer
+            for failed in chores:
+                if isinstance(failed, BaseException):
+                    log.warning("telegram: callback housekeeping failed: %r", failed)
         else:
             answer = await self._answer(incoming)
         if not answer.replies:

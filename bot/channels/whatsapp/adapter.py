@@ -164,10 +164,16 @@ class WhatsAppChannel:
         if answer.citizen_id is not None and _window_reopened(
             answer.last_inbound_at, msg.received_at
         ):
-            async with runtime.storage.transaction() as tx:
-                released = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
-            if released:
-                runtime.outbox.wake()
+            try:
+                async with runtime.storage.transaction() as tx:
+                    held = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
+            except Exception:
+                # The answer is written and must still go out; held messages wait for the
+                # citizen's next message.
+                log.exception("whatsapp: could not release held messages")
+            else:
+                if held:
+                    runtime.outbox.wake()
         return answer
 
     async def _seen(self, msg: Inbound) -> bool:

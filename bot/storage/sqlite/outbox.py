@@ -165,13 +165,14 @@ class SqliteOutboxStore:
         return cur.rowcount
 
     async def drop_superseded(self, *, purposes: tuple[str, ...]) -> int:
-        """After a crash: an answer row left 'sending' whose chat has taken a later step
-        was sent before that step began (one chat's updates and replies run one after
-        another): deleted, instead of being sent again, late and out of order."""
+        """After a crash: an answer row left 'sending' by its step (never claimed by the
+        worker, so no attempt counted) whose chat has taken a later step was sent before
+        that step began (one chat's updates and replies run one after another): deleted,
+        instead of being sent again, late and out of order."""
         marks = ",".join("?" * len(purposes))
         cur = await self._conn.execute(
             f"DELETE FROM outbox WHERE status = 'sending' AND purpose IN ({marks})"
-            " AND created_at <"
+            " AND attempts = 0 AND created_at <"
             " (SELECT s.updated_at FROM sessions s WHERE s.citizen_id = outbox.citizen_id)",
             purposes,
         )
