@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from bot.config import Settings
 from bot.replies import KEEP_ANSWERED
 from bot.replies import PURPOSES as REPLY_PURPOSES
+from bot.staff.throttle import POLICY as SIGN_IN
 from bot.storage import Storage
 from bot.tasks import stop_task
 
@@ -36,6 +37,7 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
     idle = timedelta(minutes=settings.session_idle_minutes)
     async with storage.transaction() as tx:
         return {
+            "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - max(idle, SESSION_KEEP)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import httpx
+
 from bot.staff.accounts import hash_password, verify_password
 from bot.staff.passwords import Passwords
 from tests.staff import console, sign_in
@@ -60,6 +62,43 @@ async def test_the_loop_answers_while_failed_sign_ins_are_hashing(settings, cloc
         assert hasher.finished == 0  # answered while every password check was still running
         hasher.gate.set()
         assert [r.status_code for r in await logins] == [401] * 8
+        assert hasher.most <= 2
+
+
+async def _first(tasks: list[asyncio.Task[httpx.Response]], n: int) -> list[httpx.Response]:
+    """The first `n` answers; a bound so that a queue without a limit fails, not hangs."""
+    done: set[asyncio.Task[httpx.Response]] = set()
+    async with asyncio.timeout(10):
+        while len(done) < n:
+            finished, _ = await asyncio.wait(
+                [t for t in tasks if t not in done], return_when=asyncio.FIRST_COMPLETED
+            )
+            done |= finished
+    return [t.result() for t in done]
+
+
+async def test_a_flood_beyond_the_hash_queue_is_refused_at_once(settings, clock):
+    """Regression test: 200 queued sign-ins with random names made the owner's take 2.3 s."""
+    async with console(settings, clock) as c:
+        hasher = GatedHasher(asyncio.get_running_loop())
+        c.runtime.passwords = Passwords(limit=2, hasher=hasher)
+        flood = 2 + 32 + 6  # two hashing, thirty-two waiting, six more
+        tasks = [
+            asyncio.create_task(
+                sign_in(c.client(lang="kk", ip=f"10.4.0.{n}"), f"nobody{n}", "wrong")
+            )
+            for n in range(1, flood + 1)
+        ]
+        try:
+            refused = await _first(tasks, 6)
+            assert hasher.finished == 0  # answered while the queue was still full
+        finally:
+            hasher.gate.set()
+        assert [r.status_code for r in refused] == [503] * 6
+        assert all(r.headers["retry-after"].isdigit() for r in refused)
+        assert "Сервер" in refused[0].text
+        answers = [await t for t in tasks]
+        assert sorted(r.status_code for r in answers) == [401] * 34 + [503] * 6
         assert hasher.most <= 2
 
 

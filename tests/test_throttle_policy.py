@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.staff.throttle import Count, Policy
+from bot.staff.throttle import Count, Policy, client_of
 
 T0 = datetime(2026, 3, 16, 5, 0, tzinfo=UTC)
 P = Policy(
@@ -15,6 +15,7 @@ P = Policy(
     first_backoff=timedelta(minutes=1),
     max_backoff=timedelta(hours=1),
     account_ceiling=50,
+    address_ceiling=30,
 )
 MIN = timedelta(minutes=1)
 
@@ -78,3 +79,45 @@ def test_a_forgotten_count_starts_over():
 )
 def test_a_right_password_gives_the_account_its_try_back(account, now, after):
     assert P.credit(account, now) == after
+
+
+@pytest.mark.parametrize(
+    ("address", "client"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:77:5::1", "2001:db8:77:5::/64"),
+        ("2001:db8:77:5:ffff:1:2:3", "2001:db8:77:5::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        (None, "-"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_a_client_is_an_ipv4_address_or_an_ipv6_64(address, client):
+    assert client_of(address) == client
+
+
+@pytest.mark.parametrize(
+    ("client", "account", "address", "known", "allowed", "scope", "retry_after"),
+    [
+        # This client has failed for thirty names: refused for the rest of its window.
+        (None, None, Count(30, T0), False, False, "address", 10),
+        (None, None, Count(29, T0), False, True, "", 0),
+        (None, None, Count(30, T0 - 15 * MIN), False, True, "", 0),  # window over
+        # A device that signed in to this account before meets neither ceiling...
+        (None, Count(50, T0), Count(30, T0), True, True, "", 0),
+        # ...only its own back-off.
+        (Count(5, T0, T0 + 6 * MIN), Count(50, T0), None, True, False, "client", 1),
+    ],
+)
+def test_reserve_with_the_client_ceiling_and_known_devices(
+    client, account, address, known, allowed, scope, retry_after
+):
+    verdict = P.reserve(client, account, T0 + 5 * MIN, address=address, known=known)
+    assert verdict.allowed is allowed
+    assert verdict.scope == scope
+    assert verdict.retry_after == retry_after * MIN
+
+
+def test_a_reserved_attempt_counts_for_the_client_too():
+    verdict = P.reserve(None, None, T0, address=Count(3, T0 - MIN), known=True)
+    assert verdict.address == Count(4, T0 - MIN)

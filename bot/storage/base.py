@@ -175,6 +175,14 @@ class DeadLetterStore(Protocol):
     async def purge_before(self, before: datetime) -> int: ...
 
 
+class LoginThrottle(Protocol):
+    """Staff sign-in failure counts (bot/staff/throttle.py decides from them)."""
+
+    async def purge_before(self, before: datetime) -> int:
+        """Forget counts that no window or wait can still use."""
+        ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -196,6 +204,8 @@ class Tx(Protocol):
     def inbox(self) -> InboxStore: ...
     @property
     def dead_letters(self) -> DeadLetterStore: ...
+    @property
+    def login_throttle(self) -> LoginThrottle: ...
 
 
 class Storage(Protocol):

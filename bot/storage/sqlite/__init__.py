@@ -38,6 +38,7 @@ from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
@@ -66,6 +67,7 @@ class SqliteTx:
         self.outbox = SqliteOutboxStore(conn, cipher)
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
+        self.login_throttle = SqliteLoginThrottle(conn)
 
 
 class SqliteStorage:

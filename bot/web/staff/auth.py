@@ -35,10 +35,11 @@ from bot.web.staff.common import (
     reading,
     render,
     runtime_of,
+    secure_cookies,
     sign,
     writing,
 )
-from bot.web.staff.signin import Checked, check_password, credit
+from bot.web.staff.signin import Checked, check_password, credit, remember_device
 
 SESSION_COOKIE = "govbot_staff"
 PRE_COOKIE = "govbot_pre"
@@ -51,10 +52,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _mac(request: Request, purpose: str, value: str) -> str:
     return sign(request, purpose, value)
-
-
-def _secure(request: Request) -> bool:
-    return (runtime_of(request).settings.public_url or "").startswith("https://")
 
 
 def _id_hash(sid: str) -> str:
@@ -176,7 +173,12 @@ def _login_page(request: Request, nonce: str, *, status_code: int = 200, **ctx: 
         **ctx,
     )
     response.set_cookie(
-        PRE_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(request), path="/staff"
+        PRE_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+        path="/staff",
     )
     return response
 
@@ -190,14 +192,20 @@ async def open_session(db: StaffTx, request: Request, user: StaffUser, response:
         f"{sid}.{_mac(request, 'session', sid)}",
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/",
     )
 
 
 def throttled(request: Request, checked: Checked, page: Callable[..., Response]) -> Response:
-    """429 for a password that was not checked: how long, and whether only from here."""
-    scope = checked.refused.scope if checked.refused else ""
+    """429 for a password that was not checked: how long, and whether only from here; 503
+    when no check could even wait its turn."""
+    refused = checked.refused
+    if refused is not None and refused.scope == "busy":
+        response = page(status_code=503, error="staff.login.busy")
+        response.headers["retry-after"] = str(int(refused.retry_after.total_seconds()))
+        return response
+    scope = refused.scope if refused else ""
     msgid = "staff.login.throttled" if scope == "account" else "staff.login.backoff"
     response = page(status_code=429, error=msgid, minutes=checked.wait_minutes)
     response.headers["retry-after"] = str(checked.wait_minutes * 60)
@@ -237,6 +245,7 @@ async def login(request: Request) -> Response:
         await credit(db, request, username)
         await open_session(db, request, user, response)
         await audit(db, actor_of(request, user), "login")
+    remember_device(request, response, user)
     response.delete_cookie(PRE_COOKIE, path="/staff")
     return response
 
@@ -273,7 +282,7 @@ async def language(request: Request) -> Response:
         LANG_COOKIE,
         lang,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/staff",
         max_age=365 * 86400,
     )

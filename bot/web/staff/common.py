@@ -121,6 +121,11 @@ def client_ip(request: Request) -> str | None:
     return client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
+def secure_cookies(request: Request) -> bool:
+    """Cookies are marked Secure when the console is served over HTTPS."""
+    return (runtime_of(request).settings.public_url or "").startswith("https://")
+
+
 def sign(request: Request, purpose: str, value: str) -> str:
     """HMAC of `value` under SECRET_KEY, separated by `purpose`."""
     key = runtime_of(request).settings.secret_key
