@@ -29,6 +29,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 CORE = [
+    "logs",
     "dispatcher",
     "session",
     "i18n",

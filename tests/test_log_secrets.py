@@ -14,7 +14,7 @@ import pytest
 from twilio.rest import Client
 
 from bot.channels.whatsapp.twilio_http import TwilioHttp
-from bot.cli import LIBRARY_LOGGERS, setup_logging
+from bot.logs import LIBRARY_LOGGERS, setup_logging
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.staff import console, sign_in
 

@@ -22,6 +22,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
 from bot.errors import ConfigError
+from bot.logs import quiet
 
 DEFAULT_API_URL = "https://api.twilio.com"
 
@@ -249,23 +250,7 @@ def redact(text: str) -> str:
     return _LONG_NUMBER.sub("<redacted>", text)
 
 
-class _BelowWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-_QUIET = _BelowWarning()
-
-
 def quiet_twilio_logging() -> None:
-    """Silence twilio's HTTP loggers below WARNING, even if a later config lowers them.
-
-    Idempotent; call once at start-up. twilio's clients log every request's form (To, From,
-    Body) at INFO, which must never reach our logs.
-    """
-    for name in TWILIO_LOGGERS:
-        logger = logging.getLogger(name)
-        if logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
+    """Silence twilio's HTTP loggers below WARNING, even if a later config lowers them:
+    twilio's clients log every request's form (To, From, Body) at INFO. Idempotent."""
+    quiet(TWILIO_LOGGERS)
