@@ -171,6 +171,27 @@ async def test_a_known_device_signs_in_while_the_account_is_at_its_ceiling(setti
         assert (await sign_in(owner, "rita", PASSWORD)).status_code == 429
 
 
+async def test_a_known_device_mark_is_worthless_after_a_password_change(settings, clock):
+    # A stolen "known device" cookie must not outlive the password it was earned with.
+    from bot.storage.sqlite.console import StaffTx
+
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        owner = c.client(ip="198.51.100.7")
+        await _signed_in_before(owner)
+        new_password = "a brand new password 42"
+        async with c.runtime.storage.transaction() as tx:
+            await StaffTx(tx).staff.update(
+                rita, now=clock(), password_hash=hash_password(new_password)
+            )
+        per_address = POLICY.free_per_client
+        for n in range(POLICY.account_ceiling // per_address + 2):
+            attacker = c.client(ip=f"10.9.0.{n + 1}")
+            for i in range(per_address):
+                await sign_in(attacker, "rita", f"guess {i}")
+        assert (await sign_in(owner, "rita", new_password)).status_code == 429
+
+
 async def test_random_user_names_from_one_address_stop_at_the_address_ceiling(settings, clock):
     async with console(settings, clock) as c:
         await c.add_user("rita", "reviewer")

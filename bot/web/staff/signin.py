@@ -63,18 +63,26 @@ def _keys(request: Request, username: str) -> tuple[str, str, str]:
     )
 
 
+def _device_claim(user: StaffUser) -> str:
+    """What a known-device mark vouches for: the account and its current password, so a
+    password change (by its owner or an admin) makes every old mark worthless."""
+    return f"{user.id}:{user.password_hash}"
+
+
 def _known_marks(request: Request) -> list[str]:
     return (request.cookies.get(KNOWN_COOKIE) or "").split(".")[:KNOWN_AT_MOST]
 
 
 def _known(request: Request, user: StaffUser | None) -> bool:
     """Whether this browser signed in to `user` before."""
-    return user is not None and sign(request, "known-device", str(user.id)) in _known_marks(request)
+    return user is not None and sign(request, "known-device", _device_claim(user)) in _known_marks(
+        request
+    )
 
 
 def remember_device(request: Request, response: Response, user: StaffUser) -> None:
     """After a right password: this browser is a known device for `user` from now on."""
-    mark = sign(request, "known-device", str(user.id))
+    mark = sign(request, "known-device", _device_claim(user))
     others = [m for m in _known_marks(request) if m and m != mark]
     response.set_cookie(
         KNOWN_COOKIE,
