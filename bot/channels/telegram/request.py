@@ -189,7 +189,7 @@ class AiohttpRequest(BaseRequest):
         "Invalid server response" like any bad JSON, not a RecursionError that would end
         the polling task. And unlike PTB's own, it does not log the body (updates)."""
         try:
-            parsed = safejson.loads(payload.decode("utf-8", "replace"))
+            parsed = safejson.loads(payload)  # bytes: no decode and re-encode per answer
         except ValueError as err:
             raise TelegramError("Invalid server response") from err
         if not isinstance(parsed, dict):
