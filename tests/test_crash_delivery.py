@@ -241,24 +241,34 @@ def references_by_chat(db: Path) -> dict[int, list[str]]:
     return found
 
 
+def telegram_bot(tmp_path: Path, tg: FakeTelegramApi, **extra: str) -> Bot:
+    """`govbot run` on its own port and database against the fake Bot API, unpaced."""
+    port = free_port()
+    env = environment(
+        tmp_path,
+        DATA_KEY=generate_key_setting(),
+        SECRET_KEY="s" * 40,
+        PORT=str(port),
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=tg.url,
+        TELEGRAM_RATE_GLOBAL="0",
+        TELEGRAM_RATE_PER_CHAT="0",
+        **extra,
+    )
+    return Bot(tmp_path, env, f"http://127.0.0.1:{port}")
+
+
 async def one_run(tmp_path: Path, seed: int) -> Figures:
     tmp_path.mkdir(parents=True)
     rng = random.Random(seed)
     figures = Figures()
     async with FakeTelegramApi() as tg, FakeTwilioApi(SID, AUTH) as tw:
-        port = free_port()
-        env = environment(
+        bot = telegram_bot(
             tmp_path,
-            DATA_KEY=generate_key_setting(),
-            SECRET_KEY="s" * 40,
-            PORT=str(port),
+            tg,
             PUBLIC_URL=PUBLIC,
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_URL=tg.url,
             TELEGRAM_MODE="webhook",
             TELEGRAM_WEBHOOK_SECRET=SECRET,
-            TELEGRAM_RATE_GLOBAL="0",
-            TELEGRAM_RATE_PER_CHAT="0",
             TWILIO_ACCOUNT_SID=SID,
             TWILIO_AUTH_TOKEN=AUTH,
             TWILIO_WHATSAPP_FROM=FROM,
@@ -267,7 +277,6 @@ async def one_run(tmp_path: Path, seed: int) -> Figures:
             FLOOD_BURST="1000",
             FLOOD_PER_SECOND="100",
         )
-        bot = Bot(tmp_path, env, f"http://127.0.0.1:{port}")
         await bot.start()
         ids = itertools.count(1000)
         numbers = [f"+7701{n:07d}" for n in range(WHATSAPP_CHATS)]
@@ -327,18 +336,7 @@ async def test_kill_9_after_getupdates_confirmed_a_batch_loses_none_of_it(
             tg.push_photo(chat_id, tiny_jpeg(), from_lang="ru")
         last = max(u["update_id"] for u in tg._updates)
         tg.answer_late("getFile", 3.0)
-        port = free_port()
-        env = environment(
-            tmp_path,
-            DATA_KEY=generate_key_setting(),
-            SECRET_KEY="s" * 40,
-            PORT=str(port),
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_URL=tg.url,
-            TELEGRAM_RATE_GLOBAL="0",
-            TELEGRAM_RATE_PER_CHAT="0",
-        )
-        bot = Bot(tmp_path, env, f"http://127.0.0.1:{port}")
+        bot = telegram_bot(tmp_path, tg)
         await bot.start()
         try:
             await until(
