@@ -65,9 +65,6 @@ class Settles(Protocol):
     """Records, in the worker's round, what was sent outside it, and sorts out on start
     what a crash left unrecorded (`ReplyQueue`)."""
 
-    @property
-    def unsettled(self) -> int: ...
-
     async def settle(self, tx: Tx, *, now: datetime) -> int: ...
 
     async def recover(self, tx: Tx, *, now: datetime) -> int: ...

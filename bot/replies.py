@@ -159,10 +159,6 @@ class ReplyQueue:
 
     # -- the outbox worker's rounds ------------------------------------------------------
 
-    @property
-    def unsettled(self) -> int:
-        return self._counted + len(self._sent_rows)
-
     async def settle(self, tx: Tx, *, now: datetime) -> int:
         """Record what was sent since the last round: the watermark (every answer up to
         it was sent) and the own rows of sent answers. Returns how many answers."""
