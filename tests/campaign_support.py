@@ -14,6 +14,9 @@ from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
 
+UNLIMITED = {"telegram_rate_global": 0.0, "telegram_rate_per_chat": 0.0, "whatsapp_rate": 0.0}
+
+
 TEXTS = {
     "kk": "Жылжымалы қабылдау автобусы дүйсенбіде Алматыда болады.",
     "ru": "Мобильный автобус приёма будет в Алматы в понедельник.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from bot.config import Settings
 from bot.crypto import generate_key_setting
 from bot.i18n import Catalogs
 from bot.runtime import Runtime, open_runtime
+from tests.campaign_support import UNLIMITED
 from tests.chat import Chat
 
 
@@ -95,3 +97,13 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]:
+    """A runtime on the real clock, unpaced: the campaign engine runs as in production."""
+    rt = await open_runtime(replace(settings, **UNLIMITED), catalogs=catalogs)
+    try:
+        yield rt
+    finally:
+        await rt.close()

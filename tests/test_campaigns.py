@@ -22,23 +22,12 @@ from tests.campaign_support import (
     FOOTERS,
     TEMPLATES,
     TEXTS,
+    UNLIMITED,
     FakeSender,
     add_subscribers,
     draft,
 )
 from tests.conftest import Clock
-
-UNLIMITED = {"telegram_rate_global": 0.0, "telegram_rate_per_chat": 0.0, "whatsapp_rate": 0.0}
-
-
-@pytest.fixture
-async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]:
-    """A runtime on the real clock (retries and pacing take real time)."""
-    rt = await open_runtime(replace(settings, **UNLIMITED), catalogs=catalogs)
-    try:
-        yield rt
-    finally:
-        await rt.close()
 
 
 @pytest.fixture

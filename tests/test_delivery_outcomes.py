@@ -10,7 +10,6 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -24,12 +23,11 @@ from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.sender import BotApi, Pacer, TelegramSender
 from bot.channels.whatsapp.sender import WhatsAppSender
 from bot.channels.whatsapp.twilio_http import TwilioHttp
-from bot.config import Settings
 from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
 from tests.conftest import Clock
@@ -41,7 +39,6 @@ from tests.whatsapp_chat import TOKEN as TWILIO_TOKEN
 
 READ_TIMEOUT = 0.2  # the client's; the slow fakes answer after LATE
 LATE = 0.6
-UNLIMITED = {"telegram_rate_global": 0.0, "telegram_rate_per_chat": 0.0, "whatsapp_rate": 0.0}
 
 
 @pytest.fixture(autouse=True)
@@ -72,16 +69,6 @@ async def telegram_sender(
         yield TelegramSender(bot_api, Pacer(per_second, 0.0), attachments)
     finally:
         await request.shutdown()
-
-
-@pytest.fixture
-async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]:
-    """A runtime on the real clock: the campaign engine runs as in production."""
-    rt = await open_runtime(replace(settings, **UNLIMITED), catalogs=catalogs)
-    try:
-        yield rt
-    finally:
-        await rt.close()
 
 
 async def run_campaign(

@@ -31,9 +31,9 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def telegram(text: str, update: str) -> Inbound:
+def telegram(text: str, update: str, chat: str = "4242") -> Inbound:
     return Inbound(
-        channel=Channel.TELEGRAM, chat_key="4242", text=text, locale_hint="en", external_id=update
+        channel=Channel.TELEGRAM, chat_key=chat, text=text, locale_hint="en", external_id=update
     )
 
 
@@ -95,8 +95,6 @@ async def test_a_sent_reply_is_settled_and_never_sent_again(
 async def test_a_failed_send_hands_the_rest_to_the_worker(
     settings: Settings, clock: Clock, catalogs: Catalogs
 ) -> None:
-    from bot.errors import DeliveryError
-
     runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
     try:
         answer = await runtime.dispatcher.answer(telegram("/start", "u3"))
@@ -214,12 +212,6 @@ async def test_an_answer_is_kept_with_its_session_not_in_a_row(
 # -- found by an outside fault-injection review -----------------------------------------
 
 
-def tg(text: str, update: str, chat: str = "4242") -> Inbound:
-    return Inbound(
-        channel=Channel.TELEGRAM, chat_key=chat, text=text, locale_hint="en", external_id=update
-    )
-
-
 class HangingSender:
     """Claims the row then the process dies mid-send: never returns."""
 
@@ -237,7 +229,7 @@ async def test_a_reply_waiting_for_its_retry_survives_a_crash_after_a_later_step
     settings, clock, catalogs
 ):
     rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
-    a1 = await rt.dispatcher.answer(tg("/start", "u1"))
+    a1 = await rt.dispatcher.answer(telegram("/start", "u1"))
 
     async def throttled(replies):
         raise DeliveryError("flood control", retryable=True, retry_after=5, code="429")
@@ -246,7 +238,7 @@ async def test_a_reply_waiting_for_its_retry_survives_a_crash_after_a_later_step
         await rt.replies.deliver(a1.reply_seq, a1.replies, throttled)
     # citizen writes again 1 s later: in-turn reply goes out at once (before reply 1)
     clock.advance(seconds=1)
-    a2 = await rt.dispatcher.answer(tg("/help", "u2"))
+    a2 = await rt.dispatcher.answer(telegram("/help", "u2"))
 
     async def ok(replies):
         pass
@@ -309,7 +301,7 @@ async def test_a_failure_that_cannot_be_written_keeps_the_answer_for_the_restart
     settings, clock, catalogs
 ):
     rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
-    a1 = await rt.dispatcher.answer(tg("/start", "u1"))
+    a1 = await rt.dispatcher.answer(telegram("/start", "u1"))
 
     async def timeout(replies):
         raise DeliveryError("no answer in time", retryable=False, unknown=True, code="timeout")
@@ -348,7 +340,7 @@ async def test_a_second_start_of_the_worker_recovers_nothing_twice(settings, clo
         sent_in_turn += 1
 
     for i in range(20):
-        a = await rt.dispatcher.answer(tg("/start", f"w{i}", chat=str(200 + i)))
+        a = await rt.dispatcher.answer(telegram("/start", f"w{i}", chat=str(200 + i)))
         await rt.replies.deliver(a.reply_seq, a.replies, ok)
     # `govbot run --shell`: run_shell calls outbox.start() again on the live runtime
     await rt.outbox.start()
