@@ -113,6 +113,10 @@ async def enqueue(tx: Tx, citizen: Citizen, outgoing: Outgoing, *, now: datetime
     )
 
 
+# At shutdown the round under way may finish its current send this long.
+STOP_WAIT_SECONDS = 5.0
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -133,6 +137,7 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add_settler(self, settle: Callable[[Tx], Awaitable[int]]) -> None:
         self._settlers.append(settle)
@@ -152,11 +157,21 @@ class OutboxWorker:
             if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
             await tx.outbox.recover_stuck(now=self.clock())
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")
 
-    async def stop(self) -> None:
-        await stop_task(self._task)
+    async def stop(self, *, wait: float = STOP_WAIT_SECONDS) -> None:
+        """Let the round under way end (claimed rows not yet tried go back to pending),
+        then stop; a round still sending after `wait` seconds is cancelled."""
+        task = self._task
+        if task is not None and not task.done():
+            self._stopping = True
+            self.wake()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), wait)
+        await stop_task(task)
         self._task = None
+        self._stopping = False
         try:
             async with self.storage.transaction() as tx:
                 await self._settle(tx)
@@ -165,7 +180,7 @@ class OutboxWorker:
             log.warning("could not record what was sent at shutdown: %r", exc)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.run_once()
             except Exception:
@@ -201,9 +216,18 @@ class OutboxWorker:
         async with self.storage.transaction() as tx:
             await self._settle(tx)
             rows = await tx.outbox.claim_due(list(self.senders), now=self.clock())
-        for row in rows:
+        for done, row in enumerate(rows):
+            if self._stopping:
+                await self._unclaim([later.id for later in rows[done:]])
+                return done
             await self._deliver(row.id, row.citizen_id, row.channel, row.payload, row.attempts)
         return len(rows)
+
+    async def _unclaim(self, outbox_ids: list[int]) -> None:
+        """Claimed but not tried (the worker is stopping): pending again, attempt refunded."""
+        async with self.storage.transaction() as tx:
+            for outbox_id in outbox_ids:
+                await tx.outbox.mark(outbox_id, "pending", now=self.clock(), refund_attempt=True)
 
     async def _deliver(
         self,

@@ -1,8 +1,8 @@
 """SQLite backend: one writer connection behind a lock, one reader, WAL, versioned migrations.
 
-The writer runs on the event loop's thread (see loopconn.py for why) with BEGIN IMMEDIATE
-around each unit of work, so a step's effects are atomic and other chats' steps queue for
-a few hundred microseconds. Readers (status checks, the staff console) use an aiosqlite
+The writer runs on the event loop's thread (see loopconn.py for why); each unit of work is
+atomic, and the units of one moment share a COMMIT (units.py), so other chats' steps queue
+for microseconds. Readers (status checks, the staff console) use an aiosqlite
 connection on its own thread and never wait for the writer, thanks to WAL. Another
 process holding the write lock (a CLI command) makes the loop sleep and retry, never block.
 A job keeps the WAL bounded (wal.py) and notices when writes work again (writes.py).
@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 import aiosqlite
@@ -41,6 +40,7 @@ from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
+from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
 from bot.storage.sqlite.writes import WriteState
 from bot.tasks import stop_task
@@ -72,7 +72,6 @@ class SqliteTx:
 
 class SqliteStorage:
     CHECKPOINT_SECONDS = 2.0
-    BUSY_GIVE_UP_SECONDS = 30.0
     WAL_LIMIT_BYTES = WAL_LIMIT_BYTES  # past this the checkpoint job truncates the log
     CLOSE_WAIT_MS = 10_000  # at shutdown the last TRUNCATE may wait for readers longer
 
@@ -81,14 +80,13 @@ class SqliteStorage:
         self.cipher = cipher
         self._writer: LoopConnection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
         self._checkpointer: asyncio.Task[None] | None = None
         self._maintenance: aiosqlite.Connection | None = None
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
         self._read_tx: SqliteTx | None = None
-        self.writes = WriteState()
 
     async def open(self) -> None:
         # Created private before SQLite opens it: its -wal and -shm copy the file's mode.
@@ -116,6 +114,7 @@ class SqliteStorage:
 
     async def close(self) -> None:
         await stop_task(self._checkpointer)
+        await self._units.drain()
         self._checkpointer = None
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -126,24 +125,19 @@ class SqliteStorage:
         self._maintenance = self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
-    def transaction(self) -> _WriteUnit:
-        return _WriteUnit(self)
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
+        """A unit of work on the writer, committed with the units of the same moment
+        (units.py); its effects are durable once the `async with` returns."""
+        return self._units.unit()
 
-    async def _when_not_busy(self, conn: LoopConnection, sql: str) -> None:
-        """Run `sql`; while another process holds the lock, sleep (never block the loop)."""
-        waited, delay = 0.0, 0.001
-        while True:
-            try:
-                conn.run(sql)
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err):
-                    raise
-                if waited > self.BUSY_GIVE_UP_SECONDS:
-                    raise
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 0.05)
+    @property
+    def writes(self) -> WriteState:
+        return self._units.writes
+
+    @property
+    def commits(self) -> int:
+        """COMMITs so far: in a burst, far fewer than units of work."""
+        return self._units.commits
 
     @property
     def write_problem(self) -> str | None:
@@ -191,76 +185,14 @@ class SqliteStorage:
         assert self._read_tx is not None
         yield self._read_tx
 
+    def _write_stores(self) -> SqliteTx:
+        assert self._write_tx is not None
+        return self._write_tx
+
     def _require(self, conn: _C | None) -> _C:
         if conn is None:
             raise RuntimeError("storage is not open")
         return conn
-
-
-class _WriteUnit(contextlib.AbstractAsyncContextManager[SqliteTx]):
-    """`SqliteStorage.transaction()`: the write lock, BEGIN IMMEDIATE, then COMMIT or
-    ROLLBACK. A class rather than an @asynccontextmanager: it runs on every step.
-
-    After a failure at any statement, COMMIT included, the connection is left outside a
-    transaction (SQLite itself rolls back on a full disk or an I/O error; a ROLLBACK that
-    fails is retried at the next BEGIN), so the next unit works as soon as space is back.
-    """
-
-    __slots__ = ("_conn", "_storage")
-
-    def __init__(self, storage: SqliteStorage) -> None:
-        self._storage = storage
-
-    async def __aenter__(self) -> SqliteTx:
-        storage = self._storage
-        conn = self._conn = storage._require(storage._writer)
-        await storage._write_lock.acquire()
-        try:
-            if conn.in_transaction:  # a ROLLBACK that failed last time
-                _rollback(conn)
-            # The lock is free nearly always; another process's BEGIN makes us sleep.
-            try:
-                conn.run("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                await storage._when_not_busy(conn, "BEGIN IMMEDIATE")
-        except BaseException as err:
-            storage.writes.failed(err)
-            storage._write_lock.release()
-            raise
-        assert storage._write_tx is not None
-        return storage._write_tx
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        conn = self._conn
-        storage = self._storage
-        try:
-            if exc is not None:
-                _rollback(conn)
-                storage.writes.failed(exc)
-                return
-            try:
-                await storage._when_not_busy(conn, "COMMIT")
-            except BaseException as err:
-                _rollback(conn)
-                storage.writes.failed(err)
-                raise
-            storage.writes.succeeded()
-        finally:
-            storage._write_lock.release()
-
-
-def _rollback(conn: LoopConnection) -> None:
-    """Roll back if a transaction is open; a failure here must not hide the first one."""
-    if conn.in_transaction:
-        try:
-            conn.run("ROLLBACK")
-        except sqlite3.Error as err:
-            log.error("ROLLBACK failed (%s); the next unit of work rolls back first", err)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
