@@ -147,11 +147,12 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         ticket = await _find(request, actor)
     except ActionError as err:
         return _action_error(request, err)
-    async with writing(request) as db:
+    async with reading(request) as db:
         names = await db.staff.names()
         body = ticket_json(ticket, names.get(ticket.assignee_id or 0))
         if ticket.kind == "tip":
-            body["contents"] = await actions.tip_contents(db, actor, ticket)
+            # Metadata only: a tip opens with an investigator's own key, in the console.
+            return JSONResponse(body)
         thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
