@@ -59,6 +59,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/stats": ("days",),
     "/staff/accounts": ("done",),
     "/staff/password": ("done",),
+    "/staff/keys": ("granted",),
     "/staff/audit": ("page", "target"),
     "/staff/campaigns": ("done",),
     "/staff/campaigns/new": ("done",),

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web.staff import admin, auth, inbox, password, stats, ticket
+from bot.web.staff import admin, auth, inbox, keys, password, stats, ticket
 from bot.web.staff.auth import current_user, require_role, signed_in_user
 from bot.web.staff.common import WEB_DIR, ParameterErrors, SecurityHeaders, render
 
@@ -27,6 +27,8 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Route("/logout", auth.logout, methods=["POST"]),
         Route("/language", auth.language, methods=["POST"]),
         Route("/password", password.password, methods=["GET", "POST"]),
+        Route("/keys", keys.keys),
+        Route("/keys/grant", keys.grant, methods=["POST"]),
         Route("/inbox", inbox.inbox),
         Route("/export.{fmt:str}", inbox.export),
         Route("/tickets/{reference}", ticket.show),
