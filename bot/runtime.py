@@ -104,6 +104,10 @@ async def open_runtime(
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         recovery = await sealed_tips.ensure_recovery_key(tx.tips)
+        # Once, after the upgrade to sealed tips: none is left under DATA_KEY.
+        sealed_files = await sealed_tips.seal_legacy(tx.tips, attachments)
+    for blob_id in sealed_files:
+        await attachments.adelete(blob_id)
     return Runtime(
         settings,
         storage,

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import sealing
+from bot.attachments import AttachmentStore
 from bot.storage.records import Ticket
 from bot.storage.tips import (
     RECEIPT,
@@ -131,6 +132,39 @@ async def ensure_recovery_key(tips: TipStore) -> str | None:
     private, public = sealing.new_key_pair()
     await tips.set_recovery_public(public)
     return sealing.recovery_text(private)
+
+
+async def seal_legacy(tips: TipStore, files: AttachmentStore) -> list[str]:
+    """Seal the tips stored before sealing existed (under DATA_KEY) in place of the old
+    rows: after it, DATA_KEY opens no tip. Returns the attachment files to delete once
+    this commits. Their receipts were never stored, so such a tipster's receipt still finds
+    the tip's status (by its keyed hash) but cannot open its thread."""
+    legacy = await tips.legacy()
+    done: list[str] = []
+    recipients = await tips.recipients()
+    for old in legacy:
+        ref = old.ticket.reference
+        data = [
+            (kind, content_type, await files.aget(blob_id))
+            for blob_id, kind, content_type in old.files
+            if files.exists(blob_id)
+        ]
+        sealed = await seal_tip(
+            reference=ref,
+            contents=old.contents,
+            identity=old.identity,
+            files=data,
+            recipients=recipients,
+            receipt=None,
+        )
+        messages = [
+            (m, seal_part(sealed.public, ref, "note" if m.internal else "message",
+                          _json({"n": n, "body": m.body})))
+            for n, m in enumerate(old.messages, 1)
+        ]  # fmt: skip
+        await tips.replace_legacy(old, sealed, messages)
+        done += [blob_id for blob_id, *_ in old.files]
+    return done
 
 
 def open_for(private: bytes, wrapped: bytes, reference: str) -> TipKeys:

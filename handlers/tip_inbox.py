@@ -88,7 +88,8 @@ async def _by_receipt(ctx: Context, receipt: str) -> tuple[Ticket | None, TipKey
         except SealError:
             continue
         return candidate, keys
-    return None, None
+    # A tip filed before sealing: its receipt was kept as a keyed hash; status only.
+    return await ctx.tx.tips.by_receipt_hash(ctx.cipher.keyed_hashes(receipt, "receipt")), None
 
 
 async def _current(ctx: Context) -> Ticket | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.storage.records import Ticket
 
@@ -70,6 +70,26 @@ class TipFile:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class LegacyMessage:
+    author: str
+    staff_id: int | None
+    internal: bool
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyTip:
+    """A tip stored before sealing (under DATA_KEY), opened to be sealed."""
+
+    ticket: Ticket
+    receipt_hash: str | None
+    contents: dict[str, Any]
+    identity: dict[str, Any] | None
+    messages: list[LegacyMessage]
+    files: list[tuple[str, str, str]]  # blob id, kind, content type
+
+
 class TipStore(Protocol):
     async def recipients(self) -> list[tuple[str, bytes]]:
         """(holder, public key) of the recovery key and of every active investigator."""
@@ -91,6 +111,10 @@ class TipStore(Protocol):
 
     async def by_locator(self, locator: str) -> list[Ticket]:
         """The tips whose receipt begins like the one given (the receipt then opens one)."""
+        ...
+
+    async def by_receipt_hash(self, hashes: Sequence[str]) -> Ticket | None:
+        """A tip from before sealing, by the keyed hash of its receipt (status only)."""
         ...
 
     async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
@@ -135,6 +159,16 @@ class TipStore(Protocol):
     async def files(self, ticket_id: int) -> list[TipFile]: ...
 
     async def file(self, ticket_id: int, file_id: int) -> tuple[TipFile, bytes] | None: ...
+
+    async def legacy(self) -> list[LegacyTip]:
+        """Tips stored before sealing, opened with DATA_KEY."""
+        ...
+
+    async def replace_legacy(
+        self, legacy: LegacyTip, sealed: SealedTip, messages: list[tuple[LegacyMessage, bytes]]
+    ) -> int:
+        """Put the sealed tip in the old one's place; returns its new (random) id."""
+        ...
 
     async def recovery_public(self) -> bytes | None: ...
 

@@ -8,17 +8,21 @@ time on it, its thread and its events is cut to the day.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 
 import aiosqlite
 
+from bot.crypto import DataCipher
 from bot.storage.records import Ticket
 from bot.storage.sqlite.core import parse_ts, ts
 from bot.storage.sqlite.tickets import random_tip_id, ticket_from_row
 from bot.storage.tips import (
     RECOVERY,
+    LegacyMessage,
+    LegacyTip,
     SealedMessage,
     SealedTip,
     TipFile,
@@ -28,8 +32,9 @@ from bot.storage.tips import (
 
 
 class SqliteTipStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
         self._conn = conn
+        self._cipher = cipher  # only to open tips stored before sealing (migration 011)
 
     async def recipients(self) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
@@ -108,6 +113,15 @@ class SqliteTipStore:
             "SELECT * FROM tickets WHERE kind = 'tip' AND receipt_locator = ?", (locator,)
         ) as cur:
             return [ticket_from_row(row) for row in await cur.fetchall()]
+
+    async def by_receipt_hash(self, hashes: Sequence[str]) -> Ticket | None:
+        """A tip sealed from before migration 011, by the keyed hash of its receipt."""
+        if not hashes:
+            return None
+        marks = ", ".join("?" for _ in hashes)
+        return await self._one(
+            f"SELECT * FROM tickets WHERE kind = 'tip' AND receipt_hash IN ({marks})", *hashes
+        )
 
     async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
         if not owner_hashes:
@@ -222,6 +236,113 @@ class SqliteTipStore:
             return None
         row = rows[0]
         return TipFile(row[0], row[1], row[2], row[3]), bytes(row[4])
+
+    # Tips from before sealing: encrypted with DATA_KEY, numbered in the shared sequence.
+
+    async def legacy(self) -> list[LegacyTip]:
+        rows = await self._conn.execute_fetchall(
+            "SELECT * FROM tickets WHERE kind = 'tip' AND tip_public IS NULL ORDER BY id"
+        )
+        found = []
+        for row in rows:
+            ticket = ticket_from_row(row)
+            ref = ticket.reference
+            contents = row["sealed"] and self._cipher.decrypt_text(
+                row["sealed"], context=f"tip:{ref}".encode()
+            )
+            identity = row["identity"] and self._cipher.decrypt_text(
+                row["identity"], context=f"tip-identity:{ref}".encode()
+            )
+            messages = [
+                LegacyMessage(
+                    m["author"],
+                    m["staff_id"],
+                    bool(m["internal"]),
+                    m["body"]
+                    if m["sealed"] is None
+                    else self._cipher.decrypt_text(
+                        m["sealed"], context=f"ticket:{ticket.id}".encode()
+                    ),
+                )
+                for m in await self._conn.execute_fetchall(
+                    "SELECT * FROM ticket_messages WHERE ticket_id = ? ORDER BY id", (ticket.id,)
+                )
+            ]
+            files = [
+                (f["blob_id"], f["kind"], f["content_type"])
+                for f in await self._conn.execute_fetchall(
+                    "SELECT * FROM ticket_attachments WHERE ticket_id = ? ORDER BY id",
+                    (ticket.id,),
+                )
+            ]
+            found.append(
+                LegacyTip(
+                    ticket,
+                    row["receipt_hash"],
+                    json.loads(contents) if contents else {},
+                    json.loads(identity) if identity else None,
+                    messages,
+                    files,
+                )
+            )
+        return found
+
+    async def replace_legacy(
+        self, legacy: LegacyTip, sealed: SealedTip, messages: list[tuple[LegacyMessage, bytes]]
+    ) -> int:
+        """The sealed tip takes the old one's place: a random id, day-only times, its
+        thread and events moved over; the old row (and its DATA_KEY blobs) is deleted."""
+        old = legacy.ticket
+        day = ts(day_of(old.created_at))
+        new_id = random_tip_id()
+        await self._conn.execute(
+            "INSERT INTO tickets (id, reference, kind, status, privacy, locale, details,"
+            " sealed, identity, tip_public, receipt_hash, owner_hash, due_on, created_at,"
+            " updated_at, assignee_id, version)"
+            " SELECT ?, reference || '~', kind, status, privacy, locale, '{}', ?, ?, ?,"
+            " NULL, owner_hash, due_on, ?, ?, assignee_id, version"
+            " FROM tickets WHERE id = ?",
+            (new_id, sealed.contents, sealed.identity, sealed.public, day, day, old.id),
+        )
+        await self._conn.executemany(
+            "INSERT INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
+            [(new_id, holder, wrapped) for holder, wrapped in sealed.keys.items()],
+        )
+        await self._conn.executemany(
+            "INSERT INTO tip_files (id, ticket_id, kind, content_type, size, sealed)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (random_tip_id(), new_id, f.kind, f.content_type, f.size, f.sealed)
+                for f in sealed.files
+            ],
+        )
+        await self._conn.executemany(
+            "INSERT INTO ticket_messages (id, ticket_id, author, staff_id, internal, sealed,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (random_tip_id(), new_id, m.author, m.staff_id, int(m.internal), blob, day)
+                for m, blob in messages
+            ],
+        )
+        events = await self._conn.execute_fetchall(
+            "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (old.id,)
+        )
+        for n, event in enumerate(events, 1):
+            detail = {**json.loads(event["detail"]), "n": n}
+            await self._conn.execute(
+                "INSERT INTO ticket_events (id, ticket_id, actor, action, detail, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (random_tip_id(), new_id, event["actor"], event["action"],
+                 json.dumps(detail, ensure_ascii=False), ts(day_of(parse_ts(event["created_at"])
+                                                                   or old.created_at))),
+            )  # fmt: skip
+        # Cascades to the old messages, events and attachment rows.
+        await self._conn.execute("DELETE FROM tickets WHERE id = ?", (old.id,))
+        await self._conn.execute(
+            "UPDATE tickets SET reference = ?, receipt_hash = ? WHERE id = ?",
+            (old.reference, legacy.receipt_hash, new_id),
+        )
+        return new_id
 
     async def recovery_public(self) -> bytes | None:
         return await self._blob("SELECT public_key FROM recovery_key WHERE id = 1")
