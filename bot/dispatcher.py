@@ -269,6 +269,9 @@ class Dispatcher:
                 citizen.last_inbound_at = msg.received_at
             if created or _snapshot(citizen) != before:
                 await tx.citizens.save(citizen)
+        # Committed: the answer is numbered for good (a cancellation that arrives from here
+        # on must not take it back; the watermark then stays below it, at least once).
+        numbered.clear()
         if self.files is not None:
             for blob_id in turn.discard:
                 await self.files.adelete(blob_id)

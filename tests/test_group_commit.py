@@ -121,3 +121,82 @@ async def test_a_unit_cancelled_while_its_group_commits_is_not_reported_undone(
         await waiting
     assert went_on == ["b"]
     assert on_disk(storage) == {"a", "b"}
+
+
+async def test_a_cancelled_commit_is_queued_again_and_nobody_waits_forever(
+    storage: SqliteStorage,
+) -> None:
+    """Cancelling the queued COMMIT (a shutdown cancelling every task) must not leave the
+    group's units waiting forever, nor roll back under a unit still under way."""
+    inside, gate = asyncio.Event(), asyncio.Event()
+
+    async def holds_the_lock() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('h', '')")
+            inside.set()
+            await gate.wait()
+
+    first = asyncio.create_task(mark(storage, "a"))
+    holding = asyncio.create_task(holds_the_lock())  # joins, before a's COMMIT runs
+    await inside.wait()
+    for task in list(storage._units._committing):  # what asyncio.run's teardown does
+        task.cancel()
+    gate.set()
+    results = await asyncio.wait_for(
+        asyncio.gather(first, holding, return_exceptions=True), timeout=5
+    )
+    assert results == [True, None]
+    assert await asyncio.wait_for(mark(storage, "after"), timeout=5)
+    assert on_disk(storage) == {"a", "h", "after"}
+
+
+async def test_cancelled_twice_while_committing_is_still_not_reported_undone(
+    storage: SqliteStorage,
+) -> None:
+    inside, gate = asyncio.Event(), asyncio.Event()
+    went_on: list[str] = []
+
+    async def step() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('step', '')")
+        went_on.append("step")
+        await asyncio.sleep(0)
+
+    async def holds_the_group_open() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('slow', '')")
+            inside.set()
+            await gate.wait()
+
+    waiting = asyncio.create_task(step())
+    holding = asyncio.create_task(holds_the_group_open())
+    await inside.wait()
+    waiting.cancel()
+    await asyncio.sleep(0)
+    waiting.cancel()  # a channel's stop(), then asyncio.run's teardown
+    await asyncio.sleep(0)
+    gate.set()
+    await holding
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert went_on == ["step"]
+    assert on_disk(storage) == {"slow", "step"}
+
+
+async def test_closing_under_a_unit_fails_it_instead_of_hanging(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path / "db.sqlite3", DataCipher.from_setting(generate_key_setting()))
+    await store.open()
+    store._units.CLOSE_WAIT_SECONDS = 0.2
+    gate = asyncio.Event()
+
+    async def unit() -> None:
+        async with store.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('u', '')")
+            await gate.wait()  # a unit still under way when the app stops
+
+    running = asyncio.create_task(unit())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(store.close(), timeout=5)
+    gate.set()
+    with pytest.raises(RuntimeError, match="storage closed"):
+        await asyncio.wait_for(running, timeout=5)

@@ -114,7 +114,7 @@ class SqliteStorage:
 
     async def close(self) -> None:
         await stop_task(self._checkpointer)
-        await self._units.drain()
+        await self._units.close()
         self._checkpointer = None
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):

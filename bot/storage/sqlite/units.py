@@ -64,6 +64,7 @@ class WriteUnits(Generic[T]):
     """The writer's lock, its open group and the commits queued for it."""
 
     BUSY_GIVE_UP_SECONDS = 30.0
+    CLOSE_WAIT_SECONDS = 10.0
 
     def __init__(self, conn: Callable[[], LoopConnection], stores: Callable[[], T]) -> None:
         self._conn = conn
@@ -76,11 +77,6 @@ class WriteUnits(Generic[T]):
 
     def unit(self) -> _WriteUnit[T]:
         return _WriteUnit(self)
-
-    async def drain(self) -> None:
-        """Wait for the commits already queued (before the connection closes)."""
-        while self._committing:
-            await asyncio.gather(*self._committing, return_exceptions=True)
 
     async def run_when_not_busy(self, sql: str) -> None:
         """Run `sql`; while another process holds the lock, sleep (never block the loop)."""
@@ -120,22 +116,26 @@ class WriteUnits(Generic[T]):
     def keep(self, savepoint: bool) -> _Group:
         """The unit ended well: its statements stay in the group, committed with it."""
         group = self._group
-        assert group is not None
+        if group is None:  # failed meanwhile: the storage closed under the unit
+            raise RuntimeError("storage closed")
         if savepoint:
             self._conn().run("RELEASE unit")
         if group.units == 0:
-            task = asyncio.create_task(self._commit(group), name="sqlite-commit")
-            self._committing.add(task)
-            task.add_done_callback(self._committing.discard)
+            self._queue_commit(group)
         group.units += 1
         return group
 
     def undo(self, savepoint: bool, err: BaseException) -> None:
         """The unit failed: take back its statements only, or everything if it was alone
         or SQLite already rolled the transaction back (a full disk, an I/O error)."""
-        conn = self._conn()
         self.writes.failed(err)
         group = self._group
+        try:
+            conn = self._conn()
+        except RuntimeError as closed:  # the storage closed while the unit ran
+            if group is not None:
+                self.abandon(group, closed)
+            return
         if savepoint and conn.in_transaction:
             try:
                 conn.run("ROLLBACK TO unit")
@@ -150,23 +150,65 @@ class WriteUnits(Generic[T]):
             group.settle(err)
 
     async def _commit(self, group: _Group) -> None:
-        """Queued on the lock by a group's first unit: behind every unit already waiting."""
-        async with self.lock:
-            if self._group is not group:  # rolled back meanwhile; its units were told
-                return
+        """Queued on the lock by a group's first unit: behind every unit already waiting.
+        However it ends (cancelled too), the group is settled: no unit waits forever."""
+        try:
+            async with self.lock:
+                await self.finish(group)
+        finally:
+            if not group.outcome.done() and self._group is group:
+                # Cancelled before its turn (a shutdown cancels every task): a unit of
+                # the group may be under way, so queue the COMMIT again rather than roll
+                # back under it. close() fails whatever is still open at the end.
+                self._queue_commit(group)
+
+    def _queue_commit(self, group: _Group) -> None:
+        task = asyncio.create_task(self._commit(group), name="sqlite-commit")
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+
+    async def finish(self, group: _Group) -> None:
+        """COMMIT the open group (the lock is held), and tell its units how it went."""
+        if self._group is not group:  # rolled back meanwhile; its units were told
+            return
+        self._group = None
+        try:
+            await self.run_when_not_busy("COMMIT")
+        except BaseException as err:
+            self.abandon(group, err)
+            if not isinstance(err, Exception):
+                raise
+            return
+        self.commits += 1
+        self.writes.succeeded()
+        group.settle()
+
+    def abandon(self, group: _Group, err: BaseException) -> None:
+        """Roll the group back (if it is still open) and fail its units with `err`."""
+        if self._group is group:
             self._group = None
-            try:
-                await self.run_when_not_busy("COMMIT")
-            except BaseException as err:
-                _rollback(self._conn())
-                self.writes.failed(err)
-                group.settle(err)
-                if not isinstance(err, Exception):
-                    raise
-                return
-            self.commits += 1
-            self.writes.succeeded()
-            group.settle()
+        self.writes.failed(err)
+        with contextlib.suppress(Exception):  # the connection may be closed already
+            _rollback(self._conn())
+        group.settle(err)
+
+    async def close(self) -> None:
+        """Before the connection closes: queued commits run, an open group is failed."""
+        while self._committing:
+            # wait, not gather: cancelling close() must not cancel the commits.
+            await asyncio.wait(set(self._committing))
+        # A unit still under way gets a while to end; then its group is failed anyway.
+        try:
+            await asyncio.wait_for(self.lock.acquire(), self.CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            if self._group is not None:
+                self.abandon(self._group, RuntimeError("storage closed"))
+            return
+        try:
+            if self._group is not None:
+                self.abandon(self._group, RuntimeError("storage closed"))
+        finally:
+            self.lock.release()
 
 
 class _WriteUnit(contextlib.AbstractAsyncContextManager[T], Generic[T]):
@@ -209,6 +251,10 @@ class _WriteUnit(contextlib.AbstractAsyncContextManager[T], Generic[T]):
                 return
             try:
                 group = units.keep(self._savepoint)
+                if units.writes.problem is not None:
+                    # While the disk is full, one failing unit would roll back everything
+                    # grouped with it (SQLite undoes the whole transaction): commit alone.
+                    await units.finish(group)
             except BaseException as err:
                 units.undo(self._savepoint, err)
                 raise
@@ -218,18 +264,30 @@ class _WriteUnit(contextlib.AbstractAsyncContextManager[T], Generic[T]):
 
 
 async def _outcome(group: _Group) -> None:
-    """Wait for the group's COMMIT. A cancellation that arrives meanwhile waits for it too,
-    and if the unit committed it is delivered at the caller's next await instead: the
+    """Wait for the group's COMMIT. Cancellations that arrive meanwhile wait for it too,
+    and if the unit committed they are delivered at the caller's next await instead: the
     caller must not take a committed step (a numbered answer, a claimed row) for undone."""
-    try:
-        await asyncio.shield(group.outcome)
-    except asyncio.CancelledError:
-        await asyncio.wait([group.outcome])
-        if group.outcome.exception() is not None:
-            raise
-        task = asyncio.current_task()
-        assert task is not None
-        task.uncancel()  # the same cancellation, delivered later: counted once
+    outcome = group.outcome
+    cancels = 0
+    while True:
+        try:
+            await asyncio.shield(outcome)
+            break
+        except BaseException as exc:
+            if not outcome.done() or exc is not outcome.exception():
+                cancels += 1  # this task was cancelled, not the group failed
+            if outcome.done():
+                break
+    task = asyncio.current_task()
+    assert task is not None
+    failure = outcome.exception()
+    if failure is not None:
+        if cancels:
+            raise asyncio.CancelledError()  # nothing committed: the cancellation stands
+        raise failure
+    for _ in range(cancels):
+        task.uncancel()  # the same cancellations, delivered at the caller's next await
+    for _ in range(cancels):
         task.cancel()
 
 
