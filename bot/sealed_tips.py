@@ -23,11 +23,9 @@ from bot.attachments import AttachmentStore
 from bot.storage.records import Ticket
 from bot.storage.tips import (
     RECEIPT,
-    RECOVERY,
     SealedFile,
     SealedTip,
     TipStore,
-    staff_holder,
 )
 
 KEY_BYTES = 32
@@ -283,6 +281,3 @@ def _json(value: Any) -> bytes:
 def _loads(raw: bytes) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(raw)
     return loaded
-
-
-__all__ = ["RECOVERY", "NoKey", "TipKeys", "staff_holder"]

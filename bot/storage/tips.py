@@ -131,7 +131,9 @@ class TipStore(Protocol):
         """Forget every tip key wrapped for `holder` (an investigator's key was replaced)."""
         ...
 
-    async def holders(self, ticket_id: int) -> list[str]: ...
+    async def count_for(self, holder: str) -> int:
+        """How many tips `holder` can open."""
+        ...
 
     async def ids(self) -> list[tuple[int, str]]:
         """(id, reference) of every sealed tip."""

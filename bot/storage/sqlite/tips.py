@@ -88,6 +88,12 @@ class SqliteTipStore:
                 if await self._exists(ticket_id):
                     continue  # one chance in 2^62: draw again
                 raise
+        await self._add_keys_and_files(ticket_id, sealed)
+        ticket = await self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
+        assert ticket is not None
+        return ticket
+
+    async def _add_keys_and_files(self, ticket_id: int, sealed: SealedTip) -> None:
         await self._conn.executemany(
             "INSERT INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
             [(ticket_id, holder, wrapped) for holder, wrapped in sealed.keys.items()],
@@ -100,9 +106,6 @@ class SqliteTipStore:
                 for f in sealed.files
             ],
         )
-        ticket = await self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
-        assert ticket is not None
-        return ticket
 
     async def _exists(self, ticket_id: int) -> bool:
         rows = await self._conn.execute_fetchall("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,))
@@ -162,11 +165,11 @@ class SqliteTipStore:
         cur = await self._conn.execute("DELETE FROM tip_keys WHERE holder = ?", (holder,))
         return cur.rowcount
 
-    async def holders(self, ticket_id: int) -> list[str]:
+    async def count_for(self, holder: str) -> int:
         rows = await self._conn.execute_fetchall(
-            "SELECT holder FROM tip_keys WHERE ticket_id = ? ORDER BY holder", (ticket_id,)
+            "SELECT count(*) FROM tip_keys WHERE holder = ?", (holder,)
         )
-        return [row[0] for row in rows]
+        return int(next(iter(rows))[0])
 
     async def ids(self) -> list[tuple[int, str]]:
         rows = await self._conn.execute_fetchall(
@@ -304,18 +307,7 @@ class SqliteTipStore:
             " FROM tickets WHERE id = ?",
             (new_id, sealed.contents, sealed.identity, sealed.public, day, day, old.id),
         )
-        await self._conn.executemany(
-            "INSERT INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
-            [(new_id, holder, wrapped) for holder, wrapped in sealed.keys.items()],
-        )
-        await self._conn.executemany(
-            "INSERT INTO tip_files (id, ticket_id, kind, content_type, size, sealed)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (random_tip_id(), new_id, f.kind, f.content_type, f.size, f.sealed)
-                for f in sealed.files
-            ],
-        )
+        await self._add_keys_and_files(new_id, sealed)
         await self._conn.executemany(
             "INSERT INTO ticket_messages (id, ticket_id, author, staff_id, internal, sealed,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

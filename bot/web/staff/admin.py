@@ -93,8 +93,11 @@ async def change(request: Request) -> Response:
         except AccountError as err:
             return await _accounts_page(request, error=err.msgid, status_code=400)
         hashed = await runtime_of(request).passwords.hash(str(form.get("password")))
-        # An admin never learns an investigator's key: a reset gives a new, empty pair.
-        keys = await staff_keys.new_pair(staff_id, str(form.get("password")))
+        async with reading(request) as db:
+            target = await db.staff.get(staff_id) if staff_id else None
+        if target is not None and target.role == staff_keys.INVESTIGATOR:
+            # An admin never learns an investigator's key: a reset gives a new, empty pair.
+            keys = await staff_keys.new_pair(staff_id, str(form.get("password")))
     async with writing(request) as db:
         target = await db.staff.get(staff_id) if staff_id else None
         if target is None:
@@ -111,7 +114,7 @@ async def change(request: Request) -> Response:
             await db.staff.end_sessions(staff_id)
         elif op == "password" and hashed is not None:
             await db.staff.update(staff_id, password_hash=hashed, now=actor.now)
-            if keys is not None and target.role == staff_keys.INVESTIGATOR:
+            if keys is not None:
                 await staff_keys.replace(db, keys)
         else:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)

@@ -25,9 +25,7 @@ async def _page(request: Request, *, status_code: int = 200, **ctx: Any) -> Resp
     user = signed_in_user(request)
     async with reading(request) as db:
         own = await db.staff.key(user.id)
-        readable = 0
-        for ticket_id, _ in await db.tx.tips.ids():
-            readable += await db.tx.tips.wrapped(ticket_id, staff_holder(user.id)) is not None
+        readable = await db.tx.tips.count_for(staff_holder(user.id))
         colleagues = []
         for other in await db.staff.all():
             active = other.role == INVESTIGATOR and not other.disabled and other.id != user.id
