@@ -11,8 +11,7 @@ from starlette.routing import Mount
 
 from bot.staff.accounts import new_api_token
 from bot.storage.sqlite.console import StaffTx
-from tests.staff import console, csrf_of
-
+from tests.staff import console
 
 TIP_FIELDS = {"reference", "kind", "status", "region", "due_on", "created_at", "updated_at"}
 TIP_FIELDS |= {"version"}  # needed to change the status; says nothing about the tip

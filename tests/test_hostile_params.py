@@ -58,6 +58,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/stats": ("days",),
     "/staff/accounts": ("done",),
     "/staff/password": ("done",),
+    "/staff/tokens": ("done",),
     "/staff/audit": ("page", "target"),
     "/staff/campaigns": ("done",),
     "/staff/campaigns/new": ("done",),

@@ -112,7 +112,9 @@ async def test_disabling_ends_sessions_and_tokens_for_good(settings, clock):
         assert await _api_status(c, token) == 401
 
 
-RESET_WARNING = "they lose access to every tip they could read until access is granted again"
+RESET_WARNING = (
+    "they lose access to every corruption report they could read until access is granted again"
+)
 
 
 async def test_issue_12_resetting_an_investigators_password_warns_before_it_happens(
@@ -145,4 +147,3 @@ async def test_issue_12_resetting_an_investigators_password_warns_before_it_happ
         assert confirmed.status_code == 303
         assert (await sign_in(c.client(), "ivan", NEW_PASSWORD)).status_code == 303
         assert ("ada", "account.password", "ivan") in await c.audit_actions()
-
