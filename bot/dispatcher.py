@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.attachments import AttachmentStore
 from bot.commands import Command, global_command, is_global_payload, match_button
 from bot.config import Settings
 from bot.crypto import DataCipher
@@ -54,6 +55,7 @@ class _Turn:
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
     created: list[str] = field(default_factory=list)
+    discard: list[str] = field(default_factory=list)
     # The session had expired: the note and the main menu answer this message.
     expired: bool = False
 
@@ -133,6 +135,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
         replies: ReplyQueue | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        files: AttachmentStore | None = None,
     ) -> None:
         for flow in flows.values():
             flow.check()
@@ -146,6 +149,7 @@ class Dispatcher:
         self.cipher = cipher
         self.metrics = metrics or Metrics()
         self.clock = clock
+        self.files = files
         self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self._locks = ChatLocks()
@@ -265,6 +269,9 @@ class Dispatcher:
                 citizen.last_inbound_at = msg.received_at
             if created or _snapshot(citizen) != before:
                 await tx.citizens.save(citizen)
+        if self.files is not None:
+            for blob_id in turn.discard:
+                await self.files.adelete(blob_id)
         for kind in turn.created:
             # Tips are not counted: a live counter on an open endpoint would date each one
             # to the second, which the day-precision storage of tips exists to prevent.
@@ -374,6 +381,7 @@ class Dispatcher:
             return
         turn.data = ctx.data
         turn.created += ctx.created
+        turn.discard += ctx.discard
         await self._apply(tx, turn, msg, now, go)
 
     async def _apply(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, go: Go) -> None:
@@ -487,6 +495,7 @@ class Dispatcher:
             flow=turn.flow,
             state=turn.state,
             history=turn.history,
+            files=self.files,
         )
 
     def _translator(self, citizen: Citizen | None, msg: Inbound | None) -> Translator:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.domain import Button, Inbound, Reply
 
 if TYPE_CHECKING:
+    from bot.attachments import AttachmentStore
     from bot.config import Settings
     from bot.crypto import DataCipher
     from bot.i18n import Catalogs, Translator
@@ -138,6 +139,10 @@ class Context:
     history: list[str] = field(default_factory=list)
     # Ticket kinds created in this step; counted in metrics once the step commits.
     created: list[str] = field(default_factory=list)
+    # The attachment store, for a step that reads files back (a tip seals them).
+    files: AttachmentStore | None = None
+    # Attachment files deleted once the step commits (a tip's, now sealed in the database).
+    discard: list[str] = field(default_factory=list)
 
     @property
     def lang(self) -> str:

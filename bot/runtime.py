@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import sealed_tips
 from bot.attachments import AttachmentStore
 from bot.config import Settings
 from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
@@ -47,6 +48,8 @@ class Runtime:
     replies: ReplyQueue
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
+    # The recovery key's private half when this start created it: shown once, never kept.
+    new_recovery_key: str | None = None
 
     async def close(self) -> None:
         await self.outbox.stop()
@@ -95,9 +98,12 @@ async def open_runtime(
         metrics=metrics,
         replies=replies,
         clock=clock,
+        files=attachments,
     )
     outbox = OutboxWorker(storage, {}, clock=clock, replies=replies)
     replies.wake = outbox.wake
+    async with storage.transaction() as tx:
+        recovery = await sealed_tips.ensure_recovery_key(tx.tips)
     return Runtime(
         settings,
         storage,
@@ -110,4 +116,5 @@ async def open_runtime(
         metrics,
         outbox,
         replies,
+        new_recovery_key=recovery,
     )

@@ -1,9 +1,11 @@
 """Corruption tip: an honest notice, anonymous or confidential, then what/who/where/when.
 
-An anonymous tip is stored by `TipStore.add_anonymous`, which has no parameter for the
-sender; the session is deleted on submit and the tipster leaves with a 16-digit receipt,
-kept only as a keyed hash. A confidential tip also stores the contact, sealed, for
-investigators; the tipster gets a reference, the deadline and a receipt.
+Everything said is sealed for investigators and the recovery key (bot/sealed_tips.py); the
+bot keeps no key that opens it. An anonymous tip is stored with no sender (`TipStore.add`
+has no parameter for one); the session is deleted on submit, the draft's files leave the
+disk, and the tipster leaves with a 16-digit receipt, which is not stored at all: a key
+derived from it opens the tip for them. A confidential tip also seals the contact, for
+investigators only; the tipster gets a reference, the deadline and a receipt.
 
 ```mermaid
 stateDiagram-v2
@@ -29,10 +31,10 @@ contact_chat, carried (fields taken over from another flow), editing.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
+from bot import sealed_tips
 from bot.amount import parse_amount
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
@@ -48,8 +50,7 @@ from bot.flow import (
     Go,
 )
 from bot.reference import format_receipt, new_receipt, new_reference
-from bot.storage.records import AttachmentRef
-from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, TipDraft, day_of
+from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
 from bot.tickets import deadline
 from bot.workdays import add_working_days
 from handlers.pickers import region_buttons, region_choice
@@ -391,63 +392,84 @@ async def on_edit(msg: Inbound, ctx: Context) -> Go:
 # submit --------------------------------------------------------------------------------
 
 
-def _draft(ctx: Context, *, due_on: date) -> TipDraft:
-    keys = ("what", "who", "body", "region", "when", "amount", "category", "carried")
-    contents = {key: ctx.data.get(key) for key in keys}
-    files = tuple(
-        AttachmentRef(blob_id, kind, content_type, size)
-        for blob_id, kind, content_type, size in ctx.data.get("files", [])
-    )
-    return TipDraft(locale=ctx.lang, contents=contents, attachments=files, due_on=due_on)
+_FIELDS = ("what", "who", "body", "region", "when", "amount", "category", "carried")
 
 
-async def _fresh_ids(ctx: Context) -> tuple[str, str, str]:
-    """A reference no ticket has, and a receipt no tip has (with its keyed hash)."""
+async def _fresh_reference(ctx: Context) -> str:
     reference = new_reference()
     while await ctx.tx.tickets.reference_exists(reference):
         reference = new_reference()
-    receipt = new_receipt()
-    while await ctx.tx.tips.by_receipt(ctx.cipher.keyed_hashes(receipt, "receipt")):
-        receipt = new_receipt()
-    return reference, receipt, ctx.cipher.keyed_hash(receipt, purpose="receipt")
+    return reference
+
+
+async def _file(
+    ctx: Context,
+    *,
+    privacy: str,
+    due: date,
+    receipt: str,
+    identity: dict[str, Any] | None,
+    owner_hash: str | None,
+) -> str:
+    """Seal the tip for its readers and store it; returns the reference. The draft's files
+    move into the sealed tip and leave the disk once the step commits."""
+    reference = await _fresh_reference(ctx)
+    stored = ctx.data.get("files", [])
+    files = []
+    if ctx.files is not None:
+        for blob_id, kind, content_type, _size in stored:
+            if ctx.files.exists(blob_id):
+                files.append((kind, content_type, await ctx.files.aget(blob_id)))
+    sealed = await sealed_tips.seal_tip(
+        reference=reference,
+        contents={key: ctx.data.get(key) for key in _FIELDS},
+        identity=identity,
+        files=files,
+        recipients=await ctx.tx.tips.recipients(),
+        receipt=receipt,
+    )
+    await ctx.tx.tips.add(
+        sealed,
+        privacy=privacy,
+        locale=ctx.lang,
+        due_on=due,
+        reference=reference,
+        owner_hash=owner_hash,
+        now=ctx.now,
+    )
+    ctx.discard += [blob_id for blob_id, *_ in stored]
+    ctx.created.append("tip")
+    return reference
 
 
 async def _submit_anonymous(ctx: Context) -> Go:
-    reference, receipt, receipt_hash = await _fresh_ids(ctx)
+    receipt = new_receipt()
     # The deadline counts from the UTC day that is stored, so it reveals no finer time.
     day = day_of(ctx.now).date()
     due = add_working_days(day, ctx.settings.appeal_working_days, ctx.refdata.days_off)
-    draft = _draft(ctx, due_on=due)
-    await ctx.tx.tips.add_anonymous(
-        draft, reference=reference, receipt_hash=receipt_hash, now=ctx.now
-    )
-    ctx.created.append("tip")
+    await _file(ctx, privacy=ANONYMOUS, due=due, receipt=receipt, identity=None, owner_hash=None)
     done = ctx.t("tip.done_anonymous", receipt=format_receipt(receipt), date=ctx.t.date(due))
     return Go(state=None, forget=True, say=(Reply(done),))
 
 
 async def _submit_confidential(ctx: Context) -> Go:
-    reference, receipt, receipt_hash = await _fresh_ids(ctx)
+    receipt = new_receipt()
     due = deadline(ctx)
     channel, chat_key = ctx.citizen.channel, ctx.citizen.chat_key
-    identity = json.dumps(
-        {
-            "channel": channel,
-            "chat_key": chat_key,
-            "contact": ctx.data.get("contact"),
-            "reach_in_chat": bool(ctx.data.get("contact_chat")),
-        },
-        ensure_ascii=False,
-    )
-    await ctx.tx.tips.add_confidential(
-        _draft(ctx, due_on=due),
+    identity = {
+        "channel": channel,
+        "chat_key": chat_key,
+        "contact": ctx.data.get("contact"),
+        "reach_in_chat": bool(ctx.data.get("contact_chat")),
+    }
+    reference = await _file(
+        ctx,
+        privacy=CONFIDENTIAL,
+        due=due,
+        receipt=receipt,
         identity=identity,
         owner_hash=ctx.cipher.keyed_hash(f"{channel}:{chat_key}", purpose="tip-owner"),
-        reference=reference,
-        receipt_hash=receipt_hash,
-        now=ctx.now,
     )
-    ctx.created.append("tip")
     done = ctx.t(
         "tip.done_confidential",
         reference=reference,

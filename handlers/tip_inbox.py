@@ -12,7 +12,8 @@ stateDiagram-v2
     inbox --> [*]: ti:close (the session is deleted)
 ```
 
-The session keeps only the open tip's id ("ticket"), never the receipt. Wrong receipts are
+The session keeps only the open tip's id ("ticket"), never the receipt: the receipt opens
+the tip's key (Argon2id) in the step it is typed, and the thread is shown then. Wrong receipts are
 counted per chat (tx.lookups, a keyed hash of the chat) and lock the chat out for a while.
 """
 
@@ -20,11 +21,15 @@ from __future__ import annotations
 
 import math
 
+from bot import sealed_tips
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import FREE_TEXT, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
+from bot.sealed_tips import TipKeys
+from bot.sealing import SealError
 from bot.storage.records import Ticket
+from bot.storage.tips import RECEIPT
 
 FLOW = Flow("tip_inbox", entry="inbox", sensitive=True)
 
@@ -45,28 +50,45 @@ async def _locked(ctx: Context) -> Reply | None:
     return Reply(ctx.t.ngettext("tip_inbox.locked", "tip_inbox.locked", minutes))
 
 
-async def _open(ctx: Context, text: str) -> Reply | None:
-    """Open the tip `text` names; None on success, else what to tell the tipster."""
+async def _open(ctx: Context, text: str) -> tuple[Reply | None, TipKeys | None]:
+    """Open the tip `text` names: (None, its keys) for a receipt, (None, None) for a
+    confidential tip's reference from its own chat, else (what to tell the tipster, None)."""
     receipt, reference = normalize_receipt(text), normalize_reference(text)
     if receipt is None and reference is None:
-        return Reply(ctx.t("tip_inbox.malformed"))
+        return Reply(ctx.t("tip_inbox.malformed")), None
     locked = await _locked(ctx)
     if locked is not None:
-        return locked
-    ticket: Ticket | None
+        return locked, None
+    ticket: Ticket | None = None
+    keys: TipKeys | None = None
     if receipt is not None:
-        ticket = await ctx.tx.tips.by_receipt(ctx.cipher.keyed_hashes(receipt, "receipt"))
+        ticket, keys = await _by_receipt(ctx, receipt)
     else:
         owner = f"{ctx.citizen.channel}:{ctx.citizen.chat_key}"
         hashes = ctx.cipher.keyed_hashes(owner, "tip-owner")
         ticket = await ctx.tx.tips.by_owner(reference or "", hashes)
     if ticket is None:
         await ctx.tx.lookups.failure(_lookup_key(ctx), now=ctx.now)
-        return await _locked(ctx) or Reply(ctx.t("tip_inbox.not_found"))
+        return await _locked(ctx) or Reply(ctx.t("tip_inbox.not_found")), None
     # No lookups.success() here: it would let anyone holding one valid receipt reset the
     # counter between guesses. Failures simply age out of the guard's window.
     ctx.data["ticket"] = ticket.id
-    return None
+    return None, keys
+
+
+async def _by_receipt(ctx: Context, receipt: str) -> tuple[Ticket | None, TipKeys | None]:
+    """The tip this receipt opens: the few whose receipt begins alike are tried in turn,
+    each with an Argon2id derivation (the receipt is never stored, even hashed)."""
+    for candidate in await ctx.tx.tips.by_locator(sealed_tips.receipt_locator(receipt)):
+        wrapped = await ctx.tx.tips.wrapped(candidate.id, RECEIPT)
+        if wrapped is None:
+            continue
+        try:
+            keys = await sealed_tips.open_with_receipt(receipt, wrapped, candidate.reference)
+        except SealError:
+            continue
+        return candidate, keys
+    return None, None
 
 
 async def _current(ctx: Context) -> Ticket | None:
@@ -84,9 +106,10 @@ async def _current(ctx: Context) -> Ticket | None:
 async def ask_inbox(ctx: Context) -> list[Reply]:
     replies: list[Reply] = []
     handed = ctx.data.pop("receipt", None) or ctx.data.pop("reference", None)
+    keys: TipKeys | None = None
     if isinstance(handed, str):
         ctx.data.pop("ticket", None)
-        refusal = await _open(ctx, handed)
+        refusal, keys = await _open(ctx, handed)
         if refusal is not None:
             replies.append(refusal)
     ticket = await _current(ctx)
@@ -94,11 +117,13 @@ async def ask_inbox(ctx: Context) -> list[Reply]:
         ctx.data.pop("ticket", None)
         replies.append(Reply(ctx.t("tip_inbox.ask_receipt"), ctx.nav(back=False)))
         return replies
-    replies += await _view(ctx, ticket)
+    replies += await _view(ctx, ticket, keys)
     return replies
 
 
-async def _view(ctx: Context, ticket: Ticket) -> list[Reply]:
+async def _view(ctx: Context, ticket: Ticket, keys: TipKeys | None) -> list[Reply]:
+    """The tip's status; its thread only in the step the receipt opened it (the session
+    keeps no key, so later steps show the status and ask for the receipt to read more)."""
     t = ctx.t
     lines = [
         t("tip_inbox.filed_on", date=t.date(ticket.created_at.date())),
@@ -107,8 +132,10 @@ async def _view(ctx: Context, ticket: Ticket) -> list[Reply]:
     if ticket.due_on is not None and ticket.status in OPEN:
         lines.append(t("tip_inbox.due", date=t.date(ticket.due_on)))
     replies = [Reply("\n".join(lines))]
-    thread = await ctx.tx.tips.messages(ticket)
-    if not thread:
+    thread = [] if keys is None else await sealed_tips.messages(ctx.tx.tips, ticket, keys)
+    if keys is None:
+        replies.append(Reply(t("tip_inbox.receipt_to_read")))
+    elif not thread:
         replies.append(Reply(t("tip_inbox.no_messages")))
     for message in thread[-SHOWN_MESSAGES:]:
         author = "tip_inbox.from_you" if message.author == "citizen" else "tip_inbox.from_staff"
@@ -136,8 +163,9 @@ async def on_inbox(msg: Inbound, ctx: Context) -> Go:
     if await _current(ctx) is not None and normalize_receipt(msg.text) is None:
         raise UserInputError("tip_inbox.press_answer")
     ctx.data.pop("ticket", None)
-    refusal = await _open(ctx, msg.text)
-    return Go(state="inbox", say=(refusal,) if refusal else ())
+    # Opened by the prompt, in this same step: the receipt is never saved in the session.
+    ctx.data["receipt"] = msg.text
+    return Go(state="inbox")
 
 
 # answer --------------------------------------------------------------------------------
@@ -158,5 +186,5 @@ async def on_answer(msg: Inbound, ctx: Context) -> Go:
         raise UserInputError("tip_inbox.answer_short")
     if len(text) > ANSWER_MAX:
         raise UserInputError("tip_inbox.answer_long", max=ANSWER_MAX, length=len(text))
-    await ctx.tx.tips.add_message(ticket, author="citizen", body=text, now=ctx.now)
+    await sealed_tips.add_message(ctx.tx.tips, ticket, author="citizen", body=text, now=ctx.now)
     return Go(state="inbox", say=(Reply(ctx.t("tip_inbox.answer_sent")),))

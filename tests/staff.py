@@ -8,7 +8,6 @@ async with console(settings, clock) as c:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from bot import sealed_tips
 from bot.app import create_app
 from bot.config import Settings
 from bot.domain import Channel
@@ -27,7 +27,6 @@ from bot.runtime import Runtime
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, Ticket, TicketDraft
 from bot.storage.sqlite.console import StaffTx
-from bot.storage.tips import TipDraft
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="(csrf[a-z_]*)" value="([^"]*)"')
@@ -110,28 +109,39 @@ class Console:
             )
 
     async def tip(
-        self, reference: str, *, confidential: bool = False, chat_key: str = "tipster"
+        self,
+        reference: str,
+        *,
+        confidential: bool = False,
+        chat_key: str = "tipster",
+        receipt: str | None = None,
+        files: tuple[tuple[str, str, bytes], ...] = (),
     ) -> Ticket:
-        draft = TipDraft(
-            locale="ru",
-            contents={"what": "Взятка за справку", "amount": "50000", "region": None},
-            due_on=date(2026, 4, 6),
+        """A tip sealed as the bot seals one: for the recovery key and every investigator
+        who has keys now."""
+        identity = (
+            {"channel": "console", "chat_key": chat_key, "contact": "+77010000000"}
+            if confidential
+            else None
         )
         async with self.runtime.storage.transaction() as tx:
-            if not confidential:
-                return await tx.tips.add_anonymous(
-                    draft, reference=reference, receipt_hash=f"r-{reference}", now=self.clock()
-                )
-            await tx.citizens.get_or_create(Channel.CONSOLE, chat_key, now=self.clock())
-            identity = json.dumps(
-                {"channel": "console", "chat_key": chat_key, "contact": "+77010000000"}
-            )
-            return await tx.tips.add_confidential(
-                draft,
-                identity=identity,
-                owner_hash=f"o-{reference}",
+            if confidential:
+                await tx.citizens.get_or_create(Channel.CONSOLE, chat_key, now=self.clock())
+            sealed = await sealed_tips.seal_tip(
                 reference=reference,
-                receipt_hash=None,
+                contents={"what": "Взятка за справку", "amount": "50000", "region": None},
+                identity=identity,
+                files=files,
+                recipients=await tx.tips.recipients(),
+                receipt=receipt,
+            )
+            return await tx.tips.add(
+                sealed,
+                privacy="confidential" if confidential else "anonymous",
+                locale="ru",
+                due_on=date(2026, 4, 6),
+                reference=reference,
+                owner_hash=f"o-{reference}" if confidential else None,
                 now=self.clock(),
             )
 

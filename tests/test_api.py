@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from starlette.routing import Mount
 
+from bot import sealed_tips
 from bot.staff.accounts import new_api_token
 from bot.storage.sqlite.console import StaffTx
 from tests.staff import console
@@ -115,8 +116,8 @@ async def test_issue_12_the_api_serves_a_tips_metadata_only(settings, clock):
         anonymous = await c.tip("TP-8101")
         await c.tip("TP-8102", confidential=True, chat_key="whistle")
         async with c.runtime.storage.transaction() as tx:
-            await tx.tips.add_message(
-                anonymous, author="citizen", body="Офис на улице Абая", now=clock()
+            await sealed_tips.add_message(
+                tx.tips, anonymous, author="citizen", body="Офис на улице Абая", now=clock()
             )
         token = await token_for(c, ivan)
         api = c.client()
@@ -137,12 +138,20 @@ async def test_issue_12_the_api_serves_a_tips_metadata_only(settings, clock):
             assert set(item) == TIP_FIELDS | {"overdue"}
         assert not [s for s in secrets if s in listed.text]
         changed = await api.post(
-            "/api/v1/tickets/TP-8102/status",
+            "/api/v1/tickets/TP-8101/status",
             json={"status": "in_review", "reason": "Проверяем", "version": 1},
             headers=bearer(token),
         )
         assert changed.status_code == 200
         assert set(changed.json()) == TIP_FIELDS | {"outbox_id"}
+        # A confidential tipster's contact opens only with the investigator's own key, which
+        # lives in a console session: through the API the message cannot be addressed.
+        refused = await api.post(
+            "/api/v1/tickets/TP-8102/status",
+            json={"status": "in_review", "reason": "Проверяем", "version": 1},
+            headers=bearer(token),
+        )
+        assert refused.status_code == 403 and "whistle" not in refused.text
         # Nothing was read, so no tip was viewed.
         assert not [a for a in await c.audit_actions() if a[1] == "tip.view"]
 

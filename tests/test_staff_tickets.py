@@ -13,6 +13,7 @@ from datetime import date
 
 import pytest
 
+from tests import sealed
 from tests.staff import console, csrf_of, post_form
 
 
@@ -252,8 +253,8 @@ async def test_anonymous_tip_question_is_kept_for_the_receipt_not_sent(settings,
         assert done.status_code == 303
         await asyncio.sleep(0.05)
         assert c.sender.sent == []
+        thread = await sealed.thread(c.runtime, t)
         async with c.runtime.storage.read() as tx:
-            thread = await tx.tips.messages(t)
             raw = await tx.conn.execute_fetchall(
                 "SELECT body, sealed FROM ticket_messages WHERE ticket_id = ?", (t.id,)
             )

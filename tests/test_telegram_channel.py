@@ -110,8 +110,8 @@ async def test_tip_with_a_document(settings: Settings, api: FakeTelegramApi, mod
 
         async with runtime_of(app).storage.read() as tx:
             cursor = await tx.conn.execute(
-                "SELECT t.citizen_id, a.content_type FROM tickets t"
-                " JOIN ticket_attachments a ON a.ticket_id = t.id WHERE t.kind = 'tip'"
+                "SELECT t.citizen_id, f.content_type FROM tickets t"
+                " JOIN tip_files f ON f.ticket_id = t.id WHERE t.kind = 'tip'"
             )
             rows = [tuple(r) for r in await cursor.fetchall()]
         assert rows == [(None, "application/pdf")]

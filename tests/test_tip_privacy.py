@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
+from bot import sealed_tips
 from bot.domain import Attachment, AttachmentKind, Channel, Inbound
 from bot.runtime import Runtime
+from bot.sealed_tips import receipt_locator
+from bot.storage.sqlite.tickets import TIP_IDS
+from tests import sealed
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_tip import RECEIPT, REFERENCE, handoff_chats
@@ -124,7 +128,7 @@ async def test_anonymous_tip_leaves_no_trace_of_the_sender(new_chat, runtime, cl
         assert needle.encode() not in raw(database_files(runtime))
 
     # Nothing in the tip's rows points back at the citizen or the chat.
-    tip_tables = ("tickets", "ticket_events", "ticket_attachments", "ticket_messages")
+    tip_tables = ("tickets", "ticket_events", "tip_files", "tip_keys", "ticket_messages")
     chat_hashes = {
         runtime.cipher.keyed_hash(f"whatsapp:{PHONE}", purpose=p)
         for p in ("citizen", "lookup", "tip-owner")
@@ -141,10 +145,12 @@ async def test_anonymous_tip_leaves_no_trace_of_the_sender(new_chat, runtime, cl
     midnight = datetime(2026, 3, 16, tzinfo=UTC).isoformat()
     assert clock().hour != 0
     assert (tip["created_at"], tip["updated_at"]) == (midnight, midnight)
-    [event] = await _rows(runtime, "ticket_events")
-    assert (event["action"], event["created_at"]) == ("created", midnight)
-    [file_row] = await _rows(runtime, "ticket_attachments")
-    assert file_row["file_name"] is None
+    assert tip["id"] >= TIP_IDS  # a random id, not the next in the tickets' sequence
+    assert await _rows(runtime, "ticket_events") == []  # no "created" event to line up
+    [file_row] = await _rows(runtime, "tip_files")  # sealed in the database, no name
+    assert set(file_row) == {"id", "ticket_id", "kind", "content_type", "size", "sealed"}
+    assert await _rows(runtime, "ticket_attachments") == []
+    assert attachment_files(runtime) == []  # the draft's file left the disk
 
 
 async def _rows(runtime: Runtime, table: str) -> list[dict[str, Any]]:
@@ -184,7 +190,7 @@ async def test_a_dump_shows_no_tip_text_identity_or_file(new_chat, runtime) -> N
         places = [*database_files(runtime), *attachment_files(runtime)]
         return [(p.name, s) for p in places for s in secrets if s in p.read_bytes()]
 
-    assert len(attachment_files(runtime)) == 2
+    assert attachment_files(runtime) == []  # sealed inside the database, no file on disk
     assert leaks() == []
     # Also once the write-ahead log is folded into the main file.
     await runtime.storage.close()
@@ -192,13 +198,12 @@ async def test_a_dump_shows_no_tip_text_identity_or_file(new_chat, runtime) -> N
     # The markers really are in there, sealed: the key opens them.
     await runtime.storage.open()
     async with runtime.storage.read() as tx:
-        ticket = await tx.tips.by_receipt(
-            runtime.cipher.keyed_hashes(receipt.group(1).replace(" ", ""), "receipt")
-        )
-        assert ticket is not None
-        assert (await tx.tips.contents(ticket))["what"] == WHAT
-        [ref] = await tx.tickets.attachments(ticket.id)
-    assert runtime.attachments.get(ref.blob_id) == PDF
+        [ticket] = await tx.tips.by_locator(receipt_locator(receipt.group(1).replace(" ", "")))
+        [meta] = await tx.tips.files(ticket.id)
+    assert (await sealed.contents(runtime, ticket))["what"] == WHAT
+    keys = await sealed.tip_keys(runtime, ticket)
+    async with runtime.storage.read() as tx:
+        assert await sealed_tips.file(tx.tips, ticket, keys, meta.id) == ("application/pdf", PDF)
 
 
 @pytest.mark.parametrize(("filed_in", "checked_in"), [("kk", "en"), ("en", "ru")])
@@ -209,13 +214,11 @@ async def test_receipt_works_from_another_chat(
     receipt = RECEIPT.search(await file_tip(tipster, runtime, filed_in, confidential=False))
     assert receipt is not None
     async with runtime.storage.transaction() as tx:
-        ticket = await tx.tips.by_receipt(
-            runtime.cipher.keyed_hashes(receipt.group(1).replace(" ", ""), "receipt")
-        )
-        assert ticket is not None
-        await tx.tips.add_message(
-            ticket, author="staff", body="STAFF-QUESTION: which office?", now=clock(), staff_id=7
-        )
+        [ticket] = await tx.tips.by_locator(receipt_locator(receipt.group(1).replace(" ", "")))
+        await sealed_tips.add_message(
+            tx.tips, ticket, author="staff", body="STAFF-QUESTION: which office?", now=clock(),
+            staff_id=7,
+        )  # fmt: skip
         await tx.tickets.set_status(ticket.id, "waiting", now=clock())
 
     other: Chat = handoff_chat(chat_key="another-phone", lang=checked_in)
@@ -236,8 +239,12 @@ async def test_receipt_works_from_another_chat(
     clock.advance(minutes=17)
     await other.send("ANSWER-MARK: the office on Abai street, room 12")
     assert t("tip_inbox.answer_sent") in other.text
-    assert "ANSWER-MARK" in other.text and t("tip_inbox.s_in_review") in other.text
-    [_, answer] = await _rows(runtime, "ticket_messages")
+    # The session keeps no key: the thread is shown again only for the receipt.
+    assert t("tip_inbox.s_in_review") in other.text and "ANSWER-MARK" not in other.text
+    assert t("tip_inbox.receipt_to_read") in other.text
+    await other.send(receipt.group(1))
+    assert "ANSWER-MARK" in other.text and "STAFF-QUESTION" in other.text
+    [answer] = [m for m in await _rows(runtime, "ticket_messages") if m["author"] == "citizen"]
     assert (answer["author"], answer["body"]) == ("citizen", None)
     assert answer["sealed"] is not None and answer["staff_id"] is None
     assert answer["created_at"] == datetime(2026, 3, 16, tzinfo=UTC).isoformat()

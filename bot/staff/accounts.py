@@ -10,6 +10,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.staff import keys as staff_keys
 from bot.staff.records import ROLES, StaffUser
 from bot.storage.sqlite.console import StaffTx
 
@@ -69,13 +70,17 @@ async def add_account(
     check_new_account(username, role, password)
     if await db.staff.by_username(username) is not None:
         raise AccountError("staff.accounts.exists")
-    return await db.staff.add(
+    created = await db.staff.add(
         username,
         password_hash=password_hash or hash_password(password),
         role=role,
         locale=locale,
         now=now,
     )
+    if role == staff_keys.INVESTIGATOR:
+        # Keys from the start: every tip filed from now on is sealed for this account too.
+        await (await staff_keys.new_pair(created.id, password)).store(db)
+    return created
 
 
 def new_api_token() -> tuple[str, str]:

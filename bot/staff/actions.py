@@ -8,18 +8,20 @@ Texts for the citizen are rendered in the ticket's language from the "staff" cat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from bot import sealed_tips
 from bot.domain import Reply
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
+from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import STATUSES, StaffUser
 from bot.staff.roles import can_see
-from bot.storage.records import Citizen, ThreadMessage, Ticket
+from bot.storage.records import Citizen, Ticket
 from bot.storage.sqlite.console import StaffTx
+from bot.storage.tips import TipFile, day_of, staff_holder
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("in_review", "waiting", "resolved", "rejected"),
@@ -52,6 +54,12 @@ class Actor:
     user: StaffUser
     ip: str | None
     now: datetime
+    # A signed-in investigator's private key (opened for this request from the session).
+    tip_private: bytes | None = None
+
+    def when(self, ticket: Ticket) -> datetime:
+        """The time written down for an act on `ticket`: a tip keeps its day only."""
+        return day_of(self.now) if ticket.kind == "tip" else self.now
 
     @property
     def label(self) -> str:
@@ -59,15 +67,22 @@ class Actor:
 
 
 async def audit(
-    db: StaffTx, actor: Actor, action: str, target: str | None = None, **detail: Any
+    db: StaffTx,
+    actor: Actor,
+    action: str,
+    target: str | None = None,
+    *,
+    ticket: Ticket | None = None,
+    **detail: Any,
 ) -> None:
+    """Append to the audit log; an entry about a tip (`ticket`) carries its day only."""
     await db.audit.append(
         actor=actor.user.username,
         role=actor.user.role,
         action=action,
         target=target,
         ip=actor.ip,
-        now=actor.now,
+        now=actor.when(ticket) if ticket is not None else actor.now,
         **detail,
     )
 
@@ -88,7 +103,8 @@ def _clean(text: str, msgid: str) -> str:
     return text
 
 
-async def _bump(db: StaffTx, ticket: Ticket, version: int, now: datetime, **changes: Any) -> None:
+async def _bump(db: StaffTx, ticket: Ticket, version: int, actor: Actor, **changes: Any) -> None:
+    now = actor.when(ticket)
     if version != ticket.version or not await db.console.update_ticket(
         ticket.id, version=version, now=now, **changes
     ):
@@ -102,11 +118,11 @@ async def assign(
         assignee = await db.staff.get(assignee_id)
         if assignee is None or assignee.disabled or not can_see(assignee, ticket):
             raise ActionError("staff.ticket.bad_assignee")
-    await _bump(db, ticket, version, actor.now, assignee_id=assignee_id)
+    await _bump(db, ticket, version, actor, assignee_id=assignee_id)
     await db.tx.tickets.add_event(
         ticket.id, actor=actor.label, action="assigned", now=actor.now, assignee=assignee_id
     )
-    await audit(db, actor, "ticket.assign", ticket.reference, assignee=assignee_id)
+    await audit(db, actor, "ticket.assign", ticket.reference, ticket=ticket, assignee=assignee_id)
 
 
 async def change_status(
@@ -123,14 +139,16 @@ async def change_status(
     if status not in STATUSES or status not in TRANSITIONS[ticket.status]:
         raise ActionError("staff.ticket.bad_transition")
     reason = _clean(reason, "staff.ticket.reason_required")
-    await _bump(db, ticket, version, actor.now, status=status)
+    await _bump(db, ticket, version, actor, status=status)
     detail: dict[str, Any] = {"from": ticket.status, "to": status}
     if ticket.kind != "tip":
         detail["reason"] = reason
     await db.tx.tickets.add_event(
         ticket.id, actor=actor.label, action="status", now=actor.now, **detail
     )
-    await audit(db, actor, "ticket.status", ticket.reference, old=ticket.status, new=status)
+    await audit(
+        db, actor, "ticket.status", ticket.reference, ticket=ticket, old=ticket.status, new=status
+    )
     t = catalogs[ticket.locale]
     text = t(f"staff.notify.status_{status}", reference=ticket.reference, reason=reason)
     return await _tell(db, actor, ticket, text, purpose="status")
@@ -149,14 +167,14 @@ async def extend_deadline(
     if ticket.due_on is not None and due_on <= ticket.due_on:
         raise ActionError("staff.ticket.deadline_not_later")
     reason = _clean(reason, "staff.ticket.reason_required")
-    await _bump(db, ticket, version, actor.now, due_on=due_on)
+    await _bump(db, ticket, version, actor, due_on=due_on)
     detail: dict[str, Any] = {"from": str(ticket.due_on), "to": str(due_on)}
     if ticket.kind != "tip":
         detail["reason"] = reason
     await db.tx.tickets.add_event(
         ticket.id, actor=actor.label, action="deadline", now=actor.now, **detail
     )
-    await audit(db, actor, "ticket.deadline", ticket.reference, due_on=str(due_on))
+    await audit(db, actor, "ticket.deadline", ticket.reference, ticket=ticket, due_on=str(due_on))
     t = catalogs[ticket.locale]
     text = t(
         "staff.notify.deadline_extended",
@@ -176,23 +194,27 @@ async def reply(
     wrapped = t("staff.notify.reply", reference=ticket.reference, text=text)
     outbox_id = await _tell(db, actor, ticket, wrapped, purpose="reply", body=text)
     await db.tx.tickets.add_event(ticket.id, actor=actor.label, action="reply", now=actor.now)
-    await audit(db, actor, "ticket.reply", ticket.reference, sent=outbox_id is not None)
+    await audit(
+        db, actor, "ticket.reply", ticket.reference, ticket=ticket, sent=outbox_id is not None
+    )
     return outbox_id
 
 
 async def note(db: StaffTx, actor: Actor, ticket: Ticket, *, text: str) -> None:
     text = _clean(text, "staff.ticket.empty_note")
-    await db.tx.tickets.add_message(
-        ticket.id,
-        author="staff",
-        body=text,
-        now=actor.now,
-        staff_id=actor.user.id,
-        internal=True,
-        sealed=ticket.kind == "tip",
-    )
+    if ticket.kind == "tip":
+        # Sealed to the tip's staff key: the tipster's receipt does not open notes.
+        await sealed_tips.add_message(
+            db.tx.tips, ticket, author="staff", body=text, now=actor.now,
+            staff_id=actor.user.id, internal=True,
+        )  # fmt: skip
+    else:
+        await db.tx.tickets.add_message(
+            ticket.id, author="staff", body=text, now=actor.now, staff_id=actor.user.id,
+            internal=True,
+        )  # fmt: skip
     await db.tx.tickets.add_event(ticket.id, actor=actor.label, action="note", now=actor.now)
-    await audit(db, actor, "ticket.note", ticket.reference)
+    await audit(db, actor, "ticket.note", ticket.reference, ticket=ticket)
 
 
 async def _tell(
@@ -209,16 +231,18 @@ async def _tell(
     A reply keeps the staff member's own words (`body`) in the thread; a status note or a
     deadline notice is stored as the text the citizen was sent.
     """
-    message: ThreadMessage
     if ticket.kind == "tip":
-        message = await db.tx.tips.add_message(
-            ticket, author="staff", body=body or text, now=actor.now, staff_id=actor.user.id
-        )
+        citizen = await _tip_recipient(db, actor, ticket)
+        message_id = await sealed_tips.add_message(
+            db.tx.tips, ticket, author="staff", body=body or text, now=actor.now,
+            staff_id=actor.user.id,
+        )  # fmt: skip
     else:
+        citizen = await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
         message = await db.tx.tickets.add_message(
             ticket.id, author="staff", body=body or text, now=actor.now, staff_id=actor.user.id
         )
-    citizen = await _recipient(db, actor, ticket)
+        message_id = message.id
     if citizen is None:
         return None
     outbox_id = await enqueue(
@@ -227,36 +251,70 @@ async def _tell(
         Outgoing((Reply(text),), purpose=f"staff.{purpose}", reference=ticket.reference),
         now=actor.now,
     )
-    await db.console.link_outbox(message.id, outbox_id)
+    await db.console.link_outbox(message_id, outbox_id)
     return outbox_id
 
 
-async def _recipient(db: StaffTx, actor: Actor, ticket: Ticket) -> Citizen | None:
-    if ticket.kind != "tip":
-        return await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
+async def tip_keys(db: StaffTx, actor: Actor, ticket: Ticket) -> TipKeys:
+    """The tip's keys as this investigator opens them, or 403: no key was granted to them
+    (a new account, or a password reset by an admin), or they are not signed in with one."""
+    holder = staff_holder(actor.user.id)
+    try:
+        return await sealed_tips.keys_for(db.tx.tips, ticket, holder, actor.tip_private)
+    except NoKey:
+        raise ActionError("staff.tip.no_key", 403) from None
+
+
+async def _tip_recipient(db: StaffTx, actor: Actor, ticket: Ticket) -> Citizen | None:
+    """A confidential tipster's chat, opened from the sealed contact (anonymous: none)."""
     if ticket.privacy != "confidential":
         return None
-    raw = await db.tx.tips.identity(ticket, actor=f"{actor.label}:send", now=actor.now)
-    if not raw:
+    keys = await tip_keys(db, actor, ticket)
+    identity = await sealed_tips.identity(db.tx.tips, ticket, keys)
+    await db.tx.tickets.add_event(
+        ticket.id, actor=f"{actor.label}:send", action="identity_revealed", now=actor.now
+    )
+    if not identity:
         return None
-    identity = json.loads(raw)
-    citizen: Citizen | None = await db.tx.citizens.find(identity["channel"], identity["chat_key"])
-    return citizen
+    found: Citizen | None = await db.tx.citizens.find(identity["channel"], identity["chat_key"])
+    return found
 
 
-async def tip_contents(db: StaffTx, actor: Actor, ticket: Ticket) -> dict[str, Any]:
-    """Decrypt a tip for the page being viewed; the view is audited."""
-    contents: dict[str, Any] = await db.tx.tips.contents(ticket)
-    await audit(db, actor, "tip.view", ticket.reference)
-    return contents
+@dataclass(frozen=True, slots=True)
+class TipView:
+    contents: dict[str, Any]
+    thread: list[sealed_tips.Message]
+    files: list[TipFile]
+
+
+async def tip_view(db: StaffTx, actor: Actor, ticket: Ticket) -> TipView:
+    """Open a tip for the page being viewed (this response only); the view is audited."""
+    keys = await tip_keys(db, actor, ticket)
+    view = TipView(
+        await sealed_tips.contents(db.tx.tips, ticket, keys),
+        await sealed_tips.messages(db.tx.tips, ticket, keys, include_internal=True),
+        await db.tx.tips.files(ticket.id),
+    )
+    await audit(db, actor, "tip.view", ticket.reference, ticket=ticket)
+    return view
+
+
+async def tip_file(
+    db: StaffTx, actor: Actor, ticket: Ticket, file_id: int
+) -> tuple[str, bytes] | None:
+    keys = await tip_keys(db, actor, ticket)
+    found = await sealed_tips.file(db.tx.tips, ticket, keys, file_id)
+    await audit(db, actor, "tip.attachment", ticket.reference, ticket=ticket)
+    return found
 
 
 async def reveal_identity(db: StaffTx, actor: Actor, ticket: Ticket) -> dict[str, Any] | None:
     if ticket.kind != "tip" or ticket.privacy != "confidential":
         raise ActionError("staff.tip.no_identity")
-    raw = await db.tx.tips.identity(ticket, actor=actor.label, now=actor.now)
-    await audit(db, actor, "tip.reveal", ticket.reference)
-    if raw is None:
-        return None
-    shown: dict[str, Any] = json.loads(raw)
+    keys = await tip_keys(db, actor, ticket)
+    shown = await sealed_tips.identity(db.tx.tips, ticket, keys)
+    await db.tx.tickets.add_event(
+        ticket.id, actor=actor.label, action="identity_revealed", now=actor.now
+    )
+    await audit(db, actor, "tip.reveal", ticket.reference, ticket=ticket)
     return shown

@@ -13,8 +13,10 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from bot.staff.actions import Actor, audit
+from bot import sealed_tips
+from bot.staff.actions import ActionError, Actor, audit, tip_keys
 from bot.staff.records import InboxQuery, InboxRow
+from bot.storage.records import Ticket
 from bot.storage.sqlite.console import StaffTx
 
 FORMATS = ("csv", "json")
@@ -71,7 +73,7 @@ async def export_tickets(
     page = await db.console.inbox(replace(query, page=1, per_page=0), today=today)
     records = []
     for row in page.rows:
-        contents = await db.tx.tips.contents(row.ticket) if row.ticket.kind == "tip" else None
+        contents = await _tip_contents(db, actor, row.ticket) if row.ticket.kind == "tip" else None
         records.append(row_dict(row, contents))
     await audit(
         db,
@@ -94,6 +96,17 @@ async def export_tickets(
             flat["contents"] = json.dumps(flat["contents"], ensure_ascii=False)
         writer.writerow({key: _cell(value) for key, value in flat.items()})
     return out.getvalue(), len(records)
+
+
+async def _tip_contents(db: StaffTx, actor: Actor, ticket: Ticket) -> dict[str, Any] | None:
+    """A tip's contents for an investigator signed in with a key for it; else none (the
+    CLI, an API token, an account whose keys were reset): the export never opens a tip
+    its reader could not open on the ticket page."""
+    try:
+        keys = await tip_keys(db, actor, ticket)
+    except ActionError:
+        return None
+    return await sealed_tips.contents(db.tx.tips, ticket, keys)
 
 
 def _cell(value: Any) -> Any:

@@ -1,8 +1,11 @@
-"""The corruption-tip store: tips are sealed with DATA_KEY, and an anonymous one has no sender.
+"""The corruption-tip store: tips are sealed (bot/sealing.py), and an anonymous one has no
+sender.
 
-`add_anonymous` takes no citizen, channel or chat key at all, so no caller can store one by
-mistake. A confidential tip carries an encrypted `identity` for investigators and an
-`owner_hash` (keyed hash of the chat) that lets the same chat open it by its reference.
+The store keeps what bot/sealed_tips.py sealed and never sees a key that opens it. A tip
+row takes a random id (migration 011) and keeps no time finer than its day; its files are
+sealed inside the database. `add` takes no citizen, channel or chat key at all, so no caller
+can store one by mistake; a confidential tip carries its sealed contact and an `owner_hash`
+(keyed hash of the chat) that lets the same chat find it by its reference.
 """
 
 from __future__ import annotations
@@ -10,75 +13,129 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from bot.storage.records import AttachmentRef, ThreadMessage, Ticket
+from bot.storage.records import Ticket
 
 ANONYMOUS = "anonymous"
 CONFIDENTIAL = "confidential"
+RECOVERY = "recovery"
+RECEIPT = "receipt"
+
+
+def staff_holder(staff_id: int) -> str:
+    return f"staff:{staff_id}"
 
 
 def day_of(now: datetime) -> datetime:
-    """Midnight UTC of `now`'s UTC day: the only time kept for an anonymous tipster's acts."""
+    """Midnight UTC of `now`'s UTC day: the only time kept for anything about a tip."""
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-@dataclass(slots=True)
-class TipDraft:
-    """What the tipster said; everything in `contents` is stored only in sealed form."""
+@dataclass(frozen=True, slots=True)
+class SealedFile:
+    kind: str
+    content_type: str
+    size: int
+    sealed: bytes
 
-    locale: str
-    contents: dict[str, Any]
-    attachments: tuple[AttachmentRef, ...] = ()
-    due_on: date | None = None
+
+@dataclass(frozen=True, slots=True)
+class SealedTip:
+    """A tip as bot/sealed_tips.py sealed it: public keys, sealed parts, wrapped keys."""
+
+    public: bytes  # the tip's public key, then its staff-only public key
+    contents: bytes
+    identity: bytes | None
+    files: tuple[SealedFile, ...]
+    keys: dict[str, bytes]  # holder -> the tip's private key(s), wrapped for that holder
+    receipt_locator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedMessage:
+    id: int
+    author: str
+    staff_id: int | None
+    internal: bool
+    created_at: datetime  # the day
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TipFile:
+    id: int
+    kind: str
+    content_type: str
+    size: int
 
 
 class TipStore(Protocol):
-    async def add_anonymous(
-        self, draft: TipDraft, *, reference: str, receipt_hash: str, now: datetime
-    ) -> Ticket:
-        """Store with no sender; every time on it is cut to the day (midnight UTC)."""
+    async def recipients(self) -> list[tuple[str, bytes]]:
+        """(holder, public key) of the recovery key and of every active investigator."""
         ...
 
-    async def add_confidential(
+    async def add(
         self,
-        draft: TipDraft,
+        sealed: SealedTip,
         *,
-        identity: str,
-        owner_hash: str,
+        privacy: str,
+        locale: str,
+        due_on: date | None,
         reference: str,
-        receipt_hash: str | None,
+        owner_hash: str | None,
         now: datetime,
-    ) -> Ticket: ...
+    ) -> Ticket:
+        """Store under a random id, dated to the day (midnight UTC)."""
+        ...
 
-    async def by_receipt(self, hashes: Sequence[str]) -> Ticket | None:
-        """The tip whose receipt hashes to any of `hashes` (one per key version)."""
+    async def by_locator(self, locator: str) -> list[Ticket]:
+        """The tips whose receipt begins like the one given (the receipt then opens one)."""
         ...
 
     async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
         """A confidential tip by reference, only if it was filed from the hashed chat."""
         ...
 
-    async def contents(self, ticket: Ticket) -> dict[str, Any]:
-        """The decrypted contents, for investigators."""
+    async def public(self, ticket_id: int) -> bytes | None: ...
+
+    async def wrapped(self, ticket_id: int, holder: str) -> bytes | None: ...
+
+    async def put_key(self, ticket_id: int, holder: str, wrapped: bytes) -> None: ...
+
+    async def drop_keys(self, holder: str) -> int:
+        """Forget every tip key wrapped for `holder` (an investigator's key was replaced)."""
         ...
 
-    async def identity(self, ticket: Ticket, *, actor: str, now: datetime) -> str | None:
-        """The decrypted identity of a confidential tip; every reveal is a ticket event."""
+    async def holders(self, ticket_id: int) -> list[str]: ...
+
+    async def ids(self) -> list[tuple[int, str]]:
+        """(id, reference) of every sealed tip."""
         ...
+
+    async def contents(self, ticket_id: int) -> bytes | None: ...
+
+    async def identity(self, ticket_id: int) -> bytes | None: ...
 
     async def add_message(
         self,
         ticket: Ticket,
         *,
         author: str,
-        body: str,
+        sealed: bytes,
         now: datetime,
         staff_id: int | None = None,
-    ) -> ThreadMessage:
-        """Append to the sealed thread; an anonymous tipster's message is dated to the day."""
+        internal: bool = False,
+    ) -> int:
+        """Append to the thread under a random id, dated to the day; returns the id."""
         ...
 
-    async def messages(self, ticket: Ticket) -> list[ThreadMessage]:
-        """The thread the tipster may read (no internal notes), decrypted."""
-        ...
+    async def messages(self, ticket_id: int) -> list[SealedMessage]: ...
+
+    async def files(self, ticket_id: int) -> list[TipFile]: ...
+
+    async def file(self, ticket_id: int, file_id: int) -> tuple[TipFile, bytes] | None: ...
+
+    async def recovery_public(self) -> bytes | None: ...
+
+    async def set_recovery_public(self, public: bytes) -> None: ...

@@ -278,7 +278,8 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
     described = {
         400: "invalid request",
         401: "missing, unknown, revoked or expired token (`token_expired`)",
-        403: "role without ticket access",
+        403: "role without ticket access; or a message to a confidential tipster, whose"
+        " contact opens only with an investigator's key in the console",
         404: "no such ticket, or not visible to this role",
         409: "the ticket changed since `version` was read",
     }

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bot import sealed_tips
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, TicketDraft
 from bot.storage.sqlite.console import StaffTx
-from bot.storage.tips import TipDraft
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TgCitizen, running_bot, runtime_of
 from tests.test_attachments import photo_with_exif
@@ -80,16 +80,21 @@ async def _seed(runtime, now) -> None:
                 RatingRecord(category=cat, rating=score, locale="kk", region=region, centre=centre),
                 now=now,
             )
-        await tx.tips.add_confidential(
-            TipDraft(
-                locale="ru",
-                contents={"what": "Требуют 50 000 тенге за справку"},
-                due_on=date(2026, 4, 6),
-            ),
-            identity='{"channel": "telegram", "chat_key": "777", "contact": "+77015550000"}',
-            owner_hash="owner",
+        sealed = await sealed_tips.seal_tip(
             reference="TP-9001",
-            receipt_hash=None,
+            contents={"what": "Требуют 50 000 тенге за справку"},
+            identity={"channel": "telegram", "chat_key": "777", "contact": "+77015550000"},
+            files=(),
+            recipients=await tx.tips.recipients(),
+            receipt=None,
+        )
+        await tx.tips.add(
+            sealed,
+            privacy="confidential",
+            locale="ru",
+            due_on=date(2026, 4, 6),
+            reference="TP-9001",
+            owner_hash="owner",
             now=now,
         )
 

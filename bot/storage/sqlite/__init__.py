@@ -63,7 +63,7 @@ class SqliteTx:
         self.processed = SqliteProcessedStore(conn)
         self.tickets = SqliteTicketStore(conn, cipher)
         self.lookups = SqliteLookupGuard(conn)
-        self.tips = SqliteTipStore(conn, cipher)
+        self.tips = SqliteTipStore(conn)
         self.outbox = SqliteOutboxStore(conn, cipher)
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)

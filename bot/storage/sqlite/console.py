@@ -188,7 +188,7 @@ class SqliteConsoleStore:
             "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,)
         ) as cur:
             rows = await cur.fetchall()
-        return [
+        events = [
             TicketEvent(
                 r["actor"],
                 r["action"],
@@ -197,6 +197,9 @@ class SqliteConsoleStore:
             )
             for r in rows
         ]
+        # A tip's events have random ids: their order is the "n" kept in the detail.
+        events.sort(key=lambda e: e.detail.pop("n", 0))
+        return events
 
     async def facets(self, kinds: tuple[str, ...]) -> dict[str, list[str]]:
         """Categories and regions that occur, for the filter drop-downs."""

@@ -136,6 +136,38 @@ class SqliteStaffStore:
         )
         return cur.rowcount
 
+    # Investigators' keys (bot/sealed_tips.py) -------------------------------------------
+
+    async def key(self, staff_id: int) -> tuple[bytes, bytes] | None:
+        """(public key, private key wrapped under the password) of an investigator."""
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT public_key, wrapped_private FROM staff_keys WHERE staff_id = ?",
+                (staff_id,),
+            )
+        )
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+    async def set_key(self, staff_id: int, public: bytes, wrapped_private: bytes) -> None:
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO staff_keys (staff_id, public_key, wrapped_private)"
+            " VALUES (?, ?, ?)",
+            (staff_id, public, wrapped_private),
+        )
+
+    async def set_session_key(self, id_hash: str, wrapped: bytes | None) -> None:
+        await self._conn.execute(
+            "UPDATE staff_sessions SET tip_key = ? WHERE id_hash = ?", (wrapped, id_hash)
+        )
+
+    async def session_key(self, id_hash: str) -> bytes | None:
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT tip_key FROM staff_sessions WHERE id_hash = ?", (id_hash,)
+            )
+        )
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # API tokens -------------------------------------------------------------------------
 
     async def add_token(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +18,24 @@ from bot.storage.records import (
     TicketDraft,
 )
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.tips import day_of
+
+# Tips and their messages and events take random ids at or above this; everything else is
+# numbered below it, so no id orders a tip among the other tickets (migration 011).
+TIP_IDS = 1 << 40
+
+
+def is_tip_id(ticket_id: int) -> bool:
+    return ticket_id >= TIP_IDS
+
+
+def random_tip_id() -> int:
+    return TIP_IDS + secrets.randbelow((1 << 63) - TIP_IDS)
+
+
+def low_id(table: str) -> str:
+    """The next id below TIP_IDS, as an SQL expression for an INSERT."""
+    return f"(SELECT coalesce(max(id), 0) + 1 FROM {table} WHERE id < {TIP_IDS})"
 
 
 def ticket_from_row(row: aiosqlite.Row) -> Ticket:
@@ -53,9 +72,9 @@ class SqliteTicketStore:
 
     async def add(self, draft: TicketDraft, *, reference: str, now: datetime) -> Ticket:
         cur = await self._conn.execute(
-            "INSERT INTO tickets (reference, kind, citizen_id, channel, locale, category,"
+            "INSERT INTO tickets (id, reference, kind, citizen_id, channel, locale, category,"
             " subject, region, rating, summary, details, due_on, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f" VALUES ({low_id('tickets')}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 reference,
                 draft.kind,
@@ -132,8 +151,8 @@ class SqliteTicketStore:
         """Append to the thread; `sealed` encrypts the body (a tip's thread)."""
         plain, blob = (None, self._seal(body, ticket_id)) if sealed else (body, None)
         cur = await self._conn.execute(
-            "INSERT INTO ticket_messages (ticket_id, author, staff_id, internal, body, sealed,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ticket_messages (id, ticket_id, author, staff_id, internal, body,"
+            f" sealed, created_at) VALUES ({low_id('ticket_messages')}, ?, ?, ?, ?, ?, ?, ?)",
             (ticket_id, author, staff_id, int(internal), plain, blob, ts(now)),
         )
         await self._conn.execute(
@@ -166,10 +185,21 @@ class SqliteTicketStore:
     async def add_event(
         self, ticket_id: int, *, actor: str, action: str, now: datetime, **detail: Any
     ) -> None:
+        if is_tip_id(ticket_id):
+            # A tip's timeline: a random id, the day only, and its place in the tip's own
+            # order kept in the detail.
+            async with self._conn.execute(
+                "SELECT count(*) FROM ticket_events WHERE ticket_id = ?", (ticket_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            detail["n"] = (row[0] if row else 0) + 1
+            event_id, when = random_tip_id(), day_of(now)
+        else:
+            event_id, when = None, now
         await self._conn.execute(
-            "INSERT INTO ticket_events (ticket_id, actor, action, detail, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (ticket_id, actor, action, json.dumps(detail, ensure_ascii=False), ts(now)),
+            "INSERT INTO ticket_events (id, ticket_id, actor, action, detail, created_at)"
+            f" VALUES (coalesce(?, {low_id('ticket_events')}), ?, ?, ?, ?, ?)",
+            (event_id, ticket_id, actor, action, json.dumps(detail, ensure_ascii=False), ts(when)),
         )
 
     async def attachments(self, ticket_id: int) -> list[AttachmentRef]:

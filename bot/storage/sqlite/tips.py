@@ -1,115 +1,113 @@
-"""SQLite tip store: tips live in `tickets` (kind 'tip') with everything said sealed.
+"""SQLite tip store: a tip's row in `tickets` (kind 'tip', a random id above TIP_IDS), its
+wrapped keys in `tip_keys`, its sealed files in `tip_files`, its thread in
+`ticket_messages` under random ids. Nothing here can open what it stores.
 
-The plaintext columns of a tip row stay empty (no citizen, channel, summary, region); the
-contents go to `sealed`, a confidential contact to `identity`, both bound to the reference.
-Anonymous tips are dated to the day so their times cannot be matched to a chat's activity.
+The plaintext columns of a tip row stay empty (no citizen, channel, summary, region); every
+time on it, its thread and its events is cut to the day.
 """
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
 
 import aiosqlite
 
-from bot.crypto import DataCipher
-from bot.storage.records import ThreadMessage, Ticket
-from bot.storage.sqlite.core import ts
-from bot.storage.sqlite.tickets import SqliteTicketStore, ticket_from_row
-from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, TipDraft, day_of
+from bot.storage.records import Ticket
+from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.tickets import random_tip_id, ticket_from_row
+from bot.storage.tips import (
+    RECOVERY,
+    SealedMessage,
+    SealedTip,
+    TipFile,
+    day_of,
+    staff_holder,
+)
 
 
 class SqliteTipStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self._cipher = cipher
-        self._tickets = SqliteTicketStore(conn, cipher)
 
-    async def add_anonymous(
-        self, draft: TipDraft, *, reference: str, receipt_hash: str, now: datetime
-    ) -> Ticket:
-        return await self._add(
-            draft,
-            privacy=ANONYMOUS,
-            reference=reference,
-            receipt_hash=receipt_hash,
-            identity=None,
-            owner_hash=None,
-            now=day_of(now),
+    async def recipients(self) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = []
+        recovery = await self.recovery_public()
+        if recovery is not None:
+            found.append((RECOVERY, recovery))
+        rows = await self._conn.execute_fetchall(
+            "SELECT k.staff_id, k.public_key FROM staff_keys k"
+            " JOIN staff_users u ON u.id = k.staff_id"
+            " WHERE u.role = 'investigator' AND u.disabled = 0 ORDER BY k.staff_id"
         )
+        found += [(staff_holder(row[0]), bytes(row[1])) for row in rows]
+        return found
 
-    async def add_confidential(
+    async def add(
         self,
-        draft: TipDraft,
-        *,
-        identity: str,
-        owner_hash: str,
-        reference: str,
-        receipt_hash: str | None,
-        now: datetime,
-    ) -> Ticket:
-        sealed_identity = self._cipher.encrypt_text(identity, context=_identity_context(reference))
-        return await self._add(
-            draft,
-            privacy=CONFIDENTIAL,
-            reference=reference,
-            receipt_hash=receipt_hash,
-            identity=sealed_identity,
-            owner_hash=owner_hash,
-            now=now,
-        )
-
-    async def _add(
-        self,
-        draft: TipDraft,
+        sealed: SealedTip,
         *,
         privacy: str,
+        locale: str,
+        due_on: date | None,
         reference: str,
-        receipt_hash: str | None,
-        identity: bytes | None,
         owner_hash: str | None,
         now: datetime,
     ) -> Ticket:
-        contents = json.dumps(draft.contents, ensure_ascii=False)
-        sealed = self._cipher.encrypt_text(contents, context=_contents_context(reference))
-        cur = await self._conn.execute(
-            "INSERT INTO tickets (reference, kind, privacy, citizen_id, channel, locale,"
-            " summary, details, sealed, receipt_hash, identity, owner_hash, due_on,"
-            " created_at, updated_at)"
-            " VALUES (?, 'tip', ?, NULL, NULL, ?, NULL, '{}', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                reference,
-                privacy,
-                draft.locale,
-                sealed,
-                receipt_hash,
-                identity,
-                owner_hash,
-                draft.due_on.isoformat() if draft.due_on else None,
-                ts(now),
-                ts(now),
-            ),
+        day = ts(day_of(now))
+        while True:
+            ticket_id = random_tip_id()
+            try:
+                await self._conn.execute(
+                    "INSERT INTO tickets (id, reference, kind, privacy, locale, details, sealed,"
+                    " identity, tip_public, receipt_locator, owner_hash, due_on, created_at,"
+                    " updated_at) VALUES (?, ?, 'tip', ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ticket_id,
+                        reference,
+                        privacy,
+                        locale,
+                        sealed.contents,
+                        sealed.identity,
+                        sealed.public,
+                        sealed.receipt_locator,
+                        owner_hash,
+                        due_on.isoformat() if due_on else None,
+                        day,
+                        day,
+                    ),
+                )
+                break
+            except sqlite3.IntegrityError:
+                if await self._exists(ticket_id):
+                    continue  # one chance in 2^62: draw again
+                raise
+        await self._conn.executemany(
+            "INSERT INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
+            [(ticket_id, holder, wrapped) for holder, wrapped in sealed.keys.items()],
         )
-        ticket_id = cur.lastrowid
-        assert ticket_id is not None
-        # File names can name people or places: tips keep none.
-        unnamed = tuple(replace(ref, file_name=None) for ref in draft.attachments)
-        await self._tickets.add_attachments(ticket_id, unnamed)
-        await self._tickets.add_event(ticket_id, actor="citizen", action="created", now=now)
-        ticket = await self._tickets.get(ticket_id)
+        await self._conn.executemany(
+            "INSERT INTO tip_files (id, ticket_id, kind, content_type, size, sealed)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (random_tip_id(), ticket_id, f.kind, f.content_type, f.size, f.sealed)
+                for f in sealed.files
+            ],
+        )
+        ticket = await self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
         assert ticket is not None
         return ticket
 
-    async def by_receipt(self, hashes: Sequence[str]) -> Ticket | None:
-        if not hashes:
-            return None
-        marks = ", ".join("?" for _ in hashes)
-        return await self._one(
-            f"SELECT * FROM tickets WHERE kind = 'tip' AND receipt_hash IN ({marks})", *hashes
-        )
+    async def _exists(self, ticket_id: int) -> bool:
+        rows = await self._conn.execute_fetchall("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,))
+        return bool(list(rows))
+
+    async def by_locator(self, locator: str) -> list[Ticket]:
+        async with self._conn.execute(
+            "SELECT * FROM tickets WHERE kind = 'tip' AND receipt_locator = ?", (locator,)
+        ) as cur:
+            return [ticket_from_row(row) for row in await cur.fetchall()]
 
     async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
         if not owner_hashes:
@@ -122,58 +120,122 @@ class SqliteTipStore:
             *owner_hashes,
         )
 
-    async def contents(self, ticket: Ticket) -> dict[str, Any]:
-        async with self._conn.execute(
-            "SELECT sealed FROM tickets WHERE id = ? AND kind = 'tip'", (ticket.id,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None or row[0] is None:
-            return {}
-        plain = self._cipher.decrypt_text(row[0], context=_contents_context(ticket.reference))
-        loaded: dict[str, Any] = json.loads(plain)
-        return loaded
+    async def public(self, ticket_id: int) -> bytes | None:
+        return await self._blob("SELECT tip_public FROM tickets WHERE id = ?", ticket_id)
 
-    async def identity(self, ticket: Ticket, *, actor: str, now: datetime) -> str | None:
-        async with self._conn.execute(
-            "SELECT identity FROM tickets WHERE id = ? AND kind = 'tip'", (ticket.id,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None or row[0] is None:
-            return None
-        await self._tickets.add_event(ticket.id, actor=actor, action="identity_revealed", now=now)
-        return self._cipher.decrypt_text(row[0], context=_identity_context(ticket.reference))
+    async def contents(self, ticket_id: int) -> bytes | None:
+        return await self._blob(
+            "SELECT sealed FROM tickets WHERE id = ? AND kind = 'tip'", ticket_id
+        )
+
+    async def identity(self, ticket_id: int) -> bytes | None:
+        return await self._blob(
+            "SELECT identity FROM tickets WHERE id = ? AND kind = 'tip'", ticket_id
+        )
+
+    async def wrapped(self, ticket_id: int, holder: str) -> bytes | None:
+        return await self._blob(
+            "SELECT wrapped FROM tip_keys WHERE ticket_id = ? AND holder = ?", ticket_id, holder
+        )
+
+    async def put_key(self, ticket_id: int, holder: str, wrapped: bytes) -> None:
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
+            (ticket_id, holder, wrapped),
+        )
+
+    async def drop_keys(self, holder: str) -> int:
+        cur = await self._conn.execute("DELETE FROM tip_keys WHERE holder = ?", (holder,))
+        return cur.rowcount
+
+    async def holders(self, ticket_id: int) -> list[str]:
+        rows = await self._conn.execute_fetchall(
+            "SELECT holder FROM tip_keys WHERE ticket_id = ? ORDER BY holder", (ticket_id,)
+        )
+        return [row[0] for row in rows]
+
+    async def ids(self) -> list[tuple[int, str]]:
+        rows = await self._conn.execute_fetchall(
+            "SELECT id, reference FROM tickets WHERE kind = 'tip' AND tip_public IS NOT NULL"
+            " ORDER BY id"
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def add_message(
         self,
         ticket: Ticket,
         *,
         author: str,
-        body: str,
+        sealed: bytes,
         now: datetime,
         staff_id: int | None = None,
-    ) -> ThreadMessage:
-        if ticket.privacy == ANONYMOUS and author == "citizen":
-            now = day_of(now)
-        message = await self._tickets.add_message(
-            ticket.id, author=author, body=body, now=now, staff_id=staff_id, sealed=True
+        internal: bool = False,
+    ) -> int:
+        message_id = random_tip_id()
+        day = ts(day_of(now))
+        await self._conn.execute(
+            "INSERT INTO ticket_messages (id, ticket_id, author, staff_id, internal, sealed,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (message_id, ticket.id, author, staff_id, int(internal), sealed, day),
         )
-        if author == "citizen" and ticket.status == "waiting":
-            # The answer investigators waited for: the tip is back in review.
-            await self._tickets.set_status(ticket.id, "in_review", now=now)
-        return message
+        status = "in_review" if author == "citizen" and ticket.status == "waiting" else None
+        # The answer investigators waited for puts the tip back in review.
+        await self._conn.execute(
+            "UPDATE tickets SET updated_at = ?, status = coalesce(?, status),"
+            " version = version + (? IS NOT NULL) WHERE id = ?",
+            (day, status, status, ticket.id),
+        )
+        return message_id
 
-    async def messages(self, ticket: Ticket) -> list[ThreadMessage]:
-        return await self._tickets.messages(ticket.id, include_internal=False)
+    async def messages(self, ticket_id: int) -> list[SealedMessage]:
+        rows = await self._conn.execute_fetchall(
+            "SELECT * FROM ticket_messages WHERE ticket_id = ? AND sealed IS NOT NULL",
+            (ticket_id,),
+        )
+        return [
+            SealedMessage(
+                id=row["id"],
+                author=row["author"],
+                staff_id=row["staff_id"],
+                internal=bool(row["internal"]),
+                created_at=parse_ts(row["created_at"]) or datetime.min,
+                sealed=bytes(row["sealed"]),
+            )
+            for row in rows
+        ]
+
+    async def files(self, ticket_id: int) -> list[TipFile]:
+        rows = await self._conn.execute_fetchall(
+            "SELECT id, kind, content_type, size FROM tip_files WHERE ticket_id = ?", (ticket_id,)
+        )
+        return [TipFile(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def file(self, ticket_id: int, file_id: int) -> tuple[TipFile, bytes] | None:
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT id, kind, content_type, size, sealed FROM tip_files"
+                " WHERE ticket_id = ? AND id = ?",
+                (ticket_id, file_id),
+            )
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return TipFile(row[0], row[1], row[2], row[3]), bytes(row[4])
+
+    async def recovery_public(self) -> bytes | None:
+        return await self._blob("SELECT public_key FROM recovery_key WHERE id = 1")
+
+    async def set_recovery_public(self, public: bytes) -> None:
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO recovery_key (id, public_key) VALUES (1, ?)", (public,)
+        )
+
+    async def _blob(self, sql: str, *params: object) -> bytes | None:
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def _one(self, sql: str, *params: object) -> Ticket | None:
         async with self._conn.execute(sql, params) as cur:
             row = await cur.fetchone()
         return ticket_from_row(row) if row else None
-
-
-def _contents_context(reference: str) -> bytes:
-    return f"tip:{reference}".encode()
-
-
-def _identity_context(reference: str) -> bytes:
-    return f"tip-identity:{reference}".encode()

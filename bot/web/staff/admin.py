@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.staff import keys as staff_keys
 from bot.staff.accounts import (
     AccountError,
     add_account,
@@ -85,6 +86,7 @@ async def change(request: Request) -> Response:
     form = await request.form()
     op = str(form.get("op") or "")
     hashed = None
+    keys = None
     if op == "password":
         # Checked and hashed before the write transaction: the hash takes tens of ms.
         try:
@@ -92,6 +94,8 @@ async def change(request: Request) -> Response:
         except AccountError as err:
             return await _accounts_page(request, error=err.msgid, status_code=400)
         hashed = await runtime_of(request).passwords.hash(str(form.get("password")))
+        # An admin never learns an investigator's key: a reset gives a new, empty pair.
+        keys = await staff_keys.new_pair(staff_id, str(form.get("password")))
     async with writing(request) as db:
         target = await db.staff.get(staff_id) if staff_id else None
         if target is None:
@@ -113,6 +117,8 @@ async def change(request: Request) -> Response:
             await db.staff.update(staff_id, role=str(form.get("role")), now=actor.now)
         elif op == "password" and hashed is not None:
             await db.staff.update(staff_id, password_hash=hashed, now=actor.now)
+            if keys is not None and target.role == staff_keys.INVESTIGATOR:
+                await staff_keys.replace(db, keys)
         else:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
         await audit(db, actor, f"account.{op}", target.username, new_role=form.get("role"))

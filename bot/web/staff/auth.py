@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.i18n import LANGUAGES
+from bot.staff import keys as staff_keys
 from bot.staff.actions import audit
 from bot.staff.records import StaffUser
 from bot.storage.sqlite.console import StaffTx
@@ -108,6 +109,9 @@ async def current_user(request: Request) -> StaffUser | None:
     if now - seen > TOUCH_EVERY:
         async with writing(request) as db:
             await db.staff.touch_session(_id_hash(sid), now=now)
+    if user.role == staff_keys.INVESTIGATOR:
+        async with reading(request) as db:
+            request.state.tip_private = await staff_keys.from_session(db, _id_hash(sid), sid)
     request.state.user = user
     request.state.csrf_seed = f"session:{sid}"
     return user
@@ -183,10 +187,20 @@ def _login_page(request: Request, nonce: str, *, status_code: int = 200, **ctx: 
     return response
 
 
-async def open_session(db: StaffTx, request: Request, user: StaffUser, response: Response) -> None:
-    """Start a new signed-in session for `user` and give `response` its cookie."""
+async def open_session(
+    db: StaffTx,
+    request: Request,
+    user: StaffUser,
+    response: Response,
+    *,
+    keys: staff_keys.KeyPair | None = None,
+) -> None:
+    """Start a new signed-in session for `user` and give `response` its cookie; an
+    investigator's opened `keys` are kept for this session, wrapped under its cookie."""
     sid = secrets.token_urlsafe(32)
     await db.staff.open_session(_id_hash(sid), user.id, ip=client_ip(request), now=now_of(request))
+    if keys is not None:
+        await db.staff.set_session_key(_id_hash(sid), staff_keys.for_session(sid, keys.private))
     response.set_cookie(
         SESSION_COOKIE,
         f"{sid}.{_mac(request, 'session', sid)}",
@@ -241,9 +255,13 @@ async def login(request: Request) -> Response:
             )
         return _login_page(request, nonce, status_code=401, error="staff.login.failed")
     response = RedirectResponse(next_url, status_code=303)
+    async with reading(request) as db:
+        keys = await staff_keys.open_pair(db, user, password)
     async with writing(request) as db:
+        if keys is not None and await db.staff.key(user.id) is None:
+            await keys.store(db)  # an investigator's first sign-in since keys exist
         await credit(db, request, username)
-        await open_session(db, request, user, response)
+        await open_session(db, request, user, response, keys=keys)
         await audit(db, actor_of(request, user), "login")
     remember_device(request, response, user)
     response.delete_cookie(PRE_COOKIE, path="/staff")

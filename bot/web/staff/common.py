@@ -134,7 +134,8 @@ def sign(request: Request, purpose: str, value: str) -> str:
 
 
 def actor_of(request: Request, user: StaffUser) -> Actor:
-    return Actor(user, client_ip(request), now_of(request))
+    tip_private = getattr(request.state, "tip_private", None)
+    return Actor(user, client_ip(request), now_of(request), tip_private)
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
 """A staff member changes their own password: /staff/password.
 
-The current password is checked like a sign-in (same throttle, off the loop). The change
+The current password is checked like a sign-in (same throttle, off the loop); an
+investigator's key pair is re-wrapped under the new password, so they keep every tip. The change
 ends every session and revokes every API token of the account (the store does that); the
 browser that made the change gets a fresh session so its owner stays signed in.
 """
@@ -13,10 +14,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.staff import keys as staff_keys
 from bot.staff.accounts import AccountError, check_new_password
 from bot.staff.actions import audit
 from bot.web.staff.auth import open_session, require_role, signed_in_user, throttled
-from bot.web.staff.common import actor_of, render, runtime_of, writing
+from bot.web.staff.common import actor_of, reading, render, runtime_of, writing
 from bot.web.staff.signin import check_password, credit
 
 
@@ -53,9 +55,15 @@ async def password(request: Request) -> Response:
     hashed = await runtime_of(request).passwords.hash(new)
     actor = actor_of(request, user)
     response = RedirectResponse("/staff/password?done=1", status_code=303)
+    async with reading(request) as db:
+        keys = await staff_keys.open_pair(db, user, current)
+    # The same key pair, wrapped under the new password: nothing is lost.
+    keys = await staff_keys.rewrap(keys, new) if keys is not None else None
     async with writing(request) as db:
         await credit(db, request, user.username)
         await db.staff.update(user.id, password_hash=hashed, now=actor.now)
-        await open_session(db, request, user, response)
+        if keys is not None:
+            await keys.store(db)
+        await open_session(db, request, user, response, keys=keys)
         await audit(db, actor, "password.change", user.username)
     return response

@@ -4,6 +4,7 @@ deadline extension; attachments; for tips the sealed contents and the identity r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -14,7 +15,7 @@ from bot.staff import actions
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
 from bot.staff.records import StaffUser
 from bot.staff.roles import can_see
-from bot.storage.records import Ticket
+from bot.storage.records import AttachmentRef, Ticket
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import (
@@ -46,15 +47,25 @@ async def _page(
     """Render the ticket; a tip is decrypted for this response only, and the view audited."""
     actor = actor_of(request, user)
     contents: dict[str, Any] | None = None
+    locked = False
+    thread: Sequence[Any] = []
+    attachments: list[AttachmentRef] = []
     async with writing(request) as db:
         if ticket.kind == "tip":
-            contents = await actions.tip_contents(db, actor, ticket)
-            thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
+            try:
+                view = await actions.tip_view(db, actor, ticket)
+            except ActionError:
+                locked = True  # no key for this investigator: metadata only
+            else:
+                contents, thread = view.contents, view.thread
+                attachments = [
+                    AttachmentRef(str(f.id), f.kind, f.content_type, f.size) for f in view.files
+                ]
         else:
             thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
+            attachments = await db.tx.tickets.attachments(ticket.id)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
-        attachments = await db.tx.tickets.attachments(ticket.id)
         names = await db.staff.names()
         staff = [u for u in await db.staff.all() if not u.disabled and can_see(u, ticket)]
         citizen = await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
@@ -65,6 +76,7 @@ async def _page(
         status_code=status_code,
         ticket=ticket,
         contents=contents,
+        locked=locked,
         identity=identity,
         thread=thread,
         deliveries=deliveries,
@@ -182,18 +194,35 @@ async def attachment(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     blob_id = request.path_params["blob_id"]
+    if found.kind == "tip":
+        return await _tip_file(request, actor, found, blob_id)
     async with reading(request) as db:
         refs = await db.tx.tickets.attachments(found.id)
     ref = next((r for r in refs if r.blob_id == blob_id), None)
     if ref is None:
         return message_page(request, "staff.error.not_found", user=user, status_code=404)
-    if found.kind == "tip":
-        async with writing(request) as db:
-            await actions.audit(db, actor, "tip.attachment", found.reference)
     data = await runtime_of(request).attachments.aget(blob_id)
-    inline = ref.content_type in IMAGE_TYPES
-    name = ref.file_name or f"{found.reference}-{blob_id[:8]}"
+    return _file_response(
+        data, ref.content_type, ref.file_name or f"{found.reference}-{blob_id[:8]}"
+    )
+
+
+async def _tip_file(request: Request, actor: Actor, ticket: Ticket, file_id: str) -> Response:
+    """A tip's file, opened with the investigator's key; files of tips have no names."""
+    try:
+        async with writing(request) as db:
+            found = await actions.tip_file(db, actor, ticket, int(file_id))
+    except (ActionError, ValueError):
+        found = None
+    if found is None:
+        return message_page(request, "staff.error.not_found", user=actor.user, status_code=404)
+    content_type, data = found
+    return _file_response(data, content_type, f"{ticket.reference}-{file_id[-8:]}")
+
+
+def _file_response(data: bytes, content_type: str, name: str) -> Response:
+    inline = content_type in IMAGE_TYPES
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     disposition = "inline" if inline else f'attachment; filename="{safe}"'
-    media = ref.content_type if inline else "application/octet-stream"
+    media = content_type if inline else "application/octet-stream"
     return Response(data, media_type=media, headers={"content-disposition": disposition})
