@@ -51,6 +51,8 @@ class Settings:
     session_idle_minutes: int = 30
     # A staff sign-in lasts at most this long, however busy (idle: 30 minutes).
     staff_session_hours: int = 12
+    # An API token stops working this many days after it was made (its owner makes another).
+    api_token_days: int = 90
     # Peers whose X-Forwarded-For is believed (bot/web/proxies.py); none by default.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     flood_burst: int = 8
@@ -196,6 +198,7 @@ def load_settings(
         staff_session_hours=parse(
             "STAFF_SESSION_HOURS", _int_range(1, 7 * 24), 12, "hours from 1 to 168"
         ),
+        api_token_days=parse("API_TOKEN_DAYS", _int_range(1, 366), 90, "days from 1 to 366"),
         trusted_proxies=parse(
             "TRUSTED_PROXIES",
             _networks,

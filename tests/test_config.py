@@ -48,6 +48,8 @@ def refuse(env: dict[str, str], tmp_path: Path | None = None) -> str:
         ("TRUSTED_PROXIES", "127.0.0.1,proxy.local", "IP addresses or networks"),
         ("TRUSTED_PROXIES", "10.0.0.0/33", "IP addresses or networks"),
         ("STAFF_SESSION_HOURS", "0", "hours"),
+        ("API_TOKEN_DAYS", "0", "days from 1 to 366"),
+        ("API_TOKEN_DAYS", "forever", "days"),
     ],
 )
 def test_a_bad_value_names_its_key(key: str, value: str, expected: str) -> None:
@@ -101,11 +103,13 @@ def test_good_values_are_taken() -> None:
             "PUBLIC_URL": "https://bot.example.kz/",
             "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1",
             "STAFF_SESSION_HOURS": "8",
+            "API_TOKEN_DAYS": "30",
         },
         env_file=None,
     )
     assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
     assert settings.staff_session_hours == 8
+    assert settings.api_token_days == 30
     assert settings.port == 9000
     assert settings.default_language == "ru"
     assert settings.database_path == Path("/srv/govbot/db.sqlite3")

@@ -42,7 +42,7 @@ USERS = {"ada": "admin", "rita": "reviewer", "ivan": "investigator", "olga": "op
 FITTING = [
     ("ticket", ["rita", "ivan"]),
     ("account", ["ada"]),
-    ("tokens", ["ada"]),
+    ("tokens", [*USERS]),
     ("revoke", ["ada"]),
     ("campaign", ["olga", "ada"]),
     ("login", ["anonymous"]),
@@ -193,6 +193,7 @@ pages = st.sampled_from(
         "/staff/stats",
         "/staff/export.csv",
         "/staff/accounts",
+        "/staff/tokens",
         "/staff/campaigns",
         "/staff/campaigns/new",
         "/staff/tickets/AB-7001",

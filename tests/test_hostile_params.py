@@ -13,9 +13,8 @@ from urllib.parse import quote
 import httpx
 from starlette.routing import BaseRoute, Mount, Route
 
-from bot.staff.accounts import new_api_token
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import console
+from tests.test_api import token_for
 
 SURROGATE = "%ED%A0%80"  # a lone UTF-16 surrogate, percent-encoded as bytes
 HOSTILE = [
@@ -60,6 +59,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/accounts": ("done",),
     "/staff/password": ("done",),
     "/staff/keys": ("granted",),
+    "/staff/tokens": ("done",),
     "/staff/audit": ("page", "target"),
     "/staff/campaigns": ("done",),
     "/staff/campaigns/new": ("done",),
@@ -101,9 +101,7 @@ def _enc(value: str, safe: str = "/") -> str:
 async def _clients(c) -> dict[str, httpx.AsyncClient]:
     await c.add_user("ada", "admin")
     rita = await c.add_user("rita", "reviewer")
-    token, digest = new_api_token()
-    async with c.runtime.storage.transaction() as tx:
-        await StaffTx(tx).staff.add_token(rita, token_hash=digest, label="t", now=c.clock())
+    token = await token_for(c, rita)
     api = c.client()
     api.headers["authorization"] = f"Bearer {token}"
     return {"admin": await c.login("ada"), "reviewer": await c.login("rita"), "api": api}

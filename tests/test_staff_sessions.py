@@ -8,18 +8,10 @@ from dataclasses import replace
 
 import httpx
 
-from bot.staff.accounts import new_api_token
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import PASSWORD, Console, console, post_form, sign_in
+from tests.test_api import token_for
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-async def _token(c: Console, staff_id: int) -> str:
-    token, digest = new_api_token()
-    async with c.runtime.storage.transaction() as tx:
-        await StaffTx(tx).staff.add_token(staff_id, token_hash=digest, label="t", now=c.clock())
-    return token
 
 
 async def _api_status(c: Console, token: str) -> int:
@@ -59,7 +51,7 @@ async def test_an_admin_password_change_ends_sessions_and_tokens(settings, clock
         await c.add_user("ada", "admin")
         rita_id = await c.add_user("rita", "reviewer")
         rita = await c.login("rita")
-        token = await _token(c, rita_id)
+        token = await token_for(c, rita_id)
         assert await _api_status(c, token) == 200
         admin = await c.login("ada")
         done = await post_form(
@@ -79,7 +71,7 @@ async def test_changing_ones_own_password_ends_every_other_session_and_token(set
         rita_id = await c.add_user("rita", "reviewer")
         laptop = await c.login("rita")
         phone = await c.login("rita")
-        token = await _token(c, rita_id)
+        token = await token_for(c, rita_id)
         wrong = await post_form(
             laptop,
             "/staff/password",
@@ -108,7 +100,7 @@ async def test_disabling_ends_sessions_and_tokens_for_good(settings, clock):
         await c.add_user("ada", "admin")
         rita_id = await c.add_user("rita", "reviewer")
         rita = await c.login("rita")
-        token = await _token(c, rita_id)
+        token = await token_for(c, rita_id)
         admin = await c.login("ada")
         for op in ("disable", "enable"):
             done = await post_form(
@@ -118,3 +110,40 @@ async def test_disabling_ends_sessions_and_tokens_for_good(settings, clock):
         # Enabled again: the cookie and the token issued before the disable stay dead.
         assert not await _signed_in(rita)
         assert await _api_status(c, token) == 401
+
+
+RESET_WARNING = (
+    "they lose access to every corruption report they could read until access is granted again"
+)
+
+
+async def test_issue_12_resetting_an_investigators_password_warns_before_it_happens(
+    settings, clock
+):
+    """An admin's reset gives the investigator a new, empty key pair: the console says so
+    before the reset, and the reset waits for the admin to confirm having read it."""
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        await c.add_user("rita", "reviewer")
+        ivan_id = await c.add_user("ivan", "investigator")
+        admin = await c.login("ada")
+        page = await admin.get("/staff/accounts")
+        assert page.text.count(RESET_WARNING) == 1  # on Ivan's row, not on Rita's or Ada's
+        unconfirmed = await post_form(
+            admin,
+            "/staff/accounts",
+            f"/staff/accounts/{ivan_id}",
+            {"op": "password", "password": NEW_PASSWORD},
+        )
+        assert unconfirmed.status_code == 400
+        assert RESET_WARNING in unconfirmed.text
+        assert (await sign_in(c.client(), "ivan", PASSWORD)).status_code == 303
+        confirmed = await post_form(
+            admin,
+            "/staff/accounts",
+            f"/staff/accounts/{ivan_id}",
+            {"op": "password", "password": NEW_PASSWORD, "confirm_keys": "1"},
+        )
+        assert confirmed.status_code == 303
+        assert (await sign_in(c.client(), "ivan", NEW_PASSWORD)).status_code == 303
+        assert ("ada", "account.password", "ivan") in await c.audit_actions()

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 
 from bot.config import Settings
 from bot.crypto import DataCipher
@@ -125,7 +126,13 @@ async def test_the_server_cannot_read_a_tip_only_its_investigators_can(
         assert (await admin.get(f"/staff/tickets/{REF}")).status_code == 404
         token, digest = new_api_token()
         async with c.runtime.storage.transaction() as tx:
-            await StaffTx(tx).staff.add_token(ivan, token_hash=digest, label="x", now=c.clock())
+            await StaffTx(tx).staff.add_token(
+                ivan,
+                token_hash=digest,
+                label="x",
+                now=c.clock(),
+                expires_at=c.clock() + timedelta(days=1),
+            )
         api = await c.client().get(
             f"/api/v1/tickets/{REF}", headers={"authorization": f"Bearer {token}"}
         )
@@ -150,7 +157,7 @@ async def test_the_server_cannot_read_a_tip_only_its_investigators_can(
             admin,
             "/staff/accounts",
             f"/staff/accounts/{ivan}",
-            {"op": "password", "password": "the-admin-knows-this"},
+            {"op": "password", "password": "the-admin-knows-this", "confirm_keys": "1"},
         )
         assert reset.status_code == 303
         as_ivan = await page_of(c, "ivan", "the-admin-knows-this")

@@ -27,12 +27,21 @@ class StaffUser:
 
 @dataclass(frozen=True, slots=True)
 class ApiToken:
+    """A token's row; the token itself is never stored, only its hash."""
+
     id: int
     staff_id: int
     label: str
     created_at: datetime
+    expires_at: datetime
     last_used_at: datetime | None
     revoked: bool
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def live(self, now: datetime) -> bool:
+        return not self.revoked and not self.expired(now)
 
 
 @dataclass(frozen=True, slots=True)

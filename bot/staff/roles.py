@@ -23,6 +23,7 @@ KINDS_BY_ROLE: dict[str, tuple[str, ...]] = {
 }
 
 ADMIN = "admin"
+INVESTIGATOR = "investigator"
 CAMPAIGN_ROLES = ("admin", "operator")
 
 

@@ -1,13 +1,16 @@
 """JSON API under /api/v1 for the agency's other systems.
 
-Per-user bearer tokens (created by an admin in the console), the same role rules as the
-console, the same audit log. `/api/v1/openapi.json` describes exactly the routes below;
+Per-user bearer tokens (each person makes their own in the console; they expire after
+API_TOKEN_DAYS), the same role rules as the console, the same audit log. A tip is served
+as metadata only, whoever asks (issue 12): its text, fields, files, thread and tipster are
+read in the console or nowhere. `/api/v1/openapi.json` describes exactly the routes below;
 a test compares the two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.middleware import Middleware
@@ -69,10 +72,16 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "unauthorized", "send Authorization: Bearer <token>")
+        now = now_of(request)
         async with writing(request) as db:
-            user = await db.staff.token_user([token_hash(token.strip())], now=now_of(request))
-        if user is None:
+            found = await db.staff.token_owner([token_hash(token.strip())])
+            if found is not None and not found[1].expired(now):
+                await db.staff.mark_token_used(found[1].id, now=now)
+        if found is None:
             return _error(401, "unauthorized", "unknown, revoked or disabled token")
+        user, held = found
+        if held.expired(now):
+            return _error(401, "token_expired", _expired_message(held.expires_at))
         if not can_work_tickets(user):
             return _error(403, "forbidden", "this role has no access to tickets")
         try:
@@ -83,7 +92,30 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _expired_message(expires_at: datetime) -> str:
+    return (
+        f"this token expired on {expires_at.astimezone(UTC).date().isoformat()};"
+        " its owner can make a new one on the API tokens page of the staff console"
+    )
+
+
+def tip_json(ticket: Ticket) -> dict[str, Any]:
+    """What the API says about a tip: that it exists and where it stands, nothing it says."""
+    return {
+        "reference": ticket.reference,
+        "kind": ticket.kind,
+        "status": ticket.status,
+        "region": ticket.region,
+        "due_on": ticket.due_on.isoformat() if ticket.due_on else None,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "version": ticket.version,
+    }
+
+
 def ticket_json(ticket: Ticket, assignee: str | None = None) -> dict[str, Any]:
+    if ticket.kind == "tip":
+        return tip_json(ticket)
     return {
         "reference": ticket.reference,
         "kind": ticket.kind,
@@ -147,12 +179,11 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         ticket = await _find(request, actor)
     except ActionError as err:
         return _action_error(request, err)
+    if ticket.kind == "tip":
+        return JSONResponse(tip_json(ticket))  # no contents, thread, events or identity
     async with reading(request) as db:
         names = await db.staff.names()
         body = ticket_json(ticket, names.get(ticket.assignee_id or 0))
-        if ticket.kind == "tip":
-            # Metadata only: a tip opens with an investigator's own key, in the console.
-            return JSONResponse(body)
         thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
@@ -246,8 +277,9 @@ _REF_PARAM = {"name": "reference", "in": "path", "required": True, "schema": {"t
 def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
     described = {
         400: "invalid request",
-        401: "missing or invalid token",
-        403: "role without ticket access",
+        401: "missing, unknown, revoked or expired token (`token_expired`)",
+        403: "role without ticket access; or a message to a confidential tipster, whose"
+        " contact opens only with an investigator's key in the console",
         404: "no such ticket, or not visible to this role",
         409: "the ticket changed since `version` was read",
     }
@@ -275,16 +307,23 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "govbot staff API",
         "version": "1.0.0",
-        "description": "Tickets for the agency's other systems. Per-user bearer tokens are"
-        " created by an administrator in the staff console; role rules and the audit log are"
-        " the console's (reviewers: complaints and feedback; investigators: tips).",
+        "description": "Tickets for the agency's other systems. Each staff member makes"
+        " their own bearer tokens on their API tokens page in the staff console (nobody makes"
+        " one for another account); a token acts as its owner, expires API_TOKEN_DAYS (90 by"
+        " default) after it was made, and dies when its owner's password or role changes or"
+        " the account is disabled (401 with error `token_expired` once expired). Role rules"
+        " and the audit log are the console's (reviewers: complaints and feedback;"
+        " investigators: tips).\n\nTips (kind `tip`) are served as metadata only, whatever"
+        " the token's role: reference, kind, status, region, due date, dates and version."
+        " No text, no fields, no files, no thread, no events and nothing about the tipster;"
+        " a tip is read in the staff console only.",
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"bearer": []}],
     "paths": {
         "/tickets": {
             "get": {
-                "summary": "List tickets visible to the token's role",
+                "summary": "List tickets visible to the token's role (tips: metadata only)",
                 "operationId": "listTickets",
                 "parameters": [
                     _filter(
@@ -348,7 +387,7 @@ OPENAPI: dict[str, Any] = {
         },
         "/tickets/{reference}": {
             "get": {
-                "summary": "One ticket with its thread and timeline (tip views are audited)",
+                "summary": "One ticket with its thread and timeline; a tip: its metadata only",
                 "operationId": "getTicket",
                 "parameters": [_REF_PARAM],
                 "responses": _responses(
@@ -479,6 +518,8 @@ OPENAPI: dict[str, Any] = {
             },
             "Ticket": {
                 "type": "object",
+                "description": "a complaint or feedback; a tip carries only the `TipMetadata`"
+                " fields",
                 "properties": {
                     "reference": {"type": "string"},
                     "kind": {"type": "string", "enum": ["complaint", "feedback", "tip"]},
@@ -519,13 +560,27 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
             },
+            "TipMetadata": {
+                "type": "object",
+                "description": "all the API tells about a tip (kind `tip`), whoever asks",
+                "properties": {
+                    "reference": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["tip"]},
+                    "status": {"type": "string", "enum": list(STATUSES)},
+                    "region": {"type": ["string", "null"]},
+                    "due_on": {"type": ["string", "null"], "format": "date"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "version": {"type": "integer"},
+                },
+            },
             "TicketDetail": {
+                "description": "a complaint or feedback in full; a tip as `TipMetadata` only",
                 "allOf": [
                     {"$ref": "#/components/schemas/Ticket"},
                     {
                         "type": "object",
                         "properties": {
-                            "contents": {"type": "object", "description": "tips only"},
                             "messages": {
                                 "type": "array",
                                 "items": {
@@ -544,7 +599,7 @@ OPENAPI: dict[str, Any] = {
                             "events": {"type": "array", "items": {"type": "object"}},
                         },
                     },
-                ]
+                ],
             },
         },
     },

@@ -24,6 +24,20 @@ def _user(row: aiosqlite.Row) -> StaffUser:
     )
 
 
+def _token(row: aiosqlite.Row, *, id_key: str = "id", created_key: str = "created_at") -> ApiToken:
+    created = parse_ts(row[created_key]) or datetime.min
+    return ApiToken(
+        id=row[id_key],
+        staff_id=row["staff_id"],
+        label=row["label"],
+        created_at=created,
+        # A row without an end (none since migration 012) counts as already expired.
+        expires_at=parse_ts(row["expires_at"]) or created,
+        last_used_at=parse_ts(row["last_used_at"]),
+        revoked=row["revoked_at"] is not None,
+    )
+
+
 class SqliteStaffStore:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -65,16 +79,18 @@ class SqliteStaffStore:
         disabled: bool | None = None,
         password_hash: str | None = None,
     ) -> None:
-        """Change an account. Disabling it or setting its password ends every session and
-        revokes every API token: nothing issued under the old credentials outlives them
-        (not even through a later enable)."""
+        """Change an account. Disabling it, setting its password or changing its role ends
+        every session and revokes every API token: nothing issued under the old credentials
+        or the old role outlives them (not even through a later enable)."""
+        before = await self.get(staff_id) if role is not None else None
+        new_role = before is not None and before.role != role
         await self._conn.execute(
             "UPDATE staff_users SET role = coalesce(?, role), locale = coalesce(?, locale),"
             " disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)"
             " WHERE id = ?",
             (role, locale, None if disabled is None else int(disabled), password_hash, staff_id),
         )
-        if disabled or password_hash is not None:
+        if disabled or password_hash is not None or new_role:
             await self.end_sessions(staff_id)
             await self.revoke_tokens(staff_id, now=now)
 
@@ -154,47 +170,53 @@ class SqliteStaffStore:
 
     # API tokens -------------------------------------------------------------------------
 
-    async def add_token(self, staff_id: int, *, token_hash: str, label: str, now: datetime) -> int:
+    async def add_token(
+        self, staff_id: int, *, token_hash: str, label: str, now: datetime, expires_at: datetime
+    ) -> int:
         cur = await self._conn.execute(
-            "INSERT INTO api_tokens (staff_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
-            (staff_id, token_hash, label, ts(now)),
+            "INSERT INTO api_tokens (staff_id, token_hash, label, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (staff_id, token_hash, label, ts(now), ts(expires_at)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    async def token_user(self, token_hashes: list[str], *, now: datetime) -> StaffUser | None:
-        """The enabled user owning a live token with one of these hashes; marks it used."""
+    async def token_owner(self, token_hashes: list[str]) -> tuple[StaffUser, ApiToken] | None:
+        """The unrevoked token with one of these hashes and its enabled owner; whether it
+        has expired is the caller's to say (it answers an expired token differently)."""
         if not token_hashes:
             return None
         marks = ",".join("?" * len(token_hashes))
         async with self._conn.execute(
-            f"SELECT t.id AS token_id, u.* FROM api_tokens t JOIN staff_users u"
-            f" ON u.id = t.staff_id WHERE t.token_hash IN ({marks}) AND t.revoked_at IS NULL"
-            f" AND u.disabled = 0",
+            f"SELECT t.id AS token_id, t.staff_id, t.label, t.created_at AS token_created,"
+            f" t.expires_at, t.last_used_at, t.revoked_at, u.* FROM api_tokens t"
+            f" JOIN staff_users u ON u.id = t.staff_id WHERE t.token_hash IN ({marks})"
+            f" AND t.revoked_at IS NULL AND u.disabled = 0",
             token_hashes,
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
-        await self._conn.execute(
-            "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), row["token_id"])
-        )
-        return _user(row)
+        return _user(row), _token(row, id_key="token_id", created_key="token_created")
 
-    async def tokens(self) -> list[ApiToken]:
-        async with self._conn.execute("SELECT * FROM api_tokens ORDER BY id") as cur:
-            rows = await cur.fetchall()
-        return [
-            ApiToken(
-                id=row["id"],
-                staff_id=row["staff_id"],
-                label=row["label"],
-                created_at=parse_ts(row["created_at"]) or datetime.min,
-                last_used_at=parse_ts(row["last_used_at"]),
-                revoked=row["revoked_at"] is not None,
-            )
-            for row in rows
-        ]
+    async def mark_token_used(self, token_id: int, *, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (ts(now), token_id)
+        )
+
+    async def tokens(self, staff_id: int | None = None) -> list[ApiToken]:
+        """Every token (the admin's page), or one account's (its owner's page)."""
+        sql = "SELECT * FROM api_tokens"
+        params: tuple[int, ...] = ()
+        if staff_id is not None:
+            sql, params = sql + " WHERE staff_id = ?", (staff_id,)
+        async with self._conn.execute(sql + " ORDER BY id", params) as cur:
+            return [_token(row) for row in await cur.fetchall()]
+
+    async def token(self, token_id: int) -> ApiToken | None:
+        async with self._conn.execute("SELECT * FROM api_tokens WHERE id = ?", (token_id,)) as cur:
+            row = await cur.fetchone()
+        return _token(row) if row else None
 
     async def revoke_token(self, token_id: int, *, now: datetime) -> bool:
         cur = await self._conn.execute(

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web.staff import admin, auth, inbox, keys, password, stats, ticket
+from bot.web.staff import admin, auth, inbox, keys, password, stats, ticket, tokens
 from bot.web.staff.auth import current_user, require_role, signed_in_user
 from bot.web.staff.common import WEB_DIR, ParameterErrors, SecurityHeaders, render
 
@@ -38,8 +38,8 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Route("/accounts", admin.accounts),
         Route("/accounts/add", admin.add, methods=["POST"]),
         Route("/accounts/{staff_id:int}", admin.change, methods=["POST"]),
-        Route("/tokens", admin.add_token, methods=["POST"]),
-        Route("/tokens/{token_id:int}/revoke", admin.revoke_token, methods=["POST"]),
+        Route("/tokens", tokens.tokens, methods=["GET", "POST"]),
+        Route("/tokens/{token_id:int}/revoke", tokens.revoke, methods=["POST"]),
         Route("/audit", admin.audit_log),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="staff-static"),
         *extra,

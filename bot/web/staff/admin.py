@@ -1,4 +1,5 @@
-"""Admin pages: staff accounts, API tokens and the audit log with its chain check."""
+"""Admin pages: staff accounts (with every API token, to revoke; each person makes their
+own on /staff/tokens) and the audit log with its chain check."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from bot.staff.accounts import (
     add_account,
     check_new_account,
     check_new_password,
-    new_api_token,
 )
 from bot.staff.actions import audit
 from bot.staff.records import ROLES
+from bot.staff.roles import INVESTIGATOR
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import actor_of, language_of, reading, render, runtime_of, writing
@@ -25,7 +26,7 @@ TARGET_LENGTH = 200
 
 
 async def _accounts_page(
-    request: Request, *, error: str | None = None, token: str | None = None, status_code: int = 200
+    request: Request, *, error: str | None = None, status_code: int = 200
 ) -> Response:
     user = signed_in_user(request)
     async with reading(request) as db:
@@ -37,10 +38,10 @@ async def _accounts_page(
         user=user,
         users=users,
         tokens=tokens,
+        now=actor_of(request, user).now,
         names={u.id: u.username for u in users},
         roles=ROLES,
         error=error,
-        new_token=token,
         done=P.notice(request.query_params, "done", NOTICES),
         status_code=status_code,
     )
@@ -104,14 +105,19 @@ async def change(request: Request) -> Response:
             return await _accounts_page(request, error="staff.error.not_found", status_code=404)
         if target.id == user.id and op in ("disable", "role"):
             return await _accounts_page(request, error="staff.accounts.not_self", status_code=400)
+        if op == "password" and target.role == INVESTIGATOR and not form.get("confirm_keys"):
+            # The reset gives them a new, empty key: said on the form, confirmed here.
+            return await _accounts_page(
+                request, error="staff.accounts.reset_investigator", status_code=400
+            )
         if op == "disable":
             # Ends the account's sessions and revokes its API tokens (the store does).
             await db.staff.update(staff_id, disabled=True, now=actor.now)
         elif op == "enable":
             await db.staff.update(staff_id, disabled=False, now=actor.now)
         elif op == "role" and str(form.get("role")) in ROLES:
+            # A new role ends the account's sessions and revokes its tokens (the store does).
             await db.staff.update(staff_id, role=str(form.get("role")), now=actor.now)
-            await db.staff.end_sessions(staff_id)
         elif op == "password" and hashed is not None:
             await db.staff.update(staff_id, password_hash=hashed, now=actor.now)
             if keys is not None:
@@ -120,33 +126,6 @@ async def change(request: Request) -> Response:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
         await audit(db, actor, f"account.{op}", target.username, new_role=form.get("role"))
     return RedirectResponse("/staff/accounts?done=staff.done.account", status_code=303)
-
-
-@require_role("admin")
-async def add_token(request: Request) -> Response:
-    user = signed_in_user(request)
-    actor = actor_of(request, user)
-    form = await request.form()
-    label = str(form.get("label") or "").strip()[:80] or "api"
-    async with writing(request) as db:
-        owner_id = P.form_id(form.get("staff_id"))
-        owner = await db.staff.get(owner_id) if owner_id else None
-        if owner is None or owner.disabled:
-            return await _accounts_page(request, error="staff.error.not_found", status_code=404)
-        token, digest = new_api_token()
-        token_id = await db.staff.add_token(owner.id, token_hash=digest, label=label, now=actor.now)
-        await audit(db, actor, "token.add", owner.username, token_id=token_id, label=label)
-    return await _accounts_page(request, token=token)
-
-
-@require_role("admin")
-async def revoke_token(request: Request) -> Response:
-    actor = actor_of(request, signed_in_user(request))
-    token_id = P.row_id(request.path_params["token_id"])
-    async with writing(request) as db:
-        if token_id and await db.staff.revoke_token(token_id, now=actor.now):
-            await audit(db, actor, "token.revoke", None, token_id=token_id)
-    return RedirectResponse("/staff/accounts?done=staff.done.token_revoked", status_code=303)
 
 
 @require_role("admin")
