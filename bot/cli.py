@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot import admin_cli
+from bot import admin_cli, keys_cli
 from bot.campaigns import cli as campaign_cli
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, RefDataError
@@ -124,12 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
     campaign_cli.add_parser(sub)
     admin_cli.add_parsers(sub)
+    keys_cli.add_parser(sub)
     return parser
 
 
 HANDLERS = {"run": cmd_run, "shell": cmd_shell, "migrate": cmd_migrate}
 HANDLERS["campaign"] = campaign_cli.run
 HANDLERS.update(staff=admin_cli.run, export=admin_cli.run, audit=admin_cli.run)
+HANDLERS["keys"] = keys_cli.run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
