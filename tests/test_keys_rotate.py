@@ -126,11 +126,10 @@ async def fill(runtime: Runtime, clock: Clock) -> World:
             "SELECT t.reference, a.blob_id FROM ticket_attachments a"
             " JOIN tickets t ON t.id = a.ticket_id"
         )
-        [anonymous_ref] = [
-            r[0] for r in await tx.conn.execute_fetchall(
-                "SELECT reference FROM tickets WHERE privacy = 'anonymous'"
-            )
-        ]
+        anonymous_rows = await tx.conn.execute_fetchall(
+            "SELECT reference FROM tickets WHERE privacy = 'anonymous'"
+        )
+        [anonymous_ref] = [row[0] for row in anonymous_rows]
     for _, blob_id in rows:
         files[blob_id] = await runtime.attachments.aget(blob_id)
     assert len(files) == 4  # the draft's, two tips', the refused one
@@ -281,6 +280,44 @@ async def test_a_rotation_stopped_midway_resumes_and_finishes(
         await third_runtime.close()
     assert sum(c.rotated for c in third.counts) == 0  # nothing left to do
 
+    runtime = await opened(settings, v2, clock, catalogs)
+    try:
+        await check_everything_opens(runtime, world)
+    finally:
+        await runtime.close()
+
+
+async def test_rotation_runs_beside_a_working_bot(
+    settings: Settings, clock: Clock, catalogs: Catalogs, keys: tuple[str, str]
+) -> None:
+    v1, v2 = keys
+    runtime = await opened(settings, v1, clock, catalogs)
+    try:
+        world = await fill(runtime, clock)
+    finally:
+        await runtime.close()
+    # `govbot run` (restarted with v2 first) and `govbot keys rotate`: two writers, one file.
+    bot = await opened(settings, f"{v2},{v1}", clock, catalogs)
+    rotator = await opened(settings, f"{v2},{v1}", clock, catalogs)
+    try:
+        chats = [chat(bot, f"busy-{n}") for n in range(5)]
+
+        async def keep_chatting() -> int:
+            answered = 0
+            for _ in range(4):
+                for busy in chats:
+                    await busy.send("/start")
+                    answered += bool(busy.replies)
+            return answered
+
+        chatting = asyncio.create_task(keep_chatting())
+        report = await rotate(rotator.storage, rotator.attachments, batch_size=1)
+        assert await chatting == 20  # every step answered while batches committed
+        assert report.finished and report.failed == 0 and report.left == 0
+        assert await versions(bot) == {2}
+    finally:
+        await rotator.close()
+        await bot.close()
     runtime = await opened(settings, v2, clock, catalogs)
     try:
         await check_everything_opens(runtime, world)
