@@ -23,6 +23,7 @@ from bot.cli import main
 from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
+from bot.logs import LIBRARY_LOGGERS
 from bot.outbound import MemorySender, OutboxWorker
 from bot.rotation import Progress, rotate
 from bot.runtime import Runtime, open_runtime
@@ -327,14 +328,20 @@ async def test_rotation_runs_beside_a_working_bot(
 
 @contextmanager
 def logging_kept() -> Iterator[None]:
-    """`main` configures logging for the process; give the test runner its own back."""
+    """`main` configures logging for the process (root handlers, library loggers' levels
+    and filters); give the test runner its own back."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    libraries = {name: logging.getLogger(name) for name in LIBRARY_LOGGERS}
+    saved = {name: (lg.level, lg.filters[:]) for name, lg in libraries.items()}
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+        for name, (lib_level, filters) in saved.items():
+            libraries[name].setLevel(lib_level)
+            libraries[name].filters[:] = filters
 
 
 async def test_the_command_line_rotates_prints_progress_and_counts(
