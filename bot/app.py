@@ -88,7 +88,12 @@ def create_app(
                 " `govbot shell` (or `govbot run --shell`)."
             )
         campaigns = app.state.campaigns = CampaignService(runtime)
-        maintenance = Maintenance(runtime.storage, runtime.settings, clock=runtime.dispatcher.clock)
+        maintenance = Maintenance(
+            runtime.storage,
+            runtime.settings,
+            attachments=runtime.attachments,
+            clock=runtime.dispatcher.clock,
+        )
         try:
             # First: replies a crash left unsent go back to the worker before any channel
             # starts sending new ones (the worker sends for a channel once it is added).

@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bot.crypto import DataCipher
@@ -35,6 +36,7 @@ SUPPORTED_TYPES = frozenset(
 )
 _IMAGES = frozenset({JPEG, PNG, WEBP, GIF})
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
+_TEMPORARY = re.compile(r"\.tmp-[A-Za-z0-9_]{1,32}")  # tempfile.mkstemp(prefix=".tmp-")
 _MIB = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # not tab, LF, FF or CR
 # ISO-BMFF brands that are still images (HEIC, AVIF): we cannot clean them, so refuse.
@@ -99,6 +101,77 @@ class AttachmentStore:
 
     def exists(self, blob_id: str) -> bool:
         return self._path(blob_id).is_file()
+
+    def blob_ids(self) -> list[str]:
+        """Every blob on disk, in id order (a temporary file of an unfinished write is none)."""
+        return sorted(path.name for path, _ in self._files() if _BLOB_ID.fullmatch(path.name))
+
+    def version_of(self, blob_id: str) -> int | None:
+        """The DATA_KEY version a blob is sealed under (None if it is gone)."""
+        try:
+            with self._path(blob_id).open("rb") as handle:
+                return self._cipher.version_of(handle.read(1))
+        except FileNotFoundError:
+            return None
+
+    def reseal(self, blob_id: str) -> bool:
+        """Rewrite a blob under the current key; False if it already was (or is gone).
+
+        Atomic (a temporary file in the same folder, fsync, rename): a crash leaves the old
+        file or the new one, both readable while the old key is listed. The name stays.
+        Raises DecryptionError if the blob does not open.
+        """
+        path = self._path(blob_id)
+        try:
+            sealed = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        if self._cipher.version_of(sealed) == self._cipher.current_version:
+            return False
+        _write_atomically(path, self._cipher.reencrypt(sealed, context=blob_id.encode("ascii")))
+        return True
+
+    def older_than(self, moment: datetime) -> list[str]:
+        """Blobs whose file was last written before `moment`, in id order."""
+        cutoff = moment.timestamp()
+        return sorted(
+            path.name
+            for path, mtime in self._files()
+            if mtime < cutoff and _BLOB_ID.fullmatch(path.name)
+        )
+
+    def drop_leftovers(self, moment: datetime) -> int:
+        """Delete temporary files a crash left mid-write before `moment`; how many went."""
+        cutoff = moment.timestamp()
+        gone = 0
+        for path, mtime in self._files():
+            if mtime < cutoff and _TEMPORARY.fullmatch(path.name):
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    def _files(self) -> list[tuple[Path, float]]:
+        """(path, mtime) of every blob and temporary file in the two-level layout."""
+        found: list[tuple[Path, float]] = []
+        try:
+            folders = [e for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir()]
+        except FileNotFoundError:
+            return found
+        for folder in folders:
+            with os.scandir(folder.path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    blob = _BLOB_ID.fullmatch(name) and name.startswith(folder.name)
+                    if not (blob or _TEMPORARY.fullmatch(name)):
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    try:
+                        mtime = entry.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:  # deleted meanwhile
+                        continue
+                    found.append((Path(entry.path), mtime))
+        return found
 
     async def aput(
         self, data: bytes, *, declared_type: str | None, file_name: str | None

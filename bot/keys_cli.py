@@ -1,12 +1,27 @@
-"""`govbot keys init|grant`: the recovery key of sealed tips (bot/sealed_tips.py).
+"""`govbot keys init|grant|rotate`: the recovery key of sealed tips (bot/sealed_tips.py)
+and the rotation of DATA_KEY (bot/rotation.py).
 
     govbot keys init                          # prints the recovery key once, if it is new
     govbot keys grant eve < recovery-key.txt  # every tip, for investigator eve too
+    govbot keys rotate                        # everything under DATA_KEY's first key
 
 The recovery key's private half is printed once, when it is created (by `keys init`, or by
 the first start of a new database), and never stored: keep it offline, in the agency's
 safe. It is what opens every tip for a new investigator, or for one whose password was
 reset. Every grant is written to the audit log.
+
+Rotating DATA_KEY:
+
+    # 1. put the new key first, keep the old one, and restart `govbot run`:
+    DATA_KEY=v2:<new>,v1:<old>
+    # 2. re-seal what was written under v1 (safe while `govbot run` works; run it again
+    #    after a crash, it goes on where it stopped):
+    govbot keys rotate
+    # 3. when it reports nothing left: DATA_KEY=v2:<new>, restart `govbot run`.
+
+Progress goes to stderr, the counts per table to stdout. Exit status 1 if anything is left
+under an older key (a row that did not open, or one written meanwhile by a process that
+does not yet list the new key first). Sealed tips are not under DATA_KEY and need nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from typing import Any
 
 from bot import sealed_tips, sealing
 from bot.config import Settings
+from bot.rotation import BATCH_SIZE, Progress, Report, report_table, rotate
 from bot.staff.keys import INVESTIGATOR
 from bot.storage.sqlite.console import StaffTx
 from bot.storage.tips import RECOVERY, day_of, staff_holder
@@ -42,13 +58,22 @@ def show_new_recovery_key(runtime: Any) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = sub.add_parser("keys", help="the recovery key of sealed corruption reports")
+    keys = sub.add_parser("keys", help="the tips' recovery key; DATA_KEY rotation")
     actions = keys.add_subparsers(dest="action", required=True)
     actions.add_parser("init", help="create the recovery key (printed once)")
     grant = actions.add_parser(
         "grant", help="give an investigator every tip (recovery key on stdin)"
     )
     grant.add_argument("name")
+    rotate_ = actions.add_parser(
+        "rotate", help="re-encrypt everything under the first key of DATA_KEY (resumable)"
+    )
+    rotate_.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=BATCH_SIZE,
+        help=f"rows per write transaction (default {BATCH_SIZE})",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -69,6 +94,8 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             show_new_recovery_key(runtime)
             return 0
+        if args.action == "rotate":
+            return await _rotate(runtime, args.batch_size)
         return await _grant(runtime, args.name, sys.stdin.readline())
     finally:
         await runtime.close()
@@ -110,3 +137,40 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
     print(f"granted {granted} tips to {user.username}" + (f"; {missing} had no recovery key"
           if missing else ""))  # fmt: skip
     return 0
+
+
+async def _rotate(runtime: Any, batch_size: int) -> int:
+    report = await rotate(
+        runtime.storage, runtime.attachments, batch_size=batch_size, progress=Progress(sys.stderr)
+    )
+    print(summary(report, older=len(runtime.cipher.versions) > 1))
+    return 0 if report.finished and not report.left else 1
+
+
+def summary(report: Report, *, older: bool) -> str:
+    lines = [f"re-encrypted under key v{report.version}", report_table(report)]
+    if report.receipts:
+        lines.append(
+            f"note: {report.receipts} receipts of tips filed before sealing are kept only as"
+            " keyed hashes, which cannot be recomputed without the receipt; such a receipt"
+            " shows its tip's status only while the key it was made under is listed"
+        )
+    if report.left:
+        lines.append(
+            f"{report.left} records are still under an older key: 'failed' ones do not open"
+            " with any key in DATA_KEY; others were written meanwhile by a process that does"
+            " not list the new key first (restart it, then run this again)"
+        )
+    elif older:
+        lines.append(
+            f"everything is under v{report.version}: the older keys may now leave DATA_KEY"
+            " (then restart govbot run)"
+        )
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number from 1")
+    return value

@@ -8,6 +8,9 @@
 - Processed external ids are kept a week: long enough for any platform's retries.
 - Conversation replies kept for a webhook's retries go after an hour.
 - Dead letters (updates that could not be parsed, kept sealed for diagnosis) after 30 days.
+- Attachment files no draft, ticket or campaign refers to, once older than the longest a
+  draft can live (`draft_lifetime`): files of cancelled or expired drafts and of refused
+  uploads. Checked hourly (`sweep_files`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bot.attachments import AttachmentStore
 from bot.config import Settings
+from bot.crypto import DecryptionError
 from bot.replies import KEEP_ANSWERED
 from bot.replies import PURPOSES as REPLY_PURPOSES
 from bot.staff.throttle import POLICY as SIGN_IN
@@ -30,6 +35,12 @@ TIP_FLOWS = ("tip", "tip_inbox")
 SESSION_KEEP = timedelta(days=1)
 PROCESSED_KEEP = timedelta(days=7)
 DEAD_LETTER_KEEP = timedelta(days=30)
+SWEEP_EVERY = timedelta(hours=1)
+
+
+def draft_lifetime(settings: Settings) -> timedelta:
+    """How long an idle conversation (and the draft in it) is kept: `purge` deletes it then."""
+    return max(timedelta(minutes=settings.session_idle_minutes), SESSION_KEEP)
 
 
 async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str, int]:
@@ -39,7 +50,7 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
         return {
             "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
-            "sessions": await tx.sessions.purge_before(now - max(idle, SESSION_KEEP)),
+            "sessions": await tx.sessions.purge_before(now - draft_lifetime(settings)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
             "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
             "replies": await tx.outbox.purge_replies(
@@ -48,22 +59,54 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
         }
 
 
+async def sweep_files(
+    storage: Storage, attachments: AttachmentStore, settings: Settings, now: datetime
+) -> int:
+    """Delete attachment files nothing refers to that are older than a draft can live;
+    returns how many went.
+
+    A file younger than that may belong to a draft still being written (or to the step
+    that is storing it right now), so only the age lets a file go, and only if no draft,
+    ticket or campaign refers to it: a conversation kept busy for longer keeps its files.
+    """
+    cutoff = now - draft_lifetime(settings)
+    old = await asyncio.to_thread(attachments.older_than, cutoff)
+    gone = await asyncio.to_thread(attachments.drop_leftovers, cutoff)
+    if not old:
+        return gone
+    try:
+        async with storage.read() as tx:
+            kept = await tx.blobs.referenced(old)
+    except DecryptionError:
+        # A draft that does not open might hold any of them: delete nothing this time.
+        log.warning("attachment clean-up skipped: a conversation could not be decrypted")
+        return gone
+    for blob_id in old:
+        if blob_id not in kept:
+            await attachments.adelete(blob_id)
+            gone += 1
+    return gone
+
+
 class Maintenance:
-    """Runs `purge` every minute while the app runs."""
+    """Runs `purge` every minute, and `sweep_files` every hour, while the app runs."""
 
     def __init__(
         self,
         storage: Storage,
         settings: Settings,
         *,
+        attachments: AttachmentStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         every_seconds: float = 60.0,
     ) -> None:
         self.storage = storage
         self.settings = settings
+        self.attachments = attachments
         self.clock = clock
         self.every_seconds = every_seconds
         self._task: asyncio.Task[None] | None = None
+        self._swept: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="maintenance")
@@ -75,7 +118,15 @@ class Maintenance:
     async def _run(self) -> None:
         while True:
             try:
-                await purge(self.storage, self.settings, self.clock())
+                await self.round()
             except Exception:
                 log.exception("clean-up round failed")
             await asyncio.sleep(self.every_seconds)
+
+    async def round(self) -> None:
+        now = self.clock()
+        await purge(self.storage, self.settings, now)
+        due = self._swept is None or now - self._swept >= SWEEP_EVERY
+        if self.attachments is not None and due:
+            self._swept = now
+            await sweep_files(self.storage, self.attachments, self.settings, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,6 +184,14 @@ class LoginThrottle(Protocol):
         ...
 
 
+class BlobIndex(Protocol):
+    """Which attachment blobs (bot/attachments.py) the stored records still refer to."""
+
+    async def referenced(self, blob_ids: Collection[str]) -> set[str]:
+        """Those of `blob_ids` that a draft, a ticket or a campaign refers to."""
+        ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -206,6 +215,8 @@ class Tx(Protocol):
     def dead_letters(self) -> DeadLetterStore: ...
     @property
     def login_throttle(self) -> LoginThrottle: ...
+    @property
+    def blobs(self) -> BlobIndex: ...
 
 
 class Storage(Protocol):

@@ -26,6 +26,7 @@ import aiosqlite
 
 from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
+from bot.storage.sqlite.blobs import SqliteBlobIndex
 from bot.storage.sqlite.core import (
     SessionCodec,
     SqliteCitizenStore,
@@ -68,6 +69,7 @@ class SqliteTx:
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
         self.login_throttle = SqliteLoginThrottle(conn)
+        self.blobs = SqliteBlobIndex(conn, cipher)
 
 
 class SqliteStorage:

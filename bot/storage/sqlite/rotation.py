@@ -1,0 +1,219 @@
+"""SQL behind `govbot keys rotate`: every column sealed with DATA_KEY, and the keyed hashes
+that must follow the key, rewritten a batch of rows at a time in key order.
+
+A blob's first byte names its key version, so a row already under the current key is
+skipped: a second run after a crash only does what the first left. Each blob is re-sealed
+with the context its store binds (the contexts below must match the stores; the rotation
+test opens every record with the new key alone, so a mismatch fails it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.crypto import DataCipher, DecryptionError
+from bot.storage.sqlite import SqliteTx
+from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
+from bot.storage.sqlite.tickets import TIP_IDS
+
+# handlers/tip.py keys a confidential tip's `owner_hash` to its chat under this purpose.
+TIP_OWNER = "tip-owner"
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    column: str
+    context: Callable[[aiosqlite.Row], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    key: str
+    sealed: tuple[Sealed, ...]
+    reads: tuple[str, ...] = ()  # further columns a context is made of
+    where: str = "1"  # which rows hold DATA_KEY blobs (sealed tips hold none)
+
+
+def _fixed(context: bytes) -> Callable[[aiosqlite.Row], bytes]:
+    return lambda _row: context
+
+
+TABLES = (
+    # Citizens first: with each address its lookup hashes move to the new key.
+    Table("citizens", "id", (Sealed("address", _fixed(b"citizen")),), ("channel",)),
+    Table(
+        "sessions",
+        "citizen_id",
+        (Sealed("data", _fixed(b"session")), Sealed("reply", _fixed(b"session-reply"))),
+    ),
+    Table("outbox", "id", (Sealed("payload", _fixed(b"outbox")),)),
+    Table("inbox", "id", (Sealed("payload", _fixed(PAYLOAD_CONTEXT)),)),
+    Table("dead_letters", "id", (Sealed("payload", _fixed(PAYLOAD_CONTEXT)),)),
+    # Tips filed before sealed tips (re-sealed at every start, so normally none): contents
+    # and identity bound to the reference. Sealed tips take ids from TIP_IDS up and are
+    # sealed to their own keys, not DATA_KEY: nothing of theirs is rotated.
+    Table(
+        "tickets",
+        "id",
+        (
+            Sealed("sealed", lambda row: f"tip:{row['reference']}".encode()),
+            Sealed("identity", lambda row: f"tip-identity:{row['reference']}".encode()),
+        ),
+        ("reference",),
+        f"id < {TIP_IDS}",
+    ),
+    Table(
+        "ticket_messages",
+        "id",
+        (Sealed("sealed", lambda row: f"ticket:{row['ticket_id']}".encode()),),
+        ("ticket_id",),
+        f"ticket_id < {TIP_IDS}",
+    ),
+)
+NAMES = tuple(table.name for table in TABLES)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    examined: int  # rows read
+    rotated: int  # rows rewritten under the current key
+    failed: int  # rows that did not open (unknown key, tampered) or whose new hash clashed
+    last: Any  # key of the last row read: the next batch starts after it; None when done
+
+
+class RotationTx:
+    """The rotation's statements on one unit of work's connection."""
+
+    def __init__(self, tx: SqliteTx) -> None:
+        self._conn: aiosqlite.Connection = tx.conn
+        self._cipher: DataCipher = tx.cipher
+
+    async def count(self, name: str) -> int:
+        table = _table(name)
+        if not await self._columns(table):
+            return 0
+        rows = await self._conn.execute_fetchall(
+            f"SELECT count(*) FROM {table.name} WHERE {table.where}"
+        )
+        return int(next(iter(rows))[0])
+
+    async def left(self, name: str) -> int:
+        """Rows with a blob still under another key than the current one."""
+        table = _table(name)
+        columns = await self._columns(table)
+        if not columns:
+            return 0
+        old = " OR ".join(f"({c} IS NOT NULL AND substr({c}, 1, 1) <> ?)" for c in columns)
+        version = bytes([self._cipher.current_version])
+        rows = await self._conn.execute_fetchall(
+            f"SELECT count(*) FROM {table.name} WHERE {table.where} AND ({old})",
+            [version] * len(columns),
+        )
+        return int(next(iter(rows))[0])
+
+    async def receipts(self) -> int:
+        """Tips whose receipt is kept as a keyed hash (which no rotation can redo)."""
+        if "receipt_hash" not in await self._present("tickets"):
+            return 0
+        rows = await self._conn.execute_fetchall(
+            "SELECT count(*) FROM tickets WHERE receipt_hash IS NOT NULL"
+        )
+        return int(next(iter(rows))[0])
+
+    async def batch(self, name: str, *, after: Any, limit: int) -> Batch:
+        """Re-seal up to `limit` rows whose key comes after `after` (None: from the start)."""
+        table = _table(name)
+        columns = await self._columns(table)
+        if not columns:
+            return Batch(0, 0, 0, None)
+        sealed = [s for s in table.sealed if s.column in columns]
+        wanted = ", ".join(dict.fromkeys([table.key, *table.reads, *columns]))
+        where = f" WHERE {table.where}" + ("" if after is None else f" AND {table.key} > ?")
+        rows = list(
+            await self._conn.execute_fetchall(
+                f"SELECT {wanted} FROM {table.name}{where} ORDER BY {table.key} LIMIT ?",
+                ([] if after is None else [after]) + [limit],
+            )
+        )
+        rotated = failed = 0
+        for row in rows:
+            try:
+                changed = await self._row(table, sealed, row)
+            except DecryptionError:
+                changed = None
+            failed += changed is None
+            rotated += changed is True
+        last = rows[-1][table.key] if len(rows) == limit else None
+        return Batch(len(rows), rotated, failed, last)
+
+    async def _row(self, table: Table, sealed: list[Sealed], row: aiosqlite.Row) -> bool | None:
+        """True if rewritten, False if already current, None if the new hash clashed.
+        Raises DecryptionError if a blob does not open."""
+        cipher = self._cipher
+        plain: dict[str, tuple[bytes, bytes]] = {}
+        for column in sealed:
+            blob = row[column.column]
+            if blob is None or cipher.version_of(blob) == cipher.current_version:
+                continue
+            if not isinstance(blob, bytes):
+                raise DecryptionError(f"{table.name}.{column.column} is not a blob")
+            context = column.context(row)
+            plain[column.column] = (cipher.decrypt(blob, context=context), context)
+        if not plain:
+            return False
+        if table.name == "citizens":
+            return await self._citizen(row, plain["address"][0])
+        changes = {name: cipher.encrypt(text, context=ctx) for name, (text, ctx) in plain.items()}
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        await self._conn.execute(
+            f"UPDATE {table.name} SET {assignments} WHERE {table.key} = ?",
+            [*changes.values(), row[table.key]],
+        )
+        return True
+
+    async def _citizen(self, row: aiosqlite.Row, chat_key: bytes) -> bool | None:
+        """The address under the new key, and the hashes made from the chat with it: the
+        lookup hash, and the owner hash of every confidential tip the chat filed."""
+        cipher = self._cipher
+        chat = f"{row['channel']}:{chat_key.decode()}"
+        cur = await self._conn.execute(
+            # OR IGNORE: another row already holds the new hash (a chat that wrote while
+            # DATA_KEY listed the new key alone) — counted as failed, left for the operator.
+            "UPDATE OR IGNORE citizens SET address = ?, chat_hash = ? WHERE id = ?",
+            (
+                cipher.encrypt(chat_key, context=b"citizen"),
+                cipher.keyed_hash(chat, purpose="citizen"),
+                row["id"],
+            ),
+        )
+        if cur.rowcount != 1:
+            return None
+        old = cipher.keyed_hashes(chat, TIP_OWNER)[1:]
+        if old and "owner_hash" in await self._present("tickets"):
+            marks = ", ".join("?" for _ in old)
+            await self._conn.execute(
+                f"UPDATE tickets SET owner_hash = ? WHERE owner_hash IN ({marks})",
+                (cipher.keyed_hash(chat, purpose=TIP_OWNER), *old),
+            )
+        return True
+
+    async def _columns(self, table: Table) -> list[str]:
+        """The table's sealed columns this database has (a later migration may drop one)."""
+        present = await self._present(table.name)
+        return [s.column for s in table.sealed if s.column in present]
+
+    async def _present(self, name: str) -> set[str]:
+        rows = await self._conn.execute_fetchall(f"PRAGMA table_info({name})")
+        return {row[1] for row in rows}
+
+
+def _table(name: str) -> Table:
+    for table in TABLES:
+        if table.name == name:
+            return table
+    raise KeyError(name)
