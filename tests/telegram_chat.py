@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot.app import create_app
+from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.request import AiohttpRequest
 from bot.config import Settings
 from bot.runtime import Runtime
@@ -22,6 +24,8 @@ from tests.fakes.telegram_api import FakeTelegramApi
 
 TOKEN = "123456:AAF-test_token-0123456789abcdefghijkl"
 SECRET = "webhook-secret_0123456789abcdef"
+# The bot serving each fake right now, so that `settle` can wait for it to be idle.
+_serving: weakref.WeakKeyDictionary[FakeTelegramApi, TelegramChannel] = weakref.WeakKeyDictionary()
 
 
 def free_port() -> int:
@@ -61,9 +65,11 @@ async def running_bot(
             await asyncio.sleep(0.01)
     if mode == "polling":
         await api.wait_for_call("getUpdates")
+    _serving[api] = app.state.channels["telegram"]
     try:
         yield app
     finally:
+        _serving.pop(api, None)
         server.should_exit = True
         await task
 
@@ -135,11 +141,11 @@ class TgCitizen:
         await self.press(f"lang:{self.lang}")
 
 
-async def settle(api: FakeTelegramApi, quiet: float = 0.15, timeout: float = 5.0) -> None:
-    """Wait until the bot has made no Bot API call for `quiet` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            count = len(api.calls)
-            await asyncio.sleep(quiet)
-            if len(api.calls) == count:
-                return
+async def settle(api: FakeTelegramApi, timeout: float = 5.0) -> None:
+    """Wait until the bot has taken every update pushed so far, handled it and sent what
+    it answered (events, not a quiet period: a reply that comes late still counts)."""
+    await api.wait_taken(timeout)
+    channel = _serving.get(api)
+    if channel is not None:
+        async with asyncio.timeout(timeout):
+            await channel.wait_until_idle()

@@ -179,6 +179,12 @@ class TelegramChannel:
             await self._bot.shutdown()
             self._bot = None
 
+    async def wait_until_idle(self) -> None:
+        """Until every update taken so far is handled and its replies sent: an event tests
+        wait on, where a fixed quiet period would be slow or flaky."""
+        while self._workers:
+            await asyncio.wait(set(self._workers))
+
     # ---- receiving -----------------------------------------------------------------------
 
     async def _wait_for_room(self) -> None:
