@@ -137,6 +137,7 @@ class FakeTelegramApi:
         # misbehaving server might, instead of holding the long poll for its timeout.
         self.hold_polls = True
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()  # a late answer is given at once when the fake stops
         self._reset_state()
         self._methods: dict[str, Callable[[str, Json], Awaitable[Any]]] = {
             "getme": self._get_me,
@@ -198,6 +199,7 @@ class FakeTelegramApi:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> FakeTelegramApi:
+        self._stopping.clear()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_download)
@@ -211,6 +213,7 @@ class FakeTelegramApi:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         self._wake(self._pollers)
         await self._stop_webhook()
         if self._runner is not None:
@@ -475,7 +478,10 @@ class FakeTelegramApi:
         if low in ANSWER_METHODS and self._script:
             self._script_answer(params.get("chat_id"), now, result)
         if self._slow and (late := self._slow.get(low)):
-            await asyncio.sleep(late)  # the work is done; only the answer is late
+            # The work is done; only the answer is late (or comes as the fake stops).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(late):
+                    await self._stopping.wait()
         body = _dumps({"ok": True, "result": result}).encode()
         return web.Response(body=body, content_type="application/json")
 
