@@ -523,9 +523,11 @@ class FakeTelegramApi:
     async def _get_updates(self, token: str, p: Json) -> list[Json]:
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
-        self._taken(self._served)  # the bot asks again only once it has stored them
-        self._served = []
         offset, limit = p.get("offset", 0), min(p.get("limit", 100), 100)
+        # The bot asks past an update only once it has stored it; one whose id it cannot
+        # read is taken when the bot asks again at all.
+        self._taken([u for u in self._served if _confirmed(u, offset)])
+        self._served = []
         updates = self._updates
         while updates and updates[0]["update_id"] < offset:
             updates.popleft()
@@ -1004,6 +1006,13 @@ def _visible(msg: Json) -> Json:
     if markup is None or "inline_keyboard" in markup:
         return msg
     return {k: v for k, v in msg.items() if k != "reply_markup"}
+
+
+def _confirmed(update: Json, offset: Any) -> bool:
+    update_id = update.get("update_id")
+    if type(update_id) is not int or type(offset) is not int:
+        return True
+    return update_id < offset
 
 
 def _update_chat_id(update: Json) -> Any:
