@@ -19,7 +19,6 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import keys_cli
 from bot.config import Settings
 from bot.i18n import TIMEZONE
 from bot.staff.accounts import AccountError, add_account
@@ -78,7 +77,6 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import open_runtime
 
     runtime = await open_runtime(settings)
-    keys_cli.show_new_recovery_key(runtime)
     try:
         if args.command == "staff":
             return await _staff(runtime, args)

@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute
 
 from bot.campaigns.service import CampaignService
 from bot.config import Settings
-from bot.keys_cli import show_new_recovery_key
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
@@ -79,7 +78,6 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock or (lambda: datetime.now(UTC)))
         app.state.runtime = runtime
-        show_new_recovery_key(runtime)  # printed, never logged
         for line in lines:
             announce(line)
         if not channels:

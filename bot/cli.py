@@ -93,7 +93,6 @@ def cmd_shell(settings: Settings, args: argparse.Namespace) -> int:
 
     async def main() -> None:
         runtime = await open_runtime(settings)
-        keys_cli.show_new_recovery_key(runtime)
         try:
             await run_shell(runtime, lang=args.lang, chat_key=args.chat)
         finally:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from bot.attachments import AttachmentStore
 from bot.config import Settings
 from bot.crypto import DecryptionError
+from bot.outbound import TIP_MESSAGE
 from bot.replies import KEEP_ANSWERED
 from bot.replies import PURPOSES as REPLY_PURPOSES
 from bot.staff.throttle import POLICY as SIGN_IN
@@ -49,12 +50,13 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
     async with storage.transaction() as tx:
         return {
             "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
+            "lookups": await tx.lookups.purge_before(now),
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - draft_lifetime(settings)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
             "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
             "replies": await tx.outbox.purge_replies(
-                purposes=REPLY_PURPOSES, before=now - KEEP_ANSWERED
+                purposes=(*REPLY_PURPOSES, TIP_MESSAGE), before=now - KEEP_ANSWERED
             ),
         }
 

@@ -36,7 +36,10 @@ MAX_ATTEMPTS = 5
 # A corruption report's answers (its receipt): deleted as soon as they are sent, never
 # kept as a record that ties the chat to the tip.
 SENSITIVE_REPLY = "reply-sensitive"
-EPHEMERAL = frozenset({SENSITIVE_REPLY})
+# An investigator's message to a confidential tipster: its text is sealed in the tip's
+# thread; the outbox copy, readable with DATA_KEY, goes once it is sent.
+TIP_MESSAGE = "tip-message"
+EPHEMERAL = frozenset({SENSITIVE_REPLY, TIP_MESSAGE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Database rows go a batch at a time, each batch one short write transaction, so a
 `govbot run` waits milliseconds at most, never for the whole rotation; then the attachment
 files, each rewritten atomically under its own name. A blob's first byte names its key,
 so a run after a crash (or a second run) skips what is done. Keyed hashes made from a chat
-(the citizen lookup, a confidential tip's owner) move with the citizen's address. When the
+(the citizen lookup) move with the citizen's address. When the
 report shows nothing left under an older key, that key can leave DATA_KEY.
 """
 

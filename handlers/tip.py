@@ -51,7 +51,6 @@ from bot.flow import (
 )
 from bot.reference import format_receipt, new_receipt, new_reference
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
-from bot.tickets import deadline
 from bot.workdays import add_working_days
 from handlers.pickers import region_buttons, region_choice
 
@@ -409,7 +408,6 @@ async def _file(
     due: date,
     receipt: str,
     identity: dict[str, Any] | None,
-    owner_hash: str | None,
 ) -> str:
     """Seal the tip for its readers and store it; returns the reference. The draft's files
     move into the sealed tip and leave the disk once the step commits."""
@@ -434,7 +432,6 @@ async def _file(
         locale=ctx.lang,
         due_on=due,
         reference=reference,
-        owner_hash=owner_hash,
         now=ctx.now,
     )
     ctx.discard += [blob_id for blob_id, *_ in stored]
@@ -442,23 +439,29 @@ async def _file(
     return reference
 
 
+def _due(ctx: Context) -> date:
+    """The deadline counts from the UTC day that is stored, so it reveals no finer time
+    (a date in Almaty would tell the last hours of a UTC day from the rest)."""
+    day = day_of(ctx.now).date()
+    return add_working_days(day, ctx.settings.appeal_working_days, ctx.refdata.days_off)
+
+
 async def _submit_anonymous(ctx: Context) -> Go:
     receipt = new_receipt()
-    # The deadline counts from the UTC day that is stored, so it reveals no finer time.
-    day = day_of(ctx.now).date()
-    due = add_working_days(day, ctx.settings.appeal_working_days, ctx.refdata.days_off)
-    await _file(ctx, privacy=ANONYMOUS, due=due, receipt=receipt, identity=None, owner_hash=None)
+    due = _due(ctx)
+    await _file(ctx, privacy=ANONYMOUS, due=due, receipt=receipt, identity=None)
     done = ctx.t("tip.done_anonymous", receipt=format_receipt(receipt), date=ctx.t.date(due))
     return Go(state=None, forget=True, say=(Reply(done),))
 
 
 async def _submit_confidential(ctx: Context) -> Go:
     receipt = new_receipt()
-    due = deadline(ctx)
-    channel, chat_key = ctx.citizen.channel, ctx.citizen.chat_key
+    due = _due(ctx)
+    # The chat is known only inside the sealed identity: no hash of it is stored, so a
+    # copy of the database with DATA_KEY cannot tell which chat filed the tip.
     identity = {
-        "channel": channel,
-        "chat_key": chat_key,
+        "channel": ctx.citizen.channel,
+        "chat_key": ctx.citizen.chat_key,
         "contact": ctx.data.get("contact"),
         "reach_in_chat": bool(ctx.data.get("contact_chat")),
     }
@@ -468,7 +471,6 @@ async def _submit_confidential(ctx: Context) -> Go:
         due=due,
         receipt=receipt,
         identity=identity,
-        owner_hash=ctx.cipher.keyed_hash(f"{channel}:{chat_key}", purpose="tip-owner"),
     )
     done = ctx.t(
         "tip.done_confidential",

@@ -22,6 +22,7 @@ from bot import sealed_tips
 from bot.app import create_app
 from bot.config import Settings
 from bot.domain import Channel
+from bot.keys_cli import init_recovery_key
 from bot.outbound import MemorySender
 from bot.runtime import Runtime
 from bot.staff.accounts import add_account
@@ -141,7 +142,6 @@ class Console:
                 locale="ru",
                 due_on=date(2026, 4, 6),
                 reference=reference,
-                owner_hash=f"o-{reference}" if confidential else None,
                 now=self.clock(),
             )
 
@@ -185,4 +185,5 @@ async def console(settings: Settings, clock: Any) -> AsyncIterator[Console]:
     async with app.router.lifespan_context(app):
         sender = MemorySender(Channel.CONSOLE)
         app.state.runtime.outbox.add_sender(sender)
+        await init_recovery_key(app.state.runtime)  # as `govbot keys init` does
         yield Console(app, clock, sender)

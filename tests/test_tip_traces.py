@@ -8,11 +8,17 @@ from __future__ import annotations
 from bot import sealed_tips
 from bot.crypto import DataCipher
 from bot.domain import Channel, Inbound, Reply
+from bot.outbound import MemorySender, OutboxWorker
 from bot.runtime import Runtime
 from bot.sealed_tips import receipt_locator
+from bot.staff import keys as staff_keys
+from bot.staff.accounts import add_account
+from bot.staff.actions import Actor, reply
+from bot.storage.sqlite.console import StaffTx
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
-from tests.test_tip import RECEIPT
+from tests.staff import PASSWORD
+from tests.test_tip import RECEIPT, REFERENCE
 from tests.test_tip_privacy import PHONE, WHAT, every_value, file_tip
 
 QUESTION = "QUESTION-MARK-LYNX: which office, which day?"
@@ -103,3 +109,34 @@ async def test_the_log_is_emptied_after_a_tips_conversation(runtime: Runtime) ->
     await runtime.outbox.run_once()
     await storage.checkpoint()
     assert storage.wal_bytes() > 0
+
+
+async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent(
+    runtime: Runtime, clock: Clock
+) -> None:
+    """It leaves through the outbox like any staff message; the outbox copy (readable with
+    DATA_KEY, and naming the chat and the minute) is deleted once sent, and the sealed
+    thread row does not point at it."""
+    async with runtime.storage.transaction() as tx:
+        db = StaffTx(tx)
+        ivan = await add_account(db, "ivan", "investigator", PASSWORD, locale="en", now=clock())
+        pair = await staff_keys.open_pair(db, ivan, PASSWORD)
+    assert pair is not None
+    tipster = whatsapp_chat(runtime, PHONE)
+    done = await file_tip(tipster, runtime, "en", confidential=True)
+    reference = REFERENCE.search(done)
+    assert reference is not None
+    actor = Actor(ivan, None, clock(), tip_private=pair.private)
+    async with runtime.storage.transaction() as tx:
+        tip = await tx.tickets.by_reference(reference.group(1))
+        assert tip is not None
+        assert await reply(StaffTx(tx), runtime.catalogs, actor, tip, text=QUESTION) is not None
+    sender = MemorySender(Channel.WHATSAPP)
+    worker = OutboxWorker(runtime.storage, {"whatsapp": sender}, clock=clock)
+    await worker.run_once()
+    assert [chat for chat, _ in sender.sent] == [PHONE]
+    assert QUESTION in sender.sent[0][1].replies[0].text
+    assert await readable(runtime, QUESTION) == []
+    async with runtime.storage.read() as tx:
+        rows = await tx.conn.execute_fetchall("SELECT outbox_id FROM ticket_messages")
+    assert [row[0] for row in rows] == [None]

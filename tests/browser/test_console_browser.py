@@ -94,7 +94,6 @@ async def _seed(runtime, now) -> None:
             locale="ru",
             due_on=date(2026, 4, 6),
             reference="TP-9001",
-            owner_hash="owner",
             now=now,
         )
 

@@ -444,3 +444,12 @@ class SqliteLookupGuard:
 
     async def success(self, key: str) -> None:
         await self._conn.execute("DELETE FROM lookup_attempts WHERE key = ?", (key,))
+
+    async def purge_before(self, when: datetime) -> int:
+        """Counts no longer in force: each row tells which chat mistyped a receipt."""
+        cur = await self._conn.execute(
+            "DELETE FROM lookup_attempts WHERE window_start < ?"
+            " AND (locked_until IS NULL OR locked_until < ?)",
+            (ts(when - LOOKUP_WINDOW * 8), ts(when)),
+        )
+        return cur.rowcount

@@ -20,9 +20,6 @@ from bot.storage.sqlite import SqliteTx
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from bot.storage.sqlite.tickets import TIP_IDS
 
-# handlers/tip.py keys a confidential tip's `owner_hash` to its chat under this purpose.
-TIP_OWNER = "tip-owner"
-
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
@@ -177,8 +174,7 @@ class RotationTx:
         return True
 
     async def _citizen(self, row: aiosqlite.Row, chat_key: bytes) -> bool | None:
-        """The address under the new key, and the hashes made from the chat with it: the
-        lookup hash, and the owner hash of every confidential tip the chat filed."""
+        """The address under the new key, and the lookup hash made from the chat with it."""
         cipher = self._cipher
         chat = f"{row['channel']}:{chat_key.decode()}"
         cur = await self._conn.execute(
@@ -191,16 +187,7 @@ class RotationTx:
                 row["id"],
             ),
         )
-        if cur.rowcount != 1:
-            return None
-        old = cipher.keyed_hashes(chat, TIP_OWNER)[1:]
-        if old and "owner_hash" in await self._present("tickets"):
-            marks = ", ".join("?" for _ in old)
-            await self._conn.execute(
-                f"UPDATE tickets SET owner_hash = ? WHERE owner_hash IN ({marks})",
-                (cipher.keyed_hash(chat, purpose=TIP_OWNER), *old),
-            )
-        return True
+        return cur.rowcount == 1 or None
 
     async def _columns(self, table: Table) -> list[str]:
         """The table's sealed columns this database has (a later migration may drop one)."""
