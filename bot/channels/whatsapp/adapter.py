@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,13 +27,14 @@ from twilio.rest import Client
 from bot.attachments import kind_for
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
-from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
+from bot.channels.whatsapp.sender import WhatsAppSender
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
 from bot.channels.whatsapp.twilio_http import MediaRefused, TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
 from bot.dispatcher import Answer
 from bot.domain import Attachment, Inbound
 from bot.errors import ConfigError, DeliveryError, UserInputError
+from bot.reply_window import reopened
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,10 @@ class WhatsAppChannel:
             early = await runtime.dispatcher.screen(msg)
             if early is not None:
                 return early
-            if not await self._seen(msg):
+            if not await runtime.dispatcher.processed(msg):
                 msg = await self._with_media(msg, refs)
         answer = await runtime.dispatcher.answer(msg, screened=bool(refs))
-        if answer.citizen_id is not None and _window_reopened(
-            answer.last_inbound_at, msg.received_at
-        ):
+        if answer.citizen_id is not None and reopened(answer.last_inbound_at, msg.received_at):
             try:
                 async with runtime.storage.transaction() as tx:
                     held = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
@@ -175,13 +173,6 @@ class WhatsAppChannel:
                 if held:
                     runtime.outbox.wake()
         return answer
-
-    async def _seen(self, msg: Inbound) -> bool:
-        """A retried media message: skip the download (the dispatcher drops it anyway)."""
-        runtime = self.runtime
-        key = runtime.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
-        async with runtime.storage.read() as tx:
-            return await tx.processed.seen(key)
 
     async def _with_media(self, msg: Inbound, refs: list[MediaRef]) -> Inbound:
         """Download, check and store each file; any refusal becomes `unsupported`."""
@@ -306,11 +297,6 @@ class WhatsAppChannel:
         if form.get("AccountSid") != self.auth[0]:
             raise _Refused(403, "another AccountSid")
         return form
-
-
-def _window_reopened(last: datetime | None, received_at: datetime) -> bool:
-    """Messages are held only while the window is shut: was it, before this message?"""
-    return last is not None and received_at - last >= WINDOW - 2 * WINDOW_MARGIN
 
 
 def _refusal(refused: _Refused) -> Response:
