@@ -31,7 +31,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import BaseRequest, RequestData
-from telegram.request._requestparameter import RequestParameter
 
 from bot.attachments import AttachmentStore
 from bot.domain import Channel, Reply
@@ -39,6 +38,7 @@ from bot.errors import DeliveryError
 from bot.outbound import Delivery, Outgoing
 from bot.storage.records import Citizen
 
+from .ptb_private import RequestParameter
 from .render import OutMessage, merge_counted, render
 from .request import NotSent
 
