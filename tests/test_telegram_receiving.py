@@ -16,7 +16,9 @@ import pytest
 from bot.channels.telegram.chat_queues import ChatQueues
 from bot.channels.telegram.dead_letters import DeadLetters
 from bot.channels.telegram.inbound import Incoming, parse_update
+from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.receiver import Receiver
+from bot.errors import DeliveryError
 from bot.runtime import Runtime
 from tests.full_disk import fill, free
 
@@ -179,3 +181,34 @@ async def test_an_inbox_row_goes_after_the_last_of_its_updates(runtime: Runtime)
     recorder.go.set()
     await queues.stop()
     assert await settled() == 1
+
+
+async def test_the_poller_waits_out_a_429_and_backs_off_on_other_failures() -> None:
+    answers: list[object] = [
+        DeliveryError("flood control", retryable=True, retry_after=7.0, code="429"),
+        DeliveryError("network", retryable=False, unknown=True, code="network"),
+        [update(1, 10)],
+        asyncio.CancelledError(),
+    ]
+    naps: list[float] = []
+    taken: list[list[Any]] = []
+
+    async def call(method: str, params: dict[str, Any], **_: object) -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    async def take(updates: list[Any]) -> None:
+        taken.append(updates)
+
+    async def room() -> None:
+        return None
+
+    async def nap(seconds: float) -> None:
+        naps.append(seconds)
+
+    with pytest.raises(asyncio.CancelledError):
+        await Poller(call, take, wait_for_room=room, sleep=nap, monotonic=lambda: 0.0).run()
+    assert naps == [7.0, 1.0]  # the 429's wait, then the first backoff step
+    assert taken == [[update(1, 10)]]

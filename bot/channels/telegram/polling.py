@@ -46,7 +46,8 @@ class EmptyPollBackoff:
 
 
 class Poller:
-    """Calls getUpdates until cancelled and hands each batch to `take`."""
+    """Calls getUpdates (through `TelegramSender.call`) until cancelled and hands each
+    batch to `take`. A 429 is waited out; like any 429 it also holds the bot's sends."""
 
     def __init__(
         self,
