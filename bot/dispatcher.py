@@ -172,7 +172,7 @@ class Dispatcher:
         the answer, if the message is a repeat or a flood drops it; None to go on, and
         then `answer(msg, screened=True)`."""
         async with self._locks.hold(f"{msg.channel}:{msg.chat_key}"):
-            return await self._screen(msg, self._dedupe_key(msg))
+            return await self._screen(msg, self.dedupe_key(msg))
 
     async def _screen(self, msg: Inbound, dedupe_key: str | None) -> Answer | None:
         self.metrics.inbound(msg.channel.value).inc()
@@ -192,7 +192,7 @@ class Dispatcher:
     async def answer(self, msg: Inbound, *, screened: bool = False) -> Answer:
         """`handle`, with what an adapter needs to know about the citizen to send it."""
         chat = f"{msg.channel}:{msg.chat_key}"
-        dedupe_key = self._dedupe_key(msg)
+        dedupe_key = self.dedupe_key(msg)
         async with self._locks.hold(chat):
             if not screened and (early := await self._screen(msg, dedupe_key)) is not None:
                 return early
@@ -287,10 +287,20 @@ class Dispatcher:
                 self.metrics.tickets_created.labels(kind).inc()
         return turn.replies, citizen, last, reply_seq
 
-    def _dedupe_key(self, msg: Inbound) -> str | None:
+    def dedupe_key(self, msg: Inbound) -> str | None:
+        """The processed-ids key of a message with a platform id: keyed, so the table
+        holds no platform ids that could be matched against a chat."""
         if msg.external_id is None:
             return None
         return self.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
+
+    async def processed(self, msg: Inbound) -> bool:
+        """Whether a committed step already handled this message (a retried webhook)."""
+        key = self.dedupe_key(msg)
+        if key is None:
+            return False
+        async with self.storage.read() as tx:
+            return await tx.processed.seen(key)
 
     def _load(self, citizen: Citizen, record: SessionRecord | None, now: datetime) -> _Turn:
         if record is None or record.flow not in self.flows:

@@ -273,11 +273,7 @@ class OutboxWorker:
     ) -> None:
         if err.blocked:
             async with self.storage.transaction() as tx:
-                fresh = await tx.citizens.get(citizen.id)
-                if fresh is not None:
-                    fresh.unreachable = True
-                    fresh.subscribed = False
-                    await tx.citizens.save(fresh)
+                await tx.citizens.mark_blocked(citizen.id)
                 await tx.outbox.mark(outbox_id, "failed", now=self.clock(), error="blocked")
             return
         # The parts that went out in full are not sent again.

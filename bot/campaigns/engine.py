@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from bot.campaigns.model import CHANNELS, Campaign, in_window
+from bot.campaigns.model import CHANNELS, Campaign
 from bot.campaigns.pacing import ChatPacer, TokenBucket
 from bot.campaigns.records import Campaigns, Claimed, Outcome
 from bot.config import Settings
@@ -36,6 +36,7 @@ from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, Sender
+from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
 log = logging.getLogger(__name__)

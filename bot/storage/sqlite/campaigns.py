@@ -21,7 +21,7 @@ from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
 from bot.crypto import DataCipher
 from bot.storage.records import Citizen
 from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.core import MARK_BLOCKED, parse_ts, ts
 
 RATE_WINDOW = timedelta(seconds=10)
 
@@ -334,9 +334,7 @@ class SqliteCampaignStore:
             ],
         )
         blocked = [(o.citizen_id,) for o in outcomes if o.blocked]
-        await self._conn.executemany(
-            "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?", blocked
-        )
+        await self._conn.executemany(MARK_BLOCKED, blocked)
 
     async def finish_runs(self, *, now: datetime) -> list[int]:
         """Runs with nothing left to send become 'done'; returns their campaign ids."""

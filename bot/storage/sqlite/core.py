@@ -53,6 +53,10 @@ def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None
     )
 
 
+# A citizen who blocked the bot: not tried again, and off every campaign's audience.
+MARK_BLOCKED = "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?"
+
+
 class SqliteCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
 
@@ -131,6 +135,10 @@ class SqliteCitizenStore:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
             row = await cur.fetchone()
         return _citizen(row, self._cipher) if row else None
+
+    async def mark_blocked(self, citizen_id: int) -> None:
+        """The platform said the citizen blocked the bot (or cannot get our messages)."""
+        await self._conn.execute(MARK_BLOCKED, (citizen_id,))
 
     async def save(self, citizen: Citizen) -> None:
         sql = (
