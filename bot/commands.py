@@ -63,10 +63,6 @@ def global_command(text: str, payload: str | None) -> Command | None:
     return _BY_WORD.get(word) if len(word) <= 20 else None
 
 
-def is_global_payload(payload: str) -> bool:
-    return payload in _PAYLOADS
-
-
 def match_button(text: str, offered: Sequence[Button]) -> str | None:
     """The payload of the offered button the citizen meant: "2", "2.", or a label."""
     wanted = normalize(text)
