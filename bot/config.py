@@ -26,6 +26,7 @@ _WHATSAPP_FROM = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -277,18 +278,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 def _int_range(low: int, high: int) -> Callable[[str], int]:
-    def convert(raw: str) -> int:
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(raw)
-        return value
-
-    return convert
+    return _in_range(int, low, high)
 
 
 def _float_range(low: float, high: float) -> Callable[[str], float]:
-    def convert(raw: str) -> float:
-        value = float(raw)
+    return _in_range(float, low, high)
+
+
+def _in_range(number: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
+    def convert(raw: str) -> N:
+        value = number(raw)
         if not low <= value <= high:
             raise ValueError(raw)
         return value

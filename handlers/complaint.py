@@ -37,7 +37,7 @@ from bot.iin import parse_iin
 from bot.storage.records import TicketDraft
 from bot.tickets import file_ticket
 from handlers import evidence
-from handlers.pickers import region_buttons, region_choice
+from handlers.pickers import add_region_step
 
 FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
 
@@ -99,15 +99,7 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
 # region --------------------------------------------------------------------------------
 
 
-@FLOW.prompt("region")
-async def ask_region(ctx: Context) -> Reply:
-    return Reply(ctx.t("complaint.ask_region"), (*region_buttons(ctx), *ctx.nav()))
-
-
-@FLOW.on("region")
-async def on_region(msg: Inbound, ctx: Context) -> Go:
-    ctx.data["region"] = region_choice(msg, ctx)
-    return _next(ctx, "describe")
+add_region_step(FLOW, "region", "complaint.ask_region", then=lambda ctx: _next(ctx, "describe"))
 
 
 # description ---------------------------------------------------------------------------

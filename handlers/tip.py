@@ -51,7 +51,7 @@ from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
 from bot.tickets import deadline
 from bot.workdays import add_working_days
 from handlers import evidence
-from handlers.pickers import region_buttons, region_choice
+from handlers.pickers import add_region_step
 
 FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30, sensitive=True)
 
@@ -199,15 +199,7 @@ async def on_who(msg: Inbound, ctx: Context) -> Go:
 # where ---------------------------------------------------------------------------------
 
 
-@FLOW.prompt("where")
-async def ask_where(ctx: Context) -> Reply:
-    return Reply(ctx.t("tip.ask_where"), (*region_buttons(ctx), *ctx.nav()))
-
-
-@FLOW.on("where")
-async def on_where(msg: Inbound, ctx: Context) -> Go:
-    ctx.data["region"] = region_choice(msg, ctx)
-    return _next(ctx, "where")
+add_region_step(FLOW, "where", "tip.ask_where", then=lambda ctx: _next(ctx, "where"))
 
 
 # when ----------------------------------------------------------------------------------
