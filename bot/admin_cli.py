@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Settings
+from bot.domain import LANGUAGES
 from bot.i18n import TIMEZONE
 from bot.staff.accounts import AccountError, add_account
 from bot.staff.actions import Actor
@@ -34,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add = staff_actions.add_parser("add", help="create an account (password from the terminal)")
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, required=True)
-    add.add_argument("--lang", choices=("kk", "ru", "en"), default=None, help="console language")
+    add.add_argument("--lang", choices=LANGUAGES, default=None, help="console language")
     staff_actions.add_parser("list", help="every account with its role and state")
     disable = staff_actions.add_parser(
         "disable", help="disable an account, end its sessions, revoke its tokens"

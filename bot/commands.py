@@ -64,10 +64,6 @@ def global_command(text: str, payload: str | None) -> Command | None:
     return _BY_WORD.get(word) if len(word) <= 20 else None
 
 
-def is_global_payload(payload: str) -> bool:
-    return payload in _PAYLOADS
-
-
 def command_payload(command: Command) -> str:
     """The button payload that runs `command`, as the flows' navigation buttons carry it."""
     return f"{GLOBAL_PREFIX}{command.value}"

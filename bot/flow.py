@@ -35,6 +35,11 @@ FREE_TEXT = "free_text"
 TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
 BUTTONS_ONLY = frozenset({BUTTONS})
 
+# The two steps the dispatcher itself leads citizens to, each declared by the one flow
+# that has it (`@flow.on(name, role=...)`), so the dispatcher names no flow or state.
+HOME = "home"  # the main menu: where a flow ends and where "menu" and "cancel" lead
+PICK_LANGUAGE = "pick_language"  # the language choice: first contact and "language"
+
 
 @dataclass(frozen=True, slots=True)
 class Go:
@@ -65,6 +70,7 @@ class State:
     prompt: PromptFn | None = None
     handler: HandlerFn | None = None
     accepts: frozenset[str] = TEXT_OR_BUTTONS
+    role: str | None = None  # HOME or PICK_LANGUAGE
 
 
 class Flow:
@@ -101,12 +107,13 @@ class Flow:
         return register
 
     def on(
-        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS
+        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS, role: str | None = None
     ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             state = self._state(name)
             state.handler = fn
             state.accepts = accepts
+            state.role = role
             return fn
 
         return register

@@ -27,9 +27,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from bot.domain import LANGUAGES as LANGUAGES
 from bot.resources import resource_dir
 
-LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
 LANGUAGE_NAMES: Mapping[str, str] = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 TIMEZONE = ZoneInfo("Asia/Almaty")
 

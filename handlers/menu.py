@@ -13,7 +13,7 @@ stateDiagram-v2
 from __future__ import annotations
 
 from bot.domain import Button, Inbound, Reply
-from bot.flow import BUTTONS_ONLY, Context, Flow, Go
+from bot.flow import BUTTONS_ONLY, HOME, PICK_LANGUAGE, Context, Flow, Go
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, pick_language
 
 FLOW = Flow("menu", entry="main")
@@ -40,7 +40,7 @@ async def ask_language(ctx: Context) -> Reply:
     return Reply(ctx.t("language.prompt"), buttons)
 
 
-@FLOW.on("language", accepts=BUTTONS_ONLY)
+@FLOW.on("language", accepts=BUTTONS_ONLY, role=PICK_LANGUAGE)
 async def on_language(msg: Inbound, ctx: Context) -> Go:
     lang = (msg.payload or "").removeprefix("lang:")
     if lang not in LANGUAGES:
@@ -69,7 +69,7 @@ async def ask_main(ctx: Context) -> list[Reply]:
     return replies
 
 
-@FLOW.on("main", accepts=BUTTONS_ONLY)
+@FLOW.on("main", accepts=BUTTONS_ONLY, role=HOME)
 async def on_main(msg: Inbound, ctx: Context) -> Go:
     payload = msg.payload or ""
     if payload == "m:lang":

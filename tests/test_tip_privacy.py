@@ -91,7 +91,7 @@ async def file_tip(chat: Chat, runtime: Runtime, lang: str, *, confidential: boo
             )
         ]
     )
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:done")
     if confidential:
         await chat.send(CONTACT)
     # The last step as the platform delivers it: with the account's display name.

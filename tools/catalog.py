@@ -20,8 +20,9 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
 
+from bot.domain import LANGUAGES
+
 ROOT = Path(__file__).resolve().parent.parent
-LANGS = ("kk", "ru", "en")
 
 
 def write(domain: str, source: Path) -> None:
@@ -32,7 +33,7 @@ def write(domain: str, source: Path) -> None:
     pot = ROOT / "locales" / f"{domain}.pot"
     with pot.open("wb") as fp:
         write_po(fp, template, omit_header=False, width=100)
-    for lang in LANGS:
+    for lang in LANGUAGES:
         catalog = Catalog(
             locale=lang,
             project="govbot",

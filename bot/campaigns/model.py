@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.domain import LANGUAGES
 from bot.errors import GovbotError
 
-LANGUAGES = ("kk", "ru", "en")
 CHANNELS = ("telegram", "whatsapp")
 ALMATY = ZoneInfo("Asia/Almaty")
 # Room left for the unsubscribe footer inside each platform's limit.

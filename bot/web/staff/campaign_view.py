@@ -9,8 +9,9 @@ from datetime import timedelta
 from babel.dates import format_timedelta, get_day_names
 
 from bot.campaigns.engine import compose
-from bot.campaigns.model import LANGUAGES, Campaign
+from bot.campaigns.model import Campaign
 from bot.campaigns.records import Progress, ReportRow
+from bot.domain import LANGUAGES
 from bot.i18n import Catalogs, Translator
 from bot.web.staff.campaign_form import WEEKDAYS, weekly_parts
 
