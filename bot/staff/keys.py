@@ -42,7 +42,7 @@ class KeyPair:
     private: bytes
     public: bytes
     wrapped: bytes  # the private half under the password
-    made_by: str  # NEW_ACCOUNT, ADMIN_RESET or FIRST_SIGN_IN; kept as stored on a re-wrap
+    made_by: str | None = None  # a new pair: NEW_ACCOUNT, ADMIN_RESET or FIRST_SIGN_IN
 
     async def store(self, db: StaffTx, *, now: datetime) -> None:
         """Unendorsed if the key is new; a re-wrapped key keeps what it had."""
@@ -75,7 +75,7 @@ async def open_pair(db: StaffTx, user: StaffUser, password: str) -> KeyPair | No
         )
     except sealing.SealError:
         return None  # cannot happen with the right password; the account reads nothing
-    return KeyPair(user.id, private, public, wrapped, FIRST_SIGN_IN)
+    return KeyPair(user.id, private, public, wrapped)
 
 
 async def rewrap(pair: KeyPair, new_password: str) -> KeyPair:

@@ -157,7 +157,13 @@ class SqliteStaffStore:
         return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     async def set_key(
-        self, staff_id: int, public: bytes, wrapped_private: bytes, *, made_by: str, made_on: date
+        self,
+        staff_id: int,
+        public: bytes,
+        wrapped_private: bytes,
+        *,
+        made_by: str | None,
+        made_on: date,
     ) -> None:
         """Store an investigator's key pair. A new public key is not endorsed (no tip is
         sealed to it until `endorse`); the same key re-wrapped under a new password keeps
