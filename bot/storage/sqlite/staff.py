@@ -180,8 +180,8 @@ class SqliteStaffStore:
         )
 
     async def endorse(self, staff_id: int, public: bytes) -> bool:
-        """Make this key (the one the endorser saw, not one stored since) a recipient of
-        new tips."""
+        """Make this public key (the one the grant wrapped tips for, not any stored since)
+        a recipient of new tips."""
         cur = await self._conn.execute(
             "UPDATE staff_keys SET endorsed = 1 WHERE staff_id = ? AND public_key = ?",
             (staff_id, public),
