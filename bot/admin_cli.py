@@ -26,6 +26,7 @@ from bot.staff.accounts import AccountError, add_account
 from bot.staff.actions import Actor
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import ROLES, STATUSES, StaffUser
+from bot.staff.roles import INVESTIGATOR
 from bot.storage.sqlite.console import StaffTx
 
 
@@ -102,9 +103,16 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
                     password,
                     locale=args.lang or runtime.settings.default_language,
                     now=now,
+                    # The shell holds the public keys: it chooses tips' recipients anyway.
+                    endorsed=True,
                 )
                 await db.audit.append(
-                    actor="cli", action="account.add", target=user.username, now=now, role=None
+                    actor="cli",
+                    action="account.add",
+                    target=user.username,
+                    now=now,
+                    role=None,
+                    endorsed=user.role == INVESTIGATOR,
                 )
         except AccountError as err:
             print(f"govbot staff: {runtime.catalogs['en'](str(err))}", file=sys.stderr)

@@ -130,6 +130,7 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
         granted, missing = await sealed_tips.grant(
             tx.tips, RECOVERY, private, staff_holder(user.id), stored[0]
         )
+        endorsed = await db.staff.endorse(user.id, stored[0])  # new tips are sealed to it too
         await db.audit.append(
             actor="cli",
             action="keys.grant",
@@ -138,6 +139,7 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
             role=None,
             tips=granted,
             by="recovery key",
+            endorsed=endorsed,
         )
     print(f"granted {granted} tips to {user.username}" + (f"; {missing} had no recovery key"
           if missing else ""))  # fmt: skip

@@ -61,9 +61,10 @@ class Console:
         return web
 
     async def add_user(self, name: str, role: str, *, locale: str = "en") -> int:
+        """An account as `govbot staff add` makes one: an investigator's key is endorsed."""
         async with self.runtime.storage.transaction() as tx:
             user = await add_account(
-                StaffTx(tx), name, role, PASSWORD, locale=locale, now=self.clock()
+                StaffTx(tx), name, role, PASSWORD, locale=locale, now=self.clock(), endorsed=True
             )
         return user.id
 

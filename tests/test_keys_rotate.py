@@ -95,7 +95,7 @@ async def fill(runtime: Runtime, clock: Clock) -> World:
     async with runtime.storage.transaction() as tx:  # an investigator, keys and all
         db = StaffTx(tx)
         investigator = await add_account(
-            db, "ivan", "investigator", PASSWORD, locale="en", now=clock()
+            db, "ivan", "investigator", PASSWORD, locale="en", now=clock(), endorsed=True
         )
         pair = await staff_keys.open_pair(db, investigator, PASSWORD)
         assert pair is not None

@@ -113,7 +113,7 @@ async def test_disabling_ends_sessions_and_tokens_for_good(settings, clock):
 
 
 RESET_WARNING = (
-    "they lose access to every corruption report they could read until access is granted again"
+    "they lose access to every corruption report they could read, and get no new reports"
 )
 
 

@@ -26,6 +26,16 @@ class StaffUser:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingKey:
+    """An investigator's key that no one trusted with tips has endorsed yet."""
+
+    staff_id: int
+    username: str
+    made_on: date | None  # None: made before this was recorded
+    made_by: str | None  # 'account', 'reset' or 'sign-in' (bot/staff/keys.py)
+
+
+@dataclass(frozen=True, slots=True)
 class ApiToken:
     """A token's row; the token itself is never stored, only its hash."""
 

@@ -92,7 +92,8 @@ class LegacyTip:
 
 class TipStore(Protocol):
     async def recipients(self) -> list[tuple[str, bytes]]:
-        """(holder, public key) of the recovery key and of every active investigator."""
+        """(holder, public key) of the recovery key and of every active investigator whose
+        key is endorsed (bot/staff/keys.py)."""
         ...
 
     async def add(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import aiosqlite
 
-from bot.staff.records import ApiToken, StaffUser
+from bot.staff.records import ApiToken, StaffUser, WaitingKey
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.tips import staff_holder
 
 
 def _user(row: aiosqlite.Row) -> StaffUser:
@@ -81,9 +82,16 @@ class SqliteStaffStore:
     ) -> None:
         """Change an account. Disabling it, setting its password or changing its role ends
         every session and revokes every API token: nothing issued under the old credentials
-        or the old role outlives them (not even through a later enable)."""
+        or the old role outlives them (not even through a later enable). An investigator
+        who leaves that role loses their key pair and every tip key wrapped for it: a
+        later return to the role starts from a new key that waits for a grant."""
         before = await self.get(staff_id) if role is not None else None
         new_role = before is not None and before.role != role
+        if new_role and before is not None and before.role == "investigator":
+            await self._conn.execute("DELETE FROM staff_keys WHERE staff_id = ?", (staff_id,))
+            await self._conn.execute(
+                "DELETE FROM tip_keys WHERE holder = ?", (staff_holder(staff_id),)
+            )
         await self._conn.execute(
             "UPDATE staff_users SET role = coalesce(?, role), locale = coalesce(?, locale),"
             " disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)"
@@ -148,12 +156,55 @@ class SqliteStaffStore:
         )
         return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
 
-    async def set_key(self, staff_id: int, public: bytes, wrapped_private: bytes) -> None:
+    async def set_key(
+        self,
+        staff_id: int,
+        public: bytes,
+        wrapped_private: bytes,
+        *,
+        made_by: str | None,
+        made_on: date,
+    ) -> None:
+        """Store an investigator's key pair. A new public key is not endorsed (no tip is
+        sealed to it until `endorse`); the same key re-wrapped under a new password keeps
+        its endorsement and its origin."""
         await self._conn.execute(
-            "INSERT OR REPLACE INTO staff_keys (staff_id, public_key, wrapped_private)"
-            " VALUES (?, ?, ?)",
-            (staff_id, public, wrapped_private),
+            "INSERT INTO staff_keys (staff_id, public_key, wrapped_private, endorsed, made_on,"
+            " made_by) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (staff_id) DO UPDATE SET"
+            " wrapped_private = excluded.wrapped_private,"
+            " endorsed = iif(public_key = excluded.public_key, endorsed, 0),"
+            " made_on = iif(public_key = excluded.public_key, made_on, excluded.made_on),"
+            " made_by = iif(public_key = excluded.public_key, made_by, excluded.made_by),"
+            " public_key = excluded.public_key",
+            (staff_id, public, wrapped_private, made_on.isoformat(), made_by),
         )
+
+    async def endorse(self, staff_id: int, public: bytes) -> bool:
+        """Make this public key (the one the grant wrapped tips for, not any stored since)
+        a recipient of new tips."""
+        cur = await self._conn.execute(
+            "UPDATE staff_keys SET endorsed = 1 WHERE staff_id = ? AND public_key = ?",
+            (staff_id, public),
+        )
+        return cur.rowcount > 0
+
+    async def endorsed(self, staff_id: int) -> bool:
+        rows = await self._conn.execute_fetchall(
+            "SELECT 1 FROM staff_keys WHERE staff_id = ? AND endorsed = 1", (staff_id,)
+        )
+        return bool(list(rows))
+
+    async def waiting_keys(self) -> list[WaitingKey]:
+        """Active investigators whose key nobody endorsed yet: they get no new tips."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT u.id, u.username, k.made_on, k.made_by FROM staff_keys k"
+            " JOIN staff_users u ON u.id = k.staff_id WHERE k.endorsed = 0"
+            " AND u.role = 'investigator' AND u.disabled = 0 ORDER BY u.username"
+        )
+        return [
+            WaitingKey(row[0], row[1], date.fromisoformat(row[2]) if row[2] else None, row[3])
+            for row in rows
+        ]
 
     async def set_session_key(self, id_hash: str, wrapped: bytes | None) -> None:
         await self._conn.execute(

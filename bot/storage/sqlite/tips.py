@@ -41,10 +41,11 @@ class SqliteTipStore:
         recovery = await self.recovery_public()
         if recovery is not None:
             found.append((RECOVERY, recovery))
+        # Endorsed keys only: one an admin could have made waits for a trusted grant.
         rows = await self._conn.execute_fetchall(
             "SELECT k.staff_id, k.public_key FROM staff_keys k"
-            " JOIN staff_users u ON u.id = k.staff_id"
-            " WHERE u.role = 'investigator' AND u.disabled = 0 ORDER BY k.staff_id"
+            " JOIN staff_users u ON u.id = k.staff_id WHERE k.endorsed = 1"
+            " AND u.role = 'investigator' AND u.disabled = 0 ORDER BY k.staff_id"
         )
         found += [(staff_holder(row[0]), bytes(row[1])) for row in rows]
         return found

@@ -259,7 +259,8 @@ async def login(request: Request) -> Response:
         keys = await staff_keys.open_pair(db, user, password)
     async with writing(request) as db:
         if keys is not None and await db.staff.key(user.id) is None:
-            await keys.store(db)  # an investigator's first sign-in since keys exist
+            # An investigator's first sign-in (a new role): a key that waits for a grant.
+            await keys.store(db, now=now_of(request))
         await credit(db, request, username)
         await open_session(db, request, user, response, keys=keys)
         await audit(db, actor_of(request, user), "login")
