@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.crypto import NONCE_BYTES, DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
-from bot.storage.sqlite.loopconn import LoopConnection
+from bot.storage.sqlite.database import Database
 
 LOOKUP_WINDOW = timedelta(minutes=15)
 _REPLY_CONTEXT = b"session-reply"
@@ -26,13 +23,7 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def inline(conn: aiosqlite.Connection) -> Callable[[str, Sequence[Any]], sqlite3.Cursor] | None:
-    """The writer's statements run inline on the loop thread (loopconn.py): the hot path
-    calls sqlite3 directly instead of going through aiosqlite's awaitable wrappers."""
-    return conn.run if isinstance(conn, LoopConnection) else None
-
-
-def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
+def _citizen(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
     """A citizen from its row; `chat_key` when the caller found the row by it (the keyed
     hash matched), which spares decrypting the stored address."""
     sub_regions = row["sub_regions"]
@@ -57,13 +48,12 @@ class SqliteCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+        self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
     ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
         self._marks = ",".join("?" * len(cipher.versions))
-        self._run = inline(conn)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -84,10 +74,7 @@ class SqliteCitizenStore:
             f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})"
         )
         params = (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen"))
-        if self._run is not None:
-            rows: Iterable[aiosqlite.Row] = self._run(sql, params).fetchall()
-        else:
-            rows = await self._conn.execute_fetchall(sql, params)
+        rows = await self._conn.execute_fetchall(sql, params)
         if not rows:
             return await self._create(channel, chat_key, now=now), True, None
         row = next(iter(rows))
@@ -146,10 +133,7 @@ class SqliteCitizenStore:
             ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
             citizen.id,
         )
-        if self._run is not None:
-            self._run(sql, params)
-        else:
-            await self._conn.execute(sql, params)
+        await self._conn.execute(sql, params)
 
 
 class SessionCodec:
@@ -251,12 +235,11 @@ class SqliteSessionStore:
     """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+        self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
     ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
-        self._run = inline(conn)
 
     async def load(self, citizen_id: int) -> SessionRecord | None:
         rows = await self._conn.execute_fetchall(
@@ -296,10 +279,7 @@ class SqliteSessionStore:
             reply.key if reply else None,
             reply.seq if reply else None,
         )
-        if self._run is not None:
-            self._run(sql, params)
-        else:
-            await self._conn.execute(sql, params)
+        await self._conn.execute(sql, params)
         record.updated_at = now
 
     async def reply(self, citizen_id: int) -> SessionReply | None:
@@ -340,10 +320,7 @@ class SqliteSessionStore:
 
     async def set_reply_watermark(self, seq: int) -> None:
         sql = "INSERT OR REPLACE INTO reply_watermark (id, sent_to) VALUES (1, ?)"
-        if self._run is not None:
-            self._run(sql, (seq,))
-        else:
-            await self._conn.execute(sql, (seq,))
+        await self._conn.execute(sql, (seq,))
 
     def _seal_reply(self, payload: bytes) -> bytes:
         return self._cipher.encrypt(payload, context=_REPLY_CONTEXT)
@@ -374,9 +351,8 @@ class SqliteSessionStore:
 
 
 class SqliteProcessedStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
-        self._run = inline(conn)
 
     async def seen(self, key: str) -> bool:
         rows = await self._conn.execute_fetchall(
@@ -387,8 +363,6 @@ class SqliteProcessedStore:
     async def claim(self, key: str, *, now: datetime) -> bool:
         """Mark `key` processed; False if it already was (one statement instead of two)."""
         sql = "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)"
-        if self._run is not None:
-            return self._run(sql, (key, ts(now))).rowcount == 1
         cur = await self._conn.execute(sql, (key, ts(now)))
         return cur.rowcount == 1
 
@@ -409,7 +383,7 @@ class SqliteLookupGuard:
 
     FREE_TRIES = 5
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def locked_until(self, key: str, *, now: datetime) -> datetime | None:

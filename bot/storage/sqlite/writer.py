@@ -1,0 +1,141 @@
+"""The writer connection: plain sqlite3, run on the event loop's own thread.
+
+Why: a conversation step makes about ten short statements. Through aiosqlite's worker
+thread each one is a hand-off there and back (two thread switches and a loop wake-up),
+and with the single writer lock held that hand-off, not SQLite, capped the bot at a few
+hundred steps a second. In WAL mode with synchronous=NORMAL the statements themselves take
+microseconds and COMMIT does not fsync, so running them inline is cheaper than waiting for
+a thread. The stores still `await` each statement (database.py), which returns at once.
+
+The loop must never wait for another process's lock: this connection has busy_timeout=0,
+and the units of work (units.py) retry a busy BEGIN/COMMIT with asyncio.sleep.
+Checkpoints run on a connection of their own, off the loop (wal_autocheckpoint is off here).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from bot.storage.sqlite.database import Rows, Statement
+
+_T = TypeVar("_T")
+
+
+class LoopWriter:
+    """Meets `Database` for the stores; `run` and `in_transaction` for the units of work."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, path: Path, pragmas: Iterable[str]) -> None:
+        self._conn: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        for pragma in pragmas:
+            self._conn.execute(f"PRAGMA {pragma}")
+
+    def run(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        """Execute now: the units' BEGIN, SAVEPOINT and COMMIT."""
+        conn = self._conn
+        if conn is None:
+            raise ValueError("Connection closed")
+        return conn.execute(sql, parameters)
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Statement[Rows]:
+        return _Now(self._cursor, sql, parameters)
+
+    def execute_fetchall(
+        self, sql: str, parameters: Iterable[Any] = ()
+    ) -> Statement[Iterable[sqlite3.Row]]:
+        return _Now(self._fetchall, sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Statement[Rows]:
+        return _Now(self._many, sql, parameters)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn is not None and self._conn.in_transaction
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _cursor(self, sql: str, parameters: Iterable[Any]) -> Rows:
+        return _Cursor(self.run(sql, parameters))
+
+    def _fetchall(self, sql: str, parameters: Iterable[Any]) -> Iterable[sqlite3.Row]:
+        rows: list[sqlite3.Row] = self.run(sql, parameters).fetchall()
+        return rows
+
+    def _many(self, sql: str, parameters: Any) -> Rows:
+        conn = self._conn
+        if conn is None:
+            raise ValueError("Connection closed")
+        return _Cursor(conn.executemany(sql, parameters))
+
+
+class _Now(Generic[_T]):
+    """A statement that runs when awaited and never suspends: nothing to wait for."""
+
+    __slots__ = ("_args", "_fn", "_result")
+
+    def __init__(self, fn: Callable[[str, Any], _T], sql: str, parameters: Any) -> None:
+        self._fn = fn
+        self._args = (sql, parameters)
+        self._result: _T | None = None
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        return self._fn(*self._args)
+        yield  # a generator that returns at once: awaiting it never suspends
+
+    async def __aenter__(self) -> _T:
+        self._result = self._fn(*self._args)
+        return self._result
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(self._result, _Cursor):
+            await self._result.close()
+
+
+class _Cursor:
+    """sqlite3's cursor with the awaitable fetches of `Rows`."""
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cur.lastrowid
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._cur.fetchone()
+        return row
+
+    async def fetchall(self) -> Iterable[sqlite3.Row]:
+        rows: list[sqlite3.Row] = self._cur.fetchall()
+        return rows
+
+    async def close(self) -> None:
+        self._cur.close()
+
+    async def __aiter__(self) -> AsyncIterator[sqlite3.Row]:
+        for row in self._cur:
+            yield row
