@@ -28,7 +28,6 @@ from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
 from bot.storage.sqlite.blobs import SqliteBlobIndex
 from bot.storage.sqlite.core import (
-    SessionCodec,
     SqliteCitizenStore,
     SqliteLookupGuard,
     SqliteProcessedStore,
@@ -38,6 +37,7 @@ from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.session_codec import SessionCodec
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore

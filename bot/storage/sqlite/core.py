@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
 
-from bot.crypto import NONCE_BYTES, DataCipher
+from bot.crypto import DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
 from bot.storage.sqlite.database import Database
+from bot.storage.sqlite.session_codec import SessionCodec
 
 LOOKUP_WINDOW = timedelta(minutes=15)
 _REPLY_CONTEXT = b"session-reply"
@@ -134,101 +134,6 @@ class SqliteCitizenStore:
             citizen.id,
         )
         await self._conn.execute(sql, params)
-
-
-class SessionCodec:
-    """Session data to sealed bytes and back, for the stores of one connection.
-
-    Tuples of strings in the data (the buttons on offer: the same few lists for every
-    citizen, labels and aliases in three languages, most of a session's size) are
-    JSON-encoded once and shared. What is stored does not change: the JSON of the data
-    under AES-GCM.
-
-    For the citizen's next step the codec remembers, of what it just saved, only the
-    blob's version byte and nonce (unique per encryption), where the shared tuples begin
-    in the JSON, and the tuples themselves (catalog text, no citizen's words: no draft is
-    kept in memory). When the next load reads that very blob back, it decrypts as always
-    but parses only the JSON before the tuples. Any other blob (a rolled-back save, another
-    process's write, a restart) is parsed in full. Either way the caller gets fresh objects,
-    except the shared tuples, which are immutable: there a load may return tuples where a
-    full parse returns lists.
-    """
-
-    KEEP = 10_000  # citizens whose last save is remembered
-    ENCODED = 2_048  # distinct tuples kept encoded
-
-    def __init__(self, cipher: DataCipher) -> None:
-        self._cipher = cipher
-        self._kept: dict[int, tuple[bytes, int, tuple[tuple[str, Any], ...]]] = {}
-        self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
-
-    def decode(self, citizen_id: int, sealed: bytes) -> dict[str, Any]:
-        plain = self._cipher.decrypt(sealed, context=b"session")
-        kept = self._kept.get(citizen_id)
-        data: dict[str, Any]
-        if kept is not None and kept[0] == sealed[: 1 + NONCE_BYTES]:
-            data = json.loads(plain[: kept[1]].decode() + "}")
-            for key, value in kept[2]:
-                data[key] = value
-            return data
-        # Decoding to str first: json.loads(bytes) takes the slower surrogatepass decoder.
-        data = json.loads(plain.decode())
-        return data
-
-    def encode(self, citizen_id: int, data: dict[str, Any]) -> bytes:
-        kept = self._kept
-        kept.pop(citizen_id, None)
-        if not all(type(key) is str for key in data):
-            return self._cipher.encrypt(_dumps(data).encode(), context=b"session")
-        rest: list[str] = []
-        shared: list[tuple[str, Any]] = []
-        shared_parts: list[bytes] = []
-        for key, value in data.items():
-            found = self._encoded.get(value) if type(value) is tuple else None
-            if found is None and type(value) is tuple and _strings_only(value):
-                # Only tuples of strings are shared: equal tuples then encode alike
-                # ((1,) == (True,), but their JSON differs).
-                if len(self._encoded) >= self.ENCODED:
-                    self._encoded.clear()
-                found = self._encoded[value] = (value, _dumps(value).encode())
-            if found is None:
-                rest.append(f"{_dumps(key)}:{_dumps(value)}")
-            else:
-                shared.append((key, found[0]))
-                shared_parts.append(_dumps(key).encode() + b":" + found[1])
-        head = ("{" + ",".join(rest)).encode()
-        if shared_parts:
-            plain = b",".join([head, *shared_parts]) if rest else head + b",".join(shared_parts)
-        else:
-            plain = head
-        sealed = self._cipher.encrypt(plain + b"}", context=b"session")
-        if shared:
-            if len(kept) >= self.KEEP:
-                del kept[next(iter(kept))]
-            kept[citizen_id] = (sealed[: 1 + NONCE_BYTES], len(head), tuple(shared))
-        return sealed
-
-    def forget(self, citizen_id: int) -> None:
-        self._kept.pop(citizen_id, None)
-
-    def forget_all(self) -> None:
-        self._kept.clear()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _strings_only(value: tuple[Any, ...]) -> bool:
-    """Only strings at the leaves: tuples that compare equal then encode the same
-    (unlike (1,) and (True,), which are equal but encode differently)."""
-    for item in value:
-        if type(item) is tuple:
-            if not _strings_only(item):
-                return False
-        elif type(item) is not str:
-            return False
-    return True
 
 
 class SqliteSessionStore:
