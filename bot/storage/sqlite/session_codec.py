@@ -65,7 +65,7 @@ class SessionCodec:
         shared: list[tuple[str, tuple[Any, ...]]] = []
         shared_json: list[bytes] = []
         for key, value in data.items():
-            found = self._shared(value)
+            found = self._shared(value) if type(value) is tuple else None
             if found is None:
                 rest.append(f"{_dumps(key)}:{_dumps(value)}")
             else:
@@ -88,10 +88,8 @@ class SessionCodec:
     def forget_all(self) -> None:
         self._kept.clear()
 
-    def _shared(self, value: Any) -> tuple[tuple[Any, ...], bytes] | None:
-        """The shared copy of a tuple of strings and its JSON; None for any other value."""
-        if type(value) is not tuple:
-            return None
+    def _shared(self, value: tuple[Any, ...]) -> tuple[tuple[Any, ...], bytes] | None:
+        """The shared copy of a tuple of strings and its JSON; None for any other tuple."""
         try:
             found = self._encoded.get(value)
         except TypeError:  # a list or a dict inside: not a tuple of strings

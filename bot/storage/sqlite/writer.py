@@ -15,7 +15,7 @@ Checkpoints run on a connection of their own, off the loop (wal_autocheckpoint i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Generator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -26,7 +26,8 @@ _T = TypeVar("_T")
 
 
 class LoopWriter:
-    """Meets `Database` for the stores; `run` and `in_transaction` for the units of work."""
+    """Meets `Database` for the stores; `run` and `in_transaction` for the units of work.
+    A statement runs when it is called; awaiting it only hands over the result."""
 
     __slots__ = ("_conn",)
 
@@ -44,15 +45,19 @@ class LoopWriter:
         return conn.execute(sql, parameters)
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Statement[Rows]:
-        return _Now(self._cursor, sql, parameters)
+        return _Cursor(self.run(sql, parameters))
 
     def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] = ()
     ) -> Statement[Iterable[sqlite3.Row]]:
-        return _Now(self._fetchall, sql, parameters)
+        rows: list[sqlite3.Row] = self.run(sql, parameters).fetchall()
+        return _Done(rows)
 
-    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Statement[Rows]:
-        return _Now(self._many, sql, parameters)
+    def executemany(self, sql: str, parameters: Any) -> Statement[Rows]:
+        conn = self._conn
+        if conn is None:
+            raise ValueError("Connection closed")
+        return _Cursor(conn.executemany(sql, parameters))
 
     @property
     def in_transaction(self) -> bool:
@@ -63,36 +68,20 @@ class LoopWriter:
             self._conn.close()
             self._conn = None
 
-    def _cursor(self, sql: str, parameters: Iterable[Any]) -> Rows:
-        return _Cursor(self.run(sql, parameters))
 
-    def _fetchall(self, sql: str, parameters: Iterable[Any]) -> Iterable[sqlite3.Row]:
-        rows: list[sqlite3.Row] = self.run(sql, parameters).fetchall()
-        return rows
+class _Done(Generic[_T]):
+    """A statement that has run: awaiting it returns its result and never suspends."""
 
-    def _many(self, sql: str, parameters: Any) -> Rows:
-        conn = self._conn
-        if conn is None:
-            raise ValueError("Connection closed")
-        return _Cursor(conn.executemany(sql, parameters))
+    __slots__ = ("_result",)
 
-
-class _Now(Generic[_T]):
-    """A statement that runs when awaited and never suspends: nothing to wait for."""
-
-    __slots__ = ("_args", "_fn", "_result")
-
-    def __init__(self, fn: Callable[[str, Any], _T], sql: str, parameters: Any) -> None:
-        self._fn = fn
-        self._args = (sql, parameters)
-        self._result: _T | None = None
+    def __init__(self, result: _T) -> None:
+        self._result = result
 
     def __await__(self) -> Generator[Any, None, _T]:
-        return self._fn(*self._args)
-        yield  # a generator that returns at once: awaiting it never suspends
+        return self._result
+        yield  # a generator that returns at once
 
     async def __aenter__(self) -> _T:
-        self._result = self._fn(*self._args)
         return self._result
 
     async def __aexit__(
@@ -101,17 +90,32 @@ class _Now(Generic[_T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(self._result, _Cursor):
-            await self._result.close()
+        return None
 
 
 class _Cursor:
-    """sqlite3's cursor with the awaitable fetches of `Rows`."""
+    """sqlite3's cursor with the awaitable fetches of `Rows`; itself the `Statement` that
+    returns it (one object per statement: this runs several times a step)."""
 
     __slots__ = ("_cur",)
 
     def __init__(self, cur: sqlite3.Cursor) -> None:
         self._cur = cur
+
+    def __await__(self) -> Generator[Any, None, _Cursor]:
+        return self
+        yield  # a generator that returns at once
+
+    async def __aenter__(self) -> _Cursor:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._cur.close()
 
     @property
     def rowcount(self) -> int:
