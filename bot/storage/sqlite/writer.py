@@ -44,8 +44,11 @@ class LoopWriter:
             raise ValueError("Connection closed")
         return conn.execute(sql, parameters)
 
-    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Statement[Rows]:
-        return _Cursor(self.run(sql, parameters))
+    def execute(self, sql: str, parameters: Any = ()) -> Statement[Rows]:
+        conn = self._conn  # self.run inlined: several calls a step
+        if conn is None:
+            raise ValueError("Connection closed")
+        return _Cursor(conn.execute(sql, parameters))
 
     def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] = ()
@@ -102,6 +105,14 @@ class _Cursor:
     def __init__(self, cur: sqlite3.Cursor) -> None:
         self._cur = cur
 
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cur.lastrowid
+
     def __await__(self) -> Generator[Any, None, _Cursor]:
         return self
         yield  # a generator that returns at once
@@ -116,14 +127,6 @@ class _Cursor:
         tb: TracebackType | None,
     ) -> None:
         self._cur.close()
-
-    @property
-    def rowcount(self) -> int:
-        return self._cur.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cur.lastrowid
 
     @property
     def description(self) -> Any:
