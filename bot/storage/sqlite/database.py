@@ -32,7 +32,8 @@ class Rows(Protocol):
 
 
 class Statement(Protocol[_T_co]):
-    """`await` it for the result, or `async with` it to close the cursor afterwards."""
+    """`await` it for the result, or `async with` it to close the cursor afterwards. Always
+    await it: the writer runs the statement at the call, aiosqlite only when awaited."""
 
     def __await__(self) -> Generator[Any, None, _T_co]: ...
     async def __aenter__(self) -> _T_co: ...

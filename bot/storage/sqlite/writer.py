@@ -50,9 +50,7 @@ class LoopWriter:
             raise ValueError("Connection closed")
         return _Cursor(conn.execute(sql, parameters))
 
-    def execute_fetchall(
-        self, sql: str, parameters: Iterable[Any] = ()
-    ) -> Statement[Iterable[sqlite3.Row]]:
+    def execute_fetchall(self, sql: str, parameters: Any = ()) -> Statement[Iterable[sqlite3.Row]]:
         rows: list[sqlite3.Row] = self.run(sql, parameters).fetchall()
         return _Done(rows)
 
