@@ -12,13 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN = frozenset({"bot", "handlers"})
-ALLOWED = frozenset(
-    {
-        "bot/channels/telegram/ptb_private.py",
-        # Branch h13-sqlite removes aiosqlite's private use here; the merge drops this line.
-        "bot/storage/sqlite/loopconn.py",
-    }
-)
+ALLOWED = frozenset({"bot/channels/telegram/ptb_private.py"})
 
 
 def _private(name: str) -> bool:

@@ -119,7 +119,9 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
     thread row does not point at it."""
     async with runtime.storage.transaction() as tx:
         db = StaffTx(tx)
-        ivan = await add_account(db, "ivan", "investigator", PASSWORD, locale="en", now=clock())
+        ivan = await add_account(
+            db, "ivan", "investigator", PASSWORD, locale="en", now=clock(), endorsed=True
+        )
         pair = await staff_keys.open_pair(db, ivan, PASSWORD)
     assert pair is not None
     tipster = whatsapp_chat(runtime, PHONE)

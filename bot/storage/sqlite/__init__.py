@@ -1,6 +1,6 @@
 """SQLite backend: one writer connection behind a lock, one reader, WAL, versioned migrations.
 
-The writer runs on the event loop's thread (see loopconn.py for why); each unit of work is
+The writer runs on the event loop's thread (see writer.py for why); each unit of work is
 atomic, and the units of one moment share a COMMIT (units.py), so other chats' steps queue
 for microseconds. Readers (status checks, the staff console) use an aiosqlite
 connection on its own thread and never wait for the writer, thanks to WAL. Another
@@ -28,34 +28,35 @@ from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
 from bot.storage.sqlite.blobs import SqliteBlobIndex
 from bot.storage.sqlite.core import (
-    SessionCodec,
     SqliteCitizenStore,
     SqliteLookupGuard,
     SqliteProcessedStore,
     SqliteSessionStore,
 )
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
-from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.session_codec import SessionCodec
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
 from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
+from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
 from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
-_C = TypeVar("_C", bound=aiosqlite.Connection)
+_C = TypeVar("_C")
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
 class SqliteTx:
     """The stores of one unit of work, all on the same connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self.conn = conn
         self.cipher = cipher
         codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
@@ -80,7 +81,7 @@ class SqliteStorage:
     def __init__(self, path: Path, cipher: DataCipher) -> None:
         self.path = path
         self.cipher = cipher
-        self._writer: LoopConnection | None = None
+        self._writer: LoopWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
         self._checkpointer: asyncio.Task[None] | None = None
@@ -102,10 +103,7 @@ class SqliteStorage:
             await migrate(migrator)
         finally:
             await migrator.close()
-        writer = LoopConnection(self.path)
-        writer.row_factory = aiosqlite.Row
-        await _configure(writer, busy_timeout_ms=0)
-        await writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer = LoopWriter(self.path, [*_pragmas(busy_timeout_ms=0), "wal_autocheckpoint = 0"])
         self._writer = writer
         self._reader = await _connect(self.path)
         self._write_tx = SqliteTx(writer, self.cipher)
@@ -122,9 +120,11 @@ class SqliteStorage:
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
                 await fold(self._maintenance, truncate=True, wait_ms=self.CLOSE_WAIT_MS)
-        for conn in (self._maintenance, self._reader, self._writer):
+        for conn in (self._maintenance, self._reader):
             if conn is not None:
                 await conn.close()
+        if self._writer is not None:
+            self._writer.close()
         self._maintenance = self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
@@ -215,7 +215,13 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> None:
-    for pragma in (
+    for pragma in _pragmas(busy_timeout_ms=busy_timeout_ms):
+        await conn.execute(f"PRAGMA {pragma}")
+
+
+def _pragmas(*, busy_timeout_ms: int) -> tuple[str, ...]:
+    """Every connection's settings, the writer's and the readers' alike."""
+    return (
         "journal_mode = WAL",
         "synchronous = NORMAL",
         "foreign_keys = ON",
@@ -224,8 +230,7 @@ async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> Non
         "secure_delete = ON",
         # When the log starts over, its file is trimmed to this size (wal.py).
         f"journal_size_limit = {WAL_LIMIT_BYTES}",
-    ):
-        await conn.execute(f"PRAGMA {pragma}")
+    )
 
 
 def migration_files() -> list[tuple[int, str, str]]:

@@ -8,13 +8,12 @@ small batches and marks them in bulk.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import aiosqlite
 
 from bot.campaigns.model import Audience, Campaign, CampaignDraft, Image
 from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
@@ -22,6 +21,7 @@ from bot.crypto import DataCipher
 from bot.storage.records import Citizen
 from bot.storage.sqlite import SqliteStorage
 from bot.storage.sqlite.core import MARK_BLOCKED, parse_ts, ts
+from bot.storage.sqlite.database import Database
 
 RATE_WINDOW = timedelta(seconds=10)
 
@@ -50,7 +50,7 @@ def _audience_params(audience: Audience, default_locale: str) -> dict[str, str]:
     }
 
 
-def _campaign(row: aiosqlite.Row) -> Campaign:
+def _campaign(row: sqlite3.Row) -> Campaign:
     image = json.loads(row["image"]) if row["image"] else None
     return Campaign(
         id=row["id"],
@@ -73,7 +73,7 @@ def _campaign(row: aiosqlite.Row) -> Campaign:
 
 
 class SqliteCampaignStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
 

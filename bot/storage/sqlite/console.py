@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.i18n import TIMEZONE
 from bot.staff.records import (
     OPEN_STATUSES,
@@ -22,6 +20,7 @@ from bot.staff.records import (
 )
 from bot.storage.sqlite.audit import SqliteAuditLog
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
@@ -53,7 +52,7 @@ def _like(text: str) -> str:
 
 
 class SqliteConsoleStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     def _where(
@@ -261,7 +260,7 @@ class StaffTx:
     """The stores a staff action uses, on one transaction's connection."""
 
     def __init__(self, tx: Any) -> None:
-        conn: aiosqlite.Connection = tx.conn
+        conn: Database = tx.conn
         self.tx = tx
         self.staff = SqliteStaffStore(conn)
         self.audit = SqliteAuditLog(conn)

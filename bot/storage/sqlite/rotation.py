@@ -9,14 +9,14 @@ test opens every record with the new key alone, so a mismatch fails it).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from bot.crypto import DataCipher, DecryptionError
 from bot.storage.sqlite import SqliteTx
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from bot.storage.sqlite.tickets import TIP_IDS
 
@@ -24,7 +24,7 @@ from bot.storage.sqlite.tickets import TIP_IDS
 @dataclass(frozen=True, slots=True)
 class Sealed:
     column: str
-    context: Callable[[aiosqlite.Row], bytes]
+    context: Callable[[sqlite3.Row], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Table:
     where: str = "1"  # which rows hold DATA_KEY blobs (sealed tips hold none)
 
 
-def _fixed(context: bytes) -> Callable[[aiosqlite.Row], bytes]:
+def _fixed(context: bytes) -> Callable[[sqlite3.Row], bytes]:
     return lambda _row: context
 
 
@@ -87,7 +87,7 @@ class RotationTx:
     """The rotation's statements on one unit of work's connection."""
 
     def __init__(self, tx: SqliteTx) -> None:
-        self._conn: aiosqlite.Connection = tx.conn
+        self._conn: Database = tx.conn
         self._cipher: DataCipher = tx.cipher
 
     async def count(self, name: str) -> int:
@@ -148,7 +148,7 @@ class RotationTx:
         last = rows[-1][table.key] if len(rows) == limit else None
         return Batch(len(rows), rotated, failed, last)
 
-    async def _row(self, table: Table, sealed: list[Sealed], row: aiosqlite.Row) -> bool | None:
+    async def _row(self, table: Table, sealed: list[Sealed], row: sqlite3.Row) -> bool | None:
         """True if rewritten, False if already current, None if the new hash clashed.
         Raises DecryptionError if a blob does not open."""
         cipher = self._cipher
@@ -173,7 +173,7 @@ class RotationTx:
         )
         return True
 
-    async def _citizen(self, row: aiosqlite.Row, chat_key: bytes) -> bool | None:
+    async def _citizen(self, row: sqlite3.Row, chat_key: bytes) -> bool | None:
         """The address under the new key, and the lookup hash made from the chat with it."""
         cipher = self._cipher
         chat = f"{row['channel']}:{chat_key.decode()}"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime
-
-import aiosqlite
 
 from bot.staff.records import ApiToken, StaffUser, WaitingKey
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.tips import staff_holder
 
 
-def _user(row: aiosqlite.Row) -> StaffUser:
+def _user(row: sqlite3.Row) -> StaffUser:
     created = parse_ts(row["created_at"])
     assert created is not None
     return StaffUser(
@@ -25,7 +25,7 @@ def _user(row: aiosqlite.Row) -> StaffUser:
     )
 
 
-def _token(row: aiosqlite.Row, *, id_key: str = "id", created_key: str = "created_at") -> ApiToken:
+def _token(row: sqlite3.Row, *, id_key: str = "id", created_key: str = "created_at") -> ApiToken:
     created = parse_ts(row[created_key]) or datetime.min
     return ApiToken(
         id=row[id_key],
@@ -40,7 +40,7 @@ def _token(row: aiosqlite.Row, *, id_key: str = "id", created_key: str = "create
 
 
 class SqliteStaffStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def add(

@@ -13,11 +13,10 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.crypto import DataCipher
 from bot.storage.records import Ticket
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.tickets import random_tip_id, ticket_from_row
 from bot.storage.tips import (
     RECOVERY,
@@ -32,7 +31,7 @@ from bot.storage.tips import (
 
 
 class SqliteTipStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher  # only to open tips stored before sealing (migration 011)
 
