@@ -356,13 +356,6 @@ class SqliteCampaignStore:
         )
         return ids
 
-    async def pending_channels(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT d.channel FROM campaign_deliveries d JOIN campaign_runs r"
-            " ON r.id = d.run_id WHERE r.status = 'running' AND d.status = 'pending'"
-        )
-        return [r[0] for r in rows]
-
     # ---- progress ------------------------------------------------------------------------
 
     async def latest_run(self, campaign_id: int) -> tuple[int, str] | None:
