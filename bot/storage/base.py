@@ -184,6 +184,15 @@ class LoginThrottle(Protocol):
         ...
 
 
+class StaffSessions(Protocol):
+    """Staff console sessions, as the clean-up job sees them."""
+
+    async def purge_sessions(self, *, seen_before: datetime, opened_before: datetime) -> int:
+        """Delete sessions last used before `seen_before` or opened before `opened_before`
+        (an investigator's holds the tip key, wrapped under the cookie's session id)."""
+        ...
+
+
 class BlobIndex(Protocol):
     """Which attachment blobs (bot/attachments.py) the stored records still refer to."""
 
@@ -215,6 +224,8 @@ class Tx(Protocol):
     def dead_letters(self) -> DeadLetterStore: ...
     @property
     def login_throttle(self) -> LoginThrottle: ...
+    @property
+    def staff(self) -> StaffSessions: ...
     @property
     def blobs(self) -> BlobIndex: ...
 

@@ -38,6 +38,7 @@ from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
@@ -69,6 +70,7 @@ class SqliteTx:
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
         self.login_throttle = SqliteLoginThrottle(conn)
+        self.staff = SqliteStaffStore(conn)
         self.blobs = SqliteBlobIndex(conn, cipher)
 
 
