@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.storage.records import Ticket
@@ -72,8 +72,8 @@ class InboxQuery:
     assignee: int | None = None
     unassigned: bool = False
     overdue: bool = False
-    created_from: date | None = None
-    created_to: date | None = None
+    created_from: datetime | None = None  # UTC, inclusive
+    created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
     sort: str = "created"
     descending: bool = True
