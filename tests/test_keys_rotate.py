@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
 from bot.logs import LIBRARY_LOGGERS
-from bot.outbound import MemorySender, OutboxWorker
+from bot.outbound import OutboxWorker
 from bot.rotation import Progress, rotate
 from bot.runtime import Runtime, open_runtime
 from bot.staff import keys as staff_keys
@@ -36,6 +36,7 @@ from bot.storage.sqlite.tickets import TIP_IDS
 from bot.storage.tips import RECOVERY
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
+from tests.fakes.memory_sender import MemorySender
 from tests.sealed import recovery_private
 from tests.staff import PASSWORD
 from tests.test_complaint import PDF, attach, to_describe

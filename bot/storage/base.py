@@ -19,6 +19,7 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
+from bot.storage.rotation import RotationStore
 from bot.storage.tips import TipStore
 
 
@@ -226,6 +227,8 @@ class Tx(Protocol):
     def login_throttle(self) -> LoginThrottle: ...
     @property
     def staff(self) -> StaffSessions: ...
+    @property
+    def rotation(self) -> RotationStore: ...
     @property
     def blobs(self) -> BlobIndex: ...
 

@@ -38,6 +38,7 @@ from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.rotation import SqliteRotationStore
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
@@ -71,6 +72,7 @@ class SqliteTx:
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
         self.login_throttle = SqliteLoginThrottle(conn)
         self.staff = SqliteStaffStore(conn)
+        self.rotation = SqliteRotationStore(conn, cipher)
         self.blobs = SqliteBlobIndex(conn, cipher)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from bot.crypto import DataCipher, DecryptionError
-from bot.storage.sqlite import SqliteTx
+from bot.storage.rotation import Batch
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from bot.storage.sqlite.tickets import TIP_IDS
 
@@ -78,20 +78,19 @@ TABLES = (
 NAMES = tuple(table.name for table in TABLES)
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    examined: int  # rows read
-    rotated: int  # rows rewritten under the current key
-    failed: int  # rows that did not open (unknown key, tampered) or whose new hash clashed
-    last: Any  # key of the last row read: the next batch starts after it; None when done
-
-
-class RotationTx:
+class SqliteRotationStore:
     """The rotation's statements on one unit of work's connection."""
 
-    def __init__(self, tx: SqliteTx) -> None:
-        self._conn: aiosqlite.Connection = tx.conn
-        self._cipher: DataCipher = tx.cipher
+    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+        self._conn = conn
+        self._cipher = cipher
+
+    @property
+    def version(self) -> int:
+        return self._cipher.current_version
+
+    def tables(self) -> tuple[str, ...]:
+        return NAMES
 
     async def count(self, name: str) -> int:
         table = _table(name)
