@@ -252,6 +252,7 @@ class Dispatcher:
             turn = self._load(citizen, record, now)
             sensitive = self.flows[turn.flow].sensitive
             await self._step(tx, turn, msg, now)
+            sensitive = sensitive or turn.forget or self.flows[turn.flow].sensitive
             reply_seq, kept = None, None
             if turn.replies and self.replies is not None and msg.channel in self.durable:
                 reply_seq, kept = await self.replies.record(
@@ -259,8 +260,10 @@ class Dispatcher:
                     citizen,
                     turn.replies,
                     inbound_key=dedupe_key,
-                    sensitive=sensitive or turn.forget or self.flows[turn.flow].sensitive,
-                    own_row=turn.forget,
+                    sensitive=sensitive,
+                    # A tip's answers (its thread, read through the receipt) are never
+                    # kept on the session: a row of their own, deleted once sent.
+                    own_row=sensitive,
                 )
                 numbered.append(reply_seq)
             await self._save(tx, turn, now, kept)
@@ -272,6 +275,8 @@ class Dispatcher:
         # Committed: the answer is numbered for good (a cancellation that arrives from here
         # on must not take it back; the watermark then stays below it, at least once).
         numbered.clear()
+        if sensitive:
+            self.storage.scrub_soon()
         if self.files is not None:
             for blob_id in turn.discard:
                 await self.files.adelete(blob_id)

@@ -256,6 +256,7 @@ class OutboxWorker:
         if status == "sent" and payload.get("purpose") in EPHEMERAL:
             async with self.storage.transaction() as tx:
                 await tx.outbox.delete_sent([outbox_id])
+            self.storage.scrub_soon()
             return
         await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
 

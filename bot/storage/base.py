@@ -242,4 +242,10 @@ class Storage(Protocol):
         """A read-only view that does not wait for writers."""
         ...
 
+    def scrub_soon(self) -> None:
+        """A sensitive record (a tip's conversation, its answers) was just deleted: its
+        older copies in the write-ahead log go at the next checkpoint, not whenever the
+        log happens to start over."""
+        ...
+
     async def close(self) -> None: ...

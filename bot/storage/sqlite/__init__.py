@@ -89,6 +89,7 @@ class SqliteStorage:
         self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
         self._checkpointer: asyncio.Task[None] | None = None
         self._maintenance: aiosqlite.Connection | None = None
+        self._scrub = False  # the next checkpoint empties the log (scrub_soon)
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
@@ -150,6 +151,9 @@ class SqliteStorage:
         """Why writes fail for want of disk ("cannot-write", "read-only"), or None."""
         return self.writes.problem
 
+    def scrub_soon(self) -> None:
+        self._scrub = True
+
     def wal_bytes(self) -> int:
         return wal_bytes(self.path)
 
@@ -159,11 +163,17 @@ class SqliteStorage:
         limit or while writes fail (a full disk gets the log's space back), then try a
         tiny write if the last one failed."""
         failing = self.writes.problem is not None
-        truncate = failing or self.wal_bytes() > self.WAL_LIMIT_BYTES
+        # Asked for after a sensitive delete (scrub_soon): an emptied log takes the old
+        # copies of the deleted pages with it (secure_delete zeroes them in the file).
+        scrub, self._scrub = self._scrub, False
+        truncate = failing or scrub or self.wal_bytes() > self.WAL_LIMIT_BYTES
         maintenance = self._require(self._maintenance)
+        done = False
         try:
-            await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
+            done = await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
         finally:
+            if scrub and not done:
+                self._scrub = True  # a reader held the log: the next run tries again
             # Even when the checkpoint failed: on a full disk it cannot grow the database
             # file, yet the probe is what tells /healthz that writes work again.
             if failing:
