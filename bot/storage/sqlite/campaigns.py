@@ -257,7 +257,7 @@ class SqliteCampaignStore:
         """Due rows of running runs, marked 'sending' in this transaction; rows whose
         citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait."""
         rows = await self._all(
-            # The citizen's columns first: citizen_from_row reads `id` and `locale` as its.
+            # The citizen's row as citizen_from_row reads it; the delivery's under other names.
             "SELECT c.*, d.id AS delivery_id, d.run_id, r.campaign_id,"
             " d.locale AS text_locale, d.attempts, d.throttled"
             " FROM campaign_deliveries d"
