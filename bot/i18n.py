@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,11 @@ LANGUAGE_NAMES: Mapping[str, str] = {"kk": "Қазақша", "ru": "Русски
 TIMEZONE = ZoneInfo("Asia/Almaty")
 
 log = logging.getLogger(__name__)
+
+
+def day_start(day: date) -> datetime:
+    """The moment `day` begins in Almaty, in UTC (as stored times are)."""
+    return datetime.combine(day, time(0), TIMEZONE).astimezone(UTC)
 
 
 def pick_language(hint: object, default: str) -> str:

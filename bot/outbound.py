@@ -305,15 +305,3 @@ class OutboxWorker:
     async def _mark(self, outbox_id: int, status: str, **fields: Any) -> None:
         async with self.storage.transaction() as tx:
             await tx.outbox.mark(outbox_id, status, now=self.clock(), **fields)
-
-
-class MemorySender:
-    """Keeps what it 'sends' in memory: the terminal channel's sender and a test double."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.sent: list[tuple[str, Outgoing]] = []
-
-    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
-        self.sent.append((citizen.chat_key, outgoing))
-        return Delivery()

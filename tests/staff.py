@@ -23,11 +23,11 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.domain import Channel
 from bot.keys_cli import init_recovery_key
-from bot.outbound import MemorySender
 from bot.runtime import Runtime
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, Ticket, TicketDraft
 from bot.storage.sqlite.console import StaffTx
+from tests.fakes.memory_sender import MemorySender
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="(csrf[a-z_]*)" value="([^"]*)"')

@@ -25,7 +25,7 @@ from bot.domain import Channel
 from bot.i18n import Catalogs
 from bot.keys_cli import init_recovery_key
 from bot.logs import LIBRARY_LOGGERS
-from bot.outbound import MemorySender, OutboxWorker
+from bot.outbound import OutboxWorker
 from bot.rotation import Progress, rotate
 from bot.runtime import Runtime, open_runtime
 from bot.staff import keys as staff_keys
@@ -37,6 +37,7 @@ from bot.storage.sqlite.tickets import TIP_IDS
 from bot.storage.tips import RECOVERY
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
+from tests.fakes.memory_sender import MemorySender
 from tests.sealed import recovery_private
 from tests.staff import PASSWORD
 from tests.test_complaint import PDF, attach, to_describe

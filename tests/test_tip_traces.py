@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot import sealed_tips
 from bot.crypto import DataCipher
 from bot.domain import Channel, Inbound, Reply
-from bot.outbound import MemorySender, OutboxWorker
+from bot.outbound import OutboxWorker
 from bot.runtime import Runtime
 from bot.sealed_tips import receipt_locator
 from bot.staff import keys as staff_keys
@@ -17,6 +17,7 @@ from bot.staff.actions import Actor, reply
 from bot.storage.sqlite.console import StaffTx
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
+from tests.fakes.memory_sender import MemorySender
 from tests.staff import PASSWORD
 from tests.test_tip import RECEIPT, REFERENCE
 from tests.test_tip_privacy import PHONE, WHAT, every_value, file_tip

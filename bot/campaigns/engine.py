@@ -101,7 +101,6 @@ class DeliveryEngine:
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
         self._wakes = {c: asyncio.Event() for c in CHANNELS}
         self._stopping = False
-        self._flushed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.sent_count = 0
 
@@ -277,8 +276,6 @@ class DeliveryEngine:
             raise
         if any(o.status == "pending" for o in outcomes):
             self.wake()
-        self._flushed.set()
-        self._flushed.clear()
 
     # ---- a test send ---------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.replies import ReplyQueue
-from bot.storage.sqlite import SqliteStorage
+from bot.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
     dispatcher: Dispatcher  # every inbound message goes through it
-    storage: SqliteStorage  # the inbox, dead letters, held messages, delivery reports
+    storage: Storage  # the inbox, dead letters, held messages, delivery reports
     outbox: OutboxWorker  # the channel's Sender is added to it
     replies: ReplyQueue  # a step's replies, written before they are sent
     catalogs: Catalogs  # texts the adapter sends itself (commands menu, notes)

@@ -19,6 +19,7 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
+from bot.storage.rotation import RotationStore
 from bot.storage.tips import TipStore
 
 
@@ -189,6 +190,15 @@ class LoginThrottle(Protocol):
         ...
 
 
+class StaffSessions(Protocol):
+    """Staff console sessions, as the clean-up job sees them."""
+
+    async def purge_sessions(self, *, seen_before: datetime, opened_before: datetime) -> int:
+        """Delete sessions last used before `seen_before` or opened before `opened_before`
+        (an investigator's holds the tip key, wrapped under the cookie's session id)."""
+        ...
+
+
 class BlobIndex(Protocol):
     """Which attachment blobs (bot/attachments.py) the stored records still refer to."""
 
@@ -220,6 +230,10 @@ class Tx(Protocol):
     def dead_letters(self) -> DeadLetterStore: ...
     @property
     def login_throttle(self) -> LoginThrottle: ...
+    @property
+    def staff(self) -> StaffSessions: ...
+    @property
+    def rotation(self) -> RotationStore: ...
     @property
     def blobs(self) -> BlobIndex: ...
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from bot.domain import Channel
 from bot.metrics import Metrics
 from bot.safejson import JsonTooDeep
-from bot.storage.sqlite import SqliteStorage
+from bot.storage import Storage
 
 from .inbound import MalformedUpdate
 
@@ -31,7 +31,7 @@ class DeadLetters:
     """Where the adapter sets aside an update it cannot take."""
 
     def __init__(
-        self, storage: SqliteStorage, metrics: Metrics, clock: Callable[[], datetime]
+        self, storage: Storage, metrics: Metrics, clock: Callable[[], datetime]
     ) -> None:
         self.storage = storage
         self.metrics = metrics

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from bot.domain import Channel
 from bot.recent import RecentKeys
 from bot.safejson import loads as load_json
-from bot.storage.sqlite import SqliteStorage
+from bot.storage import Storage
 
 from .chat_queues import ChatQueues
 from .dead_letters import DeadLetters, encoded, update_id_of
@@ -40,7 +40,7 @@ class Receiver:
 
     def __init__(
         self,
-        storage: SqliteStorage,
+        storage: Storage,
         clock: Callable[[], datetime],
         dead_letters: DeadLetters,
         queues: ChatQueues,

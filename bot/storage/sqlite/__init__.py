@@ -37,7 +37,9 @@ from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.rotation import SqliteRotationStore
 from bot.storage.sqlite.session_codec import SessionCodec
+from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
@@ -70,6 +72,8 @@ class SqliteTx:
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
         self.login_throttle = SqliteLoginThrottle(conn)
+        self.staff = SqliteStaffStore(conn)
+        self.rotation = SqliteRotationStore(conn, cipher)
         self.blobs = SqliteBlobIndex(conn, cipher)
 
 

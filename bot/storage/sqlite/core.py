@@ -23,7 +23,7 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _citizen(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
+def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
     """A citizen from its row; `chat_key` when the caller found the row by it (the keyed
     hash matched), which spares decrypting the stored address."""
     sub_regions = row["sub_regions"]
@@ -82,7 +82,7 @@ class SqliteCitizenStore:
         if not rows:
             return await self._create(channel, chat_key, now=now), True, None
         row = next(iter(rows))
-        citizen = _citizen(row, self._cipher, chat_key)
+        citizen = citizen_from_row(row, self._cipher, chat_key)
         if row["s_flow"] is None:
             return citizen, False, None
         session = SessionRecord(
@@ -116,12 +116,12 @@ class SqliteCitizenStore:
             f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({self._marks})",
             (channel, *hashes),
         )
-        return _citizen(next(iter(rows)), self._cipher, chat_key) if rows else None
+        return citizen_from_row(next(iter(rows)), self._cipher, chat_key) if rows else None
 
     async def get(self, citizen_id: int) -> Citizen | None:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
             row = await cur.fetchone()
-        return _citizen(row, self._cipher) if row else None
+        return citizen_from_row(row, self._cipher) if row else None
 
     async def mark_blocked(self, citizen_id: int) -> None:
         """The platform said the citizen blocked the bot (or cannot get our messages)."""

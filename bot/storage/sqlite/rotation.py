@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.crypto import DataCipher, DecryptionError
-from bot.storage.sqlite import SqliteTx
+from bot.storage.rotation import Batch
 from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from bot.storage.sqlite.tickets import TIP_IDS
@@ -75,20 +75,19 @@ TABLES = (
 NAMES = tuple(table.name for table in TABLES)
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    examined: int  # rows read
-    rotated: int  # rows rewritten under the current key
-    failed: int  # rows that did not open (unknown key, tampered) or whose new hash clashed
-    last: Any  # key of the last row read: the next batch starts after it; None when done
-
-
-class RotationTx:
+class SqliteRotationStore:
     """The rotation's statements on one unit of work's connection."""
 
-    def __init__(self, tx: SqliteTx) -> None:
-        self._conn: Database = tx.conn
-        self._cipher: DataCipher = tx.cipher
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+        self._conn = conn
+        self._cipher = cipher
+
+    @property
+    def version(self) -> int:
+        return self._cipher.current_version
+
+    def tables(self) -> tuple[str, ...]:
+        return NAMES
 
     async def count(self, name: str) -> int:
         table = _table(name)

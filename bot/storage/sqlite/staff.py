@@ -138,9 +138,10 @@ class SqliteStaffStore:
     async def end_sessions(self, staff_id: int) -> None:
         await self._conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
 
-    async def purge_sessions(self, seen_before: datetime) -> int:
+    async def purge_sessions(self, *, seen_before: datetime, opened_before: datetime) -> int:
         cur = await self._conn.execute(
-            "DELETE FROM staff_sessions WHERE last_seen_at < ?", (ts(seen_before),)
+            "DELETE FROM staff_sessions WHERE last_seen_at < ? OR created_at < ?",
+            (ts(seen_before), ts(opened_before)),
         )
         return cur.rowcount
 

@@ -64,9 +64,6 @@ class AudienceCount:
     def by_channel(self, channel: str) -> int:
         return sum(n for c, _, n in self.rows if c == channel)
 
-    def by_language(self, lang: str) -> int:
-        return sum(n for _, lang_, n in self.rows if lang_ == lang)
-
     def skipped(self, campaign: Campaign) -> int:
         """Subscribers the missing-language rule leaves out (no text for them)."""
         return sum(n for _, lang, n in self.rows if campaign.text_language(lang) is None)
