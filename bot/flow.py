@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.commands import Command, command_payload
 from bot.domain import Button, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -171,7 +172,10 @@ class Context:
     def reply(self, msgid: str, *buttons: Button, **params: Any) -> Reply:
         return Reply(text=self.t.gettext(msgid, **params), buttons=buttons)
 
+    def back_button(self) -> Button:
+        return self.button("nav.back", command_payload(Command.BACK))
+
     def nav(self, *, back: bool = True) -> tuple[Button, ...]:
         """The Back / Main menu buttons most questions end with."""
-        items = [self.button("nav.back", "g:back")] if back else []
-        return (*items, self.button("nav.menu", "g:menu"))
+        items = [self.back_button()] if back else []
+        return (*items, self.button("nav.menu", command_payload(Command.MENU)))

@@ -289,7 +289,7 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
 @FLOW.prompt("edit")
 async def ask_edit(ctx: Context) -> Reply:
     buttons = [ctx.button(f"complaint.field_{f}", f"edit:{f}") for f in _FIELDS]
-    return Reply(ctx.t("complaint.ask_edit"), (*buttons, ctx.button("nav.back", "g:back")))
+    return Reply(ctx.t("complaint.ask_edit"), (*buttons, ctx.back_button()))
 
 
 @FLOW.on("edit", accepts=BUTTONS_ONLY)

@@ -348,7 +348,7 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
 async def ask_edit(ctx: Context) -> Reply:
     fields = [f for f in _EDITABLE if f != "contact" or ctx.data.get("privacy") == CONFIDENTIAL]
     buttons = [ctx.button(f"tip.edit_{f}", f"ed:{f}") for f in fields]
-    return Reply(ctx.t("tip.ask_edit"), (*buttons, ctx.button("nav.back", "g:back")))
+    return Reply(ctx.t("tip.ask_edit"), (*buttons, ctx.back_button()))
 
 
 @FLOW.on("edit", accepts=BUTTONS_ONLY)
