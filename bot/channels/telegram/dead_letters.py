@@ -30,9 +30,7 @@ _SAYS_WHERE = (MalformedUpdate, JsonTooDeep)  # their text names a field, never 
 class DeadLetters:
     """Where the adapter sets aside an update it cannot take."""
 
-    def __init__(
-        self, storage: Storage, metrics: Metrics, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, storage: Storage, metrics: Metrics, clock: Callable[[], datetime]) -> None:
         self.storage = storage
         self.metrics = metrics
         self.clock = clock
