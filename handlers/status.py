@@ -5,15 +5,15 @@ stateDiagram-v2
     [*] --> pick
     pick --> ticket: one of my tickets / a reference filed from this chat
     pick --> pick: not found or malformed (wrong references counted, then locked)
-    pick --> [*]: a 16-digit receipt, or this chat's confidential tip (the tip_inbox flow)
+    pick --> [*]: a 16-digit receipt (the tip_inbox flow)
     ticket --> reply: "Reply" (offered when staff asked something)
     ticket --> pick: "Check another"
     reply --> [*]: the text joins the ticket's thread
 ```
 
-A reference is looked up only among this chat's own tickets (and its confidential tips,
-opened by tip_inbox): another chat gets exactly the "not found" answer, and its misses
-count towards the per-chat lookup lock that wrong receipts share.
+A reference is looked up only among this chat's own tickets: another chat gets exactly
+the "not found" answer, and its misses count towards the per-chat lookup lock that wrong
+receipts share. A tip keeps nothing of its chat, so only its receipt opens it.
 Data keys: ticket_id (the ticket on screen).
 """
 
