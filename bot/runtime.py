@@ -21,6 +21,7 @@ from bot.flow import Flow
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
+from bot.pacing import Pacing
 from bot.private import private_dir
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
@@ -46,6 +47,8 @@ class Runtime:
     metrics: Metrics
     outbox: OutboxWorker
     replies: ReplyQueue
+    # Every sending budget, shared by the channels' senders and the campaign engine.
+    pacing: Pacing
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
     # The recovery key's private half when this start created it: shown once, never kept.
@@ -120,5 +123,6 @@ async def open_runtime(
         metrics,
         outbox,
         replies,
+        Pacing(settings),
         new_recovery_key=recovery,
     )

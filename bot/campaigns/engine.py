@@ -16,8 +16,10 @@ another copy while the report said "sent"). A row is marked 'sending' and commit
 *before* its HTTP call starts, in batches no larger than what may go out at once, so after a
 crash a row still 'sending' becomes 'unknown' the same way. The report counts 'unknown' apart.
 
-Each channel has its own task and bucket, so a WhatsApp backlog never slows Telegram, and
-conversation replies never wait here at all: adapters send them directly.
+Each channel has its own task and takes its pace from that channel's `Budget`
+(bot/pacing.py), the one its sender uses: a WhatsApp backlog never slows Telegram, each
+channel's own per-chat rate spaces one citizen's broadcasts, and nothing is claimed while
+a conversation reply waits for a slot.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from bot.campaigns.model import CHANNELS, Campaign, in_window
-from bot.campaigns.pacing import ChatPacer, TokenBucket
 from bot.campaigns.records import Campaigns, Claimed, Outcome
 from bot.config import Settings
 from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, Sender
+from bot.pacing import Pacing
 from bot.storage.records import Citizen
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class DeliveryEngine:
         catalogs: Catalogs,
         settings: Settings,
         *,
+        pacing: Pacing | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 100,
         poll_seconds: float = 0.5,
@@ -87,14 +90,10 @@ class DeliveryEngine:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.backoff_seconds = backoff_seconds
-        # No burst: each row is claimed the moment it may go, so the sender's own pacer
-        # does not keep claimed rows waiting (a crash then leaves nothing unsent 'sending').
-        self.buckets = {
-            "telegram": TokenBucket(settings.telegram_rate_global, burst=1),
-            "whatsapp": TokenBucket(settings.whatsapp_rate, burst=1),
-        }
-        per_chat = settings.telegram_rate_per_chat
-        self.pacers = {channel: ChatPacer(per_chat) for channel in CHANNELS}
+        # Shared with the senders: a row is claimed only when its send slot is reserved,
+        # so it does not wait once claimed (a crash then leaves little unsent 'sending').
+        pacing = pacing or Pacing(settings)
+        self.budgets = {channel: pacing[channel] for channel in CHANNELS}
         self._cache: dict[int, Campaign] = {}
         self._outcomes: list[Outcome] = []
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
@@ -161,27 +160,20 @@ class DeliveryEngine:
         sender = self.senders.get(channel)
         if sender is None:
             return False
-        bucket, pacer, in_flight = (
-            self.buckets[channel],
-            self.pacers[channel],
-            self._in_flight[channel],
-        )
-        await bucket.wait()
+        budget, in_flight = self.budgets[channel], self._in_flight[channel]
+        room = await budget.broadcast_room()
         # Claim only what can start at once: every claimed row is on the wire within
         # moments, so a crash leaves few rows 'sending' that never left.
         while len(in_flight) > self.max_in_flight * 3 // 4:
             await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        limit = min(bucket.available(), self.max_in_flight - len(in_flight))
+        limit = min(room, self.max_in_flight - len(in_flight))
         if limit <= 0:
             return True
         now = self.clock()
 
         def defer(citizen_id: int) -> datetime | None:
-            wait = pacer.wait_for(citizen_id)
-            if wait > 0:
-                return now + timedelta(seconds=wait)
-            pacer.sent(citizen_id)  # reserve this chat's slot now
-            return None
+            wait = budget.broadcast_delay(citizen_id)  # 0: this chat's slot is taken
+            return now + timedelta(seconds=wait) if wait > 0 else None
 
         async with self.campaigns.transaction() as store:
             rows = await store.claim(channel, now=now, limit=limit, defer=defer)
@@ -191,7 +183,7 @@ class DeliveryEngine:
                 self._cache[campaign_id] = campaign
         if not rows:
             return False
-        bucket.take(len(rows))
+        budget.reserve(len(rows))
         for row in rows:
             task = asyncio.create_task(self._deliver(channel, sender, row))
             in_flight.add(task)
@@ -213,12 +205,14 @@ class DeliveryEngine:
         campaign = self._cache[row.campaign_id]
         text_lang = campaign.text_language(row.locale)
         if text_lang is None:
+            self.budgets[channel].release()
             return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_text")
         template = None
         if channel == "whatsapp":
             # The sender judges the window; without a template an expired one means skip.
             template = campaign.templates.get(text_lang)
             if template is None and not in_window(row.citizen.last_inbound_at, self.clock()):
+                self.budgets[channel].release()
                 return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_template")
         outgoing = outgoing_for(campaign, text_lang, row.locale, self.catalogs, template=template)
         try:
@@ -238,7 +232,7 @@ class DeliveryEngine:
             # It may have arrived: never again (at most once), and counted apart.
             return Outcome(delivery, citizen, "unknown", reason, failed_attempt=True)
         if err.retry_after is not None:
-            self.buckets[row.citizen.channel].pause(err.retry_after)
+            self.budgets[row.citizen.channel].hold(err.retry_after)
             if row.throttled + 1 < MAX_THROTTLED:
                 retry_at = self.clock() + timedelta(seconds=err.retry_after)
                 return Outcome(

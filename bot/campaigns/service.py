@@ -20,6 +20,7 @@ class CampaignService:
             runtime.outbox.senders,
             runtime.catalogs,
             runtime.settings,
+            pacing=runtime.pacing,
             clock=clock,
         )
         self.scheduler = CampaignScheduler(

@@ -48,7 +48,7 @@ from .dead_letters import encoded, set_aside, update_id_of
 from .inbound import ALLOWED_UPDATES, FileRef, Incoming, parse_update
 from .polling import Poller, Sleep
 from .request import AiohttpRequest, install_token_redaction
-from .sender import BotApi, Pacer, TelegramSender
+from .sender import BotApi, TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,8 @@ class TelegramChannel:
         )
         await self._bot.initialize()
         self._api = BotApi(url, self.token, request, polling)
-        pacer = Pacer(self.settings.telegram_rate_global, self.settings.telegram_rate_per_chat)
         self._sender = TelegramSender(
-            self._api, pacer, runtime.attachments, on_blocked=self._mark_blocked
+            self._api, runtime.pacing.telegram, runtime.attachments, on_blocked=self._mark_blocked
         )
         runtime.outbox.add_sender(self._sender)
         runtime.outbox.add_settler(self._settle_inbox)

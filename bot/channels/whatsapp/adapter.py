@@ -100,6 +100,7 @@ class WhatsAppChannel:
             client,
             runtime.catalogs,
             status_callback=public_url(self.base_url, STATUS_PATH),
+            budget=runtime.pacing.whatsapp,
             clock=runtime.dispatcher.clock,
         )
         runtime.outbox.add_sender(self._sender)
