@@ -197,21 +197,24 @@ class Pacing:
     def __init__(
         self, settings: Settings, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
     ) -> None:
-        self.telegram = Budget(
-            settings.telegram_rate_global,
-            settings.telegram_rate_per_chat,
-            chat_burst=TELEGRAM_CHAT_BURST,
-            clock=clock,
-            sleep=sleep,
-        )
-        self.whatsapp = Budget(
-            settings.whatsapp_rate,
-            settings.whatsapp_rate_per_chat,
-            chat_burst=WHATSAPP_CHAT_BURST,
-            clock=clock,
-            sleep=sleep,
-        )
+        limits = {
+            "telegram": (
+                settings.telegram_rate_global,
+                settings.telegram_rate_per_chat,
+                TELEGRAM_CHAT_BURST,
+            ),
+            "whatsapp": (
+                settings.whatsapp_rate,
+                settings.whatsapp_rate_per_chat,
+                WHATSAPP_CHAT_BURST,
+            ),
+        }
+        self._budgets = {
+            channel: Budget(overall, per_chat, chat_burst=burst, clock=clock, sleep=sleep)
+            for channel, (overall, per_chat, burst) in limits.items()
+        }
+        self.telegram = self._budgets["telegram"]
+        self.whatsapp = self._budgets["whatsapp"]
 
     def __getitem__(self, channel: str) -> Budget:
-        budget: Budget = getattr(self, channel)
-        return budget
+        return self._budgets[channel]
