@@ -101,10 +101,10 @@ def create_app(
             for channel in channels:
                 await channel.start(runtime)
             await campaigns.start()
-            maintenance.start()
+            maintenance.start(runtime.jobs)
             yield
         finally:
-            await maintenance.stop()
+            maintenance.stop()
             await campaigns.stop()
             for channel in reversed(channels):
                 await channel.stop()

@@ -19,6 +19,7 @@ from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
 from bot.dispatcher import Dispatcher
 from bot.flow import Flow
 from bot.i18n import Catalogs
+from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.pacing import Pacing
@@ -49,12 +50,15 @@ class Runtime:
     replies: ReplyQueue
     # Every sending budget, shared by the channels' senders and the campaign engine.
     pacing: Pacing
+    # Every periodic job, on one scheduler: started on open, stopped first on close.
+    jobs: Jobs
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
     # The recovery key's private half when this start created it: shown once, never kept.
     new_recovery_key: str | None = None
 
     async def close(self) -> None:
+        await self.jobs.stop()
         await self.outbox.stop()
         await self.storage.close()
 
@@ -85,6 +89,10 @@ async def open_runtime(
     catalogs = catalogs or Catalogs()
     storage = SqliteStorage(settings.database_path, cipher)
     await storage.open()
+    jobs = Jobs()
+    # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.
+    jobs.every(storage.CHECKPOINT_SECONDS, storage.checkpoint_job, name="storage:checkpoint")
+    jobs.start()
     attachments = AttachmentStore(
         settings.attachments_dir, cipher, max_bytes=settings.max_attachment_mb * MB
     )
@@ -103,7 +111,7 @@ async def open_runtime(
         clock=clock,
         files=attachments,
     )
-    outbox = OutboxWorker(storage, {}, clock=clock, replies=replies)
+    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies)
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         recovery = await sealed_tips.ensure_recovery_key(tx.tips)
@@ -124,5 +132,6 @@ async def open_runtime(
         outbox,
         replies,
         Pacing(settings),
+        jobs,
         new_recovery_key=recovery,
     )

@@ -36,6 +36,7 @@ from bot.config import Settings
 from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
+from bot.jobs import Jobs
 from bot.outbound import Outgoing, Sender
 from bot.pacing import Pacing
 from bot.storage.records import Citizen
@@ -73,6 +74,7 @@ class DeliveryEngine:
         senders: Mapping[str, Sender],
         catalogs: Catalogs,
         settings: Settings,
+        jobs: Jobs,
         *,
         pacing: Pacing | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -85,6 +87,7 @@ class DeliveryEngine:
         self.senders = senders  # the outbox's dict: adapters register as they start
         self.catalogs = catalogs
         self.settings = settings
+        self.jobs = jobs
         self.clock = clock
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
@@ -114,18 +117,19 @@ class DeliveryEngine:
         self._tasks = [
             asyncio.create_task(self._channel_loop(c), name=f"campaign-{c}") for c in CHANNELS
         ]
-        self._tasks.append(asyncio.create_task(self._flush_loop(), name="campaign-flush"))
+        # Rows come due without a wake-up too (backoff, retry_after, a chat's spacing).
+        self.jobs.every(self.poll_seconds, self._poll, name="campaigns:wake")
+        self.jobs.every(self.flush_seconds, self.flush, name="campaigns:flush")
 
     async def stop(self) -> None:
         self._stopping = True
-        loops, flusher = self._tasks[:-1], self._tasks[-1:]
-        for task in loops:
+        self.jobs.remove("campaigns:wake")
+        for task in self._tasks:
             task.cancel()
         in_flight = [t for tasks in self._in_flight.values() for t in tasks]
         if in_flight:
             await asyncio.wait(in_flight, timeout=5)
-        for task in flusher:
-            task.cancel()
+        self.jobs.remove("campaigns:flush")
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -136,24 +140,21 @@ class DeliveryEngine:
         for event in self._wakes.values():
             event.set()
 
+    async def _poll(self) -> None:
+        self.wake()
+
     # ---- sending ------------------------------------------------------------------------
 
     async def _channel_loop(self, channel: str) -> None:
         wake = self._wakes[channel]
         while not self._stopping:
             try:
-                if not await self._round(channel):
-                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
-                    # that arrives together with the wake-up.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_seconds):
-                            await wake.wait()
-                    wake.clear()
-            except asyncio.CancelledError:
-                raise
+                if await self._round(channel):
+                    continue
             except Exception:
                 log.exception("campaign round failed on %s", channel)
-                await asyncio.sleep(self.poll_seconds)
+            await wake.wait()  # set by a new run, a flush with retries, or the poll job
+            wake.clear()
 
     async def _round(self, channel: str) -> bool:
         """Claim what may go out now and start sending it; False when there was nothing."""
@@ -248,16 +249,9 @@ class DeliveryEngine:
 
     # ---- recording ----------------------------------------------------------------------
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("recording campaign outcomes failed; will retry")
-
     async def flush(self) -> None:
-        """Record the outcomes gathered so far, and close runs with nothing left."""
+        """Record the outcomes gathered so far, and close runs with nothing left (a job
+        every `flush_seconds`, so outcomes are written in bulk)."""
         outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
