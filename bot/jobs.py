@@ -31,6 +31,7 @@ class Jobs:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -44,9 +45,15 @@ class Jobs:
         if not self.running:
             return
         self._scheduler.pause()
+        self._stopping = True
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=wait)
-        self._scheduler.shutdown(wait=False)  # cancels what is still running
+        late = list(self._running.values())
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        self._scheduler.shutdown(wait=False)
 
     def every(self, seconds: float, job: Job, *, name: str, now: bool = False) -> None:
         """Run `job` every `seconds` (first at once when `now`), until `remove(name)`."""
@@ -88,5 +95,9 @@ class Jobs:
             await job()
         except Exception:
             log.exception("job %s failed; it runs again at its next time", name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.warning("job %s was still running at shutdown; stopped", name)
         finally:
             del self._running[name]

@@ -102,9 +102,9 @@ class Budget:
         self.clock = clock
         self.sleep = sleep
         self._overall = Bucket(per_second, max(1.0, per_second), clock())
-        # A broadcast takes at most a tenth of a second's worth at once: no bursts past
-        # the platform's limit, and few rows claimed ahead of their send.
-        self._broadcast_burst = max(1, int(per_second / 10))
+        # Broadcasts alone keep to the rate without the overall second's burst: no burst
+        # past the platform's limit as a campaign starts, one row claimed as it may go.
+        self._broadcast = Bucket(per_second, 1.0, clock())
         self._chats = ChatBuckets(per_chat, float(chat_burst), clock)
         self._broadcasts = ChatBuckets(per_chat, 1.0, clock)  # keyed by citizen id
         self._held_until = 0.0
@@ -164,16 +164,21 @@ class Budget:
             return 1 << 30
         while True:
             now = self.clock()
-            wait = max(self._overall.wait_time(now), self._held_until - now)
+            wait = max(
+                self._overall.wait_time(now),
+                self._broadcast.wait_time(now),
+                self._held_until - now,
+            )
             if wait <= 0 and not self._replies_waiting:
-                return min(int(self._overall.tokens), self._broadcast_burst)
+                return int(min(self._overall.tokens, self._broadcast.tokens))
             await self.sleep(max(wait, 0.001) * (2 if self._replies_waiting else 1))
 
     def reserve(self, sends: int) -> None:
         """Take slots now for sends about to start; their `wait` then takes no other."""
         if self.per_second > 0:
-            self._overall.refill(self.clock())
-            self._overall.tokens -= sends
+            for bucket in (self._overall, self._broadcast):
+                bucket.refill(self.clock())
+                bucket.tokens -= sends
             # Bounded: a reserved send that never came frees at most a second's burst.
             self._reserved = min(self._reserved + sends, int(self._overall.capacity))
 
@@ -181,7 +186,8 @@ class Budget:
         """Give back reserved slots whose sends did not happen (a row was skipped)."""
         back = min(sends, self._reserved)
         self._reserved -= back
-        self._overall.tokens = min(self._overall.capacity, self._overall.tokens + back)
+        for bucket in (self._overall, self._broadcast):
+            bucket.tokens = min(bucket.capacity, bucket.tokens + back)
 
     def broadcast_delay(self, recipient: Hashable) -> float:
         """Seconds until `recipient` may get another broadcast message (0: now, and its

@@ -163,3 +163,20 @@ async def test_whatsapp_broadcasts_do_not_take_telegrams_per_chat_rate(
     finally:
         await service.stop()
         await runtime.close()
+
+
+async def test_a_broadcast_alone_does_not_burst_past_the_rate() -> None:
+    """A campaign starting on an idle bot: not a whole second's worth at once."""
+    time = FakeTime()
+    paced = budget(time, 30.0, 0.0)
+    sent = 0
+
+    async def engine() -> None:
+        nonlocal sent
+        while sent < 91:
+            room = await paced.broadcast_room()
+            paced.reserve(room)
+            sent += room
+
+    await time.run(engine())
+    assert time.now == pytest.approx(3.0, abs=0.1)  # one at once, then 30 a second
