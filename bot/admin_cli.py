@@ -19,13 +19,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import keys_cli
 from bot.config import Settings
+from bot.domain import LANGUAGES
 from bot.i18n import TIMEZONE
 from bot.staff.accounts import AccountError, add_account
 from bot.staff.actions import Actor
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import ROLES, STATUSES, StaffUser
+from bot.staff.roles import INVESTIGATOR
 from bot.storage.sqlite.console import StaffTx
 
 
@@ -35,7 +36,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add = staff_actions.add_parser("add", help="create an account (password from the terminal)")
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, required=True)
-    add.add_argument("--lang", choices=("kk", "ru", "en"), default=None, help="console language")
+    add.add_argument("--lang", choices=LANGUAGES, default=None, help="console language")
     staff_actions.add_parser("list", help="every account with its role and state")
     disable = staff_actions.add_parser(
         "disable", help="disable an account, end its sessions, revoke its tokens"
@@ -78,7 +79,6 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import open_runtime
 
     runtime = await open_runtime(settings)
-    keys_cli.show_new_recovery_key(runtime)
     try:
         if args.command == "staff":
             return await _staff(runtime, args)
@@ -103,9 +103,16 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
                     password,
                     locale=args.lang or runtime.settings.default_language,
                     now=now,
+                    # The shell holds the public keys: it chooses tips' recipients anyway.
+                    endorsed=True,
                 )
                 await db.audit.append(
-                    actor="cli", action="account.add", target=user.username, now=now, role=None
+                    actor="cli",
+                    action="account.add",
+                    target=user.username,
+                    now=now,
+                    role=None,
+                    endorsed=user.role == INVESTIGATOR,
                 )
         except AccountError as err:
             print(f"govbot staff: {runtime.catalogs['en'](str(err))}", file=sys.stderr)

@@ -16,8 +16,8 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from bot.campaigns.service import CampaignService
+from bot.channels.services import ChannelServices
 from bot.config import Settings
-from bot.keys_cli import show_new_recovery_key
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
@@ -33,8 +33,22 @@ class ChannelService(Protocol):
     name: str
 
     def routes(self) -> list[BaseRoute]: ...
-    async def start(self, runtime: Runtime) -> None: ...
+    async def start(self, services: ChannelServices) -> None: ...
     async def stop(self) -> None: ...
+
+
+def channel_services(runtime: Runtime) -> ChannelServices:
+    """The parts of the running bot that the messenger adapters use."""
+    return ChannelServices(
+        dispatcher=runtime.dispatcher,
+        storage=runtime.storage,
+        outbox=runtime.outbox,
+        replies=runtime.replies,
+        catalogs=runtime.catalogs,
+        attachments=runtime.attachments,
+        metrics=runtime.metrics,
+        pacing=runtime.pacing,
+    )
 
 
 def build_channels(
@@ -79,7 +93,6 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock=clock or (lambda: datetime.now(UTC)))
         app.state.runtime = runtime
-        show_new_recovery_key(runtime)  # printed, never logged
         for line in lines:
             announce(line)
         if not channels:
@@ -98,8 +111,9 @@ def create_app(
             # First: replies a crash left unsent go back to the worker before any channel
             # starts sending new ones (the worker sends for a channel once it is added).
             await runtime.outbox.start()
+            services = channel_services(runtime)
             for channel in channels:
-                await channel.start(runtime)
+                await channel.start(services)
             await campaigns.start()
             maintenance.start(runtime.jobs)
             yield

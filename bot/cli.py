@@ -45,7 +45,7 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import channel_services, create_app
     from bot.crypto import DataCipher
     from bot.refdata import default_data_dir, load_refdata
     from bot.runtime import ensure_secrets
@@ -78,7 +78,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 return await serving
             await asyncio.sleep(0.05)
         try:
-            await run_shell(app.state.runtime, lang=args.lang, chat_key=args.chat)
+            runtime = app.state.runtime
+            await run_shell(
+                channel_services(runtime), runtime.settings, lang=args.lang, chat_key=args.chat
+            )
         finally:
             server.should_exit = True
             await serving
@@ -88,14 +91,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_shell(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import channel_services
     from bot.channels.console import run_shell
     from bot.runtime import open_runtime
 
     async def main() -> None:
         runtime = await open_runtime(settings)
-        keys_cli.show_new_recovery_key(runtime)
         try:
-            await run_shell(runtime, lang=args.lang, chat_key=args.chat)
+            await run_shell(
+                channel_services(runtime), runtime.settings, lang=args.lang, chat_key=args.chat
+            )
         finally:
             await runtime.close()
 

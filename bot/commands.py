@@ -37,7 +37,8 @@ _WORDS: dict[Command, tuple[str, ...]] = {
     Command.SUBSCRIBE: ("start", "старт", "бастау", "subscribe", "подписаться", "жазылу"),
 }
 _BY_WORD = {word: command for command, words in _WORDS.items() for word in words}
-_PAYLOADS = {f"g:{command.value}": command for command in Command}
+GLOBAL_PREFIX = "g:"  # a button payload that carries a global command, "g:menu"
+_PAYLOADS = {f"{GLOBAL_PREFIX}{command.value}": command for command in Command}
 _PUNCTUATION = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -63,8 +64,9 @@ def global_command(text: str, payload: str | None) -> Command | None:
     return _BY_WORD.get(word) if len(word) <= 20 else None
 
 
-def is_global_payload(payload: str) -> bool:
-    return payload in _PAYLOADS
+def command_payload(command: Command) -> str:
+    """The button payload that runs `command`, as the flows' navigation buttons carry it."""
+    return f"{GLOBAL_PREFIX}{command.value}"
 
 
 def match_button(text: str, offered: Sequence[Button]) -> str | None:

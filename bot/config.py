@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from bot.domain import LANGUAGES
 from bot.errors import ConfigError
-
-LANGUAGES = ("kk", "ru", "en")
 
 _TELEGRAM_TOKEN = re.compile(r"^\d{5,12}:[A-Za-z0-9_-]{30,50}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
@@ -27,6 +26,7 @@ _WHATSAPP_FROM = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+_DEFAULTS = Settings()
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse KEY=VALUE lines; '#' comments, blank lines and optional quotes allowed."""
     values: dict[str, str] = {}
@@ -123,10 +126,18 @@ def load_settings(
     get = env.get
 
     def parse(
-        key: str, convert: Callable[[str], T], default: T, expected: str, *, secret: bool = False
+        key: str,
+        convert: Callable[[str], T],
+        expected: str,
+        *,
+        secret: bool = False,
+        name: str | None = None,
     ) -> T:
+        """`key` converted, or the default of the field `name` (by default the key in
+        lower case) where unset: each default is written once, on `Settings`."""
         raw = get(key)
         if raw is None:
+            default: T = getattr(_DEFAULTS, name or key.lower())
             return default
         try:
             return convert(raw)
@@ -145,24 +156,20 @@ def load_settings(
         database_path=parse(
             "DATABASE_URL",
             _sqlite_path,
-            Path("var/govbot.sqlite3"),
             "sqlite:///path/to/file",
             secret=True,  # a database URL may carry a password
+            name="database_path",
         ),
-        host=parse("HOST", _host, "127.0.0.1", "a host name or IP address"),
-        port=parse("PORT", _port, 8080, "a port number from 1 to 65535"),
+        host=parse("HOST", _host, "a host name or IP address"),
+        port=parse("PORT", _port, "a port number from 1 to 65535"),
         public_url=parse(
-            "PUBLIC_URL", _base_url, None, "an http(s) base URL such as https://bot.example.kz"
+            "PUBLIC_URL", _base_url, "an http(s) base URL such as https://bot.example.kz"
         ),
         telegram_bot_token=pattern(
             "TELEGRAM_BOT_TOKEN", _TELEGRAM_TOKEN, "a BotFather token such as 123456:ABC-..."
         ),
-        telegram_api_url=parse(
-            "TELEGRAM_API_URL", _base_url, "https://api.telegram.org", "an http(s) URL"
-        ),
-        telegram_mode=parse(
-            "TELEGRAM_MODE", _choice("polling", "webhook"), "polling", "polling or webhook"
-        ),
+        telegram_api_url=parse("TELEGRAM_API_URL", _base_url, "an http(s) URL"),
+        telegram_mode=parse("TELEGRAM_MODE", _choice("polling", "webhook"), "polling or webhook"),
         telegram_webhook_secret=pattern(
             "TELEGRAM_WEBHOOK_SECRET", _WEBHOOK_SECRET, "16-256 characters of A-Z a-z 0-9 _ -"
         ),
@@ -175,9 +182,7 @@ def load_settings(
             _WHATSAPP_FROM,
             "whatsapp:+<E.164 number>, e.g. whatsapp:+77010000000",
         ),
-        twilio_api_url=parse(
-            "TWILIO_API_URL", _base_url, "https://api.twilio.com", "an http(s) URL"
-        ),
+        twilio_api_url=parse("TWILIO_API_URL", _base_url, "an http(s) URL"),
         twilio_update_templates={
             lang: sid
             for lang in LANGUAGES
@@ -189,54 +194,47 @@ def load_settings(
                 )
             )
         },
-        secret_key=parse(
-            "SECRET_KEY", _min_length(32), None, "at least 32 characters", secret=True
-        ),
+        secret_key=parse("SECRET_KEY", _min_length(32), "at least 32 characters", secret=True),
         data_key=get("DATA_KEY"),
-        default_language=parse("DEFAULT_LANGUAGE", _choice(*LANGUAGES), "kk", "one of kk, ru, en"),
+        default_language=parse("DEFAULT_LANGUAGE", _choice(*LANGUAGES), "one of kk, ru, en"),
         session_idle_minutes=parse(
-            "SESSION_IDLE_MINUTES", _int_range(1, 24 * 60), 30, "minutes from 1 to 1440"
+            "SESSION_IDLE_MINUTES", _int_range(1, 24 * 60), "minutes from 1 to 1440"
         ),
         staff_session_hours=parse(
-            "STAFF_SESSION_HOURS", _int_range(1, 7 * 24), 12, "hours from 1 to 168"
+            "STAFF_SESSION_HOURS", _int_range(1, 7 * 24), "hours from 1 to 168"
         ),
-        api_token_days=parse("API_TOKEN_DAYS", _int_range(1, 366), 90, "days from 1 to 366"),
+        api_token_days=parse("API_TOKEN_DAYS", _int_range(1, 366), "days from 1 to 366"),
         trusted_proxies=parse(
             "TRUSTED_PROXIES",
             _networks,
-            (),
             "comma-separated IP addresses or networks, e.g. 127.0.0.1,10.0.0.0/8",
         ),
-        flood_burst=parse("FLOOD_BURST", _int_range(1, 1000), 8, "a whole number from 1 to 1000"),
+        flood_burst=parse("FLOOD_BURST", _int_range(1, 1000), "a whole number from 1 to 1000"),
         flood_per_second=parse(
-            "FLOOD_PER_SECOND", _float_range(0.1, 100), 2.0, "messages a second, 0.1 to 100"
+            "FLOOD_PER_SECOND", _float_range(0.1, 100), "messages a second, 0.1 to 100"
         ),
         appeal_working_days=parse(
-            "APPEAL_WORKING_DAYS", _int_range(1, 60), 15, "working days from 1 to 60"
+            "APPEAL_WORKING_DAYS", _int_range(1, 60), "working days from 1 to 60"
         ),
-        max_attachments=parse("MAX_ATTACHMENTS", _int_range(0, 20), 5, "a count from 0 to 20"),
+        max_attachments=parse("MAX_ATTACHMENTS", _int_range(0, 20), "a count from 0 to 20"),
         max_attachment_mb=parse(
-            "MAX_ATTACHMENT_MB", _int_range(1, 20), 20, "megabytes from 1 to 20 (Telegram's limit)"
+            "MAX_ATTACHMENT_MB", _int_range(1, 20), "megabytes from 1 to 20 (Telegram's limit)"
         ),
         telegram_rate_global=parse(
-            "TELEGRAM_RATE_GLOBAL", _float_range(0, 1000), 30.0, "messages a second (0 = unlimited)"
+            "TELEGRAM_RATE_GLOBAL", _float_range(0, 1000), "messages a second (0 = unlimited)"
         ),
         telegram_rate_per_chat=parse(
-            "TELEGRAM_RATE_PER_CHAT", _float_range(0, 100), 1.0, "messages a second (0 = unlimited)"
+            "TELEGRAM_RATE_PER_CHAT", _float_range(0, 100), "messages a second (0 = unlimited)"
         ),
         whatsapp_rate=parse(
-            "WHATSAPP_RATE", _float_range(0, 1000), 10.0, "messages a second (0 = unlimited)"
+            "WHATSAPP_RATE", _float_range(0, 1000), "messages a second (0 = unlimited)"
         ),
         whatsapp_rate_per_chat=parse(
-            "WHATSAPP_RATE_PER_CHAT",
-            _float_range(0, 100),
-            1 / 6,
-            "messages a second (0 = unlimited)",
+            "WHATSAPP_RATE_PER_CHAT", _float_range(0, 100), "messages a second (0 = unlimited)"
         ),
         log_level=parse(
             "LOG_LEVEL",
             _choice("DEBUG", "INFO", "WARNING", "ERROR"),
-            "INFO",
             "DEBUG, INFO, WARNING or ERROR",
         ),
     )
@@ -285,18 +283,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 def _int_range(low: int, high: int) -> Callable[[str], int]:
-    def convert(raw: str) -> int:
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(raw)
-        return value
-
-    return convert
+    return _in_range(int, low, high)
 
 
 def _float_range(low: float, high: float) -> Callable[[str], float]:
-    def convert(raw: str) -> float:
-        value = float(raw)
+    return _in_range(float, low, high)
+
+
+def _in_range(number: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
+    def convert(raw: str) -> N:
+        value = number(raw)
         if not low <= value <= high:
             raise ValueError(raw)
         return value

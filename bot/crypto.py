@@ -1,9 +1,10 @@
 """Encryption at rest for tips, confidential identities and attachments (DATA_KEY).
 
 Blobs are AES-256-GCM: one version byte, a random 12-byte nonce, then ciphertext and tag.
-The version byte names the key, so DATA_KEY can list old keys after a rotation
-("v2:<new>,v1:<old>") and old rows still decrypt while new ones use the first key.
-Receipts are never stored, only `keyed_hash`es of them; see `keyed_hashes` for rotation.
+The version byte names the key, so DATA_KEY can list old keys ("v2:<new>,v1:<old>"):
+old rows still decrypt while new ones use the first key, and `govbot keys rotate`
+(bot/rotation.py) re-seals them under it. Receipts are never stored, only `keyed_hash`es
+of them, which no rotation can move; see `keyed_hashes`.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class DataCipher:
         return blob[0] if blob else 0
 
     def reencrypt(self, blob: bytes, *, context: bytes = b"") -> bytes:
-        """The same plaintext under the current key; a rotation job calls this on old rows."""
+        """The same plaintext under the current key (`govbot keys rotate` on old files)."""
         if self.version_of(blob) == self.current_version:
             return blob
         return self.encrypt(self.decrypt(blob, context=context), context=context)

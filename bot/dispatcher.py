@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.attachments import AttachmentStore
-from bot.commands import Command, global_command, is_global_payload, match_button
+from bot.classify import Command, Position, Press, Refusal, Text, classify
+from bot.commands import Command as Word
 from bot.config import Settings
 from bot.crypto import DataCipher
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
-from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
+from bot.flow import HOME, PICK_LANGUAGE, Context, Flow, Go, State
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.metrics import Metrics
 from bot.recent import RecentKeys
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 # How fresh citizens.last_inbound_at is kept (WhatsApp's 24-hour window reads it): writing
 # it on every message would be a statement per step for nothing.
 INBOUND_TIME_GRANULARITY = timedelta(seconds=60)
-
-MENU_FLOW = "menu"
-MAIN = "main"
-LANGUAGE = "language"
 
 
 @dataclass(slots=True)
@@ -139,8 +136,9 @@ class Dispatcher:
     ) -> None:
         for flow in flows.values():
             flow.check()
-        if MENU_FLOW not in flows:
-            raise ValueError("the menu flow is required")
+        # (flow, state) of the main menu and of the language choice, as the flows declare.
+        self.home = _step_with(flows, HOME)
+        self.language = _step_with(flows, PICK_LANGUAGE)
         self.storage = storage
         self.catalogs = catalogs
         self.flows = flows
@@ -172,7 +170,7 @@ class Dispatcher:
         the answer, if the message is a repeat or a flood drops it; None to go on, and
         then `answer(msg, screened=True)`."""
         async with self._locks.hold(f"{msg.channel}:{msg.chat_key}"):
-            return await self._screen(msg, self._dedupe_key(msg))
+            return await self._screen(msg, self.dedupe_key(msg))
 
     async def _screen(self, msg: Inbound, dedupe_key: str | None) -> Answer | None:
         self.metrics.inbound(msg.channel.value).inc()
@@ -192,7 +190,7 @@ class Dispatcher:
     async def answer(self, msg: Inbound, *, screened: bool = False) -> Answer:
         """`handle`, with what an adapter needs to know about the citizen to send it."""
         chat = f"{msg.channel}:{msg.chat_key}"
-        dedupe_key = self._dedupe_key(msg)
+        dedupe_key = self.dedupe_key(msg)
         async with self._locks.hold(chat):
             if not screened and (early := await self._screen(msg, dedupe_key)) is not None:
                 return early
@@ -252,6 +250,7 @@ class Dispatcher:
             turn = self._load(citizen, record, now)
             sensitive = self.flows[turn.flow].sensitive
             await self._step(tx, turn, msg, now)
+            sensitive = sensitive or turn.forget or self.flows[turn.flow].sensitive
             reply_seq, kept = None, None
             if turn.replies and self.replies is not None and msg.channel in self.durable:
                 reply_seq, kept = await self.replies.record(
@@ -259,8 +258,10 @@ class Dispatcher:
                     citizen,
                     turn.replies,
                     inbound_key=dedupe_key,
-                    sensitive=sensitive or turn.forget or self.flows[turn.flow].sensitive,
-                    own_row=turn.forget,
+                    sensitive=sensitive,
+                    # A tip's answers (its thread, read through the receipt) are never
+                    # kept on the session: a row of their own, deleted once sent.
+                    own_row=sensitive,
                 )
                 numbered.append(reply_seq)
             await self._save(tx, turn, now, kept)
@@ -272,24 +273,35 @@ class Dispatcher:
         # Committed: the answer is numbered for good (a cancellation that arrives from here
         # on must not take it back; the watermark then stays below it, at least once).
         numbered.clear()
+        if sensitive:
+            self.storage.scrub_soon()
         if self.files is not None:
             for blob_id in turn.discard:
                 await self.files.adelete(blob_id)
         for kind in turn.created:
-            # Tips are not counted: a live counter on an open endpoint would date each one
-            # to the second, which the day-precision storage of tips exists to prevent.
-            if kind != "tip":
-                self.metrics.tickets_created.labels(kind).inc()
+            self.metrics.tickets_created.labels(kind).inc()
         return turn.replies, citizen, last, reply_seq
 
-    def _dedupe_key(self, msg: Inbound) -> str | None:
+    def dedupe_key(self, msg: Inbound) -> str | None:
+        """The processed-ids key of a message with a platform id: keyed, so the table
+        holds no platform ids that could be matched against a chat."""
         if msg.external_id is None:
             return None
         return self.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
 
+    async def processed(self, msg: Inbound) -> bool:
+        """Whether a committed step already handled this message (a retried webhook)."""
+        key = self.dedupe_key(msg)
+        if key is None:
+            return False
+        async with self.storage.read() as tx:
+            return await tx.processed.seen(key)
+
     def _load(self, citizen: Citizen, record: SessionRecord | None, now: datetime) -> _Turn:
-        if record is None or record.flow not in self.flows:
-            return _Turn(citizen, MENU_FLOW, MAIN, {}, [], [])
+        flow = self.flows.get(record.flow) if record is not None else None
+        if record is None or flow is None or record.state not in flow.states:
+            # No session, or one left by a flow or step that is gone: the main menu.
+            return _Turn(citizen, *self.home, {}, [], [])
         stored = record.data
         turn = _Turn(
             citizen,
@@ -300,17 +312,12 @@ class Dispatcher:
             [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
         )
         expired = record.updated_at is not None and now - record.updated_at > self.idle
-        if expired and record.flow != MENU_FLOW:
+        if expired and record.flow != self.home[0]:
             t = self._translator(citizen, None)
             minutes = self.settings.session_idle_minutes
             turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
-            turn.flow, turn.state, turn.data, turn.history, turn.offered = (
-                MENU_FLOW,
-                MAIN,
-                {},
-                [],
-                [],
-            )
+            turn.flow, turn.state = self.home
+            turn.data, turn.history, turn.offered = {}, [], []
             turn.expired = True
         return turn
 
@@ -328,57 +335,38 @@ class Dispatcher:
         )
 
     async def _step(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
-        citizen = turn.citizen
-        command = global_command(msg.text, msg.payload)
-        state = self.flows[turn.flow].states.get(turn.state)
-        # Where a step says its answer is free text (an answer to staff, an amount), a bare
-        # number is the answer, not "0 = main menu" or the number of a Back/Menu button.
-        free_text = state is not None and FREE_TEXT in state.accepts
-        bare_number = msg.payload is None and msg.text.strip().isdigit()
-        if free_text and bare_number and command is Command.MENU:
-            command = None
-        if citizen.locale is None and (turn.flow, turn.state) != (MENU_FLOW, LANGUAGE):
-            # First contact: everything waits until a language is chosen.
-            await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
-            return
-        if command is not None:
-            await self._command(tx, turn, msg, now, command)
-            return
-        if turn.expired:
-            # A late answer to a question that is gone: not a choice on the main menu.
-            await self._ask(tx, turn, msg, now)
-            return
-        if state is None or state.handler is None:
-            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
-            return
-        t = self._translator(citizen, msg)
-        if not turn.offered and (turn.flow, turn.state) == (MENU_FLOW, MAIN):
+        if not turn.offered and (turn.flow, turn.state) == self.home:
             # No saved session (forgotten after an anonymous tip, or purged): the citizen
             # last saw the main menu, so its buttons are the ones on offer.
             said = len(turn.replies)
             await self._ask(tx, turn, msg, now)
             del turn.replies[said:]
-        payload = msg.payload
-        if payload is not None and payload not in {b.payload for b in turn.offered}:
-            return await self._refuse(tx, turn, msg, now, "input.stale_button")
-        if payload is None and msg.text.strip() and turn.offered:
-            payload = match_button(msg.text, turn.offered)
-            # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
-            matched = global_command("", payload) if payload else None
-            if matched is not None and free_text and bare_number:
-                payload = matched = None
-            if matched is not None:
-                await self._command(tx, turn, msg, now, matched)
-                return
-        refusal = _refusal(msg, payload, state.accepts)
-        if refusal:
-            return await self._refuse(tx, turn, msg, now, refusal)
-        if payload is not None:
-            msg = replace(msg, payload=payload)
+        state = self.flows[turn.flow].states[turn.state]
+        at = Position(
+            state.accepts,
+            language_known=turn.citizen.locale is not None,
+            picking_language=(turn.flow, turn.state) == self.language,
+            expired=turn.expired,
+        )
+        match classify(msg, at, turn.offered):
+            case Command(name):
+                await self._command(tx, turn, msg, now, name)
+            case Refusal(msgid):
+                await self._refuse(tx, turn, msg, now, msgid)
+            case Press(payload):
+                await self._run(tx, turn, replace(msg, payload=payload), now, state)
+            case Text():
+                await self._run(tx, turn, msg, now, state)
+
+    async def _run(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, state: State) -> None:
+        """Hand the message to the step and apply its verdict; a `UserInputError` is said
+        in the citizen's language and the step asks again."""
+        assert state.handler is not None
         ctx = self._context(tx, turn, msg, now)
         try:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
+            t = self._translator(turn.citizen, msg)
             turn.replies.append(Reply(t.gettext(err.msgid, **err.params)))
             await self._ask(tx, turn, msg, now)
             return
@@ -406,7 +394,7 @@ class Dispatcher:
                 ask=go.ask,
             )
         elif go.state is None:
-            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True, ask=go.ask)
+            await self._enter(tx, turn, msg, now, *self.home, {}, reset=True, ask=go.ask)
         else:
             if go.state != turn.state:
                 turn.history.append(turn.state)
@@ -415,32 +403,34 @@ class Dispatcher:
                 await self._ask(tx, turn, msg, now)
 
     async def _command(
-        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, command: Command
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, command: Word
     ) -> None:
         t = self._translator(turn.citizen, msg)
         citizen = turn.citizen
-        in_flow = turn.flow != MENU_FLOW
-        if command is Command.START:
-            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {"welcome": True}, reset=True)
-        elif command in (Command.MENU, Command.CANCEL):
+        in_flow = turn.flow != self.home[0]
+        if command is Word.START:
+            await self._enter(tx, turn, msg, now, *self.home, {"welcome": True}, reset=True)
+        elif command in (Word.MENU, Word.CANCEL):
             if in_flow:
                 turn.replies.append(Reply(t("nav.cancelled")))
-            await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
-        elif command is Command.BACK:
+            await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+        elif command is Word.BACK:
             if turn.history:
                 turn.state = turn.history.pop()
                 await self._ask(tx, turn, msg, now)
             else:
-                await self._enter(tx, turn, msg, now, MENU_FLOW, MAIN, {}, reset=True)
-        elif command is Command.LANGUAGE:
-            if in_flow:  # say so: the draft is not carried across the language choice
+                await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+        elif command is Word.LANGUAGE:
+            # Say so: the draft is not carried across the language choice (on first
+            # contact there is no draft, nor a language to say it in).
+            if in_flow and citizen.locale is not None:
                 turn.replies.append(Reply(t("nav.cancelled")))
-            await self._enter(tx, turn, msg, now, MENU_FLOW, LANGUAGE, {}, reset=True)
-        elif command is Command.HELP:
+            await self._enter(tx, turn, msg, now, *self.language, {}, reset=True)
+        elif command is Word.HELP:
             turn.replies.append(Reply(t("help.text")))
             await self._ask(tx, turn, msg, now)
         else:
-            citizen.subscribed = command is Command.SUBSCRIBE
+            citizen.subscribed = command is Word.SUBSCRIBE
             note = "subscription.on" if citizen.subscribed else "subscription.off"
             turn.replies.append(Reply(t(note)))
             await self._ask(tx, turn, msg, now)
@@ -475,12 +465,15 @@ class Dispatcher:
         turn.replies.extend(replies)
         turn.offered = [b for r in replies for b in r.buttons]
 
-    async def _refuse(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, msgid: str) -> None:
-        limits = {
-            "limit_mb": self.settings.max_attachment_mb,
-            "limit": self.settings.max_attachments,
-        }
-        turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
+    async def _refuse(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, msgid: str | None
+    ) -> None:
+        if msgid is not None:
+            limits = {
+                "limit_mb": self.settings.max_attachment_mb,
+                "limit": self.settings.max_attachments,
+            }
+            turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
         await self._ask(tx, turn, msg, now)
 
     def _context(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> Context:
@@ -553,18 +546,11 @@ def _snapshot(citizen: Citizen) -> tuple[object, ...]:
     )
 
 
-def _refusal(msg: Inbound, payload: str | None, accepts: frozenset[str]) -> str | None:
-    """Why this kind of input cannot be taken here, as a msgid; None if it can."""
-    if payload is not None:
-        return None if BUTTONS in accepts or is_global_payload(payload) else "input.use_text"
-    if msg.unsupported:
-        return msg.unsupported
-    if msg.attachments:
-        return None if FILES in accepts else "input.no_files_here"
-    if msg.location is not None:
-        return None if LOCATION in accepts else "input.no_location_here"
-    if not msg.text.strip():
-        return "input.empty"
-    if TEXT not in accepts:
-        return "input.use_buttons"
-    return None
+def _step_with(flows: Mapping[str, Flow], role: str) -> tuple[str, str]:
+    """The one (flow, state) declaring `role`; start-up fails unless there is exactly one."""
+    found = [
+        (f.name, st.name) for f in flows.values() for st in f.states.values() if st.role == role
+    ]
+    if len(found) != 1:
+        raise ValueError(f"exactly one step must have the role {role!r}; found {found}")
+    return found[0]

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+# The languages citizens and staff are served in, Kazakh first (the state language).
+LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
+
 
 class Channel(StrEnum):
     CONSOLE = "console"

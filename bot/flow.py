@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.commands import Command, command_payload
 from bot.domain import Button, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ LOCATION = "location"
 FREE_TEXT = "free_text"
 TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
 BUTTONS_ONLY = frozenset({BUTTONS})
+
+# The two steps the dispatcher itself leads citizens to, each declared by the one flow
+# that has it (`@flow.on(name, role=...)`), so the dispatcher names no flow or state.
+HOME = "home"  # the main menu: where a flow ends and where "menu" and "cancel" lead
+PICK_LANGUAGE = "pick_language"  # the language choice: first contact and "language"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class State:
     prompt: PromptFn | None = None
     handler: HandlerFn | None = None
     accepts: frozenset[str] = TEXT_OR_BUTTONS
+    role: str | None = None  # HOME or PICK_LANGUAGE
 
 
 class Flow:
@@ -101,12 +108,13 @@ class Flow:
         return register
 
     def on(
-        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS
+        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS, role: str | None = None
     ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             state = self._state(name)
             state.handler = fn
             state.accepts = accepts
+            state.role = role
             return fn
 
         return register
@@ -164,7 +172,10 @@ class Context:
     def reply(self, msgid: str, *buttons: Button, **params: Any) -> Reply:
         return Reply(text=self.t.gettext(msgid, **params), buttons=buttons)
 
+    def back_button(self) -> Button:
+        return self.button("nav.back", command_payload(Command.BACK))
+
     def nav(self, *, back: bool = True) -> tuple[Button, ...]:
         """The Back / Main menu buttons most questions end with."""
-        items = [self.button("nav.back", "g:back")] if back else []
-        return (*items, self.button("nav.menu", "g:menu"))
+        items = [self.back_button()] if back else []
+        return (*items, self.button("nav.menu", command_payload(Command.MENU)))

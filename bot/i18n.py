@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,18 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from bot.domain import LANGUAGES as LANGUAGES
 from bot.resources import resource_dir
 
-LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
 LANGUAGE_NAMES: Mapping[str, str] = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 TIMEZONE = ZoneInfo("Asia/Almaty")
 
 log = logging.getLogger(__name__)
+
+
+def day_start(day: date) -> datetime:
+    """The moment `day` begins in Almaty, in UTC (as stored times are)."""
+    return datetime.combine(day, time(0), TIMEZONE).astimezone(UTC)
 
 
 def pick_language(hint: object, default: str) -> str:

@@ -5,10 +5,11 @@ and the rotation of DATA_KEY (bot/rotation.py).
     govbot keys grant eve < recovery-key.txt  # every tip, for investigator eve too
     govbot keys rotate                        # everything under DATA_KEY's first key
 
-The recovery key's private half is printed once, when it is created (by `keys init`, or by
-the first start of a new database), and never stored: keep it offline, in the agency's
-safe. It is what opens every tip for a new investigator, or for one whose password was
-reset. Every grant is written to the audit log.
+The recovery key's private half is printed once, when `keys init` creates it, and never
+stored: keep it offline, in the agency's safe. Nothing else creates it, so no service's
+output (a journal on the same disk) ever holds it; until it exists, `govbot run` warns and
+tips are sealed to investigators and tipsters only. It is what opens every tip for a new
+investigator, or for one whose password was reset. Every grant is written to the audit log.
 
 Rotating DATA_KEY:
 
@@ -51,10 +52,13 @@ def recovery_banner(text: str) -> str:
     )
 
 
-def show_new_recovery_key(runtime: Any) -> None:
-    if runtime.new_recovery_key is not None:
-        sys.stderr.write(recovery_banner(runtime.new_recovery_key))
-        sys.stderr.flush()
+async def init_recovery_key(runtime: Any) -> str | None:
+    """Create the recovery key if there is none: its private half's text, to be shown
+    once (also kept on `runtime.new_recovery_key` for the caller), or None."""
+    async with runtime.storage.transaction() as tx:
+        created = await sealed_tips.ensure_recovery_key(tx.tips)
+    runtime.new_recovery_key = created
+    return created
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,13 +90,14 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
     runtime = await open_runtime(settings)
     try:
         if args.action == "init":
-            if runtime.new_recovery_key is None:
+            created = await init_recovery_key(runtime)
+            if created is None:
                 print(
                     "a recovery key exists already; its private half was shown when it was created",
                     file=sys.stderr,
                 )
                 return 1
-            show_new_recovery_key(runtime)
+            print(recovery_banner(created), end="")  # printed, never logged
             return 0
         if args.action == "rotate":
             return await _rotate(runtime, args.batch_size)
@@ -125,6 +130,7 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
         granted, missing = await sealed_tips.grant(
             tx.tips, RECOVERY, private, staff_holder(user.id), stored[0]
         )
+        endorsed = await db.staff.endorse(user.id, stored[0])  # new tips are sealed to it too
         await db.audit.append(
             actor="cli",
             action="keys.grant",
@@ -133,6 +139,7 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
             role=None,
             tips=granted,
             by="recovery key",
+            endorsed=endorsed,
         )
     print(f"granted {granted} tips to {user.username}" + (f"; {missing} had no recovery key"
           if missing else ""))  # fmt: skip

@@ -5,6 +5,9 @@
   chat to a tip, so it must not wait for the citizen's next message.
 - Other conversations are deleted a day after they went idle (until then the citizen is
   told, on their next message, that the conversation was closed).
+- Staff console sessions once they have ended (idle, or too long after sign-in): the
+  console refuses them anyway, but an investigator's holds the tip key (wrapped under
+  the cookie's session id).
 - Processed external ids are kept a week: long enough for any platform's retries.
 - Conversation replies kept for a webhook's retries go after an hour.
 - Dead letters (updates that could not be parsed, kept sealed for diagnosis) after 30 days.
@@ -24,8 +27,10 @@ from bot.attachments import AttachmentStore
 from bot.config import Settings
 from bot.crypto import DecryptionError
 from bot.jobs import Jobs
+from bot.outbound import TIP_MESSAGE
 from bot.replies import KEEP_ANSWERED
 from bot.replies import PURPOSES as REPLY_PURPOSES
+from bot.staff.records import SESSION_IDLE
 from bot.staff.throttle import POLICY as SIGN_IN
 from bot.storage import Storage
 
@@ -49,12 +54,17 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
     async with storage.transaction() as tx:
         return {
             "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
+            "lookups": await tx.lookups.purge_before(now),
+            "staff_sessions": await tx.staff.purge_sessions(
+                seen_before=now - SESSION_IDLE,
+                opened_before=now - timedelta(hours=settings.staff_session_hours),
+            ),
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
             "sessions": await tx.sessions.purge_before(now - draft_lifetime(settings)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
             "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
             "replies": await tx.outbox.purge_replies(
-                purposes=REPLY_PURPOSES, before=now - KEEP_ANSWERED
+                purposes=(*REPLY_PURPOSES, TIP_MESSAGE), before=now - KEEP_ANSWERED
             ),
         }
 

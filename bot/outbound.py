@@ -37,7 +37,10 @@ MAX_ATTEMPTS = 5
 # A corruption report's answers (its receipt): deleted as soon as they are sent, never
 # kept as a record that ties the chat to the tip.
 SENSITIVE_REPLY = "reply-sensitive"
-EPHEMERAL = frozenset({SENSITIVE_REPLY})
+# An investigator's message to a confidential tipster: its text is sealed in the tip's
+# thread; the outbox copy, readable with DATA_KEY, goes once it is sent.
+TIP_MESSAGE = "tip-message"
+EPHEMERAL = frozenset({SENSITIVE_REPLY, TIP_MESSAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +264,7 @@ class OutboxWorker:
         if status == "sent" and payload.get("purpose") in EPHEMERAL:
             async with self.storage.transaction() as tx:
                 await tx.outbox.delete_sent([outbox_id])
+            self.storage.scrub_soon()
             return
         await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
 
@@ -274,11 +278,7 @@ class OutboxWorker:
     ) -> None:
         if err.blocked:
             async with self.storage.transaction() as tx:
-                fresh = await tx.citizens.get(citizen.id)
-                if fresh is not None:
-                    fresh.unreachable = True
-                    fresh.subscribed = False
-                    await tx.citizens.save(fresh)
+                await tx.citizens.mark_blocked(citizen.id)
                 await tx.outbox.mark(outbox_id, "failed", now=self.clock(), error="blocked")
             return
         # The parts that went out in full are not sent again.
@@ -310,15 +310,3 @@ class OutboxWorker:
     async def _mark(self, outbox_id: int, status: str, **fields: Any) -> None:
         async with self.storage.transaction() as tx:
             await tx.outbox.mark(outbox_id, status, now=self.clock(), **fields)
-
-
-class MemorySender:
-    """Keeps what it 'sends' in memory: the terminal channel's sender and a test double."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.sent: list[tuple[str, Outgoing]] = []
-
-    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
-        self.sent.append((citizen.chat_key, outgoing))
-        return Delivery()

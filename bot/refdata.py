@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands import normalize
+from bot.domain import LANGUAGES
 from bot.errors import RefDataError
 from bot.resources import resource_dir
 
-LOCALES = ("kk", "ru", "en")
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WS = " \t\r\n"
@@ -166,13 +166,13 @@ class _File:
         return items
 
     def names(self, path: JsonPath, item: dict[str, Any]) -> dict[str, str]:
-        for locale in LOCALES:
+        for locale in LANGUAGES:
             if locale not in item:
                 raise self.error(path, f'missing "{locale}"')
             value = item[locale]
             if not isinstance(value, str) or not value.strip():
                 raise self.error((*path, locale), f'"{locale}" must be a non-empty string')
-        return {locale: item[locale].strip() for locale in LOCALES}
+        return {locale: item[locale].strip() for locale in LANGUAGES}
 
     def named_list(self, key: str, kinds: tuple[str, ...] = ()) -> tuple[Named, ...]:
         result: list[Named] = []

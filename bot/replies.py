@@ -168,6 +168,7 @@ class ReplyQueue:
         try:
             if rows:
                 await tx.outbox.delete_sent(rows)
+                self.storage.scrub_soon()
             if watermark != self._watermark:
                 await tx.sessions.set_reply_watermark(watermark)
         except BaseException:

@@ -4,7 +4,7 @@ Database rows go a batch at a time, each batch one short write transaction, so a
 `govbot run` waits milliseconds at most, never for the whole rotation; then the attachment
 files, each rewritten atomically under its own name. A blob's first byte names its key,
 so a run after a crash (or a second run) skips what is done. Keyed hashes made from a chat
-(the citizen lookup, a confidential tip's owner) move with the citizen's address. When the
+(the citizen lookup) move with the citizen's address. When the
 report shows nothing left under an older key, that key can leave DATA_KEY.
 """
 
@@ -18,8 +18,7 @@ from typing import Any, TextIO
 
 from bot.attachments import AttachmentStore
 from bot.crypto import DecryptionError
-from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.rotation import NAMES, RotationTx
+from bot.storage import Storage
 
 ATTACHMENTS = "attachments"
 BATCH_SIZE = 500
@@ -95,7 +94,7 @@ class _Budget:
 
 
 async def rotate(
-    storage: SqliteStorage,
+    storage: Storage,
     attachments: AttachmentStore,
     *,
     batch_size: int = BATCH_SIZE,
@@ -105,13 +104,15 @@ async def rotate(
     """Re-seal every row and file not yet under the current key; see the module doc."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    report = Report(version=storage.cipher.current_version)
+    async with storage.read() as tx:
+        report = Report(version=tx.rotation.version)
+        names = tx.rotation.tables()
     budget = _Budget(max_batches)
-    for name in NAMES:
+    for name in names:
         count = Count(name)
         report.counts.append(count)
         async with storage.read() as tx:
-            count.total = await RotationTx(tx).count(name)
+            count.total = await tx.rotation.count(name)
         if report.finished:
             report.finished = await _rotate_table(storage, count, batch_size, budget, progress)
     count = Count(ATTACHMENTS)
@@ -123,16 +124,15 @@ async def rotate(
             attachments, blob_ids, count, batch_size, budget, progress
         )
     async with storage.read() as tx:
-        rotation = RotationTx(tx)
         for count in report.counts[:-1]:
-            count.left = await rotation.left(count.name)
-        report.receipts = await rotation.receipts()
+            count.left = await tx.rotation.left(count.name)
+        report.receipts = await tx.rotation.receipts()
     report.counts[-1].left = await asyncio.to_thread(_files_left, attachments, report.version)
     return report
 
 
 async def _rotate_table(
-    storage: SqliteStorage,
+    storage: Storage,
     count: Count,
     batch_size: int,
     budget: _Budget,
@@ -143,7 +143,7 @@ async def _rotate_table(
         if not budget.spend():
             return False
         async with storage.transaction() as tx:
-            batch = await RotationTx(tx).batch(count.name, after=after, limit=batch_size)
+            batch = await tx.rotation.batch(count.name, after=after, limit=batch_size)
         count.examined += batch.examined
         count.rotated += batch.rotated
         count.failed += batch.failed

@@ -54,7 +54,7 @@ class Runtime:
     jobs: Jobs
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
-    # The recovery key's private half when this start created it: shown once, never kept.
+    # The recovery key's private half when `govbot keys init` (or a test) just created it.
     new_recovery_key: str | None = None
 
     async def close(self) -> None:
@@ -114,7 +114,13 @@ async def open_runtime(
     outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies)
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
-        recovery = await sealed_tips.ensure_recovery_key(tx.tips)
+        if await tx.tips.recovery_public() is None:
+            # Made only by `govbot keys init`, at a terminal: whatever starts first (a
+            # service whose output goes to a journal on this disk) must not print it.
+            log.warning(
+                "no recovery key yet: tips are sealed to investigators and tipsters only;"
+                " run `govbot keys init` and keep what it prints offline"
+            )
         # Once, after the upgrade to sealed tips: none is left under DATA_KEY.
         sealed_files = await sealed_tips.seal_legacy(tx.tips, attachments)
     for blob_id in sealed_files:
@@ -133,5 +139,4 @@ async def open_runtime(
         replies,
         Pacing(settings),
         jobs,
-        new_recovery_key=recovery,
     )

@@ -10,7 +10,7 @@ stateDiagram-v2
     more --> more: more text is appended (Telegram splits long texts)
     more --> describe: "Start over"
     more --> evidence: "Continue"
-    evidence --> evidence: a file or a location (each acknowledged or refused)
+    evidence --> evidence: files or a location (handlers/evidence.py)
     evidence --> name: "Done" / "Skip"
     name --> iin: 2-3 words of letters
     name --> [*]: "Report anonymously" (the tip flow, data {"prefill": what is known})
@@ -29,30 +29,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.attachments import SUPPORTED_TYPES
-from bot.domain import AttachmentKind, Button, Inbound, Reply
+from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, LOCATION, TEXT, Context, Flow, Go
+from bot.flow import BUTTONS_ONLY, TEXT, Context, Flow, Go
 from bot.i18n import TIMEZONE
 from bot.iin import parse_iin
-from bot.storage.records import AttachmentRef, TicketDraft
+from bot.storage.records import TicketDraft
 from bot.tickets import file_ticket
-from handlers.pickers import region_buttons, region_choice
+from handlers import evidence
+from handlers.pickers import add_region_step
 
 FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
 
 MIN_TEXT = 30
 MAX_TEXT = 4000
 OFFICIAL = "official_conduct"  # not a public service, so not in data/categories.json
-_EVIDENCE_KINDS = frozenset(
-    {
-        AttachmentKind.PHOTO,
-        AttachmentKind.DOCUMENT,
-        AttachmentKind.VIDEO,
-        AttachmentKind.AUDIO,
-        AttachmentKind.VOICE,
-    }
-)
 _LETTERS = r"[A-Za-zÀ-ÖØ-öø-ɏЀ-ԯ]+"
 _NAME = re.compile(rf"{_LETTERS}(?:[-'’ʼ]{_LETTERS})*")
 _FIELDS = ("category", "body", "region", "describe", "evidence", "name", "iin")
@@ -108,15 +99,7 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
 # region --------------------------------------------------------------------------------
 
 
-@FLOW.prompt("region")
-async def ask_region(ctx: Context) -> Reply:
-    return Reply(ctx.t("complaint.ask_region"), (*region_buttons(ctx), *ctx.nav()))
-
-
-@FLOW.on("region")
-async def on_region(msg: Inbound, ctx: Context) -> Go:
-    ctx.data["region"] = region_choice(msg, ctx)
-    return _next(ctx, "describe")
+add_region_step(FLOW, "region", "complaint.ask_region", then=lambda ctx: _next(ctx, "describe"))
 
 
 # description ---------------------------------------------------------------------------
@@ -186,71 +169,20 @@ def _keep_text(ctx: Context, text: str) -> Go:
 
 # evidence ------------------------------------------------------------------------------
 
-
-@FLOW.prompt("evidence")
-async def ask_evidence(ctx: Context) -> Reply:
-    files = ctx.data.get("files", [])
-    limit = ctx.settings.max_attachments
-    if not files and not ctx.data.get("location"):
-        text = ctx.t.ngettext("complaint.ask_evidence", "complaint.ask_evidence", limit)
-        return Reply(text, (ctx.button("complaint.skip", "ev:skip"), *ctx.nav()))
-    lines = [
-        ctx.t.ngettext(
-            "complaint.evidence_count", "complaint.evidence_count", len(files), limit=limit
-        )
-    ]
-    if ctx.data.get("location"):
-        lines.append(ctx.t("complaint.evidence_location"))
-    lines.append(ctx.t("complaint.evidence_more"))
-    buttons = (
-        ctx.button("complaint.done", "ev:done"),
-        ctx.button("complaint.evidence_clear", "ev:clear"),
-        *ctx.nav(),
-    )
-    return Reply("\n".join(lines), buttons)
-
-
-@FLOW.on("evidence", accepts=frozenset({FILES, LOCATION, BUTTONS}))
-async def on_evidence(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload == "ev:clear":
-        ctx.data["files"], ctx.data["location"] = [], None
-        return Go(state="evidence")
-    if msg.payload in ("ev:done", "ev:skip"):
-        return _next(ctx, "name")
-    refusals: list[Reply] = []
-    if msg.location is not None:
-        loc = msg.location
-        ctx.data["location"] = {
-            "latitude": loc.latitude,
-            "longitude": loc.longitude,
-            "address": loc.address,
-        }
-    files: list[dict[str, Any]] = ctx.data.setdefault("files", [])
-    limit = ctx.settings.max_attachments
-    for att in msg.attachments:
-        reason, params = None, {}
-        if len(files) >= limit:
-            reason, params = "complaint.evidence_full", {"limit": limit}
-        elif att.kind not in _EVIDENCE_KINDS or att.content_type not in SUPPORTED_TYPES:
-            reason = "attachment.unsupported_type"
-        elif att.size > ctx.settings.max_attachment_mb * 1024 * 1024:
-            reason, params = "attachment.too_large", {"limit_mb": ctx.settings.max_attachment_mb}
-        if reason is not None:
-            label = att.file_name or ctx.t("complaint.evidence_unnamed")
-            text = ctx.t("complaint.evidence_refused", file=label, reason=ctx.t(reason, **params))
-            refusals.append(Reply(text))
-            continue
-        if all(f["blob_id"] != att.blob_id for f in files):
-            files.append(
-                {
-                    "blob_id": att.blob_id,
-                    "kind": att.kind.value,
-                    "content_type": att.content_type,
-                    "size": att.size,
-                    "file_name": att.file_name,
-                }
-            )
-    return Go(state="evidence", say=tuple(refusals))
+evidence.add_step(
+    FLOW,
+    "evidence",
+    evidence.Wording(
+        ask="complaint.ask_evidence",
+        so_far="complaint.evidence_count",
+        skip="complaint.skip",
+        done="complaint.done",
+        clear="complaint.evidence_clear",
+    ),
+    then=lambda ctx: _next(ctx, "name"),
+    location=True,
+    keep_names=True,
+)
 
 
 # who is filing -------------------------------------------------------------------------
@@ -346,7 +278,7 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
         region=d["region"],
         summary=d["description"],
         details=details,
-        attachments=tuple(AttachmentRef(**f) for f in d.get("files", [])),
+        attachments=tuple(evidence.files(d)),
     )
     ticket = await file_ticket(ctx, draft)
     assert ticket.due_on is not None
@@ -357,7 +289,7 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
 @FLOW.prompt("edit")
 async def ask_edit(ctx: Context) -> Reply:
     buttons = [ctx.button(f"complaint.field_{f}", f"edit:{f}") for f in _FIELDS]
-    return Reply(ctx.t("complaint.ask_edit"), (*buttons, ctx.button("nav.back", "g:back")))
+    return Reply(ctx.t("complaint.ask_edit"), (*buttons, ctx.back_button()))
 
 
 @FLOW.on("edit", accepts=BUTTONS_ONLY)

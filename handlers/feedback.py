@@ -33,7 +33,7 @@ from bot.errors import UserInputError
 from bot.flow import BUTTONS_ONLY, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.storage.records import RatingRecord, TicketDraft
 from bot.tickets import file_ticket
-from handlers.pickers import region_buttons, region_choice
+from handlers.pickers import add_region_step
 
 FLOW = Flow("feedback", entry="category", menu_title="feedback.menu", menu_order=20)
 
@@ -69,15 +69,7 @@ async def on_category(msg: Inbound, ctx: Context) -> Go:
 # -- region and centre --------------------------------------------------------------------
 
 
-@FLOW.prompt("region")
-async def ask_region(ctx: Context) -> Reply:
-    return Reply(ctx.t("feedback.ask_region"), (*region_buttons(ctx), *ctx.nav()))
-
-
-@FLOW.on("region")
-async def on_region(msg: Inbound, ctx: Context) -> Go:
-    ctx.data["region"] = region_choice(msg, ctx)
-    return Go(state="centre")
+add_region_step(FLOW, "region", "feedback.ask_region", then=lambda ctx: Go(state="centre"))
 
 
 @FLOW.prompt("centre")

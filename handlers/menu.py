@@ -13,10 +13,11 @@ stateDiagram-v2
 from __future__ import annotations
 
 from bot.domain import Button, Inbound, Reply
-from bot.flow import BUTTONS_ONLY, Context, Flow, Go
+from bot.flow import BUTTONS_ONLY, HOME, PICK_LANGUAGE, Context, Flow, Go
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, pick_language
 
 FLOW = Flow("menu", entry="main")
+FLOW_PAYLOAD_PREFIX = "flow:"  # a main-menu button that starts a flow, "flow:complaint"
 
 _LANGUAGE_ALIASES = {
     "kk": ("kk", "kaz", "kazakh", "қазақ", "қазақ тілі", "казахский"),
@@ -39,7 +40,7 @@ async def ask_language(ctx: Context) -> Reply:
     return Reply(ctx.t("language.prompt"), buttons)
 
 
-@FLOW.on("language", accepts=BUTTONS_ONLY)
+@FLOW.on("language", accepts=BUTTONS_ONLY, role=PICK_LANGUAGE)
 async def on_language(msg: Inbound, ctx: Context) -> Go:
     lang = (msg.payload or "").removeprefix("lang:")
     if lang not in LANGUAGES:
@@ -60,20 +61,22 @@ async def ask_main(ctx: Context) -> list[Reply]:
         (flow for flow in ctx.flows.values() if flow.menu_title),
         key=lambda flow: flow.menu_order,
     )
-    buttons = [ctx.button(flow.menu_title or "", f"flow:{flow.name}") for flow in entries]
+    buttons = [
+        ctx.button(flow.menu_title or "", f"{FLOW_PAYLOAD_PREFIX}{flow.name}") for flow in entries
+    ]
     buttons += [ctx.button("menu.language", "m:lang"), ctx.button("menu.help", "m:help")]
     replies.append(Reply(ctx.t("menu.title"), tuple(buttons)))
     return replies
 
 
-@FLOW.on("main", accepts=BUTTONS_ONLY)
+@FLOW.on("main", accepts=BUTTONS_ONLY, role=HOME)
 async def on_main(msg: Inbound, ctx: Context) -> Go:
     payload = msg.payload or ""
     if payload == "m:lang":
         return Go(state="language")
     if payload == "m:help":
         return Go(state="main", say=(Reply(ctx.t("help.text")),))
-    name = payload.removeprefix("flow:")
+    name = payload.removeprefix(FLOW_PAYLOAD_PREFIX)
     if name in ctx.flows and name != FLOW.name:
         return Go(flow=name)
     return Go(state="main")

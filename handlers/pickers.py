@@ -1,18 +1,34 @@
-"""Answers several flows ask for in the same way (not a flow itself: it has no FLOW)."""
+"""Steps several flows ask in the same way (not a flow itself: it has no FLOW)."""
 
 from __future__ import annotations
 
-from bot.domain import Button, Inbound
+from collections.abc import Callable
+
+from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import Context
+from bot.flow import Context, Flow, Go
 
 
-def region_buttons(ctx: Context) -> tuple[Button, ...]:
+def add_region_step(flow: Flow, name: str, question: str, *, then: Callable[[Context], Go]) -> None:
+    """Add state `name` to `flow`: `question` (a msgid) over the 3 cities and 17 regions;
+    the region pressed or typed goes to data["region"], and `then` gives the next step."""
+
+    @flow.prompt(name)
+    async def ask(ctx: Context) -> Reply:
+        return Reply(ctx.t(question), (*_region_buttons(ctx), *ctx.nav()))
+
+    @flow.on(name)
+    async def take(msg: Inbound, ctx: Context) -> Go:
+        ctx.data["region"] = _region_choice(msg, ctx)
+        return then(ctx)
+
+
+def _region_buttons(ctx: Context) -> tuple[Button, ...]:
     """The 3 cities and 17 regions, each matchable by its name in any language."""
     return tuple(ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions)
 
 
-def region_choice(msg: Inbound, ctx: Context) -> str:
+def _region_choice(msg: Inbound, ctx: Context) -> str:
     """The code of the region the citizen pressed or typed ("Караганда" will do)."""
     if msg.payload is not None:
         code = msg.payload.removeprefix("reg:")

@@ -1,12 +1,12 @@
 """The tip inbox: a tipster opens a tip with its receipt, from any chat, reads the
 investigators' messages and answers them. No menu entry: the status flow hands over any
-16-digit input as Go(flow="tip_inbox", data={"receipt": ...}); a confidential tip's
-reference also opens it, but only from the chat that filed it ({"reference": ...}).
+16-digit input as Go(flow="tip_inbox", data={"receipt": ...}). Only the receipt opens a
+tip: a tip keeps nothing of the chat that filed it, so its reference cannot.
 
 ```mermaid
 stateDiagram-v2
-    [*] --> inbox: data {"receipt"} or {"reference"}, or typed here
-    inbox --> inbox: a receipt or reference typed; ti:other asks for another
+    [*] --> inbox: data {"receipt"}, or typed here
+    inbox --> inbox: a receipt typed; ti:other asks for another
     inbox --> answer: ti:answer (a tip is open)
     answer --> inbox: text, stored sealed as the citizen's message
     inbox --> [*]: ti:close (the session is deleted)
@@ -25,7 +25,7 @@ from bot import sealed_tips
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import FREE_TEXT, TEXT_OR_BUTTONS, Context, Flow, Go
-from bot.reference import normalize_receipt, normalize_reference
+from bot.reference import normalize_receipt
 from bot.sealed_tips import TipKeys
 from bot.sealing import SealError
 from bot.storage.records import Ticket
@@ -51,22 +51,16 @@ async def _locked(ctx: Context) -> Reply | None:
 
 
 async def _open(ctx: Context, text: str) -> tuple[Reply | None, TipKeys | None]:
-    """Open the tip `text` names: (None, its keys) for a receipt, (None, None) for a
-    confidential tip's reference from its own chat, else (what to tell the tipster, None)."""
-    receipt, reference = normalize_receipt(text), normalize_reference(text)
-    if receipt is None and reference is None:
+    """Open the tip a receipt names: (None, its keys, or None for a tip filed before
+    sealing), else (what to tell the tipster, None). A tip keeps nothing of its chat, so
+    only the receipt opens it, never the reference."""
+    receipt = normalize_receipt(text)
+    if receipt is None:
         return Reply(ctx.t("tip_inbox.malformed")), None
     locked = await _locked(ctx)
     if locked is not None:
         return locked, None
-    ticket: Ticket | None = None
-    keys: TipKeys | None = None
-    if receipt is not None:
-        ticket, keys = await _by_receipt(ctx, receipt)
-    else:
-        owner = f"{ctx.citizen.channel}:{ctx.citizen.chat_key}"
-        hashes = ctx.cipher.keyed_hashes(owner, "tip-owner")
-        ticket = await ctx.tx.tips.by_owner(reference or "", hashes)
+    ticket, keys = await _by_receipt(ctx, receipt)
     if ticket is None:
         await ctx.tx.lookups.failure(_lookup_key(ctx), now=ctx.now)
         return await _locked(ctx) or Reply(ctx.t("tip_inbox.not_found")), None
@@ -79,7 +73,12 @@ async def _open(ctx: Context, text: str) -> tuple[Reply | None, TipKeys | None]:
 async def _by_receipt(ctx: Context, receipt: str) -> tuple[Ticket | None, TipKeys | None]:
     """The tip this receipt opens: the few whose receipt begins alike are tried in turn,
     each with an Argon2id derivation (the receipt is never stored, even hashed)."""
-    for candidate in await ctx.tx.tips.by_locator(sealed_tips.receipt_locator(receipt)):
+    candidates = [
+        tip
+        for locator in sealed_tips.receipt_locators(receipt)
+        for tip in await ctx.tx.tips.by_locator(locator)
+    ]
+    for candidate in candidates:
         wrapped = await ctx.tx.tips.wrapped(candidate.id, RECEIPT)
         if wrapped is None:
             continue
@@ -106,7 +105,7 @@ async def _current(ctx: Context) -> Ticket | None:
 @FLOW.prompt("inbox")
 async def ask_inbox(ctx: Context) -> list[Reply]:
     replies: list[Reply] = []
-    handed = ctx.data.pop("receipt", None) or ctx.data.pop("reference", None)
+    handed = ctx.data.pop("receipt", None)
     keys: TipKeys | None = None
     if isinstance(handed, str):
         ctx.data.pop("ticket", None)

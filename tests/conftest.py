@@ -13,6 +13,7 @@ import pytest
 from bot.config import Settings
 from bot.crypto import generate_key_setting
 from bot.i18n import Catalogs
+from bot.keys_cli import init_recovery_key
 from bot.runtime import Runtime, open_runtime
 from tests.campaign_support import UNLIMITED
 from tests.chat import Chat
@@ -57,6 +58,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def runtime(settings: Settings, clock: Clock, catalogs: Catalogs) -> AsyncIterator[Runtime]:
     rt = await open_runtime(settings, clock=clock, catalogs=catalogs)
+    await init_recovery_key(rt)  # as `govbot keys init` does: tests/sealed.py opens tips
     try:
         yield rt
     finally:

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 from bot.storage.records import SessionRecord
 from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.loopconn import LoopConnection
+from bot.storage.sqlite.writer import LoopWriter
 
 NO_CAP = 4_294_967_294
 
 
-def _writer(storage: SqliteStorage) -> LoopConnection:
+def _writer(storage: SqliteStorage) -> LoopWriter:
     writer = storage._writer  # max_page_count is a setting of the connection that writes
     assert writer is not None, "storage is not open"
     return writer

@@ -22,11 +22,12 @@ from bot import sealed_tips
 from bot.app import create_app
 from bot.config import Settings
 from bot.domain import Channel
-from bot.outbound import MemorySender
+from bot.keys_cli import init_recovery_key
 from bot.runtime import Runtime
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, Ticket, TicketDraft
 from bot.storage.sqlite.console import StaffTx
+from tests.fakes.memory_sender import MemorySender
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="(csrf[a-z_]*)" value="([^"]*)"')
@@ -60,9 +61,10 @@ class Console:
         return web
 
     async def add_user(self, name: str, role: str, *, locale: str = "en") -> int:
+        """An account as `govbot staff add` makes one: an investigator's key is endorsed."""
         async with self.runtime.storage.transaction() as tx:
             user = await add_account(
-                StaffTx(tx), name, role, PASSWORD, locale=locale, now=self.clock()
+                StaffTx(tx), name, role, PASSWORD, locale=locale, now=self.clock(), endorsed=True
             )
         return user.id
 
@@ -141,7 +143,6 @@ class Console:
                 locale="ru",
                 due_on=date(2026, 4, 6),
                 reference=reference,
-                owner_hash=f"o-{reference}" if confidential else None,
                 now=self.clock(),
             )
 
@@ -185,4 +186,5 @@ async def console(settings: Settings, clock: Any) -> AsyncIterator[Console]:
     async with app.router.lifespan_context(app):
         sender = MemorySender(Channel.CONSOLE)
         app.state.runtime.outbox.add_sender(sender)
+        await init_recovery_key(app.state.runtime)  # as `govbot keys init` does
         yield Console(app, clock, sender)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import LANGUAGES, Settings, load_settings, read_env_file
+from bot.config import Settings, load_settings, read_env_file
 from bot.crypto import generate_key_setting
+from bot.domain import LANGUAGES
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

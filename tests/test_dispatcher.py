@@ -344,3 +344,33 @@ async def test_a_step_that_fails_after_writing_commits_nothing_but_the_processed
     assert await chat.send("rate then boom", external_id="atomic-1") == []
     assert probe.texts("atomic") == ["rate once", "rate then boom"]
     assert db_rows(runtime, "SELECT count(*) FROM ratings") == [(1,)]
+
+
+# -- where the dispatcher leads: steps the flows declare ---------------------------------
+
+
+async def test_a_session_in_a_step_that_no_longer_exists_opens_the_main_menu(
+    runtime: Runtime, dispatcher: Dispatcher
+) -> None:
+    # A deploy renamed the step a citizen was in: "help" used to fail with an apology.
+    chat = Chat(dispatcher, chat_key="renamed")
+    await enter_probe(chat, "en")
+    with sqlite3.connect(runtime.settings.database_path) as conn:
+        conn.execute("UPDATE sessions SET state = 'renamed_away'")
+    await chat.send("help")
+    assert "How to use this bot" in chat.replies[0].text
+    assert TITLES["en"] in chat.text
+    assert "flow:probe" in [b.payload for b in chat.buttons]
+
+
+def test_the_home_and_language_steps_are_declared_once(runtime: Runtime) -> None:
+    flows = {name: flow for name, flow in load_flows().items() if name != "menu"}
+    with pytest.raises(ValueError, match="'home'"):
+        Dispatcher(
+            flows=flows,
+            storage=runtime.storage,
+            catalogs=runtime.catalogs,
+            settings=runtime.settings,
+            refdata=runtime.refdata,
+            cipher=runtime.cipher,
+        )

@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.channels.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH
+from bot.channels.telegram.adapter import WEBHOOK_PATH
+from bot.channels.telegram.receiver import SECRET_HEADER
 from bot.channels.telegram.request import AiohttpRequest
 from bot.config import Settings
 from bot.runtime import Runtime

@@ -19,9 +19,9 @@ from bot.domain import Channel, Inbound, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.maintenance import purge
-from bot.outbound import MemorySender
 from bot.runtime import open_runtime
 from tests.conftest import Clock
+from tests.fakes.memory_sender import MemorySender
 from tests.fakes.twilio_api import inbound_params
 from tests.whatsapp_chat import BOT_NUMBER, SID, WEBHOOK, bodies, running_bot
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import httpx
 
+from bot.maintenance import purge
 from tests.staff import PASSWORD, Console, console, post_form, sign_in
 from tests.test_api import token_for
 
@@ -113,7 +114,7 @@ async def test_disabling_ends_sessions_and_tokens_for_good(settings, clock):
 
 
 RESET_WARNING = (
-    "they lose access to every corruption report they could read until access is granted again"
+    "they lose access to every corruption report they could read, and get no new reports"
 )
 
 
@@ -147,3 +148,31 @@ async def test_issue_12_resetting_an_investigators_password_warns_before_it_happ
         assert confirmed.status_code == 303
         assert (await sign_in(c.client(), "ivan", NEW_PASSWORD)).status_code == 303
         assert ("ada", "account.password", "ivan") in await c.audit_actions()
+
+
+async def _session_rows(c: Console) -> int:
+    async with c.runtime.storage.read() as tx:
+        rows = await tx.conn.execute_fetchall("SELECT count(*) FROM staff_sessions")
+    return int(next(iter(rows))[0])
+
+
+async def test_the_clean_up_job_deletes_sessions_that_ended(settings, clock):
+    # Nothing called purge_sessions: a session nobody used again, and the investigator's
+    # tip key wrapped in it, stayed in the database for ever.
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.add_user("ivan", "reviewer")
+        await c.login("rita")
+        busy = await c.login("ivan")
+        clock.advance(minutes=29)
+        assert await _signed_in(busy)
+        assert (await purge(c.runtime.storage, c.runtime.settings, clock()))["staff_sessions"] == 0
+        clock.advance(minutes=2)  # rita idle for 31 minutes; ivan for 2
+        assert (await purge(c.runtime.storage, c.runtime.settings, clock()))["staff_sessions"] == 1
+        assert await _session_rows(c) == 1
+        for _ in range(12 * 3 - 2):  # ivan works on: 11h55m after signing in
+            clock.advance(minutes=20)
+            assert await _signed_in(busy)
+        clock.advance(minutes=10)  # idle for 10 minutes only, but signed in 12h05m ago
+        assert (await purge(c.runtime.storage, c.runtime.settings, clock()))["staff_sessions"] == 1
+        assert await _session_rows(c) == 0

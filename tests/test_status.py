@@ -15,7 +15,7 @@ from handlers import load_flows
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_complaint import LANGS, attach, plain, to_summary
-from tests.test_tip import fill_tip, to_notice
+from tests.test_tip import RECEIPT, fill_tip, to_notice
 
 REFERENCE = re.compile(r"\b([2-9A-Z]{3}-[2-9A-Z]{4})\b")
 SAYS = {
@@ -310,7 +310,7 @@ async def test_reply_is_not_offered_when_nobody_asked(new_chat, runtime: Runtime
 @pytest.mark.skipif(
     not {"tip", "tip_inbox"} <= set(load_flows()), reason="the tip flows are absent"
 )
-async def test_a_confidential_tip_reference_opens_only_in_its_own_chat(
+async def test_a_confidential_tip_opens_by_its_receipt_in_any_chat_never_by_reference(
     new_chat, runtime: Runtime
 ) -> None:
     tipster: Chat = new_chat("tipster", lang="en")
@@ -319,17 +319,19 @@ async def test_a_confidential_tip_reference_opens_only_in_its_own_chat(
     await fill_tip(tipster, runtime, "en")
     await tipster.send("Aigerim, +7 701 234 5678")
     await tipster.press_payload("tip:ok")
-    found = REFERENCE.search(tipster.text)
-    assert found
+    found, receipt = REFERENCE.search(tipster.text), RECEIPT.search(tipster.text)
+    assert found and receipt
     await tipster.press_payload("flow:status")
-    await tipster.send(found.group(1))
+    await tipster.send(found.group(1))  # nothing of the chat is kept to find it by
+    assert SAYS["en"]["not_found"] in tipster.text and "16-digit receipt" in tipster.text
+    await tipster.send(receipt.group(1))
     assert "ti:answer" in [b.payload for b in tipster.buttons]  # the tip inbox, opened
 
     stranger: Chat = new_chat("stranger", lang="en")
     await start_in(stranger, "en")
     await stranger.press_payload("flow:status")
-    await stranger.send(found.group(1))
-    assert SAYS["en"]["not_found"] in stranger.text
+    await stranger.send(receipt.group(1))
+    assert "ti:answer" in [b.payload for b in stranger.buttons]
 
 
 @pytest.mark.parametrize("answer", ["2", "0", "1"])

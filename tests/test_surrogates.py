@@ -4,6 +4,7 @@ ticket can be stored and the conversation goes on (bot/text.py)."""
 
 from __future__ import annotations
 
+from bot.app import channel_services
 from bot.channels.console import ConsoleChat
 from bot.channels.whatsapp.inbound import to_inbound as whatsapp_inbound
 from bot.domain import Reply
@@ -38,7 +39,7 @@ def _press(replies: list[Reply], prefix: str) -> str:
 
 async def test_console_line_with_an_undecodable_byte_and_the_next_line(runtime: Runtime) -> None:
     """stdin decodes bytes it cannot read to lone surrogates (surrogateescape)."""
-    chat = ConsoleChat(runtime, chat_key="terminal", lang="en")
+    chat = ConsoleChat(channel_services(runtime), runtime.settings, chat_key="terminal", lang="en")
     replies = await chat.send_line("/start")
     for prefix in ("lang:en", "flow:complaint", "cat:", "body:", "reg:"):
         replies = await chat.send_line(_press(replies, prefix))

@@ -104,7 +104,7 @@ async def test_tip_with_a_document(settings: Settings, api: FakeTelegramApi, mod
         await citizen.press("tip:skip")
         acknowledged = await citizen.document(PDF, "receipt.pdf", "application/pdf")
         assert acknowledged
-        await citizen.press("tip:done")
+        await citizen.press("ev:done")
         [done] = await citizen.press("tip:ok")
         assert any(ch.isdigit() for ch in done["text"])
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.app import channel_services
 from bot.channels.telegram.adapter import WEBHOOK_PATH, TelegramChannel
 from bot.channels.telegram.request import AiohttpRequest
 from bot.config import Settings
@@ -235,7 +236,7 @@ async def test_empty_polls_answered_at_once_are_spaced_out(
         polling, request=AiohttpRequest(), sleep=time.sleep, monotonic=time.monotonic
     )
     runtime = await open_runtime(polling)
-    await channel.start(runtime)
+    await channel.start(channel_services(runtime))
     try:
         flood = asyncio.create_task(
             api.wait_for(lambda: len(api.calls_to("getUpdates")) > 500, timeout=10)

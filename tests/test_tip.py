@@ -117,7 +117,7 @@ async def fill_tip(chat: Chat, runtime: Runtime, lang: str, *, what: str | None 
     await chat.send(SAYS[lang]["when"])
     await chat.send("150 000 тг")
     await chat.send(attachments=[await attach(runtime, b"scan of a receipt\n")])
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:done")
 
 
 async def tickets(runtime: Runtime) -> list[dict[str, object]]:
@@ -252,7 +252,7 @@ async def test_data_from_another_flow_is_carried_over(handoff_chat, runtime, lan
     assert chat.button("⏭")  # straight to "when"
     await chat.press_payload("tip:skip")
     await chat.press_payload("tip:skip")
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:skip")
     assert runtime.refdata.region("shymkent").name(lang) in chat.text
     await chat.press_payload("tip:ok")
     async with runtime.storage.read() as tx:
@@ -304,8 +304,8 @@ async def test_edit_from_the_summary_returns_to_it(new_chat, runtime: Runtime) -
     # Files can be removed and the step left without any.
     await chat.press_payload("tip:edit")
     await chat.press_payload("ed:evidence")
-    await chat.press_payload("tip:clear")
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:clear")
+    await chat.press_payload("ev:skip")
     assert "Файлы: приложено 0" in chat.text
     await chat.press_payload("tip:ok")
     [row] = await tickets(runtime)
@@ -384,10 +384,12 @@ async def test_bad_inputs_keep_the_state_and_what_was_entered(new_chat, runtime)
     limit = runtime.settings.max_attachments
     files = [await attach(runtime, f"file {i}\n".encode()) for i in range(limit + 1)]
     await chat.send(attachments=files)
-    assert f"at most {limit} files" in chat.text
+    assert f"Received {limit} files" in chat.text
+    assert f"maximum of {limit} files" in chat.text  # the one too many is refused, and said so
+    await chat.press_payload("ev:clear")
     await chat.send(attachments=files[:2])
     assert "Received 2 files" in chat.text
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:done")
     assert "<b>Head</b>'; DROP TABLE tickets; --" in chat.text  # shown back verbatim
     assert "{{date}} last spring" in chat.text
     assert "Files: 2 attached" in chat.text

@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 from bot import sealed_tips
+from bot.keys_cli import init_recovery_key
 from bot.runtime import open_runtime
 from bot.storage.sqlite.tickets import TIP_IDS
 from tests import sealed
@@ -20,7 +21,7 @@ SCAN = b"%PDF-1.4 LEGACY-FILE-MARK"
 
 async def test_tips_sealed_with_data_key_are_sealed_for_their_readers(settings, clock, catalogs):
     runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
-    recovery = runtime.new_recovery_key
+    recovery = await init_recovery_key(runtime)
     cipher = runtime.cipher
     stored = runtime.attachments.put(SCAN, declared_type="application/pdf", file_name="a.pdf")
     # A tip as the code before migration 011 wrote it.

@@ -91,7 +91,7 @@ async def file_tip(chat: Chat, runtime: Runtime, lang: str, *, confidential: boo
             )
         ]
     )
-    await chat.press_payload("tip:done")
+    await chat.press_payload("ev:done")
     if confidential:
         await chat.send(CONTACT)
     # The last step as the platform delivers it: with the account's display name.
@@ -312,31 +312,39 @@ async def test_a_lost_receipt_cannot_be_recovered(new_chat, handoff_chat, runtim
     await tipster.press_payload("flow:handoff")
     await tipster.send("inbox")
     await tipster.send(tip["reference"])
-    assert "No report matches" in tipster.text
+    assert "A receipt is 16 digits" in tipster.text
     async with runtime.storage.read() as tx:
         citizen = await tx.citizens.find("console", PHONE)
         assert citizen is not None
         assert await tx.tickets.for_citizen(citizen.id) == []
 
 
-async def test_confidential_reference_opens_only_from_its_chat(
+async def test_a_confidential_tip_opens_by_its_receipt_not_its_reference(
     new_chat, handoff_chat, runtime
 ) -> None:
+    """A tip keeps nothing of the chat that filed it (issue 12's review: a keyed hash of
+    the chat named it to anyone holding DATA_KEY), so not even that chat opens it by the
+    reference: the receipt does, and the status check says so."""
     tipster: Chat = handoff_chat(chat_key="conf-chat", lang="ru")
     done = await file_tip(tipster, runtime, "ru", confidential=True)
-    reference = REFERENCE.search(done)
-    assert reference is not None
+    reference, receipt = REFERENCE.search(done), RECEIPT.search(done)
+    assert reference is not None and receipt is not None
     await tipster.press_payload("flow:handoff")
     await tipster.send("inbox")
     await tipster.send(reference.group(1).lower())
-    assert "на проверке" in tipster.text or "ожидает проверки" in tipster.text
+    assert "Квитанция состоит из 16 цифр" in tipster.text
+    await tipster.send(receipt.group(1))
+    assert "ожидает проверки" in tipster.text
+    async with runtime.storage.read() as tx:
+        rows = await tx.conn.execute_fetchall("SELECT owner_hash FROM tickets")
+    assert [row[0] for row in rows] == [None]
 
-    stranger: Chat = handoff_chat(chat_key="stranger", lang="ru")
-    await start_in(stranger, "ru")
-    await stranger.press_payload("flow:handoff")
-    await stranger.send("inbox")
-    await stranger.send(reference.group(1))
-    assert "Сообщение не найдено" in stranger.text
+    checker: Chat = new_chat(chat_key="conf-chat", lang="ru")
+    if "status" in runtime.flows:
+        await checker.send("/start")
+        await checker.press_payload("flow:status")
+        await checker.send(reference.group(1))
+        assert "16-значную квитанцию" in checker.text
 
 
 async def test_status_flow_hands_receipts_over(new_chat, runtime) -> None:
@@ -350,3 +358,25 @@ async def test_status_flow_hands_receipts_over(new_chat, runtime) -> None:
     await other.press_payload("flow:status")
     await other.send(receipt.group(1))
     assert "Статус: получено, ожидает проверки" in other.text
+
+
+async def test_a_receipt_locator_gives_away_four_digits_and_old_ones_still_open(
+    new_chat, runtime
+) -> None:
+    """An outside review inverted the six-digit locator in a second, leaving ten digits to
+    guess offline; it now keeps four. Tips sealed with the six-digit one still open."""
+    tipster: Chat = new_chat(chat_key=PHONE, lang="en")
+    receipt = RECEIPT.search(await file_tip(tipster, runtime, "en", confidential=False))
+    assert receipt is not None
+    digits = receipt.group(1).replace(" ", "")
+    [tip] = await _rows(runtime, "tickets")
+    assert tip["receipt_locator"] == receipt_locator(digits[:4] + "0" * 12)
+    async with runtime.storage.transaction() as tx:
+        await tx.conn.execute(
+            "UPDATE tickets SET receipt_locator = ?", (receipt_locator(digits, 6),)
+        )
+    reader: Chat = new_chat(chat_key="another", lang="en")
+    await start_in(reader, "en")
+    await reader.press_payload("flow:status")
+    await reader.send(receipt.group(1))
+    assert "ti:answer" in [b.payload for b in reader.buttons]

@@ -100,7 +100,7 @@ async def test_the_server_cannot_read_a_tip_only_its_investigators_can(
 ) -> None:
     async with console(settings, clock) as c:
         recovery = c.runtime.new_recovery_key
-        assert recovery is not None  # shown once at the first start, kept nowhere
+        assert recovery is not None  # shown once by `govbot keys init`, kept nowhere
         ivan = await c.add_user("ivan", "investigator")
         ada = await c.add_user("ada", "admin")
         await c.tip(REF, confidential=True, files=(("document", "application/pdf", FILE),))
@@ -215,3 +215,21 @@ async def test_a_stolen_session_row_does_not_open_the_key(settings, clock) -> No
         stranger = c.client()
         assert (await stranger.get(f"/staff/tickets/{REF}")).status_code in (303, 307)
         assert leaked(settings) == []
+
+
+def test_only_keys_init_makes_the_recovery_key_and_prints_it_once(settings: Settings) -> None:
+    """Found by an outside review: whichever command first opened a new database printed
+    the key to stderr (the quick-start script threw it away; a service would write it to
+    a journal on the same disk). Now only `govbot keys init`, at a terminal, makes it."""
+    listed = govbot(settings, "staff", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "govbot-recovery-" not in listed.stdout + listed.stderr
+    assert "no recovery key yet" in listed.stderr and "govbot keys init" in listed.stderr
+    made = govbot(settings, "keys", "init")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.count("govbot-recovery-") == 1 and "govbot-recovery-" not in made.stderr
+    again = govbot(settings, "keys", "init")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    assert "govbot-recovery-" not in again.stdout + again.stderr
+    later = govbot(settings, "staff", "list")
+    assert "no recovery key yet" not in later.stderr

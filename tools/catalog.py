@@ -1,8 +1,11 @@
-"""Catalog maintenance: `python tools/catalog.py write DOMAIN FILE.toml` turns a table of
-translations into locales/DOMAIN.pot and locales/{kk,ru,en}/LC_MESSAGES/DOMAIN.po.
+"""Catalog generation: `python tools/catalog.py write DOMAIN locales/src/DOMAIN.toml` turns
+a table of translations into locales/DOMAIN.pot and locales/{kk,ru,en}/LC_MESSAGES/DOMAIN.po.
 
-The .po files are what the bot reads and what translators edit afterwards; the TOML input
-is only a convenient way to author many messages in three languages side by side:
+The TOML is the one source, and what translators edit: each message in the three
+languages side by side, so a Kazakh translator sees the Russian and English beside it.
+The .pot and .po files are generated (the bot compiles the .po to .mo on start-up); an
+edit made to a .po by hand is overwritten by the next `write`, and tests/test_catalogs.py
+fails while a .po differs from its TOML. The format:
 
     ["complaint.too_short"]
     en = "..."
@@ -20,8 +23,9 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
 
+from bot.domain import LANGUAGES
+
 ROOT = Path(__file__).resolve().parent.parent
-LANGS = ("kk", "ru", "en")
 
 
 def write(domain: str, source: Path) -> None:
@@ -32,7 +36,7 @@ def write(domain: str, source: Path) -> None:
     pot = ROOT / "locales" / f"{domain}.pot"
     with pot.open("wb") as fp:
         write_po(fp, template, omit_header=False, width=100)
-    for lang in LANGS:
+    for lang in LANGUAGES:
         catalog = Catalog(
             locale=lang,
             project="govbot",

@@ -35,7 +35,6 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot import keys_cli
 from bot.campaigns.model import CampaignError, Image, draft_from_mapping, first_run
 from bot.campaigns.records import Progress, ReportRow
 from bot.config import Settings
@@ -71,7 +70,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
     runtime = await open_runtime(settings)
-    keys_cli.show_new_recovery_key(runtime)
     campaigns = SqliteCampaigns(runtime.storage)
     now = datetime.now(UTC)
     try:

@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from bot.campaigns.model import CHANNELS, Campaign, in_window
+from bot.campaigns.model import CHANNELS, Campaign
 from bot.campaigns.records import Campaigns, Claimed, Outcome
 from bot.config import Settings
 from bot.domain import Media, Reply
@@ -39,6 +39,7 @@ from bot.i18n import Catalogs
 from bot.jobs import Jobs
 from bot.outbound import Outgoing, Sender
 from bot.pacing import Pacing
+from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,6 @@ class DeliveryEngine:
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
         self._wakes = {c: asyncio.Event() for c in CHANNELS}
         self._stopping = False
-        self._flushed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.sent_count = 0
 
@@ -264,8 +264,6 @@ class DeliveryEngine:
             raise
         if any(o.status == "pending" for o in outcomes):
             self.wake()
-        self._flushed.set()
-        self._flushed.clear()
 
     # ---- a test send ---------------------------------------------------------------------
 

@@ -16,13 +16,11 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.domain import LANGUAGES
 from bot.errors import GovbotError
 
-LANGUAGES = ("kk", "ru", "en")
 CHANNELS = ("telegram", "whatsapp")
 ALMATY = ZoneInfo("Asia/Almaty")
-WINDOW = timedelta(hours=24)
-WINDOW_MARGIN = timedelta(minutes=2)  # as the WhatsApp sender: never race the window shut
 # Room left for the unsubscribe footer inside each platform's limit.
 MAX_TEXT = {"telegram": 3900, "whatsapp": 1450}
 MAX_CAPTION = 900  # Telegram captions are limited to 1024 characters
@@ -149,11 +147,6 @@ def first_run(draft: CampaignDraft, now: datetime) -> datetime:
     if draft.recurring is not None:
         return next_occurrence(draft.recurring, (draft.at or now) - timedelta(seconds=1))
     return draft.at or now
-
-
-def in_window(last_inbound_at: datetime | None, now: datetime) -> bool:
-    """WhatsApp accepts free-form messages only within 24 hours of the citizen's last one."""
-    return last_inbound_at is not None and now - last_inbound_at < WINDOW - WINDOW_MARGIN
 
 
 def parse_local_time(text: str) -> datetime:

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.attachments import kind_for
+from bot.channels.services import ChannelServices
+from bot.config import Settings
 from bot.domain import Attachment, Channel, Inbound, Location, Reply
 from bot.errors import DeliveryError, UserInputError
 from bot.i18n import pick_language
 from bot.outbound import Delivery, Outgoing
-from bot.runtime import Runtime
 from bot.storage.records import Citizen
 from bot.text import clean_text
 
@@ -34,8 +35,11 @@ def render(replies: Sequence[Reply]) -> str:
 
 
 class ConsoleChat:
-    def __init__(self, runtime: Runtime, *, chat_key: str, lang: str | None) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, services: ChannelServices, settings: Settings, *, chat_key: str, lang: str | None
+    ) -> None:
+        self.services = services
+        self.settings = settings
         self.chat_key = chat_key
         self.lang = lang
 
@@ -44,11 +48,9 @@ class ConsoleChat:
         try:
             msg = await self._inbound(line)
         except UserInputError as err:
-            t = self.runtime.catalogs[
-                pick_language(self.lang, self.runtime.settings.default_language)
-            ]
-            return [Reply(t(err.msgid, limit_mb=self.runtime.settings.max_attachment_mb))]
-        return await self.runtime.dispatcher.handle(msg)
+            t = self.services.catalogs[pick_language(self.lang, self.settings.default_language)]
+            return [Reply(t(err.msgid, limit_mb=self.settings.max_attachment_mb))]
+        return await self.services.dispatcher.handle(msg)
 
     async def _inbound(self, line: str) -> Inbound:
         # stdin hands a byte it cannot decode over as a lone surrogate (surrogateescape).
@@ -61,7 +63,7 @@ class ConsoleChat:
                 data = await asyncio.to_thread(_read_file, path)
             except OSError:
                 raise UserInputError("shell.file_missing") from None
-            stored = await self.runtime.attachments.aput(
+            stored = await self.services.attachments.aput(
                 data, declared_type=None, file_name=path.name
             )
             attachment = Attachment(
@@ -102,7 +104,8 @@ def _read_file(path: Path) -> bytes:
 
 
 async def run_shell(
-    runtime: Runtime,
+    services: ChannelServices,
+    settings: Settings,
     *,
     lang: str | None,
     chat_key: str = "local",
@@ -110,14 +113,14 @@ async def run_shell(
     stdout: TextIO = sys.stdout,
     interactive: bool | None = None,
 ) -> None:
-    chat = ConsoleChat(runtime, chat_key=chat_key, lang=lang)
+    chat = ConsoleChat(services, settings, chat_key=chat_key, lang=lang)
     # A piped script types faster than any citizen; flood control is for messengers.
-    runtime.dispatcher.unthrottled.add(Channel.CONSOLE)
+    services.dispatcher.unthrottled.add(Channel.CONSOLE)
     interactive = stdin.isatty() if interactive is None else interactive
-    t = runtime.catalogs[pick_language(lang, runtime.settings.default_language)]
+    t = services.catalogs[pick_language(lang, settings.default_language)]
     write: Callable[[str], object] = stdout.write
-    runtime.outbox.add_sender(ConsoleSender(chat_key, write))
-    await runtime.outbox.start()
+    services.outbox.add_sender(ConsoleSender(chat_key, write))
+    await services.outbox.start()
     if interactive:
         write(t("shell.banner") + "\n\n")
     loop = asyncio.get_running_loop()

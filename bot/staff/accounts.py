@@ -64,9 +64,12 @@ async def add_account(
     locale: str,
     now: datetime,
     password_hash: str | None = None,
+    endorsed: bool = False,
 ) -> StaffUser:
     """Create an account. The web app passes `password_hash`, made off the event loop
-    (bot/staff/passwords.py) before the write transaction; the CLI lets it be made here."""
+    (bot/staff/passwords.py) before the write transaction; the CLI lets it be made here.
+    An investigator's key receives tips only if `endorsed`: the server's shell may say so,
+    the console's admin may not (an investigator grants it on /staff/keys)."""
     check_new_account(username, role, password)
     if await db.staff.by_username(username) is not None:
         raise AccountError("staff.accounts.exists")
@@ -78,8 +81,10 @@ async def add_account(
         now=now,
     )
     if role == staff_keys.INVESTIGATOR:
-        # Keys from the start: every tip filed from now on is sealed for this account too.
-        await (await staff_keys.new_pair(created.id, password)).store(db)
+        pair = await staff_keys.new_pair(created.id, password, made_by=staff_keys.NEW_ACCOUNT)
+        await pair.store(db, now=now)
+        if endorsed:
+            await db.staff.endorse(created.id, pair.public)
     return created
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from bot import sealed_tips
 from bot.domain import Reply
 from bot.i18n import Catalogs
-from bot.outbound import Outgoing, enqueue
+from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import STATUSES, StaffUser
 from bot.staff.roles import can_see
@@ -245,13 +245,20 @@ async def _tell(
         message_id = message.id
     if citizen is None:
         return None
+    tip = ticket.kind == "tip"
     outbox_id = await enqueue(
         db.tx,
         citizen,
-        Outgoing((Reply(text),), purpose=f"staff.{purpose}", reference=ticket.reference),
+        Outgoing(
+            (Reply(text),),
+            # A tip's copy goes once sent, and no thread row points at it (its time).
+            purpose=TIP_MESSAGE if tip else f"staff.{purpose}",
+            reference=ticket.reference,
+        ),
         now=actor.now,
     )
-    await db.console.link_outbox(message_id, outbox_id)
+    if not tip:
+        await db.console.link_outbox(message_id, outbox_id)
     return outbox_id
 
 

@@ -16,52 +16,39 @@ from typing import Any
 from bot import sealed_tips
 from bot.staff.actions import ActionError, Actor, audit, tip_keys
 from bot.staff.records import InboxQuery, InboxRow
+from bot.staff.schemas import LISTED
 from bot.storage.records import Ticket
 from bot.storage.sqlite.console import StaffTx
 
 FORMATS = ("csv", "json")
-COLUMNS = (
-    "reference",
-    "kind",
-    "status",
-    "privacy",
-    "category",
-    "subject",
-    "region",
-    "rating",
-    "summary",
-    "locale",
-    "channel",
-    "created_at",
-    "updated_at",
-    "due_on",
-    "overdue",
-    "assignee",
-    "contents",
+# The API's ticket fields (bot/staff/schemas.py), in the file's column order, then a tip's
+# contents for the investigators who may open it.
+EXPORTED = LISTED.only(
+    "ExportedTicket",
+    (
+        "reference",
+        "kind",
+        "status",
+        "privacy",
+        "category",
+        "subject",
+        "region",
+        "rating",
+        "summary",
+        "locale",
+        "channel",
+        "created_at",
+        "updated_at",
+        "due_on",
+        "overdue",
+        "assignee",
+    ),
 )
+COLUMNS = (*EXPORTED.names, "contents")
 
 
 def row_dict(row: InboxRow, contents: dict[str, Any] | None = None) -> dict[str, Any]:
-    t = row.ticket
-    return {
-        "reference": t.reference,
-        "kind": t.kind,
-        "status": t.status,
-        "privacy": t.privacy,
-        "category": t.category,
-        "subject": t.subject,
-        "region": t.region,
-        "rating": t.rating,
-        "summary": t.summary,
-        "locale": t.locale,
-        "channel": t.channel,
-        "created_at": t.created_at.isoformat(),
-        "updated_at": t.updated_at.isoformat(),
-        "due_on": t.due_on.isoformat() if t.due_on else None,
-        "overdue": row.overdue,
-        "assignee": row.assignee_name,
-        "contents": contents,
-    }
+    return {**EXPORTED.dump(row), "contents": contents}
 
 
 async def export_tickets(

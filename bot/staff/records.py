@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.storage.records import Ticket
@@ -12,6 +12,8 @@ ROLES = ("admin", "reviewer", "investigator", "operator")
 STATUSES = ("new", "in_review", "waiting", "resolved", "rejected")
 OPEN_STATUSES = ("new", "in_review", "waiting")
 KINDS = ("complaint", "feedback", "tip")
+# A console session ends after this long unused, and STAFF_SESSION_HOURS after sign-in.
+SESSION_IDLE = timedelta(minutes=30)
 
 
 @dataclass(slots=True)
@@ -23,6 +25,16 @@ class StaffUser:
     disabled: bool
     created_at: datetime
     password_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingKey:
+    """An investigator's key that no one trusted with tips has endorsed yet."""
+
+    staff_id: int
+    username: str
+    made_on: date | None  # None: made before this was recorded
+    made_by: str | None  # 'account', 'reset' or 'sign-in' (bot/staff/keys.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +82,8 @@ class InboxQuery:
     assignee: int | None = None
     unassigned: bool = False
     overdue: bool = False
-    created_from: date | None = None
-    created_to: date | None = None
+    created_from: datetime | None = None  # UTC, inclusive
+    created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
     sort: str = "created"
     descending: bool = True

@@ -19,6 +19,7 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
+from bot.storage.rotation import RotationStore
 from bot.storage.tips import TipStore
 
 
@@ -29,6 +30,10 @@ class CitizenStore(Protocol):
     async def get(self, citizen_id: int) -> Citizen | None: ...
     async def find(self, channel: str, chat_key: str) -> Citizen | None: ...
     async def save(self, citizen: Citizen) -> None: ...
+    async def mark_blocked(self, citizen_id: int) -> None:
+        """Unreachable and unsubscribed: the platform said the citizen blocked the bot."""
+        ...
+
     async def get_or_create_with_session(
         self, channel: str, chat_key: str, *, now: datetime
     ) -> tuple[Citizen, bool, SessionRecord | None]:
@@ -90,6 +95,7 @@ class LookupGuard(Protocol):
     async def locked_until(self, key: str, *, now: datetime) -> datetime | None: ...
     async def failure(self, key: str, *, now: datetime) -> int: ...
     async def success(self, key: str) -> None: ...
+    async def purge_before(self, when: datetime) -> int: ...
 
 
 class OutboxStore(Protocol):
@@ -184,6 +190,15 @@ class LoginThrottle(Protocol):
         ...
 
 
+class StaffSessions(Protocol):
+    """Staff console sessions, as the clean-up job sees them."""
+
+    async def purge_sessions(self, *, seen_before: datetime, opened_before: datetime) -> int:
+        """Delete sessions last used before `seen_before` or opened before `opened_before`
+        (an investigator's holds the tip key, wrapped under the cookie's session id)."""
+        ...
+
+
 class BlobIndex(Protocol):
     """Which attachment blobs (bot/attachments.py) the stored records still refer to."""
 
@@ -216,6 +231,10 @@ class Tx(Protocol):
     @property
     def login_throttle(self) -> LoginThrottle: ...
     @property
+    def staff(self) -> StaffSessions: ...
+    @property
+    def rotation(self) -> RotationStore: ...
+    @property
     def blobs(self) -> BlobIndex: ...
 
 
@@ -226,6 +245,12 @@ class Storage(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A read-only view that does not wait for writers."""
+        ...
+
+    def scrub_soon(self) -> None:
+        """A sensitive record (a tip's conversation, its answers) was just deleted: its
+        older copies in the write-ahead log go at the next checkpoint, not whenever the
+        log happens to start over."""
         ...
 
     async def close(self) -> None: ...

@@ -4,8 +4,8 @@ sender.
 The store keeps what bot/sealed_tips.py sealed and never sees a key that opens it. A tip
 row takes a random id (migration 011) and keeps no time finer than its day; its files are
 sealed inside the database. `add` takes no citizen, channel or chat key at all, so no caller
-can store one by mistake; a confidential tip carries its sealed contact and an `owner_hash`
-(keyed hash of the chat) that lets the same chat find it by its reference.
+can store one by mistake. A confidential tip carries its contact sealed to the staff-only
+key and nothing else of its chat (not even a hash): the tipster finds it by the receipt.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ class LegacyTip:
 
 class TipStore(Protocol):
     async def recipients(self) -> list[tuple[str, bytes]]:
-        """(holder, public key) of the recovery key and of every active investigator."""
+        """(holder, public key) of the recovery key and of every active investigator whose
+        key is endorsed (bot/staff/keys.py)."""
         ...
 
     async def add(
@@ -103,7 +104,6 @@ class TipStore(Protocol):
         locale: str,
         due_on: date | None,
         reference: str,
-        owner_hash: str | None,
         now: datetime,
     ) -> Ticket:
         """Store under a random id, dated to the day (midnight UTC)."""
@@ -115,10 +115,6 @@ class TipStore(Protocol):
 
     async def by_receipt_hash(self, hashes: Sequence[str]) -> Ticket | None:
         """A tip from before sealing, by the keyed hash of its receipt (status only)."""
-        ...
-
-    async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
-        """A confidential tip by reference, only if it was filed from the hashed chat."""
         ...
 
     async def public(self, ticket_id: int) -> bytes | None: ...

@@ -46,7 +46,7 @@ async def _seed(runtime, now) -> None:
     async with runtime.storage.transaction() as tx:
         db = StaffTx(tx)
         for name, role in (("rita", "reviewer"), ("ivan", "investigator"), ("ada", "admin")):
-            await add_account(db, name, role, PASSWORD, locale="en", now=now)
+            await add_account(db, name, role, PASSWORD, locale="en", now=now, endorsed=True)
         for i, (cat, region, text, due) in enumerate(
             [
                 ("health", "almaty_city", "Поликлиника не выдаёт направление", date(2026, 3, 2)),
@@ -94,7 +94,6 @@ async def _seed(runtime, now) -> None:
             locale="ru",
             due_on=date(2026, 4, 6),
             reference="TP-9001",
-            owner_hash="owner",
             now=now,
         )
 

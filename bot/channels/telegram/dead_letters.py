@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from bot.domain import Channel
-from bot.runtime import Runtime
+from bot.metrics import Metrics
 from bot.safejson import JsonTooDeep
+from bot.storage import Storage
 
 from .inbound import MalformedUpdate
 
@@ -24,24 +27,34 @@ CHANNEL = Channel.TELEGRAM.value
 _SAYS_WHERE = (MalformedUpdate, JsonTooDeep)  # their text names a field, never a value
 
 
-async def set_aside(
-    runtime: Runtime,
-    error: Exception | str,
-    *,
-    raw: bytes | None = None,
-    inbox_id: int | None = None,
-    update_id: int | None = None,
-) -> None:
-    """Record a dead letter for `raw` (or move inbox row `inbox_id`) and count it."""
-    label, reason = describe(error)
-    now = runtime.dispatcher.clock()
-    async with runtime.storage.transaction() as tx:
-        if inbox_id is not None:
-            await tx.dead_letters.adopt(inbox_id, reason, now=now)
-        else:
-            await tx.dead_letters.add(CHANNEL, reason, raw, now=now)
-    runtime.metrics.dead_letters.labels(CHANNEL, label).inc()
-    log.warning("telegram: malformed update %s set aside as a dead letter (%s)", update_id, reason)
+class DeadLetters:
+    """Where the adapter sets aside an update it cannot take."""
+
+    def __init__(self, storage: Storage, metrics: Metrics, clock: Callable[[], datetime]) -> None:
+        self.storage = storage
+        self.metrics = metrics
+        self.clock = clock
+
+    async def set_aside(
+        self,
+        error: Exception | str,
+        *,
+        raw: bytes | None = None,
+        inbox_id: int | None = None,
+        update_id: int | None = None,
+    ) -> None:
+        """Record a dead letter for `raw` (or move inbox row `inbox_id`) and count it."""
+        label, reason = describe(error)
+        now = self.clock()
+        async with self.storage.transaction() as tx:
+            if inbox_id is not None:
+                await tx.dead_letters.adopt(inbox_id, reason, now=now)
+            else:
+                await tx.dead_letters.add(CHANNEL, reason, raw, now=now)
+        self.metrics.dead_letters.labels(CHANNEL, label).inc()
+        log.warning(
+            "telegram: malformed update %s set aside as a dead letter (%s)", update_id, reason
+        )
 
 
 def describe(error: Exception | str) -> tuple[str, str]:

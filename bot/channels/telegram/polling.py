@@ -15,15 +15,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram.error import RetryAfter, TelegramError
+from bot.errors import DeliveryError
 
 from .inbound import ALLOWED_UPDATES
-from .sender import BotApi, seconds
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
 Sleep = Callable[[float], Awaitable[None]]
+Call = Callable[..., Awaitable[Any]]  # TelegramSender.call: errors come as DeliveryError
 
 
 class EmptyPollBackoff:
@@ -46,18 +46,19 @@ class EmptyPollBackoff:
 
 
 class Poller:
-    """Calls getUpdates until cancelled and hands each batch to `take`."""
+    """Calls getUpdates (through `TelegramSender.call`) until cancelled and hands each
+    batch to `take`. A 429 is waited out; like any 429 it also holds the bot's sends."""
 
     def __init__(
         self,
-        api: BotApi,
+        call: Call,
         take: Callable[[list[Any]], Awaitable[None]],
         *,
         wait_for_room: Callable[[], Awaitable[None]],
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = api
+        self._call = call
         self._take = take
         self._wait_for_room = wait_for_room
         self._sleep = sleep
@@ -72,16 +73,16 @@ class Poller:
             await self._wait_for_room()
             started = self._monotonic()
             try:
-                result = await self._api(
+                result = await self._call(
                     "getUpdates", {**params, "offset": offset}, read_timeout=POLL_TIMEOUT + 10
                 )
-            except RetryAfter as err:
-                await self._sleep(seconds(err.retry_after))
-                continue
-            except Exception as err:  # a TelegramError, or a bug: never a silently dead poller
+            except Exception as err:  # DeliveryError, or a bug: never a silently dead poller
+                if isinstance(err, DeliveryError) and err.retry_after is not None:
+                    await self._sleep(err.retry_after)
+                    continue
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
-                if isinstance(err, TelegramError):
+                if isinstance(err, DeliveryError):
                     log.warning("telegram getUpdates failed (%s); retrying in %.1f s", err, delay)
                 else:
                     log.exception("telegram getUpdates failed; retrying in %.1f s", delay)

@@ -27,12 +27,12 @@ from aiohttp import (
     FormData,
     TCPConnector,
 )
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot import safejson
+
+from .ptb_private import DefaultValue, ODVInput
 
 __all__ = [
     "AiohttpRequest",

@@ -30,7 +30,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import BaseRequest, RequestData
-from telegram.request._requestparameter import RequestParameter
 
 from bot.attachments import AttachmentStore
 from bot.domain import Channel, Reply
@@ -39,6 +38,7 @@ from bot.outbound import Delivery, Outgoing
 from bot.pacing import Budget
 from bot.storage.records import Citizen
 
+from .ptb_private import RequestParameter
 from .render import OutMessage, merge_counted, render
 from .request import NotSent
 
@@ -53,15 +53,22 @@ def seconds(value: int | float | timedelta) -> float:
 
 
 class BotApi:
-    """Bot API calls through python-telegram-bot's transport and error mapping, with the
-    raw JSON result: no Message objects are built for answers nobody reads. (`Bot`'s own
-    `do_api_request` warns for methods it wraps, and the typed methods parse every result.)
+    """The Bot API over python-telegram-bot's transport and status mapping, with the raw
+    JSON result: no Message objects are built for answers nobody reads. Only
+    `TelegramSender` calls it; everything else goes through `TelegramSender.call`.
     """
 
     def __init__(self, api_url: str, token: str, request: BaseRequest, polling: BaseRequest):
         self._base = f"{api_url}/bot{token}/"
+        self._files = f"{api_url}/file/bot{token}/"
         self._request = request
         self._polling = polling
+
+    async def initialize(self) -> None:
+        await asyncio.gather(self._request.initialize(), self._polling.initialize())
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(self._request.shutdown(), self._polling.shutdown())
 
     async def __call__(
         self, method: str, params: dict[str, Any], *, read_timeout: float | None = None
@@ -73,6 +80,10 @@ class BotApi:
         if read_timeout is None:
             return await request.post(self._base + method, request_data=data)
         return await request.post(self._base + method, request_data=data, read_timeout=read_timeout)
+
+    async def download(self, file_path: str, *, read_timeout: float) -> bytes:
+        """A file's bytes, from the `file_path` that getFile answered."""
+        return await self._request.retrieve(self._files + file_path, read_timeout=read_timeout)
 
 
 class TelegramSender:
@@ -143,6 +154,7 @@ class TelegramSender:
         chat_id: int | None = None,
         urgent: bool = True,
         paced: bool = True,
+        read_timeout: float | None = None,
     ) -> Any:
         """One Bot API call, paced; any outcome but success is raised as a DeliveryError.
 
@@ -150,7 +162,7 @@ class TelegramSender:
         if paced and chat_id is not None:
             await self.budget.wait(chat_id, urgent=urgent)
         try:
-            return await self.api(method, params)
+            return await self.api(method, params, read_timeout=read_timeout)
         except RetryAfter as err:
             wait = seconds(err.retry_after)
             log.warning("telegram %s: flood control, all sends hold for %.0f s", method, wait)
@@ -184,6 +196,15 @@ class TelegramSender:
         except TelegramError as err:  # Conflict, InvalidToken, ChatMigrated...
             raise DeliveryError(
                 f"telegram: {err.message[:120]}", retryable=False, code="telegram"
+            ) from err
+
+    async def download(self, file_path: str, *, read_timeout: float = 60.0) -> bytes:
+        """A file a citizen sent, by the `file_path` getFile answered (through `call`)."""
+        try:
+            return await self.api.download(file_path, read_timeout=read_timeout)
+        except TelegramError as err:
+            raise DeliveryError(
+                f"download: {err.message[:120]}", retryable=False, code="download"
             ) from err
 
     async def setup(self, method: str, params: dict[str, Any]) -> Any:

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,16 +25,17 @@ from starlette.routing import BaseRoute, Route
 from twilio.rest import Client
 
 from bot.attachments import kind_for
+from bot.channels.services import ChannelServices
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
-from bot.channels.whatsapp.sender import WINDOW, WINDOW_MARGIN, WhatsAppSender
+from bot.channels.whatsapp.sender import WhatsAppSender
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER, public_url, validate_request
 from bot.channels.whatsapp.twilio_http import MediaRefused, TwilioHttp, quiet_twilio_logging
 from bot.config import Settings
 from bot.dispatcher import Answer
 from bot.domain import Attachment, Inbound
 from bot.errors import ConfigError, DeliveryError, UserInputError
-from bot.runtime import Runtime
+from bot.reply_window import reopened
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class WhatsAppChannel:
         self.answer_budget = answer_budget
         self._http = http
         self._owns_http = http is None
-        self._runtime: Runtime | None = None
+        self._services: ChannelServices | None = None
         self._sender: WhatsAppSender | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -89,22 +89,22 @@ class WhatsAppChannel:
             Route(STATUS_PATH, self.status, methods=["POST"]),
         ]
 
-    async def start(self, runtime: Runtime) -> None:
+    async def start(self, services: ChannelServices) -> None:
         quiet_twilio_logging()
-        self._runtime = runtime
+        self._services = services
         if self._http is None:
             self._http = TwilioHttp(self.settings.twilio_api_url)
         client = Client(*self.auth, http_client=self._http)
         self._sender = WhatsAppSender(
-            runtime.settings,
+            self.settings,
             client,
-            runtime.catalogs,
+            services.catalogs,
             status_callback=public_url(self.base_url, STATUS_PATH),
-            budget=runtime.pacing.whatsapp,
-            clock=runtime.dispatcher.clock,
+            budget=services.pacing.whatsapp,
+            clock=services.clock,
         )
-        runtime.outbox.add_sender(self._sender)
-        await runtime.outbox.catch_up()
+        services.outbox.add_sender(self._sender)
+        await services.outbox.catch_up()
 
     async def stop(self) -> None:
         if self._tasks:
@@ -115,17 +115,17 @@ class WhatsAppChannel:
             await self._http.close()
 
     @property
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
+    def services(self) -> ChannelServices:
+        if self._services is None:
             raise RuntimeError("the WhatsApp channel is not started")
-        return self._runtime
+        return self._services
 
     # -- POST /webhooks/twilio -----------------------------------------------------------
 
     async def inbound(self, request: Request) -> Response:
         try:
             form = await self._signed_form(request, WEBHOOK_PATH)
-            msg = to_inbound(form, received_at=self.runtime.dispatcher.clock())
+            msg = to_inbound(form, received_at=self.services.clock())
         except _Refused as refused:
             return _refusal(refused)
         except BadForm as err:
@@ -143,30 +143,28 @@ class WhatsAppChannel:
         if answer.duplicate and answer.dedupe_key is not None:
             # Twilio retries a webhook when our answer did not reach it: give it the same
             # replies again (those the worker has not sent yet are taken from it).
-            replies, known = await self.runtime.replies.answered(
+            replies, known = await self.services.replies.answered(
                 msg.channel, msg.chat_key, answer.dedupe_key
             )
             lang = known or lang
         elif answer.reply_seq is not None:
-            self.runtime.replies.sent(answer.reply_seq)
-        return _xml(twiml(render(replies, self.runtime.catalogs[lang])))
+            self.services.replies.sent(answer.reply_seq)
+        return _xml(twiml(render(replies, self.services.catalogs[lang])))
 
     async def _process(self, msg: Inbound, refs: list[MediaRef]) -> Answer:
-        runtime = self.runtime
+        services = self.services
         if refs:
             # Only a message the dispatcher will take costs a download (a retry or a
             # flood of files is answered before any is fetched or stored).
-            early = await runtime.dispatcher.screen(msg)
+            early = await services.dispatcher.screen(msg)
             if early is not None:
                 return early
-            if not await self._seen(msg):
+            if not await services.dispatcher.processed(msg):
                 msg = await self._with_media(msg, refs)
-        answer = await runtime.dispatcher.answer(msg, screened=bool(refs))
-        if answer.citizen_id is not None and _window_reopened(
-            answer.last_inbound_at, msg.received_at
-        ):
+        answer = await services.dispatcher.answer(msg, screened=bool(refs))
+        if answer.citizen_id is not None and reopened(answer.last_inbound_at, msg.received_at):
             try:
-                async with runtime.storage.transaction() as tx:
+                async with services.storage.transaction() as tx:
                     held = await tx.outbox.release_held(answer.citizen_id, now=msg.received_at)
             except Exception:
                 # The answer is written and must still go out; held messages wait for the
@@ -174,19 +172,12 @@ class WhatsAppChannel:
                 log.exception("whatsapp: could not release held messages")
             else:
                 if held:
-                    runtime.outbox.wake()
+                    services.outbox.wake()
         return answer
-
-    async def _seen(self, msg: Inbound) -> bool:
-        """A retried media message: skip the download (the dispatcher drops it anyway)."""
-        runtime = self.runtime
-        key = runtime.cipher.keyed_hash(f"{msg.channel}:{msg.external_id}", purpose="dedupe")
-        async with runtime.storage.read() as tx:
-            return await tx.processed.seen(key)
 
     async def _with_media(self, msg: Inbound, refs: list[MediaRef]) -> Inbound:
         """Download, check and store each file; any refusal becomes `unsupported`."""
-        store = self.runtime.attachments
+        store = self.services.attachments
         assert self._http is not None
         stored: list[Attachment] = []
         refusal = None
@@ -234,7 +225,7 @@ class WhatsAppChannel:
             answer = await task
             sender = self._sender
             if answer.replies and sender is not None:
-                await self.runtime.replies.deliver(
+                await self.services.replies.deliver(
                     answer.reply_seq,
                     answer.replies,
                     lambda replies: sender.send_replies(chat_key, replies, answer.lang),
@@ -275,10 +266,8 @@ class WhatsAppChannel:
             record, note = "held", "63016"
         else:
             record, note = status, code
-        async with self.runtime.storage.transaction() as tx:
-            await tx.outbox.mark_by_external_id(
-                sid, record, error=note, now=self.runtime.dispatcher.clock()
-            )
+        async with self.services.storage.transaction() as tx:
+            await tx.outbox.mark_by_external_id(sid, record, error=note, now=self.services.clock())
         return Response(status_code=204)
 
     # -- shared --------------------------------------------------------------------------
@@ -307,11 +296,6 @@ class WhatsAppChannel:
         if form.get("AccountSid") != self.auth[0]:
             raise _Refused(403, "another AccountSid")
         return form
-
-
-def _window_reopened(last: datetime | None, received_at: datetime) -> bool:
-    """Messages are held only while the window is shut: was it, before this message?"""
-    return last is not None and received_at - last >= WINDOW - 2 * WINDOW_MARGIN
 
 
 def _refusal(refused: _Refused) -> Response:

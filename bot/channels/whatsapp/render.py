@@ -11,17 +11,17 @@ import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
+from bot.commands import GLOBAL_PREFIX, Command, command_payload
 from bot.domain import Reply
 from bot.i18n import Translator
+from handlers.menu import FLOW_PAYLOAD_PREFIX
 
 MAX_BODY = 1600
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'
 # Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-MENU_PAYLOAD = "g:menu"
-MAIN_MENU_PREFIX = "flow:"
-GLOBAL_PREFIX = "g:"
+MENU_PAYLOAD = command_payload(Command.MENU)
 
 
 def render_reply(reply: Reply, t: Translator) -> str:
@@ -34,7 +34,7 @@ def render_reply(reply: Reply, t: Translator) -> str:
     if all(p.startswith(GLOBAL_PREFIX) for p in payloads):
         return "\n".join(lines)  # only Back / Main menu under a question to type an answer to
     lines.append("")
-    at_main_menu = any(p.startswith(MAIN_MENU_PREFIX) for p in payloads)
+    at_main_menu = any(p.startswith(FLOW_PAYLOAD_PREFIX) for p in payloads)
     if MENU_PAYLOAD in payloads or at_main_menu:
         lines.append(t("whatsapp.reply_with_number"))
     else:

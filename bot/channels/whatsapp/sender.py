@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -30,14 +30,10 @@ from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Delivery, Outgoing
 from bot.pacing import Budget, Pacing
+from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
 log = logging.getLogger(__name__)
-
-# Twilio's own window is 24 h from the citizen's last message as Twilio saw it; a small
-# margin keeps a message from racing the window shut.
-WINDOW = timedelta(hours=24)
-WINDOW_MARGIN = timedelta(minutes=2)
 
 OUTSIDE_WINDOW = 63016  # free-form outside the 24-hour window
 # The recipient cannot get WhatsApp messages from us: blocked, opted out, not on WhatsApp.
@@ -45,11 +41,6 @@ BLOCKED_CODES = frozenset({21610, 63024, 63032, 21614})
 # Account or sender configuration: retrying does not help until an operator acts.
 CONFIG_CODES = frozenset({20003, 20404, 21606, 21608, 21655, 21656, 63007, 63112})
 DEFAULT_RETRY_AFTER = 5.0
-
-
-def in_window(citizen: Citizen, now: datetime) -> bool:
-    last = citizen.last_inbound_at
-    return last is not None and now - last < WINDOW - WINDOW_MARGIN
 
 
 def delivery_error(exc: BaseException) -> DeliveryError:
@@ -111,7 +102,7 @@ class WhatsAppSender:
         self._nudged: dict[int, datetime | None] = {}
 
     async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
-        if in_window(citizen, self.clock()):
+        if in_window(citizen.last_inbound_at, self.clock()):
             try:
                 sid = await self.send_replies(
                     citizen.chat_key, outgoing.replies, citizen.locale, urgent=False

@@ -42,7 +42,7 @@ class MediaRefused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Media:
+class DownloadedMedia:
     """A downloaded MediaUrl. `too_large` means the body exceeded the limit and was dropped."""
 
     status: int
@@ -158,7 +158,7 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         cdn = host == "twiliocdn.com" or host.endswith(".twiliocdn.com")
         return parts.scheme == "https" and port in (None, 443) and (twilio or cdn)
 
-    async def download(self, url: str, *, auth: tuple[str, str], max_bytes: int) -> Media:
+    async def download(self, url: str, *, auth: tuple[str, str], max_bytes: int) -> DownloadedMedia:
         """Fetch a MediaUrl with the account's Basic auth, reading at most `max_bytes`.
 
         Raises `MediaRefused` unless the URL is Twilio's (see `may_authenticate`). Twilio
@@ -171,7 +171,9 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         except ValueError:
             raise MediaRefused("a URL that does not parse") from None
 
-    async def _download(self, url: str, *, auth: tuple[str, str], max_bytes: int) -> Media:
+    async def _download(
+        self, url: str, *, auth: tuple[str, str], max_bytes: int
+    ) -> DownloadedMedia:
         target = self.rewrite(url)
         if not self.may_authenticate(target):
             raise MediaRefused(_not_twilio(target))
@@ -221,15 +223,15 @@ def _not_twilio(url: str) -> str:
     return f"{urlsplit(url).hostname or '?'} is not a Twilio host"
 
 
-async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> Media:
+async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> DownloadedMedia:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > max_bytes:
-            return Media(response.status, response.content_type, b"", too_large=True)
+            return DownloadedMedia(response.status, response.content_type, b"", too_large=True)
         chunks.append(chunk)
-    return Media(response.status, response.content_type, b"".join(chunks))
+    return DownloadedMedia(response.status, response.content_type, b"".join(chunks))
 
 
 def _pairs(values: Mapping[str, object]) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """SQLite backend: one writer connection behind a lock, one reader, WAL, versioned migrations.
 
-The writer runs on the event loop's thread (see loopconn.py for why); each unit of work is
+The writer runs on the event loop's thread (see writer.py for why); each unit of work is
 atomic, and the units of one moment share a COMMIT (units.py), so other chats' steps queue
 for microseconds. Readers (status checks, the staff console) use an aiosqlite
 connection on its own thread and never wait for the writer, thanks to WAL. Another
@@ -27,33 +27,36 @@ from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
 from bot.storage.sqlite.blobs import SqliteBlobIndex
 from bot.storage.sqlite.core import (
-    SessionCodec,
     SqliteCitizenStore,
     SqliteLookupGuard,
     SqliteProcessedStore,
     SqliteSessionStore,
 )
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
-from bot.storage.sqlite.loopconn import LoopConnection
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.rotation import SqliteRotationStore
+from bot.storage.sqlite.session_codec import SessionCodec
+from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
 from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
+from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
 
 log = logging.getLogger(__name__)
 
-_C = TypeVar("_C", bound=aiosqlite.Connection)
+_C = TypeVar("_C")
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
 class SqliteTx:
     """The stores of one unit of work, all on the same connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self.conn = conn
         self.cipher = cipher
         codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
@@ -67,6 +70,8 @@ class SqliteTx:
         self.inbox = SqliteInboxStore(conn, cipher)
         self.dead_letters = SqliteDeadLetterStore(conn, cipher)
         self.login_throttle = SqliteLoginThrottle(conn)
+        self.staff = SqliteStaffStore(conn)
+        self.rotation = SqliteRotationStore(conn, cipher)
         self.blobs = SqliteBlobIndex(conn, cipher)
 
 
@@ -78,10 +83,11 @@ class SqliteStorage:
     def __init__(self, path: Path, cipher: DataCipher) -> None:
         self.path = path
         self.cipher = cipher
-        self._writer: LoopConnection | None = None
+        self._writer: LoopWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
         self._maintenance: aiosqlite.Connection | None = None
+        self._scrub = False  # the next checkpoint empties the log (scrub_soon)
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
@@ -98,10 +104,7 @@ class SqliteStorage:
             await migrate(migrator)
         finally:
             await migrator.close()
-        writer = LoopConnection(self.path)
-        writer.row_factory = aiosqlite.Row
-        await _configure(writer, busy_timeout_ms=0)
-        await writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer = LoopWriter(self.path, [*_pragmas(busy_timeout_ms=0), "wal_autocheckpoint = 0"])
         self._writer = writer
         self._reader = await _connect(self.path)
         self._write_tx = SqliteTx(writer, self.cipher)
@@ -115,9 +118,11 @@ class SqliteStorage:
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
                 await fold(self._maintenance, truncate=True, wait_ms=self.CLOSE_WAIT_MS)
-        for conn in (self._maintenance, self._reader, self._writer):
+        for conn in (self._maintenance, self._reader):
             if conn is not None:
                 await conn.close()
+        if self._writer is not None:
+            self._writer.close()
         self._maintenance = self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
@@ -140,6 +145,9 @@ class SqliteStorage:
         """Why writes fail for want of disk ("cannot-write", "read-only"), or None."""
         return self.writes.problem
 
+    def scrub_soon(self) -> None:
+        self._scrub = True
+
     def wal_bytes(self) -> int:
         return wal_bytes(self.path)
 
@@ -149,11 +157,17 @@ class SqliteStorage:
         limit or while writes fail (a full disk gets the log's space back), then try a
         tiny write if the last one failed."""
         failing = self.writes.problem is not None
-        truncate = failing or self.wal_bytes() > self.WAL_LIMIT_BYTES
+        # Asked for after a sensitive delete (scrub_soon): an emptied log takes the old
+        # copies of the deleted pages with it (secure_delete zeroes them in the file).
+        scrub, self._scrub = self._scrub, False
+        truncate = failing or scrub or self.wal_bytes() > self.WAL_LIMIT_BYTES
         maintenance = self._require(self._maintenance)
+        done = False
         try:
-            await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
+            done = await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
         finally:
+            if scrub and not done:
+                self._scrub = True  # a reader held the log: the next run tries again
             # Even when the checkpoint failed: on a full disk it cannot grow the database
             # file, yet the probe is what tells /healthz that writes work again.
             if failing:
@@ -199,7 +213,13 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> None:
-    for pragma in (
+    for pragma in _pragmas(busy_timeout_ms=busy_timeout_ms):
+        await conn.execute(f"PRAGMA {pragma}")
+
+
+def _pragmas(*, busy_timeout_ms: int) -> tuple[str, ...]:
+    """Every connection's settings, the writer's and the readers' alike."""
+    return (
         "journal_mode = WAL",
         "synchronous = NORMAL",
         "foreign_keys = ON",
@@ -208,8 +228,7 @@ async def _configure(conn: aiosqlite.Connection, *, busy_timeout_ms: int) -> Non
         "secure_delete = ON",
         # When the log starts over, its file is trimmed to this size (wal.py).
         f"journal_size_limit = {WAL_LIMIT_BYTES}",
-    ):
-        await conn.execute(f"PRAGMA {pragma}")
+    )
 
 
 def migration_files() -> list[tuple[int, str, str]]:

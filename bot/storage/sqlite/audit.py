@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.staff.records import AuditEntry
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 
 GENESIS = "0" * 64
 
@@ -41,7 +41,7 @@ def entry_hash(
 
 
 class SqliteAuditLog:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def append(
@@ -139,7 +139,7 @@ class SqliteAuditLog:
         return count, problems
 
 
-def _entry(row: aiosqlite.Row) -> AuditEntry:
+def _entry(row: sqlite3.Row) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
         at=parse_ts(row["at"]) or datetime.min,

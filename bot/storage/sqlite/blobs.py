@@ -12,16 +12,15 @@ import json
 import re
 from collections.abc import Collection
 
-import aiosqlite
-
 from bot.crypto import DataCipher
+from bot.storage.sqlite.database import Database
 
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's parameter limit
 
 
 class SqliteBlobIndex:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
 

@@ -8,20 +8,19 @@ small batches and marks them in bulk.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.campaigns.model import Audience, Campaign, CampaignDraft, Image
 from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
 from bot.crypto import DataCipher
-from bot.storage.records import Citizen
 from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.core import MARK_BLOCKED, citizen_from_row, parse_ts, ts
+from bot.storage.sqlite.database import Database
 
 RATE_WINDOW = timedelta(seconds=10)
 
@@ -50,7 +49,7 @@ def _audience_params(audience: Audience, default_locale: str) -> dict[str, str]:
     }
 
 
-def _campaign(row: aiosqlite.Row) -> Campaign:
+def _campaign(row: sqlite3.Row) -> Campaign:
     image = json.loads(row["image"]) if row["image"] else None
     return Campaign(
         id=row["id"],
@@ -73,7 +72,7 @@ def _campaign(row: aiosqlite.Row) -> Campaign:
 
 
 class SqliteCampaignStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
 
@@ -258,9 +257,9 @@ class SqliteCampaignStore:
         """Due rows of running runs, marked 'sending' in this transaction; rows whose
         citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait."""
         rows = await self._all(
-            "SELECT d.id, d.run_id, r.campaign_id, d.locale, d.attempts, d.throttled,"
-            " c.id AS cid, c.address, c.locale AS clocale, c.region, c.subscribed,"
-            " c.unreachable, c.last_inbound_at"
+            # The citizen's row as citizen_from_row reads it; the delivery's under other names.
+            "SELECT c.*, d.id AS delivery_id, d.run_id, r.campaign_id,"
+            " d.locale AS text_locale, d.attempts, d.throttled"
             " FROM campaign_deliveries d"
             " JOIN campaign_runs r ON r.id = d.run_id JOIN citizens c ON c.id = d.citizen_id"
             " WHERE d.channel = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
@@ -272,28 +271,19 @@ class SqliteCampaignStore:
         deferred: list[tuple[str, int]] = []
         for row in rows:
             if not row["subscribed"] or row["unreachable"]:
-                skipped.append((ts(now), row["id"]))
+                skipped.append((ts(now), row["delivery_id"]))
                 continue
-            later = defer(row["cid"])
+            later = defer(row["id"])
             if later is not None:
-                deferred.append((ts(later), row["id"]))
+                deferred.append((ts(later), row["delivery_id"]))
                 continue
-            citizen = Citizen(
-                id=row["cid"],
-                channel=channel,
-                chat_key=self._cipher.decrypt(row["address"], context=b"citizen").decode(),
-                locale=row["clocale"],
-                region=row["region"],
-                subscribed=True,
-                last_inbound_at=parse_ts(row["last_inbound_at"]),
-            )
             claimed.append(
                 Claimed(
-                    row["id"],
+                    row["delivery_id"],
                     row["run_id"],
                     row["campaign_id"],
-                    row["locale"],
-                    citizen,
+                    row["text_locale"],
+                    citizen_from_row(row, self._cipher),
                     row["attempts"],
                     row["throttled"],
                 )
@@ -334,9 +324,7 @@ class SqliteCampaignStore:
             ],
         )
         blocked = [(o.citizen_id,) for o in outcomes if o.blocked]
-        await self._conn.executemany(
-            "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?", blocked
-        )
+        await self._conn.executemany(MARK_BLOCKED, blocked)
 
     async def finish_runs(self, *, now: datetime) -> list[int]:
         """Runs with nothing left to send become 'done'; returns their campaign ids."""
@@ -355,13 +343,6 @@ class SqliteCampaignStore:
             [(ts(now), i) for i in ids],
         )
         return ids
-
-    async def pending_channels(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT d.channel FROM campaign_deliveries d JOIN campaign_runs r"
-            " ON r.id = d.run_id WHERE r.status = 'running' AND d.status = 'pending'"
-        )
-        return [r[0] for r in rows]
 
     # ---- progress ------------------------------------------------------------------------
 

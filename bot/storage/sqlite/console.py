@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
-from bot.i18n import TIMEZONE
 from bot.staff.records import (
     OPEN_STATUSES,
     STATUSES,
@@ -22,6 +19,7 @@ from bot.staff.records import (
 )
 from bot.storage.sqlite.audit import SqliteAuditLog
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
@@ -33,11 +31,6 @@ SORTS = {
     "status": "t.status",
     "reference": "t.reference",
 }
-
-
-def day_start(day: date) -> str:
-    """The UTC timestamp where `day` begins in Almaty, as stored in created_at."""
-    return ts(datetime.combine(day, time(0), TIMEZONE).astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +46,7 @@ def _like(text: str) -> str:
 
 
 class SqliteConsoleStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     def _where(
@@ -80,10 +73,10 @@ class SqliteConsoleStore:
             params += [today.isoformat(), *OPEN_STATUSES]
         if query.created_from:
             clauses.append("t.created_at >= ?")
-            params.append(day_start(query.created_from))
-        if query.created_to:
+            params.append(ts(query.created_from))
+        if query.created_before:
             clauses.append("t.created_at < ?")
-            params.append(day_start(query.created_to + timedelta(days=1)))
+            params.append(ts(query.created_before))
         if query.text:
             pattern = _like(query.text.strip())
             clauses.append(
@@ -216,33 +209,35 @@ class SqliteConsoleStore:
 
     # Statistics ---------------------------------------------------------------------------
 
-    async def ratings_by(self, column: str, *, since: date) -> list[Stat]:
+    async def ratings_by(self, column: str, *, since: datetime) -> list[Stat]:
         assert column in ("category", "centre", "region")
         async with self._conn.execute(
             f"SELECT coalesce({column}, '') AS k, count(*), avg(rating) FROM ratings"
             f" WHERE created_at >= ? GROUP BY k ORDER BY count(*) DESC, k",
-            (day_start(since),),
+            (ts(since),),
         ) as cur:
             return [Stat(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
-    async def ratings_by_month(self, column: str, *, since: date) -> list[tuple[str, str, Stat]]:
+    async def ratings_by_month(
+        self, column: str, *, since: datetime
+    ) -> list[tuple[str, str, Stat]]:
         """(month 'YYYY-MM', key, stat) for the rating trend per category/centre/region."""
         assert column in ("category", "centre", "region")
         async with self._conn.execute(
             f"SELECT substr(created_at, 1, 7) AS m, coalesce({column}, '') AS k, count(*),"
             f" avg(rating) FROM ratings WHERE created_at >= ? GROUP BY m, k ORDER BY m, k",
-            (day_start(since),),
+            (ts(since),),
         ) as cur:
             return [(r[0], r[1], Stat(r[1], r[2], r[3])) for r in await cur.fetchall()]
 
     async def tickets_by_category_status(
-        self, kinds: tuple[str, ...], *, since: date
+        self, kinds: tuple[str, ...], *, since: datetime
     ) -> list[tuple[str, str, int]]:
         marks = ",".join("?" * len(kinds)) or "NULL"
         async with self._conn.execute(
             f"SELECT coalesce(category, ''), status, count(*) FROM tickets"
             f" WHERE kind IN ({marks}) AND created_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
-            (*kinds, day_start(since)),
+            (*kinds, ts(since)),
         ) as cur:
             return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
@@ -261,7 +256,7 @@ class StaffTx:
     """The stores a staff action uses, on one transaction's connection."""
 
     def __init__(self, tx: Any) -> None:
-        conn: aiosqlite.Connection = tx.conn
+        conn: Database = tx.conn
         self.tx = tx
         self.staff = SqliteStaffStore(conn)
         self.audit = SqliteAuditLog(conn)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-import aiosqlite
-
-from bot.crypto import NONCE_BYTES, DataCipher
+from bot.crypto import DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
-from bot.storage.sqlite.loopconn import LoopConnection
+from bot.storage.sqlite.database import Database
+from bot.storage.sqlite.session_codec import SessionCodec
 
 LOOKUP_WINDOW = timedelta(minutes=15)
 _REPLY_CONTEXT = b"session-reply"
@@ -26,13 +23,7 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def inline(conn: aiosqlite.Connection) -> Callable[[str, Sequence[Any]], sqlite3.Cursor] | None:
-    """The writer's statements run inline on the loop thread (loopconn.py): the hot path
-    calls sqlite3 directly instead of going through aiosqlite's awaitable wrappers."""
-    return conn.run if isinstance(conn, LoopConnection) else None
-
-
-def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
+def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
     """A citizen from its row; `chat_key` when the caller found the row by it (the keyed
     hash matched), which spares decrypting the stored address."""
     sub_regions = row["sub_regions"]
@@ -53,17 +44,20 @@ def _citizen(row: aiosqlite.Row, cipher: DataCipher, chat_key: str | None = None
     )
 
 
+# A citizen who blocked the bot: not tried again, and off every campaign's audience.
+MARK_BLOCKED = "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?"
+
+
 class SqliteCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+        self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
     ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
         self._marks = ",".join("?" * len(cipher.versions))
-        self._run = inline(conn)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -84,14 +78,11 @@ class SqliteCitizenStore:
             f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})"
         )
         params = (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen"))
-        if self._run is not None:
-            rows: Iterable[aiosqlite.Row] = self._run(sql, params).fetchall()
-        else:
-            rows = await self._conn.execute_fetchall(sql, params)
+        rows = await self._conn.execute_fetchall(sql, params)
         if not rows:
             return await self._create(channel, chat_key, now=now), True, None
         row = next(iter(rows))
-        citizen = _citizen(row, self._cipher, chat_key)
+        citizen = citizen_from_row(row, self._cipher, chat_key)
         if row["s_flow"] is None:
             return citizen, False, None
         session = SessionRecord(
@@ -125,12 +116,16 @@ class SqliteCitizenStore:
             f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({self._marks})",
             (channel, *hashes),
         )
-        return _citizen(next(iter(rows)), self._cipher, chat_key) if rows else None
+        return citizen_from_row(next(iter(rows)), self._cipher, chat_key) if rows else None
 
     async def get(self, citizen_id: int) -> Citizen | None:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:
             row = await cur.fetchone()
-        return _citizen(row, self._cipher) if row else None
+        return citizen_from_row(row, self._cipher) if row else None
+
+    async def mark_blocked(self, citizen_id: int) -> None:
+        """The platform said the citizen blocked the bot (or cannot get our messages)."""
+        await self._conn.execute(MARK_BLOCKED, (citizen_id,))
 
     async def save(self, citizen: Citizen) -> None:
         sql = (
@@ -146,117 +141,18 @@ class SqliteCitizenStore:
             ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
             citizen.id,
         )
-        if self._run is not None:
-            self._run(sql, params)
-        else:
-            await self._conn.execute(sql, params)
-
-
-class SessionCodec:
-    """Session data to sealed bytes and back, for the stores of one connection.
-
-    Tuples of strings in the data (the buttons on offer: the same few lists for every
-    citizen, labels and aliases in three languages, most of a session's size) are
-    JSON-encoded once and shared. What is stored does not change: the JSON of the data
-    under AES-GCM.
-
-    For the citizen's next step the codec remembers, of what it just saved, only the
-    blob's version byte and nonce (unique per encryption), where the shared tuples begin
-    in the JSON, and the tuples themselves (catalog text, no citizen's words: no draft is
-    kept in memory). When the next load reads that very blob back, it decrypts as always
-    but parses only the JSON before the tuples. Any other blob (a rolled-back save, another
-    process's write, a restart) is parsed in full. Either way the caller gets fresh objects,
-    except the shared tuples, which are immutable: there a load may return tuples where a
-    full parse returns lists.
-    """
-
-    KEEP = 10_000  # citizens whose last save is remembered
-    ENCODED = 2_048  # distinct tuples kept encoded
-
-    def __init__(self, cipher: DataCipher) -> None:
-        self._cipher = cipher
-        self._kept: dict[int, tuple[bytes, int, tuple[tuple[str, Any], ...]]] = {}
-        self._encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
-
-    def decode(self, citizen_id: int, sealed: bytes) -> dict[str, Any]:
-        plain = self._cipher.decrypt(sealed, context=b"session")
-        kept = self._kept.get(citizen_id)
-        data: dict[str, Any]
-        if kept is not None and kept[0] == sealed[: 1 + NONCE_BYTES]:
-            data = json.loads(plain[: kept[1]].decode() + "}")
-            for key, value in kept[2]:
-                data[key] = value
-            return data
-        # Decoding to str first: json.loads(bytes) takes the slower surrogatepass decoder.
-        data = json.loads(plain.decode())
-        return data
-
-    def encode(self, citizen_id: int, data: dict[str, Any]) -> bytes:
-        kept = self._kept
-        kept.pop(citizen_id, None)
-        if not all(type(key) is str for key in data):
-            return self._cipher.encrypt(_dumps(data).encode(), context=b"session")
-        rest: list[str] = []
-        shared: list[tuple[str, Any]] = []
-        shared_parts: list[bytes] = []
-        for key, value in data.items():
-            found = self._encoded.get(value) if type(value) is tuple else None
-            if found is None and type(value) is tuple and _strings_only(value):
-                # Only tuples of strings are shared: equal tuples then encode alike
-                # ((1,) == (True,), but their JSON differs).
-                if len(self._encoded) >= self.ENCODED:
-                    self._encoded.clear()
-                found = self._encoded[value] = (value, _dumps(value).encode())
-            if found is None:
-                rest.append(f"{_dumps(key)}:{_dumps(value)}")
-            else:
-                shared.append((key, found[0]))
-                shared_parts.append(_dumps(key).encode() + b":" + found[1])
-        head = ("{" + ",".join(rest)).encode()
-        if shared_parts:
-            plain = b",".join([head, *shared_parts]) if rest else head + b",".join(shared_parts)
-        else:
-            plain = head
-        sealed = self._cipher.encrypt(plain + b"}", context=b"session")
-        if shared:
-            if len(kept) >= self.KEEP:
-                del kept[next(iter(kept))]
-            kept[citizen_id] = (sealed[: 1 + NONCE_BYTES], len(head), tuple(shared))
-        return sealed
-
-    def forget(self, citizen_id: int) -> None:
-        self._kept.pop(citizen_id, None)
-
-    def forget_all(self) -> None:
-        self._kept.clear()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _strings_only(value: tuple[Any, ...]) -> bool:
-    """Only strings at the leaves: tuples that compare equal then encode the same
-    (unlike (1,) and (True,), which are equal but encode differently)."""
-    for item in value:
-        if type(item) is tuple:
-            if not _strings_only(item):
-                return False
-        elif type(item) is not str:
-            return False
-    return True
+        await self._conn.execute(sql, params)
 
 
 class SqliteSessionStore:
     """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
 
     def __init__(
-        self, conn: aiosqlite.Connection, cipher: DataCipher, codec: SessionCodec | None = None
+        self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
     ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
-        self._run = inline(conn)
 
     async def load(self, citizen_id: int) -> SessionRecord | None:
         rows = await self._conn.execute_fetchall(
@@ -296,10 +192,7 @@ class SqliteSessionStore:
             reply.key if reply else None,
             reply.seq if reply else None,
         )
-        if self._run is not None:
-            self._run(sql, params)
-        else:
-            await self._conn.execute(sql, params)
+        await self._conn.execute(sql, params)
         record.updated_at = now
 
     async def reply(self, citizen_id: int) -> SessionReply | None:
@@ -340,10 +233,7 @@ class SqliteSessionStore:
 
     async def set_reply_watermark(self, seq: int) -> None:
         sql = "INSERT OR REPLACE INTO reply_watermark (id, sent_to) VALUES (1, ?)"
-        if self._run is not None:
-            self._run(sql, (seq,))
-        else:
-            await self._conn.execute(sql, (seq,))
+        await self._conn.execute(sql, (seq,))
 
     def _seal_reply(self, payload: bytes) -> bytes:
         return self._cipher.encrypt(payload, context=_REPLY_CONTEXT)
@@ -374,9 +264,8 @@ class SqliteSessionStore:
 
 
 class SqliteProcessedStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
-        self._run = inline(conn)
 
     async def seen(self, key: str) -> bool:
         rows = await self._conn.execute_fetchall(
@@ -387,8 +276,6 @@ class SqliteProcessedStore:
     async def claim(self, key: str, *, now: datetime) -> bool:
         """Mark `key` processed; False if it already was (one statement instead of two)."""
         sql = "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)"
-        if self._run is not None:
-            return self._run(sql, (key, ts(now))).rowcount == 1
         cur = await self._conn.execute(sql, (key, ts(now)))
         return cur.rowcount == 1
 
@@ -409,7 +296,7 @@ class SqliteLookupGuard:
 
     FREE_TRIES = 5
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def locked_until(self, key: str, *, now: datetime) -> datetime | None:
@@ -444,3 +331,12 @@ class SqliteLookupGuard:
 
     async def success(self, key: str) -> None:
         await self._conn.execute("DELETE FROM lookup_attempts WHERE key = ?", (key,))
+
+    async def purge_before(self, when: datetime) -> int:
+        """Counts no longer in force: each row tells which chat mistyped a receipt."""
+        cur = await self._conn.execute(
+            "DELETE FROM lookup_attempts WHERE window_start < ?"
+            " AND (locked_until IS NULL OR locked_until < ?)",
+            (ts(when - LOOKUP_WINDOW * 8), ts(when)),
+        )
+        return cur.rowcount

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.crypto import DataCipher
 from bot.storage.base import DeadLetter
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 
 REASON_CHARS = 200
 
 
 class SqliteDeadLetterStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
 

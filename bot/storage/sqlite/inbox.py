@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.crypto import DataCipher
 from bot.storage.base import InboxRow
-from bot.storage.sqlite.core import inline, ts
+from bot.storage.sqlite.core import ts
+from bot.storage.sqlite.database import Database
 
 # Associated data of a sealed raw update, here and in dead_letters (rows move as they are).
 PAYLOAD_CONTEXT = b"inbox"
@@ -24,15 +23,14 @@ __all__ = ["PAYLOAD_CONTEXT", "InboxRow", "SqliteInboxStore"]
 
 
 class SqliteInboxStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
-        self._run = inline(conn)  # every update is written here before it is confirmed
 
     async def add(self, channel: str, payload: bytes, *, now: datetime) -> int:
         sql = "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)"
         params = (channel, self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT), ts(now))
-        cur = self._run(sql, params) if self._run else await self._conn.execute(sql, params)
+        cur = await self._conn.execute(sql, params)
         assert cur.lastrowid is not None
         return cur.lastrowid
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
-from bot.storage.sqlite.core import inline, parse_ts, ts
+from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 
 # external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
 IN_RESPONSE = "in-response"
@@ -19,10 +19,9 @@ IN_RESPONSE = "in-response"
 class SqliteOutboxStore:
     """Payloads are encrypted: staff answers carry personal data and investigators' questions."""
 
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
-        self._run = inline(conn)  # a reply row is written in every step
 
     async def enqueue(
         self,
@@ -53,7 +52,7 @@ class SqliteOutboxStore:
             stamp,
             stamp,
         )
-        cur = self._run(sql, params) if self._run else await self._conn.execute(sql, params)
+        cur = await self._conn.execute(sql, params)
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -191,7 +190,7 @@ class SqliteOutboxStore:
             row = await cur.fetchone()
         return self._row(row) if row else None
 
-    def _row(self, row: aiosqlite.Row) -> OutboxRow:
+    def _row(self, row: sqlite3.Row) -> OutboxRow:
         payload = json.loads(self._cipher.decrypt(row["payload"], context=b"outbox"))
         return OutboxRow(
             id=row["id"],

@@ -9,25 +9,22 @@ test opens every record with the new key alone, so a mismatch fails it).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from bot.crypto import DataCipher, DecryptionError
-from bot.storage.sqlite import SqliteTx
+from bot.storage.rotation import Batch
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from bot.storage.sqlite.tickets import TIP_IDS
-
-# handlers/tip.py keys a confidential tip's `owner_hash` to its chat under this purpose.
-TIP_OWNER = "tip-owner"
 
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
     column: str
-    context: Callable[[aiosqlite.Row], bytes]
+    context: Callable[[sqlite3.Row], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +36,7 @@ class Table:
     where: str = "1"  # which rows hold DATA_KEY blobs (sealed tips hold none)
 
 
-def _fixed(context: bytes) -> Callable[[aiosqlite.Row], bytes]:
+def _fixed(context: bytes) -> Callable[[sqlite3.Row], bytes]:
     return lambda _row: context
 
 
@@ -78,20 +75,19 @@ TABLES = (
 NAMES = tuple(table.name for table in TABLES)
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    examined: int  # rows read
-    rotated: int  # rows rewritten under the current key
-    failed: int  # rows that did not open (unknown key, tampered) or whose new hash clashed
-    last: Any  # key of the last row read: the next batch starts after it; None when done
-
-
-class RotationTx:
+class SqliteRotationStore:
     """The rotation's statements on one unit of work's connection."""
 
-    def __init__(self, tx: SqliteTx) -> None:
-        self._conn: aiosqlite.Connection = tx.conn
-        self._cipher: DataCipher = tx.cipher
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+        self._conn = conn
+        self._cipher = cipher
+
+    @property
+    def version(self) -> int:
+        return self._cipher.current_version
+
+    def tables(self) -> tuple[str, ...]:
+        return NAMES
 
     async def count(self, name: str) -> int:
         table = _table(name)
@@ -151,7 +147,7 @@ class RotationTx:
         last = rows[-1][table.key] if len(rows) == limit else None
         return Batch(len(rows), rotated, failed, last)
 
-    async def _row(self, table: Table, sealed: list[Sealed], row: aiosqlite.Row) -> bool | None:
+    async def _row(self, table: Table, sealed: list[Sealed], row: sqlite3.Row) -> bool | None:
         """True if rewritten, False if already current, None if the new hash clashed.
         Raises DecryptionError if a blob does not open."""
         cipher = self._cipher
@@ -176,9 +172,8 @@ class RotationTx:
         )
         return True
 
-    async def _citizen(self, row: aiosqlite.Row, chat_key: bytes) -> bool | None:
-        """The address under the new key, and the hashes made from the chat with it: the
-        lookup hash, and the owner hash of every confidential tip the chat filed."""
+    async def _citizen(self, row: sqlite3.Row, chat_key: bytes) -> bool | None:
+        """The address under the new key, and the lookup hash made from the chat with it."""
         cipher = self._cipher
         chat = f"{row['channel']}:{chat_key.decode()}"
         cur = await self._conn.execute(
@@ -191,16 +186,7 @@ class RotationTx:
                 row["id"],
             ),
         )
-        if cur.rowcount != 1:
-            return None
-        old = cipher.keyed_hashes(chat, TIP_OWNER)[1:]
-        if old and "owner_hash" in await self._present("tickets"):
-            marks = ", ".join("?" for _ in old)
-            await self._conn.execute(
-                f"UPDATE tickets SET owner_hash = ? WHERE owner_hash IN ({marks})",
-                (cipher.keyed_hash(chat, purpose=TIP_OWNER), *old),
-            )
-        return True
+        return cur.rowcount == 1 or None
 
     async def _columns(self, table: Table) -> list[str]:
         """The table's sealed columns this database has (a later migration may drop one)."""

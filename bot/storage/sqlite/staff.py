@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import sqlite3
+from datetime import date, datetime
 
-import aiosqlite
-
-from bot.staff.records import ApiToken, StaffUser
+from bot.staff.records import ApiToken, StaffUser, WaitingKey
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
+from bot.storage.tips import staff_holder
 
 
-def _user(row: aiosqlite.Row) -> StaffUser:
+def _user(row: sqlite3.Row) -> StaffUser:
     created = parse_ts(row["created_at"])
     assert created is not None
     return StaffUser(
@@ -24,7 +25,7 @@ def _user(row: aiosqlite.Row) -> StaffUser:
     )
 
 
-def _token(row: aiosqlite.Row, *, id_key: str = "id", created_key: str = "created_at") -> ApiToken:
+def _token(row: sqlite3.Row, *, id_key: str = "id", created_key: str = "created_at") -> ApiToken:
     created = parse_ts(row[created_key]) or datetime.min
     return ApiToken(
         id=row[id_key],
@@ -39,7 +40,7 @@ def _token(row: aiosqlite.Row, *, id_key: str = "id", created_key: str = "create
 
 
 class SqliteStaffStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def add(
@@ -81,9 +82,16 @@ class SqliteStaffStore:
     ) -> None:
         """Change an account. Disabling it, setting its password or changing its role ends
         every session and revokes every API token: nothing issued under the old credentials
-        or the old role outlives them (not even through a later enable)."""
+        or the old role outlives them (not even through a later enable). An investigator
+        who leaves that role loses their key pair and every tip key wrapped for it: a
+        later return to the role starts from a new key that waits for a grant."""
         before = await self.get(staff_id) if role is not None else None
         new_role = before is not None and before.role != role
+        if new_role and before is not None and before.role == "investigator":
+            await self._conn.execute("DELETE FROM staff_keys WHERE staff_id = ?", (staff_id,))
+            await self._conn.execute(
+                "DELETE FROM tip_keys WHERE holder = ?", (staff_holder(staff_id),)
+            )
         await self._conn.execute(
             "UPDATE staff_users SET role = coalesce(?, role), locale = coalesce(?, locale),"
             " disabled = coalesce(?, disabled), password_hash = coalesce(?, password_hash)"
@@ -130,9 +138,10 @@ class SqliteStaffStore:
     async def end_sessions(self, staff_id: int) -> None:
         await self._conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
 
-    async def purge_sessions(self, seen_before: datetime) -> int:
+    async def purge_sessions(self, *, seen_before: datetime, opened_before: datetime) -> int:
         cur = await self._conn.execute(
-            "DELETE FROM staff_sessions WHERE last_seen_at < ?", (ts(seen_before),)
+            "DELETE FROM staff_sessions WHERE last_seen_at < ? OR created_at < ?",
+            (ts(seen_before), ts(opened_before)),
         )
         return cur.rowcount
 
@@ -148,12 +157,55 @@ class SqliteStaffStore:
         )
         return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
 
-    async def set_key(self, staff_id: int, public: bytes, wrapped_private: bytes) -> None:
+    async def set_key(
+        self,
+        staff_id: int,
+        public: bytes,
+        wrapped_private: bytes,
+        *,
+        made_by: str | None,
+        made_on: date,
+    ) -> None:
+        """Store an investigator's key pair. A new public key is not endorsed (no tip is
+        sealed to it until `endorse`); the same key re-wrapped under a new password keeps
+        its endorsement and its origin."""
         await self._conn.execute(
-            "INSERT OR REPLACE INTO staff_keys (staff_id, public_key, wrapped_private)"
-            " VALUES (?, ?, ?)",
-            (staff_id, public, wrapped_private),
+            "INSERT INTO staff_keys (staff_id, public_key, wrapped_private, endorsed, made_on,"
+            " made_by) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (staff_id) DO UPDATE SET"
+            " wrapped_private = excluded.wrapped_private,"
+            " endorsed = iif(public_key = excluded.public_key, endorsed, 0),"
+            " made_on = iif(public_key = excluded.public_key, made_on, excluded.made_on),"
+            " made_by = iif(public_key = excluded.public_key, made_by, excluded.made_by),"
+            " public_key = excluded.public_key",
+            (staff_id, public, wrapped_private, made_on.isoformat(), made_by),
         )
+
+    async def endorse(self, staff_id: int, public: bytes) -> bool:
+        """Make this public key (the one the grant wrapped tips for, not any stored since)
+        a recipient of new tips."""
+        cur = await self._conn.execute(
+            "UPDATE staff_keys SET endorsed = 1 WHERE staff_id = ? AND public_key = ?",
+            (staff_id, public),
+        )
+        return cur.rowcount > 0
+
+    async def endorsed(self, staff_id: int) -> bool:
+        rows = await self._conn.execute_fetchall(
+            "SELECT 1 FROM staff_keys WHERE staff_id = ? AND endorsed = 1", (staff_id,)
+        )
+        return bool(list(rows))
+
+    async def waiting_keys(self) -> list[WaitingKey]:
+        """Active investigators whose key nobody endorsed yet: they get no new tips."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT u.id, u.username, k.made_on, k.made_by FROM staff_keys k"
+            " JOIN staff_users u ON u.id = k.staff_id WHERE k.endorsed = 0"
+            " AND u.role = 'investigator' AND u.disabled = 0 ORDER BY u.username"
+        )
+        return [
+            WaitingKey(row[0], row[1], date.fromisoformat(row[2]) if row[2] else None, row[3])
+            for row in rows
+        ]
 
     async def set_session_key(self, id_hash: str, wrapped: bytes | None) -> None:
         await self._conn.execute(

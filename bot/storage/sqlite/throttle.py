@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.staff.throttle import Count
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 
 
 class SqliteLoginThrottle:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self._conn = conn
 
     async def get(self, key: str) -> Count | None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from datetime import date, datetime
 from typing import Any
-
-import aiosqlite
 
 from bot.crypto import DataCipher
 from bot.storage.records import (
@@ -18,6 +17,7 @@ from bot.storage.records import (
     TicketDraft,
 )
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.tips import day_of
 
 # Tips and their messages and events take random ids at or above this; everything else is
@@ -38,7 +38,7 @@ def low_id(table: str) -> str:
     return f"(SELECT coalesce(max(id), 0) + 1 FROM {table} WHERE id < {TIP_IDS})"
 
 
-def ticket_from_row(row: aiosqlite.Row) -> Ticket:
+def ticket_from_row(row: sqlite3.Row) -> Ticket:
     created = parse_ts(row["created_at"])
     updated = parse_ts(row["updated_at"])
     assert created is not None and updated is not None
@@ -66,7 +66,7 @@ def ticket_from_row(row: aiosqlite.Row) -> Ticket:
 
 
 class SqliteTicketStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
 

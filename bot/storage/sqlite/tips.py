@@ -13,11 +13,10 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.crypto import DataCipher
 from bot.storage.records import Ticket
 from bot.storage.sqlite.core import parse_ts, ts
+from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.tickets import random_tip_id, ticket_from_row
 from bot.storage.tips import (
     RECOVERY,
@@ -32,7 +31,7 @@ from bot.storage.tips import (
 
 
 class SqliteTipStore:
-    def __init__(self, conn: aiosqlite.Connection, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher  # only to open tips stored before sealing (migration 011)
 
@@ -41,10 +40,11 @@ class SqliteTipStore:
         recovery = await self.recovery_public()
         if recovery is not None:
             found.append((RECOVERY, recovery))
+        # Endorsed keys only: one an admin could have made waits for a trusted grant.
         rows = await self._conn.execute_fetchall(
             "SELECT k.staff_id, k.public_key FROM staff_keys k"
-            " JOIN staff_users u ON u.id = k.staff_id"
-            " WHERE u.role = 'investigator' AND u.disabled = 0 ORDER BY k.staff_id"
+            " JOIN staff_users u ON u.id = k.staff_id WHERE k.endorsed = 1"
+            " AND u.role = 'investigator' AND u.disabled = 0 ORDER BY k.staff_id"
         )
         found += [(staff_holder(row[0]), bytes(row[1])) for row in rows]
         return found
@@ -57,7 +57,6 @@ class SqliteTipStore:
         locale: str,
         due_on: date | None,
         reference: str,
-        owner_hash: str | None,
         now: datetime,
     ) -> Ticket:
         day = ts(day_of(now))
@@ -66,8 +65,8 @@ class SqliteTipStore:
             try:
                 await self._conn.execute(
                     "INSERT INTO tickets (id, reference, kind, privacy, locale, details, sealed,"
-                    " identity, tip_public, receipt_locator, owner_hash, due_on, created_at,"
-                    " updated_at) VALUES (?, ?, 'tip', ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " identity, tip_public, receipt_locator, due_on, created_at,"
+                    " updated_at) VALUES (?, ?, 'tip', ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?)",
                     (
                         ticket_id,
                         reference,
@@ -77,7 +76,6 @@ class SqliteTipStore:
                         sealed.identity,
                         sealed.public,
                         sealed.receipt_locator,
-                        owner_hash,
                         due_on.isoformat() if due_on else None,
                         day,
                         day,
@@ -124,17 +122,6 @@ class SqliteTipStore:
         marks = ", ".join("?" for _ in hashes)
         return await self._one(
             f"SELECT * FROM tickets WHERE kind = 'tip' AND receipt_hash IN ({marks})", *hashes
-        )
-
-    async def by_owner(self, reference: str, owner_hashes: Sequence[str]) -> Ticket | None:
-        if not owner_hashes:
-            return None
-        marks = ", ".join("?" for _ in owner_hashes)
-        return await self._one(
-            "SELECT * FROM tickets WHERE kind = 'tip' AND reference = ?"
-            f" AND owner_hash IN ({marks})",
-            reference,
-            *owner_hashes,
         )
 
     async def public(self, ticket_id: int) -> bytes | None:
@@ -300,10 +287,10 @@ class SqliteTipStore:
         new_id = random_tip_id()
         await self._conn.execute(
             "INSERT INTO tickets (id, reference, kind, status, privacy, locale, details,"
-            " sealed, identity, tip_public, receipt_hash, owner_hash, due_on, created_at,"
+            " sealed, identity, tip_public, receipt_hash, due_on, created_at,"
             " updated_at, assignee_id, version)"
             " SELECT ?, reference || '~', kind, status, privacy, locale, '{}', ?, ?, ?,"
-            " NULL, owner_hash, due_on, ?, ?, assignee_id, version"
+            " NULL, due_on, ?, ?, assignee_id, version"
             " FROM tickets WHERE id = ?",
             (new_id, sealed.contents, sealed.identity, sealed.public, day, day, old.id),
         )

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from bot.storage.sqlite.loopconn import LoopConnection
+from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class WriteUnits(Generic[T]):
     BUSY_GIVE_UP_SECONDS = 30.0
     CLOSE_WAIT_SECONDS = 10.0
 
-    def __init__(self, conn: Callable[[], LoopConnection], stores: Callable[[], T]) -> None:
+    def __init__(self, conn: Callable[[], LoopWriter], stores: Callable[[], T]) -> None:
         self._conn = conn
         self._stores = stores
         self.lock = asyncio.Lock()
@@ -291,7 +291,7 @@ async def _outcome(group: _Group) -> None:
         task.cancel()
 
 
-def _rollback(conn: LoopConnection) -> None:
+def _rollback(conn: LoopWriter) -> None:
     """Roll back if a transaction is open; a failure here must not hide the first one."""
     if conn.in_transaction:
         try:

@@ -97,8 +97,11 @@ async def change(request: Request) -> Response:
         async with reading(request) as db:
             target = await db.staff.get(staff_id) if staff_id else None
         if target is not None and target.role == staff_keys.INVESTIGATOR:
-            # An admin never learns an investigator's key: a reset gives a new, empty pair.
-            keys = await staff_keys.new_pair(staff_id, str(form.get("password")))
+            # An admin never learns an investigator's key: a reset gives a new, empty pair,
+            # which gets no new tips either until an investigator grants it access.
+            keys = await staff_keys.new_pair(
+                staff_id, str(form.get("password")), made_by=staff_keys.ADMIN_RESET
+            )
     async with writing(request) as db:
         target = await db.staff.get(staff_id) if staff_id else None
         if target is None:
@@ -116,12 +119,13 @@ async def change(request: Request) -> Response:
         elif op == "enable":
             await db.staff.update(staff_id, disabled=False, now=actor.now)
         elif op == "role" and str(form.get("role")) in ROLES:
-            # A new role ends the account's sessions and revokes its tokens (the store does).
+            # A new role ends the account's sessions and revokes its tokens, and an
+            # investigator's key with the old one (the store does).
             await db.staff.update(staff_id, role=str(form.get("role")), now=actor.now)
         elif op == "password" and hashed is not None:
             await db.staff.update(staff_id, password_hash=hashed, now=actor.now)
             if keys is not None:
-                await staff_keys.replace(db, keys)
+                await staff_keys.replace(db, keys, now=actor.now)
         else:
             return await _accounts_page(request, error="staff.error.bad_request", status_code=400)
         await audit(db, actor, f"account.{op}", target.username, new_role=form.get("role"))

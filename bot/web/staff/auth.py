@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from bot.i18n import LANGUAGES
 from bot.staff import keys as staff_keys
 from bot.staff.actions import audit
-from bot.staff.records import StaffUser
+from bot.staff.records import SESSION_IDLE, StaffUser
 from bot.storage.sqlite.console import StaffTx
 from bot.web.staff.common import (
     LANG_COOKIE,
@@ -45,7 +45,6 @@ from bot.web.staff.signin import Checked, check_password, credit, remember_devic
 SESSION_COOKIE = "govbot_staff"
 PRE_COOKIE = "govbot_pre"
 CSRF_FIELD = "csrf_token"
-IDLE = timedelta(minutes=30)
 TOUCH_EVERY = timedelta(seconds=60)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -102,7 +101,7 @@ async def current_user(request: Request) -> StaffUser | None:
         return None
     user, opened, seen = found
     lifetime = timedelta(hours=runtime_of(request).settings.staff_session_hours)
-    if user.disabled or now - seen > IDLE or now - opened > lifetime:
+    if user.disabled or now - seen > SESSION_IDLE or now - opened > lifetime:
         async with writing(request) as db:
             await db.staff.end_session(_id_hash(sid))
         return None
@@ -259,7 +258,8 @@ async def login(request: Request) -> Response:
         keys = await staff_keys.open_pair(db, user, password)
     async with writing(request) as db:
         if keys is not None and await db.staff.key(user.id) is None:
-            await keys.store(db)  # an investigator's first sign-in since keys exist
+            # An investigator's first sign-in (a new role): a key that waits for a grant.
+            await keys.store(db, now=now_of(request))
         await credit(db, request, username)
         await open_session(db, request, user, response, keys=keys)
         await audit(db, actor_of(request, user), "login")

@@ -20,7 +20,6 @@ from starlette.datastructures import FormData
 from bot.campaigns.model import (
     CHANNELS,
     FALLBACKS,
-    LANGUAGES,
     MAX_CAPTION,
     MAX_TEXT,
     Audience,
@@ -30,6 +29,7 @@ from bot.campaigns.model import (
     Image,
     parse_local_time,
 )
+from bot.domain import LANGUAGES
 from bot.i18n import LANGUAGE_NAMES
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -9,8 +9,9 @@ from datetime import timedelta
 from babel.dates import format_timedelta, get_day_names
 
 from bot.campaigns.engine import compose
-from bot.campaigns.model import LANGUAGES, Campaign
+from bot.campaigns.model import Campaign
 from bot.campaigns.records import Progress, ReportRow
+from bot.domain import LANGUAGES
 from bot.i18n import Catalogs, Translator
 from bot.web.staff.campaign_form import WEEKDAYS, weekly_parts
 
@@ -62,9 +63,6 @@ class AudienceCount:
 
     def by_channel(self, channel: str) -> int:
         return sum(n for c, _, n in self.rows if c == channel)
-
-    def by_language(self, lang: str) -> int:
-        return sum(n for _, lang_, n in self.rows if lang_ == lang)
 
     def skipped(self, campaign: Campaign) -> int:
         """Subscribers the missing-language rule leaves out (no text for them)."""

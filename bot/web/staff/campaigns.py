@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.campaigns.model import CHANNELS, LANGUAGES, Campaign, Image
+from bot.campaigns.model import CHANNELS, Campaign, Image
 from bot.campaigns.service import CampaignService
+from bot.domain import LANGUAGES
 from bot.errors import DeliveryError, UserInputError
 from bot.staff import actions
 from bot.staff.records import StaffUser

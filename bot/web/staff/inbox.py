@@ -5,11 +5,13 @@ CSV/JSON export of the same filtered list.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
@@ -38,6 +40,7 @@ def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25
     Raises `BadParameter` naming the first parameter that cannot be right.
     """
     assignee, unassigned = _assignee(params, user)
+    first, last = P.day(params, "from"), P.day(params, "to")
     return InboxQuery(
         kinds=visible_kinds(user),
         kind=P.choice(params, "kind", KINDS),
@@ -47,8 +50,8 @@ def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25
         assignee=assignee,
         unassigned=unassigned,
         overdue=P.choice(params, "overdue", ("1",)) == "1",
-        created_from=P.day(params, "from"),
-        created_to=P.day(params, "to"),
+        created_from=day_start(first) if first else None,
+        created_before=day_start(last + timedelta(days=1)) if last else None,
         text=P.text(params, "q", max_length=SEARCH_LENGTH),
         sort=P.choice(params, "sort", SORT_KEYS) or "created",
         descending=P.choice(params, "dir", ("asc", "desc")) != "asc",

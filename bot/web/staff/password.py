@@ -63,7 +63,7 @@ async def password(request: Request) -> Response:
         await credit(db, request, user.username)
         await db.staff.update(user.id, password_hash=hashed, now=actor.now)
         if keys is not None:
-            await keys.store(db)
+            await keys.store(db, now=actor.now)  # the same key: still endorsed
         await open_session(db, request, user, response, keys=keys)
         await audit(db, actor, "password.change", user.username)
     return response

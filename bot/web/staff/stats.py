@@ -9,6 +9,7 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.i18n import day_start
 from bot.staff.records import KINDS, STATUSES
 from bot.web import params as P
 from bot.web.staff import charts
@@ -26,7 +27,7 @@ async def stats(request: Request) -> Response:
     refdata = runtime_of(request).refdata
     days = PERIODS[P.choice(request.query_params, "days", PERIODS) or "90"]
     today = today_of(request)
-    since = today - timedelta(days=days)
+    since = day_start(today - timedelta(days=days))
 
     def name(kind: str, code: str) -> str:
         if not code:

@@ -1,0 +1,35 @@
+"""What a messenger adapter may use of the running bot, built by the composition root
+(bot/app.py): the adapters get these parts, not the whole `Runtime`, so what a channel
+depends on is written in one place and a test can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.attachments import AttachmentStore
+from bot.dispatcher import Dispatcher
+from bot.i18n import Catalogs
+from bot.metrics import Metrics
+from bot.outbound import OutboxWorker
+from bot.pacing import Pacing
+from bot.replies import ReplyQueue
+from bot.storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelServices:
+    dispatcher: Dispatcher  # every inbound message goes through it
+    storage: Storage  # the inbox, dead letters, held messages, delivery reports
+    outbox: OutboxWorker  # the channel's Sender is added to it
+    replies: ReplyQueue  # a step's replies, written before they are sent
+    catalogs: Catalogs  # texts the adapter sends itself (commands menu, notes)
+    attachments: AttachmentStore  # files citizens send, and files sent to them
+    metrics: Metrics
+    pacing: Pacing  # the channel's sending budget, shared with the campaign engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.dispatcher.clock

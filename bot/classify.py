@@ -1,0 +1,112 @@
+"""What a citizen's message is, decided before anything is done about it.
+
+`classify` is pure: from the message, where the conversation stands and the buttons on
+offer it says whether the message is a global command, a press of an offered button
+(pressed, or typed by number or label), text for the step, or something the step cannot
+take. The dispatcher only acts on the answer, so every rule is tested from a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import commands
+from bot.commands import global_command, match_button
+from bot.domain import Button, Inbound
+from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the conversation stands, as far as classifying a message goes.
+
+    accepts: what the current step takes (bot.flow's TEXT, BUTTONS, FILES, ...).
+    language_known: the citizen has chosen a language.
+    picking_language: the current step is the language choice.
+    expired: the session went idle and was closed before this message.
+    """
+
+    accepts: frozenset[str]
+    language_known: bool = True
+    picking_language: bool = False
+    expired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A global command (menu, back, help, ...), typed, pressed or chosen by number."""
+
+    name: commands.Command
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """An offered button, pressed or typed; the step gets the message with this payload."""
+
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Text, files or a location for the step, as sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Not taken here: say `msgid` (None: nothing more to say) and ask again."""
+
+    msgid: str | None
+
+
+Outcome = Command | Press | Text | Refusal
+
+
+def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
+    command = global_command(msg.text, msg.payload)
+    # Where a step says its answer is free text (an answer to staff, an amount), a bare
+    # number is the answer, not "0 = main menu" or the number of a Back/Menu button.
+    free_text = FREE_TEXT in at.accepts
+    bare_number = msg.payload is None and msg.text.strip().isdigit()
+    if free_text and bare_number and command is commands.Command.MENU:
+        command = None
+    if not at.language_known and not at.picking_language:
+        # First contact: everything waits until a language is chosen.
+        return Command(commands.Command.LANGUAGE)
+    if command is not None:
+        return Command(command)
+    if at.expired:
+        # A late answer to a question that is gone: not a choice on the main menu.
+        return Refusal(None)
+    payload = msg.payload
+    if payload is not None and payload not in {b.payload for b in offered}:
+        return Refusal("input.stale_button")
+    if payload is None and msg.text.strip() and offered:
+        payload = match_button(msg.text, offered)
+        # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
+        matched = global_command("", payload) if payload else None
+        if matched is not None and free_text and bare_number:
+            payload = matched = None
+        if matched is not None:
+            return Command(matched)
+    refusal = _refusal(msg, payload, at.accepts)
+    if refusal is not None:
+        return Refusal(refusal)
+    return Text() if payload is None else Press(payload)
+
+
+def _refusal(msg: Inbound, payload: str | None, accepts: frozenset[str]) -> str | None:
+    """Why this kind of input cannot be taken here, as a msgid; None if it can."""
+    if payload is not None:
+        return None if BUTTONS in accepts else "input.use_text"
+    if msg.unsupported:
+        return msg.unsupported
+    if msg.attachments:
+        return None if FILES in accepts else "input.no_files_here"
+    if msg.location is not None:
+        return None if LOCATION in accepts else "input.no_location_here"
+    if not msg.text.strip():
+        return "input.empty"
+    if TEXT not in accepts:
+        return "input.use_buttons"
+    return None

@@ -1,0 +1,210 @@
+"""The objects the JSON API (bot/web/api.py) and the ticket export (export.py) hand out,
+declared once: each serialises its record and draws itself in the OpenAPI document
+(bot/web/openapi.py).
+
+A tip is served as metadata only, whoever asks (issue 12): every object that carries a
+ticket has a twin for tips with the `TipMetadata` fields alone, chosen by `for_ticket`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, TypeVar
+
+from bot.schema import (
+    BOOLEAN,
+    DATE_TIME,
+    INTEGER,
+    OPTIONAL_DATE,
+    OPTIONAL_INTEGER,
+    OPTIONAL_STRING,
+    STRING,
+    Field,
+    Schema,
+    iso_date,
+    one_of,
+)
+from bot.staff.records import KINDS, STATUSES, InboxPage, InboxRow, TicketEvent
+from bot.storage.records import ThreadMessage
+
+R = TypeVar("R")
+
+
+class MessageView(NamedTuple):
+    message: ThreadMessage
+    staff: str | None  # the staff member's name, for a staff message
+    delivery: str | None  # the outbox status of a staff message sent to the citizen
+
+
+class TicketDetail(NamedTuple):
+    row: InboxRow
+    messages: list[MessageView]
+    events: list[TicketEvent]
+
+
+class StatusChanged(NamedTuple):
+    row: InboxRow
+    outbox_id: int | None
+
+
+class ReplySent(NamedTuple):
+    reference: str
+    outbox_id: int | None
+
+
+class ApiError(NamedTuple):
+    code: str
+    message: str
+    parameter: str | None = None
+
+
+def _ticket(name: str, schema: dict[str, Any]) -> Field[InboxRow]:
+    return Field(name, schema, lambda row: getattr(row.ticket, name))
+
+
+TICKET: Schema[InboxRow] = Schema(
+    "Ticket",
+    [
+        _ticket("reference", STRING),
+        _ticket("kind", one_of(KINDS)),
+        _ticket("status", one_of(STATUSES)),
+        _ticket("privacy", one_of(("named", "confidential", "anonymous"))),
+        _ticket("category", OPTIONAL_STRING),
+        _ticket("subject", OPTIONAL_STRING),
+        _ticket("region", OPTIONAL_STRING),
+        _ticket("rating", OPTIONAL_INTEGER),
+        _ticket("summary", OPTIONAL_STRING),
+        _ticket("locale", STRING),
+        _ticket("channel", OPTIONAL_STRING),
+        Field("due_on", OPTIONAL_DATE, lambda row: iso_date(row.ticket.due_on)),
+        Field("created_at", DATE_TIME, lambda row: row.ticket.created_at.isoformat()),
+        Field("updated_at", DATE_TIME, lambda row: row.ticket.updated_at.isoformat()),
+        Field("assignee", OPTIONAL_STRING, lambda row: row.assignee_name),
+        _ticket("version", INTEGER),
+    ],
+    description="a complaint or feedback; a tip carries only the `TipMetadata` fields",
+)
+TIP = TICKET.only(
+    "TipMetadata",
+    # `version` is needed to change the status, and says nothing about the tip.
+    ("reference", "kind", "status", "region", "due_on", "created_at", "updated_at", "version"),
+    description="all the API tells about a tip (kind `tip`), whoever asks",
+)
+
+OVERDUE: Field[InboxRow] = Field("overdue", BOOLEAN, lambda row: row.overdue)
+LISTED = Schema("ListedTicket", [OVERDUE], base=(TICKET, lambda row: row))
+LISTED_TIP = Schema("ListedTip", [OVERDUE], base=(TIP, lambda row: row))
+
+PAGE: Schema[InboxPage] = Schema(
+    "TicketPage",
+    [
+        Field(
+            "items",
+            {"type": "array", "items": LISTED.ref()},
+            lambda page: [for_ticket(LISTED, LISTED_TIP, row).dump(row) for row in page.rows],
+        ),
+        Field("total", INTEGER, lambda page: page.total),
+        Field("page", INTEGER, lambda page: page.page),
+        Field("per_page", INTEGER, lambda page: page.per_page),
+        Field(
+            "status_counts",
+            {"type": "object", "additionalProperties": INTEGER},
+            lambda page: page.status_counts,
+        ),
+    ],
+)
+
+MESSAGE: Schema[MessageView] = Schema(
+    "Message",
+    [
+        Field("id", INTEGER, lambda view: view.message.id),
+        Field("author", STRING, lambda view: view.message.author),
+        Field("staff", OPTIONAL_STRING, lambda view: view.staff),
+        Field("internal", BOOLEAN, lambda view: view.message.internal),
+        Field("body", STRING, lambda view: view.message.body),
+        Field("created_at", DATE_TIME, lambda view: view.message.created_at.isoformat()),
+        Field("delivery", OPTIONAL_STRING, lambda view: view.delivery),
+    ],
+)
+EVENT: Schema[TicketEvent] = Schema(
+    "Event",
+    [
+        Field("actor", STRING, lambda event: event.actor),
+        Field("action", STRING, lambda event: event.action),
+        Field(
+            "detail",
+            {
+                "type": "object",
+                "description": "what the action changed; its fields depend on the action",
+                "additionalProperties": True,
+            },
+            lambda event: event.detail,
+        ),
+        Field("at", DATE_TIME, lambda event: event.created_at.isoformat()),
+    ],
+)
+DETAIL: Schema[TicketDetail] = Schema(
+    "TicketDetail",
+    [
+        Field(
+            "messages",
+            {"type": "array", "items": MESSAGE.ref()},
+            lambda detail: [MESSAGE.dump(view) for view in detail.messages],
+        ),
+        Field(
+            "events",
+            {"type": "array", "items": EVENT.ref()},
+            lambda detail: [EVENT.dump(event) for event in detail.events],
+        ),
+    ],
+    description="a complaint or feedback in full; a tip as `TipMetadata` only",
+    base=(TICKET, lambda detail: detail.row),
+)
+
+OUTBOX_ID: Field[StatusChanged] = Field(
+    "outbox_id", OPTIONAL_INTEGER, lambda changed: changed.outbox_id
+)
+STATUS_CHANGED = Schema("StatusChanged", [OUTBOX_ID], base=(TICKET, lambda c: c.row))
+TIP_STATUS_CHANGED = Schema("TipStatusChanged", [OUTBOX_ID], base=(TIP, lambda c: c.row))
+
+REPLY_SENT: Schema[ReplySent] = Schema(
+    "ReplySent",
+    [
+        Field("reference", STRING, lambda sent: sent.reference),
+        Field("outbox_id", OPTIONAL_INTEGER, lambda sent: sent.outbox_id),
+        Field("sent", BOOLEAN, lambda sent: sent.outbox_id is not None),
+    ],
+)
+
+ERROR: Schema[ApiError] = Schema(
+    "Error",
+    [
+        Field("error", STRING, lambda err: err.code),
+        Field("message", STRING, lambda err: err.message),
+        Field(
+            "parameter",
+            {**STRING, "description": "with error `bad_parameter`: the query parameter"},
+            lambda err: err.parameter,
+            omit_none=True,
+        ),
+    ],
+    required=("error", "message"),
+)
+
+# What the OpenAPI document lists under components, in this order.
+COMPONENTS: tuple[Schema[Any], ...] = (
+    ERROR,
+    TICKET,
+    TIP,
+    LISTED,
+    PAGE,
+    MESSAGE,
+    EVENT,
+    DETAIL,
+    STATUS_CHANGED,
+    REPLY_SENT,
+)
+
+
+def for_ticket(ticket_schema: Schema[R], tip_schema: Schema[R], row: InboxRow) -> Schema[R]:
+    """`tip_schema` for a tip (metadata only), else `ticket_schema`."""
+    return tip_schema if row.ticket.kind == "tip" else ticket_schema
