@@ -2,8 +2,9 @@
 
 The runtime starts the scheduler when it opens and stops it first when it closes; parts
 add their jobs by reference as they start and remove them as they stop (the list, with
-the intervals, is in docs/ARCHITECTURE.md, "Periodic work"). A job that is still running
-when its next time comes is skipped, not run twice; stopping lets the runs under way end.
+the intervals, is in docs/ARCHITECTURE.md, "Periodic work"). A periodic job runs again a
+fixed time after its run ends, as the loops it replaced did: a slow run (a flush on a busy
+database) delays the next one and is never overlapped. Stopping lets the runs under way end.
 Loops that are not periodic stay tasks of their own: long polling, the terminal chat, and
 the workers woken by an event (the outbox, the campaign senders), whose periodic wake-up
 is a job here.
@@ -14,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ STOP_WAIT_SECONDS = 5.0
 class Jobs:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._running: set[asyncio.Task[Any]] = set()
+        self._every: dict[str, float] = {}  # periodic job -> seconds between runs
         self._stopping = False
 
     @property
@@ -47,8 +48,8 @@ class Jobs:
         self._scheduler.pause()
         self._stopping = True
         if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=wait)
-        late = list(self._running.values())
+            await asyncio.wait(self._running, timeout=wait)
+        late = list(self._running)
         for task in late:
             task.cancel()
         if late:
@@ -56,41 +57,46 @@ class Jobs:
         self._scheduler.shutdown(wait=False)
 
     def every(self, seconds: float, job: Job, *, name: str, now: bool = False) -> None:
-        """Run `job` every `seconds` (first at once when `now`), until `remove(name)`."""
-        first = {"next_run_time": datetime.now(UTC)} if now else {}
-        self._add(name, job, IntervalTrigger(seconds=seconds), **first)
+        """Run `job` `seconds` after each run ends (the first at once when `now`, else
+        after `seconds`), until `remove(name)`."""
+        self._every[name] = seconds
+        self._plan(name, job, 0.0 if now else seconds)
 
     def at(self, when: datetime, job: Job, *, name: str) -> None:
         """Run `job` once at `when` (at once if that has passed); replaces `name`'s time."""
-        self._add(name, job, DateTrigger(run_date=when))
+        self._add(name, job, when)
 
     def remove(self, name: str) -> None:
+        self._every.pop(name, None)
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)
 
     def table(self) -> list[tuple[str, str]]:
         """(name, when) of every job: what runs when, for a reader or a test."""
-        return [(job.id, str(job.trigger)) for job in self._scheduler.get_jobs()]
+        once = [
+            (job.id, str(job.trigger))
+            for job in self._scheduler.get_jobs()
+            if job.id not in self._every
+        ]
+        return [(name, f"every {seconds:g} s") for name, seconds in self._every.items()] + once
 
-    def _add(self, name: str, job: Job, trigger: Any, **options: Any) -> None:
+    def _plan(self, name: str, job: Job, seconds: float) -> None:
+        self._add(name, job, datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def _add(self, name: str, job: Job, when: datetime) -> None:
         self._scheduler.add_job(
             self._run,
-            trigger,
+            DateTrigger(run_date=when),
             args=(name, job),
             id=name,
             replace_existing=True,
-            coalesce=True,
-            max_instances=3,  # _run skips a run while one is under way, and says nothing
             misfire_grace_time=None,  # late on a busy loop is still worth running
-            **options,
         )
 
     async def _run(self, name: str, job: Job) -> None:
-        if name in self._running:
-            return
         task = asyncio.current_task()
         assert task is not None
-        self._running[name] = task
+        self._running.add(task)
         try:
             await job()
         except Exception:
@@ -100,4 +106,6 @@ class Jobs:
                 raise
             log.warning("job %s was still running at shutdown; stopped", name)
         finally:
-            del self._running[name]
+            self._running.discard(task)
+            if name in self._every and not self._stopping:
+                self._plan(name, job, self._every[name])

@@ -27,8 +27,8 @@ async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runt
             "campaigns:wake",
             "campaigns:flush",
         }
-        assert table["storage:checkpoint"] == "interval[0:00:02]"
-        assert table["maintenance"] == "interval[0:01:00]"
+        assert table["storage:checkpoint"] == "every 2 s"
+        assert table["maintenance"] == "every 60 s"
     finally:
         maintenance.stop()
         await campaigns.stop()
@@ -36,7 +36,7 @@ async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runt
     assert [name for name, _ in runtime.jobs.table()] == ["storage:checkpoint"]
 
 
-async def test_a_job_still_running_is_skipped_not_run_twice_at_once() -> None:
+async def test_a_slow_run_delays_the_next_and_is_never_overlapped() -> None:
     jobs = Jobs()
     running = 0
     most = 0
