@@ -142,4 +142,6 @@ def create_app(
             ("/staff", (settings.max_attachment_mb + 1) * mb),
         ],
     )
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[body_limit])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[body_limit])
+    app.state.channels = {channel.name: channel for channel in channels}
+    return app

@@ -6,29 +6,25 @@ who types, presses buttons and sends files through the fake.
 from __future__ import annotations
 
 import asyncio
-import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
 from bot.app import create_app
+from bot.channels.telegram.adapter import TelegramChannel
 from bot.channels.telegram.request import AiohttpRequest
 from bot.config import Settings
 from bot.runtime import Runtime
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.serving import free_port, serving
 
 TOKEN = "123456:AAF-test_token-0123456789abcdefghijkl"
 SECRET = "webhook-secret_0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# The bot serving each fake right now, so that `settle` can wait for it to be idle.
+_serving: weakref.WeakKeyDictionary[FakeTelegramApi, TelegramChannel] = weakref.WeakKeyDictionary()
 
 
 @asynccontextmanager
@@ -50,22 +46,14 @@ async def running_bot(
         **overrides,
     )
     app = create_app(settings, telegram_request=AiohttpRequest(connection_pool_size=16))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the app stopped during start-up")
-            await asyncio.sleep(0.01)
-    if mode == "polling":
-        await api.wait_for_call("getUpdates")
-    try:
-        yield app
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app, port):
+        if mode == "polling":
+            await api.wait_for_call("getUpdates")
+        _serving[api] = app.state.channels["telegram"]
+        try:
+            yield app
+        finally:
+            _serving.pop(api, None)
 
 
 def runtime_of(app: Starlette) -> Runtime:
@@ -135,11 +123,11 @@ class TgCitizen:
         await self.press(f"lang:{self.lang}")
 
 
-async def settle(api: FakeTelegramApi, quiet: float = 0.15, timeout: float = 5.0) -> None:
-    """Wait until the bot has made no Bot API call for `quiet` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            count = len(api.calls)
-            await asyncio.sleep(quiet)
-            if len(api.calls) == count:
-                return
+async def settle(api: FakeTelegramApi, timeout: float = 5.0) -> None:
+    """Wait until the bot has taken every update pushed so far, handled it and sent what
+    it answered (events, not a quiet period: a reply that comes late still counts)."""
+    await api.wait_taken(timeout)
+    channel = _serving.get(api)
+    if channel is not None:
+        async with asyncio.timeout(timeout):
+            await channel.wait_until_idle()

@@ -11,8 +11,10 @@ a message is one that was in flight when the process died.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +69,13 @@ async def wait_until(predicate: object, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
+def run_status(db: Path) -> str | None:
+    """The latest campaign run's status, read beside the running process (WAL readers)."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        row = conn.execute("SELECT status FROM campaign_runs ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
+
+
 async def test_sigkill_mid_campaign_and_restart_sends_everyone_exactly_once(
     tmp_path: Path,
 ) -> None:
@@ -115,7 +124,7 @@ async def test_sigkill_mid_campaign_and_restart_sends_everyone_exactly_once(
             bot = await govbot(env, tmp_path, "run")
             await wait_until(lambda: received() >= COUNT - 100, 30, "the rest")
             # Let the engine finish, then stop the process properly.
-            await asyncio.sleep(3)
+            await wait_until(lambda: run_status(db) == "done", 30, "the run to be done")
             bot.send_signal(signal.SIGTERM)
             await asyncio.wait_for(bot.wait(), 20)
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -66,7 +66,8 @@ async def finished(
     while time.monotonic() < deadline:
         async with service.campaigns.read() as store:
             progress = await store.progress(campaign_id, now=datetime.now(UTC))
-        if progress.run_status in ("done", "cancelled"):
+        # A cancelled run's rows already on their way are recorded a moment later.
+        if progress.run_status in ("done", "cancelled") and "sending" not in progress.counts:
             return progress.counts
         await asyncio.sleep(0.05)
     raise TimeoutError(f"campaign {campaign_id} still running: {progress}")
@@ -196,19 +197,49 @@ async def test_pause_and_cancel_stop_sending_within_a_second(
     await add_subscribers(live, 200, channels=("telegram",))
     service.engine.budgets["telegram"] = Budget(50.0, 0.0, chat_burst=1)  # slow enough to interrupt
     campaign = await service.create(draft())
-    await asyncio.sleep(0.5)
+    await until(lambda: len(telegram.calls) >= 3, "the first sends")
     assert await service.control(campaign.id, action)
-    stopped_at = asyncio.get_running_loop().time()
-    await asyncio.sleep(1.5)
-    assert max(t for t, _ in telegram.calls) < stopped_at + 1.0, "still sending"
-    sent = len(telegram.calls)
-    assert 0 < sent < 200
+    # From here on only the rows claimed before the control committed may go out.
+    claimed = await claimed_rows(service, campaign.id)
+    assert 0 < claimed < 200
+    # A later campaign to the same people goes out: the engine keeps claiming, and the
+    # stopped rows, first in its order, would have been taken before any of these.
+    later = await service.create(draft(texts={k: f"{v} (2)" for k, v in TEXTS.items()}))
+    await until(lambda: len(texts_of(telegram, later=True)) >= 3, "the later campaign's sends")
+    assert await service.control(later.id, "cancel")
+    assert len(texts_of(telegram, later=False)) == claimed, "still sending"
     if action == "pause":
         assert await service.control(campaign.id, "resume")
         assert await finished(service, campaign.id, timeout=15) == {"sent": 200}
+        assert all(len(texts) == 1 for texts in by_chat(telegram, later=False).values())
+        assert len(by_chat(telegram, later=False)) == 200
     else:
         counts = await finished(service, campaign.id)
-        assert counts == {"sent": sent, "cancelled": 200 - sent}
+        assert counts == {"sent": claimed, "cancelled": 200 - claimed}
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.005)
+
+
+async def claimed_rows(service: CampaignService, campaign_id: int) -> int:
+    """Rows of the latest run the engine has taken (sending, or done with)."""
+    async with service.campaigns.read() as store:
+        progress = await store.progress(campaign_id, now=datetime.now(UTC))
+    return sum(n for status, n in progress.counts.items() if status not in ("pending", "cancelled"))
+
+
+def by_chat(sender: FakeSender, *, later: bool) -> dict[str, list[str]]:
+    """What each chat received of the first campaign, or of the later one."""
+    return {
+        key: [text for text in sender.texts(key) if ("(2)" in text) == later] for key in sender.sent
+    }
+
+
+def texts_of(sender: FakeSender, *, later: bool) -> list[str]:
+    return [text for texts in by_chat(sender, later=later).values() for text in texts]
 
 
 async def test_a_campaign_whose_time_passed_during_downtime_sends_once_on_start(

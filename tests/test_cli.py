@@ -139,7 +139,7 @@ def test_run_serves_health_and_metrics_and_stops_on_a_signal(
                 if proc.poll() is not None or time.monotonic() > deadline:
                     out, err = proc.communicate(timeout=5)
                     pytest.fail(f"govbot run did not come up:\n{out}\n{err}")
-                time.sleep(0.1)
+                time.sleep(0.02)  # until it answers: polled, as a load balancer would
         assert status == 200
         assert json.loads(body)["status"] == "ok"
         status, metrics = get(f"{base}/metrics")

@@ -188,7 +188,7 @@ async def telegram_citizen(
 async def whatsapp_citizen(
     bot: Bot, api: FakeTwilioApi, number: str, figures: Figures, rng: random.Random
 ) -> list[str]:
-    """Returns every text the citizen read, in TwiML answers and by REST."""
+    """Returns the texts the citizen read in TwiML answers (REST ones are read at the end)."""
     read: list[str] = []
     address = "whatsapp:" + number
     for text in SCRIPT:
@@ -212,8 +212,7 @@ async def whatsapp_citizen(
         if not in_twiml:
             await until(lambda: len(rest_to(api, address)) > before, f"an answer to {text!r}")
         figures.answers += 1
-    await asyncio.sleep(0.5)  # any late REST copy would arrive now: counted as repeated
-    return read + rest_to(api, address)
+    return read
 
 
 def rest_to(api: FakeTwilioApi, address: str) -> list[str]:
@@ -296,7 +295,11 @@ async def one_run(tmp_path: Path, seed: int) -> Figures:
         finally:
             await bot.stop()
 
-        whatsapp_read = dict(zip(numbers, results[TELEGRAM_CHATS:], strict=True))
+        # Read once the process has stopped: any late REST copy has arrived (as repeated).
+        whatsapp_read = {
+            n: [*in_twiml, *rest_to(tw, "whatsapp:" + n)]
+            for n, in_twiml in zip(numbers, results[TELEGRAM_CHATS:], strict=True)
+        }
         telegram_read = {c: [m.get("text", "") for m in tg.sent_to(c)] for c in chat_ids}
 
     db = tmp_path / "var" / "govbot.sqlite3"

@@ -6,6 +6,7 @@ and the dispatcher. No 500, nothing logged at ERROR, no traceback; then a fresh 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from contextlib import AsyncExitStack
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.channels.telegram.adapter import WEBHOOK_PATH
+from bot.channels.telegram.adapter import WEBHOOK_PATH, TelegramChannel
 from bot.channels.telegram.receiver import SECRET_HEADER
 from bot.channels.telegram.request import AiohttpRequest
 from bot.config import Settings
@@ -33,7 +34,6 @@ from tests.fuzzing import (
     nested,
     numbers,
     texts,
-    until,
     watched_logs,
     weighted,
 )
@@ -183,6 +183,7 @@ class Harness:
         app = create_app(configured, telegram_request=AiohttpRequest(connection_pool_size=16))
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         self.runtime: Runtime = app.state.runtime
+        self.channel: TelegramChannel = app.state.channels["telegram"]
         transport = httpx.ASGITransport(app=app)
         self.web = await self.stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="https://govbot.example.kz")
@@ -190,15 +191,17 @@ class Harness:
 
     async def post(self, body: bytes) -> int:
         response = await self.web.post(WEBHOOK_PATH, content=body, headers=HEADERS)
-        await until(self.idle)
+        await self.handled()
         return response.status_code
 
-    async def idle(self) -> bool:
-        """Every update taken has been handled (its inbox row goes, in the outbox worker's
-        round, once it is: the round is run here rather than waited for)."""
+    async def handled(self) -> None:
+        """Every update taken has been handled, and its inbox row is gone with it (in the
+        outbox worker's round, run here rather than waited for)."""
+        async with asyncio.timeout(10):
+            await self.channel.wait_until_idle()
         await self.runtime.outbox.run_once()
         async with self.runtime.storage.read() as tx:
-            return not await tx.inbox.pending("telegram")
+            assert await tx.inbox.pending("telegram") == []
 
     async def start_is_answered(self, chat_id: int) -> str:
         update = {

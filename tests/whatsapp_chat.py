@@ -10,7 +10,6 @@ library talking to the fake Twilio REST server, webhooks signed the way Twilio s
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-import uvicorn
 
 from bot.app import create_app
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER
@@ -28,6 +26,7 @@ from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from bot.runtime import Runtime
 from tests.fakes.twilio_api import FakeTwilioApi, inbound_params, new_sid
+from tests.serving import free_port, serving
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "0123456789abcdef" * 2
@@ -45,12 +44,6 @@ TEMPLATE_TEXT = {
     "ru": "По вашему обращению {{1}} есть новости. Ответьте, чтобы прочитать.",
     "en": "There is an update on your ticket {{1}}. Reply to read it.",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bodies(twiml: str) -> list[str]:
@@ -182,19 +175,6 @@ async def running_bot(
         configured = settings.with_overrides(**{**wanted, **overrides})
         async with TwilioHttp(api.url) as http, aiohttp.ClientSession() as session:
             app = create_app(configured, twilio_http=http, clock=clock, announce=lambda _: None)
-            config = uvicorn.Config(
-                app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-            )
-            server = uvicorn.Server(config)
-            serving = asyncio.create_task(server.serve())
-            try:
-                async with asyncio.timeout(10):
-                    while not server.started:
-                        if serving.done():
-                            serving.result()
-                        await asyncio.sleep(0.01)
+            async with serving(app, port):
                 runtime: Runtime = app.state.runtime
                 yield Bot(api, f"http://127.0.0.1:{port}", runtime.settings, runtime, session)
-            finally:
-                server.should_exit = True
-                await serving

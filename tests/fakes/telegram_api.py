@@ -137,6 +137,7 @@ class FakeTelegramApi:
         # misbehaving server might, instead of holding the long poll for its timeout.
         self.hold_polls = True
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()  # a late answer is given at once when the fake stops
         self._reset_state()
         self._methods: dict[str, Callable[[str, Json], Awaitable[Any]]] = {
             "getme": self._get_me,
@@ -162,6 +163,11 @@ class FakeTelegramApi:
         self.calls.clear()
         self.my_commands.clear()
         self._updates: deque[Json] = deque()
+        # Pushed updates the bot has not yet taken, by id(): polled ones until the bot asks
+        # again after receiving them (it stores a batch before it asks), webhook ones until
+        # their delivery ends.
+        self._untaken: dict[int, Json] = {}
+        self._served: list[Json] = []  # the last getUpdates answer
         self._update_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -193,6 +199,7 @@ class FakeTelegramApi:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> FakeTelegramApi:
+        self._stopping.clear()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_download)
@@ -206,6 +213,7 @@ class FakeTelegramApi:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         self._wake(self._pollers)
         await self._stop_webhook()
         if self._runner is not None:
@@ -233,6 +241,7 @@ class FakeTelegramApi:
         """Queue an update as given; ``update_id`` is assigned when missing."""
         if "update_id" not in update:
             update["update_id"] = next(self._update_ids)
+        self._untaken[id(update)] = update
         if self.webhook.get("url"):
             chat = _update_chat_id(update)
             queues = self._hook_queues
@@ -396,6 +405,21 @@ class FakeTelegramApi:
         await self.wait_for(lambda: len(self.calls_to(method)) >= count, timeout)
         return self.calls_to(method)
 
+    async def wait_taken(self, timeout: float = 5.0) -> None:
+        """Wait until the bot has taken every update pushed so far: asked for more after a
+        getUpdates that returned it, or answered (or exhausted) its webhook delivery."""
+        try:
+            await self.wait_for(lambda: not self._untaken, timeout)
+        except TimeoutError:
+            ids = [u.get("update_id") for u in self._untaken.values()]
+            raise TimeoutError(f"updates not taken within {timeout}s: {ids!r}") from None
+
+    def _taken(self, updates: list[Json]) -> None:
+        for update in updates:
+            self._untaken.pop(id(update), None)
+        if updates:
+            self._wake(self._watchers)
+
     # ---- fault injection -----------------------------------------------------------------
 
     def fail_next(
@@ -454,7 +478,10 @@ class FakeTelegramApi:
         if low in ANSWER_METHODS and self._script:
             self._script_answer(params.get("chat_id"), now, result)
         if self._slow and (late := self._slow.get(low)):
-            await asyncio.sleep(late)  # the work is done; only the answer is late
+            # The work is done; only the answer is late (or comes as the fake stops).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(late):
+                    await self._stopping.wait()
         body = _dumps({"ok": True, "result": result}).encode()
         return web.Response(body=body, content_type="application/json")
 
@@ -497,6 +524,10 @@ class FakeTelegramApi:
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset, limit = p.get("offset", 0), min(p.get("limit", 100), 100)
+        # The bot asks past an update only once it has stored it; one whose id it cannot
+        # read is taken when the bot asks again at all.
+        self._taken([u for u in self._served if _confirmed(u, offset)])
+        self._served = []
         updates = self._updates
         while updates and updates[0]["update_id"] < offset:
             updates.popleft()
@@ -512,12 +543,14 @@ class FakeTelegramApi:
             finally:
                 if fut in self._pollers:
                     self._pollers.remove(fut)
-        return list(itertools.islice(updates, limit))
+        self._served = list(itertools.islice(updates, limit))
+        return list(self._served)
 
     async def _delete_webhook(self, token: str, p: Json) -> bool:
         await self._stop_webhook()
         self.webhook = {}
         if p.get("drop_pending_updates"):
+            self._taken(list(self._updates))
             self._updates.clear()
         return True
 
@@ -526,6 +559,7 @@ class FakeTelegramApi:
             return await self._delete_webhook(token, p)
         await self._stop_webhook()
         if p.get("drop_pending_updates"):
+            self._taken(list(self._updates))
             self._updates.clear()
         self.webhook = {k: v for k, v in p.items() if not isinstance(v, Upload)}
         workers = int(self.webhook.get("max_connections", 40))
@@ -736,28 +770,33 @@ class FakeTelegramApi:
         try:
             while True:
                 update = await queue.get()
-                body = _dumps(update).encode()
-                for attempt in range(5):
-                    try:
-                        async with session.post(
-                            self.webhook["url"], data=body, headers=headers
-                        ) as r:
-                            status = r.status
-                            await r.read()
-                    except Exception as exc:  # any failure is a failed delivery
-                        status, error = 0, f"Connection failed: {exc!r}"
-                    else:
-                        error = f"Wrong response from the webhook: {status}"
-                    self.webhook_deliveries.append((update["update_id"], status))
-                    self._wake(self._watchers)
-                    if 200 <= status < 300:
-                        break
-                    self.webhook["last_error_date"] = int(time.time())
-                    self.webhook["last_error_message"] = error
-                    await asyncio.sleep(0.05 * 2**attempt)
+                try:
+                    await self._deliver_one(session, update, headers)
+                finally:
+                    self._taken([update])
         finally:
             if close:
                 await session.close()
+
+    async def _deliver_one(self, session: ClientSession, update: Json, headers: Json) -> None:
+        """POST one update until the bot answers 2xx, at most five times."""
+        body = _dumps(update).encode()
+        for attempt in range(5):
+            try:
+                async with session.post(self.webhook["url"], data=body, headers=headers) as r:
+                    status = r.status
+                    await r.read()
+            except Exception as exc:  # any failure is a failed delivery
+                status, error = 0, f"Connection failed: {exc!r}"
+            else:
+                error = f"Wrong response from the webhook: {status}"
+            self.webhook_deliveries.append((update["update_id"], status))
+            self._wake(self._watchers)
+            if 200 <= status < 300:
+                return
+            self.webhook["last_error_date"] = int(time.time())
+            self.webhook["last_error_message"] = error
+            await asyncio.sleep(0.05 * 2**attempt)
 
     async def _stop_webhook(self) -> None:
         tasks, self._hook_tasks = self._hook_tasks, []
@@ -765,6 +804,9 @@ class FakeTelegramApi:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        for queue in self._hook_queues:  # lost, as before: no longer waiting to be taken
+            while not queue.empty():
+                self._taken([queue.get_nowait()])
         self._hook_queues = []
 
     # ---- closed-loop script (benchmarks) -------------------------------------------------
@@ -964,6 +1006,13 @@ def _visible(msg: Json) -> Json:
     if markup is None or "inline_keyboard" in markup:
         return msg
     return {k: v for k, v in msg.items() if k != "reply_markup"}
+
+
+def _confirmed(update: Json, offset: Any) -> bool:
+    update_id = update.get("update_id")
+    if type(update_id) is not int or type(offset) is not int:
+        return True
+    return update_id < offset
 
 
 def _update_chat_id(update: Json) -> Any:

@@ -154,6 +154,7 @@ class FakeTwilioApi:
         self._host, self._port = host, port
         self._faults: list[_Fault] = []
         self._late = 0.0
+        self._stopping = asyncio.Event()  # a late answer is given at once when the fake stops
         self._media: dict[str, tuple[bytes, str]] = {}
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._new_message = asyncio.Event()
@@ -165,6 +166,7 @@ class FakeTwilioApi:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> str:
+        self._stopping.clear()
         app = web.Application()
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(base + "/Messages.json", self._create_message)
@@ -180,6 +182,7 @@ class FakeTwilioApi:
         return self.url
 
     async def stop(self) -> None:
+        self._stopping.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -362,7 +365,10 @@ class FakeTwilioApi:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self._late:
-            await asyncio.sleep(self._late)  # the message exists; only the answer is late
+            # The message exists; only the answer is late (or comes as the fake stops).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._late):
+                    await self._stopping.wait()
         return web.json_response(self._resource(fields), status=201)
 
     async def _report(self, sid: str, statuses: tuple[tuple[str, int | None], ...]) -> None:

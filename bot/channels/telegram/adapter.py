@@ -153,6 +153,11 @@ class TelegramChannel:
             self._poller = asyncio.create_task(poller.run(), name="telegram-polling")
             log.info("telegram: polling")
 
+    async def wait_until_idle(self) -> None:
+        """Until every update taken so far is handled and answered (for tests)."""
+        if self._queues is not None:
+            await self._queues.wait_until_idle()
+
     async def stop(self) -> None:
         await stop_task(self._poller)
         self._poller = None

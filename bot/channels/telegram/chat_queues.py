@@ -81,6 +81,12 @@ class ChatQueues:
             self._room.clear()
             await self._room.wait()
 
+    async def wait_until_idle(self) -> None:
+        """Until every update queued so far is handled and its replies sent: an event tests
+        wait on, where a fixed quiet period would be slow or flaky."""
+        while self._workers:
+            await asyncio.wait(set(self._workers))
+
     async def stop(self) -> None:
         """Let the chats in progress finish; what is left stays in the inbox."""
         if not self._workers:
