@@ -165,8 +165,14 @@ class OutboxWorker:
             await tx.outbox.recover_stuck(now=self.clock())
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")
-        # Rows come due without a wake-up too (backoff, retry_after): look once a poll.
-        self.jobs.every(self.poll_seconds, self._poll, name="outbox:poll")
+        self.poll_every(self.poll_seconds)
+
+    def poll_every(self, seconds: float) -> None:
+        """Rows come due without a wake-up too (backoff, retry_after): look this often
+        (a test waiting for a retry shortens it while the worker runs)."""
+        self.poll_seconds = seconds
+        if self._task is not None:
+            self.jobs.every(seconds, self._poll, name="outbox:poll")
 
     async def stop(self, *, wait: float = STOP_WAIT_SECONDS) -> None:
         """Let the round under way end (claimed rows not yet tried go back to pending),
