@@ -1,6 +1,11 @@
 """Broadcast benchmark: 100,000 Telegram subscribers against a fake Bot API on 127.0.0.1.
 
-    .venv/bin/python benchmarks/broadcast.py [--subscribers 100000] [--seconds 15]
+    .venv/bin/python benchmarks/broadcast.py [--subscribers 100000] [--seconds 15] [--against DIR]
+
+`--against DIR` also measures another checkout (say, a worktree of the commit before a
+change: `git worktree add /tmp/old HEAD~1`) in the same run, on the same fake, so the two
+can be compared on a noisy machine: this script runs again in a child process with that
+checkout's `bot` package first on the path.
 
 The fake Bot API (tests/fakes/telegram_api.py, plus a /_fake/pace route added here) runs in
 a separate process; this process runs the real campaign engine, scheduler and SQLite store
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import resource
 import subprocess
 import sys
@@ -31,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("BENCH_CHECKOUT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
 from aiohttp import ClientSession, web  # noqa: E402
@@ -39,7 +45,7 @@ from aiohttp import ClientSession, web  # noqa: E402
 from bot.campaigns.model import CampaignDraft  # noqa: E402
 from bot.campaigns.service import CampaignService  # noqa: E402
 from bot.channels.telegram.request import AiohttpRequest  # noqa: E402
-from bot.channels.telegram.sender import BotApi, Pacer, TelegramSender  # noqa: E402
+from bot.channels.telegram.sender import BotApi, TelegramSender  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.crypto import generate_key_setting  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
@@ -113,6 +119,17 @@ async def pace(url: str, since: float = 0.0) -> dict[str, Any]:
         return result
 
 
+def telegram_budget(runtime: Runtime) -> Any:
+    """The checkout's Telegram pacing: the shared budget, or (before bot/pacing.py, for
+    --against an older commit) the sender's own `Pacer`."""
+    if hasattr(runtime, "pacing"):
+        return runtime.pacing.telegram
+    from bot.channels.telegram import sender
+
+    settings = runtime.settings
+    return sender.Pacer(settings.telegram_rate_global, settings.telegram_rate_per_chat)
+
+
 async def campaign_run(
     settings: Settings, url: str, *, audience_limit: int | None, campaigns: int, seconds: float
 ) -> tuple[float, int]:
@@ -121,8 +138,8 @@ async def campaign_run(
     request = AiohttpRequest(connection_pool_size=256)
     await request.initialize()
     api = BotApi(url, TOKEN, request, request)
-    pacer = Pacer(settings.telegram_rate_global, settings.telegram_rate_per_chat)
-    runtime.outbox.senders["telegram"] = TelegramSender(api, pacer, runtime.attachments)
+    budget = telegram_budget(runtime)
+    runtime.outbox.senders["telegram"] = TelegramSender(api, budget, runtime.attachments)
     service = CampaignService(runtime)
     await service.start()
     started = time.perf_counter()
@@ -146,6 +163,63 @@ async def campaign_run(
     return elapsed, sent
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time: steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(url: str, args: argparse.Namespace, label: str) -> None:
+    """The three runs against the fake at `url`, each printed with `label`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Settings(
+            database_path=Path(tmp) / "bench.sqlite3",
+            data_key=generate_key_setting(),
+            secret_key="s" * 40,
+        )
+        runtime = await open_runtime(base)
+        await seed(runtime, args.subscribers)
+        await runtime.close()
+        off = replace(base, telegram_rate_global=0, telegram_rate_per_chat=0, whatsapp_rate=0)
+        before = cpu_seconds()
+        elapsed, sent = await campaign_run(off, url, audience_limit=None, campaigns=1, seconds=3600)
+        cpu = cpu_seconds() - before
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"{label}limits off: {sent} messages in {elapsed:.1f} s = {sent / elapsed:,.0f} msg/s;"
+            f" {cpu:.1f} CPU s; peak memory {peak:.0f} MB",
+            flush=True,
+        )
+
+        mark = (await pace(url))["now"]
+        elapsed, sent = await campaign_run(
+            base, url, audience_limit=None, campaigns=1, seconds=args.seconds
+        )
+        seen = await pace(url, mark)
+        rate = seen["count"] / seen["span"] if seen["span"] else 0.0
+        print(
+            f"{label}limits on ({base.telegram_rate_global:g}/s): {seen['count']} messages,"
+            f" achieved {rate:.1f} msg/s"
+            f" ({100 * rate / base.telegram_rate_global:.0f}% of the limit)",
+            flush=True,
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        small = replace(base, database_path=Path(tmp) / "chats.sqlite3")
+        runtime = await open_runtime(small)
+        await seed(runtime, 40)
+        await runtime.close()
+        mark = (await pace(url))["now"]
+        await campaign_run(small, url, audience_limit=40, campaigns=3, seconds=60)
+        seen = await pace(url, mark)
+        print(
+            f"{label}per chat ({small.telegram_rate_per_chat:g}/s): 3 campaigns x 40 chats,"
+            f" {seen['count']} messages; highest rate to one chat"
+            f" {seen['max_chat_rate']:.2f} msg/s",
+            flush=True,
+        )
+
+
 async def main(args: argparse.Namespace) -> None:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve-fake"], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -153,50 +227,13 @@ async def main(args: argparse.Namespace) -> None:
     assert proc.stdout is not None
     url = proc.stdout.readline().split()[1]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            base = Settings(
-                database_path=Path(tmp) / "bench.sqlite3",
-                data_key=generate_key_setting(),
-                secret_key="s" * 40,
-            )
-            runtime = await open_runtime(base)
-            await seed(runtime, args.subscribers)
-            await runtime.close()
-            off = replace(base, telegram_rate_global=0, telegram_rate_per_chat=0, whatsapp_rate=0)
-            elapsed, sent = await campaign_run(
-                off, url, audience_limit=None, campaigns=1, seconds=3600
-            )
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(
-                f"limits off: {sent} messages in {elapsed:.1f} s = {sent / elapsed:,.0f} msg/s;"
-                f" peak memory {peak:.0f} MB"
-            )
-
-            mark = (await pace(url))["now"]
-            elapsed, sent = await campaign_run(
-                base, url, audience_limit=None, campaigns=1, seconds=args.seconds
-            )
-            seen = await pace(url, mark)
-            rate = seen["count"] / seen["span"] if seen["span"] else 0.0
-            print(
-                f"limits on ({base.telegram_rate_global:g}/s): {seen['count']} messages,"
-                f" achieved {rate:.1f} msg/s"
-                f" ({100 * rate / base.telegram_rate_global:.0f}% of the limit)"
-            )
-
-        with tempfile.TemporaryDirectory() as tmp:
-            small = replace(base, database_path=Path(tmp) / "chats.sqlite3")
-            runtime = await open_runtime(small)
-            await seed(runtime, 40)
-            await runtime.close()
-            mark = (await pace(url))["now"]
-            await campaign_run(small, url, audience_limit=40, campaigns=3, seconds=60)
-            seen = await pace(url, mark)
-            print(
-                f"per chat ({small.telegram_rate_per_chat:g}/s): 3 campaigns x 40 chats,"
-                f" {seen['count']} messages; highest rate to one chat"
-                f" {seen['max_chat_rate']:.2f} msg/s"
-            )
+        await measure(url, args, "")
+        if args.against is not None:
+            other = args.against.resolve()
+            command = [sys.executable, __file__, "--fake-url", url, "--label", f"@{other.name} "]
+            command += ["--subscribers", str(args.subscribers), "--seconds", str(args.seconds)]
+            env = {**os.environ, "BENCH_CHECKOUT": str(other)}
+            subprocess.run(command, cwd=other, env=env, check=True)
     finally:
         proc.terminate()
         proc.wait(5)
@@ -206,9 +243,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--against", type=Path, help="another checkout, measured too")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fake-url", help=argparse.SUPPRESS)  # --against's child: measure only
+    parser.add_argument("--label", default="", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.serve_fake:
         asyncio.run(serve_fake())
+    elif parsed.fake_url:
+        asyncio.run(measure(parsed.fake_url, parsed, parsed.label))
     else:
         asyncio.run(main(parsed))

@@ -47,6 +47,7 @@ def channel_services(runtime: Runtime) -> ChannelServices:
         catalogs=runtime.catalogs,
         attachments=runtime.attachments,
         metrics=runtime.metrics,
+        pacing=runtime.pacing,
     )
 
 
@@ -114,10 +115,10 @@ def create_app(
             for channel in channels:
                 await channel.start(services)
             await campaigns.start()
-            maintenance.start()
+            maintenance.start(runtime.jobs)
             yield
         finally:
-            await maintenance.stop()
+            maintenance.stop()
             await campaigns.stop()
             for channel in reversed(channels):
                 await channel.stop()

@@ -63,6 +63,8 @@ class Settings:
     telegram_rate_global: float = 30.0
     telegram_rate_per_chat: float = 1.0
     whatsapp_rate: float = 10.0
+    # Meta's pair limit: one message every 6 s to the same WhatsApp user.
+    whatsapp_rate_per_chat: float = 1 / 6
     log_level: str = "INFO"
 
     @property
@@ -226,6 +228,9 @@ def load_settings(
         ),
         whatsapp_rate=parse(
             "WHATSAPP_RATE", _float_range(0, 1000), "messages a second (0 = unlimited)"
+        ),
+        whatsapp_rate_per_chat=parse(
+            "WHATSAPP_RATE_PER_CHAT", _float_range(0, 100), "messages a second (0 = unlimited)"
         ),
         log_level=parse(
             "LOG_LEVEL",

@@ -1,4 +1,4 @@
-"""Per-chat flood control: a token bucket that decides which messages are taken.
+"""Per-chat flood control: the pacing module's chat buckets decide which messages are taken.
 
 Past the burst, the dispatcher drops a chat's messages before any work or storage and
 says once that it did, so one flooding chat costs the bot almost nothing and the citizen
@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
-    warned: bool = False
+from bot.pacing import ChatBuckets
 
 
 class FloodGate:
@@ -27,37 +21,20 @@ class FloodGate:
         clock: Callable[[], float] = time.monotonic,
         max_chats: int = 100_000,
     ) -> None:
-        self._burst = float(burst)
-        self._rate = per_second
-        self._clock = clock
-        self._max_chats = max_chats
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets = ChatBuckets(per_second, float(burst), clock, max_chats=max_chats)
+        self._warned: set[str] = set()
 
     def admit(self, chat: str) -> tuple[bool, bool]:
         """(answer normally, send the one-off slow-down note) for a message from `chat`."""
-        now = self._clock()
-        bucket = self._buckets.get(chat)
-        if bucket is None:
-            if len(self._buckets) >= self._max_chats:
-                self._forget_full(now)
-            bucket = self._buckets[chat] = _Bucket(self._burst, now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self._rate)
-        bucket.stamp = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            if bucket.tokens >= 1:
-                bucket.warned = False
+        if chat not in self._buckets:  # forgotten when full: nothing to remember
+            self._warned.discard(chat)
+        if self._buckets.take(chat) == 0:
+            if self._buckets.tokens(chat) >= 1:
+                self._warned.discard(chat)
             return True, False
-        warn = not bucket.warned
-        bucket.warned = True
-        return False, warn
-
-    def _forget_full(self, now: float) -> None:
-        """Drop buckets that have refilled completely: they carry no information."""
-        full = [
-            chat
-            for chat, b in self._buckets.items()
-            if b.tokens + (now - b.stamp) * self._rate >= self._burst
-        ]
-        for chat in full:
-            del self._buckets[chat]
+        if chat in self._warned:
+            return False, False
+        if len(self._warned) >= self._buckets.max_chats:
+            self._warned = {c for c in self._warned if c in self._buckets}
+        self._warned.add(chat)
+        return False, True

@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from bot.attachments import AttachmentStore
 from bot.config import Settings
 from bot.crypto import DecryptionError
+from bot.jobs import Jobs
 from bot.outbound import TIP_MESSAGE
 from bot.replies import KEEP_ANSWERED
 from bot.replies import PURPOSES as REPLY_PURPOSES
 from bot.staff.records import SESSION_IDLE
 from bot.staff.throttle import POLICY as SIGN_IN
 from bot.storage import Storage
-from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ async def sweep_files(
 
 
 class Maintenance:
-    """Runs `purge` every minute, and `sweep_files` every hour, while the app runs."""
+    """`purge` every minute, and `sweep_files` every hour: a job on the runtime's scheduler
+    (bot/jobs.py) while the app runs."""
 
     def __init__(
         self,
@@ -115,23 +116,17 @@ class Maintenance:
         self.attachments = attachments
         self.clock = clock
         self.every_seconds = every_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._jobs: Jobs | None = None
         self._swept: datetime | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="maintenance")
+    def start(self, jobs: Jobs) -> None:
+        self._jobs = jobs
+        jobs.every(self.every_seconds, self.round, name="maintenance", now=True)
 
-    async def stop(self) -> None:
-        await stop_task(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.round()
-            except Exception:
-                log.exception("clean-up round failed")
-            await asyncio.sleep(self.every_seconds)
+    def stop(self) -> None:
+        if self._jobs is not None:
+            self._jobs.remove("maintenance")
+            self._jobs = None
 
     async def round(self) -> None:
         now = self.clock()

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
+from bot.jobs import Jobs
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen
 from bot.tasks import stop_task
@@ -125,6 +126,7 @@ class OutboxWorker:
         self,
         storage: Storage,
         senders: Mapping[str, Sender],
+        jobs: Jobs,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
@@ -136,6 +138,7 @@ class OutboxWorker:
         # Other writes batched into each round (a channel's handled inbox rows).
         self._settlers: list[Callable[[Tx], Awaitable[int]]] = []
         self.senders = dict(senders)
+        self.jobs = jobs
         self.clock = clock
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -162,10 +165,19 @@ class OutboxWorker:
             await tx.outbox.recover_stuck(now=self.clock())
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")
+        self.poll_every(self.poll_seconds)
+
+    def poll_every(self, seconds: float) -> None:
+        """Rows come due without a wake-up too (backoff, retry_after): look this often
+        (a test waiting for a retry shortens it while the worker runs)."""
+        self.poll_seconds = seconds
+        if self._task is not None:
+            self.jobs.every(seconds, self._poll, name="outbox:poll")
 
     async def stop(self, *, wait: float = STOP_WAIT_SECONDS) -> None:
         """Let the round under way end (claimed rows not yet tried go back to pending),
         then stop; a round still sending after `wait` seconds is cancelled."""
+        self.jobs.remove("outbox:poll")
         task = self._task
         if task is not None and not task.done():
             self._stopping = True
@@ -190,12 +202,11 @@ class OutboxWorker:
                 log.exception("outbox round failed")
                 sent = 0
             if sent == 0:
-                # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancel that
-                # arrives together with the wake-up, and stop() would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll_seconds):
-                        await self._wake.wait()
+                await self._wake.wait()
                 self._wake.clear()
+
+    async def _poll(self) -> None:
+        self.wake()
 
     async def catch_up(self, *, seconds: float = 5.0) -> int:
         """Deliver what is due now, before a channel takes new messages: on a start after

@@ -19,8 +19,10 @@ from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
 from bot.dispatcher import Dispatcher
 from bot.flow import Flow
 from bot.i18n import Catalogs
+from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
+from bot.pacing import Pacing
 from bot.private import private_dir
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
@@ -46,12 +48,17 @@ class Runtime:
     metrics: Metrics
     outbox: OutboxWorker
     replies: ReplyQueue
+    # Every sending budget, shared by the channels' senders and the campaign engine.
+    pacing: Pacing
+    # Every periodic job, on one scheduler: started on open, stopped first on close.
+    jobs: Jobs
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
     # The recovery key's private half when `govbot keys init` (or a test) just created it.
     new_recovery_key: str | None = None
 
     async def close(self) -> None:
+        await self.jobs.stop()
         await self.outbox.stop()
         await self.storage.close()
 
@@ -82,6 +89,10 @@ async def open_runtime(
     catalogs = catalogs or Catalogs()
     storage = SqliteStorage(settings.database_path, cipher)
     await storage.open()
+    jobs = Jobs()
+    # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.
+    jobs.every(storage.CHECKPOINT_SECONDS, storage.checkpoint_job, name="storage:checkpoint")
+    jobs.start()
     attachments = AttachmentStore(
         settings.attachments_dir, cipher, max_bytes=settings.max_attachment_mb * MB
     )
@@ -100,7 +111,7 @@ async def open_runtime(
         clock=clock,
         files=attachments,
     )
-    outbox = OutboxWorker(storage, {}, clock=clock, replies=replies)
+    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies)
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         if await tx.tips.recovery_public() is None:
@@ -126,4 +137,6 @@ async def open_runtime(
         metrics,
         outbox,
         replies,
+        Pacing(settings),
+        jobs,
     )

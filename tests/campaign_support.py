@@ -14,7 +14,12 @@ from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
 
-UNLIMITED = {"telegram_rate_global": 0.0, "telegram_rate_per_chat": 0.0, "whatsapp_rate": 0.0}
+UNLIMITED = {
+    "telegram_rate_global": 0.0,
+    "telegram_rate_per_chat": 0.0,
+    "whatsapp_rate": 0.0,
+    "whatsapp_rate_per_chat": 0.0,
+}
 
 
 TEXTS = {

@@ -17,6 +17,7 @@ from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
+from bot.pacing import Budget
 from bot.runtime import Runtime, open_runtime
 from tests.campaign_support import (
     FOOTERS,
@@ -194,7 +195,7 @@ async def test_pause_and_cancel_stop_sending_within_a_second(
     live: Runtime, service: CampaignService, telegram: FakeSender, action: str
 ) -> None:
     await add_subscribers(live, 200, channels=("telegram",))
-    service.engine.buckets["telegram"].rate = 50.0  # slow enough to interrupt
+    service.engine.budgets["telegram"] = Budget(50.0, 0.0, chat_burst=1)  # slow enough to interrupt
     campaign = await service.create(draft())
     await until(lambda: len(telegram.calls) >= 3, "the first sends")
     assert await service.control(campaign.id, action)

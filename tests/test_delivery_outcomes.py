@@ -20,13 +20,14 @@ from bot.campaigns.cli import report_table
 from bot.campaigns.records import ReportRow
 from bot.campaigns.service import CampaignService
 from bot.channels.telegram.request import AiohttpRequest
-from bot.channels.telegram.sender import BotApi, Pacer, TelegramSender
+from bot.channels.telegram.sender import BotApi, TelegramSender
 from bot.channels.whatsapp.sender import WhatsAppSender
 from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
+from bot.pacing import Budget
 from bot.runtime import Runtime
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
@@ -66,7 +67,7 @@ async def telegram_sender(
     await request.initialize()
     try:
         bot_api = BotApi(api.url, TOKEN, request, request)
-        yield TelegramSender(bot_api, Pacer(per_second, 0.0), attachments)
+        yield TelegramSender(bot_api, Budget(per_second, 0.0, chat_burst=3), attachments)
     finally:
         await request.shutdown()
 
@@ -274,7 +275,7 @@ async def test_a_hold_set_while_waiting_for_a_slot_is_honoured_after_the_slot() 
         await asyncio.wait({waiter, sleeping}, return_when=asyncio.FIRST_COMPLETED)
         sleeping.cancel()
 
-    pacer = Pacer(1.0, 0.0, clock=lambda: now[0], sleep=sleep)
+    pacer = Budget(1.0, 0.0, chat_burst=3, clock=lambda: now[0], sleep=sleep)
     await pacer.wait(1, urgent=True)  # takes the only token
     waiter = asyncio.create_task(pacer.wait(2, urgent=True))
     await asleep.wait()  # waiting for the next token, due at 1.0

@@ -223,7 +223,9 @@ async def check_everything_opens(runtime: Runtime, world: World) -> None:
     assert runtime.attachments.get(evidence.blob_id) == PDF
 
     sender = MemorySender(Channel.CONSOLE)  # the staff messages queued under v1 go out
-    worker = OutboxWorker(runtime.storage, {"console": sender}, clock=runtime.dispatcher.clock)
+    worker = OutboxWorker(
+        runtime.storage, {"console": sender}, runtime.jobs, clock=runtime.dispatcher.clock
+    )
     await worker.run_once()
     delivered = {chat_key: out.replies[0].text for chat_key, out in sender.sent}
     assert QUESTION in delivered["complainant"] and QUESTION in delivered["tipster"]

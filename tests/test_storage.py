@@ -224,18 +224,22 @@ async def test_citizens_and_sessions_survive_a_data_key_rotation(tmp_path: Path)
 async def test_wal_checkpoints_run_while_a_reader_holds_a_cursor(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from bot.jobs import Jobs
     from bot.storage.sqlite import SqliteStorage
 
     storage = SqliteStorage(
         tmp_path / "db.sqlite3", DataCipher.from_setting(generate_key_setting())
     )
-    storage.CHECKPOINT_SECONDS = 0.01
     await storage.open()
+    jobs = Jobs()
+    jobs.every(0.01, storage.checkpoint_job, name="storage:checkpoint")
+    jobs.start()
     try:
         async with storage.read() as tx:
             cursor = await tx.conn.execute("SELECT * FROM schema_migrations")  # left open
             await asyncio.sleep(0.1)
             await cursor.close()
     finally:
+        await jobs.stop()
         await storage.close()
     assert "WAL checkpoint failed" not in caplog.text

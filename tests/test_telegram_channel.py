@@ -123,7 +123,7 @@ async def test_429_is_waited_out_and_delivered_once(
     async with running_bot(settings, api, mode) as app:
         # The outbox retries the refused reply; its round comes soon after the row is due,
         # not up to a second later.
-        runtime_of(app).outbox.poll_seconds = 0.05
+        runtime_of(app).outbox.poll_every(0.05)
         api.fail_next("sendMessage", status=429, retry_after=1)
         citizen = TgCitizen(api, 504, "en")
         [question] = await citizen.send("/start")
@@ -311,7 +311,7 @@ async def test_no_log_line_contains_the_token(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with running_bot(settings, api, "polling") as app:
-        runtime_of(app).outbox.poll_seconds = 0.05  # retries soon after they are due
+        runtime_of(app).outbox.poll_every(0.05)  # retries soon after they are due
         citizen = TgCitizen(api, 512, "kk")
         api.fail_next("sendMessage", status=429, retry_after=1)
         await citizen.start()

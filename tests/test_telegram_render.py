@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bot.channels.telegram.render import MAX_TEXT, keyboard, merge, render, split_text
-from bot.channels.telegram.sender import Pacer
 from bot.domain import Button, Reply
 
 
@@ -59,17 +58,3 @@ def test_notes_merge_into_the_next_message() -> None:
     # A message with buttons is never merged into the next one; neither is a huge note.
     assert len(merge([menu, Reply("келесі")])) == 2
     assert len(merge([Reply("x" * 4090), menu])) == 2
-
-
-async def test_pacer_keeps_one_chat_to_its_rate() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    pacer = Pacer(0, 1.0, chat_burst=2, clock=lambda: now[0], sleep=fake_sleep)
-    for _ in range(4):
-        await pacer.wait(1, urgent=True)
-    assert now[0] == pytest.approx(2.0)  # a burst of two, then one a second

@@ -135,7 +135,7 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
         assert tip is not None
         assert await reply(StaffTx(tx), runtime.catalogs, actor, tip, text=QUESTION) is not None
     sender = MemorySender(Channel.WHATSAPP)
-    worker = OutboxWorker(runtime.storage, {"whatsapp": sender}, clock=clock)
+    worker = OutboxWorker(runtime.storage, {"whatsapp": sender}, runtime.jobs, clock=clock)
     await worker.run_once()
     assert [chat for chat, _ in sender.sent] == [PHONE]
     assert QUESTION in sender.sent[0][1].replies[0].text

@@ -16,8 +16,10 @@ another copy while the report said "sent"). A row is marked 'sending' and commit
 *before* its HTTP call starts, in batches no larger than what may go out at once, so after a
 crash a row still 'sending' becomes 'unknown' the same way. The report counts 'unknown' apart.
 
-Each channel has its own task and bucket, so a WhatsApp backlog never slows Telegram, and
-conversation replies never wait here at all: adapters send them directly.
+Each channel has its own task and takes its pace from that channel's `Budget`
+(bot/pacing.py), the one its sender uses: a WhatsApp backlog never slows Telegram, each
+channel's own per-chat rate spaces one citizen's broadcasts, and nothing is claimed while
+a conversation reply waits for a slot.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from bot.campaigns.model import CHANNELS, Campaign
-from bot.campaigns.pacing import ChatPacer, TokenBucket
 from bot.campaigns.records import Campaigns, Claimed, Outcome
 from bot.config import Settings
 from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
+from bot.jobs import Jobs
 from bot.outbound import Outgoing, Sender
+from bot.pacing import Pacing
 from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
@@ -72,7 +75,9 @@ class DeliveryEngine:
         senders: Mapping[str, Sender],
         catalogs: Catalogs,
         settings: Settings,
+        jobs: Jobs,
         *,
+        pacing: Pacing | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 100,
         poll_seconds: float = 0.5,
@@ -83,19 +88,16 @@ class DeliveryEngine:
         self.senders = senders  # the outbox's dict: adapters register as they start
         self.catalogs = catalogs
         self.settings = settings
+        self.jobs = jobs
         self.clock = clock
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.backoff_seconds = backoff_seconds
-        # No burst: each row is claimed the moment it may go, so the sender's own pacer
-        # does not keep claimed rows waiting (a crash then leaves nothing unsent 'sending').
-        self.buckets = {
-            "telegram": TokenBucket(settings.telegram_rate_global, burst=1),
-            "whatsapp": TokenBucket(settings.whatsapp_rate, burst=1),
-        }
-        per_chat = settings.telegram_rate_per_chat
-        self.pacers = {channel: ChatPacer(per_chat) for channel in CHANNELS}
+        # Shared with the senders: a row is claimed only when its send slot is reserved,
+        # so it does not wait once claimed (a crash then leaves little unsent 'sending').
+        pacing = pacing or Pacing(settings)
+        self.budgets = {channel: pacing[channel] for channel in CHANNELS}
         self._cache: dict[int, Campaign] = {}
         self._outcomes: list[Outcome] = []
         self._in_flight: dict[str, set[asyncio.Task[None]]] = {c: set() for c in CHANNELS}
@@ -115,18 +117,19 @@ class DeliveryEngine:
         self._tasks = [
             asyncio.create_task(self._channel_loop(c), name=f"campaign-{c}") for c in CHANNELS
         ]
-        self._tasks.append(asyncio.create_task(self._flush_loop(), name="campaign-flush"))
+        # Rows come due without a wake-up too (backoff, retry_after, a chat's spacing).
+        self.jobs.every(self.poll_seconds, self._poll, name="campaigns:wake")
+        self.jobs.every(self.flush_seconds, self.flush, name="campaigns:flush")
 
     async def stop(self) -> None:
         self._stopping = True
-        loops, flusher = self._tasks[:-1], self._tasks[-1:]
-        for task in loops:
+        self.jobs.remove("campaigns:wake")
+        for task in self._tasks:
             task.cancel()
         in_flight = [t for tasks in self._in_flight.values() for t in tasks]
         if in_flight:
             await asyncio.wait(in_flight, timeout=5)
-        for task in flusher:
-            task.cancel()
+        self.jobs.remove("campaigns:flush")
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -137,51 +140,41 @@ class DeliveryEngine:
         for event in self._wakes.values():
             event.set()
 
+    async def _poll(self) -> None:
+        self.wake()
+
     # ---- sending ------------------------------------------------------------------------
 
     async def _channel_loop(self, channel: str) -> None:
         wake = self._wakes[channel]
         while not self._stopping:
             try:
-                if not await self._round(channel):
-                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
-                    # that arrives together with the wake-up.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_seconds):
-                            await wake.wait()
-                    wake.clear()
-            except asyncio.CancelledError:
-                raise
+                if await self._round(channel):
+                    continue
             except Exception:
                 log.exception("campaign round failed on %s", channel)
-                await asyncio.sleep(self.poll_seconds)
+            await wake.wait()  # set by a new run, a flush with retries, or the poll job
+            wake.clear()
 
     async def _round(self, channel: str) -> bool:
         """Claim what may go out now and start sending it; False when there was nothing."""
         sender = self.senders.get(channel)
         if sender is None:
             return False
-        bucket, pacer, in_flight = (
-            self.buckets[channel],
-            self.pacers[channel],
-            self._in_flight[channel],
-        )
-        await bucket.wait()
+        budget, in_flight = self.budgets[channel], self._in_flight[channel]
+        room = await budget.broadcast_room()
         # Claim only what can start at once: every claimed row is on the wire within
         # moments, so a crash leaves few rows 'sending' that never left.
         while len(in_flight) > self.max_in_flight * 3 // 4:
             await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        limit = min(bucket.available(), self.max_in_flight - len(in_flight))
+        limit = min(room, self.max_in_flight - len(in_flight))
         if limit <= 0:
             return True
         now = self.clock()
 
         def defer(citizen_id: int) -> datetime | None:
-            wait = pacer.wait_for(citizen_id)
-            if wait > 0:
-                return now + timedelta(seconds=wait)
-            pacer.sent(citizen_id)  # reserve this chat's slot now
-            return None
+            wait = budget.broadcast_delay(citizen_id)  # 0: this chat's slot is taken
+            return now + timedelta(seconds=wait) if wait > 0 else None
 
         async with self.campaigns.transaction() as store:
             rows = await store.claim(channel, now=now, limit=limit, defer=defer)
@@ -191,7 +184,7 @@ class DeliveryEngine:
                 self._cache[campaign_id] = campaign
         if not rows:
             return False
-        bucket.take(len(rows))
+        budget.reserve(len(rows))
         for row in rows:
             task = asyncio.create_task(self._deliver(channel, sender, row))
             in_flight.add(task)
@@ -213,12 +206,14 @@ class DeliveryEngine:
         campaign = self._cache[row.campaign_id]
         text_lang = campaign.text_language(row.locale)
         if text_lang is None:
+            self.budgets[channel].release()
             return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_text")
         template = None
         if channel == "whatsapp":
             # The sender judges the window; without a template an expired one means skip.
             template = campaign.templates.get(text_lang)
             if template is None and not in_window(row.citizen.last_inbound_at, self.clock()):
+                self.budgets[channel].release()
                 return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_template")
         outgoing = outgoing_for(campaign, text_lang, row.locale, self.catalogs, template=template)
         try:
@@ -238,7 +233,7 @@ class DeliveryEngine:
             # It may have arrived: never again (at most once), and counted apart.
             return Outcome(delivery, citizen, "unknown", reason, failed_attempt=True)
         if err.retry_after is not None:
-            self.buckets[row.citizen.channel].pause(err.retry_after)
+            self.budgets[row.citizen.channel].hold(err.retry_after)
             if row.throttled + 1 < MAX_THROTTLED:
                 retry_at = self.clock() + timedelta(seconds=err.retry_after)
                 return Outcome(
@@ -254,16 +249,9 @@ class DeliveryEngine:
 
     # ---- recording ----------------------------------------------------------------------
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("recording campaign outcomes failed; will retry")
-
     async def flush(self) -> None:
-        """Record the outcomes gathered so far, and close runs with nothing left."""
+        """Record the outcomes gathered so far, and close runs with nothing left (a job
+        every `flush_seconds`, so outcomes are written in bulk)."""
         outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return

@@ -1,4 +1,4 @@
-"""When campaigns start: APScheduler fires, the database decides.
+"""When campaigns start: the runtime's scheduler (bot/jobs.py) fires, the database decides.
 
 Every job runs `fire_due`, an async function scheduled by reference: it starts every
 campaign whose `next_run_at` has come, in one transaction that also moves `next_run_at` to
@@ -16,13 +16,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from bot.campaigns.engine import DeliveryEngine
-from bot.campaigns.model import ALMATY, next_occurrence
+from bot.campaigns.model import next_occurrence
 from bot.campaigns.records import Campaigns
+from bot.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +29,7 @@ class CampaignScheduler:
         self,
         campaigns: Campaigns,
         engine: DeliveryEngine | None,
+        jobs: Jobs,
         *,
         default_locale: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -42,18 +40,13 @@ class CampaignScheduler:
         self.default_locale = default_locale
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.scheduler = AsyncIOScheduler(timezone=ALMATY)
+        self.jobs = jobs
+        self._planned: set[str] = set()  # names of this scheduler's jobs; empty when stopped
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.scheduler.start()
-        self.scheduler.add_job(
-            self.fire_due,
-            IntervalTrigger(seconds=self.poll_seconds, timezone=ALMATY),
-            id="campaigns:poll",
-            coalesce=True,
-            max_instances=1,
-        )
+        self._planned.add("campaigns:poll")
+        self.jobs.every(self.poll_seconds, self.fire_due, name="campaigns:poll")
         await self.fire_due()
         async with self.campaigns.read() as store:
             planned = await store.planned()
@@ -61,21 +54,17 @@ class CampaignScheduler:
             self.plan(campaign_id, at)
 
     async def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        for name in self._planned:
+            self.jobs.remove(name)
+        self._planned.clear()
 
     def plan(self, campaign_id: int, at: datetime) -> None:
         """A job at the campaign's next time (the poll would find it too, a little later)."""
-        if not self.scheduler.running:
+        if not self._planned:  # not started: `start` plans from the database
             return
-        self.scheduler.add_job(
-            self.fire_due,
-            DateTrigger(run_date=at, timezone=ALMATY),
-            id=f"campaign:{campaign_id}",
-            replace_existing=True,
-            misfire_grace_time=None,
-            coalesce=True,
-        )
+        name = f"campaign:{campaign_id}"
+        self._planned.add(name)
+        self.jobs.at(at, self.fire_due, name=name)
 
     async def fire_due(self) -> list[int]:
         """Start every due occurrence once; returns the new run ids."""

@@ -20,11 +20,14 @@ class CampaignService:
             runtime.outbox.senders,
             runtime.catalogs,
             runtime.settings,
+            runtime.jobs,
+            pacing=runtime.pacing,
             clock=clock,
         )
         self.scheduler = CampaignScheduler(
             self.campaigns,
             self.engine,
+            runtime.jobs,
             default_locale=runtime.settings.default_language,
             clock=clock,
             poll_seconds=poll_seconds,

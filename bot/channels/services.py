@@ -14,6 +14,7 @@ from bot.dispatcher import Dispatcher
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
+from bot.pacing import Pacing
 from bot.replies import ReplyQueue
 from bot.storage import Storage
 
@@ -27,6 +28,7 @@ class ChannelServices:
     catalogs: Catalogs  # texts the adapter sends itself (commands menu, notes)
     attachments: AttachmentStore  # files citizens send, and files sent to them
     metrics: Metrics
+    pacing: Pacing  # the channel's sending budget, shared with the campaign engine
 
     @property
     def clock(self) -> Callable[[], datetime]:

@@ -36,7 +36,7 @@ from .polling import Poller, Sleep
 from .ptb_private import unchecked_version
 from .receiver import Receiver
 from .request import AiohttpRequest, install_token_redaction
-from .sender import BotApi, Pacer, TelegramSender
+from .sender import BotApi, TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,8 @@ class TelegramChannel:
         polling = self._get_updates_request or AiohttpRequest(connection_pool_size=1)
         self._api = BotApi(url, self.token, request, polling)
         await self._api.initialize()
-        pacer = Pacer(self.settings.telegram_rate_global, self.settings.telegram_rate_per_chat)
         sender = TelegramSender(
-            self._api, pacer, services.attachments, on_blocked=self._mark_blocked
+            self._api, services.pacing.telegram, services.attachments, on_blocked=self._mark_blocked
         )
         handler = UpdateHandler(
             services.dispatcher,

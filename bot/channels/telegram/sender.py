@@ -1,7 +1,7 @@
 """Sending to Telegram, paced to its limits, with its errors translated once into ours.
 
-`Pacer` keeps to about 30 messages a second overall and about 1 a second per chat (both
-configurable, 0 = unlimited); a conversation reply always goes before queued out-of-turn
+The channel's `Budget` (bot/pacing.py) keeps to about 30 messages a second overall and
+about 1 a second per chat; a conversation reply always goes before queued out-of-turn
 traffic (staff answers, campaigns), so citizens never wait behind a broadcast. A 429 holds
 every send, including those already waiting for a slot, for the retry_after it names.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from bot.attachments import AttachmentStore
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.outbound import Delivery, Outgoing
+from bot.pacing import Budget
 from bot.storage.records import Citizen
 
 from .ptb_private import RequestParameter
@@ -45,92 +45,6 @@ from .request import NotSent
 log = logging.getLogger(__name__)
 
 SETUP_ATTEMPTS = 4  # idempotent set-up calls only (setWebhook, deleteWebhook)
-CHAT_BURST = 3  # a step's answer (a note, then the next question) goes out at once
-
-
-class Pacer:
-    """Token buckets: one for the bot, one per chat. Urgent callers go first."""
-
-    def __init__(
-        self,
-        per_second: float,
-        per_chat: float,
-        *,
-        chat_burst: int = CHAT_BURST,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self.per_chat = per_chat
-        self.burst = max(1.0, per_second)
-        self.chat_burst = float(chat_burst)
-        self.clock = clock
-        self.sleep = sleep
-        self._tokens = self.burst
-        self._stamp = clock()
-        self._chats: dict[int, tuple[float, float]] = {}  # chat -> (tokens, stamp)
-        self._held_until = 0.0
-        self._urgent_waiting = 0
-
-    def hold(self, seconds: float) -> None:
-        """Nobody sends for `seconds` (Telegram answered 429), not even a caller already
-        waiting for a slot; the bucket then refills from empty, so the sends that waited
-        do not all leave at once when the hold ends."""
-        until = self.clock() + seconds
-        if until > self._held_until:
-            self._held_until = until
-            self._tokens = min(self._tokens, 0.0)
-            self._stamp = max(self._stamp, until)
-
-    async def wait(self, chat_id: int, *, urgent: bool) -> None:
-        await self._unheld()
-        if self.per_chat > 0:
-            await self._chat_slot(chat_id)
-        if self.per_second > 0:
-            await self._global_slot(urgent)
-        # A 429 may have arrived while this caller waited for its slots.
-        await self._unheld()
-
-    async def _unheld(self) -> None:
-        while (delay := self._held_until - self.clock()) > 0:
-            await self.sleep(delay)
-
-    async def _chat_slot(self, chat_id: int) -> None:
-        while True:
-            now = self.clock()
-            tokens, stamp = self._chats.get(chat_id, (self.chat_burst, now))
-            tokens = min(self.chat_burst, tokens + (now - stamp) * self.per_chat)
-            if tokens >= 1:
-                self._chats[chat_id] = (tokens - 1, now)
-                if len(self._chats) > 10_000:
-                    self._forget_idle(now)
-                return
-            self._chats[chat_id] = (tokens, now)
-            await self.sleep((1 - tokens) / self.per_chat)
-
-    def _forget_idle(self, now: float) -> None:
-        full = self.chat_burst / self.per_chat
-        self._chats = {c: v for c, v in self._chats.items() if now - v[1] < full}
-
-    async def _global_slot(self, urgent: bool) -> None:
-        if urgent:
-            self._urgent_waiting += 1
-        try:
-            while True:
-                now = self.clock()
-                if now > self._stamp:  # a hold puts the stamp at its end: no tokens before
-                    gained = (now - self._stamp) * self.per_second
-                    self._tokens = min(self.burst, self._tokens + gained)
-                    self._stamp = now
-                if self._tokens >= 1 and (urgent or not self._urgent_waiting):
-                    self._tokens -= 1
-                    return
-                refill = (1 - self._tokens) / self.per_second
-                wait = max(refill + max(0.0, self._stamp - now), 0.001)
-                await self.sleep(wait if urgent else wait * 2)
-        finally:
-            if urgent:
-                self._urgent_waiting -= 1
 
 
 def seconds(value: int | float | timedelta) -> float:
@@ -180,14 +94,14 @@ class TelegramSender:
     def __init__(
         self,
         api: BotApi,
-        pacer: Pacer,
+        budget: Budget,
         attachments: AttachmentStore,
         *,
         on_blocked: Callable[[str], Awaitable[None]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api = api
-        self.pacer = pacer
+        self.budget = budget
         self.attachments = attachments
         self.on_blocked = on_blocked
         self.sleep = sleep
@@ -246,13 +160,13 @@ class TelegramSender:
 
         Never repeated here: a request that timed out may have been carried out."""
         if paced and chat_id is not None:
-            await self.pacer.wait(chat_id, urgent=urgent)
+            await self.budget.wait(chat_id, urgent=urgent)
         try:
             return await self.api(method, params, read_timeout=read_timeout)
         except RetryAfter as err:
             wait = seconds(err.retry_after)
             log.warning("telegram %s: flood control, all sends hold for %.0f s", method, wait)
-            self.pacer.hold(wait)
+            self.budget.hold(wait)
             raise DeliveryError(
                 "flood control", retryable=True, retry_after=wait, code="429"
             ) from None

@@ -100,6 +100,7 @@ class WhatsAppChannel:
             client,
             services.catalogs,
             status_callback=public_url(self.base_url, STATUS_PATH),
+            budget=services.pacing.whatsapp,
             clock=services.clock,
         )
         services.outbox.add_sender(self._sender)

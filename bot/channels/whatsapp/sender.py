@@ -12,10 +12,8 @@ the message (the outbox, the campaign engine) decides whether another copy is wo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +29,7 @@ from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Delivery, Outgoing
+from bot.pacing import Budget, Pacing
 from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
@@ -78,26 +77,6 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     )
 
 
-class Pacer:
-    """At most `rate` sends a second across this process (0 = unlimited)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = self.clock()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-                now = self._next
-            self._next = now + self.interval
-
-
 class WhatsAppSender:
     channel = Channel.WHATSAPP
 
@@ -108,6 +87,7 @@ class WhatsAppSender:
         catalogs: Catalogs,
         *,
         status_callback: str | None,
+        budget: Budget | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         assert settings.twilio_whatsapp_from is not None
@@ -116,7 +96,7 @@ class WhatsAppSender:
         self.catalogs = catalogs
         self.status_callback = status_callback
         self.clock = clock
-        self.pacer = Pacer(settings.whatsapp_rate)
+        self.budget = budget or Pacing(settings).whatsapp
         # Citizen id → the last-inbound time a template was sent for: one nudge per silence,
         # however many messages wait. In memory: a restart may send one nudge more.
         self._nudged: dict[int, datetime | None] = {}
@@ -124,7 +104,9 @@ class WhatsAppSender:
     async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if in_window(citizen.last_inbound_at, self.clock()):
             try:
-                sid = await self.send_replies(citizen.chat_key, outgoing.replies, citizen.locale)
+                sid = await self.send_replies(
+                    citizen.chat_key, outgoing.replies, citizen.locale, urgent=False
+                )
             except DeliveryError as err:
                 if err.code != str(OUTSIDE_WINDOW):
                     raise
@@ -134,9 +116,10 @@ class WhatsAppSender:
         return await self._hold(citizen, outgoing)
 
     async def send_replies(
-        self, chat_key: str, replies: Sequence[Reply], locale: str | None
+        self, chat_key: str, replies: Sequence[Reply], locale: str | None, *, urgent: bool = True
     ) -> str | None:
-        """Send replies as free-form messages; returns the last message's sid.
+        """Send replies as free-form messages; returns the last message's sid. Conversation
+        replies are `urgent`; the outbox's and campaigns' messages yield to them.
 
         Stops at the first body that does not go and raises its DeliveryError, with
         `delivered` set to how many of `replies` went out in full before it."""
@@ -145,7 +128,7 @@ class WhatsAppSender:
         delivered = 0
         for body, complete in render_counted(replies, t):
             try:
-                sid = await self._create(to=address(chat_key), body=body)
+                sid = await self._create(chat_key, urgent, body=body)
             except DeliveryError as err:
                 err.delivered = delivered
                 raise
@@ -158,7 +141,7 @@ class WhatsAppSender:
             fields: dict[str, Any] = {"content_sid": outgoing.template}
             if outgoing.reference:
                 fields["content_variables"] = json.dumps({"1": outgoing.reference})
-            return Delivery(external_id=await self._create(to=address(citizen.chat_key), **fields))
+            return Delivery(external_id=await self._create(citizen.chat_key, False, **fields))
         lang = citizen.locale or self.settings.default_language
         template = self.settings.twilio_update_templates.get(lang)
         if template is None:
@@ -167,7 +150,8 @@ class WhatsAppSender:
             return Delivery(held=True, note="template_already_sent")
         variables = json.dumps({"1": outgoing.reference or "-"}, ensure_ascii=False)
         sid = await self._create(
-            to=address(citizen.chat_key),
+            citizen.chat_key,
+            False,
             content_sid=template,
             content_variables=variables,
             template=True,
@@ -175,14 +159,16 @@ class WhatsAppSender:
         self._nudged[citizen.id] = citizen.last_inbound_at
         return Delivery(held=True, external_id=sid, note="template_sent")
 
-    async def _create(self, *, to: str, template: bool = False, **fields: Any) -> str:
-        await self.pacer.wait()
+    async def _create(
+        self, chat_key: str, urgent: bool, *, template: bool = False, **fields: Any
+    ) -> str:
+        await self.budget.wait(chat_key, urgent=urgent)
         if self.status_callback:
             callback = self.status_callback + ("?template=1" if template else "")
             fields["status_callback"] = callback
         try:
             message = await self.client.messages.create_async(
-                to=to, from_=self.settings.twilio_whatsapp_from, **fields
+                to=address(chat_key), from_=self.settings.twilio_whatsapp_from, **fields
             )
         except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
             err = delivery_error(exc)

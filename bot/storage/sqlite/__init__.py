@@ -10,7 +10,6 @@ A job keeps the WAL bounded (wal.py) and notices when writes work again (writes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -47,7 +46,6 @@ from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
 from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
-from bot.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,6 @@ class SqliteStorage:
         self._writer: LoopWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
-        self._checkpointer: asyncio.Task[None] | None = None
         self._maintenance: aiosqlite.Connection | None = None
         self._scrub = False  # the next checkpoint empties the log (scrub_soon)
         # The stores only hold their connection and the cipher: built once, reused by
@@ -115,12 +112,9 @@ class SqliteStorage:
         # Checkpoints get a connection of their own: a reader with a cursor still open
         # (a console page iterating rows) makes a checkpoint fail with "table is locked".
         self._maintenance = await _connect(self.path)
-        self._checkpointer = asyncio.create_task(self._checkpoint_forever(), name="wal-checkpoint")
 
     async def close(self) -> None:
-        await stop_task(self._checkpointer)
         await self._units.close()
-        self._checkpointer = None
         if self._maintenance is not None:
             with contextlib.suppress(sqlite3.Error):
                 await fold(self._maintenance, truncate=True, wait_ms=self.CLOSE_WAIT_MS)
@@ -187,13 +181,13 @@ class SqliteStorage:
             writer.run("INSERT OR REPLACE INTO processed_ids VALUES ('govbot:probe', '')")
             writer.run("DELETE FROM processed_ids WHERE key = 'govbot:probe'")
 
-    async def _checkpoint_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.CHECKPOINT_SECONDS)
-            try:
-                await self.checkpoint()
-            except sqlite3.Error as err:
-                log.warning("WAL checkpoint failed (%s); will retry", err)
+    async def checkpoint_job(self) -> None:
+        """The periodic job (every CHECKPOINT_SECONDS, bot/jobs.py): a failed checkpoint
+        is only a warning; the next run tries again."""
+        try:
+            await self.checkpoint()
+        except sqlite3.Error as err:
+            log.warning("WAL checkpoint failed (%s); will retry", err)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteTx]:

@@ -1,0 +1,111 @@
+"""Every periodic job of a running bot, on one APScheduler: one place says what runs when.
+
+The runtime starts the scheduler when it opens and stops it first when it closes; parts
+add their jobs by reference as they start and remove them as they stop (the list, with
+the intervals, is in docs/ARCHITECTURE.md, "Periodic work"). A periodic job runs again a
+fixed time after its run ends, as the loops it replaced did: a slow run (a flush on a busy
+database) delays the next one and is never overlapped. Stopping lets the runs under way end.
+Loops that are not periodic stay tasks of their own: long polling, the terminal chat, and
+the workers woken by an event (the outbox, the campaign senders), whose periodic wake-up
+is a job here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[object]]
+STOP_WAIT_SECONDS = 5.0
+
+
+class Jobs:
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[Any]] = set()
+        self._every: dict[str, float] = {}  # periodic job -> seconds between runs
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self, *, wait: float = STOP_WAIT_SECONDS) -> None:
+        """No new runs; the runs under way end (cancelled after `wait` seconds)."""
+        if not self.running:
+            return
+        self._scheduler.pause()
+        self._stopping = True
+        if self._running:
+            await asyncio.wait(self._running, timeout=wait)
+        late = list(self._running)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        self._scheduler.shutdown(wait=False)
+
+    def every(self, seconds: float, job: Job, *, name: str, now: bool = False) -> None:
+        """Run `job` `seconds` after each run ends (the first at once when `now`, else
+        after `seconds`), until `remove(name)`."""
+        self._every[name] = seconds
+        self._plan(name, job, 0.0 if now else seconds)
+
+    def at(self, when: datetime, job: Job, *, name: str) -> None:
+        """Run `job` once at `when` (at once if that has passed); replaces `name`'s time."""
+        self._add(name, job, when)
+
+    def remove(self, name: str) -> None:
+        self._every.pop(name, None)
+        if self._scheduler.get_job(name) is not None:
+            self._scheduler.remove_job(name)
+
+    def table(self) -> list[tuple[str, str]]:
+        """(name, when) of every job: what runs when, for a reader or a test."""
+        once = [
+            (job.id, str(job.trigger))
+            for job in self._scheduler.get_jobs()
+            if job.id not in self._every
+        ]
+        return [(name, f"every {seconds:g} s") for name, seconds in self._every.items()] + once
+
+    def _plan(self, name: str, job: Job, seconds: float) -> None:
+        self._add(name, job, datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def _add(self, name: str, job: Job, when: datetime) -> None:
+        self._scheduler.add_job(
+            self._run,
+            DateTrigger(run_date=when),
+            args=(name, job),
+            id=name,
+            replace_existing=True,
+            misfire_grace_time=None,  # late on a busy loop is still worth running
+        )
+
+    async def _run(self, name: str, job: Job) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await job()
+        except Exception:
+            log.exception("job %s failed; it runs again at its next time", name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.warning("job %s was still running at shutdown; stopped", name)
+        finally:
+            self._running.discard(task)
+            if name in self._every and not self._stopping:
+                self._plan(name, job, self._every[name])

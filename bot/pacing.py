@@ -1,0 +1,226 @@
+"""Every rate budget in one place: what comes in (flood control) and what goes out.
+
+A channel's `Budget` paces its sender: an overall rate (Telegram ~30 messages/s per bot,
+Twilio's messages a second per sender), a rate per chat (Telegram ~1/s, WhatsApp's pair
+limit of one message every 6 s), a hold after a 429, and conversation replies ahead of
+everything else. The campaign engine asks the same budget how many broadcast sends may
+start (none while a reply waits) and reserves them before it claims rows, so a claimed row
+is on the wire at once and its sender does not take a second slot. A rate of 0 means
+unlimited. Buckets of chats that have refilled completely are forgotten: they say nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+
+from bot.config import Settings
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+TELEGRAM_CHAT_BURST = 3  # a step's answer (a note, then the next question) goes out at once
+WHATSAPP_CHAT_BURST = 45  # Meta's pair limit: bursts of 45, then one every 6 s
+MAX_CHATS = 10_000  # chats remembered before full buckets are forgotten
+
+
+class Bucket:
+    """A token bucket: `rate` tokens a second, at most `capacity`, starting full."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> float:
+        """Tokens now. A hold puts the stamp in the future: nothing accrues before it."""
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return self.tokens
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one whole token (0 when there is one)."""
+        missing = 1.0 - self.refill(now)
+        return missing / self.rate + max(0.0, self.stamp - now) if missing > 0 else 0.0
+
+    def full(self, now: float) -> bool:
+        return self.tokens + max(0.0, now - self.stamp) * self.rate >= self.capacity
+
+
+class ChatBuckets:
+    """One bucket per chat, created full; at most `max_chats` before full ones are dropped."""
+
+    def __init__(
+        self, rate: float, burst: float, clock: Clock, *, max_chats: int = MAX_CHATS
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.max_chats = max_chats
+        self._buckets: dict[Hashable, Bucket] = {}
+
+    def __contains__(self, chat: Hashable) -> bool:
+        return chat in self._buckets
+
+    def take(self, chat: Hashable) -> float:
+        """0 when the chat had a token and it is taken; else seconds until it has one."""
+        now = self.clock()
+        bucket = self._buckets.get(chat)
+        if bucket is None:
+            if len(self._buckets) >= self.max_chats:
+                self._buckets = {c: b for c, b in self._buckets.items() if not b.full(now)}
+            bucket = self._buckets[chat] = Bucket(self.rate, self.burst, now)
+        wait = bucket.wait_time(now)
+        if wait == 0:
+            bucket.tokens -= 1
+        return wait
+
+    def tokens(self, chat: Hashable) -> float:
+        bucket = self._buckets.get(chat)
+        return bucket.refill(self.clock()) if bucket is not None else self.burst
+
+
+class Budget:
+    """One channel's sending budget: overall, per chat, held after a 429, replies first."""
+
+    def __init__(
+        self,
+        per_second: float,
+        per_chat: float,
+        *,
+        chat_burst: int,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self.per_chat = per_chat
+        self.clock = clock
+        self.sleep = sleep
+        self._overall = Bucket(per_second, max(1.0, per_second), clock())
+        # Broadcasts alone keep to the rate without the overall second's burst: no burst
+        # past the platform's limit as a campaign starts, one row claimed as it may go.
+        self._broadcast = Bucket(per_second, 1.0, clock())
+        self._chats = ChatBuckets(per_chat, float(chat_burst), clock)
+        self._broadcasts = ChatBuckets(per_chat, 1.0, clock)  # keyed by citizen id
+        self._held_until = 0.0
+        self._replies_waiting = 0
+        self._reserved = 0
+
+    def hold(self, seconds: float) -> None:
+        """Nobody sends for `seconds` (a 429), not even a caller already waiting for a
+        slot; the bucket then refills from empty, so the sends that waited do not all
+        leave at once when the hold ends."""
+        until = self.clock() + seconds
+        if until > self._held_until:
+            self._held_until = until
+            self._overall.tokens = min(self._overall.tokens, 0.0)
+            self._overall.stamp = max(self._overall.stamp, until)
+
+    async def wait(self, chat: Hashable, *, urgent: bool) -> None:
+        """Until this send to `chat` may go: a conversation reply is `urgent`; anything
+        else waits while a reply does, unless the campaign engine reserved its slot."""
+        await self._unheld()
+        if self.per_chat > 0:
+            while wait := self._chats.take(chat):
+                await self.sleep(wait)
+        if self.per_second > 0:
+            if not urgent and self._reserved:
+                self._reserved -= 1
+            else:
+                await self._overall_slot(urgent)
+        # A 429 may have arrived while this caller waited for its slots.
+        await self._unheld()
+
+    async def _unheld(self) -> None:
+        while (delay := self._held_until - self.clock()) > 0:
+            await self.sleep(delay)
+
+    async def _overall_slot(self, urgent: bool) -> None:
+        if urgent:
+            self._replies_waiting += 1
+        try:
+            while True:
+                wait = self._overall.wait_time(self.clock())
+                if wait == 0 and (urgent or not self._replies_waiting):
+                    self._overall.tokens -= 1
+                    return
+                wait = max(wait, 0.001)
+                await self.sleep(wait if urgent else wait * 2)
+        finally:
+            if urgent:
+                self._replies_waiting -= 1
+
+    # ---- broadcasts: the campaign engine reserves before it claims ------------------
+
+    async def broadcast_room(self) -> int:
+        """How many broadcast sends may start now, waiting until at least one may:
+        never while held or while a conversation reply waits for a slot."""
+        if self.per_second <= 0:
+            return 1 << 30
+        while True:
+            now = self.clock()
+            wait = max(
+                self._overall.wait_time(now),
+                self._broadcast.wait_time(now),
+                self._held_until - now,
+            )
+            if wait <= 0 and not self._replies_waiting:
+                return int(min(self._overall.tokens, self._broadcast.tokens))
+            await self.sleep(max(wait, 0.001) * (2 if self._replies_waiting else 1))
+
+    def reserve(self, sends: int) -> None:
+        """Take slots now for sends about to start; their `wait` then takes no other."""
+        if self.per_second > 0:
+            for bucket in (self._overall, self._broadcast):
+                bucket.refill(self.clock())
+                bucket.tokens -= sends
+            # Bounded: a reserved send that never came frees at most a second's burst.
+            self._reserved = min(self._reserved + sends, int(self._overall.capacity))
+
+    def release(self, sends: int = 1) -> None:
+        """Give back reserved slots whose sends did not happen (a row was skipped)."""
+        back = min(sends, self._reserved)
+        self._reserved -= back
+        for bucket in (self._overall, self._broadcast):
+            bucket.tokens = min(bucket.capacity, bucket.tokens + back)
+
+    def broadcast_delay(self, recipient: Hashable) -> float:
+        """Seconds until `recipient` may get another broadcast message (0: now, and its
+        slot is taken): one at a time at this channel's own per-chat rate, so a row due
+        too soon is put back for later instead of holding a send slot."""
+        return self._broadcasts.take(recipient) if self.per_chat > 0 else 0.0
+
+
+class Pacing:
+    """Each channel's budget, built once from the settings, shared by its sender and the
+    campaign engine."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        limits = {
+            "telegram": (
+                settings.telegram_rate_global,
+                settings.telegram_rate_per_chat,
+                TELEGRAM_CHAT_BURST,
+            ),
+            "whatsapp": (
+                settings.whatsapp_rate,
+                settings.whatsapp_rate_per_chat,
+                WHATSAPP_CHAT_BURST,
+            ),
+        }
+        self._budgets = {
+            channel: Budget(overall, per_chat, chat_burst=burst, clock=clock, sleep=sleep)
+            for channel, (overall, per_chat, burst) in limits.items()
+        }
+        self.telegram = self._budgets["telegram"]
+        self.whatsapp = self._budgets["whatsapp"]
+
+    def __getitem__(self, channel: str) -> Budget:
+        return self._budgets[channel]
