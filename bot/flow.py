@@ -179,3 +179,8 @@ class Context:
         """The Back / Main menu buttons most questions end with."""
         items = [self.back_button()] if back else []
         return (*items, self.button("nav.menu", command_payload(Command.MENU)))
+
+
+def sensitive_flows(flows: Mapping[str, Flow]) -> tuple[str, ...]:
+    """The flows whose conversations are deleted as soon as they are idle."""
+    return tuple(name for name, flow in flows.items() if flow.sensitive)

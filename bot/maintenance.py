@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.attachments import AttachmentStore
@@ -36,7 +36,6 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
-TIP_FLOWS = ("tip", "tip_inbox")
 SESSION_KEEP = timedelta(days=1)
 PROCESSED_KEEP = timedelta(days=7)
 DEAD_LETTER_KEEP = timedelta(days=30)
@@ -48,8 +47,11 @@ def draft_lifetime(settings: Settings) -> timedelta:
     return max(timedelta(minutes=settings.session_idle_minutes), SESSION_KEEP)
 
 
-async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str, int]:
-    """One clean-up round; returns how many rows of each kind went."""
+async def purge(
+    storage: Storage, settings: Settings, now: datetime, *, sensitive: Sequence[str]
+) -> dict[str, int]:
+    """One clean-up round; returns how many rows of each kind went. A conversation in a
+    `sensitive` flow (a corruption report) goes as soon as it is idle."""
     idle = timedelta(minutes=settings.session_idle_minutes)
     async with storage.transaction() as tx:
         return {
@@ -59,7 +61,7 @@ async def purge(storage: Storage, settings: Settings, now: datetime) -> dict[str
                 seen_before=now - SESSION_IDLE,
                 opened_before=now - timedelta(hours=settings.staff_session_hours),
             ),
-            "tip_sessions": await tx.sessions.purge_before(now - idle, flows=TIP_FLOWS),
+            "tip_sessions": await tx.sessions.purge_before(now - idle, flows=tuple(sensitive)),
             "sessions": await tx.sessions.purge_before(now - draft_lifetime(settings)),
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
             "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
@@ -107,12 +109,14 @@ class Maintenance:
         storage: Storage,
         settings: Settings,
         *,
+        sensitive: Sequence[str],
         attachments: AttachmentStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         every_seconds: float = 60.0,
     ) -> None:
         self.storage = storage
         self.settings = settings
+        self.sensitive = tuple(sensitive)
         self.attachments = attachments
         self.clock = clock
         self.every_seconds = every_seconds
@@ -130,7 +134,7 @@ class Maintenance:
 
     async def round(self) -> None:
         now = self.clock()
-        await purge(self.storage, self.settings, now)
+        await purge(self.storage, self.settings, now, sensitive=self.sensitive)
         due = self._swept is None or now - self._swept >= SWEEP_EVERY
         if self.attachments is not None and due:
             self._swept = now

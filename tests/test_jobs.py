@@ -15,7 +15,7 @@ async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runt
     await runtime.outbox.start()
     campaigns = CampaignService(runtime)
     await campaigns.start()
-    maintenance = Maintenance(runtime.storage, runtime.settings)
+    maintenance = Maintenance(runtime.storage, runtime.settings, sensitive=())
     maintenance.start(runtime.jobs)
     try:
         table = dict(runtime.jobs.table())

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.campaigns.model import Image
+from bot.flow import sensitive_flows
 from bot.maintenance import Maintenance, draft_lifetime, purge, sweep_files
 from bot.runtime import Runtime
 from bot.storage.sqlite.campaigns import SqliteCampaigns
@@ -37,14 +38,22 @@ async def test_idle_tip_drafts_go_at_once_other_conversations_after_a_day(
     assert sorted((await _sessions(runtime)).values()) == ["complaint", "tip"]
 
     clock.advance(minutes=runtime.settings.session_idle_minutes - 1)
-    assert (await purge(runtime.storage, runtime.settings, clock()))["tip_sessions"] == 0
+    assert (
+        await purge(
+            runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+        )
+    )["tip_sessions"] == 0
 
     clock.advance(minutes=2)
-    await purge(runtime.storage, runtime.settings, clock())
+    await purge(
+        runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+    )
     assert list((await _sessions(runtime)).values()) == ["complaint"]
 
     clock.advance(days=1)
-    await purge(runtime.storage, runtime.settings, clock())
+    await purge(
+        runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+    )
     assert await _sessions(runtime) == {}
 
 
@@ -53,9 +62,17 @@ async def test_dead_letters_are_kept_thirty_days(runtime: Runtime, clock: Clock)
     async with runtime.storage.transaction() as tx:
         await tx.dead_letters.add("telegram", "MalformedUpdate", b'{"x": 1}', now=clock())
     clock.advance(days=29)
-    assert (await purge(runtime.storage, runtime.settings, clock()))["dead_letters"] == 0
+    assert (
+        await purge(
+            runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+        )
+    )["dead_letters"] == 0
     clock.advance(days=2)
-    assert (await purge(runtime.storage, runtime.settings, clock()))["dead_letters"] == 1
+    assert (
+        await purge(
+            runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+        )
+    )["dead_letters"] == 1
 
 
 # Attachment files ------------------------------------------------------------------------
@@ -71,7 +88,9 @@ def written_at(runtime: Runtime, blob_id: str, moment: datetime) -> None:
 
 
 async def sweep(runtime: Runtime, clock: Clock) -> int:
-    await purge(runtime.storage, runtime.settings, clock())  # as the job does, first
+    await purge(
+        runtime.storage, runtime.settings, clock(), sensitive=sensitive_flows(runtime.flows)
+    )  # as the job does, first
     return await sweep_files(runtime.storage, runtime.attachments, runtime.settings, clock())
 
 
@@ -163,7 +182,11 @@ async def test_a_campaign_image_and_young_files_stay_leftovers_of_a_crash_go(
 
 async def test_the_job_sweeps_files_hourly(runtime: Runtime, clock: Clock) -> None:
     job = Maintenance(
-        runtime.storage, runtime.settings, attachments=runtime.attachments, clock=clock
+        runtime.storage,
+        runtime.settings,
+        sensitive=sensitive_flows(runtime.flows),
+        attachments=runtime.attachments,
+        clock=clock,
     )
     orphan = await attach(runtime, b"orphan\n")
     written_at(runtime, orphan.blob_id, clock() - timedelta(days=2))

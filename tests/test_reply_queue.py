@@ -289,7 +289,7 @@ async def test_a_receipt_sent_by_the_worker_is_deleted_at_once(settings, clock, 
     assert len(s.sent) == 1
     clock.advance(minutes=59)
 
-    await purge(rt.storage, rt.settings, clock())
+    await purge(rt.storage, rt.settings, clock(), sensitive=())
     left = rows(
         settings.database_path, "SELECT citizen_id, purpose, status, inbound_key FROM outbox"
     )
