@@ -37,6 +37,8 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 SESSION_KEEP = timedelta(days=1)
+# Deletes of what only a tip's conversation or an investigator's key holds.
+SCRUBBED = ("tip_sessions", "replies", "staff_sessions", "lookups")
 PROCESSED_KEEP = timedelta(days=7)
 DEAD_LETTER_KEEP = timedelta(days=30)
 SWEEP_EVERY = timedelta(hours=1)
@@ -54,7 +56,7 @@ async def purge(
     `sensitive` flow (a corruption report) goes as soon as it is idle."""
     idle = timedelta(minutes=settings.session_idle_minutes)
     async with storage.transaction() as tx:
-        return {
+        counts = {
             "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
             "lookups": await tx.lookups.purge_before(now),
             "staff_sessions": await tx.staff.purge_sessions(
@@ -69,6 +71,9 @@ async def purge(
                 purposes=(*REPLY_PURPOSES, TIP_MESSAGE), before=now - KEEP_ANSWERED
             ),
         }
+    if any(counts[kind] for kind in SCRUBBED):
+        storage.scrub_soon()  # their older copies leave the write-ahead log too
+    return counts
 
 
 async def sweep_files(

@@ -5,9 +5,17 @@ draft's pages is emptied at the next checkpoint. Found by an outside review of i
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
+import struct
+from pathlib import Path
+
 from bot import sealed_tips
 from bot.crypto import DataCipher
 from bot.domain import Channel, Inbound, Reply
+from bot.flow import sensitive_flows
+from bot.maintenance import purge
 from bot.outbound import OutboxWorker
 from bot.runtime import Runtime
 from bot.sealed_tips import receipt_locator
@@ -15,6 +23,7 @@ from bot.staff import keys as staff_keys
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, reply
 from bot.storage.sqlite.console import StaffTx
+from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.fakes.memory_sender import MemorySender
@@ -46,7 +55,7 @@ def whatsapp_chat(runtime: Runtime, phone: str) -> Chat:
 def opened(runtime: Runtime, blob: bytes) -> bytes:
     """A blob opened with DATA_KEY under any context a session or outbox row uses."""
     cipher = DataCipher.from_setting(runtime.settings.data_key or "")
-    for context in (b"session", b"session-reply", b"outbox"):
+    for context in (b"session", b"session-reply", b"outbox", PAYLOAD_CONTEXT):
         try:
             return cipher.decrypt(blob, context=context)
         except Exception:
@@ -63,6 +72,36 @@ async def readable(runtime: Runtime, marker: str) -> list[tuple[str, str]]:
             isinstance(value, bytes) and marker.encode() in opened(runtime, value)
         ):
             found.append((table, column))
+    return found
+
+
+def in_the_log(runtime: Runtime, marker: str, tmp: Path) -> list[str]:
+    """Where the marker opens with DATA_KEY in any frame of the -wal file, current or
+    stale: each frame laid over a copy of the database, every blob tried (the attack of
+    an outside review, which found copies the live rows no longer show)."""
+    db = runtime.settings.database_path
+    log = db.with_name(db.name + "-wal")
+    wal = log.read_bytes() if log.exists() else b""
+    if len(wal) < 32:
+        return []
+    page = struct.unpack(">I", wal[8:12])[0]
+    found = []
+    for n, start in enumerate(range(32, len(wal) - page - 23, page + 24)):
+        number = struct.unpack(">I", wal[start : start + 4])[0]
+        copy = tmp / f"frame-{n}.sqlite3"
+        shutil.copy(db, copy)
+        with open(copy, "r+b") as f:
+            f.seek((number - 1) * page)
+            f.write(wal[start + 24 : start + 24 + page])
+        with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(copy)) as c:
+            for (table,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+                with contextlib.suppress(sqlite3.Error):
+                    for row in c.execute(f'SELECT * FROM "{table}"'):
+                        for value in row:
+                            if isinstance(value, bytes) and marker.encode() in opened(
+                                runtime, value
+                            ):
+                                found.append(f"frame {n}: {table}")
     return found
 
 
@@ -94,6 +133,7 @@ async def test_the_thread_read_through_a_receipt_is_not_kept_on_the_session(
 
 async def test_the_log_is_emptied_after_a_tips_conversation(runtime: Runtime) -> None:
     storage = runtime.storage
+    storage.SCRUB_SECONDS = 0.0  # one truncating checkpoint per request, to see it end
     await storage.checkpoint()
     tipster = whatsapp_chat(runtime, PHONE)
     receipt = RECEIPT.search(await file_tip(tipster, runtime, "en", confidential=False))
@@ -143,3 +183,45 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
     async with runtime.storage.read() as tx:
         rows = await tx.conn.execute_fetchall("SELECT outbox_id FROM ticket_messages")
     assert [row[0] for row in rows] == [None]
+
+
+async def test_a_draft_deleted_as_idle_leaves_no_copy_in_the_log(
+    runtime: Runtime, clock: Clock, tmp_path: Path
+) -> None:
+    """The clean-up job deletes an abandoned tip's draft: the pages that other chats'
+    writes copied into the log with the draft still on them go with the next checkpoint."""
+    storage = runtime.storage
+    storage.SCRUB_SECONDS = 0.0  # the tip's own request is spent at the first checkpoint
+    tipster = whatsapp_chat(runtime, PHONE)
+    await start_in(tipster, "en")
+    await tipster.press_payload("flow:tip")
+    await tipster.press_payload("tip:anon")
+    await tipster.send(WHAT)
+    await runtime.outbox.run_once()
+    await storage.checkpoint()
+    for n in range(7):  # ordinary traffic rewrites the draft's page into the log
+        await start_in(whatsapp_chat(runtime, f"+7701555020{n}"), "en")
+    await storage.checkpoint()
+    clock.advance(minutes=runtime.settings.session_idle_minutes + 1)
+    flows = sensitive_flows(runtime.flows)
+    assert (await purge(storage, runtime.settings, clock(), sensitive=flows))["tip_sessions"]
+    await storage.checkpoint()
+    assert in_the_log(runtime, WHAT[:20], tmp_path) == []
+
+
+async def test_a_raw_update_deleted_after_the_tip_step_leaves_no_copy(
+    runtime: Runtime, clock: Clock, tmp_path: Path
+) -> None:
+    """A batch of raw updates leaves the inbox once every chat in it is done, often after
+    the tip's step asked for its scrub and a checkpoint ran: later ones still truncate."""
+    storage = runtime.storage
+    async with storage.transaction() as tx:
+        row = await tx.inbox.add("telegram", f'{{"text": "{WHAT}"}}'.encode(), now=clock())
+    storage.scrub_soon()  # the tip's step
+    await storage.checkpoint()
+    async with storage.transaction() as tx:  # the next batch lands on the same page
+        await tx.inbox.add("telegram", b'{"text": "hello"}', now=clock())
+    async with storage.transaction() as tx:  # the tip's batch, done at last
+        await tx.inbox.delete_many([row])
+    await storage.checkpoint()
+    assert in_the_log(runtime, WHAT[:20], tmp_path) == []

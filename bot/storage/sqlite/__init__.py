@@ -14,6 +14,7 @@ import contextlib
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -77,6 +78,7 @@ class SqliteTx:
 
 class SqliteStorage:
     CHECKPOINT_SECONDS = 2.0
+    SCRUB_SECONDS = 30.0  # after scrub_soon, every checkpoint this long truncates the log
     WAL_LIMIT_BYTES = WAL_LIMIT_BYTES  # past this the checkpoint job truncates the log
     CLOSE_WAIT_MS = 10_000  # at shutdown the last TRUNCATE may wait for readers longer
 
@@ -87,7 +89,7 @@ class SqliteStorage:
         self._reader: aiosqlite.Connection | None = None
         self._units = WriteUnits(lambda: self._require(self._writer), self._write_stores)
         self._maintenance: aiosqlite.Connection | None = None
-        self._scrub = False  # the next checkpoint empties the log (scrub_soon)
+        self._scrub_until: float | None = None  # checkpoints empty the log (scrub_soon)
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
         self._write_tx: SqliteTx | None = None
@@ -146,7 +148,10 @@ class SqliteStorage:
         return self.writes.problem
 
     def scrub_soon(self) -> None:
-        self._scrub = True
+        # Every checkpoint for a while truncates, not just the next: rows that still hold
+        # the sensitive text (a batch of raw updates, a page rewritten with the draft
+        # still on it) are often deleted seconds after the step that asked.
+        self._scrub_until = time.monotonic() + self.SCRUB_SECONDS
 
     def wal_bytes(self) -> int:
         return wal_bytes(self.path)
@@ -159,15 +164,16 @@ class SqliteStorage:
         failing = self.writes.problem is not None
         # Asked for after a sensitive delete (scrub_soon): an emptied log takes the old
         # copies of the deleted pages with it (secure_delete zeroes them in the file).
-        scrub, self._scrub = self._scrub, False
-        truncate = failing or scrub or self.wal_bytes() > self.WAL_LIMIT_BYTES
+        scrub = self._scrub_until
+        truncate = failing or scrub is not None or self.wal_bytes() > self.WAL_LIMIT_BYTES
         maintenance = self._require(self._maintenance)
-        done = False
         try:
             done = await fold(maintenance, truncate=truncate, wait_ms=TRUNCATE_WAIT_MS)
+            # Over once the window has passed and a truncate made it (a reader holding
+            # the log makes the next run try again); a later scrub_soon opens a new one.
+            if done and self._scrub_until == scrub and time.monotonic() >= (scrub or 0):
+                self._scrub_until = None
         finally:
-            if scrub and not done:
-                self._scrub = True  # a reader held the log: the next run tries again
             # Even when the checkpoint failed: on a full disk it cannot grow the database
             # file, yet the probe is what tells /healthz that writes work again.
             if failing:
