@@ -231,6 +231,26 @@ async def check_everything_opens(runtime: Runtime, world: World) -> None:
     assert QUESTION in delivered["complainant"] and QUESTION in delivered["tipster"]
 
 
+async def filled(settings: Settings, data_key: str, clock: Clock, catalogs: Catalogs) -> World:
+    """A database filled under `data_key` alone, closed again."""
+    runtime = await opened(settings, data_key, clock, catalogs)
+    try:
+        return await fill(runtime, clock)
+    finally:
+        await runtime.close()
+
+
+async def opens_with(
+    settings: Settings, data_key: str, clock: Clock, catalogs: Catalogs, world: World
+) -> None:
+    """Restarted with `data_key` alone, every record of `world` still opens."""
+    runtime = await opened(settings, data_key, clock, catalogs)
+    try:
+        await check_everything_opens(runtime, world)
+    finally:
+        await runtime.close()
+
+
 async def test_after_rotation_the_new_key_alone_opens_every_record(
     settings: Settings, clock: Clock, catalogs: Catalogs, keys: tuple[str, str]
 ) -> None:
@@ -268,22 +288,14 @@ async def test_after_rotation_the_new_key_alone_opens_every_record(
     assert sorted(p.name for p in after) == names
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in after)
 
-    runtime = await opened(settings, v2, clock, catalogs)
-    try:
-        await check_everything_opens(runtime, world)
-    finally:
-        await runtime.close()
+    await opens_with(settings, v2, clock, catalogs, world)
 
 
 async def test_a_rotation_stopped_midway_resumes_and_finishes(
     settings: Settings, clock: Clock, catalogs: Catalogs, keys: tuple[str, str]
 ) -> None:
     v1, v2 = keys
-    runtime = await opened(settings, v1, clock, catalogs)
-    try:
-        world = await fill(runtime, clock)
-    finally:
-        await runtime.close()
+    world = await filled(settings, v1, clock, catalogs)
 
     runtime = await opened(settings, f"{v2},{v1}", clock, catalogs)
     try:
@@ -305,22 +317,14 @@ async def test_a_rotation_stopped_midway_resumes_and_finishes(
         await third_runtime.close()
     assert sum(c.rotated for c in third.counts) == 0  # nothing left to do
 
-    runtime = await opened(settings, v2, clock, catalogs)
-    try:
-        await check_everything_opens(runtime, world)
-    finally:
-        await runtime.close()
+    await opens_with(settings, v2, clock, catalogs, world)
 
 
 async def test_rotation_runs_beside_a_working_bot(
     settings: Settings, clock: Clock, catalogs: Catalogs, keys: tuple[str, str]
 ) -> None:
     v1, v2 = keys
-    runtime = await opened(settings, v1, clock, catalogs)
-    try:
-        world = await fill(runtime, clock)
-    finally:
-        await runtime.close()
+    world = await filled(settings, v1, clock, catalogs)
     # `govbot run` (restarted with v2 first) and `govbot keys rotate`: two writers, one file.
     bot = await opened(settings, f"{v2},{v1}", clock, catalogs)
     rotator = await opened(settings, f"{v2},{v1}", clock, catalogs)
@@ -343,11 +347,7 @@ async def test_rotation_runs_beside_a_working_bot(
     finally:
         await rotator.close()
         await bot.close()
-    runtime = await opened(settings, v2, clock, catalogs)
-    try:
-        await check_everything_opens(runtime, world)
-    finally:
-        await runtime.close()
+    await opens_with(settings, v2, clock, catalogs, world)
 
 
 @contextmanager
@@ -378,11 +378,7 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     tmp_path: Path,
 ) -> None:
     v1, v2 = keys
-    runtime = await opened(settings, v1, clock, catalogs)
-    try:
-        world = await fill(runtime, clock)
-    finally:
-        await runtime.close()
+    world = await filled(settings, v1, clock, catalogs)
     capsys.readouterr()
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{settings.database_path}")
@@ -413,11 +409,7 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     assert "the older keys may now leave DATA_KEY" in out
     assert "receipts" not in out  # only tips filed before sealing have DATA_KEY receipts
 
-    runtime = await opened(settings, v2, clock, catalogs)
-    try:
-        await check_everything_opens(runtime, world)
-    finally:
-        await runtime.close()
+    await opens_with(settings, v2, clock, catalogs, world)
 
 
 def test_a_batch_size_below_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
