@@ -91,6 +91,11 @@ class Jobs:
             id=name,
             replace_existing=True,
             misfire_grace_time=None,  # late on a busy loop is still worth running
+            # The next run is planned from this run's `finally`, while APScheduler still
+            # counts this one as running: with 1, a loop busy past the interval made it
+            # skip that next run, and a one-off trigger left no job at all. Runs never
+            # overlap anyway: only a finishing run plans the next.
+            max_instances=2,
         )
 
     async def _run(self, name: str, job: Job) -> None:

@@ -161,6 +161,9 @@ class Budget:
         """How many broadcast sends may start now, waiting until at least one may:
         never while held or while a conversation reply waits for a slot."""
         if self.per_second <= 0:
+            # Unlimited, but a 429's hold still holds: rows claimed now would sit in
+            # 'sending' for all of it (and be reported unknown after a crash).
+            await self._unheld()
             return 1 << 30
         while True:
             now = self.clock()

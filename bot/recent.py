@@ -24,6 +24,9 @@ class RecentKeys:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def discard(self, key: Hashable) -> None:
+        self._keys.pop(key, None)
+
     def add(self, key: Hashable) -> None:
         self._keys[key] = None
         self._keys.move_to_end(key)

@@ -246,6 +246,9 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def _undescribed(spec: dict[str, Any], schema: dict[str, Any], value: Any, at: str) -> list[str]:
     """Where `value` holds a field, or a value of a type, that `schema` does not describe."""
+    if "oneOf" in schema:  # described if one of the alternatives describes it all
+        found = [_undescribed(spec, one, value, at) for one in schema["oneOf"]]
+        return [] if any(not f for f in found) else found[0]
     schema = _resolve(spec, schema)
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types

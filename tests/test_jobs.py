@@ -4,6 +4,7 @@ and a stop that lets the run under way end."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.campaigns.service import CampaignService
 from bot.jobs import Jobs
@@ -101,3 +102,28 @@ async def test_a_failing_job_is_logged_and_runs_again() -> None:
         await asyncio.wait_for(twice.wait(), 5)
     finally:
         await jobs.stop()
+
+
+async def test_a_busy_loop_never_drops_a_periodic_job() -> None:
+    """Found by an outside review: each run plans the next from its own `finally`, while
+    APScheduler still counts it as running; a loop busy past the interval made the next
+    run "too many instances", and a one-off trigger then left no job at all."""
+    jobs = Jobs()
+    runs = 0
+    more = asyncio.Event()
+
+    async def tick() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 3:  # a busy step holds the loop past the next run's time
+            asyncio.get_running_loop().call_soon(time.sleep, 0.05)
+        if runs >= 6:
+            more.set()
+
+    jobs.every(0.01, tick, name="tick")
+    jobs.start()
+    try:
+        await asyncio.wait_for(more.wait(), timeout=5)
+    finally:
+        await jobs.stop()
+    assert runs >= 6

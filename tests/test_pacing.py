@@ -180,3 +180,17 @@ async def test_a_broadcast_alone_does_not_burst_past_the_rate() -> None:
 
     await time.run(engine())
     assert time.now == pytest.approx(3.0, abs=0.1)  # one at once, then 30 a second
+
+
+async def test_an_unlimited_budget_still_waits_out_a_hold_before_broadcasting() -> None:
+    """Found by an outside review: with no rate set, the engine got room at once after a
+    429, claimed rows and left them in 'sending' for the whole hold."""
+    time = FakeTime()
+    paced = budget(time, 0.0, 0.0)
+    paced.hold(5.0)
+
+    async def room() -> None:
+        assert await paced.broadcast_room() > 0
+
+    await time.run(room())
+    assert time.now == pytest.approx(5.0)

@@ -11,7 +11,10 @@ import sqlite3
 from collections import defaultdict
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from bot.channels.telegram.chat_queues import ChatQueues
 from bot.channels.telegram.dead_letters import DeadLetters
@@ -212,3 +215,29 @@ async def test_the_poller_waits_out_a_429_and_backs_off_on_other_failures() -> N
         await Poller(call, take, wait_for_room=room, sleep=nap, monotonic=lambda: 0.0).run()
     assert naps == [7.0, 1.0]  # the 429's wait, then the first backoff step
     assert taken == [[update(1, 10)]]
+
+
+async def test_two_retries_of_one_webhook_update_arriving_together_are_taken_once(
+    runtime: Runtime,
+) -> None:
+    """Found by an outside review: the id was remembered only after the store, so a retry
+    that arrived while the first delivery was being stored was stored and queued too."""
+    recorder = Recorder()
+    queues = queues_for(recorder)
+    clock = runtime.dispatcher.clock
+    dead = DeadLetters(runtime.storage, runtime.metrics, clock)
+    receiver = Receiver(runtime.storage, clock, dead, queues, webhook_secret="s3cret")
+    app = Starlette(routes=[Route("/hook", receiver.webhook, methods=["POST"])])
+    body = json.dumps(update(7, 10)).encode()
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as web:
+        answers = await asyncio.gather(
+            *(web.post("/hook", content=body, headers=headers) for _ in range(2))
+        )
+    assert [a.status_code for a in answers] == [200, 200]
+    await recorder.until(1)
+    await queues.stop()
+    assert recorder.seen == [7]
+    assert len(await inbox_rows(runtime)) == 1

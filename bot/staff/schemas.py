@@ -99,7 +99,7 @@ PAGE: Schema[InboxPage] = Schema(
     [
         Field(
             "items",
-            {"type": "array", "items": LISTED.ref()},
+            {"type": "array", "items": {"oneOf": [LISTED.ref(), LISTED_TIP.ref()]}},
             lambda page: [for_ticket(LISTED, LISTED_TIP, row).dump(row) for row in page.rows],
         ),
         Field("total", INTEGER, lambda page: page.total),
@@ -196,11 +196,13 @@ COMPONENTS: tuple[Schema[Any], ...] = (
     TICKET,
     TIP,
     LISTED,
+    LISTED_TIP,
     PAGE,
     MESSAGE,
     EVENT,
     DETAIL,
     STATUS_CHANGED,
+    TIP_STATUS_CHANGED,
     REPLY_SENT,
 )
 

@@ -39,8 +39,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _answers(code: int, description: str, body: Schema[Any], *errors: int) -> dict[str, Any]:
-    answers = {str(code): {"description": description, "content": _json(body.ref())}}
+def _answers(
+    code: int, description: str, body: Schema[Any] | tuple[Schema[Any], ...], *errors: int
+) -> dict[str, Any]:
+    """`body`: the answer's schema, or its alternatives (a ticket's, a tip's)."""
+    shape = {"oneOf": [s.ref() for s in body]} if isinstance(body, tuple) else body.ref()
+    answers = {str(code): {"description": description, "content": _json(shape)}}
     for error in errors:
         answers[str(error)] = {
             "description": ERRORS[error],
@@ -114,7 +118,9 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                     "summary": "One ticket with its thread and timeline; a tip: its metadata only",
                     "operationId": "getTicket",
                     "parameters": [REFERENCE],
-                    "responses": _answers(200, "the ticket", schemas.DETAIL, 401, 403, 404),
+                    "responses": _answers(
+                        200, "the ticket", (schemas.DETAIL, schemas.TIP), 401, 403, 404
+                    ),
                 }
             },
             "/tickets/{reference}/status": {
@@ -132,7 +138,10 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                         },
                     ),
                     "responses": _answers(
-                        200, "the updated ticket", schemas.STATUS_CHANGED, 400, 401, 403, 404, 409
+                        200,
+                        "the updated ticket",
+                        (schemas.STATUS_CHANGED, schemas.TIP_STATUS_CHANGED),
+                        *(400, 401, 403, 404, 409),
                     ),
                 }
             },

@@ -72,7 +72,17 @@ class Receiver:
         incoming = await self._parse(update, raw=body)
         if incoming is None or self._is_repeat(incoming):
             return Response(status_code=200)
-        self._hand_on([incoming], await self._store(body))
+        # Taken before the store awaits: a retry arriving meanwhile is a repeat. Given
+        # back if the store fails, so Telegram's next retry is taken.
+        if incoming.update_id is not None:
+            self._recent.add(incoming.update_id)
+        try:
+            inbox_id = await self._store(body)
+        except BaseException:
+            if incoming.update_id is not None:
+                self._recent.discard(incoming.update_id)
+            raise
+        self._hand_on([incoming], inbox_id)
         return Response(status_code=200)
 
     async def take_polled(self, updates: list[Any]) -> None:
