@@ -27,7 +27,7 @@ from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
-from bot.pacing import Budget
+from bot.pacing import Budget, Pacing
 from bot.runtime import Runtime
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
@@ -132,7 +132,13 @@ async def test_slow_twilio_campaign_reaches_nobody_twice_and_reports_unknown(
         twilio.answer_late(LATE)
         async with TwilioHttp(twilio.url, timeout=READ_TIMEOUT) as http:
             client = Client(SID, TWILIO_TOKEN, http_client=http)
-            sender = WhatsAppSender(settings, client, catalogs, status_callback=None)
+            sender = WhatsAppSender(
+                settings,
+                client,
+                catalogs,
+                status_callback=None,
+                budget=Pacing(settings).whatsapp,
+            )
             live.outbox.senders["whatsapp"] = sender
             counts, report = await run_campaign(live)
         per_number = Counter(m["To"] for m in twilio.sent)
@@ -322,7 +328,13 @@ async def test_whatsapp_send_replies_counts_whole_replies_before_the_failure(
         twilio.fail_next(503, after=1)
         async with TwilioHttp(twilio.url) as http:
             client = Client(SID, TWILIO_TOKEN, http_client=http)
-            sender = WhatsAppSender(settings, client, catalogs, status_callback=None)
+            sender = WhatsAppSender(
+                settings,
+                client,
+                catalogs,
+                status_callback=None,
+                budget=Pacing(settings).whatsapp,
+            )
             with pytest.raises(DeliveryError) as caught:
                 await sender.send_replies("+77011234567", replies, "ru")
         [sent] = twilio.sent

@@ -77,7 +77,7 @@ class DeliveryEngine:
         settings: Settings,
         jobs: Jobs,
         *,
-        pacing: Pacing | None = None,
+        pacing: Pacing,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 100,
         poll_seconds: float = 0.5,
@@ -96,7 +96,6 @@ class DeliveryEngine:
         self.backoff_seconds = backoff_seconds
         # Shared with the senders: a row is claimed only when its send slot is reserved,
         # so it does not wait once claimed (a crash then leaves little unsent 'sending').
-        pacing = pacing or Pacing(settings)
         self.budgets = {channel: pacing[channel] for channel in CHANNELS}
         self._cache: dict[int, Campaign] = {}
         self._outcomes: list[Outcome] = []

@@ -29,7 +29,7 @@ from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Delivery, Outgoing
-from bot.pacing import Budget, Pacing
+from bot.pacing import Budget
 from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
@@ -87,7 +87,7 @@ class WhatsAppSender:
         catalogs: Catalogs,
         *,
         status_callback: str | None,
-        budget: Budget | None = None,
+        budget: Budget,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         assert settings.twilio_whatsapp_from is not None
@@ -96,7 +96,7 @@ class WhatsAppSender:
         self.catalogs = catalogs
         self.status_callback = status_callback
         self.clock = clock
-        self.budget = budget or Pacing(settings).whatsapp
+        self.budget = budget  # shared with the campaign engine (Runtime.pacing)
         # Citizen id → the last-inbound time a template was sent for: one nudge per silence,
         # however many messages wait. In memory: a restart may send one nudge more.
         self._nudged: dict[int, datetime | None] = {}
