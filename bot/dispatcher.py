@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +37,23 @@ log = logging.getLogger(__name__)
 # How fresh citizens.last_inbound_at is kept (WhatsApp's 24-hour window reads it): writing
 # it on every message would be a statement per step for nothing.
 INBOUND_TIME_GRANULARITY = timedelta(seconds=60)
+
+
+def session_record(
+    citizen_id: int,
+    flow: str,
+    state: str,
+    data: dict[str, Any],
+    history: Sequence[str],
+    offered: Sequence[Button],
+) -> SessionRecord:
+    """A session as the dispatcher keeps it; also how the bot opens a conversation itself
+    (the question after a closing), so that the buttons it sent are the ones on offer."""
+    # A tuple of strings: the store encodes each distinct list of buttons once.
+    buttons = tuple((b.payload, b.label, b.aliases) for b in offered)
+    return SessionRecord(
+        citizen_id, flow, state, {"d": data, "h": list(history[-20:]), "o": buttons}
+    )
 
 
 @dataclass(slots=True)
@@ -312,7 +329,7 @@ class Dispatcher:
             [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
         )
         expired = record.updated_at is not None and now - record.updated_at > self.idle
-        if expired and record.flow != self.home[0]:
+        if expired and record.flow != self.home[0] and not flow.lasting:
             t = self._translator(citizen, None)
             minutes = self.settings.session_idle_minutes
             turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
@@ -327,12 +344,10 @@ class Dispatcher:
         if turn.forget:
             await tx.sessions.delete(turn.citizen.id)
             return
-        # A tuple of strings: the store encodes each distinct list of buttons once.
-        offered = tuple((b.payload, b.label, b.aliases) for b in turn.offered)
-        data = {"d": turn.data, "h": turn.history[-20:], "o": offered}
-        await tx.sessions.save(
-            SessionRecord(turn.citizen.id, turn.flow, turn.state, data), now=now, reply=reply
+        record = session_record(
+            turn.citizen.id, turn.flow, turn.state, turn.data, turn.history, turn.offered
         )
+        await tx.sessions.save(record, now=now, reply=reply)
 
     async def _step(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
         if not turn.offered and (turn.flow, turn.state) == self.home:

@@ -79,6 +79,8 @@ class Flow:
 
     `sensitive`: the conversation of a corruption report. Nothing of it is kept longer
     than its use (its replies are deleted once sent), since it could tie a chat to a tip.
+    `lasting`: a question the bot asked on its own (after a closing), which the citizen
+    may answer hours later: the session is not closed when it goes idle.
     """
 
     def __init__(
@@ -89,12 +91,14 @@ class Flow:
         menu_title: str | None = None,
         menu_order: int = 100,
         sensitive: bool = False,
+        lasting: bool = False,
     ) -> None:
         self.name = name
         self.entry = entry
         self.menu_title = menu_title
         self.menu_order = menu_order
         self.sensitive = sensitive
+        self.lasting = lasting
         self.states: dict[str, State] = {}
 
     def _state(self, name: str) -> State:

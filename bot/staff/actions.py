@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot import sealed_tips
+from bot import satisfaction, sealed_tips
 from bot.domain import Reply
 from bot.i18n import Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
@@ -151,7 +151,7 @@ async def change_status(
     )
     t = catalogs[ticket.locale]
     text = t(f"staff.notify.status_{status}", reference=ticket.reference, reason=reason)
-    return await _tell(db, actor, ticket, text, purpose="status")
+    return await _tell(db, actor, ticket, text, purpose="status", survey=catalogs, status=status)
 
 
 async def extend_deadline(
@@ -225,11 +225,14 @@ async def _tell(
     *,
     purpose: str,
     body: str | None = None,
+    survey: Catalogs | None = None,
+    status: str | None = None,
 ) -> int | None:
     """Record a message in the thread and queue it for the citizen, when there is one.
 
     A reply keeps the staff member's own words (`body`) in the thread; a status note or a
-    deadline notice is stored as the text the citizen was sent.
+    deadline notice is stored as the text the citizen was sent. A closing (`status`) also
+    asks whether the problem was solved, in the same message (`survey`: the catalogs).
     """
     if ticket.kind == "tip":
         citizen = await _tip_recipient(db, actor, ticket)
@@ -246,11 +249,17 @@ async def _tell(
     if citizen is None:
         return None
     tip = ticket.kind == "tip"
+    replies = [Reply(text)]
+    if survey is not None and status is not None and satisfaction.asks_after(ticket, status):
+        question = await satisfaction.open_survey(
+            db.tx, survey, citizen, ticket, status=status, now=actor.now
+        )
+        replies += [question] if question is not None else []
     outbox_id = await enqueue(
         db.tx,
         citizen,
         Outgoing(
-            (Reply(text),),
+            tuple(replies),
             # A tip's copy goes once sent, and no thread row points at it (its time).
             purpose=TIP_MESSAGE if tip else f"staff.{purpose}",
             reference=ticket.reference,

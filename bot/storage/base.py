@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from bot.storage.records import (
@@ -13,6 +13,7 @@ from bot.storage.records import (
     Citizen,
     OutboxRow,
     RatingRecord,
+    Satisfaction,
     SessionRecord,
     SessionReply,
     ThreadMessage,
@@ -207,6 +208,22 @@ class BlobIndex(Protocol):
         ...
 
 
+class SatisfactionStore(Protocol):
+    """The questions asked after a complaint is closed, and the citizen's answers."""
+
+    async def ask(self, ticket_id: int, *, outcome: str, closed_on: date, now: datetime) -> int: ...
+    async def latest(self, ticket_id: int) -> Satisfaction | None: ...
+    async def answer(
+        self,
+        survey_id: int,
+        *,
+        now: datetime,
+        solved: bool | None = None,
+        rating: int | None = None,
+        reopened: bool = False,
+    ) -> None: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -236,6 +253,8 @@ class Tx(Protocol):
     def rotation(self) -> RotationStore: ...
     @property
     def blobs(self) -> BlobIndex: ...
+    @property
+    def satisfaction(self) -> SatisfactionStore: ...
 
 
 class Storage(Protocol):

@@ -126,3 +126,17 @@ class OutboxRow:
     error: str | None
     external_id: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Satisfaction:
+    """What a citizen was asked after a closing, and what they answered (None: not yet)."""
+
+    id: int
+    ticket_id: int
+    outcome: str
+    closed_on: date
+    solved: bool | None
+    rating: int | None
+    answered_at: datetime | None
+    reopened: bool

@@ -38,6 +38,7 @@ from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.rotation import SqliteRotationStore
+from bot.storage.sqlite.satisfaction import SqliteSatisfactionStore
 from bot.storage.sqlite.session_codec import SessionCodec
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
@@ -74,6 +75,7 @@ class SqliteTx:
         self.staff = SqliteStaffStore(conn)
         self.rotation = SqliteRotationStore(conn, cipher)
         self.blobs = SqliteBlobIndex(conn, cipher)
+        self.satisfaction = SqliteSatisfactionStore(conn)
 
 
 class SqliteStorage:

@@ -1,0 +1,125 @@
+"""After a complaint is closed the citizen is asked whether the problem was solved and to
+rate the answer; "not solved" within 10 working days (Kazakhstan's holidays counted)
+reopens the ticket with the comment, for the same assignee."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.domain import Channel
+from tests.chat import Chat
+from tests.staff import console, post_form
+
+URL = "/staff/tickets/AB-7001"
+
+
+async def closed_and_asked(c, chat: Chat, *, status: str = "resolved") -> None:
+    """Rita, the assignee, closes AB-7001; the citizen's chat shows the delivered message."""
+    rita = await c.add_user("rita", "reviewer")
+    await c.complaint("AB-7001", locale="kk")
+    async with c.runtime.storage.transaction() as tx:
+        await tx.conn.execute(
+            "UPDATE tickets SET assignee_id = ?, status = 'in_review' WHERE reference = ?",
+            (rita, "AB-7001"),
+        )
+    web = await c.login("rita")
+    done = await post_form(web, URL, URL + "/status", {"status": status, "reason": "Шешілді"})
+    assert done.status_code == 303
+    for _ in range(300):
+        if c.sender.sent:
+            break
+        await asyncio.sleep(0.01)
+    ((_chat, outgoing),) = c.sender.sent
+    chat.replies = list(outgoing.replies)
+
+
+async def state(c) -> tuple:
+    async with c.runtime.storage.read() as tx:
+        ticket = await tx.tickets.by_reference("AB-7001")
+        survey = await tx.satisfaction.latest(ticket.id)
+        thread = await tx.tickets.messages(ticket.id, include_internal=True)
+        rows = await tx.conn.execute_fetchall(
+            "SELECT action FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket.id,)
+        )
+    return ticket, survey, [m.body for m in thread if m.author == "citizen"], [r[0] for r in rows]
+
+
+def citizen_chat(c) -> Chat:
+    return Chat(c.runtime.dispatcher, chat_key="citizen-1", channel=Channel.CONSOLE, lang="kk")
+
+
+async def test_a_closing_asks_and_yes_with_a_rating_is_stored(settings, clock):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        assert "шешілді" in chat.replies[0].text
+        assert chat.replies[1].text == "Мәселеңіз шешілді ме? (AB-7001 өтініші)"
+        await chat.press("Иә")
+        assert "1-ден (өте нашар) 5-ке" in chat.text
+        await chat.press("5")
+        assert "Жауабыңызға рақмет" in chat.text
+        ticket, survey, _, _ = await state(c)
+        assert ticket.status == "resolved"
+        assert (survey.solved, survey.rating, survey.reopened) == (True, 5, False)
+
+
+async def test_not_solved_hours_later_reopens_with_the_comment_for_the_same_assignee(
+    settings, clock
+):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        before, _, _, _ = await state(c)
+        clock.advance(hours=5)  # the conversation waits; it is not closed as idle
+        await chat.send("2")  # typed: option 2 is "No"
+        await chat.press("2")
+        assert "AB-7001 өтініші қайта ашылып" in chat.text
+        await chat.send("Анықтама әлі берілген жоқ")
+        assert "қайта ашылып, қызметкерге қайтарылды" in chat.text
+        ticket, survey, said, events = await state(c)
+        assert ticket.status == "in_review"
+        assert ticket.assignee_id == before.assignee_id is not None
+        assert said[-1] == "Анықтама әлі берілген жоқ"
+        assert events[-1] == "reopened"
+        assert (survey.solved, survey.rating, survey.reopened) == (False, 2, True)
+
+
+async def test_the_ten_working_days_skip_nauryz(settings, clock):
+    """Closed on Monday 16 March 2026: 23-25 March are days off, so the tenth working day
+    is Thursday 2 April (without the holidays it would be Monday 30 March)."""
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat, status="rejected")
+        clock.advance(days=17)  # 2 April, 10:00 in Almaty
+        await chat.press("Жоқ")
+        await chat.press("1")
+        assert "қайта ашылып, оны қараған қызметкерге" in chat.text
+
+
+async def test_after_ten_working_days_no_just_records(settings, clock):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        clock.advance(days=18)  # 3 April
+        await chat.press("Жоқ")
+        await chat.press("3")
+        assert "10 жұмыс күнінен астам" in chat.text
+        ticket, survey, _, _ = await state(c)
+        assert ticket.status == "resolved"
+        assert (survey.solved, survey.rating, survey.reopened) == (False, 3, False)
+
+
+async def test_a_citizen_in_the_middle_of_a_complaint_is_not_interrupted(settings, clock):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await c.citizen("citizen-1", "kk")
+        await chat.send("/start")
+        await chat.press("Шағым")
+        await chat.press(chat.buttons[0].label)  # a draft is under way
+        c.sender.sent.clear()
+        await closed_and_asked(c, Chat(c.runtime.dispatcher))
+        (_, outgoing) = c.sender.sent[0]
+        assert len(outgoing.replies) == 1  # the answer alone, no question
+        async with c.runtime.storage.read() as tx:
+            ticket = await tx.tickets.by_reference("AB-7001")
+            assert await tx.satisfaction.latest(ticket.id) is None
