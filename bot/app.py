@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from bot.campaigns.service import CampaignService
 from bot.channels.services import ChannelServices
 from bot.config import Settings
-from bot.flow import sensitive_flows
+from bot.flow import lasting_flows, sensitive_flows
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.web import api, health, staff
@@ -106,6 +106,7 @@ def create_app(
             runtime.storage,
             runtime.settings,
             sensitive=sensitive_flows(runtime.flows),
+            lasting=lasting_flows(runtime.flows),
             attachments=runtime.attachments,
             clock=runtime.dispatcher.clock,
         )

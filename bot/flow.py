@@ -185,6 +185,11 @@ class Context:
         return (*items, self.button("nav.menu", command_payload(Command.MENU)))
 
 
+def lasting_flows(flows: Mapping[str, Flow]) -> tuple[str, ...]:
+    """The flows whose conversations wait for the citizen for days, not one."""
+    return tuple(name for name, flow in flows.items() if flow.lasting)
+
+
 def sensitive_flows(flows: Mapping[str, Flow]) -> tuple[str, ...]:
     """The flows whose conversations are deleted as soon as they are idle."""
     return tuple(name for name, flow in flows.items() if flow.sensitive)

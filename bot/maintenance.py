@@ -4,7 +4,8 @@
   is deleted as soon as it goes idle: such a session is the only thing that could tie a
   chat to a tip, so it must not wait for the citizen's next message.
 - Other conversations are deleted a day after they went idle (until then the citizen is
-  told, on their next message, that the conversation was closed).
+  told, on their next message, that the conversation was closed); a question the bot
+  asked on its own (`lasting`: was the problem solved?) waits LASTING_KEEP.
 - Staff console sessions once they have ended (idle, or too long after sign-in): the
   console refuses them anyway, but an investigator's holds the tip key (wrapped under
   the cookie's session id).
@@ -37,6 +38,8 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 SESSION_KEEP = timedelta(days=1)
+# Longer than the 10 working days in which "not solved" reopens a ticket, holidays included.
+LASTING_KEEP = timedelta(days=30)
 # Deletes of what only a tip's conversation or an investigator's key holds.
 SCRUBBED = ("tip_sessions", "replies", "staff_sessions", "lookups")
 PROCESSED_KEEP = timedelta(days=7)
@@ -50,7 +53,12 @@ def draft_lifetime(settings: Settings) -> timedelta:
 
 
 async def purge(
-    storage: Storage, settings: Settings, now: datetime, *, sensitive: Sequence[str]
+    storage: Storage,
+    settings: Settings,
+    now: datetime,
+    *,
+    sensitive: Sequence[str],
+    lasting: Sequence[str] = (),
 ) -> dict[str, int]:
     """One clean-up round; returns how many rows of each kind went. A conversation in a
     `sensitive` flow (a corruption report) goes as soon as it is idle."""
@@ -64,7 +72,14 @@ async def purge(
                 opened_before=now - timedelta(hours=settings.staff_session_hours),
             ),
             "tip_sessions": await tx.sessions.purge_before(now - idle, flows=tuple(sensitive)),
-            "sessions": await tx.sessions.purge_before(now - draft_lifetime(settings)),
+            "sessions": await tx.sessions.purge_before(
+                now - draft_lifetime(settings), keep=tuple(lasting)
+            ),
+            "lasting_sessions": await tx.sessions.purge_before(
+                now - LASTING_KEEP, flows=tuple(lasting)
+            )
+            if lasting
+            else 0,
             "processed_ids": await tx.processed.purge_before(now - PROCESSED_KEEP),
             "dead_letters": await tx.dead_letters.purge_before(now - DEAD_LETTER_KEEP),
             "replies": await tx.outbox.purge_replies(
@@ -115,6 +130,7 @@ class Maintenance:
         settings: Settings,
         *,
         sensitive: Sequence[str],
+        lasting: Sequence[str] = (),
         attachments: AttachmentStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         every_seconds: float = 60.0,
@@ -122,6 +138,7 @@ class Maintenance:
         self.storage = storage
         self.settings = settings
         self.sensitive = tuple(sensitive)
+        self.lasting = tuple(lasting)
         self.attachments = attachments
         self.clock = clock
         self.every_seconds = every_seconds
@@ -139,7 +156,9 @@ class Maintenance:
 
     async def round(self) -> None:
         now = self.clock()
-        await purge(self.storage, self.settings, now, sensitive=self.sensitive)
+        await purge(
+            self.storage, self.settings, now, sensitive=self.sensitive, lasting=self.lasting
+        )
         due = self._swept is None or now - self._swept >= SWEEP_EVERY
         if self.attachments is not None and due:
             self._swept = now

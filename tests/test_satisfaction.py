@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.domain import Channel
+from bot.flow import lasting_flows, sensitive_flows
+from bot.maintenance import Maintenance
 from tests.chat import Chat
 from tests.staff import console, post_form
 
@@ -123,3 +125,25 @@ async def test_a_citizen_in_the_middle_of_a_complaint_is_not_interrupted(setting
         async with c.runtime.storage.read() as tx:
             ticket = await tx.tickets.by_reference("AB-7001")
             assert await tx.satisfaction.latest(ticket.id) is None
+
+
+async def test_the_question_outlives_the_daily_clean_up_of_idle_conversations(settings, clock):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        clock.advance(days=3)
+        maintenance = Maintenance(
+            c.runtime.storage,
+            c.runtime.settings,
+            sensitive=sensitive_flows(c.runtime.flows),
+            lasting=lasting_flows(c.runtime.flows),
+            clock=clock,
+        )
+        await maintenance.round()
+        await chat.press("Жоқ")
+        assert "1-ден (өте нашар) 5-ке" in chat.text
+        clock.advance(days=31)
+        await maintenance.round()
+        async with c.runtime.storage.read() as tx:
+            citizen = await tx.citizens.find("console", "citizen-1")
+            assert await tx.sessions.load(citizen.id) is None

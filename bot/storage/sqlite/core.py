@@ -252,13 +252,19 @@ class SqliteSessionStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def purge_before(self, before: datetime, *, flows: tuple[str, ...] = ()) -> int:
-        """Delete sessions idle since `before` (only those in `flows`, when given)."""
+    async def purge_before(
+        self, before: datetime, *, flows: tuple[str, ...] = (), keep: tuple[str, ...] = ()
+    ) -> int:
+        """Delete sessions idle since `before` (only those in `flows`, when given; never
+        those in `keep`)."""
         self._codec.forget_all()
         sql, params = "DELETE FROM sessions WHERE updated_at < ?", [ts(before)]
         if flows:
             sql += f" AND flow IN ({','.join('?' * len(flows))})"
             params += flows
+        if keep:
+            sql += f" AND flow NOT IN ({','.join('?' * len(keep))})"
+            params += keep
         cur = await self._conn.execute(sql, params)
         return cur.rowcount
 
