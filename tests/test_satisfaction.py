@@ -5,6 +5,7 @@ reopens the ticket with the comment, for the same assignee."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from bot.domain import Channel
 from bot.flow import lasting_flows, sensitive_flows
@@ -18,7 +19,7 @@ URL = "/staff/tickets/AB-7001"
 async def closed_and_asked(c, chat: Chat, *, status: str = "resolved") -> None:
     """Rita, the assignee, closes AB-7001; the citizen's chat shows the delivered message."""
     rita = await c.add_user("rita", "reviewer")
-    await c.complaint("AB-7001", locale="kk")
+    await c.complaint("AB-7001", locale="kk", region="almaty_city")
     async with c.runtime.storage.transaction() as tx:
         await tx.conn.execute(
             "UPDATE tickets SET assignee_id = ?, status = 'in_review' WHERE reference = ?",
@@ -147,3 +148,24 @@ async def test_the_question_outlives_the_daily_clean_up_of_idle_conversations(se
         async with c.runtime.storage.read() as tx:
             citizen = await tx.citizens.find("console", "citizen-1")
             assert await tx.sessions.load(citizen.id) is None
+
+
+async def test_statistics_show_solved_rating_and_reopen_rates_per_group(settings, clock):
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        await chat.press("Жоқ")
+        await chat.press("2")
+        await chat.send("Анықтама әлі берілген жоқ")
+        await c.add_user("admin", "admin")
+        web = await c.login("admin")
+        page = await web.get("/staff/stats")
+        assert page.status_code == 200
+        html = page.text
+        assert "Satisfaction by staff member" in html and "<svg" in html
+        # rita: one closing asked and answered, 0 % solved, rated 2, reopened 100 %.
+        assert re.search(
+            r"<td>rita</td><td>1</td><td>1</td><td>0.0</td><td>2.00</td><td>100.0</td>", html
+        )
+        row = r"<td>{}</td><td>1</td><td>1</td><td>0.0</td><td>2.00</td><td>100.0</td>"
+        assert re.search(row.format("Almaty"), html)

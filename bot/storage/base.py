@@ -14,6 +14,7 @@ from bot.storage.records import (
     OutboxRow,
     RatingRecord,
     Satisfaction,
+    SatisfactionStat,
     SessionRecord,
     SessionReply,
     ThreadMessage,
@@ -215,6 +216,7 @@ class SatisfactionStore(Protocol):
 
     async def ask(self, ticket_id: int, *, outcome: str, closed_on: date, now: datetime) -> int: ...
     async def latest(self, ticket_id: int) -> Satisfaction | None: ...
+    async def by(self, group: str, *, since: datetime) -> list[SatisfactionStat]: ...
     async def answer(
         self,
         survey_id: int,

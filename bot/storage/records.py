@@ -140,3 +140,29 @@ class Satisfaction:
     rating: int | None
     answered_at: datetime | None
     reopened: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SatisfactionStat:
+    """Closings asked about in one group (a category, a region, an assignee: `key`), and
+    what came of them. Rates are None where nobody answered (no closings: no row)."""
+
+    key: str
+    asked: int
+    answered: int
+    solved: int
+    rated: int
+    rating_sum: int
+    reopened: int
+
+    @property
+    def solved_share(self) -> float | None:
+        return 100 * self.solved / self.answered if self.answered else None
+
+    @property
+    def mean_rating(self) -> float | None:
+        return self.rating_sum / self.rated if self.rated else None
+
+    @property
+    def reopen_share(self) -> float:
+        return 100 * self.reopened / self.asked

@@ -1,16 +1,19 @@
 """The answers citizens give after a complaint is closed: solved or not, and a rating.
 
-A closing that asks adds a row; the citizen's answers fill it in. The statistics read the
-latest row of each ticket, so a ticket reopened and closed again counts once, as it ended.
+A closing that asks adds a row; the citizen's answers fill it in. The statistics count
+closings: a ticket reopened and closed again was asked, and may have answered, twice.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.storage.records import Satisfaction
+from bot.storage.records import Satisfaction, SatisfactionStat
 from bot.storage.sqlite.core import parse_ts, ts
 from bot.storage.sqlite.database import Database
+
+# The ticket column each statistics group reads (never a value from the request).
+GROUPS = {"category": "t.category", "region": "t.region", "assignee": "t.assignee_id"}
 
 
 class SqliteSatisfactionStore:
@@ -62,3 +65,15 @@ class SqliteSatisfactionStore:
             " WHERE id = ?",
             (None if solved is None else int(solved), rating, int(reopened), ts(now), survey_id),
         )
+
+    async def by(self, group: str, *, since: datetime) -> list[SatisfactionStat]:
+        """Closings since `since` per category, region or assignee, most asked first."""
+        column = GROUPS[group]
+        async with self._conn.execute(
+            f"SELECT coalesce({column}, '') AS k, count(*), count(s.solved),"
+            " coalesce(sum(s.solved), 0), count(s.rating), coalesce(sum(s.rating), 0),"
+            " sum(s.reopened) FROM ticket_satisfaction s JOIN tickets t ON t.id = s.ticket_id"
+            " WHERE s.asked_at >= ? GROUP BY k ORDER BY count(*) DESC, k",
+            (ts(since),),
+        ) as cur:
+            return [SatisfactionStat(str(r[0]), *r[1:]) for r in await cur.fetchall()]

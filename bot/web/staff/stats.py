@@ -1,5 +1,6 @@
 """Statistics: service-quality ratings by category, centre and region, over time; tickets
-per category and status; overdue tickets. SVG charts with the numbers in tables.
+per category and status; overdue tickets; satisfaction after closing and reopen rates
+(satisfaction_stats.py). SVG charts with the numbers in tables.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.web import params as P
 from bot.web.staff import charts
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import reading, render, runtime_of, today_of, translator
+from bot.web.staff.satisfaction_stats import satisfaction_groups
 
 PERIODS = {"30": 30, "90": 90, "365": 365}
 TREND_SERIES = 6
@@ -45,6 +47,8 @@ async def stats(request: Request) -> Response:
         trend = await db.console.ratings_by_month("category", since=since)
         matrix = await db.console.tickets_by_category_status(KINDS, since=since)
         overdue = await db.console.overdue_by_category(KINDS, today=today)
+        staff = await db.staff.names()
+        satisfaction = await satisfaction_groups(db.tx, t, name, staff, since=since)
 
     rating_charts = {
         dim: charts.bars(
@@ -94,4 +98,5 @@ async def stats(request: Request) -> Response:
         overdue=overdue,
         overdue_chart=overdue_chart,
         label=name,
+        satisfaction=satisfaction,
     )
