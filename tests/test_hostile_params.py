@@ -53,7 +53,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/login": ("next",),
     "/staff/inbox": TICKET_FILTERS,
     "/staff/export.{fmt}": TICKET_FILTERS,
-    "/staff/tickets/{reference}": ("done",),
+    "/staff/tickets/{reference}": ("done", "template"),
     "/staff/tickets/{reference}/files/{blob_id}": (),
     "/staff/stats": ("days",),
     "/staff/accounts": ("done",),
@@ -61,6 +61,8 @@ READS: dict[str, tuple[str, ...]] = {
     "/staff/keys": ("granted",),
     "/staff/tokens": ("done",),
     "/staff/audit": ("page", "target"),
+    "/staff/templates": ("done",),
+    "/staff/templates/{template_id}": (),
     "/staff/campaigns": ("done",),
     "/staff/campaigns/new": ("done",),
     "/staff/campaigns/image": ("token",),
@@ -71,7 +73,13 @@ READS: dict[str, tuple[str, ...]] = {
     "/healthz": (),
     "/metrics": (),
 }
-PATH_VALUES = {"reference": "AB-9001", "fmt": "csv", "blob_id": "0" * 32, "campaign_id": "1"}
+PATH_VALUES = {
+    "reference": "AB-9001",
+    "fmt": "csv",
+    "blob_id": "0" * 32,
+    "campaign_id": "1",
+    "template_id": "1",
+}
 
 
 def _get_routes(routes: list[BaseRoute], prefix: str = "") -> list[str]:

@@ -13,6 +13,7 @@ from bot.storage.records import (
     Citizen,
     OutboxRow,
     RatingRecord,
+    ReplyTemplate,
     Satisfaction,
     SatisfactionStat,
     SessionRecord,
@@ -228,6 +229,18 @@ class SatisfactionStore(Protocol):
     ) -> None: ...
 
 
+class ReplyTemplateStore(Protocol):
+    """Canned replies for staff, kept by admins."""
+
+    async def all(self) -> list[ReplyTemplate]: ...
+    async def get(self, template_id: int) -> ReplyTemplate | None: ...
+    async def add(self, title: str, texts: dict[str, str], *, now: datetime) -> int: ...
+    async def update(
+        self, template_id: int, title: str, texts: dict[str, str], *, now: datetime
+    ) -> bool: ...
+    async def delete(self, template_id: int) -> bool: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -259,6 +272,8 @@ class Tx(Protocol):
     def blobs(self) -> BlobIndex: ...
     @property
     def satisfaction(self) -> SatisfactionStore: ...
+    @property
+    def reply_templates(self) -> ReplyTemplateStore: ...
 
 
 class Storage(Protocol):

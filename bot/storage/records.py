@@ -166,3 +166,12 @@ class SatisfactionStat:
     @property
     def reopen_share(self) -> float:
         return 100 * self.reopened / self.asked
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTemplate:
+    """A canned reply: `texts` by language (kk, ru, en), placeholders not yet filled."""
+
+    id: int
+    title: str
+    texts: dict[str, str]

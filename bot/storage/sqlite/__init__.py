@@ -37,6 +37,7 @@ from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
 from bot.storage.sqlite.outbox import SqliteOutboxStore
+from bot.storage.sqlite.reply_templates import SqliteReplyTemplates
 from bot.storage.sqlite.rotation import SqliteRotationStore
 from bot.storage.sqlite.satisfaction import SqliteSatisfactionStore
 from bot.storage.sqlite.session_codec import SessionCodec
@@ -76,6 +77,7 @@ class SqliteTx:
         self.rotation = SqliteRotationStore(conn, cipher)
         self.blobs = SqliteBlobIndex(conn, cipher)
         self.satisfaction = SqliteSatisfactionStore(conn)
+        self.reply_templates = SqliteReplyTemplates(conn)
 
 
 class SqliteStorage:

@@ -13,7 +13,17 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web.staff import admin, auth, inbox, keys, password, stats, ticket, tokens
+from bot.web.staff import (
+    admin,
+    auth,
+    inbox,
+    keys,
+    password,
+    reply_templates,
+    stats,
+    ticket,
+    tokens,
+)
 from bot.web.staff.auth import current_user, require_role, signed_in_user
 from bot.web.staff.common import WEB_DIR, ParameterErrors, SecurityHeaders, render
 
@@ -41,6 +51,8 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Route("/tokens", tokens.tokens, methods=["GET", "POST"]),
         Route("/tokens/{token_id:int}/revoke", tokens.revoke, methods=["POST"]),
         Route("/audit", admin.audit_log),
+        Route("/templates", reply_templates.templates, methods=["GET", "POST"]),
+        Route("/templates/{template_id:int}", reply_templates.template, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="staff-static"),
         *extra,
     ]

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.staff import actions
+from bot.staff import actions, canned
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
 from bot.staff.records import StaffUser
 from bot.staff.roles import can_see
@@ -43,8 +43,10 @@ async def _page(
     status_code: int = 200,
     error: str | None = None,
     identity: dict[str, Any] | None = None,
+    reply_text: str = "",
 ) -> Response:
-    """Render the ticket; a tip is decrypted for this response only, and the view audited."""
+    """Render the ticket; a tip is decrypted for this response only, and the view audited.
+    `reply_text` fills the reply box (a canned reply, or what was typed before an error)."""
     actor = actor_of(request, user)
     contents: dict[str, Any] | None = None
     locked = False
@@ -69,6 +71,7 @@ async def _page(
         names = await db.staff.names()
         staff = [u for u in await db.staff.all() if not u.disabled and can_see(u, ticket)]
         citizen = await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
+        templates = await db.tx.reply_templates.all()
     return render(
         request,
         "staff/ticket.html",
@@ -89,6 +92,8 @@ async def _page(
         error=error,
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
+        reply_templates=templates,
+        reply_text=reply_text,
         overdue=ticket.due_on is not None
         and ticket.due_on < today_of(request)
         and ticket.status in ("new", "in_review", "waiting"),
@@ -110,7 +115,21 @@ async def show(request: Request) -> Response:
     found = await _load(request, actor_of(request, user))
     if isinstance(found, Response):
         return found
-    return await _page(request, user, found)
+    return await _page(request, user, found, reply_text=await _canned(request, found))
+
+
+async def _canned(request: Request, ticket: Ticket) -> str:
+    """The canned reply picked on the page (`?template=`), in the ticket's language with
+    its placeholders filled; empty when none was picked or it is gone."""
+    template_id = P.form_id(request.query_params.get("template"))
+    if template_id is None:
+        return ""
+    async with reading(request) as db:
+        found = await db.tx.reply_templates.get(template_id)
+    if found is None:
+        return ""
+    t = runtime_of(request).catalogs[ticket.locale]
+    return canned.fill(found.texts[ticket.locale], ticket, t)
 
 
 @require_role(*TICKET_ROLES)
@@ -172,7 +191,10 @@ async def act(request: Request) -> Response:
         async with reading(request) as db:
             current = await db.tx.tickets.get(ticket.id)
         assert current is not None
-        return await _page(request, user, current, status_code=err.status_code, error=err.msgid)
+        kept = text if action == "reply" else ""  # what was typed stays in the box
+        return await _page(
+            request, user, current, status_code=err.status_code, error=err.msgid, reply_text=kept
+        )
     if queued is not None:
         runtime.outbox.wake()
     if action == "reveal":

@@ -13,3 +13,14 @@ CREATE TABLE ticket_satisfaction (
     reopened    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX ticket_satisfaction_ticket ON ticket_satisfaction (ticket_id, id);
+
+-- Canned replies that admins keep for staff: a title and the text in each language, with
+-- the placeholders {reference}, {deadline} and {name} filled in on the ticket page.
+CREATE TABLE reply_templates (
+    id         INTEGER PRIMARY KEY,
+    title      TEXT NOT NULL,
+    kk         TEXT NOT NULL,
+    ru         TEXT NOT NULL,
+    en         TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

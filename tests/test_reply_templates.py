@@ -1,0 +1,80 @@
+"""Canned replies: admins keep them in kk, ru and en on /staff/templates (audited); on the
+ticket page staff pick one and the reply box holds it in the citizen's language, with
+{reference}, {deadline} and {name} filled in."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date
+
+from tests.staff import console, post_form
+
+TEXTS = {
+    "title": "Құжат сұрау",
+    "kk": "Құрметті {name}! {reference} өтініші бойынша {deadline} дейін анықтама жіберіңіз.",
+    "ru": "Уважаемый(ая) {name}! Срок ответа по обращению {reference}: {deadline}",
+    "en": "Dear {name}, please send the certificate for {reference} by {deadline}.",
+}
+
+
+def box(page: str) -> str:
+    found = re.search(r'<textarea name="text"[^>]*>([^<]*)</textarea>', page)
+    assert found, "no reply box"
+    return html.unescape(found.group(1))
+
+
+async def test_admin_keeps_templates_and_staff_fill_them_in_the_citizens_language(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        await c.add_user("rita", "reviewer")
+        ticket = await c.complaint("AB-8001", locale="ru", due_on=date(2026, 4, 6))
+        async with c.runtime.storage.transaction() as tx:
+            await tx.conn.execute(
+                "UPDATE tickets SET details = ? WHERE id = ?",
+                ('{"applicant_name": "Айгерим"}', ticket.id),
+            )
+        admin = await c.login("ada")
+        added = await post_form(admin, "/staff/templates", "/staff/templates", TEXTS)
+        assert added.status_code == 303
+        listing = await admin.get(added.headers["location"])
+        assert "Құжат сұрау" in listing.text and "Template saved." in listing.text
+        template_id = re.search(r'href="/staff/templates/(\d+)"', listing.text).group(1)
+
+        rita = await c.login("rita")
+        assert (await rita.get("/staff/templates")).status_code == 403
+        page = await rita.get(f"/staff/tickets/AB-8001?template={template_id}")
+        assert box(page.text) == (
+            "Уважаемый(ая) Айгерим! Срок ответа по обращению AB-8001: 6 апреля 2026\u202fг."
+        )
+        assert box((await rita.get("/staff/tickets/AB-8001")).text) == ""
+
+        url = f"/staff/templates/{template_id}"
+        edited = await post_form(admin, url, url, {**TEXTS, "en": "Hello {name}: {reference}."})
+        assert edited.status_code == 303
+        deleted = await post_form(admin, url, url, {"op": "delete"})
+        assert deleted.status_code == 303
+        assert "Құжат сұрау" not in (await admin.get("/staff/templates")).text
+        actions = [a for _, a, _ in await c.audit_actions()]
+        assert [a for a in actions if a.startswith("template.")] == [
+            "template.add",
+            "template.edit",
+            "template.delete",
+        ]
+
+
+async def test_a_template_needs_every_language_and_only_known_placeholders(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        admin = await c.login("ada")
+        missing = await post_form(
+            admin, "/staff/templates", "/staff/templates", {**TEXTS, "en": " "}
+        )
+        assert missing.status_code == 400 and "all three languages" in missing.text
+        assert "Құжат сұрау" in missing.text  # what was typed is kept
+        bad = await post_form(
+            admin, "/staff/templates", "/staff/templates", {**TEXTS, "ru": "{name.__class__}"}
+        )
+        assert bad.status_code == 400 and "may appear in braces" in bad.text
+        async with c.runtime.storage.read() as tx:
+            assert await tx.reply_templates.all() == []
