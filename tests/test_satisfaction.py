@@ -85,6 +85,9 @@ async def test_not_solved_hours_later_reopens_with_the_comment_for_the_same_assi
         assert said[-1] == "Анықтама әлі берілген жоқ"
         assert events[-1] == "reopened"
         assert (survey.solved, survey.rating, survey.reopened) == (False, 2, True)
+        page = (await (await c.login("rita")).get(URL)).text
+        assert "Reopened by the citizen" in page and "answer rated 2 of 5" in page
+        assert "said the problem was not solved: reopened" in page
 
 
 async def test_the_ten_working_days_skip_nauryz(settings, clock):

@@ -72,6 +72,7 @@ async def _page(
         staff = [u for u in await db.staff.all() if not u.disabled and can_see(u, ticket)]
         citizen = await db.tx.citizens.get(ticket.citizen_id) if ticket.citizen_id else None
         templates = await db.tx.reply_templates.all()
+        survey = await db.tx.satisfaction.latest(ticket.id)
     return render(
         request,
         "staff/ticket.html",
@@ -93,6 +94,7 @@ async def _page(
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
         reply_templates=templates,
+        survey=survey,
         reply_text=reply_text,
         overdue=ticket.due_on is not None
         and ticket.due_on < today_of(request)
