@@ -3,8 +3,8 @@
 The closing message carries the question "Was your problem solved?" with yes/no buttons;
 the conversation (handlers/satisfaction.py) then asks for a rating of the answer and, for
 a "no" within REOPEN_WORKING_DAYS of the closing, a comment that reopens the ticket. The
-question opens the citizen's conversation only when nothing would be lost by it: no
-session, or one with no draft and no reply still waiting to be sent.
+question opens the citizen's conversation only when no draft would be lost by it; the
+answer kept with the session (bot/replies.py) is kept as it was.
 """
 
 from __future__ import annotations
@@ -58,14 +58,13 @@ async def open_survey(
     question = solved_question(catalogs, ticket.locale, ticket.reference)
     data = {"ticket": ticket.id, "reference": ticket.reference}
     record = session_record(citizen.id, FLOW, ASK_SOLVED, data, [], question.buttons)
-    await tx.sessions.save(record, now=now)
+    # The last step's answer stays: it may not be known to be sent yet, and a webhook's
+    # retry is answered from it.
+    await tx.sessions.save(record, now=now, reply=await tx.sessions.reply(citizen.id))
     return question
 
 
 async def _at_rest(tx: Tx, citizen_id: int) -> bool:
-    if await tx.sessions.reply(citizen_id) is not None:
-        return False  # the answer to their last message is not known to be sent yet
     record = await tx.sessions.load(citizen_id)
-    if record is None or record.flow == FLOW:
-        return True
-    return not record.data.get("d") and not record.data.get("h")
+    # The main menu, or a flow's first question, holds no draft: nothing is lost.
+    return record is None or record.flow == FLOW or not record.data.get("d")
