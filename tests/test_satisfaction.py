@@ -172,3 +172,19 @@ async def test_statistics_show_solved_rating_and_reopen_rates_per_group(settings
         )
         row = r"<td>{}</td><td>1</td><td>1</td><td>0.0</td><td>2.00</td><td>100.0</td>"
         assert re.search(row.format("Almaty"), html)
+
+
+async def test_feedback_follow_ups_are_not_asked(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7002", kind="feedback")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7002"
+        done = await post_form(web, url, url + "/status", {"status": "resolved", "reason": "OK"})
+        assert done.status_code == 303
+        for _ in range(300):
+            if c.sender.sent:
+                break
+            await asyncio.sleep(0.01)
+        ((_chat, outgoing),) = c.sender.sent
+        assert len(outgoing.replies) == 1
