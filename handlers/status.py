@@ -20,12 +20,14 @@ Data keys: ticket_id (the ticket on screen).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import FREE_TEXT, TEXT, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import ThreadMessage, Ticket
+from handlers.answer import join_thread
 
 FLOW = Flow("status", entry="pick", menu_title="status.menu", menu_order=40)
 
@@ -161,16 +163,9 @@ async def on_reply(msg: Inbound, ctx: Context) -> Go:
     ticket = await _mine(ctx)
     if ticket is None:
         raise UserInputError("status.not_found")
-    tickets = ctx.tx.tickets
-    await tickets.add_message(ticket.id, author="citizen", body=text, now=ctx.now)
-    await tickets.add_event(ticket.id, actor="citizen", action="citizen_replied", now=ctx.now)
-    if ticket.status == "waiting":
-        await tickets.set_status(ticket.id, "in_review", now=ctx.now)
-        await tickets.add_event(
-            ticket.id, actor="citizen", action="status", now=ctx.now, status="in_review"
-        )
+    go = await join_thread(ticket, {"text": text}, ctx)
     sent = ctx.t("status.reply_sent", reference=ticket.reference)
-    return Go(state=None, say=(Reply(sent),))
+    return replace(go, say=(Reply(sent),))
 
 
 async def _mine(ctx: Context) -> Ticket | None:
