@@ -11,6 +11,8 @@ from bot.runtime import Runtime
 from bot.storage.records import Ticket, TicketDraft
 from tests.chat import Chat
 from tests.conftest import Clock
+from tests.staff import console, post_form
+from tests.test_api import bearer, token_for
 from tests.test_complaint import LANGS, attach
 from tests.test_status import QUESTION, file_complaint, staff_asks
 
@@ -119,3 +121,42 @@ async def test_files_and_a_location_answer_the_waiting_ticket(
     messages = await thread(runtime, ticket)
     assert messages[-1][0] == "citizen" and "51.128" in messages[-1][1]
     assert "Мәңгілік Ел 8" in messages[-1][1]
+
+
+async def test_staff_ask_on_the_console_the_citizen_answers_at_the_menu(settings, clock) -> None:
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        ticket = await c.complaint("AB-7001", locale="ru", chat_key="asker")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7001"
+        assert 'name="needs_answer"' in (await web.get(url)).text
+        form = {"text": "В каком ЦОН это было?", "needs_answer": "1"}
+        assert (await post_form(web, url, url + "/reply", form)).status_code == 303
+        assert (await current(c.runtime, ticket)).status == "waiting"
+
+        clock.advance(minutes=30)
+        chat = Chat(c.runtime.dispatcher, chat_key="asker", lang="ru")
+        await chat.send("ЦОН Алмалинского района")
+        assert ADDED["ru"].format(ref="AB-7001") in chat.text
+        after = await current(c.runtime, ticket)
+        assert after.status == "in_review" and after.last_citizen_at == clock()
+        page = (await web.get(url)).text
+        assert "ЦОН Алмалинского района" in page and "Citizen last wrote" in page
+
+
+async def test_api_reply_with_needs_answer_waits_for_the_citizen(settings, clock) -> None:
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        ticket = await c.complaint("AB-7002", locale="en", chat_key="api-asker")
+        token = await token_for(c, rita)
+        api = c.client()
+        replied = await api.post(
+            "/api/v1/tickets/AB-7002/replies",
+            json={"text": "Which day?", "needs_answer": True},
+            headers=bearer(token),
+        )
+        assert replied.status_code == 201
+        assert (await current(c.runtime, ticket)).status == "waiting"
+        spec = (await api.get("/api/v1/openapi.json")).json()
+        body = spec["paths"]["/tickets/{reference}/replies"]["post"]["requestBody"]
+        assert "needs_answer" in str(body)

@@ -186,10 +186,27 @@ async def extend_deadline(
 
 
 async def reply(
-    db: StaffTx, catalogs: Catalogs, actor: Actor, ticket: Ticket, *, text: str
+    db: StaffTx,
+    catalogs: Catalogs,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    text: str,
+    needs_answer: bool = False,
 ) -> int | None:
-    """Answer the citizen in their chat; an anonymous tipster reads it with the receipt."""
+    """Answer the citizen in their chat; an anonymous tipster reads it with the receipt.
+
+    `needs_answer`: staff asked something, so the ticket waits for the citizen (status
+    "waiting"), and the citizen's next words in the chat join its thread."""
     text = _clean(text, "staff.ticket.empty_reply")
+    if needs_answer and ticket.status != "waiting":
+        if "waiting" not in TRANSITIONS[ticket.status]:
+            raise ActionError("staff.ticket.bad_transition")
+        await _bump(db, ticket, ticket.version, actor, status="waiting")
+        await db.tx.tickets.add_event(
+            ticket.id, actor=actor.label, action="status", now=actor.now,
+            **{"from": ticket.status, "to": "waiting"},
+        )  # fmt: skip
     t = catalogs[ticket.locale]
     wrapped = t("staff.notify.reply", reference=ticket.reference, text=text)
     outbox_id = await _tell(db, actor, ticket, wrapped, purpose="reply", body=text)
