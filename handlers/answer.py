@@ -32,7 +32,12 @@ PAYLOAD_PREFIX = "a:"
 
 
 async def take(msg: Inbound, ctx: Context, refusal: str) -> Go:
-    """Free input at the main menu: an answer to the waiting ticket(s); else `refusal`."""
+    """Free input at the main menu: an answer to the staff message it replies to (Telegram),
+    or to the waiting ticket(s); else `refusal`."""
+    if msg.reply_to is not None:
+        replied = await ctx.tx.tickets.for_sent_message(ctx.citizen.id, msg.reply_to)
+        if replied is not None:
+            return await join_thread(replied, _answer(msg, ctx), ctx)
     waiting = await ctx.tx.tickets.awaiting_answer(ctx.citizen.id)
     if not waiting:
         raise UserInputError(refusal)

@@ -135,6 +135,17 @@ class SqliteTicketStore:
         ) as cur:
             return [ticket_from_row(row) for row in await cur.fetchall()]
 
+    async def for_sent_message(self, citizen_id: int, external_id: str) -> Ticket | None:
+        """The citizen's ticket whose staff message was sent under this platform id."""
+        return await self._one(
+            "SELECT t.* FROM outbox o JOIN ticket_messages m ON m.outbox_id = o.id"
+            " JOIN tickets t ON t.id = m.ticket_id"
+            " WHERE o.external_id = ? AND o.citizen_id = ? AND t.citizen_id = ? LIMIT 1",
+            external_id,
+            citizen_id,
+            citizen_id,
+        )
+
     async def set_status(self, ticket_id: int, status: str, *, now: datetime) -> None:
         await self._conn.execute(
             "UPDATE tickets SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",

@@ -1,0 +1,84 @@
+"""Answers in the chat on Telegram (issue 14): a citizen's Reply to a staff message joins
+that message's ticket, through the real python-telegram-bot against the fake Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.domain import Channel
+from bot.runtime import Runtime
+from bot.staff import actions
+from bot.staff.accounts import add_account
+from bot.storage.records import Ticket, TicketDraft
+from bot.storage.sqlite.console import StaffTx
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.telegram_chat import TgCitizen, running_bot, runtime_of, settle
+
+CHAT = 7001
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi() as fake:
+        yield fake
+
+
+async def complaint(runtime: Runtime, reference: str) -> Ticket:
+    now = runtime.dispatcher.clock()
+    async with runtime.storage.transaction() as tx:
+        citizen = await tx.citizens.find(Channel.TELEGRAM, str(CHAT))
+        assert citizen is not None
+        draft = TicketDraft("complaint", "ru", citizen.id, "telegram", "healthcare")
+        return await tx.tickets.add(draft, reference=reference, now=now)
+
+
+async def staff_reply(runtime: Runtime, ticket: Ticket, text: str) -> None:
+    """What the console's reply form does, as a reviewer who does not mark it."""
+    now = runtime.dispatcher.clock()
+    async with runtime.storage.transaction() as tx:
+        db = StaffTx(tx)
+        user = await db.staff.by_username("rita")
+        if user is None:
+            user = await add_account(db, "rita", "reviewer", "pw-" + "x" * 20, locale="en", now=now)
+        await actions.reply(db, runtime.catalogs, actions.Actor(user, None, now), ticket, text=text)
+    runtime.outbox.wake()
+
+
+async def thread(runtime: Runtime, ticket: Ticket) -> list[tuple[str, str]]:
+    async with runtime.storage.read() as tx:
+        messages = await tx.tickets.messages(ticket.id, include_internal=False)
+    return [(m.author, m.body) for m in messages]
+
+
+async def test_a_reply_to_a_staff_message_joins_its_ticket(
+    settings: Settings, api: FakeTelegramApi
+) -> None:
+    async with running_bot(settings, api, "polling") as app:
+        runtime = runtime_of(app)
+        citizen = TgCitizen(api, CHAT, "ru")
+        await citizen.start()
+        first = await complaint(runtime, "AB-1001")
+        second = await complaint(runtime, "AB-1002")
+        await staff_reply(runtime, first, "Какой это был ЦОН?")
+        await staff_reply(runtime, second, "Уточните дату")
+        sent = await api.wait_for_sent(CHAT, len(citizen.messages) + 2)
+        asked: dict[str, Any] = next(m for m in sent if "Какой это был ЦОН?" in m["text"])
+
+        before = len(citizen.messages)
+        api.push_text(CHAT, "ЦОН №3 на Абая", from_lang="ru", reply_to=asked)
+        await api.wait_for_sent(CHAT, before + 1)
+        await settle(api)
+        assert "Добавлено к обращению AB-1001" in citizen.messages[before]["text"]
+        assert await thread(runtime, first) == [
+            ("staff", "Какой это был ЦОН?"),
+            ("citizen", "ЦОН №3 на Абая"),
+        ]
+        assert await thread(runtime, second) == [("staff", "Уточните дату")]
+
+        await citizen.send("а без ответа?")  # not a reply, and no ticket waits
+        assert "Выберите" in citizen.text
+        assert len(await thread(runtime, first)) == 2
