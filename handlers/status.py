@@ -7,6 +7,7 @@ stateDiagram-v2
     pick --> pick: not found or malformed (wrong references counted, then locked)
     pick --> [*]: a 16-digit receipt (the tip_inbox flow)
     ticket --> reply: "Reply" (offered when staff asked something)
+    [*] --> reply: "Answer" under a staff message (a link, see bot.flow.link_payload)
     ticket --> pick: "Check another"
     reply --> [*]: the text joins the ticket's thread
 ```
@@ -150,10 +151,14 @@ async def on_ticket(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("reply")
 async def ask_reply(ctx: Context) -> Reply:
+    if await _mine(ctx) is None:
+        # Opened by a link (a staff message's "Answer") for a ticket not filed here.
+        return Reply(ctx.t("status.not_found"), ctx.nav(back=False))
     return Reply(ctx.t("status.ask_reply"), ctx.nav())
 
 
-@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}))
+# A staff message's "Answer" button opens this step for its ticket (bot/staff/actions.py).
+@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}), opens="ticket_id")
 async def on_reply(msg: Inbound, ctx: Context) -> Go:
     text = msg.text.strip()
     if len(text) > MAX_REPLY:

@@ -82,3 +82,39 @@ async def test_a_reply_to_a_staff_message_joins_its_ticket(
         await citizen.send("а без ответа?")  # not a reply, and no ticket waits
         assert "Выберите" in citizen.text
         assert len(await thread(runtime, first)) == 2
+
+
+async def test_the_answer_button_under_a_staff_message_opens_the_reply_step(
+    settings: Settings, api: FakeTelegramApi
+) -> None:
+    async with running_bot(settings, api, "polling") as app:
+        runtime = runtime_of(app)
+        citizen = TgCitizen(api, CHAT, "ru")
+        await citizen.start()
+        ticket = await complaint(runtime, "AB-2001")
+        await staff_reply(runtime, ticket, "Пришлите номер талона")
+        await api.wait_for_sent(CHAT, len(citizen.messages) + 1)
+        asked = citizen.last
+        [[button]] = asked["reply_markup"]["inline_keyboard"]
+        assert button["text"] == "✍️ Ответить"
+        assert button["callback_data"] == f"link:status:reply:{ticket.id}"
+
+        before = len(citizen.messages)
+        api.push_callback(CHAT, button["callback_data"], asked["message_id"], from_lang="ru")
+        await api.wait_for_sent(CHAT, before + 1)
+        await settle(api)
+        assert "Напишите ответ одним сообщением" in citizen.text
+        await citizen.send("Талон А-17")
+        assert "ваш ответ добавлен к обращению AB-2001" in citizen.text
+        assert await thread(runtime, ticket) == [
+            ("staff", "Пришлите номер талона"),
+            ("citizen", "Талон А-17"),
+        ]
+
+        # A link forged for a ticket of another chat opens nothing.
+        before = len(citizen.messages)
+        forged = f"link:status:reply:{ticket.id + 1}"
+        api.push_callback(CHAT, forged, asked["message_id"], from_lang="ru")
+        await api.wait_for_sent(CHAT, before + 1)
+        await settle(api)
+        assert "обращения с таким номером нет" in citizen.text
