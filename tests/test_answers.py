@@ -157,6 +157,8 @@ async def test_api_reply_with_needs_answer_waits_for_the_citizen(settings, clock
         )
         assert replied.status_code == 201
         assert (await current(c.runtime, ticket)).status == "waiting"
+        detail = (await api.get("/api/v1/tickets/AB-7002", headers=bearer(token))).json()
+        assert detail["status"] == "waiting" and detail["last_citizen_at"] is None
         spec = (await api.get("/api/v1/openapi.json")).json()
         body = spec["paths"]["/tickets/{reference}/replies"]["post"]["requestBody"]
         assert "needs_answer" in str(body)
