@@ -1,5 +1,6 @@
-"""Answers in the chat on Telegram (issue 14): a citizen's Reply to a staff message joins
-that message's ticket, through the real python-telegram-bot against the fake Bot API."""
+"""Answers in the chat on the messengers (issue 14), through the real libraries against
+fakes on 127.0.0.1: on Telegram a Reply to a staff message joins that message's ticket and
+its "Answer" button opens the reply step; on WhatsApp plain text answers a waiting ticket."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.storage.records import Ticket, TicketDraft
 from bot.storage.sqlite.console import StaffTx
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TgCitizen, running_bot, runtime_of, settle
+from tests.whatsapp_chat import running_bot as whatsapp_bot
 
 CHAT = 7001
 
@@ -27,24 +29,37 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
         yield fake
 
 
-async def complaint(runtime: Runtime, reference: str) -> Ticket:
+async def complaint(
+    runtime: Runtime, reference: str, channel: Channel = Channel.TELEGRAM
+) -> Ticket:
     now = runtime.dispatcher.clock()
     async with runtime.storage.transaction() as tx:
-        citizen = await tx.citizens.find(Channel.TELEGRAM, str(CHAT))
+        if channel is Channel.TELEGRAM:
+            citizen = await tx.citizens.find(channel, str(CHAT))
+        else:
+            rows = await tx.conn.execute_fetchall(
+                "SELECT id FROM citizens WHERE channel = ?", (channel.value,)
+            )
+            citizen = await tx.citizens.get(next(iter(rows))[0])
         assert citizen is not None
-        draft = TicketDraft("complaint", "ru", citizen.id, "telegram", "healthcare")
+        draft = TicketDraft("complaint", "ru", citizen.id, channel.value, "healthcare")
         return await tx.tickets.add(draft, reference=reference, now=now)
 
 
-async def staff_reply(runtime: Runtime, ticket: Ticket, text: str) -> None:
-    """What the console's reply form does, as a reviewer who does not mark it."""
+async def staff_reply(
+    runtime: Runtime, ticket: Ticket, text: str, *, needs_answer: bool = False
+) -> None:
+    """What the console's reply form does, as a reviewer."""
     now = runtime.dispatcher.clock()
     async with runtime.storage.transaction() as tx:
         db = StaffTx(tx)
         user = await db.staff.by_username("rita")
         if user is None:
             user = await add_account(db, "rita", "reviewer", "pw-" + "x" * 20, locale="en", now=now)
-        await actions.reply(db, runtime.catalogs, actions.Actor(user, None, now), ticket, text=text)
+        actor = actions.Actor(user, None, now)
+        await actions.reply(
+            db, runtime.catalogs, actor, ticket, text=text, needs_answer=needs_answer
+        )
     runtime.outbox.wake()
 
 
@@ -118,3 +133,20 @@ async def test_the_answer_button_under_a_staff_message_opens_the_reply_step(
         await api.wait_for_sent(CHAT, before + 1)
         await settle(api)
         assert "обращения с таким номером нет" in citizen.text
+
+
+async def test_on_whatsapp_plain_text_answers_the_waiting_ticket(settings: Settings, clock) -> None:
+    async with whatsapp_bot(settings, clock) as bot:
+        chat = bot.chat("+77011234567")
+        await chat.send("Сәлем")
+        await chat.send("2")  # Русский
+        assert "Главное меню" in chat.text
+        ticket = await complaint(bot.runtime, "AB-3001", Channel.WHATSAPP)
+        await staff_reply(bot.runtime, ticket, "В какое время вы были в ЦОН?", needs_answer=True)
+        await bot.until(lambda: bot.api.sent_to(chat.address))
+        await chat.send("Около 11 утра")
+        assert "Добавлено к обращению AB-3001" in chat.text
+        assert await thread(bot.runtime, ticket) == [
+            ("staff", "В какое время вы были в ЦОН?"),
+            ("citizen", "Около 11 утра"),
+        ]
