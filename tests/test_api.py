@@ -293,6 +293,8 @@ async def test_every_field_the_api_returns_is_in_its_openapi_schema(settings, cl
         status = {"status": "in_review", "reason": "Проверяем", "version": 1}
         await call("POST", "/tickets/AB-8301/status", reviewer, json=status)
         await call("POST", "/tickets/AB-8301/status", reviewer, json=status)  # 409
+        resolved = {"status": "resolved", "reason": "Готово", "version": 2}
+        await call("POST", "/tickets/AB-8301/status", reviewer, json=resolved)  # asks the citizen
         await call("GET", "/tickets/AB-8301", reviewer)
         await call("GET", "/tickets?per_page=5", reviewer)
         await call("GET", "/tickets?per_page=0x", reviewer)  # 400 naming the parameter
@@ -313,4 +315,6 @@ async def test_every_field_the_api_returns_is_in_its_openapi_schema(settings, cl
             seen.add((route, code))
         detail = next(b for m, p, _, b in answers if p == "/tickets/AB-8301" and m == "get")
         assert detail["messages"] and detail["events"]  # the nested objects were checked too
+        assert detail["satisfaction"]["outcome"] == "resolved"
+        assert detail["satisfaction"]["solved"] is None  # asked, not answered yet
         assert len(seen) == 8

@@ -25,7 +25,7 @@ from bot.schema import (
     one_of,
 )
 from bot.staff.records import KINDS, STATUSES, InboxPage, InboxRow, TicketEvent
-from bot.storage.records import ThreadMessage
+from bot.storage.records import Satisfaction, ThreadMessage
 
 R = TypeVar("R")
 
@@ -40,6 +40,7 @@ class TicketDetail(NamedTuple):
     row: InboxRow
     messages: list[MessageView]
     events: list[TicketEvent]
+    satisfaction: Satisfaction | None = None  # the citizen's answer after the last closing
 
 
 class StatusChanged(NamedTuple):
@@ -156,6 +157,24 @@ EVENT: Schema[TicketEvent] = Schema(
         Field("at", DATE_TIME, lambda event: event.created_at.isoformat()),
     ],
 )
+SATISFACTION: Schema[Satisfaction] = Schema(
+    "Satisfaction",
+    [
+        Field("outcome", one_of(("resolved", "rejected")), lambda s: s.outcome),
+        Field("closed_on", {"type": "string", "format": "date"}, lambda s: iso_date(s.closed_on)),
+        Field(
+            "solved",
+            {"type": ["boolean", "null"], "description": "null: not answered yet"},
+            lambda s: s.solved,
+        ),
+        Field("rating", {**OPTIONAL_INTEGER, "minimum": 1, "maximum": 5}, lambda s: s.rating),
+        Field(
+            "answered_at", {**DATE_TIME, "type": ["string", "null"]}, lambda s: _iso(s.answered_at)
+        ),
+        Field("reopened", BOOLEAN, lambda s: s.reopened),
+    ],
+    description="what the citizen was asked after the last closing of a complaint, and said",
+)
 DETAIL: Schema[TicketDetail] = Schema(
     "TicketDetail",
     [
@@ -168,6 +187,12 @@ DETAIL: Schema[TicketDetail] = Schema(
             "events",
             {"type": "array", "items": EVENT.ref()},
             lambda detail: [EVENT.dump(event) for event in detail.events],
+        ),
+        Field(
+            "satisfaction",
+            {**SATISFACTION.ref(), "description": "absent until a closing asked the citizen"},
+            lambda detail: SATISFACTION.dump(detail.satisfaction) if detail.satisfaction else None,
+            omit_none=True,
         ),
     ],
     description="a complaint or feedback in full; a tip as `TipMetadata` only",
@@ -214,6 +239,7 @@ COMPONENTS: tuple[Schema[Any], ...] = (
     PAGE,
     MESSAGE,
     EVENT,
+    SATISFACTION,
     DETAIL,
     STATUS_CHANGED,
     TIP_STATUS_CHANGED,

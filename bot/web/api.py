@@ -155,9 +155,10 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
+        survey = await db.tx.satisfaction.latest(ticket.id)
     row = _row(request, ticket, names.get(ticket.assignee_id or 0))
     messages = [MessageView(m, names.get(m.staff_id or 0), deliveries.get(m.id)) for m in thread]
-    return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events)))
+    return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events, survey)))
 
 
 async def set_status(request: Request, actor: Actor) -> Response:
