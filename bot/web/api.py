@@ -54,7 +54,7 @@ from bot.web.staff.common import (
     today_of,
     writing,
 )
-from bot.web.staff.inbox import query_from
+from bot.web.staff.inbox import due_soon_until, query_from
 
 MAX_PER_PAGE = 200
 Handler = Callable[[Request, Actor], Awaitable[Response]]
@@ -138,7 +138,8 @@ async def list_tickets(request: Request, actor: Actor) -> Response:
     per_page = P.integer(params, "per_page", default=50, low=1, high=MAX_PER_PAGE, clamp=True)
     query = query_from(params, actor.user, per_page=per_page)
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today_of(request))
+        soon = due_soon_until(request)
+        page = await db.console.inbox(query, today=today_of(request), due_soon_until=soon)
     return JSONResponse(PAGE.dump(page))
 
 
