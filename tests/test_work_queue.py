@@ -81,6 +81,8 @@ async def test_api_lists_the_answer_flag_and_last_activity(settings, clock):
         async with c.client() as api:
             items = (await api.get("/api/v1/tickets", headers=bearer(token))).json()["items"]
             spec = (await api.get("/api/v1/openapi.json")).json()
+            one = (await api.get("/api/v1/tickets/AB-7002", headers=bearer(token))).json()
+            soon = (await api.get("/api/v1/tickets/AB-7004", headers=bearer(token))).json()
     assert [item["reference"] for item in items] == EXPECTED
     first = items[0]
     assert first["citizen_answered"] is True and first["due_soon"] is False
@@ -88,6 +90,8 @@ async def test_api_lists_the_answer_flag_and_last_activity(settings, clock):
     assert [i["reference"] for i in items if i["citizen_answered"]] == ["AB-7002"]
     assert [i["reference"] for i in items if i["due_soon"]] == ["AB-7006", "AB-7004"]
     listed = spec["components"]["schemas"]["ListedTicket"]
+    assert one["citizen_answered"] is True and one["last_activity"] == first["last_activity"]
+    assert soon["due_soon"] is True and soon["citizen_answered"] is False
     added = listed["allOf"][1]["properties"]
     assert added["citizen_answered"]["type"] == "boolean"
     assert added["last_activity"]["format"] == "date-time"

@@ -173,8 +173,9 @@ DETAIL: Schema[TicketDetail] = Schema(
             lambda detail: [EVENT.dump(event) for event in detail.events],
         ),
     ],
-    description="a complaint or feedback in full; a tip as `TipMetadata` only",
-    base=(TICKET, lambda detail: detail.row),
+    description="a complaint or feedback in full, with its work-queue marks; a tip as"
+    " `TipMetadata` only",
+    base=(LISTED, lambda detail: detail.row),
 )
 
 OUTBOX_ID: Field[StatusChanged] = Field(

@@ -11,6 +11,7 @@ schemas and describes exactly the routes below; tests compare both with real ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -156,7 +157,14 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
-    row = _row(request, ticket, names.get(ticket.assignee_id or 0))
+        answered, last_activity = await db.console.activity(ticket.id)
+    soon = ticket.due_on is not None and ticket.due_on <= due_soon_until(request)
+    row = replace(
+        _row(request, ticket, names.get(ticket.assignee_id or 0)),
+        answered=answered,
+        due_soon=soon and ticket.status in OPEN_STATUSES,
+        last_activity=last_activity,
+    )
     messages = [MessageView(m, names.get(m.staff_id or 0), deliveries.get(m.id)) for m in thread]
     return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events)))
 

@@ -151,6 +151,18 @@ class SqliteConsoleStore:
             query.per_page if query.per_page > 0 else max(total, 1),
         )
 
+    async def activity(self, ticket_id: int) -> tuple[bool, datetime | None]:
+        """(citizen answered since staff last wrote, last activity) of one ticket, as the
+        inbox computes them."""
+        async with self._conn.execute(
+            f"SELECT {QUEUE_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return False, None
+        answered = r["citizen_at"] is not None and r["citizen_at"] > (r["staff_at"] or "")
+        return answered, parse_ts(r["last_activity"])
+
     async def status_counts(self, query: InboxQuery, *, today: date) -> dict[str, int]:
         where, params = self._where(query, today, with_status=False)
         counts = dict.fromkeys(STATUSES, 0)
