@@ -56,6 +56,8 @@ async def test_inbox_puts_answers_then_due_soon_first_and_marks_them(settings, c
         assert marks["AB-7002"] == ["answered"] and marks["AB-7003"] == []
         assert page.count("citizen answered</span>") == 1
         row = {ref: page.split(f">{ref}</a>")[1].split("</tr>")[0] for ref in EXPECTED}
+        assert '<span class="answer">Иә, бар</span>' in row["AB-7002"]  # the answer shown
+        assert "Рақмет" not in row["AB-7003"] and "Қосымша" not in row["AB-7003"]
         assert "due soon" in row["AB-7004"] and "overdue" in row["AB-7006"]
         assert "due soon" not in row["AB-7005"] and "due soon" not in row["AB-7000"]
         # Last activity is the last message, not the filing.

@@ -106,6 +106,7 @@ class InboxRow:
     answered: bool = False
     due_soon: bool = False
     last_activity: datetime | None = None  # the later of the ticket's update and its last message
+    answer: str | None = None  # the citizen's answer when `answered`; a tip's stays sealed
 
 
 @dataclass(frozen=True, slots=True)

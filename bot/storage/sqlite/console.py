@@ -31,6 +31,8 @@ QUEUE_COLUMNS = """
       WHERE m.ticket_id = t.id AND m.author = 'citizen') AS citizen_at,
     (SELECT max(m.created_at) FROM ticket_messages m
       WHERE m.ticket_id = t.id AND m.author = 'staff') AS staff_at,
+    (SELECT m.body FROM ticket_messages m WHERE m.ticket_id = t.id AND m.author = 'citizen'
+      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS citizen_text,
     max(t.updated_at, coalesce(
       (SELECT max(m.created_at) FROM ticket_messages m WHERE m.ticket_id = t.id), ''
     )) AS last_activity"""
@@ -140,7 +142,13 @@ class SqliteConsoleStore:
             activity = parse_ts(r["last_activity"])
             found.append(
                 InboxRow(
-                    ticket, r["assignee_name"], overdue, answered, bool(r["due_soon"]), activity
+                    ticket,
+                    r["assignee_name"],
+                    overdue,
+                    answered,
+                    bool(r["due_soon"]),
+                    activity,
+                    r["citizen_text"] if answered else None,
                 )
             )
         return InboxPage(
