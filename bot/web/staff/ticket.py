@@ -34,7 +34,7 @@ ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 # What a form that failed (a validation error, an edit conflict) shows again as typed.
-KEPT_FIELDS = ("text", "status", "reason", "due_on", "assignee")
+KEPT_FIELDS = ("text", "status", "reason", "due_on")
 
 
 async def _page(
