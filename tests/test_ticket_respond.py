@@ -63,13 +63,15 @@ async def test_text_typed_before_a_conflict_is_kept(settings, clock):
                 "csrf_token": csrf_of(page),
                 "version": version,
                 "text": ANSWER,
-                "status": "resolved",
+                "status": "waiting",
+                "needs_answer": "1",
             },
         )
         assert stale.status_code == 409
         kept = html.unescape(stale.text)
         assert f">{ANSWER}</textarea>" in kept
-        assert '<option value="resolved" selected>' in stale.text
+        assert '<option value="waiting" selected>' in stale.text
+        assert 'name="needs_answer" value="1" checked' in stale.text
         assert (await ticket(c, "AB-6103")).status == "in_review"
 
 

@@ -34,7 +34,7 @@ ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 # What a form that failed (a validation error, an edit conflict) shows again as typed.
-KEPT_FIELDS = ("text", "status", "reason", "due_on")
+KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on")
 
 
 async def _page(
@@ -167,7 +167,14 @@ async def act(request: Request) -> Response:
                     reason=text,
                 )
             elif action == "reply":
-                queued = await actions.reply(db, runtime.catalogs, actor, fresh, text=text)
+                queued = await actions.reply(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    text=text,
+                    needs_answer=form.get("needs_answer") == "1",
+                )
             elif action == "note":
                 await actions.note(db, actor, fresh, text=text)
             elif action == "deadline":
