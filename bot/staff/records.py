@@ -70,6 +70,10 @@ class AuditEntry:
     hash: str
 
 
+# Inbox orders; `queue` puts what needs staff first (bot/storage/sqlite/console.py).
+SORT_KEYS = ("queue", "activity", "created", "updated", "due", "status", "reference")
+
+
 @dataclass(slots=True)
 class InboxQuery:
     """Filters of the inbox, the export and the API list. `kinds` is what the role may see."""
@@ -85,7 +89,7 @@ class InboxQuery:
     created_from: datetime | None = None  # UTC, inclusive
     created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
-    sort: str = "created"
+    sort: str = "queue"
     descending: bool = True
     page: int = 1
     per_page: int = 25
@@ -93,9 +97,16 @@ class InboxQuery:
 
 @dataclass(frozen=True, slots=True)
 class InboxRow:
+    """A ticket as the work queue lists it. `answered`: the citizen wrote after the last
+    staff message; `due_soon`: open and due within a few working days (or overdue)."""
+
     ticket: Ticket
     assignee_name: str | None
     overdue: bool
+    answered: bool = False
+    due_soon: bool = False
+    last_activity: datetime | None = None  # the later of the ticket's update and its last message
+    answer: str | None = None  # the citizen's answer when `answered`; a tip's stays sealed
 
 
 @dataclass(frozen=True, slots=True)

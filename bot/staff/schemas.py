@@ -105,9 +105,26 @@ TIP = TICKET.only(
     description="all the API tells about a tip (kind `tip`), whoever asks",
 )
 
-OVERDUE: Field[InboxRow] = Field("overdue", BOOLEAN, lambda row: row.overdue)
-LISTED = Schema("ListedTicket", [OVERDUE], base=(TICKET, lambda row: row))
-LISTED_TIP = Schema("ListedTip", [OVERDUE], base=(TIP, lambda row: row))
+QUEUE_MARKS: list[Field[InboxRow]] = [
+    Field("overdue", BOOLEAN, lambda row: row.overdue),
+    Field(
+        "due_soon",
+        {**BOOLEAN, "description": "open and due within 3 working days, or overdue"},
+        lambda row: row.due_soon,
+    ),
+    Field(
+        "citizen_answered",
+        {**BOOLEAN, "description": "the citizen wrote after the last staff message"},
+        lambda row: row.answered,
+    ),
+    Field(
+        "last_activity",
+        {**DATE_TIME, "description": "the later of the last update and the last message"},
+        lambda row: (row.last_activity or row.ticket.updated_at).isoformat(),
+    ),
+]
+LISTED = Schema("ListedTicket", QUEUE_MARKS, base=(TICKET, lambda row: row))
+LISTED_TIP = Schema("ListedTip", QUEUE_MARKS, base=(TIP, lambda row: row))
 
 PAGE: Schema[InboxPage] = Schema(
     "TicketPage",
@@ -195,8 +212,9 @@ DETAIL: Schema[TicketDetail] = Schema(
             omit_none=True,
         ),
     ],
-    description="a complaint or feedback in full; a tip as `TipMetadata` only",
-    base=(TICKET, lambda detail: detail.row),
+    description="a complaint or feedback in full, with its work-queue marks; a tip as"
+    " `TipMetadata` only",
+    base=(LISTED, lambda detail: detail.row),
 )
 
 OUTBOX_ID: Field[StatusChanged] = Field(

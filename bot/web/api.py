@@ -11,6 +11,7 @@ schemas and describes exactly the routes below; tests compare both with real ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -54,7 +55,7 @@ from bot.web.staff.common import (
     today_of,
     writing,
 )
-from bot.web.staff.inbox import query_from
+from bot.web.staff.inbox import due_soon_until, query_from
 
 MAX_PER_PAGE = 200
 Handler = Callable[[Request, Actor], Awaitable[Response]]
@@ -138,7 +139,8 @@ async def list_tickets(request: Request, actor: Actor) -> Response:
     per_page = P.integer(params, "per_page", default=50, low=1, high=MAX_PER_PAGE, clamp=True)
     query = query_from(params, actor.user, per_page=per_page)
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today_of(request))
+        soon = due_soon_until(request)
+        page = await db.console.inbox(query, today=today_of(request), due_soon_until=soon)
     return JSONResponse(PAGE.dump(page))
 
 
@@ -156,7 +158,14 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
         survey = await db.tx.satisfaction.latest(ticket.id)
-    row = _row(request, ticket, names.get(ticket.assignee_id or 0))
+        answered, last_activity = await db.console.activity(ticket.id)
+    soon = ticket.due_on is not None and ticket.due_on <= due_soon_until(request)
+    row = replace(
+        _row(request, ticket, names.get(ticket.assignee_id or 0)),
+        answered=answered,
+        due_soon=soon and ticket.status in OPEN_STATUSES,
+        last_activity=last_activity,
+    )
     messages = [MessageView(m, names.get(m.staff_id or 0), deliveries.get(m.id)) for m in thread]
     return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events, survey)))
 

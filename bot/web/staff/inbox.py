@@ -5,7 +5,7 @@ CSV/JSON export of the same filtered list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -13,15 +13,24 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
-from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser
+from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
-from bot.web.staff.common import actor_of, message_page, reading, render, today_of, writing
+from bot.web.staff.common import (
+    actor_of,
+    message_page,
+    reading,
+    render,
+    runtime_of,
+    today_of,
+    writing,
+)
 from bot.web.staff.ticket import TICKET_ROLES
+from bot.workdays import add_working_days
 
 FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "from", "to", "q")
-SORT_KEYS = ("created", "updated", "due", "status", "reference")
+DUE_SOON_WORKING_DAYS = 3
 CODE_LENGTH = 64  # category and region codes are short ASCII
 SEARCH_LENGTH = 200
 
@@ -53,11 +62,17 @@ def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25
         created_from=day_start(first) if first else None,
         created_before=day_start(last + timedelta(days=1)) if last else None,
         text=P.text(params, "q", max_length=SEARCH_LENGTH),
-        sort=P.choice(params, "sort", SORT_KEYS) or "created",
+        sort=P.choice(params, "sort", SORT_KEYS) or "queue",
         descending=P.choice(params, "dir", ("asc", "desc")) != "asc",
         page=P.page(params),
         per_page=per_page,
     )
+
+
+def due_soon_until(request: Request) -> date:
+    """The last day a ticket may be due on and count as due soon: a few working days on."""
+    refdata = runtime_of(request).refdata
+    return add_working_days(today_of(request), DUE_SOON_WORKING_DAYS, refdata.days_off)
 
 
 def _link(params: Mapping[str, str], **changes: str | None) -> str:
@@ -85,7 +100,7 @@ async def inbox(request: Request) -> Response:
     query = query_from(params, user)
     today = today_of(request)
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today)
+        page = await db.console.inbox(query, today=today, due_soon_until=due_soon_until(request))
         facets = await db.console.facets(query.kinds)
         staff = [u for u in await db.staff.all() if not u.disabled and u.role == user.role]
         others = await db.console.kind_counts(
@@ -102,6 +117,7 @@ async def inbox(request: Request) -> Response:
         facets=facets,
         staff=staff,
         statuses=STATUSES,
+        sort_keys=SORT_KEYS,
         other_counts=others,
         link=lambda **changes: _link(params, **changes),
         export_query=export_query,

@@ -33,6 +33,8 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
+# What a form that failed (a validation error, an edit conflict) shows again as typed.
+KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on")
 
 
 async def _page(
@@ -43,10 +45,12 @@ async def _page(
     status_code: int = 200,
     error: str | None = None,
     identity: dict[str, Any] | None = None,
+    kept: dict[str, str] | None = None,
     reply_text: str = "",
 ) -> Response:
     """Render the ticket; a tip is decrypted for this response only, and the view audited.
-    `reply_text` fills the reply box (a canned reply, or what was typed before an error)."""
+    `kept`: what was typed into the form that failed (its name under "form"), shown again;
+    `reply_text`: a canned reply picked for the reply box."""
     actor = actor_of(request, user)
     contents: dict[str, Any] | None = None
     locked = False
@@ -91,6 +95,7 @@ async def _page(
         staff=staff,
         transitions=TRANSITIONS[ticket.status],
         error=error,
+        kept=kept or {},
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
         reply_templates=templates,
@@ -169,6 +174,19 @@ async def act(request: Request) -> Response:
                     status=str(form.get("status") or ""),
                     reason=str(form.get("reason") or ""),
                 )
+            elif action == "reply" and form.get("status"):
+                # One form answers and moves the ticket: the answer is the status's reason,
+                # so the citizen gets one message.
+                action = "status"
+                queued = await actions.change_status(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    status=str(form.get("status")),
+                    reason=text,
+                )
             elif action == "reply":
                 queued = await actions.reply(
                     db,
@@ -200,9 +218,14 @@ async def act(request: Request) -> Response:
         async with reading(request) as db:
             current = await db.tx.tickets.get(ticket.id)
         assert current is not None
-        kept = text if action == "reply" else ""  # what was typed stays in the box
+        typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
         return await _page(
-            request, user, current, status_code=err.status_code, error=err.msgid, reply_text=kept
+            request,
+            user,
+            current,
+            status_code=err.status_code,
+            error=err.msgid,
+            kept={"form": request.path_params["action"], **typed},
         )
     if queued is not None:
         runtime.outbox.wake()
