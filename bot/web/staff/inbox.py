@@ -24,6 +24,7 @@ FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "f
 SORT_KEYS = ("created", "updated", "due", "status", "reference")
 CODE_LENGTH = 64  # category and region codes are short ASCII
 SEARCH_LENGTH = 200
+EXCEL_BOM = "\ufeff"
 
 
 def _assignee(params: Mapping[str, str], user: StaffUser) -> tuple[int | None, bool]:
@@ -123,7 +124,8 @@ async def export(request: Request) -> Response:
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     stamp = today_of(request).isoformat()
     return Response(
-        text,
+        # Without a BOM, Excel reads a CSV file in the local code page: Cyrillic is garbled.
+        EXCEL_BOM + text if fmt == "csv" else text,
         media_type=media,
         headers={"content-disposition": f'attachment; filename="tickets-{stamp}.{fmt}"'},
     )
