@@ -15,6 +15,7 @@ from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
+from bot.staff.tip_rows import tip_labels
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import actor_of, message_page, reading, render, today_of, writing
@@ -92,6 +93,7 @@ async def inbox(request: Request) -> Response:
         others = await db.console.kind_counts(
             tuple(k for k in KINDS if k not in query.kinds), today=today
         )
+        tips = await tip_labels(db.tx.tips, actor_of(request, user), page.rows)
     export_query = urlencode({k: v for k, v in params.items() if k in FILTER_KEYS and v})
     return render(
         request,
@@ -107,6 +109,7 @@ async def inbox(request: Request) -> Response:
         link=lambda **changes: _link(params, **changes),
         export_query=export_query,
         today=today,
+        tips=tips,
     )
 
 
