@@ -8,6 +8,7 @@ ticket has a twin for tips with the `TipMetadata` fields alone, chosen by `for_t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from bot.schema import (
@@ -57,6 +58,10 @@ class ApiError(NamedTuple):
     parameter: str | None = None
 
 
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
 def _ticket(name: str, schema: dict[str, Any]) -> Field[InboxRow]:
     return Field(name, schema, lambda row: getattr(row.ticket, name))
 
@@ -78,6 +83,15 @@ TICKET: Schema[InboxRow] = Schema(
         Field("due_on", OPTIONAL_DATE, lambda row: iso_date(row.ticket.due_on)),
         Field("created_at", DATE_TIME, lambda row: row.ticket.created_at.isoformat()),
         Field("updated_at", DATE_TIME, lambda row: row.ticket.updated_at.isoformat()),
+        Field(
+            "last_citizen_at",
+            {
+                **DATE_TIME,
+                "type": ["string", "null"],
+                "description": "when the citizen last wrote to it (null: not since filing)",
+            },
+            lambda row: _iso(row.ticket.last_citizen_at),
+        ),
         Field("assignee", OPTIONAL_STRING, lambda row: row.assignee_name),
         _ticket("version", INTEGER),
     ],

@@ -90,6 +90,8 @@ class Ticket:
     updated_at: datetime
     assignee_id: int | None
     version: int
+    # When the citizen last wrote to it (None: never since filing); see migration 015.
+    last_citizen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

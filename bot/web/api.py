@@ -195,7 +195,12 @@ async def post_reply(request: Request, actor: Actor) -> Response:
         data = await _json_body(request)
         async with writing(request) as db:
             outbox_id = await actions.reply(
-                db, runtime_of(request).catalogs, actor, ticket, text=str(data.get("text", ""))
+                db,
+                runtime_of(request).catalogs,
+                actor,
+                ticket,
+                text=str(data.get("text", "")),
+                needs_answer=data.get("needs_answer") is True,
             )
     except ActionError as err:
         return _action_error(request, err)

@@ -150,7 +150,19 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                     "summary": "Reply to the citizen through their channel",
                     "operationId": "postReply",
                     "parameters": [REFERENCE],
-                    "requestBody": _body(["text"], {"text": text}),
+                    "requestBody": _body(
+                        ["text"],
+                        {
+                            "text": text,
+                            "needs_answer": {
+                                "type": "boolean",
+                                "default": False,
+                                "description": "staff wait for the citizen: the ticket's"
+                                " status becomes waiting, and the citizen's next message in"
+                                " the chat joins its thread",
+                            },
+                        },
+                    ),
                     "responses": _answers(
                         201,
                         "stored and queued (sent is false for an anonymous tip: the tipster"

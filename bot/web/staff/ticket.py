@@ -149,7 +149,14 @@ async def act(request: Request) -> Response:
                     reason=str(form.get("reason") or ""),
                 )
             elif action == "reply":
-                queued = await actions.reply(db, runtime.catalogs, actor, fresh, text=text)
+                queued = await actions.reply(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    text=text,
+                    needs_answer=form.get("needs_answer") == "1",
+                )
             elif action == "note":
                 await actions.note(db, actor, fresh, text=text)
             elif action == "deadline":
