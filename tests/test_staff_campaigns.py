@@ -36,9 +36,16 @@ def compose_form(**changes: str | list[str]) -> dict[str, str | list[str]]:
 
 
 async def post(web: httpx.AsyncClient, url: str, data: dict, **kw: object) -> httpx.Response:
-    """Post with the CSRF token of the page the form lives on (the compose page)."""
+    """Post with the CSRF token of the page the form lives on (the compose page); "send
+    now" asks first, and is confirmed here with the count it showed, as an operator would
+    (test_send_now_asks_first checks the question)."""
     page = await web.get(NEW)
-    return await web.post(url, data={"csrf_token": csrf_of(page.text), **data}, **kw)
+    data = {"csrf_token": csrf_of(page.text), **data}
+    answer = await web.post(url, data=data, **kw)
+    asked = re.search(r'name="confirm" value="(\d+)"', answer.text)
+    if answer.status_code == 200 and asked and "confirm" not in data:
+        answer = await web.post(url, data={**data, "confirm": asked.group(1)}, **kw)
+    return answer
 
 
 def text_of(response: httpx.Response) -> str:
@@ -355,7 +362,7 @@ async def test_an_image_is_uploaded_previewed_and_kept(settings, clock):
         created = await web.post(
             NEW,
             data={
-                **compose_form(op="create"),
+                **compose_form(op="create", confirm="0"),  # nobody subscribed yet
                 "csrf_token": token,
                 "image_token": image_token.group(1),
             },
@@ -365,7 +372,11 @@ async def test_an_image_is_uploaded_previewed_and_kept(settings, clock):
         # A token the server did not sign is ignored.
         other = await web.post(
             NEW,
-            data={**compose_form(op="create"), "csrf_token": token, "image_token": forged},
+            data={
+                **compose_form(op="create", confirm="0"),
+                "csrf_token": token,
+                "image_token": forged,
+            },
         )
         assert (await stored(c, await created_id(other))).image is None
 
@@ -401,3 +412,23 @@ async def test_an_image_token_with_non_ascii_characters_is_no_image(settings, cl
         assert (await web.get("/staff/campaigns/image", params={"token": token})).status_code == 404
         sent = await post(web, NEW, compose_form(op="count", image_token=token))
         assert sent.status_code == 200, sent.text
+
+
+async def test_send_now_asks_first_with_the_audience_count(settings, clock):
+    async with console(settings, clock) as c:
+        await add_subscribers(c.runtime, 3, region="almaty_city")
+        web = await operator(c)
+        token = csrf_of((await web.get(NEW)).text)
+        form = {"csrf_token": token, **compose_form(op="create")}
+        asked = await web.post(NEW, data=form)
+        assert asked.status_code == 200
+        assert "Send this message now to 3 subscribers?" in text_of(asked)
+        assert 'name="confirm" value="3"' in asked.text
+        async with c.app.state.campaigns.campaigns.read() as store:
+            assert await store.recent() == []  # nothing is sent before the answer
+        await add_subscribers(c.runtime, 2, start=50)  # the audience grew meanwhile
+        again = await web.post(NEW, data={**form, "confirm": "3"})
+        assert "Send this message now to 5 subscribers?" in text_of(again)
+        await created_id(await web.post(NEW, data={**form, "confirm": "5"}))
+        later = compose_form(when="at", at="2026-03-17T10:00", op="create")
+        await created_id(await web.post(NEW, data={"csrf_token": token, **later}))

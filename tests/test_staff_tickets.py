@@ -288,7 +288,7 @@ async def test_export_csv_and_json_of_the_filtered_list_is_audited(settings, clo
         web = await c.login("rita")
         response = await web.get("/staff/export.csv?category=health")
         assert response.headers["content-type"].startswith("text/csv")
-        rows = list(csv.DictReader(io.StringIO(response.text)))
+        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
         assert [r["reference"] for r in rows] == ["AB-6001"]
         data = (await web.get("/staff/export.json")).json()
         assert {d["reference"] for d in data} == {"AB-6001", "AB-6002"}
@@ -322,6 +322,8 @@ async def test_export_csv_defuses_formulas_and_unknown_formats_are_404(settings,
         await c.add_user("rita", "reviewer")
         await c.complaint("AB-6101", summary='=HYPERLINK("http://evil.example","click")')
         web = await c.login("rita")
-        [row] = list(csv.DictReader(io.StringIO((await web.get("/staff/export.csv")).text)))
+        exported = (await web.get("/staff/export.csv")).content
+        assert exported.startswith(b"\xef\xbb\xbf")  # a BOM: Excel then reads UTF-8
+        [row] = list(csv.DictReader(io.StringIO(exported.decode("utf-8-sig"))))
         assert row["summary"].startswith("'=")
         assert (await web.get("/staff/export.xml")).status_code == 404

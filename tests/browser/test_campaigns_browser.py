@@ -69,6 +69,8 @@ async def test_operator_sends_a_campaign_in_the_browser(settings):
             await page.screenshot(path=SHOTS / "campaign-compose.png", full_page=True)
 
             await page.click("button[value=create]")
+            await page.wait_for_selector("text=Send this message now to 15 subscribers?")
+            await page.click("#confirm button[value=create]")
             await page.wait_for_url("**/staff/campaigns/*?done=created")
             # The progress box refreshes itself (console.js) until the run is over.
             await page.wait_for_selector("text=Final report by channel and language", timeout=15000)

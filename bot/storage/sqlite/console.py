@@ -20,6 +20,7 @@ from bot.staff.records import (
 from bot.storage.sqlite.audit import SqliteAuditLog
 from bot.storage.sqlite.core import parse_ts, ts
 from bot.storage.sqlite.database import Database
+from bot.storage.sqlite.search import match_expression
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
@@ -94,12 +95,13 @@ class SqliteConsoleStore:
             clauses.append("t.created_at < ?")
             params.append(ts(query.created_before))
         if query.text:
-            pattern = _like(query.text.strip())
-            clauses.append(
-                "(t.reference LIKE ? ESCAPE '\\' OR t.summary LIKE ? ESCAPE '\\'"
-                " OR t.subject LIKE ? ESCAPE '\\' OR t.category LIKE ? ESCAPE '\\')"
-            )
-            params += [pattern] * 4
+            # A partial reference ("3003") by LIKE; words anywhere else through the index.
+            found = "t.reference LIKE ? ESCAPE '\\'"
+            params.append(_like(query.text.strip()))
+            if words := match_expression(query.text):
+                found += " OR t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)"
+                params.append(words)
+            clauses.append(f"({found})")
         return " AND ".join(clauses), params
 
     async def inbox(

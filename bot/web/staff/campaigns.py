@@ -115,13 +115,9 @@ async def _compose_page(
     error: FormError | None = None,
     done: str | None = None,
     status_code: int = 200,
+    confirm: bool = False,
 ) -> Response:
-    service = service_of(request)
-    async with service.campaigns.read() as store:
-        rows = await store.count_audience(
-            form.audience, default_locale=runtime_of(request).settings.default_language
-        )
-    count = view.AudienceCount(rows)
+    count = await _audience_count(request, form)
     draft = form.preview_campaign(created_by=user.username, now=now_of(request))
     t = translator(request, user)
     return render(
@@ -140,7 +136,27 @@ async def _compose_page(
         image_token=image_token(_secret(request), form.image) if form.image else "",
         channels=CHANNELS,
         codes=LANGUAGES,
+        confirm=confirm,
     )
+
+
+async def _audience_count(request: Request, form: ComposeForm) -> view.AudienceCount:
+    async with service_of(request).campaigns.read() as store:
+        rows = await store.count_audience(
+            form.audience, default_locale=runtime_of(request).settings.default_language
+        )
+    return view.AudienceCount(rows)
+
+
+async def _confirmed(request: Request, form: ComposeForm, data: FormData) -> bool:
+    """Whether "send now" was confirmed for the audience it reaches at this moment.
+
+    The confirmation carries the count the operator saw: if the audience changed since
+    (other regions ticked, new subscribers), they are asked again with the new number.
+    """
+    if form.when != "now":
+        return True
+    return data.get("confirm") == str((await _audience_count(request, form)).total)
 
 
 async def _upload(request: Request, upload: UploadFile) -> Image:
@@ -182,6 +198,8 @@ async def _compose(request: Request, user: StaffUser, data: FormData) -> Respons
             campaign = form.preview_campaign(created_by=user.username, now=now_of(request))
             await _test_send(request, user, campaign, form)
             return await _compose_page(request, user, form, done=DONE["test"])
+        if op == "create" and not await _confirmed(request, form, data):
+            return await _compose_page(request, user, form, confirm=True)
         if op == "create":
             draft = form.draft(created_by=user.username, now=now_of(request), regions=regions)
             created = await service_of(request).create(draft)

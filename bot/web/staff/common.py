@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, TIMEZONE, Translator
+from bot.refdata import RefData
 from bot.runtime import Runtime
 from bot.staff.actions import Actor
 from bot.staff.records import StaffUser
@@ -163,6 +164,20 @@ def translator(request: Request, user: StaffUser | None = None) -> Translator:
     return runtime_of(request).catalogs[language_of(request, user)]
 
 
+def code_name(t: Translator, refdata: RefData, kind: str, code: str) -> str:
+    """A region, category or body code by its name in the staff member's language.
+
+    A code the flows use beside data/ (a complaint about an official's conduct) is named by
+    its `staff.<kind>.<code>` message; only a code nobody knows is shown as it is.
+    """
+    lookup = {"region": refdata.region, "category": refdata.category, "body": refdata.body}
+    found = lookup[kind](code)
+    if found:
+        return found.name(t.lang)
+    msgid = f"staff.{kind}.{code}"
+    return t(msgid) if t.has(msgid) else code
+
+
 def render(
     request: Request,
     name: str,
@@ -178,12 +193,7 @@ def render(
     refdata = runtime_of(request).refdata
 
     def ref(kind: str, code: str | None) -> str:
-        """A region, category or body code by its name in the staff member's language."""
-        if not code:
-            return ""
-        lookup = {"region": refdata.region, "category": refdata.category, "body": refdata.body}
-        found = lookup[kind](code)
-        return found.name(t.lang) if found else code
+        return code_name(t, refdata, kind, code) if code else ""
 
     html = templates.get_template(name).render(
         request=request,

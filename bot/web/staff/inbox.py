@@ -15,6 +15,7 @@ from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser
 from bot.staff.roles import visible_kinds
+from bot.staff.tip_rows import tip_labels
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import (
@@ -33,6 +34,7 @@ FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "f
 DUE_SOON_WORKING_DAYS = 3
 CODE_LENGTH = 64  # category and region codes are short ASCII
 SEARCH_LENGTH = 200
+EXCEL_BOM = "\ufeff"
 
 
 def _assignee(params: Mapping[str, str], user: StaffUser) -> tuple[int | None, bool]:
@@ -106,6 +108,7 @@ async def inbox(request: Request) -> Response:
         others = await db.console.kind_counts(
             tuple(k for k in KINDS if k not in query.kinds), today=today
         )
+        tips = await tip_labels(db.tx.tips, actor_of(request, user), page.rows)
     export_query = urlencode({k: v for k, v in params.items() if k in FILTER_KEYS and v})
     return render(
         request,
@@ -122,6 +125,7 @@ async def inbox(request: Request) -> Response:
         link=lambda **changes: _link(params, **changes),
         export_query=export_query,
         today=today,
+        tips=tips,
     )
 
 
@@ -139,7 +143,8 @@ async def export(request: Request) -> Response:
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     stamp = today_of(request).isoformat()
     return Response(
-        text,
+        # Without a BOM, Excel reads a CSV file in the local code page: Cyrillic is garbled.
+        EXCEL_BOM + text if fmt == "csv" else text,
         media_type=media,
         headers={"content-disposition": f'attachment; filename="tickets-{stamp}.{fmt}"'},
     )

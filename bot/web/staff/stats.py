@@ -15,7 +15,7 @@ from bot.staff.records import KINDS, STATUSES
 from bot.web import params as P
 from bot.web.staff import charts
 from bot.web.staff.auth import require_role, signed_in_user
-from bot.web.staff.common import reading, render, runtime_of, today_of, translator
+from bot.web.staff.common import code_name, reading, render, runtime_of, today_of, translator
 from bot.web.staff.satisfaction_stats import satisfaction_groups
 
 PERIODS = {"30": 30, "90": 90, "365": 365}
@@ -34,10 +34,7 @@ async def stats(request: Request) -> Response:
     def name(kind: str, code: str) -> str:
         if not code:
             return t("staff.stats.unknown")
-        found = refdata.category(code) if kind == "category" else refdata.region(code)
-        if kind == "centre":
-            found = refdata.body(code)
-        return found.name(t.lang) if found else code
+        return code_name(t, refdata, "body" if kind == "centre" else kind, code)
 
     async with reading(request) as db:
         by = {
