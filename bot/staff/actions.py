@@ -13,11 +13,12 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import sealed_tips
+from bot.deadlines import extension_limit
 from bot.domain import Reply
 from bot.i18n import Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
-from bot.staff.records import STATUSES, StaffUser
+from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
 from bot.staff.roles import can_see
 from bot.storage.records import Citizen, Ticket
 from bot.storage.sqlite.console import StaffTx
@@ -164,8 +165,14 @@ async def extend_deadline(
     due_on: date,
     reason: str,
 ) -> int | None:
+    """Move the deadline later, within art. 76's two months, and tell the citizen why."""
+    if ticket.status not in OPEN_STATUSES:
+        raise ActionError("staff.ticket.deadline_closed", 409)
     if ticket.due_on is not None and due_on <= ticket.due_on:
         raise ActionError("staff.ticket.deadline_not_later")
+    original = await _original_deadline(db, ticket)
+    if original is not None and due_on > extension_limit(original):
+        raise ActionError("staff.ticket.deadline_too_far")
     reason = _clean(reason, "staff.ticket.reason_required")
     await _bump(db, ticket, version, actor, due_on=due_on)
     detail: dict[str, Any] = {"from": str(ticket.due_on), "to": str(due_on)}
@@ -183,6 +190,17 @@ async def extend_deadline(
         reason=reason,
     )
     return await _tell(db, actor, ticket, text, purpose="deadline")
+
+
+async def _original_deadline(db: StaffTx, ticket: Ticket) -> date | None:
+    """The deadline set at filing: the first extension's "from", else today's deadline."""
+    for event in await db.console.events(ticket.id):
+        if event.action == "deadline":
+            try:
+                return date.fromisoformat(str(event.detail.get("from")))
+            except ValueError:
+                return None  # filed without a deadline
+    return ticket.due_on
 
 
 async def reply(

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from bot.deadlines import OPEN_STATUSES as OPEN_STATUSES  # re-exported beside STATUSES
 from bot.storage.records import Ticket
 
 ROLES = ("admin", "reviewer", "investigator", "operator")
 STATUSES = ("new", "in_review", "waiting", "resolved", "rejected")
-OPEN_STATUSES = ("new", "in_review", "waiting")
 KINDS = ("complaint", "feedback", "tip")
 # A console session ends after this long unused, and STAFF_SESSION_HOURS after sign-in.
 SESSION_IDLE = timedelta(minutes=30)
