@@ -9,8 +9,10 @@ competence is forwarded within three working days of filing. Nothing here is sto
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
+from bot.i18n import TIMEZONE
 from bot.workdays import add_working_days
 
 EXTENSION_MONTHS = 2
@@ -46,3 +48,26 @@ def redirect_deadline(filed: date, days_off: frozenset[date]) -> date:
 def redirect_late(filed: date, status: str, today: date, days_off: frozenset[date]) -> bool:
     """A ticket nobody has triaged ("new") once the days to forward it elsewhere are gone."""
     return status == "new" and today > redirect_deadline(filed, days_off)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineView:
+    """Today's marks for a list of tickets: one reminder horizon, one calendar of days off."""
+
+    today: date
+    reminder_days: int
+    days_off: frozenset[date]
+
+    @property
+    def soon_until(self) -> date:
+        return soon_until(self.today, self.reminder_days, self.days_off)
+
+    def overdue(self, due_on: date | None, status: str) -> bool:
+        return is_overdue(due_on, status, self.today)
+
+    def due_soon(self, due_on: date | None, status: str) -> bool:
+        return is_due_soon(due_on, status, self.today, self.soon_until)
+
+    def redirect_late(self, created_at: datetime, status: str) -> bool:
+        filed = created_at.astimezone(TIMEZONE).date()
+        return redirect_late(filed, status, self.today, self.days_off)

@@ -136,7 +136,7 @@ async def test_issue_12_the_api_serves_a_tips_metadata_only(settings, clock):
         listed = await api.get("/api/v1/tickets", headers=bearer(token))
         assert {t["reference"] for t in listed.json()["items"]} == {"TP-8101", "TP-8102"}
         for item in listed.json()["items"]:
-            assert set(item) == TIP_FIELDS | {"overdue"}
+            assert set(item) == TIP_FIELDS | {"overdue", "due_soon"}
         assert not [s for s in secrets if s in listed.text]
         changed = await api.post(
             "/api/v1/tickets/TP-8101/status",

@@ -5,6 +5,7 @@ two-month cap on extensions and the three-working-day redirect warning (issue 14
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date
 
 from bot.deadlines import extension_limit, redirect_late, soon_until
@@ -80,3 +81,72 @@ async def test_extensions_stop_two_months_past_the_original_deadline_and_on_clos
         assert last.replies[0].text.startswith("Ваше обращение AB-7001 рассмотрено и решено.")
         await asyncio.sleep(0.05)
         assert len(c.sender.sent) == 3  # no "deadline extended" after "resolved"
+
+
+def sample(metrics: str, kind: str) -> float | None:
+    found = re.search(rf'^govbot_tickets_overdue\{{kind="{kind}"\}} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else None
+
+
+async def test_due_soon_overdue_escalation_and_redirect_warning_on_a_fake_clock(settings, clock):
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.add_user("ada", "admin")
+        clock.advance(days=3)  # Thursday 19 March 2026, the day before Nauryz
+        await c.complaint("AB-7101", due_on=date(2026, 3, 27))
+        await c.complaint("AB-7102", due_on=date(2026, 3, 30), chat_key="c2")
+        await c.complaint("AB-7103", kind="feedback", due_on=date(2026, 3, 18), chat_key="c3")
+        await c.tip("AB-7104")
+        async with c.runtime.storage.transaction() as tx:
+            await tx.conn.execute(
+                "UPDATE tickets SET assignee_id = ? WHERE reference = 'AB-7101'", (rita,)
+            )
+            await tx.conn.execute(
+                "UPDATE tickets SET due_on = '2026-03-18' WHERE reference = 'AB-7104'"
+            )
+        web = await c.login("rita")
+
+        async def rows(query: str) -> list[str]:
+            page = await web.get("/staff/inbox" + query)
+            assert page.status_code == 200
+            return re.findall(r">(AB-\d+)</a>", page.text)
+
+        # Three working days on from Thursday reach past Nauryz to Friday the 27th, so the
+        # reminder is on AB-7101 (due the 27th) and not on AB-7102 (due the 30th).
+        assert await rows("?due=soon") == ["AB-7101"]
+        assert await rows("?due=soon&assignee=me") == ["AB-7101"]
+        inbox = (await web.get("/staff/inbox")).text
+        assert inbox.count('class="badge soon"') == 1
+        assert "Three working days have passed" not in inbox
+        ticket = (await web.get("/staff/tickets/AB-7101")).text
+        assert 'class="badge soon"' in ticket and 'id="redirect-late"' not in ticket
+
+        # Friday 27th: the 3 working days to forward (20, 26, 27 March) are just used up.
+        clock.advance(days=8)
+        web = await c.login("rita")  # a console session does not outlive a day
+        assert 'id="redirect-late"' not in (await web.get("/staff/tickets/AB-7102")).text
+        metrics = (await web.get("/metrics")).text
+        assert sample(metrics, "complaint") == 0
+        assert sample(metrics, "feedback") == 1
+        assert sample(metrics, "tip") is None  # tips stay out of /metrics
+
+        # Monday 30th: AB-7101 is overdue and escalated; untriaged tickets warn.
+        clock.advance(days=3)
+        web = await c.login("rita")
+        assert await rows("?due=soon") == ["AB-7102"]
+        assert await rows("?overdue=1") == ["AB-7103", "AB-7101"]  # tips: investigators only
+        metrics = (await web.get("/metrics")).text
+        assert sample(metrics, "complaint") == 1
+        assert sample(metrics, "feedback") == 1
+        assert 'id="redirect-late"' in (await web.get("/staff/tickets/AB-7102")).text
+        assert "forwarding late" in (await web.get("/staff/inbox")).text
+        async with c.runtime.storage.transaction() as tx:
+            await tx.conn.execute(
+                "UPDATE tickets SET status = 'in_review' WHERE reference = 'AB-7102'"
+            )
+        assert 'id="redirect-late"' not in (await web.get("/staff/tickets/AB-7102")).text
+
+        assert (await web.get("/staff/overdue")).status_code == 403  # admins' view
+        admin = await c.login("ada")
+        escalated = await admin.get("/staff/overdue", follow_redirects=True)
+        assert re.findall(r">(AB-\d+)</a>", escalated.text) == ["AB-7103", "AB-7101"]

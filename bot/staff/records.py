@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.deadlines import OPEN_STATUSES as OPEN_STATUSES  # re-exported beside STATUSES
+from bot.deadlines import DeadlineView
 from bot.storage.records import Ticket
 
 ROLES = ("admin", "reviewer", "investigator", "operator")
@@ -82,6 +83,8 @@ class InboxQuery:
     assignee: int | None = None
     unassigned: bool = False
     overdue: bool = False
+    # Open and due on or before this date (today + DEADLINE_REMINDER_DAYS working days).
+    due_by: date | None = None
     created_from: datetime | None = None  # UTC, inclusive
     created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
@@ -96,6 +99,19 @@ class InboxRow:
     ticket: Ticket
     assignee_name: str | None
     overdue: bool
+    due_soon: bool = False  # the reminder on its assignee's queue
+    redirect_late: bool = False  # still "new" after the 3 working days to forward it
+
+
+def row_of(ticket: Ticket, assignee_name: str | None, marks: DeadlineView) -> InboxRow:
+    """A ticket as a list shows it, with today's deadline marks."""
+    return InboxRow(
+        ticket,
+        assignee_name,
+        marks.overdue(ticket.due_on, ticket.status),
+        marks.due_soon(ticket.due_on, ticket.status),
+        marks.redirect_late(ticket.created_at, ticket.status),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,12 @@ class InboxPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+def marked(page: InboxPage, marks: DeadlineView) -> InboxPage:
+    """The page with today's deadline marks on its rows ("due soon", "redirect late")."""
+    rows = [row_of(r.ticket, r.assignee_name, marks) for r in page.rows]
+    return replace(page, rows=rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,8 +91,18 @@ TIP = TICKET.only(
 )
 
 OVERDUE: Field[InboxRow] = Field("overdue", BOOLEAN, lambda row: row.overdue)
-LISTED = Schema("ListedTicket", [OVERDUE], base=(TICKET, lambda row: row))
-LISTED_TIP = Schema("ListedTip", [OVERDUE], base=(TIP, lambda row: row))
+DUE_SOON: Field[InboxRow] = Field(
+    "due_soon",
+    {**BOOLEAN, "description": "open and due within DEADLINE_REMINDER_DAYS working days"},
+    lambda row: row.due_soon,
+)
+REDIRECT_LATE: Field[InboxRow] = Field(
+    "redirect_late",
+    {**BOOLEAN, "description": "still new after the 3 working days to forward it elsewhere"},
+    lambda row: row.redirect_late,
+)
+LISTED = Schema("ListedTicket", [OVERDUE, DUE_SOON, REDIRECT_LATE], base=(TICKET, lambda row: row))
+LISTED_TIP = Schema("ListedTip", [OVERDUE, DUE_SOON], base=(TIP, lambda row: row))
 
 PAGE: Schema[InboxPage] = Schema(
     "TicketPage",

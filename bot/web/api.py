@@ -23,7 +23,7 @@ from bot import safejson
 from bot.staff import actions
 from bot.staff.accounts import token_hash
 from bot.staff.actions import ActionError, Actor
-from bot.staff.records import OPEN_STATUSES, InboxRow
+from bot.staff.records import InboxRow, marked, row_of
 from bot.staff.roles import can_work_tickets
 from bot.staff.schemas import (
     DETAIL,
@@ -51,10 +51,10 @@ from bot.web.staff.common import (
     now_of,
     reading,
     runtime_of,
-    today_of,
     writing,
 )
 from bot.web.staff.inbox import query_from
+from bot.web.staff.ticket import deadline_view
 
 MAX_PER_PAGE = 200
 Handler = Callable[[Request, Actor], Awaitable[Response]]
@@ -111,9 +111,8 @@ def _expired_message(expires_at: datetime) -> str:
 
 
 def _row(request: Request, ticket: Ticket, assignee: str | None = None) -> InboxRow:
-    """A ticket as the inbox lists it: with its assignee's name and whether it is late."""
-    late = ticket.due_on is not None and ticket.due_on < today_of(request)
-    return InboxRow(ticket, assignee, late and ticket.status in OPEN_STATUSES)
+    """A ticket as the inbox lists it: with its assignee's name and its deadline marks."""
+    return row_of(ticket, assignee, deadline_view(request))
 
 
 async def _find(request: Request, actor: Actor) -> Ticket:
@@ -136,9 +135,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
 async def list_tickets(request: Request, actor: Actor) -> Response:
     params = dict(request.query_params)
     per_page = P.integer(params, "per_page", default=50, low=1, high=MAX_PER_PAGE, clamp=True)
-    query = query_from(params, actor.user, per_page=per_page)
+    marks = deadline_view(request)
+    query = query_from(params, actor.user, per_page=per_page, marks=marks)
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today_of(request))
+        page = marked(await db.console.inbox(query, today=marks.today), marks)
     return JSONResponse(PAGE.dump(page))
 
 

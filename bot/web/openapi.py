@@ -77,6 +77,7 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
         _filter("region", "region code", code),
         _filter("assignee", "staff id, `me` or `none`"),
         _filter("overdue", "1 for overdue open tickets only", one_of(("1",))),
+        _filter("due", "soon: open tickets due within DEADLINE_REMINDER_DAYS", one_of(("soon",))),
         _filter("from", f"filed on or after ({DAYS})", DAY),
         _filter("to", f"filed on or before ({DAYS})", DAY),
         _filter(

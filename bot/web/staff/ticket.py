@@ -11,9 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.deadlines import DeadlineView
 from bot.staff import actions
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
-from bot.staff.records import StaffUser
+from bot.staff.records import StaffUser, row_of
 from bot.staff.roles import can_see
 from bot.storage.records import AttachmentRef, Ticket
 from bot.web import params as P
@@ -33,6 +34,14 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
+
+
+def deadline_view(request: Request) -> DeadlineView:
+    """Today's deadline marks: the reminder horizon and Kazakhstan's days off."""
+    runtime = runtime_of(request)
+    return DeadlineView(
+        today_of(request), runtime.settings.deadline_reminder_days, runtime.refdata.days_off
+    )
 
 
 async def _page(
@@ -89,9 +98,7 @@ async def _page(
         error=error,
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
-        overdue=ticket.due_on is not None
-        and ticket.due_on < today_of(request)
-        and ticket.status in ("new", "in_review", "waiting"),
+        marks=row_of(ticket, None, deadline_view(request)),
     )
 
 
