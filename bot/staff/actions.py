@@ -30,8 +30,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "waiting": ("in_review", "resolved", "rejected"),
     "resolved": ("in_review",),
     "rejected": ("in_review",),
+    "redirected": ("in_review",),  # only `redirect` leads here: it needs the body's name
 }
 MAX_TEXT = 3500  # leaves room for the heading within Telegram's 4096 characters
+MAX_BODY_NAME = 200
 
 
 class ActionError(Exception):
@@ -201,6 +203,35 @@ async def _original_deadline(db: StaffTx, ticket: Ticket) -> date | None:
             except ValueError:
                 return None  # filed without a deadline
     return ticket.due_on
+
+
+async def redirect(
+    db: StaffTx,
+    catalogs: Catalogs,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    version: int,
+    body: str,
+) -> int | None:
+    """Forward an appeal outside our competence to `body` (art. 76: within 3 working days
+    of filing) and tell the citizen where it went."""
+    if ticket.status not in OPEN_STATUSES:
+        raise ActionError("staff.ticket.bad_transition")
+    body = " ".join(body.split())
+    if not body:
+        raise ActionError("staff.ticket.body_required")
+    if len(body) > MAX_BODY_NAME:
+        raise ActionError("staff.ticket.too_long")
+    await _bump(db, ticket, version, actor, status="redirected", redirected_to=body)
+    await db.tx.tickets.add_event(
+        ticket.id, actor=actor.label, action="redirected", now=actor.now,
+        **{"from": ticket.status, "to": body},
+    )  # fmt: skip
+    await audit(db, actor, "ticket.redirect", ticket.reference, ticket=ticket, body=body)
+    t = catalogs[ticket.locale]
+    text = t("staff.notify.redirected", reference=ticket.reference, body=body)
+    return await _tell(db, actor, ticket, text, purpose="redirect")
 
 
 async def reply(

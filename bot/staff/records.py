@@ -11,7 +11,7 @@ from bot.deadlines import DeadlineView
 from bot.storage.records import Ticket
 
 ROLES = ("admin", "reviewer", "investigator", "operator")
-STATUSES = ("new", "in_review", "waiting", "resolved", "rejected")
+STATUSES = ("new", "in_review", "waiting", "resolved", "rejected", "redirected")
 KINDS = ("complaint", "feedback", "tip")
 # A console session ends after this long unused, and STAFF_SESSION_HOURS after sign-in.
 SESSION_IDLE = timedelta(minutes=30)

@@ -90,6 +90,7 @@ class Ticket:
     updated_at: datetime
     assignee_id: int | None
     version: int
+    redirected_to: str | None = None  # the competent body it was forwarded to
 
 
 @dataclass(frozen=True, slots=True)

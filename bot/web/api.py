@@ -11,7 +11,7 @@ schemas and describes exactly the routes below; tests compare both with real ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from starlette.middleware import Middleware
@@ -160,25 +160,30 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
     return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events)))
 
 
-async def set_status(request: Request, actor: Actor) -> Response:
+StaffAction = Callable[..., Awaitable[int | None]]
+
+
+async def _change(
+    request: Request,
+    actor: Actor,
+    act: StaffAction,
+    fields: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Response:
+    """`act(db, catalogs, actor, ticket, version=…, **fields(body))` on the version the
+    client read; answers with the ticket as it is now and the message queued for the
+    citizen."""
     try:
         ticket = await _find(request, actor)
         data = await _json_body(request)
         version = data.get("version")
         if not isinstance(version, int):
             raise ActionError("staff.error.bad_request")
+        changes = fields(data)
         async with writing(request) as db:
             fresh = await db.tx.tickets.get(ticket.id)
             assert fresh is not None
-            outbox_id = await actions.change_status(
-                db,
-                runtime_of(request).catalogs,
-                actor,
-                fresh,
-                version=version,
-                status=str(data.get("status", "")),
-                reason=str(data.get("reason", "")),
-            )
+            catalogs = runtime_of(request).catalogs
+            outbox_id = await act(db, catalogs, actor, fresh, version=version, **changes)
             updated = await db.tx.tickets.get(ticket.id)
     except ActionError as err:
         return _action_error(request, err)
@@ -187,6 +192,34 @@ async def set_status(request: Request, actor: Actor) -> Response:
     assert updated is not None
     changed = StatusChanged(_row(request, updated), outbox_id)
     return JSONResponse(for_ticket(STATUS_CHANGED, TIP_STATUS_CHANGED, changed.row).dump(changed))
+
+
+def _status_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {"status": str(data.get("status", "")), "reason": str(data.get("reason", ""))}
+
+
+def _deadline_fields(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        due_on = date.fromisoformat(str(data.get("due_on", "")))
+    except ValueError:
+        raise ActionError("staff.ticket.bad_date") from None
+    return {"due_on": due_on, "reason": str(data.get("reason", ""))}
+
+
+def _redirect_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {"body": str(data.get("body", ""))}
+
+
+async def set_status(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.change_status, _status_fields)
+
+
+async def extend_deadline(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.extend_deadline, _deadline_fields)
+
+
+async def redirect(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.redirect, _redirect_fields)
 
 
 async def post_reply(request: Request, actor: Actor) -> Response:
@@ -216,6 +249,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/tickets/{reference}", get_ticket),
     ("POST", "/tickets/{reference}/status", set_status),
     ("POST", "/tickets/{reference}/replies", post_reply),
+    ("POST", "/tickets/{reference}/deadline", extend_deadline),
+    ("POST", "/tickets/{reference}/redirect", redirect),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.schema import Schema, one_of
 from bot.staff import schemas
-from bot.staff.actions import MAX_TEXT
+from bot.staff.actions import MAX_BODY_NAME, MAX_TEXT
 from bot.staff.records import KINDS, STATUSES
 
 DESCRIPTION = (
@@ -98,6 +98,15 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
     ]
 
 
+def _changed() -> dict[str, Any]:
+    return _answers(
+        200,
+        "the updated ticket",
+        (schemas.STATUS_CHANGED, schemas.TIP_STATUS_CHANGED),
+        *(400, 401, 403, 404, 409),
+    )
+
+
 def document(*, max_per_page: int) -> dict[str, Any]:
     text = {"type": "string", "maxLength": MAX_TEXT}
     return {
@@ -144,6 +153,35 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                         (schemas.STATUS_CHANGED, schemas.TIP_STATUS_CHANGED),
                         *(400, 401, 403, 404, 409),
                     ),
+                }
+            },
+            "/tickets/{reference}/deadline": {
+                "post": {
+                    "summary": "Extend the deadline (at most two months past the original"
+                    " one, open tickets only); the citizen is told the date and the reason",
+                    "operationId": "extendDeadline",
+                    "parameters": [REFERENCE],
+                    "requestBody": _body(
+                        ["due_on", "reason", "version"],
+                        {"due_on": DAY, "reason": text, "version": {"type": "integer"}},
+                    ),
+                    "responses": _changed(),
+                }
+            },
+            "/tickets/{reference}/redirect": {
+                "post": {
+                    "summary": "Forward an open ticket outside our competence to the competent"
+                    " body (status `redirected`); the citizen is told where it went",
+                    "operationId": "redirectTicket",
+                    "parameters": [REFERENCE],
+                    "requestBody": _body(
+                        ["body", "version"],
+                        {
+                            "body": {"type": "string", "maxLength": MAX_BODY_NAME},
+                            "version": {"type": "integer"},
+                        },
+                    ),
+                    "responses": _changed(),
                 }
             },
             "/tickets/{reference}/replies": {

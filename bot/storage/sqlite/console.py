@@ -169,7 +169,7 @@ class SqliteConsoleStore:
         self, ticket_id: int, *, version: int, now: datetime, **changes: Any
     ) -> bool:
         """Apply `changes` only if nobody changed the ticket since `version` was read."""
-        allowed = {"status", "assignee_id", "due_on"}
+        allowed = {"status", "assignee_id", "due_on", "redirected_to"}
         assert set(changes) <= allowed, changes
         sets = "".join(f"{column} = ?, " for column in changes)
         values = [v.isoformat() if isinstance(v, date) else v for v in changes.values()]

@@ -11,7 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.deadlines import DeadlineView
+from bot.deadlines import OPEN_STATUSES, DeadlineView, redirect_deadline
+from bot.i18n import TIMEZONE
 from bot.staff import actions
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
 from bot.staff.records import StaffUser, row_of
@@ -31,7 +32,7 @@ from bot.web.staff.common import (
 
 TICKET_ROLES = ("admin", "reviewer", "investigator")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
-ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
+ACTIONS = ("assign", "status", "reply", "note", "deadline", "redirect", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 
@@ -55,6 +56,7 @@ async def _page(
 ) -> Response:
     """Render the ticket; a tip is decrypted for this response only, and the view audited."""
     actor = actor_of(request, user)
+    marks = deadline_view(request)
     contents: dict[str, Any] | None = None
     locked = False
     thread: Sequence[Any] = []
@@ -98,7 +100,11 @@ async def _page(
         error=error,
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
-        marks=row_of(ticket, None, deadline_view(request)),
+        marks=row_of(ticket, None, marks),
+        open_statuses=OPEN_STATUSES,
+        redirect_by=redirect_deadline(
+            ticket.created_at.astimezone(TIMEZONE).date(), marks.days_off
+        ),
     )
 
 
@@ -172,6 +178,15 @@ async def act(request: Request) -> Response:
                     version=version,
                     due_on=due,
                     reason=str(form.get("reason") or ""),
+                )
+            elif action == "redirect":
+                queued = await actions.redirect(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    body=str(form.get("body") or ""),
                 )
             else:
                 identity = await actions.reveal_identity(db, actor, fresh) or {}
