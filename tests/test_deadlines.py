@@ -150,3 +150,66 @@ async def test_due_soon_overdue_escalation_and_redirect_warning_on_a_fake_clock(
         admin = await c.login("ada")
         escalated = await admin.get("/staff/overdue", follow_redirects=True)
         assert re.findall(r">(AB-\d+)</a>", escalated.text) == ["AB-7103", "AB-7101"]
+
+
+async def test_redirect_to_the_competent_body_tells_the_citizen_and_closes_the_ticket(
+    settings, clock
+):
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7201", locale="kk")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7201"
+        page = (await web.get(url)).text
+        # Filed Monday 16 March: forwarded by Thursday the 19th, 3 working days later.
+        assert c.runtime.catalogs["en"].date(date(2026, 3, 19)) in page
+        assert (await post_form(web, url, url + "/redirect", {"body": "  "})).status_code == 400
+        body = "Алматы қаласының денсаулық сақтау басқармасы"
+        done = await post_form(web, url, url + "/redirect", {"body": body})
+        assert done.status_code == 303
+        ((_, outgoing),) = await delivered(c, 1)
+        assert outgoing.replies[0].text == (
+            "Сіздің AB-7201 өтінішіңіз біздің құзыретімізге жатпайды және мына органға"
+            f" жіберілді: {body}. Сол орган оны қарап, сізге жауап береді."
+        )
+        async with c.runtime.storage.read() as tx:
+            ticket = await tx.tickets.by_reference("AB-7201")
+        assert ticket is not None
+        assert (ticket.status, ticket.redirected_to) == ("redirected", body)
+        page = (await web.get(url)).text
+        assert body in page and "Redirected" in page and 'action="' + url + '/redirect"' not in page
+        late = await post_form(web, url, url + "/deadline", {"due_on": "2026-04-10", "reason": "x"})
+        assert late.status_code == 409  # a redirected ticket is closed
+        assert ("rita", "ticket.redirect", "AB-7201") in await c.audit_actions()
+
+
+async def test_the_api_redirects_and_refuses_extensions_past_the_cap_or_when_closed(
+    settings, clock
+):
+    from tests.test_api import bearer, token_for
+
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7301", locale="en", due_on=date(2026, 4, 6))
+        token = await token_for(c, rita)
+        api = c.client()
+
+        async def post(action: str, **body):
+            return await api.post(
+                f"/api/v1/tickets/AB-7301/{action}", json=body, headers=bearer(token)
+            )
+
+        far = await post("deadline", due_on="2026-06-08", reason="Expert opinion", version=1)
+        assert far.status_code == 400 and far.json()["error"] == "ticket.deadline_too_far"
+        ok = await post("deadline", due_on="2026-06-05", reason="Expert opinion", version=1)
+        assert ok.status_code == 200 and ok.json()["due_on"] == "2026-06-05"
+        moved = await post("redirect", body="Ministry of Health", version=2)
+        assert moved.status_code == 200
+        assert moved.json()["status"] == "redirected" and moved.json()["outbox_id"]
+        assert moved.json()["redirected_to"] == "Ministry of Health"
+        closed = await post("deadline", due_on="2026-06-06", reason="x", version=3)
+        assert closed.status_code == 409 and closed.json()["error"] == "ticket.deadline_closed"
+        again = await post("redirect", body="Akimat", version=3)
+        assert again.status_code == 400 and again.json()["error"] == "ticket.bad_transition"
+        listed = await api.get("/api/v1/tickets?due=soon", headers=bearer(token))
+        assert listed.status_code == 200 and listed.json()["items"] == []

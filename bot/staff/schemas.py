@@ -79,6 +79,11 @@ TICKET: Schema[InboxRow] = Schema(
         Field("created_at", DATE_TIME, lambda row: row.ticket.created_at.isoformat()),
         Field("updated_at", DATE_TIME, lambda row: row.ticket.updated_at.isoformat()),
         Field("assignee", OPTIONAL_STRING, lambda row: row.assignee_name),
+        Field(
+            "redirected_to",
+            {**OPTIONAL_STRING, "description": "status `redirected`: the competent body"},
+            lambda row: row.ticket.redirected_to,
+        ),
         _ticket("version", INTEGER),
     ],
     description="a complaint or feedback; a tip carries only the `TipMetadata` fields",
