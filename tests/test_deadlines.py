@@ -148,6 +148,7 @@ async def test_due_soon_overdue_escalation_and_redirect_warning_on_a_fake_clock(
 
         assert (await web.get("/staff/overdue")).status_code == 403  # admins' view
         admin = await c.login("ada")
+        assert 'href="/staff/overdue"' in (await admin.get("/staff/inbox")).text
         escalated = await admin.get("/staff/overdue", follow_redirects=True)
         assert re.findall(r">(AB-\d+)</a>", escalated.text) == ["AB-7103", "AB-7101"]
 
