@@ -214,3 +214,16 @@ async def test_the_api_redirects_and_refuses_extensions_past_the_cap_or_when_clo
         assert again.status_code == 400 and again.json()["error"] == "ticket.bad_transition"
         listed = await api.get("/api/v1/tickets?due=soon", headers=bearer(token))
         assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+async def test_the_citizen_sees_a_redirected_ticket_in_words_not_a_code(new_chat, runtime, clock):
+    from tests.test_status import file_complaint
+
+    chat = new_chat(lang="kk")
+    ticket = await file_complaint(chat, runtime, "kk")
+    async with runtime.storage.transaction() as tx:
+        await tx.tickets.set_status(ticket.id, "redirected", now=clock())
+    await chat.press_payload("flow:status")
+    await chat.send(ticket.reference)
+    assert "құзыретті органға жіберілді, сізге сол орган жауап береді" in chat.text
+    assert "redirected" not in chat.text and "Жауап беру мерзімі" not in chat.text
