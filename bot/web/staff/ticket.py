@@ -1,5 +1,6 @@
 """The ticket page and its actions: assign, status with a reason, reply, internal note,
-deadline extension; attachments; for tips the sealed contents and the identity reveal.
+deadline extension, redirect to the competent body; the deadline marks (bot/deadlines.py);
+attachments; for tips the sealed contents and the identity reveal.
 """
 
 from __future__ import annotations
