@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot import commands
 from bot.commands import global_command, match_button
 from bot.domain import Button, Inbound
-from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT
+from bot.flow import BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,14 @@ class Press:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A button from a message sent outside the conversation, opening a step directly
+    (bot.flow.link_payload); pressed in any state, it need not be on offer."""
+
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
 class Text:
     """Text, files or a location for the step, as sent."""
 
@@ -59,7 +67,7 @@ class Refusal:
     msgid: str | None
 
 
-Outcome = Command | Press | Text | Refusal
+Outcome = Command | Press | Link | Text | Refusal
 
 
 def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
@@ -75,6 +83,8 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         return Command(commands.Command.LANGUAGE)
     if command is not None:
         return Command(command)
+    if msg.payload is not None and msg.payload.startswith(LINK_PREFIX):
+        return Link(msg.payload)
     if at.expired:
         # A late answer to a question that is gone: not a choice on the main menu.
         return Refusal(None)

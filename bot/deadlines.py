@@ -37,8 +37,9 @@ def is_overdue(due_on: date | None, status: str, today: date) -> bool:
     return due_on is not None and due_on < today and status in OPEN_STATUSES
 
 
-def is_due_soon(due_on: date | None, status: str, today: date, until: date) -> bool:
-    return due_on is not None and today <= due_on <= until and status in OPEN_STATUSES
+def is_due_soon(due_on: date | None, status: str, until: date) -> bool:
+    """Open and due by `until`; an overdue ticket is due soon too (the queue puts both first)."""
+    return due_on is not None and due_on <= until and status in OPEN_STATUSES
 
 
 def redirect_deadline(filed: date, days_off: frozenset[date]) -> date:
@@ -66,7 +67,7 @@ class DeadlineView:
         return is_overdue(due_on, status, self.today)
 
     def due_soon(self, due_on: date | None, status: str) -> bool:
-        return is_due_soon(due_on, status, self.today, self.soon_until)
+        return is_due_soon(due_on, status, self.soon_until)
 
     def redirect_late(self, created_at: datetime, status: str) -> bool:
         filed = created_at.astimezone(TIMEZONE).date()

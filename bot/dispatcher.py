@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.attachments import AttachmentStore
-from bot.classify import Command, Position, Press, Refusal, Text, classify
+from bot.classify import Command, Link, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.config import Settings
 from bot.crypto import DataCipher
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
-from bot.flow import HOME, PICK_LANGUAGE, Context, Flow, Go, State
+from bot.flow import HOME, PICK_LANGUAGE, Context, Flow, Go, State, parse_link
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.metrics import Metrics
 from bot.recent import RecentKeys
@@ -355,6 +355,8 @@ class Dispatcher:
                 await self._refuse(tx, turn, msg, now, msgid)
             case Press(payload):
                 await self._run(tx, turn, replace(msg, payload=payload), now, state)
+            case Link(payload):
+                await self._link(tx, turn, msg, now, payload)
             case Text():
                 await self._run(tx, turn, msg, now, state)
 
@@ -434,6 +436,19 @@ class Dispatcher:
             note = "subscription.on" if citizen.subscribed else "subscription.off"
             turn.replies.append(Reply(t(note)))
             await self._ask(tx, turn, msg, now)
+
+    async def _link(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, payload: str) -> None:
+        """Open the step a link names, if it declares that a link may (`opens`)."""
+        link = parse_link(payload)
+        target = self.flows.get(link[0]) if link is not None else None
+        state = target.states.get(link[1]) if target is not None and link is not None else None
+        if link is None or state is None or state.opens is None:
+            await self._refuse(tx, turn, msg, now, "input.stale_button")
+            return
+        if turn.flow != self.home[0] and (turn.flow, turn.state) != (link[0], link[1]):
+            turn.replies.append(Reply(self._translator(turn.citizen, msg)("nav.cancelled")))
+        data = {state.opens: link[2]}
+        await self._enter(tx, turn, msg, now, link[0], link[1], data, reset=True)
 
     async def _enter(
         self,

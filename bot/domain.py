@@ -66,6 +66,9 @@ class Inbound:
     # A display name the platform gave (Telegram first name, WhatsApp ProfileName).
     # Never stored for an anonymous tip; flows may offer it as a default elsewhere.
     profile_name: str | None = None
+    # The platform id of the bot's message this one answers (a Telegram reply): the
+    # outbox keeps the id each staff message was sent under, so the answer finds its ticket.
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

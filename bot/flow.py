@@ -41,6 +41,23 @@ BUTTONS_ONLY = frozenset({BUTTONS})
 HOME = "home"  # the main menu: where a flow ends and where "menu" and "cancel" lead
 PICK_LANGUAGE = "pick_language"  # the language choice: first contact and "language"
 
+# A button on a message sent outside the conversation (a staff message's "Answer") opens
+# a step directly: "link:<flow>:<state>:<number>". Only a step that declares `opens` (the
+# data key the number goes into) can be opened so, and it checks the number itself.
+LINK_PREFIX = "link:"
+
+
+def link_payload(flow: str, state: str, number: int) -> str:
+    return f"{LINK_PREFIX}{flow}:{state}:{number}"
+
+
+def parse_link(payload: str) -> tuple[str, str, int] | None:
+    """(flow, state, number) of a link payload; None if it is not a well-formed one."""
+    parts = payload.removeprefix(LINK_PREFIX).split(":")
+    if not payload.startswith(LINK_PREFIX) or len(parts) != 3 or not parts[2].isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2])
+
 
 @dataclass(frozen=True, slots=True)
 class Go:
@@ -72,6 +89,7 @@ class State:
     handler: HandlerFn | None = None
     accepts: frozenset[str] = TEXT_OR_BUTTONS
     role: str | None = None  # HOME or PICK_LANGUAGE
+    opens: str | None = None  # a link may open this step, its number under data[opens]
 
 
 class Flow:
@@ -108,13 +126,19 @@ class Flow:
         return register
 
     def on(
-        self, name: str, *, accepts: frozenset[str] = TEXT_OR_BUTTONS, role: str | None = None
+        self,
+        name: str,
+        *,
+        accepts: frozenset[str] = TEXT_OR_BUTTONS,
+        role: str | None = None,
+        opens: str | None = None,
     ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             state = self._state(name)
             state.handler = fn
             state.accepts = accepts
             state.role = role
+            state.opens = opens
             return fn
 
         return register

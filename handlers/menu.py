@@ -5,7 +5,7 @@ stateDiagram-v2
     [*] --> language: first contact
     language --> main: a language is chosen
     main --> language: "Language"
-    main --> main: "Help"
+    main --> main: "Help"; an answer to staff who wait for one (handlers/answer.py)
     main --> [*]: a flow is chosen (complaint, feedback, tip, status, subscription)
 ```
 """
@@ -13,8 +13,20 @@ stateDiagram-v2
 from __future__ import annotations
 
 from bot.domain import Button, Inbound, Reply
-from bot.flow import BUTTONS_ONLY, HOME, PICK_LANGUAGE, Context, Flow, Go
+from bot.flow import (
+    BUTTONS,
+    BUTTONS_ONLY,
+    FILES,
+    HOME,
+    LOCATION,
+    PICK_LANGUAGE,
+    TEXT,
+    Context,
+    Flow,
+    Go,
+)
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, pick_language
+from handlers import answer
 
 FLOW = Flow("menu", entry="main")
 FLOW_PAYLOAD_PREFIX = "flow:"  # a main-menu button that starts a flow, "flow:complaint"
@@ -69,9 +81,12 @@ async def ask_main(ctx: Context) -> list[Reply]:
     return replies
 
 
-@FLOW.on("main", accepts=BUTTONS_ONLY, role=HOME)
+@FLOW.on("main", accepts=frozenset({BUTTONS, TEXT, FILES, LOCATION}), role=HOME)
 async def on_main(msg: Inbound, ctx: Context) -> Go:
-    payload = msg.payload or ""
+    if msg.payload is None:
+        # Not a choice: an answer if staff wait for one, else "choose an option" as ever.
+        return await answer.take(msg, ctx, _refusal(msg))
+    payload = msg.payload
     if payload == "m:lang":
         return Go(state="language")
     if payload == "m:help":
@@ -80,3 +95,12 @@ async def on_main(msg: Inbound, ctx: Context) -> Go:
     if name in ctx.flows and name != FLOW.name:
         return Go(flow=name)
     return Go(state="main")
+
+
+def _refusal(msg: Inbound) -> str:
+    """What the menu says to free input when no ticket waits for an answer."""
+    if msg.attachments:
+        return "input.no_files_here"
+    if msg.location is not None:
+        return "input.no_location_here"
+    return "input.use_buttons"

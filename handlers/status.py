@@ -7,6 +7,7 @@ stateDiagram-v2
     pick --> pick: not found or malformed (wrong references counted, then locked)
     pick --> [*]: a 16-digit receipt (the tip_inbox flow)
     ticket --> reply: "Reply" (offered when staff asked something)
+    [*] --> reply: "Answer" under a staff message (a link, see bot.flow.link_payload)
     ticket --> pick: "Check another"
     reply --> [*]: the text joins the ticket's thread
 ```
@@ -20,12 +21,14 @@ Data keys: ticket_id (the ticket on screen).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import FREE_TEXT, TEXT, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import ThreadMessage, Ticket
+from handlers.answer import join_thread
 
 FLOW = Flow("status", entry="pick", menu_title="status.menu", menu_order=40)
 
@@ -148,10 +151,14 @@ async def on_ticket(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("reply")
 async def ask_reply(ctx: Context) -> Reply:
+    if await _mine(ctx) is None:
+        # Opened by a link (a staff message's "Answer") for a ticket not filed here.
+        return Reply(ctx.t("status.not_found"), ctx.nav(back=False))
     return Reply(ctx.t("status.ask_reply"), ctx.nav())
 
 
-@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}))
+# A staff message's "Answer" button opens this step for its ticket (bot/staff/actions.py).
+@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}), opens="ticket_id")
 async def on_reply(msg: Inbound, ctx: Context) -> Go:
     text = msg.text.strip()
     if len(text) > MAX_REPLY:
@@ -161,16 +168,9 @@ async def on_reply(msg: Inbound, ctx: Context) -> Go:
     ticket = await _mine(ctx)
     if ticket is None:
         raise UserInputError("status.not_found")
-    tickets = ctx.tx.tickets
-    await tickets.add_message(ticket.id, author="citizen", body=text, now=ctx.now)
-    await tickets.add_event(ticket.id, actor="citizen", action="citizen_replied", now=ctx.now)
-    if ticket.status == "waiting":
-        await tickets.set_status(ticket.id, "in_review", now=ctx.now)
-        await tickets.add_event(
-            ticket.id, actor="citizen", action="status", now=ctx.now, status="in_review"
-        )
+    go = await join_thread(ticket, {"text": text}, ctx)
     sent = ctx.t("status.reply_sent", reference=ticket.reference)
-    return Go(state=None, say=(Reply(sent),))
+    return replace(go, say=(Reply(sent),))
 
 
 async def _mine(ctx: Context) -> Ticket | None:

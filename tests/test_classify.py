@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.classify import Command, Outcome, Position, Press, Refusal, Text, classify
+from bot.classify import Command, Link, Outcome, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.domain import Attachment, AttachmentKind, Button, Channel, Inbound, Location
 from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, FREE_TEXT, LOCATION, TEXT, TEXT_OR_BUTTONS
@@ -81,6 +81,9 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     # Pressed buttons.
     ("offered button", pressed("flow:tip"), MENU_ONLY, OFFERED, Press("flow:tip")),
     ("stale button", pressed("flow:status"), MENU_ONLY, OFFERED, Refusal("input.stale_button")),
+    # A staff message's "Answer": a link, taken in any state though never on offer.
+    ("link", pressed("link:status:reply:7"), TEXT_ONLY, OFFERED, Link("link:status:reply:7")),
+    ("link late", pressed("link:status:reply:7"), EXPIRED, (), Link("link:status:reply:7")),
     (
         "button where text is wanted",
         pressed("flow:tip"),

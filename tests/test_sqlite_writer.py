@@ -151,3 +151,56 @@ async def test_another_process_holding_the_lock_makes_the_loop_wait_not_block(
         await ticker
     async with storage.read() as tx:
         assert await tx.processed.seen("after-the-lock")
+
+
+STATEMENTS = frozenset({"execute", "executemany", "execute_fetchall", "executescript"})
+
+
+def unawaited_statements(path: Path) -> list[str]:
+    """Calls of a connection's statement methods in `path` that are neither awaited nor
+    entered with `async with`: the writer runs a statement at the call, aiosqlite (the
+    readers) only when awaited, so a missing await works in a write unit and silently does
+    nothing on a reader."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    used: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Await):
+            used.add(id(node.value))
+        elif isinstance(node, ast.AsyncWith):
+            used.update(id(item.context_expr) for item in node.items)
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in STATEMENTS
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr in ("_conn", "conn")
+        and id(node) not in used
+    ]
+
+
+def test_every_store_statement_is_awaited() -> None:
+    found = [
+        where
+        for path in sorted((ROOT / "bot" / "storage").rglob("*.py"))
+        if path.name != "writer.py"  # the plain sqlite3 connection the writer wraps
+        for where in unawaited_statements(path)
+    ]
+    assert found == []
+
+
+def test_the_await_scan_sees_a_missing_await(tmp_path: Path) -> None:
+    module = ROOT / "bot" / "storage" / "_probe_for_test.py"
+    module.write_text(
+        "async def f(self):\n"
+        "    self._conn.execute('DELETE FROM x')\n"
+        "    await self._conn.execute('DELETE FROM y')\n"
+        "    async with self._conn.execute('SELECT 1') as cur:\n"
+        "        pass\n",
+        encoding="utf-8",
+    )
+    try:
+        assert unawaited_statements(module) == ["bot/storage/_probe_for_test.py:2"]
+    finally:
+        module.unlink()

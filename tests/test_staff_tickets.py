@@ -57,11 +57,12 @@ async def test_inbox_filters_search_sort_and_counts(settings, clock):
                 (rita, "AB-3001"),
             )
 
-        async def refs(query: str) -> list[str]:
-            page = await web.get("/staff/inbox" + query)
+        async def refs(query: str, sort: str = "created") -> list[str]:
+            page = await web.get(f"/staff/inbox?sort={sort}&" + query.lstrip("?"))
             assert page.status_code == 200
             return re.findall(r">(AB-\d+)</a>", page.text)
 
+        assert await refs("", sort="queue") == ["AB-3002", "AB-3003", "AB-3001"]  # overdue first
         assert await refs("") == ["AB-3003", "AB-3002", "AB-3001"]
         assert await refs("?dir=asc") == ["AB-3001", "AB-3002", "AB-3003"]
         assert await refs("?kind=feedback") == ["AB-3003"]

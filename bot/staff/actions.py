@@ -14,7 +14,8 @@ from typing import Any
 
 from bot import sealed_tips
 from bot.deadlines import extension_limit
-from bot.domain import Reply
+from bot.domain import Button, Channel, Reply
+from bot.flow import link_payload
 from bot.i18n import Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
@@ -34,6 +35,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 MAX_TEXT = 3500  # leaves room for the heading within Telegram's 4096 characters
 MAX_BODY_NAME = 200
+# The step a staff message's "Answer" button opens: the status flow's reply step
+# (handlers/status.py declares that a link may open it for a ticket id).
+ANSWER_STEP = ("status", "reply")
 
 
 class ActionError(Exception):
@@ -154,7 +158,7 @@ async def change_status(
     )
     t = catalogs[ticket.locale]
     text = t(f"staff.notify.status_{status}", reference=ticket.reference, reason=reason)
-    return await _tell(db, actor, ticket, text, purpose="status")
+    return await _tell(db, catalogs, actor, ticket, text, purpose="status")
 
 
 async def extend_deadline(
@@ -191,7 +195,7 @@ async def extend_deadline(
         date=t.date(due_on),
         reason=reason,
     )
-    return await _tell(db, actor, ticket, text, purpose="deadline")
+    return await _tell(db, catalogs, actor, ticket, text, purpose="deadline")
 
 
 async def _original_deadline(db: StaffTx, ticket: Ticket) -> date | None:
@@ -231,17 +235,34 @@ async def redirect(
     await audit(db, actor, "ticket.redirect", ticket.reference, ticket=ticket, body=body)
     t = catalogs[ticket.locale]
     text = t("staff.notify.redirected", reference=ticket.reference, body=body)
-    return await _tell(db, actor, ticket, text, purpose="redirect")
+    return await _tell(db, catalogs, actor, ticket, text, purpose="redirect")
 
 
 async def reply(
-    db: StaffTx, catalogs: Catalogs, actor: Actor, ticket: Ticket, *, text: str
+    db: StaffTx,
+    catalogs: Catalogs,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    text: str,
+    needs_answer: bool = False,
 ) -> int | None:
-    """Answer the citizen in their chat; an anonymous tipster reads it with the receipt."""
+    """Answer the citizen in their chat; an anonymous tipster reads it with the receipt.
+
+    `needs_answer`: staff asked something, so the ticket waits for the citizen (status
+    "waiting"), and the citizen's next words in the chat join its thread."""
     text = _clean(text, "staff.ticket.empty_reply")
+    if needs_answer and ticket.status != "waiting":
+        if "waiting" not in TRANSITIONS[ticket.status]:
+            raise ActionError("staff.ticket.bad_transition")
+        await _bump(db, ticket, ticket.version, actor, status="waiting")
+        await db.tx.tickets.add_event(
+            ticket.id, actor=actor.label, action="status", now=actor.now,
+            **{"from": ticket.status, "to": "waiting"},
+        )  # fmt: skip
     t = catalogs[ticket.locale]
     wrapped = t("staff.notify.reply", reference=ticket.reference, text=text)
-    outbox_id = await _tell(db, actor, ticket, wrapped, purpose="reply", body=text)
+    outbox_id = await _tell(db, catalogs, actor, ticket, wrapped, purpose="reply", body=text)
     await db.tx.tickets.add_event(ticket.id, actor=actor.label, action="reply", now=actor.now)
     await audit(
         db, actor, "ticket.reply", ticket.reference, ticket=ticket, sent=outbox_id is not None
@@ -268,6 +289,7 @@ async def note(db: StaffTx, actor: Actor, ticket: Ticket, *, text: str) -> None:
 
 async def _tell(
     db: StaffTx,
+    catalogs: Catalogs,
     actor: Actor,
     ticket: Ticket,
     text: str,
@@ -299,7 +321,7 @@ async def _tell(
         db.tx,
         citizen,
         Outgoing(
-            (Reply(text),),
+            (Reply(text, () if tip else _answer_button(citizen, ticket, catalogs)),),
             # A tip's copy goes once sent, and no thread row points at it (its time).
             purpose=TIP_MESSAGE if tip else f"staff.{purpose}",
             reference=ticket.reference,
@@ -309,6 +331,17 @@ async def _tell(
     if not tip:
         await db.console.link_outbox(message_id, outbox_id)
     return outbox_id
+
+
+def _answer_button(citizen: Citizen, ticket: Ticket, catalogs: Catalogs) -> tuple[Button, ...]:
+    """ "Answer" under a staff message, on Telegram: an inline button works whenever it is
+    pressed. A numbered option (WhatsApp, the terminal) would be read against the menu on
+    screen, so there the citizen just writes: the main menu takes it while the ticket waits."""
+    if citizen.channel != Channel.TELEGRAM:
+        return ()
+    payload = link_payload(*ANSWER_STEP, ticket.id)
+    label = catalogs[ticket.locale]("status.reply")
+    return (Button(payload, label, catalogs.every_language("status.reply")),)
 
 
 async def tip_keys(db: StaffTx, actor: Actor, ticket: Ticket) -> TipKeys:

@@ -71,6 +71,10 @@ class AuditEntry:
     hash: str
 
 
+# Inbox orders; `queue` puts what needs staff first (bot/storage/sqlite/console.py).
+SORT_KEYS = ("queue", "activity", "created", "updated", "due", "status", "reference")
+
+
 @dataclass(slots=True)
 class InboxQuery:
     """Filters of the inbox, the export and the API list. `kinds` is what the role may see."""
@@ -88,7 +92,7 @@ class InboxQuery:
     created_from: datetime | None = None  # UTC, inclusive
     created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
-    sort: str = "created"
+    sort: str = "queue"
     descending: bool = True
     page: int = 1
     per_page: int = 25
@@ -96,22 +100,17 @@ class InboxQuery:
 
 @dataclass(frozen=True, slots=True)
 class InboxRow:
+    """A ticket as the work queue lists it. `answered`: the citizen wrote after the last
+    staff message; `due_soon`: open and due within a few working days (or overdue)."""
+
     ticket: Ticket
     assignee_name: str | None
     overdue: bool
-    due_soon: bool = False  # the reminder on its assignee's queue
+    answered: bool = False
+    due_soon: bool = False
+    last_activity: datetime | None = None  # the later of the ticket's update and its last message
+    answer: str | None = None  # the citizen's answer when `answered`; a tip's stays sealed
     redirect_late: bool = False  # still "new" after the 3 working days to forward it
-
-
-def row_of(ticket: Ticket, assignee_name: str | None, marks: DeadlineView) -> InboxRow:
-    """A ticket as a list shows it, with today's deadline marks."""
-    return InboxRow(
-        ticket,
-        assignee_name,
-        marks.overdue(ticket.due_on, ticket.status),
-        marks.due_soon(ticket.due_on, ticket.status),
-        marks.redirect_late(ticket.created_at, ticket.status),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +126,23 @@ class InboxPage:
         return max(1, -(-self.total // self.per_page))
 
 
+def row_of(ticket: Ticket, assignee_name: str | None, marks: DeadlineView) -> InboxRow:
+    """A ticket as a list shows it, with today's deadline marks."""
+    return InboxRow(
+        ticket,
+        assignee_name,
+        marks.overdue(ticket.due_on, ticket.status),
+        due_soon=marks.due_soon(ticket.due_on, ticket.status),
+        redirect_late=marks.redirect_late(ticket.created_at, ticket.status),
+    )
+
+
 def marked(page: InboxPage, marks: DeadlineView) -> InboxPage:
-    """The page with today's deadline marks on its rows ("due soon", "redirect late")."""
-    rows = [row_of(r.ticket, r.assignee_name, marks) for r in page.rows]
+    """The page with the redirect warning on its rows (still "new" 3 working days on)."""
+    rows = [
+        replace(r, redirect_late=marks.redirect_late(r.ticket.created_at, r.ticket.status))
+        for r in page.rows
+    ]
     return replace(page, rows=rows)
 
 

@@ -8,6 +8,7 @@ ticket has a twin for tips with the `TipMetadata` fields alone, chosen by `for_t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from bot.schema import (
@@ -57,6 +58,10 @@ class ApiError(NamedTuple):
     parameter: str | None = None
 
 
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
 def _ticket(name: str, schema: dict[str, Any]) -> Field[InboxRow]:
     return Field(name, schema, lambda row: getattr(row.ticket, name))
 
@@ -78,6 +83,15 @@ TICKET: Schema[InboxRow] = Schema(
         Field("due_on", OPTIONAL_DATE, lambda row: iso_date(row.ticket.due_on)),
         Field("created_at", DATE_TIME, lambda row: row.ticket.created_at.isoformat()),
         Field("updated_at", DATE_TIME, lambda row: row.ticket.updated_at.isoformat()),
+        Field(
+            "last_citizen_at",
+            {
+                **DATE_TIME,
+                "type": ["string", "null"],
+                "description": "when the citizen last wrote to it (null: not since filing)",
+            },
+            lambda row: _iso(row.ticket.last_citizen_at),
+        ),
         Field("assignee", OPTIONAL_STRING, lambda row: row.assignee_name),
         Field(
             "redirected_to",
@@ -95,19 +109,34 @@ TIP = TICKET.only(
     description="all the API tells about a tip (kind `tip`), whoever asks",
 )
 
-OVERDUE: Field[InboxRow] = Field("overdue", BOOLEAN, lambda row: row.overdue)
-DUE_SOON: Field[InboxRow] = Field(
-    "due_soon",
-    {**BOOLEAN, "description": "open and due within DEADLINE_REMINDER_DAYS working days"},
-    lambda row: row.due_soon,
-)
+QUEUE_MARKS: list[Field[InboxRow]] = [
+    Field("overdue", BOOLEAN, lambda row: row.overdue),
+    Field(
+        "due_soon",
+        {
+            **BOOLEAN,
+            "description": "open and due within DEADLINE_REMINDER_DAYS working days, or overdue",
+        },
+        lambda row: row.due_soon,
+    ),
+    Field(
+        "citizen_answered",
+        {**BOOLEAN, "description": "the citizen wrote after the last staff message"},
+        lambda row: row.answered,
+    ),
+    Field(
+        "last_activity",
+        {**DATE_TIME, "description": "the later of the last update and the last message"},
+        lambda row: (row.last_activity or row.ticket.updated_at).isoformat(),
+    ),
+]
 REDIRECT_LATE: Field[InboxRow] = Field(
     "redirect_late",
     {**BOOLEAN, "description": "still new after the 3 working days to forward it elsewhere"},
     lambda row: row.redirect_late,
 )
-LISTED = Schema("ListedTicket", [OVERDUE, DUE_SOON, REDIRECT_LATE], base=(TICKET, lambda row: row))
-LISTED_TIP = Schema("ListedTip", [OVERDUE, DUE_SOON], base=(TIP, lambda row: row))
+LISTED = Schema("ListedTicket", [*QUEUE_MARKS, REDIRECT_LATE], base=(TICKET, lambda row: row))
+LISTED_TIP = Schema("ListedTip", QUEUE_MARKS, base=(TIP, lambda row: row))
 
 PAGE: Schema[InboxPage] = Schema(
     "TicketPage",
@@ -171,8 +200,9 @@ DETAIL: Schema[TicketDetail] = Schema(
             lambda detail: [EVENT.dump(event) for event in detail.events],
         ),
     ],
-    description="a complaint or feedback in full; a tip as `TipMetadata` only",
-    base=(TICKET, lambda detail: detail.row),
+    description="a complaint or feedback in full, with its work-queue marks; a tip as"
+    " `TipMetadata` only",
+    base=(LISTED, lambda detail: detail.row),
 )
 
 OUTBOX_ID: Field[StatusChanged] = Field(

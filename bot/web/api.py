@@ -11,6 +11,7 @@ schemas and describes exactly the routes below; tests compare both with real ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -111,7 +112,7 @@ def _expired_message(expires_at: datetime) -> str:
 
 
 def _row(request: Request, ticket: Ticket, assignee: str | None = None) -> InboxRow:
-    """A ticket as the inbox lists it: with its assignee's name and its deadline marks."""
+    """A ticket as the inbox lists it: with its assignee's name and today's deadline marks."""
     return row_of(ticket, assignee, deadline_view(request))
 
 
@@ -138,8 +139,8 @@ async def list_tickets(request: Request, actor: Actor) -> Response:
     marks = deadline_view(request)
     query = query_from(params, actor.user, per_page=per_page, marks=marks)
     async with reading(request) as db:
-        page = marked(await db.console.inbox(query, today=marks.today), marks)
-    return JSONResponse(PAGE.dump(page))
+        page = await db.console.inbox(query, today=marks.today, due_soon_until=marks.soon_until)
+    return JSONResponse(PAGE.dump(marked(page, marks)))
 
 
 async def get_ticket(request: Request, actor: Actor) -> Response:
@@ -155,7 +156,12 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         thread = await db.tx.tickets.messages(ticket.id, include_internal=True)
         deliveries = await db.console.deliveries(ticket.id)
         events = await db.console.events(ticket.id)
-    row = _row(request, ticket, names.get(ticket.assignee_id or 0))
+        answered, last_activity = await db.console.activity(ticket.id)
+    row = replace(
+        _row(request, ticket, names.get(ticket.assignee_id or 0)),
+        answered=answered,
+        last_activity=last_activity,
+    )
     messages = [MessageView(m, names.get(m.staff_id or 0), deliveries.get(m.id)) for m in thread]
     return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events)))
 
@@ -228,7 +234,12 @@ async def post_reply(request: Request, actor: Actor) -> Response:
         data = await _json_body(request)
         async with writing(request) as db:
             outbox_id = await actions.reply(
-                db, runtime_of(request).catalogs, actor, ticket, text=str(data.get("text", ""))
+                db,
+                runtime_of(request).catalogs,
+                actor,
+                ticket,
+                text=str(data.get("text", "")),
+                needs_answer=data.get("needs_answer") is True,
             )
     except ActionError as err:
         return _action_error(request, err)

@@ -8,7 +8,7 @@ from typing import Any
 from bot.schema import Schema, one_of
 from bot.staff import schemas
 from bot.staff.actions import MAX_BODY_NAME, MAX_TEXT
-from bot.staff.records import KINDS, STATUSES
+from bot.staff.records import KINDS, SORT_KEYS, STATUSES
 
 DESCRIPTION = (
     "Tickets for the agency's other systems. Each staff member makes their own bearer"
@@ -85,7 +85,12 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
             "text search in reference, summary, subject",
             {"type": "string", "maxLength": 200},
         ),
-        _filter("sort", "sort key", one_of(("created", "updated", "due", "status", "reference"))),
+        _filter(
+            "sort",
+            "sort key; `queue` (the default): tickets the citizen answered, then"
+            " those due soon, then by last activity",
+            one_of(SORT_KEYS),
+        ),
         _filter("dir", "asc or desc (default)", one_of(("asc", "desc"))),
         _filter(
             "page",
@@ -189,7 +194,19 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                     "summary": "Reply to the citizen through their channel",
                     "operationId": "postReply",
                     "parameters": [REFERENCE],
-                    "requestBody": _body(["text"], {"text": text}),
+                    "requestBody": _body(
+                        ["text"],
+                        {
+                            "text": text,
+                            "needs_answer": {
+                                "type": "boolean",
+                                "default": False,
+                                "description": "staff wait for the citizen: the ticket's"
+                                " status becomes waiting, and the citizen's next message in"
+                                " the chat joins its thread",
+                            },
+                        },
+                    ),
                     "responses": _answers(
                         201,
                         "stored and queued (sent is false for an anonymous tip: the tipster"

@@ -253,9 +253,18 @@ class FakeTelegramApi:
         return update
 
     def push_text(
-        self, chat_id: int, text: str, *, from_lang: str = "kk", user_id: int | None = None
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        from_lang: str = "kk",
+        user_id: int | None = None,
+        reply_to: Json | None = None,
     ) -> Json:
+        """`reply_to`: a message the bot sent, which the citizen answers with Telegram's Reply."""
         msg = self._user_message(chat_id, user_id or chat_id, from_lang, text=text)
+        if reply_to is not None:
+            msg["reply_to_message"] = reply_to
         if text.startswith("/"):
             length = len(text.split(maxsplit=1)[0])
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]

@@ -144,6 +144,7 @@ def _message(
         locale_hint=clean_optional(user.get("language_code")),
         external_id=external_id,
         profile_name=clean_optional(user.get("first_name")),
+        reply_to=_reply_to(message),
     )
     files = _files(message)
     location = _location(message)
@@ -164,6 +165,12 @@ def _message(
         files=files,
         private=chat.get("type") == "private",
     )
+
+
+def _reply_to(message: Mapping[str, Any]) -> str | None:
+    """The id of the message this one replies to, as the sender stored it (str)."""
+    replied = _int(_map(message.get("reply_to_message")).get("message_id"))
+    return str(replied) if replied is not None else None
 
 
 def _files(message: Mapping[str, Any]) -> tuple[FileRef, ...]:

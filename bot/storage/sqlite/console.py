@@ -24,7 +24,23 @@ from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
 
+# Per ticket: when the citizen and staff last wrote, and the last activity of any kind.
+# Tip messages carry only their day, so on a tip a same-day answer does not count as later.
+QUEUE_COLUMNS = """
+    (SELECT max(m.created_at) FROM ticket_messages m
+      WHERE m.ticket_id = t.id AND m.author = 'citizen') AS citizen_at,
+    (SELECT max(m.created_at) FROM ticket_messages m
+      WHERE m.ticket_id = t.id AND m.author = 'staff') AS staff_at,
+    (SELECT m.body FROM ticket_messages m WHERE m.ticket_id = t.id AND m.author = 'citizen'
+      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS citizen_text,
+    max(t.updated_at, coalesce(
+      (SELECT max(m.created_at) FROM ticket_messages m WHERE m.ticket_id = t.id), ''
+    )) AS last_activity"""
+ANSWERED = "(citizen_at IS NOT NULL AND citizen_at > coalesce(staff_at, ''))"
 SORTS = {
+    # The work queue: answers by the citizen, then tickets due soon, then by last activity.
+    "queue": "{answered} DESC, due_soon DESC, CASE WHEN due_soon THEN t.due_on END, last_activity",
+    "activity": "last_activity",
     "created": "t.created_at",
     "updated": "t.updated_at",
     "due": "coalesce(t.due_on, '9999-12-31')",
@@ -90,9 +106,13 @@ class SqliteConsoleStore:
             params += [pattern] * 4
         return " AND ".join(clauses), params
 
-    async def inbox(self, query: InboxQuery, *, today: date) -> InboxPage:
+    async def inbox(
+        self, query: InboxQuery, *, today: date, due_soon_until: date | None = None
+    ) -> InboxPage:
+        """A page of tickets. Open tickets due on or before `due_soon_until` (today when
+        not given) are marked due soon, overdue ones included."""
         where, params = self._where(query, today)
-        order = SORTS.get(query.sort, SORTS["created"])
+        order = SORTS.get(query.sort, SORTS["queue"]).format(answered=ANSWERED)
         direction = "DESC" if query.descending else "ASC"
         async with self._conn.execute(
             f"SELECT count(*) FROM tickets t WHERE {where}", params
@@ -104,11 +124,14 @@ class SqliteConsoleStore:
         page = min(max(1, query.page), last)
         limit = "" if query.per_page <= 0 else " LIMIT ? OFFSET ?"
         paging = [] if query.per_page <= 0 else [query.per_page, (page - 1) * query.per_page]
+        open_marks = ",".join("?" * len(OPEN_STATUSES))
+        soon = [(due_soon_until or today).isoformat(), *OPEN_STATUSES]
         async with self._conn.execute(
-            f"SELECT t.*, s.username AS assignee_name FROM tickets t"
-            f" LEFT JOIN staff_users s ON s.id = t.assignee_id WHERE {where}"
-            f" ORDER BY {order} {direction}, t.id {direction}{limit}",
-            [*params, *paging],
+            f"SELECT * FROM (SELECT t.*, s.username AS assignee_name, {QUEUE_COLUMNS},"
+            f" (t.due_on IS NOT NULL AND t.due_on <= ? AND t.status IN ({open_marks}))"
+            f" AS due_soon FROM tickets t LEFT JOIN staff_users s ON s.id = t.assignee_id"
+            f" WHERE {where}) t ORDER BY {order} {direction}, t.id {direction}{limit}",
+            [*soon, *params, *paging],
         ) as cur:
             rows = await cur.fetchall()
         found = []
@@ -119,7 +142,19 @@ class SqliteConsoleStore:
                 and ticket.due_on < today
                 and ticket.status in OPEN_STATUSES
             )
-            found.append(InboxRow(ticket, r["assignee_name"], overdue))
+            answered = r["citizen_at"] is not None and r["citizen_at"] > (r["staff_at"] or "")
+            activity = parse_ts(r["last_activity"])
+            found.append(
+                InboxRow(
+                    ticket,
+                    r["assignee_name"],
+                    overdue,
+                    answered,
+                    bool(r["due_soon"]),
+                    activity,
+                    r["citizen_text"] if answered else None,
+                )
+            )
         return InboxPage(
             found,
             total,
@@ -127,6 +162,18 @@ class SqliteConsoleStore:
             page,
             query.per_page if query.per_page > 0 else max(total, 1),
         )
+
+    async def activity(self, ticket_id: int) -> tuple[bool, datetime | None]:
+        """(citizen answered since staff last wrote, last activity) of one ticket, as the
+        inbox computes them."""
+        async with self._conn.execute(
+            f"SELECT {QUEUE_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return False, None
+        answered = r["citizen_at"] is not None and r["citizen_at"] > (r["staff_at"] or "")
+        return answered, parse_ts(r["last_activity"])
 
     async def status_counts(self, query: InboxQuery, *, today: date) -> dict[str, int]:
         where, params = self._where(query, today, with_status=False)

@@ -63,6 +63,7 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
         assignee_id=row["assignee_id"],
         version=row["version"],
         redirected_to=row["redirected_to"],
+        last_citizen_at=parse_ts(row["last_citizen_at"]),
     )
 
 
@@ -127,6 +128,25 @@ class SqliteTicketStore:
         ) as cur:
             return [ticket_from_row(row) for row in await cur.fetchall()]
 
+    async def awaiting_answer(self, citizen_id: int) -> list[Ticket]:
+        """The citizen's tickets whose staff wait for them (status "waiting"), oldest first."""
+        async with self._conn.execute(
+            "SELECT * FROM tickets WHERE citizen_id = ? AND status = 'waiting' ORDER BY id",
+            (citizen_id,),
+        ) as cur:
+            return [ticket_from_row(row) for row in await cur.fetchall()]
+
+    async def for_sent_message(self, citizen_id: int, external_id: str) -> Ticket | None:
+        """The citizen's ticket whose staff message was sent under this platform id."""
+        return await self._one(
+            "SELECT t.* FROM outbox o JOIN ticket_messages m ON m.outbox_id = o.id"
+            " JOIN tickets t ON t.id = m.ticket_id"
+            " WHERE o.external_id = ? AND o.citizen_id = ? AND t.citizen_id = ? LIMIT 1",
+            external_id,
+            citizen_id,
+            citizen_id,
+        )
+
     async def set_status(self, ticket_id: int, status: str, *, now: datetime) -> None:
         await self._conn.execute(
             "UPDATE tickets SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",
@@ -156,8 +176,11 @@ class SqliteTicketStore:
             f" sealed, created_at) VALUES ({low_id('ticket_messages')}, ?, ?, ?, ?, ?, ?, ?)",
             (ticket_id, author, staff_id, int(internal), plain, blob, ts(now)),
         )
+        # The citizen's own words also move last_citizen_at (the inbox's "citizen answered").
+        touched = ", last_citizen_at = ?" if author == "citizen" else ""
+        stamps = (ts(now), ts(now)) if author == "citizen" else (ts(now),)
         await self._conn.execute(
-            "UPDATE tickets SET updated_at = ? WHERE id = ?", (ts(now), ticket_id)
+            f"UPDATE tickets SET updated_at = ?{touched} WHERE id = ?", (*stamps, ticket_id)
         )
         assert cur.lastrowid is not None
         return ThreadMessage(cur.lastrowid, ticket_id, author, body, now, staff_id, internal)

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from bot.deadlines import DeadlineView
 from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
-from bot.staff.records import KINDS, STATUSES, InboxQuery, StaffUser, marked
+from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser, marked
 from bot.staff.roles import visible_kinds
 from bot.web import params as P
 from bot.web.staff.auth import require_role, signed_in_user
@@ -31,7 +31,6 @@ from bot.web.staff.ticket import TICKET_ROLES, deadline_view
 FILTER_KEYS = (
     "kind", "status", "category", "region", "assignee", "overdue", "due", "from", "to", "q"
 )  # fmt: skip
-SORT_KEYS = ("created", "updated", "due", "status", "reference")
 CODE_LENGTH = 64  # category and region codes are short ASCII
 SEARCH_LENGTH = 200
 
@@ -71,7 +70,7 @@ def query_from(
         created_from=day_start(first) if first else None,
         created_before=day_start(last + timedelta(days=1)) if last else None,
         text=P.text(params, "q", max_length=SEARCH_LENGTH),
-        sort=P.choice(params, "sort", SORT_KEYS) or "created",
+        sort=P.choice(params, "sort", SORT_KEYS) or "queue",
         descending=P.choice(params, "dir", ("asc", "desc")) != "asc",
         page=P.page(params),
         per_page=per_page,
@@ -104,7 +103,8 @@ async def inbox(request: Request) -> Response:
     query = query_from(params, user, marks=marks)
     today = marks.today
     async with reading(request) as db:
-        page = marked(await db.console.inbox(query, today=today), marks)
+        page = await db.console.inbox(query, today=today, due_soon_until=marks.soon_until)
+        page = marked(page, marks)
         facets = await db.console.facets(query.kinds)
         staff = [u for u in await db.staff.all() if not u.disabled and u.role == user.role]
         others = await db.console.kind_counts(
@@ -121,6 +121,7 @@ async def inbox(request: Request) -> Response:
         facets=facets,
         staff=staff,
         statuses=STATUSES,
+        sort_keys=SORT_KEYS,
         other_counts=others,
         link=lambda **changes: _link(params, **changes),
         export_query=export_query,

@@ -36,6 +36,8 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 ACTIONS = ("assign", "status", "reply", "note", "deadline", "redirect", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
+# What a form that failed (a validation error, an edit conflict) shows again as typed.
+KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on")
 
 
 def deadline_view(request: Request) -> DeadlineView:
@@ -54,8 +56,10 @@ async def _page(
     status_code: int = 200,
     error: str | None = None,
     identity: dict[str, Any] | None = None,
+    kept: dict[str, str] | None = None,
 ) -> Response:
-    """Render the ticket; a tip is decrypted for this response only, and the view audited."""
+    """Render the ticket; a tip is decrypted for this response only, and the view audited.
+    `kept`: what was typed into the form that failed (its name under "form"), shown again."""
     actor = actor_of(request, user)
     marks = deadline_view(request)
     contents: dict[str, Any] | None = None
@@ -99,6 +103,7 @@ async def _page(
         staff=staff,
         transitions=TRANSITIONS[ticket.status],
         error=error,
+        kept=kept or {},
         done=P.notice(request.query_params, "done", NOTICES),
         citizen_channel=citizen.channel if citizen else None,
         marks=row_of(ticket, None, marks),
@@ -162,8 +167,28 @@ async def act(request: Request) -> Response:
                     status=str(form.get("status") or ""),
                     reason=str(form.get("reason") or ""),
                 )
+            elif action == "reply" and form.get("status"):
+                # One form answers and moves the ticket: the answer is the status's reason,
+                # so the citizen gets one message.
+                action = "status"
+                queued = await actions.change_status(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    status=str(form.get("status")),
+                    reason=text,
+                )
             elif action == "reply":
-                queued = await actions.reply(db, runtime.catalogs, actor, fresh, text=text)
+                queued = await actions.reply(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    text=text,
+                    needs_answer=form.get("needs_answer") == "1",
+                )
             elif action == "note":
                 await actions.note(db, actor, fresh, text=text)
             elif action == "deadline":
@@ -195,7 +220,15 @@ async def act(request: Request) -> Response:
         async with reading(request) as db:
             current = await db.tx.tickets.get(ticket.id)
         assert current is not None
-        return await _page(request, user, current, status_code=err.status_code, error=err.msgid)
+        typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+        return await _page(
+            request,
+            user,
+            current,
+            status_code=err.status_code,
+            error=err.msgid,
+            kept={"form": request.path_params["action"], **typed},
+        )
     if queued is not None:
         runtime.outbox.wake()
     if action == "reveal":

@@ -1,0 +1,164 @@
+"""Answers in the chat (issue 14): while staff wait for the citizen, what the citizen types,
+sends or shares at the main menu joins that ticket's thread instead of "choose an option";
+with several tickets waiting the bot asks which."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain import Location
+from bot.runtime import Runtime
+from bot.storage.records import Ticket, TicketDraft
+from tests.chat import Chat
+from tests.conftest import Clock
+from tests.staff import console, post_form
+from tests.test_api import bearer, token_for
+from tests.test_complaint import LANGS, attach
+from tests.test_status import QUESTION, file_complaint, staff_asks
+
+ADDED = {
+    "kk": "{ref} өтінішіне қосылды",
+    "ru": "Добавлено к обращению {ref}",
+    "en": "Added to {ref}",
+}
+WHICH = {
+    "kk": "Бұл хабарлама қай өтінішке қатысты?",
+    "ru": "К какому обращению относится это сообщение?",
+    "en": "Which request is this message for?",
+}
+CHOOSE = "Please choose one of the options"
+
+
+async def thread(runtime: Runtime, ticket: Ticket) -> list[tuple[str, str]]:
+    async with runtime.storage.read() as tx:
+        return [
+            (m.author, m.body) for m in await tx.tickets.messages(ticket.id, include_internal=False)
+        ]
+
+
+async def current(runtime: Runtime, ticket: Ticket) -> Ticket:
+    async with runtime.storage.read() as tx:
+        found = await tx.tickets.get(ticket.id)
+    assert found is not None
+    return found
+
+
+async def another_complaint(runtime: Runtime, clock: Clock, like: Ticket) -> Ticket:
+    """A second complaint from the same chat, stored as the complaint flow stores one."""
+    assert like.citizen_id is not None and like.channel is not None
+    draft = TicketDraft("complaint", like.locale, like.citizen_id, like.channel, "healthcare")
+    async with runtime.storage.transaction() as tx:
+        return await tx.tickets.add(draft, reference="K7M-4QX9", now=clock())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_text_at_the_main_menu_answers_the_waiting_ticket(
+    new_chat, runtime: Runtime, clock: Clock, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    ticket = await file_complaint(chat, runtime, lang)
+    clock.advance(minutes=5)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    clock.advance(minutes=5)
+    answer = "Чек № 12345 от 10.03, оплачено"
+    await chat.send(answer)
+    assert ADDED[lang].format(ref=ticket.reference) in chat.text
+    assert chat.buttons and chat.buttons[0].payload.startswith("flow:")  # back at the menu
+    assert await thread(runtime, ticket) == [("staff", QUESTION), ("citizen", answer)]
+    after = await current(runtime, ticket)
+    assert after.status == "in_review"
+    assert after.last_citizen_at == clock()
+
+
+async def test_without_a_waiting_ticket_the_menu_still_asks_for_a_choice(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    chat: Chat = new_chat(lang="en")
+    ticket = await file_complaint(chat, runtime, "en")
+    await chat.send("hello?")
+    assert CHOOSE in chat.text
+    assert await thread(runtime, ticket) == []
+    await chat.send(attachments=[await attach(runtime)])
+    assert "files" in chat.text.lower() and ticket.reference not in chat.text
+
+
+async def test_several_waiting_tickets_ask_which(new_chat, runtime: Runtime, clock: Clock) -> None:
+    chat: Chat = new_chat(lang="ru")
+    first = await file_complaint(chat, runtime, "ru")
+    second = await another_complaint(runtime, clock, first)
+    await staff_asks(runtime, clock, first, "Когда это было?")
+    await staff_asks(runtime, clock, second, "Где это было?")
+    await chat.send("В понедельник, в ЦОН на Абая")
+    assert WHICH["ru"] in chat.text
+    labels = " ".join(b.label for b in chat.buttons)
+    assert first.reference in labels and second.reference in labels
+    await chat.press(second.reference)
+    assert ADDED["ru"].format(ref=second.reference) in chat.text
+    assert await thread(runtime, second) == [
+        ("staff", "Где это было?"),
+        ("citizen", "В понедельник, в ЦОН на Абая"),
+    ]
+    assert await thread(runtime, first) == [("staff", "Когда это было?")]
+    assert (await current(runtime, first)).status == "waiting"
+
+
+async def test_files_and_a_location_answer_the_waiting_ticket(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    chat: Chat = new_chat(lang="kk")
+    ticket = await file_complaint(chat, runtime, "kk")
+    async with runtime.storage.read() as tx:
+        before = len(await tx.tickets.attachments(ticket.id))
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.send("түбіртек", attachments=[await attach(runtime, name="receipt.pdf")])
+    assert ADDED["kk"].format(ref=ticket.reference) in chat.text
+    async with runtime.storage.read() as tx:
+        files = await tx.tickets.attachments(ticket.id)
+    assert len(files) == before + 1 and files[-1].file_name == "receipt.pdf"
+    await staff_asks(runtime, clock, ticket, "Қай жерде?")
+    await chat.send(location=Location(51.128, 71.430, "Астана, Мәңгілік Ел 8"))
+    assert ADDED["kk"].format(ref=ticket.reference) in chat.text
+    messages = await thread(runtime, ticket)
+    assert messages[-1][0] == "citizen" and "51.128" in messages[-1][1]
+    assert "Мәңгілік Ел 8" in messages[-1][1]
+
+
+async def test_staff_ask_on_the_console_the_citizen_answers_at_the_menu(settings, clock) -> None:
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        ticket = await c.complaint("AB-7001", locale="ru", chat_key="asker")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7001"
+        assert 'name="needs_answer"' in (await web.get(url)).text
+        form = {"text": "В каком ЦОН это было?", "needs_answer": "1"}
+        assert (await post_form(web, url, url + "/reply", form)).status_code == 303
+        assert (await current(c.runtime, ticket)).status == "waiting"
+
+        clock.advance(minutes=30)
+        chat = Chat(c.runtime.dispatcher, chat_key="asker", lang="ru")
+        await chat.send("ЦОН Алмалинского района")
+        assert ADDED["ru"].format(ref="AB-7001") in chat.text
+        after = await current(c.runtime, ticket)
+        assert after.status == "in_review" and after.last_citizen_at == clock()
+        page = (await web.get(url)).text
+        assert "ЦОН Алмалинского района" in page and "Citizen last wrote" in page
+
+
+async def test_api_reply_with_needs_answer_waits_for_the_citizen(settings, clock) -> None:
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        ticket = await c.complaint("AB-7002", locale="en", chat_key="api-asker")
+        token = await token_for(c, rita)
+        api = c.client()
+        replied = await api.post(
+            "/api/v1/tickets/AB-7002/replies",
+            json={"text": "Which day?", "needs_answer": True},
+            headers=bearer(token),
+        )
+        assert replied.status_code == 201
+        assert (await current(c.runtime, ticket)).status == "waiting"
+        detail = (await api.get("/api/v1/tickets/AB-7002", headers=bearer(token))).json()
+        assert detail["status"] == "waiting" and detail["last_citizen_at"] is None
+        spec = (await api.get("/api/v1/openapi.json")).json()
+        body = spec["paths"]["/tickets/{reference}/replies"]["post"]["requestBody"]
+        assert "needs_answer" in str(body)
