@@ -58,6 +58,7 @@ class Settings:
     flood_burst: int = 8
     flood_per_second: float = 2.0
     appeal_working_days: int = 15
+    deadline_reminder_days: int = 3
     max_attachments: int = 5
     max_attachment_mb: int = 20
     telegram_rate_global: float = 30.0
@@ -215,6 +216,9 @@ def load_settings(
         ),
         appeal_working_days=parse(
             "APPEAL_WORKING_DAYS", _int_range(1, 60), "working days from 1 to 60"
+        ),
+        deadline_reminder_days=parse(
+            "DEADLINE_REMINDER_DAYS", _int_range(0, 60), "working days from 0 to 60"
         ),
         max_attachments=parse("MAX_ATTACHMENTS", _int_range(0, 20), "a count from 0 to 20"),
         max_attachment_mb=parse(

@@ -46,6 +46,13 @@ class Metrics:
             "Conversations active within the idle timeout",
             registry=self.registry,
         )
+        # Tips stay out of /metrics, as from govbot_tickets_created: their numbers are theirs.
+        self.tickets_overdue = Gauge(
+            "govbot_tickets_overdue",
+            "Open complaints and feedback past their deadline, read at each scrape",
+            ["kind"],
+            registry=self.registry,
+        )
         # labels() costs a lock and a tuple per call; the channel children are few.
         self._inbound: dict[str, Any] = {}
         self._outbound: dict[str, Any] = {}

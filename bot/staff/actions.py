@@ -13,12 +13,13 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import satisfaction, sealed_tips
+from bot.deadlines import extension_limit
 from bot.domain import Button, Channel, Reply
 from bot.flow import link_payload
 from bot.i18n import Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
-from bot.staff.records import STATUSES, StaffUser
+from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
 from bot.staff.roles import can_see
 from bot.storage.records import Citizen, Ticket
 from bot.storage.sqlite.console import StaffTx
@@ -30,8 +31,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "waiting": ("in_review", "resolved", "rejected"),
     "resolved": ("in_review",),
     "rejected": ("in_review",),
+    "redirected": ("in_review",),  # only `redirect` leads here: it needs the body's name
 }
 MAX_TEXT = 3500  # leaves room for the heading within Telegram's 4096 characters
+MAX_BODY_NAME = 200
 # The step a staff message's "Answer" button opens: the status flow's reply step
 # (handlers/status.py declares that a link may open it for a ticket id).
 ANSWER_STEP = ("status", "reply")
@@ -168,8 +171,14 @@ async def extend_deadline(
     due_on: date,
     reason: str,
 ) -> int | None:
+    """Move the deadline later, within art. 76's two months, and tell the citizen why."""
+    if ticket.status not in OPEN_STATUSES:
+        raise ActionError("staff.ticket.deadline_closed", 409)
     if ticket.due_on is not None and due_on <= ticket.due_on:
         raise ActionError("staff.ticket.deadline_not_later")
+    original = await _original_deadline(db, ticket)
+    if original is not None and due_on > extension_limit(original):
+        raise ActionError("staff.ticket.deadline_too_far")
     reason = _clean(reason, "staff.ticket.reason_required")
     await _bump(db, ticket, version, actor, due_on=due_on)
     detail: dict[str, Any] = {"from": str(ticket.due_on), "to": str(due_on)}
@@ -187,6 +196,46 @@ async def extend_deadline(
         reason=reason,
     )
     return await _tell(db, catalogs, actor, ticket, text, purpose="deadline")
+
+
+async def _original_deadline(db: StaffTx, ticket: Ticket) -> date | None:
+    """The deadline set at filing: the first extension's "from", else today's deadline."""
+    for event in await db.console.events(ticket.id):
+        if event.action == "deadline":
+            try:
+                return date.fromisoformat(str(event.detail.get("from")))
+            except ValueError:
+                return None  # filed without a deadline
+    return ticket.due_on
+
+
+async def redirect(
+    db: StaffTx,
+    catalogs: Catalogs,
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    version: int,
+    body: str,
+) -> int | None:
+    """Forward an appeal outside our competence to `body` (art. 76: within 3 working days
+    of filing) and tell the citizen where it went."""
+    if ticket.status not in OPEN_STATUSES:
+        raise ActionError("staff.ticket.bad_transition")
+    body = " ".join(body.split())
+    if not body:
+        raise ActionError("staff.ticket.body_required")
+    if len(body) > MAX_BODY_NAME:
+        raise ActionError("staff.ticket.too_long")
+    await _bump(db, ticket, version, actor, status="redirected", redirected_to=body)
+    await db.tx.tickets.add_event(
+        ticket.id, actor=actor.label, action="redirected", now=actor.now,
+        **{"from": ticket.status, "to": body},
+    )  # fmt: skip
+    await audit(db, actor, "ticket.redirect", ticket.reference, ticket=ticket, body=body)
+    t = catalogs[ticket.locale]
+    text = t("staff.notify.redirected", reference=ticket.reference, body=body)
+    return await _tell(db, catalogs, actor, ticket, text, purpose="redirect")
 
 
 async def reply(

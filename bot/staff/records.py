@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from bot.deadlines import OPEN_STATUSES as OPEN_STATUSES  # re-exported beside STATUSES
+from bot.deadlines import DeadlineView
 from bot.storage.records import Ticket
 
 ROLES = ("admin", "reviewer", "investigator", "operator")
-STATUSES = ("new", "in_review", "waiting", "resolved", "rejected")
-OPEN_STATUSES = ("new", "in_review", "waiting")
+STATUSES = ("new", "in_review", "waiting", "resolved", "rejected", "redirected")
 KINDS = ("complaint", "feedback", "tip")
 # A console session ends after this long unused, and STAFF_SESSION_HOURS after sign-in.
 SESSION_IDLE = timedelta(minutes=30)
@@ -86,6 +87,8 @@ class InboxQuery:
     assignee: int | None = None
     unassigned: bool = False
     overdue: bool = False
+    # Open and due on or before this date (today + DEADLINE_REMINDER_DAYS working days).
+    due_by: date | None = None
     created_from: datetime | None = None  # UTC, inclusive
     created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
@@ -107,6 +110,7 @@ class InboxRow:
     due_soon: bool = False
     last_activity: datetime | None = None  # the later of the ticket's update and its last message
     answer: str | None = None  # the citizen's answer when `answered`; a tip's stays sealed
+    redirect_late: bool = False  # still "new" after the 3 working days to forward it
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,26 @@ class InboxPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+def row_of(ticket: Ticket, assignee_name: str | None, marks: DeadlineView) -> InboxRow:
+    """A ticket as a list shows it, with today's deadline marks."""
+    return InboxRow(
+        ticket,
+        assignee_name,
+        marks.overdue(ticket.due_on, ticket.status),
+        due_soon=marks.due_soon(ticket.due_on, ticket.status),
+        redirect_late=marks.redirect_late(ticket.created_at, ticket.status),
+    )
+
+
+def marked(page: InboxPage, marks: DeadlineView) -> InboxPage:
+    """The page with the redirect warning on its rows (still "new" 3 working days on)."""
+    rows = [
+        replace(r, redirect_late=marks.redirect_late(r.ticket.created_at, r.ticket.status))
+        for r in page.rows
+    ]
+    return replace(page, rows=rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,11 @@ TICKET: Schema[InboxRow] = Schema(
             lambda row: _iso(row.ticket.last_citizen_at),
         ),
         Field("assignee", OPTIONAL_STRING, lambda row: row.assignee_name),
+        Field(
+            "redirected_to",
+            {**OPTIONAL_STRING, "description": "status `redirected`: the competent body"},
+            lambda row: row.ticket.redirected_to,
+        ),
         _ticket("version", INTEGER),
     ],
     description="a complaint or feedback; a tip carries only the `TipMetadata` fields",
@@ -109,7 +114,10 @@ QUEUE_MARKS: list[Field[InboxRow]] = [
     Field("overdue", BOOLEAN, lambda row: row.overdue),
     Field(
         "due_soon",
-        {**BOOLEAN, "description": "open and due within 3 working days, or overdue"},
+        {
+            **BOOLEAN,
+            "description": "open and due within DEADLINE_REMINDER_DAYS working days, or overdue",
+        },
         lambda row: row.due_soon,
     ),
     Field(
@@ -123,7 +131,12 @@ QUEUE_MARKS: list[Field[InboxRow]] = [
         lambda row: (row.last_activity or row.ticket.updated_at).isoformat(),
     ),
 ]
-LISTED = Schema("ListedTicket", QUEUE_MARKS, base=(TICKET, lambda row: row))
+REDIRECT_LATE: Field[InboxRow] = Field(
+    "redirect_late",
+    {**BOOLEAN, "description": "still new after the 3 working days to forward it elsewhere"},
+    lambda row: row.redirect_late,
+)
+LISTED = Schema("ListedTicket", [*QUEUE_MARKS, REDIRECT_LATE], base=(TICKET, lambda row: row))
 LISTED_TIP = Schema("ListedTip", QUEUE_MARKS, base=(TIP, lambda row: row))
 
 PAGE: Schema[InboxPage] = Schema(

@@ -90,6 +90,7 @@ class Ticket:
     updated_at: datetime
     assignee_id: int | None
     version: int
+    redirected_to: str | None = None  # the competent body it was forwarded to
     # When the citizen last wrote to it (None: never since filing); see migration 015.
     last_citizen_at: datetime | None = None
 

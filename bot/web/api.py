@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from starlette.middleware import Middleware
@@ -24,7 +24,7 @@ from bot import safejson
 from bot.staff import actions
 from bot.staff.accounts import token_hash
 from bot.staff.actions import ActionError, Actor
-from bot.staff.records import OPEN_STATUSES, InboxRow
+from bot.staff.records import InboxRow, marked, row_of
 from bot.staff.roles import can_work_tickets
 from bot.staff.schemas import (
     DETAIL,
@@ -52,10 +52,10 @@ from bot.web.staff.common import (
     now_of,
     reading,
     runtime_of,
-    today_of,
     writing,
 )
-from bot.web.staff.inbox import due_soon_until, query_from
+from bot.web.staff.inbox import query_from
+from bot.web.staff.ticket import deadline_view
 
 MAX_PER_PAGE = 200
 Handler = Callable[[Request, Actor], Awaitable[Response]]
@@ -112,9 +112,8 @@ def _expired_message(expires_at: datetime) -> str:
 
 
 def _row(request: Request, ticket: Ticket, assignee: str | None = None) -> InboxRow:
-    """A ticket as the inbox lists it: with its assignee's name and whether it is late."""
-    late = ticket.due_on is not None and ticket.due_on < today_of(request)
-    return InboxRow(ticket, assignee, late and ticket.status in OPEN_STATUSES)
+    """A ticket as the inbox lists it: with its assignee's name and today's deadline marks."""
+    return row_of(ticket, assignee, deadline_view(request))
 
 
 async def _find(request: Request, actor: Actor) -> Ticket:
@@ -137,11 +136,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
 async def list_tickets(request: Request, actor: Actor) -> Response:
     params = dict(request.query_params)
     per_page = P.integer(params, "per_page", default=50, low=1, high=MAX_PER_PAGE, clamp=True)
-    query = query_from(params, actor.user, per_page=per_page)
+    marks = deadline_view(request)
+    query = query_from(params, actor.user, per_page=per_page, marks=marks)
     async with reading(request) as db:
-        soon = due_soon_until(request)
-        page = await db.console.inbox(query, today=today_of(request), due_soon_until=soon)
-    return JSONResponse(PAGE.dump(page))
+        page = await db.console.inbox(query, today=marks.today, due_soon_until=marks.soon_until)
+    return JSONResponse(PAGE.dump(marked(page, marks)))
 
 
 async def get_ticket(request: Request, actor: Actor) -> Response:
@@ -159,36 +158,39 @@ async def get_ticket(request: Request, actor: Actor) -> Response:
         events = await db.console.events(ticket.id)
         survey = await db.tx.satisfaction.latest(ticket.id)
         answered, last_activity = await db.console.activity(ticket.id)
-    soon = ticket.due_on is not None and ticket.due_on <= due_soon_until(request)
     row = replace(
         _row(request, ticket, names.get(ticket.assignee_id or 0)),
         answered=answered,
-        due_soon=soon and ticket.status in OPEN_STATUSES,
         last_activity=last_activity,
     )
     messages = [MessageView(m, names.get(m.staff_id or 0), deliveries.get(m.id)) for m in thread]
     return JSONResponse(DETAIL.dump(TicketDetail(row, messages, events, survey)))
 
 
-async def set_status(request: Request, actor: Actor) -> Response:
+StaffAction = Callable[..., Awaitable[int | None]]
+
+
+async def _change(
+    request: Request,
+    actor: Actor,
+    act: StaffAction,
+    fields: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Response:
+    """`act(db, catalogs, actor, ticket, version=…, **fields(body))` on the version the
+    client read; answers with the ticket as it is now and the message queued for the
+    citizen."""
     try:
         ticket = await _find(request, actor)
         data = await _json_body(request)
         version = data.get("version")
         if not isinstance(version, int):
             raise ActionError("staff.error.bad_request")
+        changes = fields(data)
         async with writing(request) as db:
             fresh = await db.tx.tickets.get(ticket.id)
             assert fresh is not None
-            outbox_id = await actions.change_status(
-                db,
-                runtime_of(request).catalogs,
-                actor,
-                fresh,
-                version=version,
-                status=str(data.get("status", "")),
-                reason=str(data.get("reason", "")),
-            )
+            catalogs = runtime_of(request).catalogs
+            outbox_id = await act(db, catalogs, actor, fresh, version=version, **changes)
             updated = await db.tx.tickets.get(ticket.id)
     except ActionError as err:
         return _action_error(request, err)
@@ -197,6 +199,34 @@ async def set_status(request: Request, actor: Actor) -> Response:
     assert updated is not None
     changed = StatusChanged(_row(request, updated), outbox_id)
     return JSONResponse(for_ticket(STATUS_CHANGED, TIP_STATUS_CHANGED, changed.row).dump(changed))
+
+
+def _status_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {"status": str(data.get("status", "")), "reason": str(data.get("reason", ""))}
+
+
+def _deadline_fields(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        due_on = date.fromisoformat(str(data.get("due_on", "")))
+    except ValueError:
+        raise ActionError("staff.ticket.bad_date") from None
+    return {"due_on": due_on, "reason": str(data.get("reason", ""))}
+
+
+def _redirect_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {"body": str(data.get("body", ""))}
+
+
+async def set_status(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.change_status, _status_fields)
+
+
+async def extend_deadline(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.extend_deadline, _deadline_fields)
+
+
+async def redirect(request: Request, actor: Actor) -> Response:
+    return await _change(request, actor, actions.redirect, _redirect_fields)
 
 
 async def post_reply(request: Request, actor: Actor) -> Response:
@@ -231,6 +261,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/tickets/{reference}", get_ticket),
     ("POST", "/tickets/{reference}/status", set_status),
     ("POST", "/tickets/{reference}/replies", post_reply),
+    ("POST", "/tickets/{reference}/deadline", extend_deadline),
+    ("POST", "/tickets/{reference}/redirect", redirect),
 ]
 
 

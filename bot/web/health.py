@@ -14,6 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
+from bot.web.staff.common import reading, today_of
+
+METRIC_KINDS = ("complaint", "feedback")  # tips are left out of /metrics
 
 
 async def healthz(request: Request) -> Response:
@@ -32,8 +35,11 @@ async def healthz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     since = runtime.dispatcher.clock() - timedelta(minutes=runtime.settings.session_idle_minutes)
-    async with runtime.storage.read() as tx:
-        runtime.metrics.open_sessions.set(await tx.sessions.count_since(since))
+    async with reading(request) as db:
+        runtime.metrics.open_sessions.set(await db.tx.sessions.count_since(since))
+        overdue = await db.console.overdue_counts(METRIC_KINDS, today=today_of(request))
+    for kind, count in overdue.items():
+        runtime.metrics.tickets_overdue.labels(kind).set(count)
     runtime.metrics.wal_bytes.set(runtime.storage.wal_bytes())
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.schema import Schema, one_of
 from bot.staff import schemas
-from bot.staff.actions import MAX_TEXT
+from bot.staff.actions import MAX_BODY_NAME, MAX_TEXT
 from bot.staff.records import KINDS, SORT_KEYS, STATUSES
 
 DESCRIPTION = (
@@ -77,6 +77,7 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
         _filter("region", "region code", code),
         _filter("assignee", "staff id, `me` or `none`"),
         _filter("overdue", "1 for overdue open tickets only", one_of(("1",))),
+        _filter("due", "soon: open tickets due within DEADLINE_REMINDER_DAYS", one_of(("soon",))),
         _filter("from", f"filed on or after ({DAYS})", DAY),
         _filter("to", f"filed on or before ({DAYS})", DAY),
         _filter(
@@ -100,6 +101,15 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
             "per_page", "page size", {"type": "integer", "minimum": 1, "maximum": max_per_page}
         ),
     ]
+
+
+def _changed() -> dict[str, Any]:
+    return _answers(
+        200,
+        "the updated ticket",
+        (schemas.STATUS_CHANGED, schemas.TIP_STATUS_CHANGED),
+        *(400, 401, 403, 404, 409),
+    )
 
 
 def document(*, max_per_page: int) -> dict[str, Any]:
@@ -148,6 +158,35 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                         (schemas.STATUS_CHANGED, schemas.TIP_STATUS_CHANGED),
                         *(400, 401, 403, 404, 409),
                     ),
+                }
+            },
+            "/tickets/{reference}/deadline": {
+                "post": {
+                    "summary": "Extend the deadline (at most two months past the original"
+                    " one, open tickets only); the citizen is told the date and the reason",
+                    "operationId": "extendDeadline",
+                    "parameters": [REFERENCE],
+                    "requestBody": _body(
+                        ["due_on", "reason", "version"],
+                        {"due_on": DAY, "reason": text, "version": {"type": "integer"}},
+                    ),
+                    "responses": _changed(),
+                }
+            },
+            "/tickets/{reference}/redirect": {
+                "post": {
+                    "summary": "Forward an open ticket outside our competence to the competent"
+                    " body (status `redirected`); the citizen is told where it went",
+                    "operationId": "redirectTicket",
+                    "parameters": [REFERENCE],
+                    "requestBody": _body(
+                        ["body", "version"],
+                        {
+                            "body": {"type": "string", "maxLength": MAX_BODY_NAME},
+                            "version": {"type": "integer"},
+                        },
+                    ),
+                    "responses": _changed(),
                 }
             },
             "/tickets/{reference}/replies": {

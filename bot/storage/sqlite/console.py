@@ -85,9 +85,13 @@ class SqliteConsoleStore:
             params.append(query.assignee)
         if query.unassigned:
             clauses.append("t.assignee_id IS NULL")
+        still_open = f"t.status IN ({','.join('?' * len(OPEN_STATUSES))})"
         if query.overdue:
-            clauses.append(f"t.due_on < ? AND t.status IN ({','.join('?' * len(OPEN_STATUSES))})")
+            clauses.append(f"t.due_on < ? AND {still_open}")
             params += [today.isoformat(), *OPEN_STATUSES]
+        if query.due_by is not None:
+            clauses.append(f"t.due_on BETWEEN ? AND ? AND {still_open}")
+            params += [today.isoformat(), query.due_by.isoformat(), *OPEN_STATUSES]
         if query.created_from:
             clauses.append("t.created_at >= ?")
             params.append(ts(query.created_from))
@@ -196,11 +200,25 @@ class SqliteConsoleStore:
                     counts[kind] = n
         return counts
 
+    async def overdue_counts(self, kinds: tuple[str, ...], *, today: date) -> dict[str, int]:
+        """Open tickets of each kind past their deadline: the admins' escalation counter."""
+        counts = dict.fromkeys(kinds, 0)
+        marks = ",".join("?" * len(kinds)) or "NULL"
+        open_marks = ",".join("?" * len(OPEN_STATUSES))
+        async with self._conn.execute(
+            f"SELECT kind, count(*) FROM tickets WHERE kind IN ({marks})"
+            f" AND status IN ({open_marks}) AND due_on < ? GROUP BY kind",
+            (*kinds, *OPEN_STATUSES, today.isoformat()),
+        ) as cur:
+            for kind, n in await cur.fetchall():
+                counts[kind] = n
+        return counts
+
     async def update_ticket(
         self, ticket_id: int, *, version: int, now: datetime, **changes: Any
     ) -> bool:
         """Apply `changes` only if nobody changed the ticket since `version` was read."""
-        allowed = {"status", "assignee_id", "due_on"}
+        allowed = {"status", "assignee_id", "due_on", "redirected_to"}
         assert set(changes) <= allowed, changes
         sets = "".join(f"{column} = ?, " for column in changes)
         values = [v.isoformat() if isinstance(v, date) else v for v in changes.values()]

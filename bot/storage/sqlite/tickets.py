@@ -62,6 +62,7 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
         updated_at=updated,
         assignee_id=row["assignee_id"],
         version=row["version"],
+        redirected_to=row["redirected_to"],
         last_citizen_at=parse_ts(row["last_citizen_at"]),
     )
 

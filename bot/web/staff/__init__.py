@@ -40,6 +40,7 @@ def routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
         Route("/keys", keys.keys),
         Route("/keys/grant", keys.grant, methods=["POST"]),
         Route("/inbox", inbox.inbox),
+        Route("/overdue", inbox.overdue),
         Route("/export.{fmt:str}", inbox.export),
         Route("/tickets/{reference}", ticket.show),
         Route("/tickets/{reference}/files/{blob_id}", ticket.attachment),

@@ -5,15 +5,16 @@ CSV/JSON export of the same filtered list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.deadlines import DeadlineView
 from bot.i18n import day_start
 from bot.staff.export import FORMATS, export_tickets
-from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser
+from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser, marked
 from bot.staff.roles import visible_kinds
 from bot.staff.tip_rows import tip_labels
 from bot.web import params as P
@@ -23,15 +24,14 @@ from bot.web.staff.common import (
     message_page,
     reading,
     render,
-    runtime_of,
     today_of,
     writing,
 )
-from bot.web.staff.ticket import TICKET_ROLES
-from bot.workdays import add_working_days
+from bot.web.staff.ticket import TICKET_ROLES, deadline_view
 
-FILTER_KEYS = ("kind", "status", "category", "region", "assignee", "overdue", "from", "to", "q")
-DUE_SOON_WORKING_DAYS = 3
+FILTER_KEYS = (
+    "kind", "status", "category", "region", "assignee", "overdue", "due", "from", "to", "q"
+)  # fmt: skip
 CODE_LENGTH = 64  # category and region codes are short ASCII
 SEARCH_LENGTH = 200
 EXCEL_BOM = "\ufeff"
@@ -45,8 +45,15 @@ def _assignee(params: Mapping[str, str], user: StaffUser) -> tuple[int | None, b
     return (P.integer(params, "assignee", default=0, low=1, high=P.MAX_ID) or None), False
 
 
-def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25) -> InboxQuery:
-    """Filters from query parameters, limited to what `user` may see.
+def query_from(
+    params: Mapping[str, str],
+    user: StaffUser,
+    *,
+    per_page: int = 25,
+    marks: DeadlineView | None = None,
+) -> InboxQuery:
+    """Filters from query parameters, limited to what `user` may see; `due=soon` needs
+    `marks` to know how far "soon" reaches.
 
     Raises `BadParameter` naming the first parameter that cannot be right.
     """
@@ -61,6 +68,7 @@ def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25
         assignee=assignee,
         unassigned=unassigned,
         overdue=P.choice(params, "overdue", ("1",)) == "1",
+        due_by=marks.soon_until if marks and P.choice(params, "due", ("soon",)) else None,
         created_from=day_start(first) if first else None,
         created_before=day_start(last + timedelta(days=1)) if last else None,
         text=P.text(params, "q", max_length=SEARCH_LENGTH),
@@ -69,12 +77,6 @@ def query_from(params: Mapping[str, str], user: StaffUser, *, per_page: int = 25
         page=P.page(params),
         per_page=per_page,
     )
-
-
-def due_soon_until(request: Request) -> date:
-    """The last day a ticket may be due on and count as due soon: a few working days on."""
-    refdata = runtime_of(request).refdata
-    return add_working_days(today_of(request), DUE_SOON_WORKING_DAYS, refdata.days_off)
 
 
 def _link(params: Mapping[str, str], **changes: str | None) -> str:
@@ -99,10 +101,12 @@ async def home(request: Request) -> Response:
 async def inbox(request: Request) -> Response:
     user = signed_in_user(request)
     params = dict(request.query_params)
-    query = query_from(params, user)
-    today = today_of(request)
+    marks = deadline_view(request)
+    query = query_from(params, user, marks=marks)
+    today = marks.today
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today, due_soon_until=due_soon_until(request))
+        page = await db.console.inbox(query, today=today, due_soon_until=marks.soon_until)
+        page = marked(page, marks)
         facets = await db.console.facets(query.kinds)
         staff = [u for u in await db.staff.all() if not u.disabled and u.role == user.role]
         others = await db.console.kind_counts(
@@ -127,6 +131,12 @@ async def inbox(request: Request) -> Response:
         today=today,
         tips=tips,
     )
+
+
+@require_role("admin")
+async def overdue(request: Request) -> Response:
+    """The admins' escalation view: every overdue ticket, the longest overdue first."""
+    return RedirectResponse("/staff/inbox?overdue=1&sort=due&dir=asc", status_code=303)
 
 
 @require_role(*TICKET_ROLES)

@@ -1,5 +1,6 @@
 """The ticket page and its actions: assign, status with a reason, reply, internal note,
-deadline extension; attachments; for tips the sealed contents and the identity reveal.
+deadline extension, redirect to the competent body; the deadline marks (bot/deadlines.py);
+attachments; for tips the sealed contents and the identity reveal.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.deadlines import OPEN_STATUSES, DeadlineView, redirect_deadline
+from bot.i18n import TIMEZONE
 from bot.staff import actions, canned
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
-from bot.staff.records import StaffUser
+from bot.staff.records import StaffUser, row_of
 from bot.staff.roles import can_see
 from bot.storage.records import AttachmentRef, Ticket
 from bot.web import params as P
@@ -30,11 +33,19 @@ from bot.web.staff.common import (
 
 TICKET_ROLES = ("admin", "reviewer", "investigator")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
-ACTIONS = ("assign", "status", "reply", "note", "deadline", "reveal")
+ACTIONS = ("assign", "status", "reply", "note", "deadline", "redirect", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 # What a form that failed (a validation error, an edit conflict) shows again as typed.
 KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on")
+
+
+def deadline_view(request: Request) -> DeadlineView:
+    """Today's deadline marks: the reminder horizon and Kazakhstan's days off."""
+    runtime = runtime_of(request)
+    return DeadlineView(
+        today_of(request), runtime.settings.deadline_reminder_days, runtime.refdata.days_off
+    )
 
 
 async def _page(
@@ -52,6 +63,7 @@ async def _page(
     `kept`: what was typed into the form that failed (its name under "form"), shown again;
     `reply_text`: a canned reply picked for the reply box."""
     actor = actor_of(request, user)
+    marks = deadline_view(request)
     contents: dict[str, Any] | None = None
     locked = False
     thread: Sequence[Any] = []
@@ -101,9 +113,11 @@ async def _page(
         reply_templates=templates,
         survey=survey,
         reply_text=reply_text,
-        overdue=ticket.due_on is not None
-        and ticket.due_on < today_of(request)
-        and ticket.status in ("new", "in_review", "waiting"),
+        marks=row_of(ticket, None, marks),
+        open_statuses=OPEN_STATUSES,
+        redirect_by=redirect_deadline(
+            ticket.created_at.astimezone(TIMEZONE).date(), marks.days_off
+        ),
     )
 
 
@@ -211,6 +225,15 @@ async def act(request: Request) -> Response:
                     version=version,
                     due_on=due,
                     reason=str(form.get("reason") or ""),
+                )
+            elif action == "redirect":
+                queued = await actions.redirect(
+                    db,
+                    runtime.catalogs,
+                    actor,
+                    fresh,
+                    version=version,
+                    body=str(form.get("body") or ""),
                 )
             else:
                 identity = await actions.reveal_identity(db, actor, fresh) or {}
