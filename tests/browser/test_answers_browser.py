@@ -241,7 +241,6 @@ async def test_citizens_answer_on_telegram_and_whatsapp_and_the_reviewer_resolve
         await page.screenshot(path=str(SHOTS / "queue-resolved.png"), full_page=True)
 
 
-@pytest.mark.skip(reason="needs h14-csat")
 async def test_not_solved_on_whatsapp_reopens_the_ticket_for_the_same_reviewer(settings):
     """After the resolve above, h14-csat asks "Was your problem solved?" with the answer;
     "No", a rating and a comment reopen the ticket, assigned to rita as before. Steps and
