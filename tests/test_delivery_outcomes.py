@@ -27,7 +27,7 @@ from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
-from bot.pacing import Budget, Pacing
+from bot.pacing import Budget
 from bot.runtime import Runtime
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
@@ -137,7 +137,7 @@ async def test_slow_twilio_campaign_reaches_nobody_twice_and_reports_unknown(
                 client,
                 catalogs,
                 status_callback=None,
-                budget=Pacing(settings).whatsapp,
+                budget=live.pacing.whatsapp,
             )
             live.outbox.senders["whatsapp"] = sender
             counts, report = await run_campaign(live)
@@ -333,7 +333,7 @@ async def test_whatsapp_send_replies_counts_whole_replies_before_the_failure(
                 client,
                 catalogs,
                 status_callback=None,
-                budget=Pacing(settings).whatsapp,
+                budget=live.pacing.whatsapp,
             )
             with pytest.raises(DeliveryError) as caught:
                 await sender.send_replies("+77011234567", replies, "ru")
