@@ -178,19 +178,10 @@ async def act(request: Request) -> Response:
                 who = str(form.get("assignee") or "")
                 assignee = user.id if who == "me" else P.form_id(who)
                 await actions.assign(db, actor, fresh, version=version, assignee_id=assignee)
-            elif action == "status":
-                queued = await actions.change_status(
-                    db,
-                    runtime.catalogs,
-                    actor,
-                    fresh,
-                    version=version,
-                    status=str(form.get("status") or ""),
-                    reason=str(form.get("reason") or ""),
-                )
-            elif action == "reply" and form.get("status"):
-                # One form answers and moves the ticket: the answer is the status's reason,
-                # so the citizen gets one message.
+            elif action == "status" or (action == "reply" and form.get("status")):
+                # The one form answers and moves the ticket: the answer is the status's
+                # reason, so the citizen gets one message.
+                reason = str(form.get("reason") or "") if action == "status" else text
                 action = "status"
                 queued = await actions.change_status(
                     db,
@@ -198,8 +189,8 @@ async def act(request: Request) -> Response:
                     actor,
                     fresh,
                     version=version,
-                    status=str(form.get("status")),
-                    reason=text,
+                    status=str(form.get("status") or ""),
+                    reason=reason,
                 )
             elif action == "reply":
                 queued = await actions.reply(
