@@ -31,6 +31,15 @@ MAX_ANSWER = 4000
 PAYLOAD_PREFIX = "a:"
 
 
+def refusal(msg: Inbound) -> str:
+    """What free input outside a flow gets when no ticket waits for an answer."""
+    if msg.attachments:
+        return "input.no_files_here"
+    if msg.location is not None:
+        return "input.no_location_here"
+    return "input.use_buttons"
+
+
 async def take(msg: Inbound, ctx: Context, refusal: str) -> Go:
     """Free input at the main menu: an answer to the staff message it replies to (Telegram),
     or to the waiting ticket(s); else `refusal`."""

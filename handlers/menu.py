@@ -85,7 +85,7 @@ async def ask_main(ctx: Context) -> list[Reply]:
 async def on_main(msg: Inbound, ctx: Context) -> Go:
     if msg.payload is None:
         # Not a choice: an answer if staff wait for one, else "choose an option" as ever.
-        return await answer.take(msg, ctx, _refusal(msg))
+        return await answer.take(msg, ctx, answer.refusal(msg))
     payload = msg.payload
     if payload == "m:lang":
         return Go(state="language")
@@ -95,12 +95,3 @@ async def on_main(msg: Inbound, ctx: Context) -> Go:
     if name in ctx.flows and name != FLOW.name:
         return Go(flow=name)
     return Go(state="main")
-
-
-def _refusal(msg: Inbound) -> str:
-    """What the menu says to free input when no ticket waits for an answer."""
-    if msg.attachments:
-        return "input.no_files_here"
-    if msg.location is not None:
-        return "input.no_location_here"
-    return "input.use_buttons"

@@ -19,9 +19,10 @@ from __future__ import annotations
 from bot import satisfaction
 from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS_ONLY, FREE_TEXT, TEXT, Context, Flow, Go
+from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
 from bot.i18n import TIMEZONE
 from bot.storage.records import Satisfaction, Ticket
+from handlers import answer
 
 FLOW = Flow(satisfaction.FLOW, entry=satisfaction.ASK_SOLVED, lasting=True)
 
@@ -34,8 +35,15 @@ async def ask_solved(ctx: Context) -> Reply:
     return satisfaction.solved_question(ctx.catalogs, ctx.lang, ctx.data["reference"])
 
 
-@FLOW.on(satisfaction.ASK_SOLVED, accepts=BUTTONS_ONLY)
+# Free input here is not an answer to the question: a reply to a staff message or an
+# answer to a waiting ticket goes there (the question is dropped), as at the main menu.
+ANSWERS = frozenset({BUTTONS, TEXT, FILES, LOCATION})
+
+
+@FLOW.on(satisfaction.ASK_SOLVED, accepts=ANSWERS)
 async def on_solved(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is None:
+        return await answer.take(msg, ctx, answer.refusal(msg))
     survey = await _survey(ctx)
     solved = msg.payload == satisfaction.YES
     await ctx.tx.satisfaction.answer(survey.id, solved=solved, now=ctx.now)
@@ -49,8 +57,10 @@ async def ask_rate(ctx: Context) -> Reply:
     return Reply(ctx.t("satisfaction.ask_rating"), buttons)
 
 
-@FLOW.on("rate", accepts=BUTTONS_ONLY)
+@FLOW.on("rate", accepts=ANSWERS)
 async def on_rate(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload is None:
+        return await answer.take(msg, ctx, answer.refusal(msg))
     survey = await _survey(ctx)
     rating = int((msg.payload or "r:0").removeprefix("r:"))
     await ctx.tx.satisfaction.answer(survey.id, rating=rating, now=ctx.now)
@@ -79,16 +89,21 @@ async def on_comment(msg: Inbound, ctx: Context) -> Go:
             limit=ctx.t.number(MAX_COMMENT),
             length=ctx.t.number(len(text)),
         )
-    ticket = await _closed(ctx)
-    if ticket is None:  # staff reopened it meanwhile: the comment still reaches them
+    survey = await _survey(ctx)
+    today = ctx.now.astimezone(TIMEZONE).date()
+    # Checked again: the comment may come long after the rating.
+    in_time = satisfaction.may_reopen(survey.closed_on, today, ctx.refdata.days_off)
+    ticket = await _closed(ctx) if in_time else None
+    if ticket is None:  # too late, or staff reopened it meanwhile: the comment still goes
         ticket = await _ticket(ctx)
+        await ctx.tx.tickets.add_message(ticket.id, author="citizen", body=text, now=ctx.now)
+        return _done(ctx, "satisfaction.reopened" if in_time else "satisfaction.too_late")
     else:
         await ctx.tx.tickets.set_status(ticket.id, "in_review", now=ctx.now)
         await ctx.tx.tickets.add_event(
             ticket.id, actor="citizen", action="reopened", now=ctx.now,
             assignee=ticket.assignee_id,
         )  # fmt: skip
-        survey = await _survey(ctx)
         await ctx.tx.satisfaction.answer(survey.id, reopened=True, now=ctx.now)
     await ctx.tx.tickets.add_message(ticket.id, author="citizen", body=text, now=ctx.now)
     return _done(ctx, "satisfaction.reopened")

@@ -188,3 +188,38 @@ async def test_feedback_follow_ups_are_not_asked(settings, clock):
             await asyncio.sleep(0.01)
         ((_chat, outgoing),) = c.sender.sent
         assert len(outgoing.replies) == 1
+
+
+async def test_an_unanswered_question_does_not_swallow_an_answer_to_another_ticket(settings, clock):
+    """Found by an outside review: the question's conversation took buttons only, so the
+    answer to another ticket waiting for the citizen got "choose an option" for days."""
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        await c.complaint("AB-7002", locale="kk", region="almaty_city")
+        async with c.runtime.storage.transaction() as tx:
+            await tx.conn.execute(
+                "UPDATE tickets SET status = 'waiting' WHERE reference = ?", ("AB-7002",)
+            )
+        await chat.send("Міне, сұраған анықтама нөмірі: 4471")
+        assert "AB-7002" in chat.text
+        async with c.runtime.storage.read() as tx:
+            other = await tx.tickets.by_reference("AB-7002")
+            thread = await tx.tickets.messages(other.id, include_internal=False)
+        assert [m.body for m in thread] == ["Міне, сұраған анықтама нөмірі: 4471"]
+        assert other.status == "in_review"
+
+
+async def test_a_comment_long_after_the_rating_does_not_reopen(settings, clock):
+    """Found by an outside review: "no" and a rating on day 1, the comment 60 days later
+    still reopened the ticket; the 10 working days are checked again."""
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        await chat.send("2")
+        await chat.press("1")
+        clock.advance(days=60)
+        await chat.send("Әлі шешілген жоқ")
+        ticket, survey, comments, events = await state(c)
+        assert ticket.status == "resolved" and not survey.reopened and "reopened" not in events
+        assert comments == ["Әлі шешілген жоқ"]  # it still reaches staff
