@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.attachments import SUPPORTED_TYPES
+from bot.deadlines import OPEN_STATUSES
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import BUTTONS, Context, Flow, Go
@@ -83,7 +84,11 @@ async def on_which(msg: Inbound, ctx: Context) -> Go:
 
 
 async def join_thread(ticket: Ticket, answer: dict[str, Any], ctx: Context) -> Go:
-    """Add the citizen's answer to the ticket; staff waiting for it now have it to review."""
+    """Add the citizen's answer to the ticket; staff waiting for it now have it to review.
+    A closed ticket takes nothing more (an old Answer button, a reply to an old message):
+    a "not solved" goes through the question asked at closing."""
+    if ticket.status not in OPEN_STATUSES:
+        raise UserInputError("status.answer_closed", reference=ticket.reference)
     tickets = ctx.tx.tickets
     files = [AttachmentRef(**f) for f in answer.get("files", [])]
     await tickets.add_message(ticket.id, author="citizen", body=_body(answer), now=ctx.now)

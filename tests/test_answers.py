@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import Location
+from bot.flow import link_payload
 from bot.runtime import Runtime
 from bot.storage.records import Ticket, TicketDraft
 from tests.chat import Chat
@@ -162,3 +163,17 @@ async def test_api_reply_with_needs_answer_waits_for_the_citizen(settings, clock
         spec = (await api.get("/api/v1/openapi.json")).json()
         body = spec["paths"]["/tickets/{reference}/replies"]["post"]["requestBody"]
         assert "needs_answer" in str(body)
+
+
+async def test_a_closed_ticket_takes_no_more_answers(new_chat, runtime: Runtime, clock: Clock):
+    """Found by an outside review: an old Answer button (or a reply to an old message) put
+    text on a resolved ticket and told the citizen it was added, while nobody would read it."""
+    chat: Chat = new_chat(lang="en")
+    ticket = await file_complaint(chat, runtime, "en")
+    async with runtime.storage.transaction() as tx:
+        await tx.tickets.set_status(ticket.id, "resolved", now=clock())
+    await chat.send(payload=link_payload("status", "reply", ticket.id))
+    await chat.send("One more thing about the queue")
+    assert f"Appeal {ticket.reference} is closed" in chat.text
+    assert await thread(runtime, ticket) == []
+    assert (await current(runtime, ticket)).status == "resolved"
