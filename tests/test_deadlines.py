@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from bot.deadlines import extension_limit, redirect_late, soon_until
 from bot.refdata import default_data_dir, load_refdata
@@ -227,3 +227,28 @@ async def test_the_citizen_sees_a_redirected_ticket_in_words_not_a_code(new_chat
     await chat.send(ticket.reference)
     assert "құзыретті органға жіберілді, сізге сол орган жауап береді" in chat.text
     assert "redirected" not in chat.text and "Жауап беру мерзімі" not in chat.text
+
+
+async def test_a_ticket_filed_without_a_deadline_is_capped_from_its_filing_day_and_no_past_date(
+    settings, clock
+):
+    """Found by an outside review: with no deadline at filing the first extension stored
+    'from: None', after which no cap applied; and a date already past was taken."""
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7009", locale="ru", due_on=None)
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7009"
+
+        async def extend(day: str):
+            form = {"due_on": day, "reason": "Нужна экспертиза"}
+            return await post_form(web, url, url + "/deadline", form)
+
+        filed = clock().date()
+        past = await extend((filed - timedelta(days=1)).isoformat())
+        assert past.status_code == 400 and "after today" in past.text
+        too_far = await extend((filed + timedelta(days=75)).isoformat())
+        assert too_far.status_code == 400 and "at most two months" in too_far.text
+        assert (await extend((filed + timedelta(days=30)).isoformat())).status_code == 303
+        again = await extend((filed + timedelta(days=75)).isoformat())
+        assert again.status_code == 400  # still capped after the first extension

@@ -16,7 +16,7 @@ from bot import satisfaction, sealed_tips
 from bot.deadlines import extension_limit
 from bot.domain import Button, Channel, Reply
 from bot.flow import link_payload
-from bot.i18n import Catalogs
+from bot.i18n import TIMEZONE, Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
@@ -176,8 +176,11 @@ async def extend_deadline(
         raise ActionError("staff.ticket.deadline_closed", 409)
     if ticket.due_on is not None and due_on <= ticket.due_on:
         raise ActionError("staff.ticket.deadline_not_later")
-    original = await _original_deadline(db, ticket)
-    if original is not None and due_on > extension_limit(original):
+    if due_on <= actor.now.astimezone(TIMEZONE).date():
+        raise ActionError("staff.ticket.deadline_past")
+    # Filed without a deadline (older rows): the two months count from the filing day.
+    original = await _original_deadline(db, ticket) or ticket.created_at.date()
+    if due_on > extension_limit(original):
         raise ActionError("staff.ticket.deadline_too_far")
     reason = _clean(reason, "staff.ticket.reason_required")
     await _bump(db, ticket, version, actor, due_on=due_on)
