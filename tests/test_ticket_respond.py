@@ -91,3 +91,21 @@ async def test_text_typed_before_a_validation_error_is_kept(settings, clock):
         assert f">{ANSWER}</textarea>" not in page  # the other forms stay empty
         empty = await post_form(web, url, url + "/note", {"text": "  "})
         assert empty.status_code == 400 and f">{reason}</textarea>" not in html.unescape(empty.text)
+
+
+async def test_needs_an_answer_with_another_status_is_refused_and_the_text_kept(settings, clock):
+    """Found by an outside review: "needs an answer" was ignored when a status was picked,
+    so the ticket never waited and the citizen's answer got "choose an option"."""
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-6109")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-6109"
+        form = {"text": ANSWER, "status": "in_review", "needs_answer": "1"}
+        refused = await post_form(web, url, url + "/reply", form)
+        assert refused.status_code == 400 and "Needs an answer" in html.unescape(refused.text)
+        assert ANSWER in html.unescape(refused.text)  # kept in the form
+        assert (await ticket(c, "AB-6109")).status == "new"
+        form["status"] = "waiting"
+        assert (await post_form(web, url, url + "/reply", form)).status_code == 303
+        assert (await ticket(c, "AB-6109")).status == "waiting"

@@ -178,6 +178,13 @@ async def act(request: Request) -> Response:
                 who = str(form.get("assignee") or "")
                 assignee = user.id if who == "me" else P.form_id(who)
                 await actions.assign(db, actor, fresh, version=version, assignee_id=assignee)
+            elif (
+                action == "reply"
+                and form.get("needs_answer") == "1"
+                and (form.get("status") not in (None, "", "waiting"))
+            ):
+                # Asking the citizen means waiting for them: another status contradicts it.
+                raise ActionError("staff.ticket.needs_answer_status")
             elif action == "status" or (action == "reply" and form.get("status")):
                 # The one form answers and moves the ticket: the answer is the status's
                 # reason, so the citizen gets one message.
