@@ -109,3 +109,19 @@ async def test_needs_an_answer_with_another_status_is_refused_and_the_text_kept(
         form["status"] = "waiting"
         assert (await post_form(web, url, url + "/reply", form)).status_code == 303
         assert (await ticket(c, "AB-6109")).status == "waiting"
+
+
+async def test_the_body_typed_for_a_redirect_is_kept_after_a_conflict(settings, clock):
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-6110")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-6110"
+        page = (await web.get(url)).text
+        body = "Әділет министрлігі"
+        stale = await web.post(
+            url + "/redirect",
+            data={"csrf_token": csrf_of(page), "version": "999", "body": body},
+        )
+        assert stale.status_code == 409
+        assert f'name="body" required maxlength="200" value="{body}"' in html.unescape(stale.text)

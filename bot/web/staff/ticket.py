@@ -37,7 +37,7 @@ ACTIONS = ("assign", "status", "reply", "note", "deadline", "redirect", "reveal"
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 # What a form that failed (a validation error, an edit conflict) shows again as typed.
-KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on")
+KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on", "body")
 
 
 def deadline_view(request: Request) -> DeadlineView:
