@@ -125,3 +125,26 @@ async def test_the_body_typed_for_a_redirect_is_kept_after_a_conflict(settings, 
         )
         assert stale.status_code == 409
         assert f'name="body" required maxlength="200" value="{body}"' in html.unescape(stale.text)
+
+
+async def test_a_reply_written_before_a_colleagues_resolve_is_a_conflict(settings, clock):
+    """Found by an outside review: a plain reply took no version, so it went out after a
+    colleague had resolved the ticket, unseen by its writer."""
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.add_user("rustem", "reviewer")
+        await c.complaint("AB-6111")
+        rita, rustem = await c.login("rita"), await c.login("rustem")
+        url = "/staff/tickets/AB-6111"
+        page = (await rita.get(url)).text
+        version = re.search(r'name="version" value="(\d+)"', page).group(1)
+        resolved = await post_form(
+            rustem, url, url + "/status", {"status": "resolved", "reason": "Шешілді"}
+        )
+        assert resolved.status_code == 303
+        stale = await rita.post(
+            url + "/reply",
+            data={"csrf_token": csrf_of(page), "version": version, "text": ANSWER, "status": ""},
+        )
+        assert stale.status_code == 409 and ANSWER in html.unescape(stale.text)
+        (_only,) = await delivered(c)  # the resolve's message, and no reply after it

@@ -249,11 +249,16 @@ async def reply(
     *,
     text: str,
     needs_answer: bool = False,
+    version: int | None = None,
 ) -> int | None:
     """Answer the citizen in their chat; an anonymous tipster reads it with the receipt.
 
     `needs_answer`: staff asked something, so the ticket waits for the citizen (status
-    "waiting"), and the citizen's next words in the chat join its thread."""
+    "waiting"), and the citizen's next words in the chat join its thread. `version`: the
+    ticket as the writer saw it (the console's form); a colleague's change since is a
+    conflict, not a reply sent unseen after, say, a resolve."""
+    if version is not None and version != ticket.version:
+        raise Conflict()
     text = _clean(text, "staff.ticket.empty_reply")
     if needs_answer and ticket.status != "waiting":
         if "waiting" not in TRANSITIONS[ticket.status]:

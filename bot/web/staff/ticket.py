@@ -207,6 +207,7 @@ async def act(request: Request) -> Response:
                     fresh,
                     text=text,
                     needs_answer=form.get("needs_answer") == "1",
+                    version=version,
                 )
             elif action == "note":
                 await actions.note(db, actor, fresh, text=text)
