@@ -22,7 +22,7 @@ from bot.attachments import SUPPORTED_TYPES
 from bot.deadlines import OPEN_STATUSES
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS, Context, Flow, Go
+from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
 from bot.storage.records import AttachmentRef, Ticket
 from handlers.evidence import KINDS
 
@@ -32,7 +32,11 @@ MAX_ANSWER = 4000
 PAYLOAD_PREFIX = "a:"
 
 
-def refusal(msg: Inbound) -> str:
+# What a step that also takes answers accepts: its buttons, and free input to hand to `take`.
+FREE_INPUT = frozenset({BUTTONS, TEXT, FILES, LOCATION})
+
+
+def _refusal(msg: Inbound) -> str:
     """What free input outside a flow gets when no ticket waits for an answer."""
     if msg.attachments:
         return "input.no_files_here"
@@ -41,16 +45,16 @@ def refusal(msg: Inbound) -> str:
     return "input.use_buttons"
 
 
-async def take(msg: Inbound, ctx: Context, refusal: str) -> Go:
+async def take(msg: Inbound, ctx: Context) -> Go:
     """Free input at the main menu: an answer to the staff message it replies to (Telegram),
-    or to the waiting ticket(s); else `refusal`."""
+    or to the waiting ticket(s); else a refusal that says what this step takes."""
     if msg.reply_to is not None:
         replied = await ctx.tx.tickets.for_sent_message(ctx.citizen.id, msg.reply_to)
         if replied is not None:
             return await join_thread(replied, _answer(msg, ctx), ctx)
     waiting = await ctx.tx.tickets.awaiting_answer(ctx.citizen.id)
     if not waiting:
-        raise UserInputError(refusal)
+        raise UserInputError(_refusal(msg))
     answer = _answer(msg, ctx)
     if len(waiting) == 1:
         return await join_thread(waiting[0], answer, ctx)

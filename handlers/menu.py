@@ -14,13 +14,9 @@ from __future__ import annotations
 
 from bot.domain import Button, Inbound, Reply
 from bot.flow import (
-    BUTTONS,
     BUTTONS_ONLY,
-    FILES,
     HOME,
-    LOCATION,
     PICK_LANGUAGE,
-    TEXT,
     Context,
     Flow,
     Go,
@@ -81,11 +77,11 @@ async def ask_main(ctx: Context) -> list[Reply]:
     return replies
 
 
-@FLOW.on("main", accepts=frozenset({BUTTONS, TEXT, FILES, LOCATION}), role=HOME)
+@FLOW.on("main", accepts=answer.FREE_INPUT, role=HOME)
 async def on_main(msg: Inbound, ctx: Context) -> Go:
     if msg.payload is None:
         # Not a choice: an answer if staff wait for one, else "choose an option" as ever.
-        return await answer.take(msg, ctx, answer.refusal(msg))
+        return await answer.take(msg, ctx)
     payload = msg.payload
     if payload == "m:lang":
         return Go(state="language")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from bot import satisfaction
 from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS, FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
+from bot.flow import FREE_TEXT, TEXT, Context, Flow, Go
 from bot.i18n import TIMEZONE
 from bot.storage.records import Satisfaction, Ticket
 from handlers import answer
@@ -35,15 +35,10 @@ async def ask_solved(ctx: Context) -> Reply:
     return satisfaction.solved_question(ctx.catalogs, ctx.lang, ctx.data["reference"])
 
 
-# Free input here is not an answer to the question: a reply to a staff message or an
-# answer to a waiting ticket goes there (the question is dropped), as at the main menu.
-ANSWERS = frozenset({BUTTONS, TEXT, FILES, LOCATION})
-
-
-@FLOW.on(satisfaction.ASK_SOLVED, accepts=ANSWERS)
+@FLOW.on(satisfaction.ASK_SOLVED, accepts=answer.FREE_INPUT)
 async def on_solved(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload is None:
-        return await answer.take(msg, ctx, answer.refusal(msg))
+    if msg.payload is None:  # not an answer to the question: as at the main menu
+        return await answer.take(msg, ctx)
     survey = await _survey(ctx)
     solved = msg.payload == satisfaction.YES
     await ctx.tx.satisfaction.answer(survey.id, solved=solved, now=ctx.now)
@@ -57,10 +52,10 @@ async def ask_rate(ctx: Context) -> Reply:
     return Reply(ctx.t("satisfaction.ask_rating"), buttons)
 
 
-@FLOW.on("rate", accepts=ANSWERS)
+@FLOW.on("rate", accepts=answer.FREE_INPUT)
 async def on_rate(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload is None:
-        return await answer.take(msg, ctx, answer.refusal(msg))
+    if msg.payload is None:  # not an answer to the question: as at the main menu
+        return await answer.take(msg, ctx)
     survey = await _survey(ctx)
     rating = int((msg.payload or "r:0").removeprefix("r:"))
     await ctx.tx.satisfaction.answer(survey.id, rating=rating, now=ctx.now)

@@ -18,6 +18,7 @@ from bot.storage.records import Ticket, TicketDraft
 from bot.storage.sqlite.console import StaffTx
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TgCitizen, running_bot, runtime_of, settle
+from tests.test_answers import thread
 from tests.whatsapp_chat import running_bot as whatsapp_bot
 
 CHAT = 7001
@@ -61,12 +62,6 @@ async def staff_reply(
             db, runtime.catalogs, actor, ticket, text=text, needs_answer=needs_answer
         )
     runtime.outbox.wake()
-
-
-async def thread(runtime: Runtime, ticket: Ticket) -> list[tuple[str, str]]:
-    async with runtime.storage.read() as tx:
-        messages = await tx.tickets.messages(ticket.id, include_internal=False)
-    return [(m.author, m.body) for m in messages]
 
 
 async def test_a_reply_to_a_staff_message_joins_its_ticket(

@@ -13,6 +13,22 @@ from tests.test_staff_tickets import delivered, ticket
 ANSWER = "Кезек тәртібі қалпына келтірілді, рақмет"
 
 
+async def stale_post(c, reference: str, moved_to: str, action: str, fields: dict[str, str]):
+    """Rita opens the ticket, Rustem moves it to `moved_to`, then Rita posts `fields` to
+    `action` with the version her page had: the answer to a write made on a stale page."""
+    await c.add_user("rita", "reviewer")
+    await c.add_user("rustem", "reviewer")
+    await c.complaint(reference)
+    rita, rustem = await c.login("rita"), await c.login("rustem")
+    url = f"/staff/tickets/{reference}"
+    page = (await rita.get(url)).text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    moved = await post_form(rustem, url, url + "/status", {"status": moved_to, "reason": "Иә"})
+    assert moved.status_code == 303
+    data = {"csrf_token": csrf_of(page), "version": version, **fields}
+    return await rita.post(f"{url}/{action}", data=data)
+
+
 async def test_one_form_replies_and_resolves(settings, clock):
     async with console(settings, clock) as c:
         await c.add_user("rita", "reviewer")
@@ -46,27 +62,8 @@ async def test_one_form_without_a_status_only_replies(settings, clock):
 
 async def test_text_typed_before_a_conflict_is_kept(settings, clock):
     async with console(settings, clock) as c:
-        await c.add_user("rita", "reviewer")
-        await c.add_user("rustem", "reviewer")
-        await c.complaint("AB-6103")
-        rita, rustem = await c.login("rita"), await c.login("rustem")
-        url = "/staff/tickets/AB-6103"
-        page = (await rita.get(url)).text
-        version = re.search(r'name="version" value="(\d+)"', page).group(1)
-        moved = await post_form(
-            rustem, url, url + "/status", {"status": "in_review", "reason": "Иә"}
-        )
-        assert moved.status_code == 303
-        stale = await rita.post(
-            url + "/reply",
-            data={
-                "csrf_token": csrf_of(page),
-                "version": version,
-                "text": ANSWER,
-                "status": "waiting",
-                "needs_answer": "1",
-            },
-        )
+        fields = {"text": ANSWER, "status": "waiting", "needs_answer": "1"}
+        stale = await stale_post(c, "AB-6103", "in_review", "reply", fields)
         assert stale.status_code == 409
         kept = html.unescape(stale.text)
         assert f">{ANSWER}</textarea>" in kept
@@ -131,20 +128,7 @@ async def test_a_reply_written_before_a_colleagues_resolve_is_a_conflict(setting
     """Found by an outside review: a plain reply took no version, so it went out after a
     colleague had resolved the ticket, unseen by its writer."""
     async with console(settings, clock) as c:
-        await c.add_user("rita", "reviewer")
-        await c.add_user("rustem", "reviewer")
-        await c.complaint("AB-6111")
-        rita, rustem = await c.login("rita"), await c.login("rustem")
-        url = "/staff/tickets/AB-6111"
-        page = (await rita.get(url)).text
-        version = re.search(r'name="version" value="(\d+)"', page).group(1)
-        resolved = await post_form(
-            rustem, url, url + "/status", {"status": "resolved", "reason": "Шешілді"}
-        )
-        assert resolved.status_code == 303
-        stale = await rita.post(
-            url + "/reply",
-            data={"csrf_token": csrf_of(page), "version": version, "text": ANSWER, "status": ""},
-        )
+        fields = {"text": ANSWER, "status": ""}
+        stale = await stale_post(c, "AB-6111", "resolved", "reply", fields)
         assert stale.status_code == 409 and ANSWER in html.unescape(stale.text)
         (_only,) = await delivered(c)  # the resolve's message, and no reply after it

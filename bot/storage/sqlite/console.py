@@ -203,12 +203,9 @@ class SqliteConsoleStore:
     async def overdue_counts(self, kinds: tuple[str, ...], *, today: date) -> dict[str, int]:
         """Open tickets of each kind past their deadline: the admins' escalation counter."""
         counts = dict.fromkeys(kinds, 0)
-        marks = ",".join("?" * len(kinds)) or "NULL"
-        open_marks = ",".join("?" * len(OPEN_STATUSES))
+        where, params = _overdue(kinds, today)
         async with self._conn.execute(
-            f"SELECT kind, count(*) FROM tickets WHERE kind IN ({marks})"
-            f" AND status IN ({open_marks}) AND due_on < ? GROUP BY kind",
-            (*kinds, *OPEN_STATUSES, today.isoformat()),
+            f"SELECT kind, count(*) FROM tickets WHERE {where} GROUP BY kind", params
         ) as cur:
             for kind, n in await cur.fetchall():
                 counts[kind] = n
@@ -309,12 +306,11 @@ class SqliteConsoleStore:
             return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
     async def overdue_by_category(self, kinds: tuple[str, ...], *, today: date) -> list[Stat]:
-        marks = ",".join("?" * len(kinds)) or "NULL"
-        open_marks = ",".join("?" * len(OPEN_STATUSES))
+        where, params = _overdue(kinds, today)
         async with self._conn.execute(
-            f"SELECT coalesce(category, ''), count(*) FROM tickets WHERE kind IN ({marks})"
-            f" AND status IN ({open_marks}) AND due_on < ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            (*kinds, *OPEN_STATUSES, today.isoformat()),
+            f"SELECT coalesce(category, ''), count(*) FROM tickets WHERE {where}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1",
+            params,
         ) as cur:
             return [Stat(r[0], r[1]) for r in await cur.fetchall()]
 
@@ -329,3 +325,11 @@ class StaffTx:
         self.audit = SqliteAuditLog(conn)
         self.console = SqliteConsoleStore(conn)
         self.throttle = SqliteLoginThrottle(conn)
+
+
+def _overdue(kinds: tuple[str, ...], today: date) -> tuple[str, tuple[Any, ...]]:
+    """Open tickets of these kinds past their deadline: the WHERE clause and its values."""
+    marks = ",".join("?" * len(kinds)) or "NULL"
+    open_marks = ",".join("?" * len(OPEN_STATUSES))
+    where = f"kind IN ({marks}) AND status IN ({open_marks}) AND due_on < ?"
+    return where, (*kinds, *OPEN_STATUSES, today.isoformat())
