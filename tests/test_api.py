@@ -320,3 +320,40 @@ async def test_every_field_the_api_returns_is_in_its_openapi_schema(settings, cl
         assert detail["satisfaction"]["outcome"] == "resolved"
         assert detail["satisfaction"]["solved"] is None  # asked, not answered yet
         assert len(seen) == 8
+
+
+async def test_reply_written_against_an_old_version_is_a_conflict(settings, clock):
+    """A colleague resolved the ticket while the answer was being written: the API's reply
+    says so (409) instead of sending it unseen after the resolve; a version that is not a
+    number is a bad request, and the reply on the current version goes out."""
+    async with console(settings, clock) as c:
+        rita = await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8011", locale="ru")
+        token = await token_for(c, rita)
+        api = c.client()
+        resolved = await api.post(
+            "/api/v1/tickets/AB-8011/status",
+            json={"status": "resolved", "reason": "Решено", "version": 1},
+            headers=bearer(token),
+        )
+        assert resolved.status_code == 200
+        stale = await api.post(
+            "/api/v1/tickets/AB-8011/replies",
+            json={"text": "Уточните адрес", "version": 1},
+            headers=bearer(token),
+        )
+        assert stale.status_code == 409 and stale.json()["error"] == "ticket.conflict"
+        bad = await api.post(
+            "/api/v1/tickets/AB-8011/replies",
+            json={"text": "Уточните адрес", "version": "2"},
+            headers=bearer(token),
+        )
+        assert bad.status_code == 400
+        current = await api.post(
+            "/api/v1/tickets/AB-8011/replies",
+            json={"text": "Спасибо", "version": 2},
+            headers=bearer(token),
+        )
+        assert current.status_code == 201
+        events = [a for _, a, _ in await c.audit_actions() if a == "ticket.reply"]
+        assert events == ["ticket.reply"]

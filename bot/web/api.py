@@ -230,17 +230,25 @@ async def redirect(request: Request, actor: Actor) -> Response:
 
 
 async def post_reply(request: Request, actor: Actor) -> Response:
+    """A reply with `version` is refused (409) if a colleague changed the ticket since
+    the client read it; without it, it goes after whatever the ticket is now."""
     try:
         ticket = await _find(request, actor)
         data = await _json_body(request)
+        version = data.get("version")
+        if version is not None and not isinstance(version, int):
+            raise ActionError("staff.error.bad_request")
         async with writing(request) as db:
+            fresh = await db.tx.tickets.get(ticket.id)
+            assert fresh is not None
             outbox_id = await actions.reply(
                 db,
                 runtime_of(request).catalogs,
                 actor,
-                ticket,
+                fresh,
                 text=str(data.get("text", "")),
                 needs_answer=data.get("needs_answer") is True,
+                version=version,
             )
     except ActionError as err:
         return _action_error(request, err)

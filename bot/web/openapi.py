@@ -205,6 +205,12 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                                 " status becomes waiting, and the citizen's next message in"
                                 " the chat joins its thread",
                             },
+                            "version": {
+                                "type": "integer",
+                                "description": "the ticket's version the reply was written"
+                                " against: a change since is a conflict (409), not a reply"
+                                " sent unseen after it",
+                            },
                         },
                     ),
                     "responses": _answers(
@@ -212,10 +218,7 @@ def document(*, max_per_page: int) -> dict[str, Any]:
                         "stored and queued (sent is false for an anonymous tip: the tipster"
                         " reads it with the receipt)",
                         schemas.REPLY_SENT,
-                        400,
-                        401,
-                        403,
-                        404,
+                        *(400, 401, 403, 404, 409),
                     ),
                 }
             },
