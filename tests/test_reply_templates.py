@@ -43,11 +43,22 @@ async def test_admin_keeps_templates_and_staff_fill_them_in_the_citizens_languag
 
         rita = await c.login("rita")
         assert (await rita.get("/staff/templates")).status_code == 403
-        page = await rita.get(f"/staff/tickets/AB-8001?template={template_id}")
+        page = await post_form(
+            rita,
+            "/staff/tickets/AB-8001",
+            "/staff/tickets/AB-8001/reply",
+            {"template": template_id, "insert": "1", "text": "", "status": "resolved"},
+        )
+        assert page.status_code == 200
         assert box(page.text) == (
             "Уважаемый(ая) Айгерим! Срок ответа по обращению AB-8001: 6 апреля 2026\u202fг."
         )
+        assert '<option value="resolved" selected>' in page.text  # the form is as it was
         assert box((await rita.get("/staff/tickets/AB-8001")).text) == ""
+        async with c.runtime.storage.read() as tx:
+            unchanged = await tx.tickets.by_reference("AB-8001")
+            assert unchanged is not None and unchanged.status == "new"  # nothing was sent
+            assert await tx.tickets.messages(unchanged.id, include_internal=True) == []
 
         url = f"/staff/templates/{template_id}"
         edited = await post_form(admin, url, url, {**TEXTS, "en": "Hello {name}: {reference}."})
@@ -78,3 +89,36 @@ async def test_a_template_needs_every_language_and_only_known_placeholders(setti
         assert bad.status_code == 400 and "may appear in braces" in bad.text
         async with c.runtime.storage.read() as tx:
             assert await tx.reply_templates.all() == []
+
+
+async def test_picking_a_template_keeps_what_was_already_typed(settings, clock):
+    """The picker sits in the reply form: picking a template adds it under the text already
+    typed (and keeps the status and the "needs an answer" tick) instead of loading a page
+    that drops them."""
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-8002", locale="kk", due_on=date(2026, 4, 6))
+        admin = await c.login("ada")
+        await post_form(admin, "/staff/templates", "/staff/templates", TEXTS)
+        async with c.runtime.storage.read() as tx:
+            (template,) = await tx.reply_templates.all()
+        rita = await c.login("rita")
+        typed = "Сәлеметсіз бе!\nМекенжайды нақтылаңыз."
+        page = await post_form(
+            rita,
+            "/staff/tickets/AB-8002",
+            "/staff/tickets/AB-8002/reply",
+            {"template": str(template.id), "insert": "1", "text": typed, "needs_answer": "1"},
+        )
+        assert page.status_code == 200
+        filled = box(page.text)
+        assert filled.startswith(typed + "\n\n") and "AB-8002" in filled
+        assert 'name="needs_answer" value="1" checked' in page.text
+        sent = await post_form(
+            rita,
+            "/staff/tickets/AB-8002",
+            "/staff/tickets/AB-8002/reply",
+            {"text": filled, "needs_answer": "1"},
+        )
+        assert sent.status_code == 303

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -57,11 +58,10 @@ async def _page(
     error: str | None = None,
     identity: dict[str, Any] | None = None,
     kept: dict[str, str] | None = None,
-    reply_text: str = "",
 ) -> Response:
     """Render the ticket; a tip is decrypted for this response only, and the view audited.
-    `kept`: what was typed into the form that failed (its name under "form"), shown again;
-    `reply_text`: a canned reply picked for the reply box."""
+    `kept`: what was typed into a form (its name under "form") that failed or took a
+    canned reply, shown again."""
     actor = actor_of(request, user)
     marks = deadline_view(request)
     contents: dict[str, Any] | None = None
@@ -112,7 +112,6 @@ async def _page(
         citizen_channel=citizen.channel if citizen else None,
         reply_templates=templates,
         survey=survey,
-        reply_text=reply_text,
         marks=row_of(ticket, None, marks),
         open_statuses=OPEN_STATUSES,
         redirect_by=redirect_deadline(
@@ -136,21 +135,26 @@ async def show(request: Request) -> Response:
     found = await _load(request, actor_of(request, user))
     if isinstance(found, Response):
         return found
-    return await _page(request, user, found, reply_text=await _canned(request, found))
+    return await _page(request, user, found)
 
 
-async def _canned(request: Request, ticket: Ticket) -> str:
-    """The canned reply picked on the page (`?template=`), in the ticket's language with
-    its placeholders filled; empty when none was picked or it is gone."""
-    template_id = P.form_id(request.query_params.get("template"))
-    if template_id is None:
-        return ""
+async def _with_canned(
+    request: Request, user: StaffUser, ticket: Ticket, form: FormData
+) -> Response:
+    """The reply form again, the picked canned reply (in the ticket's language, its
+    placeholders filled) added under what was typed, and the form's other choices kept:
+    nothing is sent, and nothing typed goes into a URL."""
+    typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+    template_id = P.form_id(form.get("template"))
     async with reading(request) as db:
-        found = await db.tx.reply_templates.get(template_id)
-    if found is None:
-        return ""
-    t = runtime_of(request).catalogs[ticket.locale]
-    return canned.fill(found.texts[ticket.locale], ticket, t)
+        found = await db.tx.reply_templates.get(template_id) if template_id else None
+    if found is not None:
+        t = runtime_of(request).catalogs[ticket.locale]
+        filled = canned.fill(found.texts[ticket.locale], ticket, t)
+        typed["text"] = "\n\n".join(
+            part for part in (typed.get("text", "").rstrip(), filled) if part
+        )
+    return await _page(request, user, ticket, kept={"form": "reply", **typed})
 
 
 @require_role(*TICKET_ROLES)
@@ -165,6 +169,8 @@ async def act(request: Request) -> Response:
     if action not in ACTIONS:
         return message_page(request, "staff.error.not_found", user=user, status_code=404)
     form = await request.form()
+    if action == "reply" and form.get("insert"):
+        return await _with_canned(request, user, ticket, form)
     text = str(form.get("text") or "")
     version = P.form_id(form.get("version")) or 0
     runtime = runtime_of(request)
