@@ -46,9 +46,15 @@ def redirect_deadline(filed: date, days_off: frozenset[date]) -> date:
     return add_working_days(filed, REDIRECT_WORKING_DAYS, days_off)
 
 
+def forwarding_late(filed: date, today: date, days_off: frozenset[date]) -> bool:
+    """Forwarding to another body today would be late, whatever the ticket's status."""
+    return today > redirect_deadline(filed, days_off)
+
+
 def redirect_late(filed: date, status: str, today: date, days_off: frozenset[date]) -> bool:
-    """A ticket nobody has triaged ("new") once the days to forward it elsewhere are gone."""
-    return status == "new" and today > redirect_deadline(filed, days_off)
+    """A ticket nobody has triaged ("new") once the days to forward it elsewhere are gone:
+    the queue's warning (every older ticket in review would be noise there)."""
+    return status == "new" and forwarding_late(filed, today, days_off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,5 +76,12 @@ class DeadlineView:
         return is_due_soon(due_on, status, self.soon_until)
 
     def redirect_late(self, created_at: datetime, status: str) -> bool:
-        filed = created_at.astimezone(TIMEZONE).date()
-        return redirect_late(filed, status, self.today, self.days_off)
+        return redirect_late(filed_on(created_at), status, self.today, self.days_off)
+
+    def forwarding_late(self, created_at: datetime) -> bool:
+        return forwarding_late(filed_on(created_at), self.today, self.days_off)
+
+
+def filed_on(created_at: datetime) -> date:
+    """The filing day the working days count from, in Kazakhstan's time."""
+    return created_at.astimezone(TIMEZONE).date()

@@ -5,6 +5,7 @@ two-month cap on extensions and the three-working-day redirect warning (issue 14
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import date, timedelta
 
@@ -252,3 +253,35 @@ async def test_a_ticket_filed_without_a_deadline_is_capped_from_its_filing_day_a
         assert (await extend((filed + timedelta(days=30)).isoformat())).status_code == 303
         again = await extend((filed + timedelta(days=75)).isoformat())
         assert again.status_code == 400  # still capped after the first extension
+
+
+async def test_forwarding_after_the_three_working_days_warns_whatever_the_status(settings, clock):
+    """A ticket already in review is past the forwarding deadline too: the redirect form
+    warns with the date, and a late forwarding is written down as late (event, audit)."""
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7301", locale="ru")  # filed Monday 16 March 2026
+        await c.complaint("AB-7302", locale="ru", chat_key="c2")
+        async with c.runtime.storage.transaction() as tx:
+            await tx.conn.execute("UPDATE tickets SET status = 'in_review'")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7301"
+        assert 'id="redirect-overdue"' not in (await web.get(url)).text
+        early = await post_form(web, url, url + "/redirect", {"body": "Акимат"})
+        assert early.status_code == 303
+
+        clock.advance(days=4)  # Friday 20 March: the 3 working days ended on the 19th
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7302"
+        page = (await web.get(url)).text
+        assert 'id="redirect-overdue"' in page
+        assert c.runtime.catalogs["en"].date(date(2026, 3, 19)) in page
+        late = await post_form(web, url, url + "/redirect", {"body": "Акимат"})
+        assert late.status_code == 303
+        assert '<span class="badge late">late</span>' in (await web.get(url)).text
+        async with c.runtime.storage.read() as tx:
+            rows = await tx.conn.execute_fetchall(
+                "SELECT target, detail FROM audit_log WHERE action = 'ticket.redirect' ORDER BY id"
+            )
+        lateness = {ref: json.loads(detail).get("late") for ref, detail in rows}
+        assert lateness == {"AB-7301": False, "AB-7302": True}

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import satisfaction, sealed_tips
-from bot.deadlines import extension_limit
+from bot.deadlines import extension_limit, filed_on, forwarding_late
 from bot.domain import Button, Channel, Reply
 from bot.flow import link_payload
 from bot.i18n import TIMEZONE, Catalogs
@@ -63,6 +63,10 @@ class Actor:
     now: datetime
     # A signed-in investigator's private key (opened for this request from the session).
     tip_private: bytes | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(TIMEZONE).date()
 
     def when(self, ticket: Ticket) -> datetime:
         """The time written down for an act on `ticket`: a tip keeps its day only."""
@@ -176,7 +180,7 @@ async def extend_deadline(
         raise ActionError("staff.ticket.deadline_closed", 409)
     if ticket.due_on is not None and due_on <= ticket.due_on:
         raise ActionError("staff.ticket.deadline_not_later")
-    if due_on <= actor.now.astimezone(TIMEZONE).date():
+    if due_on <= actor.today:
         raise ActionError("staff.ticket.deadline_past")
     # Filed without a deadline (older rows): the two months count from the filing day.
     original = await _original_deadline(db, ticket) or ticket.created_at.date()
@@ -220,9 +224,11 @@ async def redirect(
     *,
     version: int,
     body: str,
+    days_off: frozenset[date],
 ) -> int | None:
     """Forward an appeal outside our competence to `body` (art. 76: within 3 working days
-    of filing) and tell the citizen where it went."""
+    of filing, so a later forwarding is written down as late) and tell the citizen where
+    it went."""
     if ticket.status not in OPEN_STATUSES:
         raise ActionError("staff.ticket.bad_transition")
     body = " ".join(body.split())
@@ -230,12 +236,13 @@ async def redirect(
         raise ActionError("staff.ticket.body_required")
     if len(body) > MAX_BODY_NAME:
         raise ActionError("staff.ticket.too_long")
+    late = forwarding_late(filed_on(ticket.created_at), actor.today, days_off)
     await _bump(db, ticket, version, actor, status="redirected", redirected_to=body)
     await db.tx.tickets.add_event(
         ticket.id, actor=actor.label, action="redirected", now=actor.now,
-        **{"from": ticket.status, "to": body},
+        **{"from": ticket.status, "to": body, "late": late},
     )  # fmt: skip
-    await audit(db, actor, "ticket.redirect", ticket.reference, ticket=ticket, body=body)
+    await audit(db, actor, "ticket.redirect", ticket.reference, ticket=ticket, body=body, late=late)
     t = catalogs[ticket.locale]
     text = t("staff.notify.redirected", reference=ticket.reference, body=body)
     return await _tell(db, catalogs, actor, ticket, text, purpose="redirect")

@@ -213,8 +213,8 @@ def _deadline_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {"due_on": due_on, "reason": str(data.get("reason", ""))}
 
 
-def _redirect_fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {"body": str(data.get("body", ""))}
+def _redirect_fields(data: dict[str, Any], days_off: frozenset[date]) -> dict[str, Any]:
+    return {"body": str(data.get("body", "")), "days_off": days_off}
 
 
 async def set_status(request: Request, actor: Actor) -> Response:
@@ -226,7 +226,10 @@ async def extend_deadline(request: Request, actor: Actor) -> Response:
 
 
 async def redirect(request: Request, actor: Actor) -> Response:
-    return await _change(request, actor, actions.redirect, _redirect_fields)
+    days_off = runtime_of(request).refdata.days_off
+    return await _change(
+        request, actor, actions.redirect, lambda data: _redirect_fields(data, days_off)
+    )
 
 
 async def post_reply(request: Request, actor: Actor) -> Response:

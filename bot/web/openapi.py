@@ -176,7 +176,9 @@ def document(*, max_per_page: int) -> dict[str, Any]:
             "/tickets/{reference}/redirect": {
                 "post": {
                     "summary": "Forward an open ticket outside our competence to the competent"
-                    " body (status `redirected`); the citizen is told where it went",
+                    " body (status `redirected`); the citizen is told where it went, and a"
+                    " forwarding after art. 76's three working days is recorded as late"
+                    " (the event's `late`)",
                     "operationId": "redirectTicket",
                     "parameters": [REFERENCE],
                     "requestBody": _body(

@@ -13,8 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.deadlines import OPEN_STATUSES, DeadlineView, redirect_deadline
-from bot.i18n import TIMEZONE
+from bot.deadlines import OPEN_STATUSES, DeadlineView, filed_on, redirect_deadline
 from bot.staff import actions, canned
 from bot.staff.actions import TRANSITIONS, ActionError, Actor
 from bot.staff.records import StaffUser, row_of
@@ -114,9 +113,8 @@ async def _page(
         survey=survey,
         marks=row_of(ticket, None, marks),
         open_statuses=OPEN_STATUSES,
-        redirect_by=redirect_deadline(
-            ticket.created_at.astimezone(TIMEZONE).date(), marks.days_off
-        ),
+        redirect_by=redirect_deadline(filed_on(ticket.created_at), marks.days_off),
+        marks_forwarding_late=marks.forwarding_late(ticket.created_at),
     )
 
 
@@ -239,6 +237,7 @@ async def act(request: Request) -> Response:
                     fresh,
                     version=version,
                     body=str(form.get("body") or ""),
+                    days_off=runtime.refdata.days_off,
                 )
             else:
                 identity = await actions.reveal_identity(db, actor, fresh) or {}
