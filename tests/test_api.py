@@ -18,7 +18,7 @@ from tests.staff import console
 TIP_FIELDS = {"reference", "kind", "status", "region", "due_on", "created_at", "updated_at"}
 TIP_FIELDS |= {"version"}  # needed to change the status; says nothing about the tip
 # A listed tip carries the work-queue marks, which say no more than its status and dates.
-QUEUE_FIELDS = {"overdue", "due_soon", "citizen_answered", "last_activity"}
+QUEUE_FIELDS = {"overdue", "due_soon", "citizen_answered", "reopened_by_citizen", "last_activity"}
 
 
 async def token_for(c, staff_id: int) -> str:

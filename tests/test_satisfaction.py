@@ -85,9 +85,16 @@ async def test_not_solved_hours_later_reopens_with_the_comment_for_the_same_assi
         assert said[-1] == "Анықтама әлі берілген жоқ"
         assert events[-1] == "reopened"
         assert (survey.solved, survey.rating, survey.reopened) == (False, 2, True)
-        page = (await (await c.login("rita")).get(URL)).text
+        web = await c.login("rita")
+        page = (await web.get(URL)).text
         assert "Reopened by the citizen" in page and "answer rated 2 of 5" in page
         assert "said the problem was not solved: reopened" in page
+        # The assignee's queue marks it until staff act on it again.
+        mine = (await web.get("/staff/inbox?assignee=me")).text
+        assert 'class="badge reopened"' in mine
+        replied = await post_form(web, URL, URL + "/reply", {"text": "Анықтама жіберілді"})
+        assert replied.status_code == 303
+        assert 'class="badge reopened"' not in (await web.get("/staff/inbox?assignee=me")).text
 
 
 async def test_the_ten_working_days_skip_nauryz(settings, clock):

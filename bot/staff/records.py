@@ -111,6 +111,7 @@ class InboxRow:
     last_activity: datetime | None = None  # the later of the ticket's update and its last message
     answer: str | None = None  # the citizen's answer when `answered`; a tip's stays sealed
     redirect_late: bool = False  # still "new" after the 3 working days to forward it
+    reopened: bool = False  # the citizen said "not solved" since staff last acted on it
 
 
 @dataclass(frozen=True, slots=True)

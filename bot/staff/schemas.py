@@ -126,6 +126,11 @@ QUEUE_MARKS: list[Field[InboxRow]] = [
         lambda row: row.answered,
     ),
     Field(
+        "reopened_by_citizen",
+        {**BOOLEAN, "description": 'the citizen said "not solved" since staff last acted'},
+        lambda row: row.reopened,
+    ),
+    Field(
         "last_activity",
         {**DATE_TIME, "description": "the later of the last update and the last message"},
         lambda row: (row.last_activity or row.ticket.updated_at).isoformat(),

@@ -25,7 +25,8 @@ from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
 
-# Per ticket: when the citizen and staff last wrote, and the last activity of any kind.
+# Per ticket: when the citizen and staff last wrote, whether the citizen reopened it ("not
+# solved") since staff last acted, and the last activity of any kind.
 # Tip messages carry only their day, so on a tip a same-day answer does not count as later.
 QUEUE_COLUMNS = """
     (SELECT max(m.created_at) FROM ticket_messages m
@@ -34,6 +35,10 @@ QUEUE_COLUMNS = """
       WHERE m.ticket_id = t.id AND m.author = 'staff') AS staff_at,
     (SELECT m.body FROM ticket_messages m WHERE m.ticket_id = t.id AND m.author = 'citizen'
       ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS citizen_text,
+    (SELECT max(e.created_at) FROM ticket_events e
+      WHERE e.ticket_id = t.id AND e.action = 'reopened' AND e.actor = 'citizen') >
+    coalesce((SELECT max(e.created_at) FROM ticket_events e
+      WHERE e.ticket_id = t.id AND e.actor LIKE 'staff:%'), '') AS reopened,
     max(t.updated_at, coalesce(
       (SELECT max(m.created_at) FROM ticket_messages m WHERE m.ticket_id = t.id), ''
     )) AS last_activity"""
@@ -155,6 +160,7 @@ class SqliteConsoleStore:
                     bool(r["due_soon"]),
                     activity,
                     r["citizen_text"] if answered else None,
+                    reopened=bool(r["reopened"]),
                 )
             )
         return InboxPage(
