@@ -97,3 +97,31 @@ async def test_api_lists_the_answer_flag_and_last_activity(settings, clock):
     added = listed["allOf"][1]["properties"]
     assert added["citizen_answered"]["type"] == "boolean"
     assert added["last_activity"]["format"] == "date-time"
+
+
+async def test_a_status_change_is_acting_on_the_answer_and_an_assignment_is_not(settings, clock):
+    """ "Answered since staff last acted": a status change tells the citizen, so it deals
+    with the answer and clears the mark; taking the ticket does not."""
+    from tests.staff import post_form
+
+    async with console(settings, clock) as c:
+        await c.add_user("rita", "reviewer")
+        await c.complaint("AB-7401", due_on=date(2026, 4, 30))
+        await say(c, "AB-7401", "staff", "Анықтама бар ма?")
+        await say(c, "AB-7401", "citizen", "Иә, бар")
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7401"
+
+        async def marked() -> bool:
+            page = (await web.get("/staff/inbox")).text
+            return "citizen answered</span>" in page
+
+        assert await marked()
+        clock.advance(minutes=1)
+        taken = await post_form(web, url, url + "/assign", {"assignee": "me"})
+        assert taken.status_code == 303 and await marked()
+        clock.advance(minutes=1)
+        moved = await post_form(
+            web, url, url + "/status", {"status": "in_review", "reason": "Қаралуда"}
+        )
+        assert moved.status_code == 303 and not await marked()
