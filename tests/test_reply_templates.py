@@ -122,3 +122,41 @@ async def test_picking_a_template_keeps_what_was_already_typed(settings, clock):
             {"text": filled, "needs_answer": "1"},
         )
         assert sent.status_code == 303
+
+
+async def test_picking_a_template_on_a_page_a_colleague_has_overtaken_is_a_conflict(
+    settings, clock
+):
+    """Found by an outside review: the picker re-rendered the form with the ticket's current
+    version, so a reply written before a colleague's resolve then went out unseen. Picking
+    on an old page is the edit conflict (409), with the text and the template kept."""
+    from tests.staff import csrf_of
+
+    async with console(settings, clock) as c:
+        await c.add_user("ada", "admin")
+        await c.add_user("rita", "reviewer")
+        await c.add_user("rustem", "reviewer")
+        await c.complaint("AB-8003", locale="kk")
+        admin = await c.login("ada")
+        await post_form(admin, "/staff/templates", "/staff/templates", TEXTS)
+        async with c.runtime.storage.read() as tx:
+            (template,) = await tx.reply_templates.all()
+        rita, rustem = await c.login("rita"), await c.login("rustem")
+        url = "/staff/tickets/AB-8003"
+        page = (await rita.get(url)).text
+        moved = await post_form(
+            rustem, url, url + "/status", {"status": "resolved", "reason": "Иә"}
+        )
+        assert moved.status_code == 303
+        picked = await rita.post(
+            url + "/reply",
+            data={
+                "csrf_token": csrf_of(page),
+                "version": "1",
+                "text": "Сәлеметсіз бе!",
+                "template": str(template.id),
+                "insert": "1",
+            },
+        )
+        assert picked.status_code == 409
+        assert box(picked.text).startswith("Сәлеметсіз бе!\n\n") and "AB-8003" in box(picked.text)

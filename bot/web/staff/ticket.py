@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.deadlines import OPEN_STATUSES, DeadlineView, filed_on, redirect_deadline
 from bot.staff import actions, canned
-from bot.staff.actions import TRANSITIONS, ActionError, Actor
+from bot.staff.actions import TRANSITIONS, ActionError, Actor, Conflict
 from bot.staff.records import StaffUser, row_of
 from bot.staff.roles import can_see
 from bot.storage.records import AttachmentRef, Ticket
@@ -141,8 +141,10 @@ async def _with_canned(
 ) -> Response:
     """The reply form again, the picked canned reply (in the ticket's language, its
     placeholders filled) added under what was typed, and the form's other choices kept:
-    nothing is sent, and nothing typed goes into a URL."""
+    nothing is sent, and nothing typed goes into a URL. Picked on a page a colleague has
+    overtaken, it is the edit conflict: the new form would carry the new version."""
     typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+    stale = P.form_id(form.get("version")) != ticket.version
     template_id = P.form_id(form.get("template"))
     async with reading(request) as db:
         found = await db.tx.reply_templates.get(template_id) if template_id else None
@@ -152,7 +154,15 @@ async def _with_canned(
         typed["text"] = "\n\n".join(
             part for part in (typed.get("text", "").rstrip(), filled) if part
         )
-    return await _page(request, user, ticket, kept={"form": "reply", **typed})
+    conflict = Conflict() if stale else None
+    return await _page(
+        request,
+        user,
+        ticket,
+        status_code=conflict.status_code if conflict else 200,
+        error=conflict.msgid if conflict else None,
+        kept={"form": "reply", **typed},
+    )
 
 
 @require_role(*TICKET_ROLES)
