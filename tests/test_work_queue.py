@@ -99,9 +99,10 @@ async def test_api_lists_the_answer_flag_and_last_activity(settings, clock):
     assert added["last_activity"]["format"] == "date-time"
 
 
-async def test_a_status_change_is_acting_on_the_answer_and_an_assignment_is_not(settings, clock):
+async def test_a_status_change_is_acting_on_the_answer_and_a_note_is_not(settings, clock):
     """ "Answered since staff last acted": a status change tells the citizen, so it deals
-    with the answer and clears the mark; taking the ticket does not."""
+    with the answer and clears the mark; taking the ticket or an internal note does not
+    (a note cleared it until an outside review found that)."""
     from tests.staff import post_form
 
     async with console(settings, clock) as c:
@@ -121,6 +122,9 @@ async def test_a_status_change_is_acting_on_the_answer_and_an_assignment_is_not(
         taken = await post_form(web, url, url + "/assign", {"assignee": "me"})
         assert taken.status_code == 303 and await marked()
         clock.advance(minutes=1)
+        clock.advance(minutes=1)
+        noted = await post_form(web, url, url + "/note", {"text": "Әріптесіме: қарап жіберші"})
+        assert noted.status_code == 303 and await marked()  # the citizen never sees a note
         moved = await post_form(
             web, url, url + "/status", {"status": "in_review", "reason": "Қаралуда"}
         )

@@ -25,21 +25,21 @@ from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
 
-# Per ticket: when the citizen and staff last wrote (every act that tells the citizen, a
-# status change or a forwarding, is a staff message), whether the citizen reopened it ("not
-# solved") since, and the last activity of any kind.
+# Per ticket: when the citizen and staff last wrote to each other (every act that tells the
+# citizen, a status change or a forwarding, is a staff message; an internal note is not),
+# whether the citizen reopened it ("not solved") since, and the last activity of any kind.
 # Tip messages carry only their day, so on a tip a same-day answer does not count as later.
 QUEUE_COLUMNS = """
     (SELECT max(m.created_at) FROM ticket_messages m
       WHERE m.ticket_id = t.id AND m.author = 'citizen') AS citizen_at,
     (SELECT max(m.created_at) FROM ticket_messages m
-      WHERE m.ticket_id = t.id AND m.author = 'staff') AS staff_at,
+      WHERE m.ticket_id = t.id AND m.author = 'staff' AND NOT m.internal) AS staff_at,
     (SELECT m.body FROM ticket_messages m WHERE m.ticket_id = t.id AND m.author = 'citizen'
       ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS citizen_text,
     (SELECT max(e.created_at) FROM ticket_events e
       WHERE e.ticket_id = t.id AND e.action = 'reopened' AND e.actor = 'citizen') >
     coalesce((SELECT max(m.created_at) FROM ticket_messages m
-      WHERE m.ticket_id = t.id AND m.author = 'staff'), '') AS reopened,
+      WHERE m.ticket_id = t.id AND m.author = 'staff' AND NOT m.internal), '') AS reopened,
     max(t.updated_at, coalesce(
       (SELECT max(m.created_at) FROM ticket_messages m WHERE m.ticket_id = t.id), ''
     )) AS last_activity"""
