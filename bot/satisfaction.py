@@ -66,5 +66,9 @@ async def open_survey(
 
 async def _at_rest(tx: Tx, citizen_id: int) -> bool:
     record = await tx.sessions.load(citizen_id)
-    # The main menu, or a flow's first question, holds no draft: nothing is lost.
-    return record is None or record.flow == FLOW or not record.data.get("d")
+    # The main menu, a flow's first question, or an earlier closing's question still
+    # unanswered holds no draft: nothing is lost. A rating or a "not solved" comment
+    # under way is the citizen's answer, and stays.
+    if record is None or not record.data.get("d"):
+        return True
+    return record.flow == FLOW and record.state == ASK_SOLVED

@@ -230,3 +230,29 @@ async def test_a_comment_long_after_the_rating_does_not_reopen(settings, clock):
         ticket, survey, comments, events = await state(c)
         assert ticket.status == "resolved" and not survey.reopened and "reopened" not in events
         assert comments == ["Әлі шешілген жоқ"]  # it still reaches staff
+
+
+async def test_a_second_closing_does_not_take_the_place_of_a_comment_being_written(
+    settings, clock
+):
+    """Found by an outside review: a citizen about to write the "not solved" comment on one
+    complaint lost that step when staff closed another one (the second question replaced
+    the conversation), so the first ticket never reopened. Past its first question the
+    conversation holds the citizen's answer and is not replaced."""
+    async with console(settings, clock) as c:
+        chat = citizen_chat(c)
+        await closed_and_asked(c, chat)
+        await c.complaint("AB-7002", locale="kk", chat_key="citizen-1")
+        await chat.press("Жоқ")
+        await chat.press("2")
+        assert "AB-7001 өтініші қайта ашылып" in chat.text  # the comment is asked for
+        clock.advance(minutes=3)
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7002"
+        done = await post_form(web, url, url + "/status", {"status": "resolved", "reason": "Иә"})
+        assert done.status_code == 303
+        await chat.send("Анықтама әлі берілген жоқ")
+        assert "қайта ашылып, қызметкерге қайтарылды" in chat.text
+        ticket, survey, said, _ = await state(c)
+        assert ticket.status == "in_review" and survey.reopened
+        assert said[-1] == "Анықтама әлі берілген жоқ"
