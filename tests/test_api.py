@@ -343,17 +343,18 @@ async def test_reply_written_against_an_old_version_is_a_conflict(settings, cloc
             headers=bearer(token),
         )
         assert stale.status_code == 409 and stale.json()["error"] == "ticket.conflict"
-        bad = await api.post(
-            "/api/v1/tickets/AB-8011/replies",
-            json={"text": "Уточните адрес", "version": "2"},
-            headers=bearer(token),
-        )
-        assert bad.status_code == 400
+        for bad_version in ("2", True, None):
+            bad = await api.post(
+                "/api/v1/tickets/AB-8011/replies",
+                json={"text": "Уточните адрес", "version": bad_version},
+                headers=bearer(token),
+            )
+            assert bad.status_code == 400
         current = await api.post(
             "/api/v1/tickets/AB-8011/replies",
             json={"text": "Спасибо", "version": 2},
             headers=bearer(token),
         )
-        assert current.status_code == 201
+        assert current.status_code == 201 and current.json()["version"] == 2
         events = [a for _, a, _ in await c.audit_actions() if a == "ticket.reply"]
         assert events == ["ticket.reply"]

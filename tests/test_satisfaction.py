@@ -232,9 +232,7 @@ async def test_a_comment_long_after_the_rating_does_not_reopen(settings, clock):
         assert comments == ["Әлі шешілген жоқ"]  # it still reaches staff
 
 
-async def test_a_second_closing_does_not_take_the_place_of_a_comment_being_written(
-    settings, clock
-):
+async def test_a_second_closing_does_not_take_the_place_of_a_comment_being_written(settings, clock):
     """Found by an outside review: a citizen about to write the "not solved" comment on one
     complaint lost that step when staff closed another one (the second question replaced
     the conversation), so the first ticket never reopened. Past its first question the

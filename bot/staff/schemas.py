@@ -51,6 +51,7 @@ class StatusChanged(NamedTuple):
 class ReplySent(NamedTuple):
     reference: str
     outbox_id: int | None
+    version: int  # the ticket's version after the reply ("needs an answer" moves it)
 
 
 class ApiError(NamedTuple):
@@ -247,6 +248,11 @@ REPLY_SENT: Schema[ReplySent] = Schema(
         Field("reference", STRING, lambda sent: sent.reference),
         Field("outbox_id", OPTIONAL_INTEGER, lambda sent: sent.outbox_id),
         Field("sent", BOOLEAN, lambda sent: sent.outbox_id is not None),
+        Field(
+            "version",
+            {**INTEGER, "description": "the ticket's version now, for the next change"},
+            lambda sent: sent.version,
+        ),
     ],
 )
 

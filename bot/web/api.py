@@ -182,8 +182,8 @@ async def _change(
     try:
         ticket = await _find(request, actor)
         data = await _json_body(request)
-        version = data.get("version")
-        if not isinstance(version, int):
+        version = _version(data)
+        if version is None:
             raise ActionError("staff.error.bad_request")
         changes = fields(data)
         async with writing(request) as db:
@@ -199,6 +199,12 @@ async def _change(
     assert updated is not None
     changed = StatusChanged(_row(request, updated), outbox_id)
     return JSONResponse(for_ticket(STATUS_CHANGED, TIP_STATUS_CHANGED, changed.row).dump(changed))
+
+
+def _version(data: dict[str, Any]) -> int | None:
+    """The body's `version`, if it is a whole number (JSON's true is not 1)."""
+    version = data.get("version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
 def _status_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +244,8 @@ async def post_reply(request: Request, actor: Actor) -> Response:
     try:
         ticket = await _find(request, actor)
         data = await _json_body(request)
-        version = data.get("version")
-        if version is not None and not isinstance(version, int):
+        version = _version(data) if "version" in data else None
+        if "version" in data and version is None:
             raise ActionError("staff.error.bad_request")
         async with writing(request) as db:
             fresh = await db.tx.tickets.get(ticket.id)
@@ -253,11 +259,14 @@ async def post_reply(request: Request, actor: Actor) -> Response:
                 needs_answer=data.get("needs_answer") is True,
                 version=version,
             )
+            updated = await db.tx.tickets.get(ticket.id)
     except ActionError as err:
         return _action_error(request, err)
     if outbox_id is not None:
         runtime_of(request).outbox.wake()
-    return JSONResponse(REPLY_SENT.dump(ReplySent(ticket.reference, outbox_id)), status_code=201)
+    assert updated is not None
+    sent = ReplySent(ticket.reference, outbox_id, updated.version)
+    return JSONResponse(REPLY_SENT.dump(sent), status_code=201)
 
 
 async def openapi(request: Request) -> Response:
