@@ -405,7 +405,7 @@ class Dispatcher:
                 msg,
                 now,
                 go.flow,
-                target.entry,
+                go.state or target.entry,
                 dict(go.data or {}),
                 reset=True,
                 ask=go.ask,
