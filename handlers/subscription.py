@@ -11,8 +11,8 @@ stateDiagram-v2
     status --> regions: sub:on (subscribed), sub:regions
     status --> [*]: sub:off (unsubscribed)
     regions --> regions: rg:CODE toggles ✅, rg:all clears the marks
-    regions --> home: rg:done, one region marked and no home region yet
-    regions --> status: rg:done
+    regions --> home: rg:done (subscribes), one region marked and no home region yet
+    regions --> status: rg:done (subscribes)
     home --> status: home:yes (saved as home region), home:no
 ```
 """
@@ -101,11 +101,15 @@ async def on_regions(msg: Inbound, ctx: Context) -> Go:
 
 
 def _save_regions(ctx: Context, picked: list[str]) -> Go:
+    """Save the marks. Choosing regions from the news menu is asking for their news, so an
+    unsubscribed citizen is subscribed too, and told so (issue 15)."""
     # Stored in the order of data/regions.json, so the status lists them the same way.
     codes = tuple(r.code for r in ctx.refdata.regions if r.code in picked)
     ctx.citizen.sub_regions = codes
     ctx.data.pop(PICKED, None)
-    saved = ctx.reply("subscription.saved")
+    subscribing = not ctx.citizen.subscribed
+    ctx.citizen.subscribed = True
+    saved = ctx.reply("subscription.saved_subscribed" if subscribing else "subscription.saved")
     if len(codes) == 1 and ctx.citizen.region is None:
         ctx.data["home"] = codes[0]
         return Go(state="home", say=(saved,))

@@ -151,8 +151,44 @@ async def test_one_region_may_become_the_home_region(
     assert question in chat.text
     await chat.press(yes)
     found = await citizen(runtime, chat)
-    assert (found.region, found.sub_regions, found.subscribed) == ("shymkent", ("shymkent",), False)
-    assert w["off"] in chat.text  # choosing regions is not consent to news
+    assert (found.region, found.sub_regions, found.subscribed) == ("shymkent", ("shymkent",), True)
+
+
+SUBSCRIBED_BY_REGIONS = {
+    "ru": (
+        "Выбор регионов сохранён, и вы подписаны на новости кампаний.",
+        "Вы подписаны на новости кампаний по этим регионам: город Астана, Павлодарская область.",
+    ),
+    "en": (
+        "Your choice of regions is saved, and you are now subscribed to campaign news.",
+        "You are subscribed to campaign news for these regions: Astana, Pavlodar Region.",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_choosing_regions_while_unsubscribed_subscribes_and_says_so(
+    new_chat, runtime, lang: str
+) -> None:
+    """Issue 15: regions chosen from the news menu were saved while the citizen stayed
+    unsubscribed, so no news came. Choosing regions is asking for their news."""
+    w = WORDS[lang]
+    saved, status = SUBSCRIBED_BY_REGIONS[lang]
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.press(w["menu"])
+    assert w["off"] in chat.text
+    await chat.press(w["choose"])
+    await chat.press_payload("rg:astana")
+    await chat.press_payload("rg:pavlodar")
+    await chat.press(w["done"])
+    assert saved in chat.text and status in chat.text
+    assert chat.button(w["unsubscribe"])
+    found = await citizen(runtime, chat)
+    assert (found.subscribed, found.sub_regions) == (True, ("astana", "pavlodar"))
+    await chat.press(w["choose"])  # already subscribed: saved, nothing more to say
+    await chat.press(w["done"])
+    assert w["saved"] in chat.text and saved not in chat.text
 
 
 async def test_home_region_declined_and_not_asked_twice(new_chat, runtime) -> None:
