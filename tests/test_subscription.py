@@ -15,7 +15,7 @@ WORDS: dict[str, dict[str, str]] = {
     "kk": {
         "menu": "Науқан жаңалықтары",
         "off": "Қазір сіз науқан жаңалықтарына жазылмағансыз.",
-        "words": "«тоқта»",
+        "words": "«жазылымнан бас тарту»",
         "subscribe": "Жазылу",
         "subscribed": "Дайын: сіз науқан жаңалықтарына жазылдыңыз.",
         "regions": "Қай өңірлердің жаңалықтары сізге қызық?",
@@ -27,13 +27,13 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылғансыз.",
         "choose": "Өңірлерді таңдау",
         "unsubscribe": "Жазылымнан бас тарту",
-        "unsubscribed": "Дайын: науқан жаңалықтары енді келмейді.",
+        "unsubscribed": "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді.",
         "main": "Басты мәзір. Не істегіңіз келеді?",
     },
     "ru": {
         "menu": "Новости кампаний",
         "off": "Сейчас вы не подписаны на новости кампаний.",
-        "words": "«стоп»",
+        "words": "«отписаться»",
         "subscribe": "Подписаться",
         "subscribed": "Готово: вы подписаны на новости кампаний.",
         "regions": "Новости каких регионов вам интересны?",
@@ -44,13 +44,13 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "Вы подписаны на новости кампаний по всему Казахстану.",
         "choose": "Выбрать регионы",
         "unsubscribe": "Отписаться",
-        "unsubscribed": "Готово: новости кампаний больше не будут приходить.",
+        "unsubscribed": "Новости кампаний по всему Казахстану больше не будут приходить.",
         "main": "Главное меню. Что вы хотите сделать?",
     },
     "en": {
         "menu": "Campaign news",
         "off": "You are not subscribed to campaign news at the moment.",
-        "words": "«stop»",
+        "words": "«unsubscribe»",
         "subscribe": "Subscribe",
         "subscribed": "Done: you are subscribed to campaign news.",
         "regions": "News from which regions do you want?",
@@ -61,7 +61,7 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "You are subscribed to campaign news for all of Kazakhstan.",
         "choose": "Choose regions",
         "unsubscribe": "Unsubscribe",
-        "unsubscribed": "Done: you will no longer receive campaign news.",
+        "unsubscribed": "Campaign news for all of Kazakhstan will no longer be sent to you.",
         "main": "Main menu. What would you like to do?",
     },
 }
@@ -233,7 +233,7 @@ async def test_bad_input_keeps_the_state(new_chat, runtime) -> None:
     assert (await citizen(runtime, chat)).sub_regions == ()
 
 
-# -- STOP and START anywhere, in three languages -----------------------------------------
+# -- subscription words anywhere, in three languages (issue 15) ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -241,31 +241,31 @@ async def test_bad_input_keeps_the_state(new_chat, runtime) -> None:
     [
         (
             "kk",
-            "тоқта",
-            "бастау",
-            "Енді науқан жаңалықтарын алмайсыз.",
-            "Сіз науқан жаңалықтарына жазылдыңыз.",
+            "жазылымнан бас тарту",
+            "жазылу",
+            "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді.",
+            "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылдыңыз.",
             "Қызмет көрсетуді қалай бағалайсыз",
         ),
         (
             "ru",
-            "СТОП",
-            "старт",
-            "Вы больше не будете получать новости кампаний.",
-            "Вы подписаны на новости кампаний.",
+            "Отписаться",
+            "подписаться",
+            "Новости кампаний по всему Казахстану больше не будут приходить.",
+            "Вы подписаны на новости кампаний по всему Казахстану.",
             "Как вы оцениваете обслуживание",
         ),
         (
             "en",
-            "Stop",
-            "start",
-            "You will no longer receive campaign news.",
-            "You are subscribed to campaign news.",
+            "STOP",
+            "subscribe",
+            "Campaign news for all of Kazakhstan will no longer be sent to you.",
+            "You are subscribed to campaign news for all of Kazakhstan.",
             "How would you rate the service",
         ),
     ],
 )
-async def test_stop_and_start_work_mid_conversation(
+async def test_unsubscribe_and_subscribe_work_mid_conversation(
     new_chat, runtime, lang: str, stop: str, start: str, off: str, on: str, question: str
 ) -> None:
     chat: Chat = new_chat(lang=lang)
@@ -293,16 +293,84 @@ async def test_stop_and_start_work_mid_conversation(
     assert await session(runtime, chat) == ("feedback", "comment")
 
 
-async def test_stop_in_another_language_answers_in_the_citizens_own(new_chat, runtime) -> None:
+STOPPED_NEWS = {
+    "ru": "Новости кампаний по этим регионам больше не будут приходить: город Астана, "
+    "город Шымкент.",
+    "kk": "Мына өңірлер бойынша науқан жаңалықтары енді келмейді: Астана қаласы, Шымкент қаласы.",
+}
+ALREADY_OFF = {
+    "ru": "Вы не подписаны на новости кампаний",
+    "kk": "Сіз науқан жаңалықтарына жазылмағансыз",
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_unsubscribing_names_the_news_it_stops(new_chat, runtime, lang: str) -> None:
+    w = WORDS[lang]
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.press(w["menu"])
+    await chat.press(w["subscribe"])
+    await chat.press_payload("rg:astana")
+    await chat.press_payload("rg:shymkent")
+    await chat.press(w["done"])
+    await chat.send({"ru": "отписаться", "kk": "Жазылымнан бас тарту"}[lang])
+    assert STOPPED_NEWS[lang] in chat.text
+    assert w["off"] in chat.text  # the status screen, asked again, follows
+    await chat.send("STOP")  # said again: nothing more to stop, and it says so
+    assert ALREADY_OFF[lang] in chat.text and STOPPED_NEWS[lang] not in chat.text
+    assert (await citizen(runtime, chat)).subscribed is False
+
+
+NOTHING_TO_CANCEL = {
+    "kk": "Тоқтататын ештеңе жоқ",
+    "ru": "Отменять нечего",
+    "en": "There is nothing to cancel",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "word"),
+    [("kk", "тоқтату"), ("kk", "тоқта"), ("ru", "стоп"), ("ru", "Стоп"), ("en", "stop")],
+)
+async def test_stop_words_cancel_the_request_and_leave_the_news_alone(
+    new_chat, runtime, lang: str, word: str
+) -> None:
+    """Issue 15: «тоқтату», «стоп», «stop» unsubscribed a citizen who meant to cancel."""
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.send({"kk": "жазылу", "ru": "подписаться", "en": "subscribe"}[lang])
+    await chat.press_payload("flow:feedback")  # nothing typed yet: no draft to keep
+    await chat.send(word)
+    assert WORDS[lang]["main"] in chat.text
+    assert await session(runtime, chat) == ("menu", "main")
+    await chat.send(word)  # at the menu: what the word would do, and the news word
+    assert NOTHING_TO_CANCEL[lang] in chat.text and WORDS[lang]["main"] in chat.text
+    assert WORDS[lang]["words"] in chat.text
+    assert (await citizen(runtime, chat)).subscribed is True
+
+
+@pytest.mark.parametrize(("lang", "word"), [("kk", "бастау"), ("ru", "старт"), ("en", "start")])
+async def test_start_words_open_the_menu_and_do_not_subscribe(
+    new_chat, runtime, lang: str, word: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.send(word)
+    assert WORDS[lang]["main"] in chat.text
+    assert (await citizen(runtime, chat)).subscribed is False
+
+
+async def test_a_word_in_another_language_answers_in_the_citizens_own(new_chat, runtime) -> None:
     chat: Chat = new_chat(lang="kk")
     await start_in(chat, "kk")
     await chat.press_payload("flow:subscription")
     await chat.press_payload("sub:on")
-    await chat.send("stop")
-    assert "Енді науқан жаңалықтарын алмайсыз." in chat.text
+    await chat.send("unsubscribe")
+    assert "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді." in chat.text
     assert "Қай өңірлердің жаңалықтары сізге қызық?" in chat.text
-    await chat.send("старт")
-    assert "Сіз науқан жаңалықтарына жазылдыңыз." in chat.text
+    await chat.send("подписаться")
+    assert "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылдыңыз." in chat.text
     assert (await citizen(runtime, chat)).subscribed is True
 
 
@@ -310,9 +378,9 @@ async def test_status_follows_stop_while_in_the_flow(new_chat, runtime) -> None:
     chat: Chat = new_chat(lang="en")
     await start_in(chat, "en")
     await chat.press("Campaign news")
-    await chat.send("start")
+    await chat.send("subscribe")
     assert "You are subscribed to campaign news for all of Kazakhstan." in chat.text
     assert chat.button("Unsubscribe")
-    await chat.send("stop")
+    await chat.send("STOP")
     assert "You are not subscribed to campaign news at the moment." in chat.text
     assert chat.button("Subscribe")
