@@ -3,8 +3,12 @@ words from the middle of another conversation in three languages."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bot.commands import Command as Word
+from bot.commands import global_command
 from bot.domain import Attachment, AttachmentKind
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
@@ -384,3 +388,40 @@ async def test_status_follows_stop_while_in_the_flow(new_chat, runtime) -> None:
     await chat.send("STOP")
     assert "You are not subscribed to campaign news at the moment." in chat.text
     assert chat.button("Subscribe")
+
+
+HELP_WORDS = {
+    "kk": {
+        "«болдырмау»": Word.CANCEL,
+        "«тоқтату»": Word.CANCEL,
+        "«жазылымнан бас тарту»": Word.STOP,
+        "STOP": Word.STOP,
+        "«жазылу»": Word.SUBSCRIBE,
+    },
+    "ru": {
+        "«отмена»": Word.CANCEL,
+        "«стоп»": Word.CANCEL,
+        "«отписаться»": Word.STOP,
+        "STOP": Word.STOP,
+        "«подписаться»": Word.SUBSCRIBE,
+    },
+    "en": {
+        "«cancel»": Word.CANCEL,
+        "«stop»": Word.CANCEL,
+        "«unsubscribe»": Word.STOP,
+        "STOP": Word.STOP,
+        "«subscribe»": Word.SUBSCRIBE,
+    },
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_help_and_the_footer_name_each_word_for_what_it_does(catalogs, lang: str) -> None:
+    """Issue 15: the Kazakh help listed «тоқтату» for cancelling while it unsubscribed."""
+    t = catalogs[lang]
+    help_text, footer = t("help.text"), t("campaign.footer")
+    for shown, command in HELP_WORDS[lang].items():
+        assert shown in help_text
+        assert global_command(shown.strip("«»"), None) is command
+    stop_words = re.findall(r"«([^»]+)»|\b(STOP)\b", footer)
+    assert stop_words and all(global_command(a or b, None) is Word.STOP for a, b in stop_words)
