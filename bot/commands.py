@@ -3,6 +3,13 @@ typed answers to offered buttons (by number or by label in any language).
 
 These are inputs, not texts the citizen reads, so they live here rather than in the
 catalogs; the catalogs hold the help text that tells citizens about them.
+
+Campaign news is stopped only by words that cannot mean anything else (issue 15):
+«unsubscribe», «отписаться», «жазылымнан бас тарту», and STOP alone in capitals, the
+opt-out keyword. Twilio answers STOP for us only on SMS ("SMS STOP filtering"); on
+WhatsApp the word reaches the webhook like any other and honouring it is ours. Every other
+stop word («stop», «стоп», «тоқтату») cancels the request being filled in, and «start»,
+«старт», «бастау» mean /start: none of them touches the subscription.
 """
 
 from __future__ import annotations
@@ -29,13 +36,25 @@ class Command(StrEnum):
 
 _WORDS: dict[Command, tuple[str, ...]] = {
     Command.MENU: ("menu", "меню", "мәзір", "басты мәзір", "главное меню", "main menu", "0"),
-    Command.CANCEL: ("cancel", "отмена", "отменить", "болдырмау", "бас тарту"),
+    Command.CANCEL: (
+        "cancel",
+        "отмена",
+        "отменить",
+        "болдырмау",
+        "бас тарту",
+        "stop",
+        "стоп",
+        "тоқта",
+        "тоқтату",
+    ),
     Command.BACK: ("back", "назад", "артқа"),
     Command.LANGUAGE: ("language", "lang", "язык", "тіл"),
     Command.HELP: ("help", "помощь", "справка", "көмек", "анықтама"),
-    Command.STOP: ("stop", "стоп", "тоқта", "тоқтату", "unsubscribe", "отписаться"),
-    Command.SUBSCRIBE: ("start", "старт", "бастау", "subscribe", "подписаться", "жазылу"),
+    Command.START: ("start", "старт", "бастау"),
+    Command.STOP: ("unsubscribe", "отписаться", "жазылымнан бас тарту"),
+    Command.SUBSCRIBE: ("subscribe", "подписаться", "жазылу"),
 }
+OPT_OUT = "STOP"  # the opt-out keyword, matched as typed: "Stop" and "stop" cancel
 _BY_WORD = {word: command for command, words in _WORDS.items() for word in words}
 GLOBAL_PREFIX = "g:"  # a button payload that carries a global command, "g:menu"
 _PAYLOADS = {f"{GLOBAL_PREFIX}{command.value}": command for command in Command}
@@ -56,6 +75,8 @@ def global_command(text: str, payload: str | None) -> Command | None:
     if payload is not None:
         return _PAYLOADS.get(payload)
     stripped = text.strip()
+    if stripped == OPT_OUT:
+        return Command.STOP
     # "/start", "/start@govbot" and a deep link "/start campaign42".
     first = stripped.split(maxsplit=1)[0].lower() if stripped else ""
     if first.split("@")[0] == "/start":

@@ -31,6 +31,7 @@ from bot.refdata import RefData
 from bot.replies import ReplyQueue
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen, SessionRecord, SessionReply
+from bot.subscriptions import set_news
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +406,7 @@ class Dispatcher:
                 msg,
                 now,
                 go.flow,
-                target.entry,
+                go.state or target.entry,
                 dict(go.data or {}),
                 reset=True,
                 ask=go.ask,
@@ -430,6 +431,9 @@ class Dispatcher:
         elif command in (Word.MENU, Word.CANCEL):
             if in_flow:
                 turn.replies.append(Reply(t("nav.cancelled")))
+            elif command is Word.CANCEL:
+                # «стоп» at the menu: say what it would do, and which word stops the news.
+                turn.replies.append(Reply(t("nav.nothing_to_cancel")))
             await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
         elif command is Word.BACK:
             if turn.history:
@@ -447,9 +451,8 @@ class Dispatcher:
             turn.replies.append(Reply(t("help.text")))
             await self._ask(tx, turn, msg, now)
         else:
-            citizen.subscribed = command is Word.SUBSCRIBE
-            note = "subscription.on" if citizen.subscribed else "subscription.off"
-            turn.replies.append(Reply(t(note)))
+            on = command is Word.SUBSCRIBE
+            turn.replies.append(Reply(set_news(citizen, on, t, self.refdata)))
             await self._ask(tx, turn, msg, now)
 
     async def _link(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, payload: str) -> None:

@@ -65,7 +65,7 @@ class Go:
 
     state: the next state of this flow; None ends the flow and shows the main menu.
     say: replies to send before the next state's question.
-    flow: start another flow at its entry, handing it `data`.
+    flow: start another flow at its entry (or at `state`, if given), handing it `data`.
     forget: delete the conversation's session (an anonymous tip, once submitted).
     ask: whether to append the next state's question (False when `say` already asks).
     """

@@ -79,6 +79,11 @@ class RefData:
     def body(self, code: str) -> Named | None:
         return _find(self.bodies, code)
 
+    def region_names(self, codes: tuple[str, ...], locale: str) -> str:
+        """The regions' names as a list ("Astana, Shymkent"): data, not a sentence."""
+        found = (self.region(code) for code in codes)
+        return ", ".join(region.name(locale) for region in found if region)
+
 
 _REGION_WORDS = frozenset(
     {

@@ -5,7 +5,7 @@ stateDiagram-v2
     [*] --> pick
     pick --> ticket: one of my tickets / a reference filed from this chat
     pick --> pick: not found or malformed (wrong references counted, then locked)
-    pick --> [*]: a 16-digit receipt (the tip_inbox flow)
+    pick --> [*]: a 16-digit receipt, or "By receipt" (the tip_inbox flow)
     ticket --> reply: "Reply" (offered when staff asked something)
     [*] --> reply: "Answer" under a staff message (a link, see bot.flow.link_payload)
     ticket --> pick: "Check another"
@@ -14,7 +14,9 @@ stateDiagram-v2
 
 A reference is looked up only among this chat's own tickets: another chat gets exactly
 the "not found" answer, and its misses count towards the per-chat lookup lock that wrong
-receipts share. A tip keeps nothing of its chat, so only its receipt opens it.
+receipts share. The chat's own reference is never a miss and never waits for the lock:
+its tickets are on the buttons anyway. A tip keeps nothing of its chat, so only its
+receipt opens it, and the pick screen says so to every chat alike (docs/THREAT_MODEL.md).
 Data keys: ticket_id (the ticket on screen).
 """
 
@@ -35,6 +37,7 @@ FLOW = Flow("status", entry="pick", menu_title="status.menu", menu_order=40)
 RECENT = 5
 MAX_REPLY = 4000
 OPEN = frozenset({"new", "in_review", "waiting"})
+RECEIPT_PATH = "st:receipt"  # "By receipt": the tip inbox asks for the receipt
 
 
 @FLOW.prompt("pick")
@@ -49,26 +52,40 @@ async def ask_pick(ctx: Context) -> Reply:
         )
         for t in mine
     ]
+    if "tip_inbox" in ctx.flows:
+        buttons.append(ctx.button("status.by_receipt", RECEIPT_PATH))
     text = ctx.t("status.ask_pick" if mine else "status.ask_pick_none")
     return Reply(text, (*buttons, *ctx.nav(back=False)))
 
 
 @FLOW.on("pick")
 async def on_pick(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == RECEIPT_PATH:
+        return Go(flow="tip_inbox")
     if msg.payload is not None:
         ticket = await ctx.tx.tickets.get(int(msg.payload.removeprefix("t:")))
         if ticket is None or ticket.citizen_id != ctx.citizen.id:
             raise UserInputError("status.not_found")
         ctx.data["ticket_id"] = ticket.id
         return Go(state="ticket")
-    return await _look_up(msg.text, ctx)
+    return await look_up(msg.text, ctx)
 
 
-async def _look_up(text: str, ctx: Context) -> Go:
+async def look_up(text: str, ctx: Context) -> Go:
+    """A typed reference or receipt, from this flow or from the tip inbox's receipt
+    prompt (a receipt mistyped, then the citizen's own reference): one shape or the other.
+    """
     receipt = normalize_receipt(text)
     reference = normalize_reference(text)
     if receipt is None and reference is None:
         raise UserInputError("status.malformed")
+    if reference is not None:
+        ticket = await ctx.tx.tickets.by_reference(reference)
+        if ticket is not None and ticket.citizen_id == ctx.citizen.id:
+            # Neither counted nor locked: the chat's own tickets are on its buttons. No
+            # lookups.success() either: the counter is shared with receipts (tip_inbox),
+            # and an own reference must not wipe out a run of wrong receipts.
+            return Go(flow=FLOW.name, state="ticket", data={"ticket_id": ticket.id})
     key = ctx.cipher.keyed_hash(f"{ctx.citizen.channel}:{ctx.citizen.chat_key}", purpose="lookup")
     locked = await _locked(ctx, key)
     if locked is not None:
@@ -77,13 +94,6 @@ async def _look_up(text: str, ctx: Context) -> Go:
         if "tip_inbox" not in ctx.flows:
             raise UserInputError("status.receipts_unavailable")
         return Go(flow="tip_inbox", data={"receipt": receipt})
-    assert reference is not None
-    ticket = await ctx.tx.tickets.by_reference(reference)
-    if ticket is not None and ticket.citizen_id == ctx.citizen.id:
-        # No lookups.success(): the counter is shared with receipts (tip_inbox), and a
-        # citizen's own reference must not wipe out a run of wrong receipts.
-        ctx.data["ticket_id"] = ticket.id
-        return Go(state="ticket")
     # A tip is stored with nothing of its chat, so its reference finds nothing here: the
     # receipt opens it (the not-found answer says so).
     await ctx.tx.lookups.failure(key, now=ctx.now)
@@ -146,7 +156,7 @@ async def on_ticket(msg: Inbound, ctx: Context) -> Go:
         return Go(state="reply")
     if msg.payload == "tk:other":
         return Go(state="pick")
-    return await _look_up(msg.text, ctx)
+    return await look_up(msg.text, ctx)
 
 
 @FLOW.prompt("reply")

@@ -2,8 +2,9 @@
 
 The choice lives on the citizen (`subscribed`, `sub_regions`: region codes, empty = all of
 Kazakhstan; `region`: home region), which the dispatcher saves after every step. The
-words stop/start (стоп/старт, тоқта/бастау) work from any step without this flow; the
-status screen says so.
+words unsubscribe/subscribe (отписаться/подписаться, жазылымнан бас тарту/жазылу, and
+STOP in capitals: bot/commands.py) work from any step without this flow; the status
+screen says so.
 
 ```mermaid
 stateDiagram-v2
@@ -11,8 +12,8 @@ stateDiagram-v2
     status --> regions: sub:on (subscribed), sub:regions
     status --> [*]: sub:off (unsubscribed)
     regions --> regions: rg:CODE toggles ✅, rg:all clears the marks
-    regions --> home: rg:done, one region marked and no home region yet
-    regions --> status: rg:done
+    regions --> home: rg:done (subscribes), one region marked and no home region yet
+    regions --> status: rg:done (subscribes)
     home --> status: home:yes (saved as home region), home:no
 ```
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import BUTTONS_ONLY, Context, Flow, Go
+from bot.subscriptions import set_news
 
 FLOW = Flow("subscription", entry="status", menu_title="subscription.menu", menu_order=50)
 
@@ -39,7 +41,8 @@ async def ask_status(ctx: Context) -> Reply:
         status = ctx.t("subscription.status_off")
         toggle = ctx.button("subscription.subscribe", "sub:on")
     elif citizen.sub_regions:
-        status = ctx.t("subscription.status_regions", regions=_names(ctx, citizen.sub_regions))
+        regions = ctx.refdata.region_names(citizen.sub_regions, ctx.lang)
+        status = ctx.t("subscription.status_regions", regions=regions)
         toggle = ctx.button("subscription.unsubscribe", "sub:off")
     else:
         status = ctx.t("subscription.status_all")
@@ -56,8 +59,8 @@ async def on_status(msg: Inbound, ctx: Context) -> Go:
         ctx.data.pop(PICKED, None)
         return Go(state="regions", say=(ctx.reply("subscription.subscribed"),))
     if msg.payload == "sub:off":
-        ctx.citizen.subscribed = False
-        return Go(state=None, say=(ctx.reply("subscription.unsubscribed"),))
+        stopped = set_news(ctx.citizen, False, ctx.t, ctx.refdata)
+        return Go(state=None, say=(Reply(stopped),))
     if msg.payload == "sub:regions":
         ctx.data.pop(PICKED, None)
         return Go(state="regions")
@@ -101,11 +104,15 @@ async def on_regions(msg: Inbound, ctx: Context) -> Go:
 
 
 def _save_regions(ctx: Context, picked: list[str]) -> Go:
+    """Save the marks. Choosing regions from the news menu is asking for their news, so an
+    unsubscribed citizen is subscribed too, and told so (issue 15)."""
     # Stored in the order of data/regions.json, so the status lists them the same way.
     codes = tuple(r.code for r in ctx.refdata.regions if r.code in picked)
     ctx.citizen.sub_regions = codes
     ctx.data.pop(PICKED, None)
-    saved = ctx.reply("subscription.saved")
+    subscribing = not ctx.citizen.subscribed
+    ctx.citizen.subscribed = True
+    saved = ctx.reply("subscription.saved_subscribed" if subscribing else "subscription.saved")
     if len(codes) == 1 and ctx.citizen.region is None:
         ctx.data["home"] = codes[0]
         return Go(state="home", say=(saved,))
@@ -139,9 +146,3 @@ async def on_home(msg: Inbound, ctx: Context) -> Go:
 
 def _marked(button: Button, on: bool) -> Button:
     return Button(button.payload, CHECK + button.label, button.aliases) if on else button
-
-
-def _names(ctx: Context, codes: tuple[str, ...]) -> str:
-    """Region names as a list for the status line (data, not a sentence)."""
-    found = (ctx.refdata.region(code) for code in codes)
-    return ", ".join(region.name(ctx.lang) for region in found if region)

@@ -7,6 +7,7 @@ tip: a tip keeps nothing of the chat that filed it, so its reference cannot.
 stateDiagram-v2
     [*] --> inbox: data {"receipt"}, or typed here
     inbox --> inbox: a receipt typed; ti:other asks for another
+    inbox --> [*]: a reference typed (the status flow looks it up)
     inbox --> answer: ti:answer (a tip is open)
     answer --> inbox: text, stored sealed as the citizen's message
     inbox --> [*]: ti:close (the session is deleted)
@@ -25,11 +26,12 @@ from bot import sealed_tips
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import FREE_TEXT, TEXT_OR_BUTTONS, Context, Flow, Go
-from bot.reference import normalize_receipt
+from bot.reference import normalize_receipt, normalize_reference
 from bot.sealed_tips import TipKeys
 from bot.sealing import SealError
 from bot.storage.records import Ticket
 from bot.storage.tips import RECEIPT
+from handlers import status
 
 FLOW = Flow("tip_inbox", entry="inbox", sensitive=True)
 
@@ -160,6 +162,10 @@ async def on_inbox(msg: Inbound, ctx: Context) -> Go:
         if await _current(ctx) is None:
             return Go(state="inbox")
         return Go(state="answer")
+    if normalize_reference(msg.text) is not None:
+        # A complaint's reference where a receipt is asked (often right after a mistyped
+        # receipt): looked up as the status flow would, never counted as a wrong receipt.
+        return await status.look_up(msg.text, ctx)
     if await _current(ctx) is not None and normalize_receipt(msg.text) is None:
         raise UserInputError("tip_inbox.press_answer")
     ctx.data.pop("ticket", None)

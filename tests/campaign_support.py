@@ -28,9 +28,9 @@ TEXTS = {
     "en": "The mobile reception bus will be in Almaty on Monday.",
 }
 FOOTERS = {
-    "kk": "Бұл хабарламаларды алмау үшін «тоқта» деп жіберіңіз.",
-    "ru": "Чтобы отписаться от этих сообщений, отправьте «стоп».",
-    "en": "To stop receiving these messages, send «stop».",
+    "kk": "Бұл хабарламаларды алмау үшін «жазылымнан бас тарту» (немесе STOP) деп жіберіңіз.",
+    "ru": "Чтобы отписаться от этих сообщений, отправьте «отписаться» (или STOP).",
+    "en": "To stop receiving these messages, send «unsubscribe» (or STOP).",
 }
 TEMPLATES = {lang: "HX" + f"{i:02d}" * 16 for i, lang in enumerate(("kk", "ru", "en"), 1)}
 LANGS = ("kk", "ru", "en")

@@ -20,8 +20,8 @@ from tests.test_tip import RECEIPT, fill_tip, to_notice
 REFERENCE = re.compile(r"\b([2-9A-Z]{3}-[2-9A-Z]{4})\b")
 SAYS = {
     "kk": {
-        "pick": "соңғы өтініштеріңіз",
-        "none": "әлі өтініш берілмеген",
+        "pick": "соңғы шағымдарыңыз бен пікірлеріңіз",
+        "none": "шағым да, пікір де берілмеген",
         "card": "Шағым {ref}",
         "new": "Мәртебесі: қабылданды, қарауды күтуде",
         "due": "Жауап беру мерзімі: 2026 ж. 9 сәуір",
@@ -33,8 +33,8 @@ SAYS = {
         "locked": "1 минуттан кейін",
     },
     "ru": {
-        "pick": "ваши последние обращения",
-        "none": "ещё не подавались обращения",
+        "pick": "ваши последние жалобы и отзывы",
+        "none": "не подавались жалобы и отзывы",
         "card": "Жалоба {ref}",
         "new": "Статус: принято, ожидает рассмотрения",
         "due": "Срок ответа: 9 апреля 2026 г.",
@@ -46,8 +46,8 @@ SAYS = {
         "locked": "через 1 минуту",
     },
     "en": {
-        "pick": "Your recent requests",
-        "none": "No requests have been filed from this chat",
+        "pick": "Your recent complaints and feedback",
+        "none": "No complaints or feedback have been filed",
         "card": "Complaint {ref}",
         "new": "Status: received, waiting for review",
         "due": "Answer due by: April 9, 2026",
@@ -183,8 +183,10 @@ async def test_wrong_references_are_slowed_then_refused(
         assert SAYS["ru"]["not_found"] in chat.text
     await chat.send("ABC-DEFG")  # the fifth miss locks lookups for a minute
     assert SAYS["ru"]["locked"] in chat.text
-    await chat.send(ticket.reference)  # even a right one waits
+    await chat.send("ZZZ-ZZZZ")  # any other reference waits
     assert SAYS["ru"]["locked"] in chat.text and "Срок ответа" not in chat.text
+    await chat.send(ticket.reference)  # the chat's own does not (issue 15)
+    assert f"Жалоба {ticket.reference}" in chat.text
     clock.advance(minutes=1, seconds=1)
     await chat.send("ABC-DEFG")  # the next miss locks for longer
     assert "через 2 минуты" in chat.text
@@ -350,3 +352,73 @@ async def test_a_one_digit_answer_to_staff_joins_the_thread(
     async with runtime.storage.read() as tx:
         thread = await tx.tickets.messages(ticket.id, include_internal=False)
     assert [m.body for m in thread if m.author == "citizen"] == [answer]
+
+
+# -- issue 15: a mistyped receipt does not trap the citizen's own reference ------------------
+
+WRONG_RECEIPT = "1234 5678 9012 3456"
+RECEIPT_NOT_FOUND = {"ru": "Сообщение не найдено", "kk": "Хабарлама табылмады"}
+
+
+@pytest.mark.skipif("tip_inbox" not in load_flows(), reason="the tip_inbox flow is absent")
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_own_reference_after_mistyped_receipts_opens_and_is_never_counted(
+    new_chat, runtime: Runtime, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    ticket = await file_complaint(chat, runtime, lang)
+    card = SAYS[lang]["card"].format(ref=ticket.reference)
+    await chat.press_payload("flow:status")
+    await chat.send(WRONG_RECEIPT)  # miss 1: the receipt prompt of the tip inbox
+    assert RECEIPT_NOT_FOUND[lang] in chat.text
+    await chat.send(ticket.reference)  # typed at the receipt prompt: a reference all the same
+    assert card in chat.text
+    await chat.send(WRONG_RECEIPT)  # miss 2
+    await chat.send(WRONG_RECEIPT)  # miss 3
+    for _ in range(3):
+        await chat.send(ticket.reference.lower())  # never a miss
+        assert card in chat.text
+        await chat.press_payload("tk:other")
+    await chat.send(WRONG_RECEIPT)  # miss 4: still not locked
+    assert RECEIPT_NOT_FOUND[lang] in chat.text and SAYS[lang]["locked"] not in chat.text
+    await chat.send(WRONG_RECEIPT)  # miss 5 locks
+    assert SAYS[lang]["locked"] in chat.text
+    await chat.send(ticket.reference)  # the citizen's own request never waits
+    assert card in chat.text
+    await chat.send("ZZZ-ZZZZ")  # anything else does
+    assert SAYS[lang]["locked"] in chat.text and "ZZZ-ZZZZ" not in chat.text
+
+
+RECEIPT_PATH = {
+    "en": ("Corruption reports are not linked to any chat", "16-digit receipt you received"),
+    "ru": ("Сообщения о коррупции не связаны ни с каким чатом", "16-значную квитанцию, которую"),
+}
+
+
+@pytest.mark.skipif(
+    not {"tip", "tip_inbox"} <= set(load_flows()), reason="the tip flows are absent"
+)
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_after_a_confidential_tip_status_offers_the_receipt_and_reveals_nothing(
+    new_chat, runtime: Runtime, lang: str
+) -> None:
+    stranger: Chat = new_chat("stranger", lang=lang)
+    await start_in(stranger, lang)
+    await stranger.press_payload("flow:status")
+    tipster: Chat = new_chat("tipster", lang=lang)
+    await to_notice(tipster, lang)
+    await tipster.press_payload("tip:conf")
+    await fill_tip(tipster, runtime, lang)
+    await tipster.send("Aigerim, +7 701 234 5678")
+    await tipster.press_payload("tip:ok")
+    receipt = RECEIPT.search(tipster.text)
+    assert receipt
+    await tipster.press_payload("flow:status")
+    said, asks = RECEIPT_PATH[lang]
+    assert said in tipster.text
+    # The same words and buttons as in a chat that never filed anything.
+    assert tipster.replies == stranger.replies
+    await tipster.press_payload("st:receipt")
+    assert asks in tipster.text
+    await tipster.send(receipt.group(1))
+    assert "ti:answer" in [b.payload for b in tipster.buttons]

@@ -3,8 +3,12 @@ words from the middle of another conversation in three languages."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bot.commands import Command as Word
+from bot.commands import global_command
 from bot.domain import Attachment, AttachmentKind
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
@@ -15,7 +19,7 @@ WORDS: dict[str, dict[str, str]] = {
     "kk": {
         "menu": "Науқан жаңалықтары",
         "off": "Қазір сіз науқан жаңалықтарына жазылмағансыз.",
-        "words": "«тоқта»",
+        "words": "«жазылымнан бас тарту»",
         "subscribe": "Жазылу",
         "subscribed": "Дайын: сіз науқан жаңалықтарына жазылдыңыз.",
         "regions": "Қай өңірлердің жаңалықтары сізге қызық?",
@@ -27,13 +31,13 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылғансыз.",
         "choose": "Өңірлерді таңдау",
         "unsubscribe": "Жазылымнан бас тарту",
-        "unsubscribed": "Дайын: науқан жаңалықтары енді келмейді.",
+        "unsubscribed": "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді.",
         "main": "Басты мәзір. Не істегіңіз келеді?",
     },
     "ru": {
         "menu": "Новости кампаний",
         "off": "Сейчас вы не подписаны на новости кампаний.",
-        "words": "«стоп»",
+        "words": "«отписаться»",
         "subscribe": "Подписаться",
         "subscribed": "Готово: вы подписаны на новости кампаний.",
         "regions": "Новости каких регионов вам интересны?",
@@ -44,13 +48,13 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "Вы подписаны на новости кампаний по всему Казахстану.",
         "choose": "Выбрать регионы",
         "unsubscribe": "Отписаться",
-        "unsubscribed": "Готово: новости кампаний больше не будут приходить.",
+        "unsubscribed": "Новости кампаний по всему Казахстану больше не будут приходить.",
         "main": "Главное меню. Что вы хотите сделать?",
     },
     "en": {
         "menu": "Campaign news",
         "off": "You are not subscribed to campaign news at the moment.",
-        "words": "«stop»",
+        "words": "«unsubscribe»",
         "subscribe": "Subscribe",
         "subscribed": "Done: you are subscribed to campaign news.",
         "regions": "News from which regions do you want?",
@@ -61,7 +65,7 @@ WORDS: dict[str, dict[str, str]] = {
         "everywhere": "You are subscribed to campaign news for all of Kazakhstan.",
         "choose": "Choose regions",
         "unsubscribe": "Unsubscribe",
-        "unsubscribed": "Done: you will no longer receive campaign news.",
+        "unsubscribed": "Campaign news for all of Kazakhstan will no longer be sent to you.",
         "main": "Main menu. What would you like to do?",
     },
 }
@@ -151,8 +155,44 @@ async def test_one_region_may_become_the_home_region(
     assert question in chat.text
     await chat.press(yes)
     found = await citizen(runtime, chat)
-    assert (found.region, found.sub_regions, found.subscribed) == ("shymkent", ("shymkent",), False)
-    assert w["off"] in chat.text  # choosing regions is not consent to news
+    assert (found.region, found.sub_regions, found.subscribed) == ("shymkent", ("shymkent",), True)
+
+
+SUBSCRIBED_BY_REGIONS = {
+    "ru": (
+        "Выбор регионов сохранён, и вы подписаны на новости кампаний.",
+        "Вы подписаны на новости кампаний по этим регионам: город Астана, Павлодарская область.",
+    ),
+    "en": (
+        "Your choice of regions is saved, and you are now subscribed to campaign news.",
+        "You are subscribed to campaign news for these regions: Astana, Pavlodar Region.",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_choosing_regions_while_unsubscribed_subscribes_and_says_so(
+    new_chat, runtime, lang: str
+) -> None:
+    """Issue 15: regions chosen from the news menu were saved while the citizen stayed
+    unsubscribed, so no news came. Choosing regions is asking for their news."""
+    w = WORDS[lang]
+    saved, status = SUBSCRIBED_BY_REGIONS[lang]
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.press(w["menu"])
+    assert w["off"] in chat.text
+    await chat.press(w["choose"])
+    await chat.press_payload("rg:astana")
+    await chat.press_payload("rg:pavlodar")
+    await chat.press(w["done"])
+    assert saved in chat.text and status in chat.text
+    assert chat.button(w["unsubscribe"])
+    found = await citizen(runtime, chat)
+    assert (found.subscribed, found.sub_regions) == (True, ("astana", "pavlodar"))
+    await chat.press(w["choose"])  # already subscribed: saved, nothing more to say
+    await chat.press(w["done"])
+    assert w["saved"] in chat.text and saved not in chat.text
 
 
 async def test_home_region_declined_and_not_asked_twice(new_chat, runtime) -> None:
@@ -197,7 +237,7 @@ async def test_bad_input_keeps_the_state(new_chat, runtime) -> None:
     assert (await citizen(runtime, chat)).sub_regions == ()
 
 
-# -- STOP and START anywhere, in three languages -----------------------------------------
+# -- subscription words anywhere, in three languages (issue 15) ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -205,31 +245,31 @@ async def test_bad_input_keeps_the_state(new_chat, runtime) -> None:
     [
         (
             "kk",
-            "тоқта",
-            "бастау",
-            "Енді науқан жаңалықтарын алмайсыз.",
-            "Сіз науқан жаңалықтарына жазылдыңыз.",
+            "жазылымнан бас тарту",
+            "жазылу",
+            "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді.",
+            "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылдыңыз.",
             "Қызмет көрсетуді қалай бағалайсыз",
         ),
         (
             "ru",
-            "СТОП",
-            "старт",
-            "Вы больше не будете получать новости кампаний.",
-            "Вы подписаны на новости кампаний.",
+            "Отписаться",
+            "подписаться",
+            "Новости кампаний по всему Казахстану больше не будут приходить.",
+            "Вы подписаны на новости кампаний по всему Казахстану.",
             "Как вы оцениваете обслуживание",
         ),
         (
             "en",
-            "Stop",
-            "start",
-            "You will no longer receive campaign news.",
-            "You are subscribed to campaign news.",
+            "STOP",
+            "subscribe",
+            "Campaign news for all of Kazakhstan will no longer be sent to you.",
+            "You are subscribed to campaign news for all of Kazakhstan.",
             "How would you rate the service",
         ),
     ],
 )
-async def test_stop_and_start_work_mid_conversation(
+async def test_unsubscribe_and_subscribe_work_mid_conversation(
     new_chat, runtime, lang: str, stop: str, start: str, off: str, on: str, question: str
 ) -> None:
     chat: Chat = new_chat(lang=lang)
@@ -257,16 +297,84 @@ async def test_stop_and_start_work_mid_conversation(
     assert await session(runtime, chat) == ("feedback", "comment")
 
 
-async def test_stop_in_another_language_answers_in_the_citizens_own(new_chat, runtime) -> None:
+STOPPED_NEWS = {
+    "ru": "Новости кампаний по этим регионам больше не будут приходить: город Астана, "
+    "город Шымкент.",
+    "kk": "Мына өңірлер бойынша науқан жаңалықтары енді келмейді: Астана қаласы, Шымкент қаласы.",
+}
+ALREADY_OFF = {
+    "ru": "Вы не подписаны на новости кампаний",
+    "kk": "Сіз науқан жаңалықтарына жазылмағансыз",
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_unsubscribing_names_the_news_it_stops(new_chat, runtime, lang: str) -> None:
+    w = WORDS[lang]
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.press(w["menu"])
+    await chat.press(w["subscribe"])
+    await chat.press_payload("rg:astana")
+    await chat.press_payload("rg:shymkent")
+    await chat.press(w["done"])
+    await chat.send({"ru": "отписаться", "kk": "Жазылымнан бас тарту"}[lang])
+    assert STOPPED_NEWS[lang] in chat.text
+    assert w["off"] in chat.text  # the status screen, asked again, follows
+    await chat.send("STOP")  # said again: nothing more to stop, and it says so
+    assert ALREADY_OFF[lang] in chat.text and STOPPED_NEWS[lang] not in chat.text
+    assert (await citizen(runtime, chat)).subscribed is False
+
+
+NOTHING_TO_CANCEL = {
+    "kk": "Тоқтататын ештеңе жоқ",
+    "ru": "Отменять нечего",
+    "en": "There is nothing to cancel",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "word"),
+    [("kk", "тоқтату"), ("kk", "тоқта"), ("ru", "стоп"), ("ru", "Стоп"), ("en", "stop")],
+)
+async def test_stop_words_cancel_the_request_and_leave_the_news_alone(
+    new_chat, runtime, lang: str, word: str
+) -> None:
+    """Issue 15: «тоқтату», «стоп», «stop» unsubscribed a citizen who meant to cancel."""
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.send({"kk": "жазылу", "ru": "подписаться", "en": "subscribe"}[lang])
+    await chat.press_payload("flow:feedback")  # nothing typed yet: no draft to keep
+    await chat.send(word)
+    assert WORDS[lang]["main"] in chat.text
+    assert await session(runtime, chat) == ("menu", "main")
+    await chat.send(word)  # at the menu: what the word would do, and the news word
+    assert NOTHING_TO_CANCEL[lang] in chat.text and WORDS[lang]["main"] in chat.text
+    assert WORDS[lang]["words"] in chat.text
+    assert (await citizen(runtime, chat)).subscribed is True
+
+
+@pytest.mark.parametrize(("lang", "word"), [("kk", "бастау"), ("ru", "старт"), ("en", "start")])
+async def test_start_words_open_the_menu_and_do_not_subscribe(
+    new_chat, runtime, lang: str, word: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await start_in(chat, lang)
+    await chat.send(word)
+    assert WORDS[lang]["main"] in chat.text
+    assert (await citizen(runtime, chat)).subscribed is False
+
+
+async def test_a_word_in_another_language_answers_in_the_citizens_own(new_chat, runtime) -> None:
     chat: Chat = new_chat(lang="kk")
     await start_in(chat, "kk")
     await chat.press_payload("flow:subscription")
     await chat.press_payload("sub:on")
-    await chat.send("stop")
-    assert "Енді науқан жаңалықтарын алмайсыз." in chat.text
+    await chat.send("unsubscribe")
+    assert "Бүкіл Қазақстан бойынша науқан жаңалықтары енді келмейді." in chat.text
     assert "Қай өңірлердің жаңалықтары сізге қызық?" in chat.text
-    await chat.send("старт")
-    assert "Сіз науқан жаңалықтарына жазылдыңыз." in chat.text
+    await chat.send("подписаться")
+    assert "Сіз бүкіл Қазақстан бойынша науқан жаңалықтарына жазылдыңыз." in chat.text
     assert (await citizen(runtime, chat)).subscribed is True
 
 
@@ -274,9 +382,46 @@ async def test_status_follows_stop_while_in_the_flow(new_chat, runtime) -> None:
     chat: Chat = new_chat(lang="en")
     await start_in(chat, "en")
     await chat.press("Campaign news")
-    await chat.send("start")
+    await chat.send("subscribe")
     assert "You are subscribed to campaign news for all of Kazakhstan." in chat.text
     assert chat.button("Unsubscribe")
-    await chat.send("stop")
+    await chat.send("STOP")
     assert "You are not subscribed to campaign news at the moment." in chat.text
     assert chat.button("Subscribe")
+
+
+HELP_WORDS = {
+    "kk": {
+        "«болдырмау»": Word.CANCEL,
+        "«тоқтату»": Word.CANCEL,
+        "«жазылымнан бас тарту»": Word.STOP,
+        "STOP": Word.STOP,
+        "«жазылу»": Word.SUBSCRIBE,
+    },
+    "ru": {
+        "«отмена»": Word.CANCEL,
+        "«стоп»": Word.CANCEL,
+        "«отписаться»": Word.STOP,
+        "STOP": Word.STOP,
+        "«подписаться»": Word.SUBSCRIBE,
+    },
+    "en": {
+        "«cancel»": Word.CANCEL,
+        "«stop»": Word.CANCEL,
+        "«unsubscribe»": Word.STOP,
+        "STOP": Word.STOP,
+        "«subscribe»": Word.SUBSCRIBE,
+    },
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_help_and_the_footer_name_each_word_for_what_it_does(catalogs, lang: str) -> None:
+    """Issue 15: the Kazakh help listed «тоқтату» for cancelling while it unsubscribed."""
+    t = catalogs[lang]
+    help_text, footer = t("help.text"), t("campaign.footer")
+    for shown, command in HELP_WORDS[lang].items():
+        assert shown in help_text
+        assert global_command(shown.strip("«»"), None) is command
+    stop_words = re.findall(r"«([^»]+)»|\b(STOP)\b", footer)
+    assert stop_words and all(global_command(a or b, None) is Word.STOP for a, b in stop_words)

@@ -311,8 +311,9 @@ async def test_a_lost_receipt_cannot_be_recovered(new_chat, handoff_chat, runtim
     # Not by its reference, not from the chat that sent it, not as "my tickets".
     await tipster.press_payload("flow:handoff")
     await tipster.send("inbox")
-    await tipster.send(tip["reference"])
-    assert "A receipt is 16 digits" in tipster.text
+    await tipster.send(tip["reference"])  # looked up as a reference: no request of this chat
+    assert "I found no request with this reference" in tipster.text
+    assert "send its 16-digit receipt instead" in tipster.text
     async with runtime.storage.read() as tx:
         citizen = await tx.citizens.find("console", PHONE)
         assert citizen is not None
@@ -331,8 +332,8 @@ async def test_a_confidential_tip_opens_by_its_receipt_not_its_reference(
     assert reference is not None and receipt is not None
     await tipster.press_payload("flow:handoff")
     await tipster.send("inbox")
-    await tipster.send(reference.group(1).lower())
-    assert "Квитанция состоит из 16 цифр" in tipster.text
+    await tipster.send(reference.group(1).lower())  # a reference: no request of this chat
+    assert "обращения с таким номером нет" in tipster.text
     await tipster.send(receipt.group(1))
     assert "ожидает проверки" in tipster.text
     async with runtime.storage.read() as tx:

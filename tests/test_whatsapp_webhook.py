@@ -71,26 +71,35 @@ async def test_same_message_sid_twice_has_one_effect(bot: Bot) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stop", "stopped", "start", "started"),
+    ("lang", "subscribe", "started", "stopped", "menu"),
     [
-        ("STOP", "no longer receive", "Start", "You are subscribed"),
-        ("Стоп", "больше не будете", "старт", "Вы подписаны"),
-        ("тоқта", "Енді науқан жаңалықтарын алмайсыз", "Бастау", "Сіз науқан"),
+        ("3", "Subscribe", "You are subscribed", "no longer be sent to you", "Main menu. What"),
+        ("2", "подписаться", "Вы подписаны", "больше не будут приходить", "Главное меню. Что"),
+        ("1", "Жазылу", "Сіз бүкіл Қазақстан", "енді келмейді", "Басты мәзір. Не"),
     ],
 )
-async def test_stop_and_start_in_three_languages(
-    bot: Bot, stop: str, stopped: str, start: str, started: str
+async def test_stop_in_capitals_is_the_opt_out_in_every_language(
+    bot: Bot, lang: str, subscribe: str, started: str, stopped: str, menu: str
 ) -> None:
+    """Twilio's own STOP handling (it blocks the number and answers for us) is SMS STOP
+    filtering: WhatsApp senders get the word at the webhook like any other, and WhatsApp
+    leaves honouring the opt-out to the business. So the bot itself acts on "STOP" alone
+    in capitals, the opt-out keyword, in every language (issue 15)."""
     chat = bot.chat(NUMBER)
-    lang = {"STOP": "3", "Стоп": "2", "тоқта": "1"}[stop]
     await chat.send("hi")
     await chat.send(lang)
-    await chat.send(start)
+    await chat.send(subscribe)
     assert started in chat.text
     assert bot.rows("SELECT subscribed FROM citizens") == [(1,)]
-    await chat.send(stop)
-    assert stopped in chat.text
+    await chat.send("1")  # into the first flow of the main menu
+    await chat.send("Stop")  # not the opt-out: cancels the request, the news stays
+    assert menu in chat.text and stopped not in chat.text
+    assert bot.rows("SELECT subscribed FROM citizens") == [(1,)]
+    await chat.send("1")
+    await chat.send("STOP")  # the opt-out: acts at once, and the request goes on
+    assert stopped in chat.text and menu not in chat.text
     assert bot.rows("SELECT subscribed FROM citizens") == [(0,)]
+    assert bot.api.sent == []  # answered in the webhook's own reply, nothing queued
 
 
 async def test_bad_signatures_are_refused_and_nothing_is_stored(bot: Bot) -> None:
