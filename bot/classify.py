@@ -88,9 +88,11 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
     if msg.payload is not None and msg.payload.startswith(LINK_PREFIX):
         return Link(msg.payload)
     typed = match_button(msg.text, offered) if msg.payload is None and offered else None
-    if typed is not None and typed.startswith(LINK_PREFIX) and not (free_text and bare_number):
-        # A link numbered after the options on screen (bot/link_options.py), even late.
-        return Link(typed)
+    if typed is not None and typed.startswith(LINK_PREFIX):
+        if not (free_text and bare_number):
+            # A link numbered after the options on screen (bot/link_options.py), even late.
+            return Link(typed)
+        typed = None  # where the answer is free text, a bare number is the answer
     if at.expired:
         # A late answer to a question that is gone: not a choice on the main menu.
         return Refusal(None)

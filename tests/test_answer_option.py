@@ -6,15 +6,19 @@ any language) opens the answer to that ticket, and the menu on screen keeps its 
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
 from bot.channels.console import ConsoleSender, render
 from bot.config import Settings
-from bot.domain import Channel
+from bot.domain import Button, Channel, Reply
+from bot.flow import link_payload
+from bot.link_options import number_links
+from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
-from bot.storage.records import Ticket, TicketDraft
+from bot.storage.records import Citizen, Ticket, TicketDraft
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_answers import thread
@@ -187,3 +191,110 @@ async def test_in_the_terminal_the_answer_option_still_works_after_the_session_w
     assert WRITE["en"] in chat.text
     await chat.send("The one on Abai")
     assert ADDED["en"].format(ref="AB-4002") in chat.text
+
+
+async def test_on_whatsapp_a_message_held_for_the_window_is_numbered_when_it_goes(
+    settings: Settings, clock: Clock
+) -> None:
+    async with running_bot(settings, clock) as bot:
+        chat = bot.chat(NUMBER)
+        await chat.send("Сәлем")
+        await chat.send(LANGUAGE_OPTION["ru"])
+        await chat.send("1")  # a question with options of its own, then silence
+        ticket = await filed(bot.runtime, "AB-3004", "ru", Channel.WHATSAPP)
+        clock.advance(hours=30)
+        await staff_reply(bot.runtime, ticket, QUESTION["ru"])
+        [nudge] = await bot.api.wait_for_sent(chat.address)
+        assert "ContentSid" in nudge
+
+        await chat.send("Здравствуйте")  # the window opens; the held message goes after
+        menu = options(chat.text)
+        staff = (await bot.api.wait_for_sent(chat.address, 2))[-1]
+        number = answer_number(staff["Body"], "ru")
+        assert number == max(menu) + 1
+        await chat.send(str(number))
+        assert WRITE["ru"] in chat.text
+        await chat.send("ЦОН №3")
+        assert ADDED["ru"].format(ref="AB-3004") in chat.text
+
+
+async def test_where_the_answer_is_free_text_a_staff_message_comes_without_the_option(
+    runtime: Runtime, new_chat
+) -> None:
+    chat: Chat = new_chat(chat_key="local", lang="en")
+    await start_in(chat, "en")
+    first = await filed(runtime, "AB-4003", "en", Channel.CONSOLE)
+    second = await filed(runtime, "AB-4004", "en", Channel.CONSOLE)
+    await chat.send(payload=link_payload("status", "reply", first.id))
+    assert WRITE["en"] in chat.text
+    printed: list[str] = []
+    runtime.outbox.add_sender(ConsoleSender("local", printed.append))
+    await staff_reply(runtime, second, QUESTION["en"])
+    await runtime.outbox.run_once()
+    assert QUESTION["en"] in printed[0] and options(printed[0]) == {}
+
+    await chat.send("2")  # the answer being written, not an option
+    assert ADDED["en"].format(ref="AB-4003") in chat.text
+    assert await thread(runtime, first) == [("citizen", "2")]
+
+
+class GatedSender:
+    """A terminal sender that holds each message until the test lets it go."""
+
+    channel = Channel.CONSOLE
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.sending = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
+        self.sending.set()
+        await self.go.wait()
+        self.events.append(render(outgoing.replies))
+        return Delivery()
+
+
+async def test_the_citizens_own_step_waits_while_a_numbered_message_is_sent(
+    runtime: Runtime, new_chat
+) -> None:
+    """The outbox and the citizen on the same chat: the step typed against the menu runs
+    after the staff message went, with the menu's numbers and the answer's both on offer."""
+    chat: Chat = new_chat(chat_key="local", lang="en")
+    await start_in(chat, "en")
+    menu = options(render(chat.replies))
+    events: list[str] = []
+    sender = GatedSender(events)
+    runtime.outbox.add_sender(sender)
+    ticket = await filed(runtime, "AB-4005", "en", Channel.CONSOLE)
+    await staff_reply(runtime, ticket, QUESTION["en"])
+    delivering = asyncio.create_task(runtime.outbox.run_once())
+    await sender.sending.wait()
+
+    async def step() -> None:
+        await chat.send("2")
+        events.append("step")
+
+    typing = asyncio.create_task(step())
+    done, _ = await asyncio.wait({typing}, timeout=0.3)
+    assert not done  # held by the chat's lock until the message is out
+    sender.go.set()
+    await delivering
+    await typing
+    assert events[1] == "step" and answer_number(events[0], "en") == max(menu) + 1
+    async with runtime.storage.read() as tx:
+        session = await tx.sessions.load(ticket.citizen_id or 0)
+    assert session is not None and session.flow == "feedback"  # the menu's own "2"
+
+
+def test_links_are_numbered_after_the_options_and_keep_their_number_when_sent_again() -> None:
+    menu = [Button("flow:complaint", "Complaint"), Button("flow:tip", "Tip")]
+    answer = Button(link_payload("status", "reply", 7), "Reply")
+    staff = (Reply("Which centre?", (answer,)),)
+    numbered, offered = number_links(staff, menu)
+    assert numbered[0].first_number == 3 and offered == [*menu, answer]
+    again, offered_again = number_links(staff, offered)
+    assert again[0].first_number == 3 and offered_again == offered
+    question = Reply("Solved?", (Button("csat:yes", "Yes"), Button("csat:no", "No")))
+    kept, _ = number_links((question,), menu)
+    assert kept == (question,)
