@@ -318,18 +318,19 @@ class Dispatcher:
 
     def _load(self, citizen: Citizen, record: SessionRecord | None, now: datetime) -> _Turn:
         turn = self._restore(citizen, record)
-        if record is None or (turn.flow, turn.state) != (record.flow, record.state):
+        saved_at = record.updated_at if record is not None else None
+        if saved_at is None or now - saved_at <= self.idle:
             return turn
-        expired = record.updated_at is not None and now - record.updated_at > self.idle
-        if expired and record.flow != self.home[0] and not self.flows[record.flow].lasting:
-            t = self._translator(citizen, None)
-            minutes = self.settings.session_idle_minutes
-            turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
-            turn.flow, turn.state = self.home
-            # The options on the stale screen stay for `classify` alone: a link numbered
-            # after them (a staff message's "Answer") still opens its step.
-            turn.data, turn.history = {}, []
-            turn.expired = True
+        if turn.flow == self.home[0] or self.flows[turn.flow].lasting:
+            return turn
+        t = self._translator(citizen, None)
+        minutes = self.settings.session_idle_minutes
+        turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
+        turn.flow, turn.state = self.home
+        # The options on the stale screen stay for `classify` alone: a link numbered after
+        # them (a staff message's "Answer") still opens its step.
+        turn.data, turn.history = {}, []
+        turn.expired = True
         return turn
 
     def _restore(self, citizen: Citizen, record: SessionRecord | None) -> _Turn:
