@@ -18,7 +18,10 @@ from bot.flow import link_payload
 from bot.link_options import number_links
 from bot.outbound import Delivery, Outgoing
 from bot.runtime import Runtime
+from bot.staff import actions
+from bot.staff.accounts import add_account
 from bot.storage.records import Citizen, Ticket, TicketDraft
+from bot.storage.sqlite.console import StaffTx
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_answers import thread
@@ -298,3 +301,26 @@ def test_links_are_numbered_after_the_options_and_keep_their_number_when_sent_ag
     question = Reply("Solved?", (Button("csat:yes", "Yes"), Button("csat:no", "No")))
     kept, _ = number_links((question,), menu)
     assert kept == (question,)
+
+
+async def test_on_whatsapp_a_closing_carries_no_answer_option_and_its_question_keeps_1_and_2(
+    settings: Settings, clock: Clock
+) -> None:
+    async with running_bot(settings, clock) as bot:
+        chat = bot.chat(NUMBER)
+        await chat.send("Сәлем")
+        await chat.send(LANGUAGE_OPTION["ru"])
+        ticket = await filed(bot.runtime, "AB-3005", "ru", Channel.WHATSAPP)
+        async with bot.runtime.storage.transaction() as tx:
+            db = StaffTx(tx)
+            rita = await add_account(db, "rita", "reviewer", "x" * 16, locale="ru", now=clock())
+            await actions.change_status(
+                db, bot.runtime.catalogs, actions.Actor(rita, None, clock()), ticket,
+                version=ticket.version, status="resolved", reason="Справка выдана",
+            )  # fmt: skip
+        bot.runtime.outbox.wake()
+        [closing] = await bot.api.wait_for_sent(chat.address)
+        assert ANSWER["ru"] not in closing["Body"]
+        assert set(options(closing["Body"])) == {1, 2}
+        await chat.send("2")  # "No, not solved": the question's own number
+        assert "от 1 (очень плохо) до 5" in chat.text
