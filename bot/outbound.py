@@ -2,6 +2,7 @@
 extensions. They go through one path: a durable outbox row, then the channel's `Sender`.
 
     enqueue (inside the staff action's transaction) → worker claims due rows →
+    [Offers: links numbered after the options on screen, chat held] →
     Sender.deliver → sent | held (WhatsApp outside 24 h) | retry | failed
 
 The worker is the one owner of these messages' retries (a sender tries once): a 429 comes
