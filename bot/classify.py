@@ -24,7 +24,8 @@ class Position:
     accepts: what the current step takes (bot.flow's TEXT, BUTTONS, FILES, ...).
     language_known: the citizen has chosen a language.
     picking_language: the current step is the language choice.
-    expired: the session went idle and was closed before this message.
+    expired: the session went idle and was closed before this message; of the options
+        left on screen only a link is taken then.
     """
 
     accepts: frozenset[str]
@@ -50,7 +51,8 @@ class Press:
 @dataclass(frozen=True, slots=True)
 class Link:
     """A button from a message sent outside the conversation, opening a step directly
-    (bot.flow.link_payload); pressed in any state, it need not be on offer."""
+    (bot.flow.link_payload); pressed in any state, it need not be on offer. Where options
+    are numbered it is typed by number or label, and is on offer (bot/link_options.py)."""
 
     payload: str
 
@@ -85,6 +87,12 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         return Command(command)
     if msg.payload is not None and msg.payload.startswith(LINK_PREFIX):
         return Link(msg.payload)
+    typed = match_button(msg.text, offered) if msg.payload is None and offered else None
+    if typed is not None and typed.startswith(LINK_PREFIX):
+        if not (free_text and bare_number):
+            # A link numbered after the options on screen (bot/link_options.py), even late.
+            return Link(typed)
+        typed = None  # where the answer is free text, a bare number is the answer
     if at.expired:
         # A late answer to a question that is gone: not a choice on the main menu.
         return Refusal(None)
@@ -92,7 +100,7 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
     if payload is not None and payload not in {b.payload for b in offered}:
         return Refusal("input.stale_button")
     if payload is None and msg.text.strip() and offered:
-        payload = match_button(msg.text, offered)
+        payload = typed
         # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
         matched = global_command("", payload) if payload else None
         if matched is not None and free_text and bare_number:

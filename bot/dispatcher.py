@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,8 +24,9 @@ from bot.crypto import DataCipher
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
-from bot.flow import HOME, PICK_LANGUAGE, Context, Flow, Go, State, parse_link
+from bot.flow import FREE_TEXT, HOME, PICK_LANGUAGE, Context, Flow, Go, State, parse_link
 from bot.i18n import Catalogs, Translator, pick_language
+from bot.link_options import NUMBERED, has_links, number_links, without_links
 from bot.metrics import Metrics
 from bot.recent import RecentKeys
 from bot.refdata import RefData
@@ -316,12 +318,30 @@ class Dispatcher:
             return await tx.processed.seen(key)
 
     def _load(self, citizen: Citizen, record: SessionRecord | None, now: datetime) -> _Turn:
+        turn = self._restore(citizen, record)
+        saved_at = record.updated_at if record is not None else None
+        if saved_at is None or now - saved_at <= self.idle:
+            return turn
+        if turn.flow == self.home[0] or self.flows[turn.flow].lasting:
+            return turn
+        t = self._translator(citizen, None)
+        minutes = self.settings.session_idle_minutes
+        turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
+        turn.flow, turn.state = self.home
+        # The options on the stale screen stay for `classify` alone: a link numbered after
+        # them (a staff message's "Answer") still opens its step.
+        turn.data, turn.history = {}, []
+        turn.expired = True
+        return turn
+
+    def _restore(self, citizen: Citizen, record: SessionRecord | None) -> _Turn:
+        """The session as it was saved, however long ago."""
         flow = self.flows.get(record.flow) if record is not None else None
         if record is None or flow is None or record.state not in flow.states:
             # No session, or one left by a flow or step that is gone: the main menu.
             return _Turn(citizen, *self.home, {}, [], [])
         stored = record.data
-        turn = _Turn(
+        return _Turn(
             citizen,
             record.flow,
             record.state,
@@ -329,15 +349,43 @@ class Dispatcher:
             list(stored.get("h", [])),
             [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
         )
-        expired = record.updated_at is not None and now - record.updated_at > self.idle
-        if expired and record.flow != self.home[0] and not flow.lasting:
-            t = self._translator(citizen, None)
-            minutes = self.settings.session_idle_minutes
-            turn.replies.append(Reply(t.ngettext("session.expired", "session.expired", minutes)))
-            turn.flow, turn.state = self.home
-            turn.data, turn.history, turn.offered = {}, [], []
-            turn.expired = True
-        return turn
+
+    @asynccontextmanager
+    async def offering(
+        self, citizen: Citizen, replies: tuple[Reply, ...]
+    ) -> AsyncIterator[tuple[Reply, ...]]:
+        """A message from outside the conversation, as it is to be sent to `citizen` while
+        the chat is held: where options are numbered, its links numbered after the options
+        on screen and added to them (bot/link_options.py). Held until it is sent, so that
+        no step of the chat shows other options in between."""
+        if citizen.channel not in NUMBERED or not has_links(replies):
+            yield replies
+            return
+        async with self._locks.hold(f"{citizen.channel}:{citizen.chat_key}"):
+            async with self.storage.transaction() as tx:
+                numbered = await self._offer(tx, citizen, replies)
+            yield numbered
+
+    async def _offer(
+        self, tx: Tx, citizen: Citizen, replies: tuple[Reply, ...]
+    ) -> tuple[Reply, ...]:
+        record = await tx.sessions.load(citizen.id)
+        turn = self._restore(citizen, record)
+        flow = self.flows[turn.flow]
+        if FREE_TEXT in flow.states[turn.state].accepts or flow.sensitive:
+            # A bare number is the answer there; a sensitive flow's session is left alone.
+            return without_links(replies)
+        now = self.clock()
+        if not turn.offered and (turn.flow, turn.state) == self.home:
+            await self._ask(tx, turn, None, now)  # the main menu, as `_step` assumes
+        numbered, turn.offered = number_links(replies, turn.offered)
+        saved = session_record(
+            citizen.id, turn.flow, turn.state, turn.data, turn.history, turn.offered
+        )
+        # The idle time stays the citizen's, and so does the answer kept with the session.
+        when = record.updated_at if record is not None and record.updated_at else now
+        await tx.sessions.save(saved, now=when, reply=await tx.sessions.reply(citizen.id))
+        return numbered
 
     async def _save(
         self, tx: Tx, turn: _Turn, now: datetime, reply: SessionReply | None = None
@@ -487,7 +535,7 @@ class Dispatcher:
         if ask:
             await self._ask(tx, turn, msg, now)
 
-    async def _ask(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> None:
+    async def _ask(self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime) -> None:
         """Append the current state's question; its buttons become the offered ones."""
         state = self.flows[turn.flow].states[turn.state]
         assert state.prompt is not None
@@ -509,7 +557,7 @@ class Dispatcher:
             turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
         await self._ask(tx, turn, msg, now)
 
-    def _context(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime) -> Context:
+    def _context(self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime) -> Context:
         return Context(
             t=self._translator(turn.citizen, msg),
             catalogs=self.catalogs,

@@ -99,3 +99,6 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     media: tuple[Media, ...] = ()
+    # Where buttons are numbered (WhatsApp, the terminal): the number of the first. A
+    # message from outside the conversation continues the options on screen (bot/link_options.py).
+    first_number: int = 1

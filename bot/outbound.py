@@ -2,6 +2,7 @@
 extensions. They go through one path: a durable outbox row, then the channel's `Sender`.
 
     enqueue (inside the staff action's transaction) → worker claims due rows →
+    [Offers: links numbered after the options on screen, chat held] →
     Sender.deliver → sent | held (WhatsApp outside 24 h) | retry | failed
 
 The worker is the one owner of these messages' retries (a sender tries once): a 429 comes
@@ -20,13 +21,15 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain import Button, Channel, Reply
 from bot.errors import DeliveryError
 from bot.jobs import Jobs
+from bot.link_options import is_link
 from bot.storage import Storage, Tx
 from bot.storage.records import Citizen
 from bot.tasks import stop_task
@@ -74,6 +77,15 @@ class Settles(Protocol):
     async def recover(self, tx: Tx, *, now: datetime) -> int: ...
 
 
+class Offers(Protocol):
+    """Numbers a message's links after the options on the citizen's screen, where options
+    are numbered, and holds the chat until it is sent (`Dispatcher.offering`)."""
+
+    def offering(
+        self, citizen: Citizen, replies: tuple[Reply, ...]
+    ) -> AbstractAsyncContextManager[tuple[Reply, ...]]: ...
+
+
 class Sender(Protocol):
     channel: Channel
 
@@ -87,10 +99,16 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
         "purpose": outgoing.purpose,
         "reference": outgoing.reference,
         "replies": [
-            {"text": r.text, "buttons": [[b.payload, b.label] for b in r.buttons]}
-            for r in outgoing.replies
+            {"text": r.text, "buttons": [_button(b) for b in r.buttons]} for r in outgoing.replies
         ],
     }
+
+
+def _button(button: Button) -> list[Any]:
+    # A link's label is typed in any language where options are numbered (bot/link_options.py).
+    if is_link(button.payload):
+        return [button.payload, button.label, list(button.aliases)]
+    return [button.payload, button.label]
 
 
 def encode(outgoing: Outgoing) -> bytes:
@@ -104,10 +122,15 @@ def decode(raw: bytes) -> Outgoing:
 
 def from_payload(payload: Mapping[str, Any]) -> Outgoing:
     replies = tuple(
-        Reply(r["text"], tuple(Button(p, label) for p, label in r.get("buttons", [])))
+        Reply(r["text"], tuple(_unpack(b) for b in r.get("buttons", [])))
         for r in payload["replies"]
     )
     return Outgoing(replies, payload["purpose"], payload.get("reference"))
+
+
+def _unpack(button: list[Any]) -> Button:
+    payload, label, *aliases = button
+    return Button(payload, label, tuple(aliases[0]) if aliases else ())
 
 
 async def enqueue(tx: Tx, citizen: Citizen, outgoing: Outgoing, *, now: datetime) -> int:
@@ -131,8 +154,10 @@ class OutboxWorker:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float = 1.0,
         replies: Settles | None = None,
+        offers: Offers | None = None,
     ) -> None:
         self.storage = storage
+        self.offers = offers
         # Conversation replies sent from memory are recorded as sent in each round.
         self.replies = replies
         # Other writes batched into each round (a channel's handled inbox rows).
@@ -257,7 +282,7 @@ class OutboxWorker:
             await self._mark(outbox_id, "failed", error="unreachable")
             return
         try:
-            result = await self.senders[channel].deliver(citizen, from_payload(payload))
+            result = await self._send(citizen, channel, from_payload(payload))
         except DeliveryError as err:
             await self._failed(outbox_id, citizen, err, attempts, payload)
             return
@@ -273,6 +298,12 @@ class OutboxWorker:
             self.storage.scrub_soon()
             return
         await self._mark(outbox_id, status, external_id=result.external_id, error=result.note)
+
+    async def _send(self, citizen: Citizen, channel: str, outgoing: Outgoing) -> Delivery:
+        if self.offers is None:
+            return await self.senders[channel].deliver(citizen, outgoing)
+        async with self.offers.offering(citizen, outgoing.replies) as replies:
+            return await self.senders[channel].deliver(citizen, replace(outgoing, replies=replies))
 
     async def _failed(
         self,

@@ -111,7 +111,7 @@ async def open_runtime(
         clock=clock,
         files=attachments,
     )
-    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies)
+    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies, offers=dispatcher)
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         if await tx.tips.recovery_public() is None:

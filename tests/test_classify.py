@@ -26,6 +26,9 @@ OFFERED = (
     Button("g:back", "Back", ("Артқа", "Назад")),
     Button("g:menu", "Main menu", ("Басты мәзір", "Главное меню")),
 )
+# A staff message's "Answer" as the outbox numbers it after them (bot/link_options.py).
+ANSWER = Button("link:status:reply:7", "✍️ Reply", ("✍️ Жауап беру", "✍️ Ответить"))
+WITH_ANSWER = (*OFFERED, ANSWER)
 FILE = Attachment(AttachmentKind.PHOTO, "image/jpeg", 1000, "blob1")
 PLACE = Location(43.2, 76.9)
 
@@ -94,6 +97,13 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     # A staff message's "Answer": a link, taken in any state though never on offer.
     ("link", pressed("link:status:reply:7"), TEXT_ONLY, OFFERED, Link("link:status:reply:7")),
     ("link late", pressed("link:status:reply:7"), EXPIRED, (), Link("link:status:reply:7")),
+    # Where options are numbered it is on offer after the menu, typed by number or label.
+    ("link by number", typed("5"), MENU_ONLY, WITH_ANSWER, Link(ANSWER.payload)),
+    ("link by label", typed("Жауап беру"), TEXT_ONLY, WITH_ANSWER, Link(ANSWER.payload)),
+    ("menu number beside a link", typed("2"), MENU_ONLY, WITH_ANSWER, Press("flow:tip")),
+    ("link by number late", typed("5"), EXPIRED, WITH_ANSWER, Link(ANSWER.payload)),
+    ("menu number late", typed("2"), EXPIRED, WITH_ANSWER, Refusal(None)),
+    ("link number in free text", typed("5"), FREE, WITH_ANSWER, Text()),
     (
         "button where text is wanted",
         pressed("flow:tip"),

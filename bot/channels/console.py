@@ -25,11 +25,11 @@ from bot.text import clean_text
 
 
 def render(replies: Sequence[Reply]) -> str:
-    """Replies as terminal text: each message, then its buttons numbered from 1."""
+    """Replies as terminal text: each message, then its buttons numbered."""
     blocks = []
     for reply in replies:
         lines = [reply.text]
-        lines += [f"  {n}) {b.label}" for n, b in enumerate(reply.buttons, start=1)]
+        lines += [f"  {n}) {b.label}" for n, b in enumerate(reply.buttons, reply.first_number)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

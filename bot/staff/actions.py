@@ -14,9 +14,10 @@ from typing import Any
 
 from bot import satisfaction, sealed_tips
 from bot.deadlines import extension_limit, filed_on, forwarding_late
-from bot.domain import Button, Channel, Reply
+from bot.domain import Button, Reply
 from bot.flow import link_payload
 from bot.i18n import TIMEZONE, Catalogs
+from bot.link_options import NUMBERED
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
@@ -334,7 +335,7 @@ async def _tell(
     if citizen is None:
         return None
     tip = ticket.kind == "tip"
-    replies = [Reply(text, () if tip else _answer_button(citizen, ticket, catalogs))]
+    replies = [Reply(text, () if tip else _answer_button(citizen, ticket, catalogs, status))]
     if status is not None and satisfaction.asks_after(ticket, status):
         question = await satisfaction.open_survey(
             db.tx, catalogs, citizen, ticket, status=status, now=actor.now
@@ -356,11 +357,14 @@ async def _tell(
     return outbox_id
 
 
-def _answer_button(citizen: Citizen, ticket: Ticket, catalogs: Catalogs) -> tuple[Button, ...]:
-    """ "Answer" under a staff message, on Telegram: an inline button works whenever it is
-    pressed. A numbered option (WhatsApp, the terminal) would be read against the menu on
-    screen, so there the citizen just writes: the main menu takes it while the ticket waits."""
-    if citizen.channel != Channel.TELEGRAM:
+def _answer_button(
+    citizen: Citizen, ticket: Ticket, catalogs: Catalogs, status: str | None
+) -> tuple[Button, ...]:
+    """ "Answer" under a staff message: on Telegram an inline button, which works whenever
+    it is pressed; on WhatsApp and in the terminal a numbered option, numbered after the
+    options on screen when the message is sent (bot/link_options.py). There a closing
+    carries none: the ticket takes no more answers, and its question holds the numbers."""
+    if citizen.channel in NUMBERED and status is not None and status not in OPEN_STATUSES:
         return ()
     payload = link_payload(*ANSWER_STEP, ticket.id)
     label = catalogs[ticket.locale]("status.reply")

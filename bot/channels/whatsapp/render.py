@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 from bot.commands import GLOBAL_PREFIX, Command, command_payload
 from bot.domain import Reply
 from bot.i18n import Translator
+from bot.link_options import is_link
 from handlers.menu import FLOW_PAYLOAD_PREFIX
 
 MAX_BODY = 1600
@@ -25,17 +26,19 @@ MENU_PAYLOAD = command_payload(Command.MENU)
 
 
 def render_reply(reply: Reply, t: Translator) -> str:
-    """The reply's text, then "1. label" per button and a line saying how to answer."""
+    """The reply's text, then "1. label" per button (from `first_number`) and a line
+    saying how to answer."""
     if not reply.buttons:
         return reply.text
     lines = [reply.text, ""]
-    lines += [f"{n}. {button.label}" for n, button in enumerate(reply.buttons, start=1)]
+    lines += [f"{n}. {b.label}" for n, b in enumerate(reply.buttons, reply.first_number)]
     payloads = [button.payload for button in reply.buttons]
     if all(p.startswith(GLOBAL_PREFIX) for p in payloads):
         return "\n".join(lines)  # only Back / Main menu under a question to type an answer to
     lines.append("")
     at_main_menu = any(p.startswith(FLOW_PAYLOAD_PREFIX) for p in payloads)
-    if MENU_PAYLOAD in payloads or at_main_menu:
+    # A staff message's "Answer" is numbered after the options on screen (bot/link_options.py).
+    if MENU_PAYLOAD in payloads or at_main_menu or all(is_link(p) for p in payloads):
         lines.append(t("whatsapp.reply_with_number"))
     else:
         lines.append(t("whatsapp.reply_with_number_or_menu"))
