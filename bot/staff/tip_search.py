@@ -23,11 +23,12 @@ from bot.staff.actions import Actor
 from bot.staff.records import InboxQuery
 from bot.storage.tips import SealedBundle, TipStore, staff_holder
 
-# Each tip takes a few X25519 operations to open, ~0.4 ms on one core (benchmarks/
-# tip_search.py): 2,000 keep a search under about a second, so one investigator's search
-# cannot hold the console up for long, and reach months back at the agency's volume.
+# A tip with a short thread takes about 1 ms to open (X25519 per sealed part; measured by
+# benchmarks/tip_search.py on a busy 2-core machine: ~1,100 tips/s). 2,000 keep a search
+# to about 2 s of one core, off the event loop, and still reach months back at the
+# agency's volume of tips; the page says when the limit ended it.
 SCAN_LIMIT = 2000
-BATCH = 200  # tips read and opened at a time: the event loop runs between batches
+BATCH = 200  # tips read and opened at a time, in a worker thread
 TIP = "tip"
 NOT_WORDS = frozenset({"carried"})  # which fields came over from another flow
 
