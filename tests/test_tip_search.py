@@ -19,6 +19,7 @@ from bot import sealed_tips
 from bot.staff import tip_search
 from bot.storage.records import Ticket
 from tests.staff import Console, console
+from tests.test_api import bearer, token_for
 from tests.test_tip_privacy import every_value
 from tests.test_tip_traces import in_the_log, readable
 
@@ -192,3 +193,21 @@ async def test_a_search_writes_nothing_it_opened(settings, clock, tmp_path: Path
 )
 def test_words_match_in_any_case(typed: str, text: str, found: bool) -> None:
     assert tip_search.matches(tip_search.words(typed), tip_search.folded([text])) is found
+
+
+async def test_the_api_finds_a_tip_by_its_reference_only(settings, clock):
+    """An API token holds no key (bot/web/api.py says why): its `q` never opens a tip."""
+    async with console(settings, clock) as c:
+        ivan = await c.add_user("ivan", "investigator")
+        await _tips(c)
+        token = bearer(await token_for(c, ivan))
+
+        async def listed(text: str) -> set[str]:
+            found = await c.client().get("/api/v1/tickets", params={"q": text}, headers=token)
+            assert found.status_code == 200
+            return {item["reference"] for item in found.json()["items"]}
+
+        assert await listed("цон") == set()
+        assert await listed("2003") == {"TP-2003"}
+        spec = (await c.client().get("/api/v1/openapi.json")).json()
+        assert "reference only" in str(spec["paths"]["/tickets"])
