@@ -171,6 +171,9 @@ async def test_a_search_writes_nothing_it_opened(settings, clock, tmp_path: Path
         new = set(await every_value(runtime)) - before
         assert {table for table, _, _ in new} == {"audit_log", "sqlite_sequence"}  # its row
         assert ("ivan", "tip.search", None) in await c.audit_actions()
+        await c.add_user("anna", "admin")
+        audit = (await (await c.login("anna")).get("/staff/audit")).text
+        assert "searched the words of tips" in audit and "<code>tip.search" not in audit
         db = settings.database_path
         on_disk = db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
         for marker in (SECRET_WORD, SECRET_WORD.lower(), "серік", "Серік Әлиев"):
