@@ -148,6 +148,7 @@ async def test_no_key_no_content_match_and_no_count_that_tells(settings, clock):
         for web, kind in ((ivan, {}), (nina, {}), (anna, {"kind": "tip"})):
             assert await _listed(web, "цон", **kind) == await _listed(web, "ничего", **kind)
         assert (await _listed(nina, "цон"))[0] == set()
+        assert (await _listed(nina, "tp-2003"))[0] == {"TP-2003"}  # the reference it lists
         assert (await _listed(anna, "цон", kind="tip"))[0] == set()
         page = (await ivan.get("/staff/inbox", params={"q": "цон"})).text
         assert "disabled" in _search_box(page)

@@ -34,8 +34,8 @@ NOT_WORDS = frozenset({"carried"})  # which fields came over from another flow
 
 
 class Listing(Protocol):
-    async def newest(self, query: InboxQuery, *, today: date, limit: int) -> list[int]:
-        """Ids of the tickets `query` finds in any status, the newest first."""
+    async def newest(self, query: InboxQuery, *, today: date, limit: int) -> list[tuple[int, str]]:
+        """(id, reference) of the tickets `query` finds in any status, the newest first."""
         ...
 
 
@@ -78,14 +78,21 @@ async def narrow(
     if not (wanted or query.region or query.category):
         return Narrowed(query)
     rest = replace(query, text=None, region=None, category=None)
-    ids = await listing.newest(rest, today=today, limit=SCAN_LIMIT + 1)
+    found = await listing.newest(rest, today=today, limit=SCAN_LIMIT + 1)
     holder = staff_holder(actor.user.id)
     matched: list[int] = []
-    for start in range(0, min(len(ids), SCAN_LIMIT), BATCH):
-        batch = ids[start : min(start + BATCH, SCAN_LIMIT)]
-        bundles = await tips.bundles(batch, holder)
-        matched += await asyncio.to_thread(_matching, private, bundles, query, wanted, refdata)
-    return Narrowed(replace(rest, ids=tuple(matched)), bool(wanted), len(ids) > SCAN_LIMIT)
+    for start in range(0, min(len(found), SCAN_LIMIT), BATCH):
+        batch = found[start : min(start + BATCH, SCAN_LIMIT)]
+        bundles = await tips.bundles([ticket_id for ticket_id, _ in batch], holder)
+        opened = await asyncio.to_thread(_matching, private, bundles, query, wanted, refdata)
+        # A tip this key does not open is still found by its reference, which the list shows.
+        by_reference = query.region is None and query.category is None
+        matched += [
+            ticket_id
+            for ticket_id, reference in batch
+            if ticket_id in opened or (by_reference and matches(wanted, fold(reference)))
+        ]
+    return Narrowed(replace(rest, ids=tuple(matched)), bool(wanted), len(found) > SCAN_LIMIT)
 
 
 def facets(refdata: RefData) -> dict[str, list[str]]:
@@ -121,9 +128,9 @@ def _matching(
     query: InboxQuery,
     wanted: list[str],
     refdata: RefData,
-) -> list[int]:
+) -> set[int]:
     """The ids among `bundles` that match: opened here and dropped on return."""
-    found = []
+    found = set()
     for bundle in bundles:
         try:
             contents, thread = sealed_tips.open_bundle(private, bundle)
@@ -135,7 +142,7 @@ def _matching(
             continue
         texts = [bundle.reference, *thread, *_field_texts(contents, refdata)]
         if matches(wanted, folded(texts)):
-            found.append(bundle.ticket_id)
+            found.add(bundle.ticket_id)
     return found
 
 

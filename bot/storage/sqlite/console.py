@@ -168,15 +168,16 @@ class SqliteConsoleStore:
             query.per_page if query.per_page > 0 else max(total, 1),
         )
 
-    async def newest(self, query: InboxQuery, *, today: date, limit: int) -> list[int]:
-        """Ids of the tickets `query` finds in any status, the newest first, at most `limit`."""
+    async def newest(self, query: InboxQuery, *, today: date, limit: int) -> list[tuple[int, str]]:
+        """(id, reference) of the tickets `query` finds in any status, the newest first, at
+        most `limit`."""
         where, params = self._where(query, today, with_status=False)
         rows = await self._conn.execute_fetchall(
-            f"SELECT t.id FROM tickets t WHERE {where}"
+            f"SELECT t.id, t.reference FROM tickets t WHERE {where}"
             " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
             [*params, limit],
         )
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
 
     async def activity(self, ticket_id: int) -> tuple[bool, datetime | None]:
         """(citizen answered since staff last wrote, last activity) of one ticket, as the
