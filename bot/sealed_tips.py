@@ -23,6 +23,7 @@ from bot.attachments import AttachmentStore
 from bot.storage.records import Ticket
 from bot.storage.tips import (
     RECEIPT,
+    SealedBundle,
     SealedFile,
     SealedTip,
     TipStore,
@@ -186,6 +187,21 @@ async def open_with_receipt(receipt: str, wrapped: bytes, reference: str) -> Tip
         sealing.unwrap_with_secret, receipt, wrapped, context=_key_context(reference)
     )
     return TipKeys(reference, tip)
+
+
+def open_bundle(private: bytes, bundle: SealedBundle) -> tuple[dict[str, Any], list[str]]:
+    """A tip's contents and every message of its thread (notes too), opened with a
+    holder's `private` key; plain CPU work, for a worker thread. NoKey if it cannot."""
+    try:
+        keys = open_for(private, bundle.wrapped, bundle.reference)
+        opened = {} if bundle.contents is None else _loads(keys.open(bundle.contents, "contents"))
+        thread = [
+            str(_loads(keys.open(m.sealed, "note" if m.internal else "message"))["body"])
+            for m in bundle.messages
+        ]
+    except sealing.SealError:
+        raise NoKey(bundle.reference) from None
+    return opened, thread
 
 
 async def keys_for(tips: TipStore, ticket: Ticket, holder: str, private: bytes | None) -> TipKeys:

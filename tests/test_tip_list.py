@@ -1,7 +1,7 @@
 """Issue 14: the investigators' tip list showed identical "sealed" rows. Each tip now
 shows its region, category and day, opened with the investigator's own key; an account
-without a key for the tips still sees them sealed, and the list is not searchable by a
-tip's words (tests/test_inbox_search.py)."""
+without a key for the tips still sees them sealed. A tip's words are never indexed
+(tests/test_inbox_search.py): they are searched by opening it (tests/test_tip_search.py)."""
 
 from __future__ import annotations
 

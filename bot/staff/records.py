@@ -92,6 +92,7 @@ class InboxQuery:
     created_from: datetime | None = None  # UTC, inclusive
     created_before: datetime | None = None  # UTC, exclusive
     text: str | None = None
+    ids: tuple[int, ...] | None = None  # only these: the tips a search opened and matched
     sort: str = "queue"
     descending: bool = True
     page: int = 1

@@ -63,6 +63,18 @@ class SealedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedBundle:
+    """What one holder needs to read a tip's words: the tip's keys wrapped for them, its
+    sealed contents and thread. A search opens many at once (bot/staff/tip_search.py)."""
+
+    ticket_id: int
+    reference: str
+    wrapped: bytes
+    contents: bytes | None
+    messages: tuple[SealedMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TipFile:
     id: int
     kind: str
@@ -133,6 +145,10 @@ class TipStore(Protocol):
 
     async def ids(self) -> list[tuple[int, str]]:
         """(id, reference) of every sealed tip."""
+        ...
+
+    async def bundles(self, ids: Sequence[int], holder: str) -> list[SealedBundle]:
+        """The tips among `ids` that `holder` has a key for, in the order of `ids`."""
         ...
 
     async def contents(self, ticket_id: int) -> bytes | None: ...

@@ -3,7 +3,11 @@
 Per-user bearer tokens (each person makes their own in the console; they expire after
 API_TOKEN_DAYS), the same role rules as the console, the same audit log. A tip is served
 as metadata only, whoever asks (issue 12): its text, fields, files, thread and tipster are
-read in the console or nowhere. Every object is serialised by its schema in
+read in the console or nowhere, and `q` finds a tip by its reference only. A token holds no
+key to search a tip's words with: it is a bearer secret kept by another system for up to
+API_TOKEN_DAYS, and a key wrapped under it would open every tip for as long to whoever
+copies that system's settings; the console's search (bot/staff/tip_search.py) opens tips
+with the key of a signed-in session. Every object is serialised by its schema in
 bot/staff/schemas.py, and `/api/v1/openapi.json` (bot/web/openapi.py) is drawn from the same
 schemas and describes exactly the routes below; tests compare both with real answers.
 """

@@ -82,7 +82,9 @@ def _filters(max_per_page: int) -> list[dict[str, Any]]:
         _filter("to", f"filed on or before ({DAYS})", DAY),
         _filter(
             "q",
-            "text search in reference, summary, subject",
+            "text search in reference, summary, subject, applicant, IIN and the citizen's"
+            " messages; a tip by its reference only (its words are sealed: investigators"
+            " search them in the staff console, signed in with their key)",
             {"type": "string", "maxLength": 200},
         ),
         _filter(

@@ -104,6 +104,9 @@ class SqliteConsoleStore:
         if query.created_before:
             clauses.append("t.created_at < ?")
             params.append(ts(query.created_before))
+        if query.ids is not None:
+            clauses.append("t.id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(query.ids))
         if query.text:
             # A partial reference ("3003") by LIKE; words anywhere else through the index.
             found = "t.reference LIKE ? ESCAPE '\\'"
@@ -171,6 +174,17 @@ class SqliteConsoleStore:
             page,
             query.per_page if query.per_page > 0 else max(total, 1),
         )
+
+    async def newest(self, query: InboxQuery, *, today: date, limit: int) -> list[tuple[int, str]]:
+        """(id, reference) of the tickets `query` finds in any status, the newest first, at
+        most `limit`."""
+        where, params = self._where(query, today, with_status=False)
+        rows = await self._conn.execute_fetchall(
+            f"SELECT t.id, t.reference FROM tickets t WHERE {where}"
+            " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def activity(self, ticket_id: int) -> tuple[bool, datetime | None]:
         """(citizen answered since staff last wrote, last activity) of one ticket, as the

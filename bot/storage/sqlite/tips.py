@@ -22,6 +22,7 @@ from bot.storage.tips import (
     RECOVERY,
     LegacyMessage,
     LegacyTip,
+    SealedBundle,
     SealedMessage,
     SealedTip,
     TipFile,
@@ -196,17 +197,35 @@ class SqliteTipStore:
             "SELECT * FROM ticket_messages WHERE ticket_id = ? AND sealed IS NOT NULL",
             (ticket_id,),
         )
-        return [
-            SealedMessage(
-                id=row["id"],
-                author=row["author"],
-                staff_id=row["staff_id"],
-                internal=bool(row["internal"]),
-                created_at=parse_ts(row["created_at"]) or datetime.min,
-                sealed=bytes(row["sealed"]),
+        return [_message(row) for row in rows]
+
+    async def bundles(self, ids: Sequence[int], holder: str) -> list[SealedBundle]:
+        # Three queries for a whole batch: a search opens up to thousands of tips.
+        wanted = json.dumps(list(ids))
+        tips = await self._conn.execute_fetchall(
+            "SELECT t.id, t.reference, t.sealed, k.wrapped FROM tickets t"
+            " JOIN tip_keys k ON k.ticket_id = t.id AND k.holder = ?"
+            " WHERE t.id IN (SELECT value FROM json_each(?)) AND t.kind = 'tip'",
+            (holder, wanted),
+        )
+        thread: dict[int, list[SealedMessage]] = {}
+        for row in await self._conn.execute_fetchall(
+            "SELECT * FROM ticket_messages WHERE ticket_id IN (SELECT value FROM json_each(?))"
+            " AND sealed IS NOT NULL",
+            (wanted,),
+        ):
+            thread.setdefault(row["ticket_id"], []).append(_message(row))
+        found = {
+            row[0]: SealedBundle(
+                row[0],
+                row[1],
+                bytes(row[3]),
+                None if row[2] is None else bytes(row[2]),
+                tuple(thread.get(row[0], ())),
             )
-            for row in rows
-        ]
+            for row in tips
+        }
+        return [found[ticket_id] for ticket_id in ids if ticket_id in found]
 
     async def files(self, ticket_id: int) -> list[TipFile]:
         rows = await self._conn.execute_fetchall(
@@ -339,3 +358,14 @@ class SqliteTipStore:
         async with self._conn.execute(sql, params) as cur:
             row = await cur.fetchone()
         return ticket_from_row(row) if row else None
+
+
+def _message(row: sqlite3.Row) -> SealedMessage:
+    return SealedMessage(
+        id=row["id"],
+        author=row["author"],
+        staff_id=row["staff_id"],
+        internal=bool(row["internal"]),
+        created_at=parse_ts(row["created_at"]) or datetime.min,
+        sealed=bytes(row["sealed"]),
+    )

@@ -13,6 +13,8 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.deadlines import DeadlineView
 from bot.i18n import day_start
+from bot.staff import tip_search
+from bot.staff.actions import audit
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import KINDS, SORT_KEYS, STATUSES, InboxQuery, StaffUser, marked
 from bot.staff.roles import visible_kinds
@@ -24,6 +26,7 @@ from bot.web.staff.common import (
     message_page,
     reading,
     render,
+    runtime_of,
     today_of,
     writing,
 )
@@ -104,15 +107,22 @@ async def inbox(request: Request) -> Response:
     marks = deadline_view(request)
     query = query_from(params, user, marks=marks)
     today = marks.today
+    actor = actor_of(request, user)
+    refdata = runtime_of(request).refdata
     async with reading(request) as db:
-        page = await db.console.inbox(query, today=today, due_soon_until=marks.soon_until)
+        run = await tip_search.narrow(db.console, db.tx.tips, actor, query, refdata, today=today)
+        page = await db.console.inbox(run.query, today=today, due_soon_until=marks.soon_until)
         page = marked(page, marks)
-        facets = await db.console.facets(query.kinds)
+        opens = tip_search.opens_tips(actor, query)
+        facets = tip_search.facets(refdata) if opens else await db.console.facets(query.kinds)
         staff = [u for u in await db.staff.all() if not u.disabled and u.role == user.role]
         others = await db.console.kind_counts(
             tuple(k for k in KINDS if k not in query.kinds), today=today
         )
-        tips = await tip_labels(db.tx.tips, actor_of(request, user), page.rows)
+        tips = await tip_labels(db.tx.tips, actor, page.rows)
+    if run.searched:
+        async with writing(request) as db:
+            await audit(db, actor, "tip.search")
     export_query = urlencode({k: v for k, v in params.items() if k in FILTER_KEYS and v})
     return render(
         request,
@@ -130,6 +140,8 @@ async def inbox(request: Request) -> Response:
         export_query=export_query,
         today=today,
         tips=tips,
+        tip_search_off=tip_search.tip_list(query) and not opens,
+        scan_stopped=tip_search.SCAN_LIMIT if run.stopped else None,
     )
 
 
@@ -146,12 +158,15 @@ async def export(request: Request) -> Response:
     if fmt not in FORMATS:
         return message_page(request, "staff.error.not_found", user=user, status_code=404)
     query = query_from(dict(request.query_params), user)
-    async with writing(request) as db:
-        text, _count = await export_tickets(
-            db, actor_of(request, user), query, fmt, today=today_of(request)
+    actor, today = actor_of(request, user), today_of(request)
+    async with reading(request) as db:  # the same tips the list found, opened outside the write
+        run = await tip_search.narrow(
+            db.console, db.tx.tips, actor, query, runtime_of(request).refdata, today=today
         )
+    async with writing(request) as db:
+        text, _count = await export_tickets(db, actor, run.query, fmt, today=today)
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    stamp = today_of(request).isoformat()
+    stamp = today.isoformat()
     return Response(
         # Without a BOM, Excel reads a CSV file in the local code page: Cyrillic is garbled.
         EXCEL_BOM + text if fmt == "csv" else text,
