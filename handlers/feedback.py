@@ -87,7 +87,7 @@ async def on_centre(msg: Inbound, ctx: Context) -> Go:
         raise UserInputError("input.use_buttons")
     centre = " ".join(msg.text.split())
     if len(centre) > CENTRE_MAX:
-        raise UserInputError("feedback.centre_too_long", limit=CENTRE_MAX, length=len(centre))
+        raise UserInputError("feedback.centre_too_long", n=len(centre), limit=CENTRE_MAX)
     ctx.data["centre"] = centre
     return Go(state="rating")
 
@@ -192,9 +192,7 @@ async def on_comment(msg: Inbound, ctx: Context) -> Go:
     else:
         comment = msg.text.strip()
         if len(comment) > COMMENT_MAX:
-            raise UserInputError(
-                "feedback.comment_too_long", limit=COMMENT_MAX, length=len(comment)
-            )
+            raise UserInputError("feedback.comment_too_long", n=len(comment), limit=COMMENT_MAX)
     ctx.data["comment"] = comment
     thanks = await _store(ctx)
     if BRIBE not in ctx.data["reasons"]:

@@ -162,7 +162,7 @@ async def on_what(msg: Inbound, ctx: Context) -> Go:
     if len(text) < WHAT_MIN:
         raise UserInputError("tip.what_short", min=WHAT_MIN)
     if len(text) > WHAT_MAX:
-        raise UserInputError("tip.what_long", max=WHAT_MAX, length=len(text))
+        raise UserInputError("tip.what_long", n=len(text), max=WHAT_MAX)
     ctx.data["what"] = text
     return _next(ctx, "what")
 
