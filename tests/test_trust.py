@@ -8,6 +8,7 @@ import pytest
 from bot.runtime import Runtime
 from tests.chat import Chat
 from tests.test_complaint import NAME, STORY, to_describe, to_summary
+from tests.test_feedback import WORDS, tickets, to_rating
 
 CONSENT = {
     "kk": ("№ 94-V Заңына", "шағым қаралғаннан кейін 5 жыл", "Агенттік қызметкерлері ғана"),
@@ -59,3 +60,75 @@ async def test_after_a_complaint_the_answer_comes_here_and_forwarding_is_announc
     await to_summary(chat, lang)
     await chat.press_payload("sum:ok")
     assert all(part in chat.text for part in AFTER[lang])
+
+
+# -- feedback: "Other" needs words; a bribe comment and the named ticket ------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_one_star_with_other_asks_for_the_comment_first(
+    new_chat, runtime: Runtime, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await to_rating(chat, lang)
+    await chat.press("1 ⭐")
+    await chat.press_payload("why:other")
+    await chat.press_payload("fb:done")
+    assert "fb:skip" not in [b.payload for b in chat.buttons]
+    assert {"en": "You chose «Other»", "ru": "Вы выбрали «Другое»"}[lang] in chat.text
+    await chat.send(payload="fb:skip")  # the Skip of an earlier question: refused
+    assert await tickets(runtime, chat) == []
+    await chat.send(WORDS[lang]["comment_text"])
+    [ticket] = await tickets(runtime, chat)
+    assert ticket.summary == WORDS[lang]["comment_text"]
+
+
+KEPT_OUT = {
+    "kk": ("Назар аударыңыз", "Бұл пікірді қайда сақтау керек?", "Сіз бұрын айтқанды"),
+    "ru": ("Обратите внимание", "Где сохранить этот комментарий?", "Перенесено то"),
+}
+
+
+async def to_bribe_comment(chat: Chat, runtime: Runtime, lang: str) -> None:
+    await to_rating(chat, lang)
+    await chat.press("1 ⭐")
+    await chat.press_payload("why:bribe")
+    await chat.press_payload("fb:done")
+    warning, question, _ = KEPT_OUT[lang]
+    assert warning in chat.text  # before the comment is typed
+    await chat.send(WORDS[lang]["comment_text"])
+    assert question in chat.text
+    assert await tickets(runtime, chat) == []  # nothing stored before the choice
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_a_bribe_comment_can_be_kept_out_of_the_named_ticket(
+    new_chat, runtime: Runtime, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await to_bribe_comment(chat, runtime, lang)
+    await chat.press_payload("ko:out")
+    [ticket] = await tickets(runtime, chat)
+    assert ticket.summary is None
+    assert ticket.details == {"reasons": ["bribe"]}
+    # The hand-over says the comment is carried over, and it is: the tip shows it.
+    await chat.press_payload("tip:yes")
+    assert KEPT_OUT[lang][2] in chat.text
+    assert WORDS[lang]["comment_text"] in chat.text
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_a_bribe_comment_in_the_named_ticket_is_not_said_to_be_carried(
+    new_chat, runtime: Runtime, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await to_bribe_comment(chat, runtime, lang)
+    await chat.press_payload("ko:in")
+    [ticket] = await tickets(runtime, chat)
+    assert ticket.summary == WORDS[lang]["comment_text"]
+    offer = chat.text
+    assert {"kk": "пікіріңіз өз атыңыздағы өтініште қалады", "ru": "Комментарий остаётся"}[
+        lang
+    ] in offer
+    await chat.press_payload("tip:yes")
+    assert WORDS[lang]["comment_text"] not in chat.text
