@@ -9,6 +9,7 @@ from bot.runtime import Runtime
 from tests.chat import Chat
 from tests.test_complaint import NAME, STORY, to_describe, to_summary
 from tests.test_feedback import WORDS, tickets, to_rating
+from tests.test_tip import to_notice
 
 CONSENT = {
     "kk": ("№ 94-V Заңына", "шағым қаралғаннан кейін 5 жыл", "Агенттік қызметкерлері ғана"),
@@ -132,3 +133,48 @@ async def test_a_bribe_comment_in_the_named_ticket_is_not_said_to_be_carried(
     ] in offer
     await chat.press_payload("tip:yes")
     assert WORDS[lang]["comment_text"] not in chat.text
+
+
+# -- the tip notice ----------------------------------------------------------------------
+
+LAW = {
+    "kk": ("Заңының 24-бабы", "Қылмыстық кодексінің 419-бабы", "Толығырақ", "Еске саламыз:"),
+    "ru": ("статья 24 Закона", "статья 419 Уголовного кодекса", "Подробнее", "Напоминаем:"),
+}
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_the_tip_notice_states_protection_and_false_report_liability(
+    new_chat, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await to_notice(chat, lang)
+    protection, liability, more, _ = LAW[lang]
+    assert protection in chat.text
+    assert liability in chat.text
+    # Above the buttons: a one-line summary of the choice; the long text is behind "More".
+    choice = chat.replies[-1]
+    assert "\n" not in choice.text
+    assert [b.payload for b in choice.buttons][:3] == ["tip:anon", "tip:conf", "tip:more"]
+    assert more in chat.button(more).label
+    assert "16" in choice.text
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+async def test_more_and_help_inside_a_tip_do_not_repeat_the_long_notice(
+    new_chat, lang: str
+) -> None:
+    chat: Chat = new_chat(lang=lang)
+    await to_notice(chat, lang)
+    first = chat.text
+    protection, _, more, reminder = LAW[lang]
+    await chat.press(more)
+    assert {"kk": "Құпия хабарлама:", "ru": "Конфиденциальное сообщение:"}[lang] in chat.text
+    assert protection not in chat.text
+    await chat.send({"kk": "көмек", "ru": "помощь"}[lang])
+    asked = chat.replies[-1].text
+    assert asked.startswith(reminder)
+    assert protection not in asked
+    assert len(asked) < len(first) / 2
+    await chat.press_payload("tip:anon")  # the choice still works after both
+    assert "tip:anon" not in [b.payload for b in chat.buttons]
