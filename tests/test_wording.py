@@ -13,11 +13,13 @@ from babel.messages.pofile import read_po
 
 from bot.collation import sort_key
 from bot.config import Settings
+from bot.errors import RefDataError
 from bot.i18n import Catalogs
 from bot.refdata import default_data_dir, load_refdata
 from bot.runtime import Runtime, open_runtime
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
+from tests.test_trust import to_name
 
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 AGENCY = {
@@ -69,6 +71,7 @@ async def test_the_agency_is_configured_in_data(
     agency = json.loads((data / "agency.json").read_text(encoding="utf-8"))
     agency["name"]["en"] = "Test Agency of Somewhere"
     agency["website"]["en"] = "https://agency.example"
+    agency["retention_years"] = 1
     (data / "agency.json").write_text(json.dumps(agency), encoding="utf-8")
     rt = await open_runtime(settings, clock=clock, data_dir=data, catalogs=catalogs)
     try:
@@ -76,8 +79,21 @@ async def test_the_agency_is_configured_in_data(
         await start_in(chat, "en")
         assert "Test Agency of Somewhere" in chat.text
         assert "https://agency.example" in chat.text
+        complaint = Chat(rt.dispatcher, chat_key="chat-2", lang="en")
+        await to_name(complaint, "en")  # the personal-data notice, with the retention period
+        assert "For how long: 1 year after the complaint is closed." in complaint.text
+        assert "Operator: Test Agency of Somewhere." in complaint.text
     finally:
         await rt.close()
+
+
+def test_a_broken_agency_file_names_its_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(default_data_dir(), data)
+    text = (data / "agency.json").read_text(encoding="utf-8")
+    (data / "agency.json").write_text(text.replace('"retention_years": 5', '"retention_years": 0'))
+    with pytest.raises(RefDataError, match=r"^data/agency.json:\d+: \"retention_years\" must be"):
+        load_refdata(data)
 
 
 # -- the lines the issue names -----------------------------------------------------------
@@ -95,6 +111,14 @@ async def test_the_agency_is_configured_in_data(
 )
 def test_named_lines(catalogs: Catalogs, lang: str, msgid: str, wanted: str) -> None:
     assert catalogs[lang](msgid) == wanted
+
+
+def test_kazakh_says_public_services_not_the_civil_service() -> None:
+    """ "Мемлекеттік қызмет" alone is the civil service; a service the state renders to a
+    citizen is "мемлекеттік көрсетілетін қызмет"."""
+    civil_service = re.compile(r"мемлекеттік қызмет(ті|ке|терді|тер|)(?!\w)", re.IGNORECASE)
+    found = {m: t for m, t in _messages("kk", staff=False).items() if civil_service.search(t)}
+    assert found == {}
 
 
 def test_amount_prompts(catalogs: Catalogs) -> None:
