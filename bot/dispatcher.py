@@ -433,7 +433,7 @@ class Dispatcher:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
             t = self._translator(turn.citizen, msg)
-            turn.replies.append(Reply(t.gettext(err.msgid, **err.params)))
+            turn.replies.append(Reply(err.say(t)))
             await self._ask(tx, turn, msg, now)
             return
         turn.data = ctx.data
@@ -496,7 +496,7 @@ class Dispatcher:
                 turn.replies.append(Reply(t("nav.cancelled")))
             await self._enter(tx, turn, msg, now, *self.language, {}, reset=True)
         elif command is Word.HELP:
-            turn.replies.append(Reply(t("help.text")))
+            turn.replies.append(Reply(t("help.text", **self.refdata.agency.about(t.lang))))
             await self._ask(tx, turn, msg, now)
         else:
             on = command is Word.SUBSCRIBE

@@ -17,7 +17,10 @@ GovbotError
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.i18n import Translator
 
 
 class GovbotError(Exception):
@@ -33,12 +36,26 @@ class RefDataError(GovbotError):
 
 
 class UserInputError(GovbotError):
-    """Input the bot must refuse politely. `msgid` is looked up in the citizen's language."""
+    """Input the bot must refuse politely. `msgid` is looked up in the citizen's language;
+    with `n` (a count the text states, such as its length) it is a plural message."""
 
-    def __init__(self, msgid: str, **params: Any) -> None:
+    def __init__(self, msgid: str, *, n: int | None = None, **params: Any) -> None:
         super().__init__(msgid)
         self.msgid = msgid
+        self.n = n
         self.params = params
+
+    def say(self, t: Translator) -> str:
+        """The refusal in `t`'s language; numbers are written as that language writes them,
+        so "4 001 символ" and its limit "4 000" read alike."""
+        params = {k: _number(t, v) for k, v in self.params.items()}
+        if self.n is None:
+            return t.gettext(self.msgid, **params)
+        return t.ngettext(self.msgid, self.msgid, self.n, **params)
+
+
+def _number(t: Translator, value: Any) -> Any:
+    return t.number(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class DeliveryError(GovbotError):

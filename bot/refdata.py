@@ -1,7 +1,9 @@
-"""Reference data under data/: regions, service categories, state bodies and days off.
+"""Reference data under data/: regions, service categories, state bodies, days off and
+the agency that runs the bot.
 
-Three files: regions.json {"regions": [...]}, categories.json {"categories": [...],
-"bodies": [...]} and holidays.json {"days_off": [...]}. Every named item carries "code" and
+Four files: regions.json {"regions": [...]}, categories.json {"categories": [...],
+"bodies": [...]}, holidays.json {"days_off": [...]} and agency.json {"name": {kk, ru, en},
+"website": {kk, ru, en}, "retention_years": N}. Every named item carries "code" and
 non-empty "kk", "ru", "en"; a day off carries "date" (YYYY-MM-DD) instead of a code. A broken
 file stops start-up with RefDataError("data/regions.json:12: ...") naming the offending line.
 """
@@ -15,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.collation import sort_key
 from bot.commands import normalize
 from bot.domain import LANGUAGES
 from bot.errors import RefDataError
@@ -41,11 +44,38 @@ class Named:
 
 
 @dataclass(frozen=True, slots=True)
+class Agency:
+    """Whose bot this is: an official bot that asks for an IIN must say so, and where the
+    agency's own website confirms it. Personal data is kept `retention_years`."""
+
+    names: dict[str, str]
+    websites: dict[str, str]
+    retention_years: int
+
+    def about(self, locale: str) -> dict[str, str | int]:
+        """The parameters of every message that names the agency."""
+        return {
+            "agency": self.names[locale],
+            "website": self.websites[locale],
+            "years": self.retention_years,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RefData:
     regions: tuple[Named, ...]
     categories: tuple[Named, ...]
     bodies: tuple[Named, ...]
     days_off: frozenset[date]
+    agency: Agency
+
+    def regions_in(self, locale: str) -> tuple[Named, ...]:
+        """The cities of republican significance first, as listed, then the regions in the
+        alphabetical order of `locale` ("область Абай" sorts under А)."""
+        cities = [r for r in self.regions if r.kind == "city"]
+        regions = [r for r in self.regions if r.kind != "city"]
+        regions.sort(key=lambda r: sort_key(locale, _without_region_words(r.name(locale))))
+        return (*cities, *regions)
 
     def match_region(self, text: str) -> Named | None:
         """The one region a typed name means ("Караганда", "Turkistan obl."), else None.
@@ -102,6 +132,10 @@ _REGION_WORDS = frozenset(
 )
 
 
+def _without_region_words(name: str) -> str:
+    return " ".join(w for w in name.split() if w.casefold() not in _REGION_WORDS)
+
+
 # Kazakh letters typed on a Russian keyboard ("Актобе" for "Ақтөбе"): compare them folded.
 _KAZAKH_FOLD = str.maketrans("әғқңөұүһі", "агкноуухи")
 
@@ -132,11 +166,13 @@ def load_refdata(directory: Path) -> RefData:
     regions_file = _File(directory, "regions.json")
     categories_file = _File(directory, "categories.json")
     holidays_file = _File(directory, "holidays.json")
+    agency_file = _File(directory, "agency.json")
     return RefData(
         regions=regions_file.named_list("regions", kinds=("region", "city")),
         categories=categories_file.named_list("categories"),
         bodies=categories_file.named_list("bodies"),
         days_off=holidays_file.days_off(),
+        agency=agency_file.agency(),
     )
 
 
@@ -195,6 +231,21 @@ class _File:
                 raise self.error((*path, "kind"), f'"kind" must be one of {", ".join(kinds)}')
             result.append(Named(code, self.names(path, item), kind))
         return tuple(result)
+
+    def agency(self) -> Agency:
+        if not isinstance(self.data, dict):
+            raise self.error((), "expected an object")
+        for key in ("name", "website"):
+            if not isinstance(self.data.get(key), dict):
+                raise self.error((key,), f'"{key}" must be an object with "kk", "ru", "en"')
+        years = self.data.get("retention_years")
+        if not isinstance(years, int) or isinstance(years, bool) or not 1 <= years <= 100:
+            raise self.error(("retention_years",), '"retention_years" must be 1 to 100')
+        return Agency(
+            names=self.names(("name",), self.data["name"]),
+            websites=self.names(("website",), self.data["website"]),
+            retention_years=years,
+        )
 
     def days_off(self) -> frozenset[date]:
         result: set[date] = set()

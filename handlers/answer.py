@@ -111,11 +111,7 @@ def _answer(msg: Inbound, ctx: Context) -> dict[str, Any]:
     """The message as the session keeps it until a ticket is chosen; refused files say why."""
     text = msg.text.strip()
     if len(text) > MAX_ANSWER:
-        raise UserInputError(
-            "status.reply_too_long",
-            limit=ctx.t.number(MAX_ANSWER),
-            length=ctx.t.number(len(text)),
-        )
+        raise UserInputError("status.reply_too_long", n=len(text), limit=ctx.t.number(MAX_ANSWER))
     files = []
     limit_mb = ctx.settings.max_attachment_mb
     for att in msg.attachments:

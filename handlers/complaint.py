@@ -12,7 +12,7 @@ stateDiagram-v2
     more --> evidence: "Continue"
     evidence --> evidence: files or a location (handlers/evidence.py)
     evidence --> name: "Done" / "Skip"
-    name --> iin: 2-3 words of letters
+    name --> iin: 2-4 words of letters, after the personal-data notice
     name --> [*]: "Report anonymously" (the tip flow, data {"prefill": what is known})
     iin --> summary: a valid IIN or "Skip"
     summary --> edit: "Edit a field"
@@ -21,7 +21,8 @@ stateDiagram-v2
 ```
 
 Data keys: category, body, body_text, region, description, files (AttachmentRef fields as
-dicts), location, name, iin, editing (set while one field is being changed).
+dicts), location, name, iin, editing (set while one field is being changed), told_why (the
+personal-data notice has been shown).
 """
 
 from __future__ import annotations
@@ -190,12 +191,25 @@ evidence.add_step(
 
 @FLOW.prompt("name")
 async def ask_name(ctx: Context) -> list[Reply]:
+    """Why a name is needed and the personal-data notice, in full the first time only:
+    after a mistyped name, or when the name is edited, a one-line reminder will do."""
     buttons: list[Button] = []
     if "tip" in ctx.flows:
         buttons.append(ctx.button("complaint.go_tip", "who:tip"))
+    question = ctx.t("complaint.ask_name")
+    if ctx.data.get("told_why"):
+        reminder = ctx.t("complaint.name_reminder")
+        return [Reply(f"{reminder}\n\n{question}", (*buttons, *ctx.nav()))]
+    ctx.data["told_why"] = True
+    agency = ctx.refdata.agency
+    years = agency.retention_years
+    consent = ctx.t.ngettext(
+        "complaint.consent", "complaint.consent", years, agency=agency.names[ctx.lang]
+    )
     return [
         Reply(ctx.t("complaint.no_anonymous")),
-        Reply(ctx.t("complaint.ask_name"), (*buttons, *ctx.nav())),
+        Reply(consent),
+        Reply(question, (*buttons, *ctx.nav())),
     ]
 
 

@@ -2,8 +2,8 @@
 
 Every rating becomes a row in `ratings` for statistics; a rating of 1 or 2 also files a
 "feedback" ticket for staff, whose reference and deadline the thanks message carries. A
-citizen who says they were asked for an informal payment is offered the corruption-tip
-flow afterwards, with what is already known carried over (see `_prefill`).
+citizen who says a bribe was demanded is offered the corruption-tip flow afterwards, with
+what is already known carried over (see `_prefill`).
 
 ```mermaid
 stateDiagram-v2
@@ -15,15 +15,20 @@ stateDiagram-v2
     rating --> reasons: r:1 .. r:3
     reasons --> reasons: why:CODE toggles ✅
     reasons --> comment: fb:done (one reason at least)
+    comment --> comment: fb:skip refused when "other" alone says nothing for a ticket
+    comment --> keep_out: a comment on a demanded bribe, ticket to be filed (1-2)
+    keep_out --> tip_offer: ko:out (the comment goes to the tip only) / ko:in (in the ticket)
     comment --> [*]: text or fb:skip; rating stored, ticket filed for 1-2
-    comment --> tip_offer: "informal payment" was among the reasons
+    comment --> tip_offer: "a bribe was demanded" was among the reasons
     tip_offer --> tip: tip:yes (flow "tip", data {"prefill": ...})
     tip_offer --> [*]: tip:no
 ```
 
 The offer to report corruption comes after the comment, not when the reason is ticked:
 by then the rating is stored and the comment can fill the tip's "what happened", so
-nothing said so far is lost and the citizen is not pulled out mid-answer.
+nothing said so far is lost and the citizen is not pulled out mid-answer. A low rating files
+a ticket under the citizen's name, so before a bribe comment goes into it the citizen is
+warned and may keep it out of that ticket, for the anonymous report only.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ FLOW = Flow("feedback", entry="category", menu_title="feedback.menu", menu_order
 
 REASONS = ("wait", "rude", "bribe", "wrong", "lost", "other")
 BRIBE = "bribe"
+OTHER = "other"
 CENTRE_MAX = 200
 COMMENT_MAX = 2000
 TICKET_AT_OR_BELOW = 2
@@ -87,7 +93,7 @@ async def on_centre(msg: Inbound, ctx: Context) -> Go:
         raise UserInputError("input.use_buttons")
     centre = " ".join(msg.text.split())
     if len(centre) > CENTRE_MAX:
-        raise UserInputError("feedback.centre_too_long", limit=CENTRE_MAX, length=len(centre))
+        raise UserInputError("feedback.centre_too_long", n=len(centre), limit=CENTRE_MAX)
     ctx.data["centre"] = centre
     return Go(state="rating")
 
@@ -175,9 +181,32 @@ async def on_reasons(msg: Inbound, ctx: Context) -> Go:
 
 
 @FLOW.prompt("comment")
-async def ask_comment(ctx: Context) -> Reply:
+async def ask_comment(ctx: Context) -> list[Reply]:
+    replies = []
+    if _named_bribe(ctx):
+        replies.append(ctx.reply("feedback.bribe_warning"))
+    if _comment_needed(ctx):
+        replies.append(Reply(ctx.t("feedback.ask_comment_other", limit=COMMENT_MAX), ctx.nav()))
+        return replies
     skip = ctx.button("feedback.skip", "fb:skip")
-    return Reply(ctx.t("feedback.ask_comment", limit=COMMENT_MAX), (skip, *ctx.nav()))
+    replies.append(Reply(ctx.t("feedback.ask_comment", limit=COMMENT_MAX), (skip, *ctx.nav())))
+    return replies
+
+
+def _files_ticket(ctx: Context) -> bool:
+    """A rating this low files a ticket under the citizen's name."""
+    rating: int = ctx.data["rating"]
+    return rating <= TICKET_AT_OR_BELOW
+
+
+def _named_bribe(ctx: Context) -> bool:
+    """A bribe was ticked and a ticket under the citizen's name is about to be filed."""
+    return BRIBE in ctx.data["reasons"] and _files_ticket(ctx)
+
+
+def _comment_needed(ctx: Context) -> bool:
+    """A ticket whose only reason is "Other" would tell staff nothing without a comment."""
+    return ctx.data["reasons"] == [OTHER] and _files_ticket(ctx)
 
 
 @FLOW.on("comment", accepts=TEXT_OR_BUTTONS)
@@ -185,17 +214,22 @@ async def on_comment(msg: Inbound, ctx: Context) -> Go:
     if ctx.data.get("stored"):
         # Reached again with "back" from the offer below: never store a rating twice.
         return Go(state=None, say=(ctx.reply("feedback.already_stored"),))
-    if msg.payload == "fb:skip":
+    if msg.payload == "fb:skip" and not _comment_needed(ctx):
         comment = None
     elif msg.payload is not None:
         raise UserInputError("input.use_buttons")
     else:
         comment = msg.text.strip()
         if len(comment) > COMMENT_MAX:
-            raise UserInputError(
-                "feedback.comment_too_long", limit=COMMENT_MAX, length=len(comment)
-            )
+            raise UserInputError("feedback.comment_too_long", n=len(comment), limit=COMMENT_MAX)
     ctx.data["comment"] = comment
+    if comment and _named_bribe(ctx) and TIP_FLOW in ctx.flows:
+        return Go(state="keep_out")
+    return await _stored(ctx)
+
+
+async def _stored(ctx: Context) -> Go:
+    """Store the rating, thank, and offer the tip flow (or the hotline) after a bribe."""
     thanks = await _store(ctx)
     if BRIBE not in ctx.data["reasons"]:
         return Go(state=None, say=(thanks,))
@@ -204,13 +238,36 @@ async def on_comment(msg: Inbound, ctx: Context) -> Go:
     return Go(state="tip_offer", say=(thanks,))
 
 
+# -- a bribe comment: in the named ticket, or for the anonymous report only -------------
+
+
+@FLOW.prompt("keep_out")
+async def ask_keep_out(ctx: Context) -> Reply:
+    buttons = (
+        ctx.button("feedback.keep_out", "ko:out"),
+        ctx.button("feedback.keep_in", "ko:in"),
+        *ctx.nav(),
+    )
+    return Reply(ctx.t("feedback.ask_keep_out"), buttons)
+
+
+@FLOW.on("keep_out", accepts=BUTTONS_ONLY)
+async def on_keep_out(msg: Inbound, ctx: Context) -> Go:
+    if ctx.data.get("stored"):
+        return Go(state=None, say=(ctx.reply("feedback.already_stored"),))
+    if msg.payload not in ("ko:out", "ko:in"):
+        raise UserInputError("input.use_buttons")
+    ctx.data["withheld"] = msg.payload == "ko:out"
+    return await _stored(ctx)
+
+
 async def _store(ctx: Context) -> Reply:
     """Keep the rating (and file a ticket for 1-2); the thanks that says what happened."""
     data = ctx.data
     rating: int = data["rating"]
     reasons: list[str] = data["reasons"]
     ticket = None
-    if rating <= TICKET_AT_OR_BELOW:
+    if _files_ticket(ctx):
         draft = TicketDraft(
             kind="feedback",
             locale=ctx.lang,
@@ -220,7 +277,7 @@ async def _store(ctx: Context) -> Reply:
             subject=data.get("centre"),
             region=data["region"],
             rating=rating,
-            summary=data.get("comment"),
+            summary=None if data.get("withheld") else data.get("comment"),
             details={"reasons": reasons},
         )
         ticket = await file_ticket(ctx, draft)
@@ -251,8 +308,15 @@ async def _store(ctx: Context) -> Reply:
 
 @FLOW.prompt("tip_offer")
 async def ask_tip_offer(ctx: Context) -> Reply:
+    """The offer says what the tip will take over, and only that (see `_prefill`)."""
     buttons = (ctx.button("feedback.tip_yes", "tip:yes"), ctx.button("feedback.tip_no", "tip:no"))
-    return Reply(ctx.t("feedback.tip_offer"), buttons)
+    if _prefill(ctx)["what"]:
+        offer = "feedback.tip_offer"
+    elif ctx.data.get("comment"):
+        offer = "feedback.tip_offer_comment_kept"
+    else:
+        offer = "feedback.tip_offer_no_comment"
+    return Reply(ctx.t(offer), buttons)
 
 
 @FLOW.on("tip_offer", accepts=BUTTONS_ONLY)
@@ -267,14 +331,15 @@ async def on_tip_offer(msg: Inbound, ctx: Context) -> Go:
 def _prefill(ctx: Context) -> dict[str, str | None]:
     """What the tip flow may take over: region and category codes, the centre, the comment.
 
-    Not the comment when a low rating filed a ticket under the citizen's name: the same
-    words in an anonymous tip would tie the tip to that ticket, and so to the citizen.
+    Not a comment stored in a ticket under the citizen's name: the same words in an
+    anonymous tip would tie the tip to that ticket, and so to the citizen.
     """
+    in_named_ticket = ctx.data.get("reference") and not ctx.data.get("withheld")
     return {
         "region": ctx.data.get("region"),
         "subject": ctx.data.get("centre"),
         "category": ctx.data.get("category"),
-        "what": None if ctx.data.get("reference") else ctx.data.get("comment"),
+        "what": None if in_named_ticket else ctx.data.get("comment"),
     }
 
 

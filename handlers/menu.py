@@ -56,7 +56,7 @@ async def on_language(msg: Inbound, ctx: Context) -> Go:
     first_time = ctx.citizen.locale is None
     ctx.citizen.locale = lang
     t = ctx.catalogs[lang]
-    note = t("menu.welcome") if first_time else t("language.set")
+    note = t("menu.welcome", **ctx.refdata.agency.about(lang)) if first_time else t("language.set")
     return Go(state="main", say=(Reply(note),))
 
 
@@ -64,7 +64,7 @@ async def on_language(msg: Inbound, ctx: Context) -> Go:
 async def ask_main(ctx: Context) -> list[Reply]:
     replies = []
     if ctx.data.pop("welcome", False):
-        replies.append(Reply(ctx.t("menu.welcome")))
+        replies.append(Reply(ctx.t("menu.welcome", **ctx.refdata.agency.about(ctx.lang))))
     entries = sorted(
         (flow for flow in ctx.flows.values() if flow.menu_title),
         key=lambda flow: flow.menu_order,
@@ -86,7 +86,9 @@ async def on_main(msg: Inbound, ctx: Context) -> Go:
     if payload == "m:lang":
         return Go(state="language")
     if payload == "m:help":
-        return Go(state="main", say=(Reply(ctx.t("help.text")),))
+        return Go(
+            state="main", say=(Reply(ctx.t("help.text", **ctx.refdata.agency.about(ctx.lang))),)
+        )
     name = payload.removeprefix(FLOW_PAYLOAD_PREFIX)
     if name in ctx.flows and name != FLOW.name:
         return Go(flow=name)

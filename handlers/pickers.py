@@ -24,8 +24,8 @@ def add_region_step(flow: Flow, name: str, question: str, *, then: Callable[[Con
 
 
 def _region_buttons(ctx: Context) -> tuple[Button, ...]:
-    """The 3 cities and 17 regions, each matchable by its name in any language."""
-    return tuple(ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions)
+    """The 3 cities, then the 17 regions in the citizen's alphabet; any language matches."""
+    return tuple(ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions_in(ctx.lang))
 
 
 def _region_choice(msg: Inbound, ctx: Context) -> str:

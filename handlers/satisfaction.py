@@ -79,11 +79,7 @@ async def ask_comment(ctx: Context) -> Reply:
 async def on_comment(msg: Inbound, ctx: Context) -> Go:
     text = msg.text.strip()
     if len(text) > MAX_COMMENT:
-        raise UserInputError(
-            "satisfaction.too_long",
-            limit=ctx.t.number(MAX_COMMENT),
-            length=ctx.t.number(len(text)),
-        )
+        raise UserInputError("satisfaction.too_long", n=len(text), limit=ctx.t.number(MAX_COMMENT))
     survey = await _survey(ctx)
     today = ctx.now.astimezone(TIMEZONE).date()
     # Checked again: the comment may come long after the rating.

@@ -172,9 +172,7 @@ async def ask_reply(ctx: Context) -> Reply:
 async def on_reply(msg: Inbound, ctx: Context) -> Go:
     text = msg.text.strip()
     if len(text) > MAX_REPLY:
-        raise UserInputError(
-            "status.reply_too_long", limit=ctx.t.number(MAX_REPLY), length=ctx.t.number(len(text))
-        )
+        raise UserInputError("status.reply_too_long", n=len(text), limit=ctx.t.number(MAX_REPLY))
     ticket = await _mine(ctx)
     if ticket is None:
         raise UserInputError("status.not_found")

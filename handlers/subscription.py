@@ -76,7 +76,7 @@ async def ask_regions(ctx: Context) -> Reply:
     picked = set(ctx.data.setdefault(PICKED, list(ctx.citizen.sub_regions)))
     everywhere = ctx.button("subscription.all_regions", "rg:all")
     buttons = [_marked(everywhere, not picked)]
-    for region in ctx.refdata.regions:
+    for region in ctx.refdata.regions_in(ctx.lang):
         button = ctx.named_button(region, f"rg:{region.code}")
         buttons.append(_marked(button, region.code in picked))
     buttons.append(ctx.button("subscription.done", "rg:done"))

@@ -10,6 +10,7 @@ investigators only; the tipster gets a reference, the deadline and a receipt.
 ```mermaid
 stateDiagram-v2
     [*] --> notice: data {"prefill": {region, subject, category, what}} optional
+    notice --> notice: tip:more (what anonymous and confidential mean, in full)
     notice --> what: tip:anon, tip:conf
     what --> who: text (20..4000), or tip:keep for carried-over text
     who --> where: body:CODE or typed (skipped when carried over)
@@ -26,7 +27,8 @@ stateDiagram-v2
 ```
 
 Data keys: privacy, what, who, body, region, when, amount, category, files, contact,
-contact_chat, carried (fields taken over from another flow), editing.
+contact_chat, carried (fields taken over from another flow), editing, noticed (the notice
+was shown in full).
 """
 
 from __future__ import annotations
@@ -125,14 +127,23 @@ async def ask_notice(ctx: Context) -> list[Reply]:
     buttons = (
         ctx.button("tip.choose_anonymous", "tip:anon"),
         ctx.button("tip.choose_confidential", "tip:conf"),
+        ctx.button("tip.more", "tip:more"),
         *ctx.nav(back=bool(ctx.data.get("editing"))),
     )
-    replies.append(Reply(ctx.t("tip.notice"), buttons))
+    # The notice in full once; asked again (help, a wrong answer, an edit), one line will do.
+    choose = ctx.t("tip.choose")
+    if ctx.data.get("noticed"):
+        replies.append(Reply(f"{ctx.t('tip.notice_reminder')}\n\n{choose}", buttons))
+        return replies
+    ctx.data["noticed"] = True
+    replies += [Reply(ctx.t("tip.notice")), Reply(choose, buttons)]
     return replies
 
 
 @FLOW.on("notice", accepts=BUTTONS_ONLY)
 async def on_notice(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == "tip:more":
+        return Go(state="notice", say=(Reply(ctx.t("tip.notice_more")),))
     choice = {"tip:anon": ANONYMOUS, "tip:conf": CONFIDENTIAL}.get(msg.payload or "")
     if choice is None:
         raise UserInputError("input.use_buttons")
@@ -162,7 +173,7 @@ async def on_what(msg: Inbound, ctx: Context) -> Go:
     if len(text) < WHAT_MIN:
         raise UserInputError("tip.what_short", min=WHAT_MIN)
     if len(text) > WHAT_MAX:
-        raise UserInputError("tip.what_long", max=WHAT_MAX, length=len(text))
+        raise UserInputError("tip.what_long", n=len(text), max=WHAT_MAX)
     ctx.data["what"] = text
     return _next(ctx, "what")
 

@@ -191,6 +191,6 @@ async def on_answer(msg: Inbound, ctx: Context) -> Go:
     if len(text) < 2:
         raise UserInputError("tip_inbox.answer_short")
     if len(text) > ANSWER_MAX:
-        raise UserInputError("tip_inbox.answer_long", max=ANSWER_MAX, length=len(text))
+        raise UserInputError("tip_inbox.answer_long", n=len(text), max=ANSWER_MAX)
     await sealed_tips.add_message(ctx.tx.tips, ticket, author="citizen", body=text, now=ctx.now)
     return Go(state="inbox", say=(Reply(ctx.t("tip_inbox.answer_sent")),))

@@ -104,7 +104,7 @@ async def test_menu_conversation(runtime: Runtime, catalogs: Catalogs, lang: str
     assert t("language.prompt") in chat.text
     assert chat.buttons[0].payload == f"lang:{lang}"  # the platform hint comes first
     await chat.press_payload(f"lang:{lang}")
-    assert t("menu.welcome") in chat.text
+    assert t("menu.welcome", **runtime.refdata.agency.about(lang)) in chat.text
     assert TITLES[lang] in chat.text
     # Help, by the word in this language, answers and shows the menu again.
     await chat.send({"kk": "көмек", "ru": "помощь", "en": "help"}[lang])
@@ -117,7 +117,7 @@ async def test_menu_conversation(runtime: Runtime, catalogs: Catalogs, lang: str
     # A typed number picks the matching button: the last two are language and help.
     count = len(chat.buttons)
     await chat.send(str(count))
-    assert t("help.text") in chat.text
+    assert t("help.text", **runtime.refdata.agency.about(lang)) in chat.text
     await chat.send(str(count - 1))
     assert t("language.prompt") in chat.text
     # Switch to another language and back, by typing the language's name.

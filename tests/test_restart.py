@@ -86,7 +86,7 @@ async def test_restart_in_the_language_picker_continues_there(
         await chat.send(payload=offered[2])
         other = offered[2].removeprefix("lang:")
         assert TITLES[other] in chat.text
-        assert catalogs[other]("menu.welcome") in chat.text
+        assert catalogs[other]("menu.welcome", **runtime.refdata.agency.about(other)) in chat.text
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -231,7 +231,7 @@ async def test_restart_inside_every_flow_resumes_the_same_question(
         chat = Chat(runtime.dispatcher, lang=lang)
         # "help" answers and asks the current question again: the same one as before.
         await chat.send({"kk": "көмек", "ru": "помощь", "en": "help"}[lang])
-        assert catalogs[lang]("help.text") in chat.text
+        assert catalogs[lang]("help.text", **runtime.refdata.agency.about(lang)) in chat.text
         assert chat.replies[-1] == question
         after = await session_of(runtime)
         assert after[:2] == before[:2]

@@ -96,9 +96,9 @@ async def test_pagination(settings, clock):
 @pytest.mark.parametrize(
     ("locale", "expected"),
     [
-        ("kk", "Сіздің AB-5001 өтінішіңіз қабылданбады.\nСебебі: Құжат жоқ"),
-        ("ru", "Ваше обращение AB-5001 отклонено.\nПричина: Құжат жоқ"),
-        ("en", "Your request AB-5001 has been rejected.\nReason: Құжат жоқ"),
+        ("kk", "Сіздің AB-5001 өтінішіңіз қанағаттандырылмады.\nСебебі: Құжат жоқ"),
+        ("ru", "По вашему обращению AB-5001 отказано в удовлетворении.\nПричина: Құжат жоқ"),
+        ("en", "Your request AB-5001 has not been upheld.\nReason: Құжат жоқ"),
     ],
 )
 async def test_status_change_tells_the_citizen_in_their_language(settings, clock, locale, expected):

@@ -265,7 +265,7 @@ async def test_group_message_gets_the_private_chat_answer(
     async with running_bot(settings, api, mode) as app:
         api.push_group_message(-100500, "/start", from_lang="ru")
         [note] = await api.wait_for_sent(-100500, 1)
-        assert note["text"] == "Я работаю только в личных сообщениях. Напишите мне напрямую."
+        assert note["text"] == "Бот работает только в личных сообщениях. Напишите боту напрямую."
         api.push_group_message(-100500, "ещё раз", from_lang="ru")
         await settle(api)
         assert len(api.sent_to(-100500)) == 1  # not once per message

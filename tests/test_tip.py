@@ -358,7 +358,7 @@ async def test_bad_inputs_keep_the_state_and_what_was_entered(new_chat, runtime)
     await chat.send("bribe")
     assert "at least 20 characters" in chat.text
     await chat.send("x" * 4001)
-    assert "4001 characters; the limit is 4000" in chat.text
+    assert "4,001 characters; the limit is 4,000" in chat.text
     await chat.send(unsupported="input.sticker")
     assert "Describe it in your own words" in chat.text
     await chat.send(attachments=[await attach(runtime, b"early file\n")])
