@@ -37,7 +37,7 @@ WRITE = {
     "en": "Write your answer in one message",
 }
 ADDED = {
-    "kk": "Рахмет: жауабыңыз {ref} өтінішіне қосылды",
+    "kk": "Рақмет: жауабыңыз {ref} өтінішіне қосылды",
     "ru": "Спасибо: ваш ответ добавлен к обращению {ref}",
     "en": "Thank you: your answer has been added to request {ref}",
 }
