@@ -99,6 +99,9 @@ class Flow:
     than its use (its replies are deleted once sent), since it could tie a chat to a tip.
     `lasting`: a question the bot asked on its own (after a closing), which the citizen
     may answer hours later: the session is not closed when it goes idle.
+    `resume`: the flow holds a draft, and this msgid says so ("You have an unfinished
+    complaint"): after a silence, or on /start, the citizen is asked to continue it or
+    start over (bot/detour.py) instead of losing it.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class Flow:
         menu_order: int = 100,
         sensitive: bool = False,
         lasting: bool = False,
+        resume: str | None = None,
     ) -> None:
         self.name = name
         self.entry = entry
@@ -117,6 +121,7 @@ class Flow:
         self.menu_order = menu_order
         self.sensitive = sensitive
         self.lasting = lasting
+        self.resume = resume
         self.states: dict[str, State] = {}
 
     def _state(self, name: str) -> State:

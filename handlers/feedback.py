@@ -35,7 +35,13 @@ from bot.storage.records import RatingRecord, TicketDraft
 from bot.tickets import file_ticket
 from handlers.pickers import add_region_step
 
-FLOW = Flow("feedback", entry="category", menu_title="feedback.menu", menu_order=20)
+FLOW = Flow(
+    "feedback",
+    entry="category",
+    menu_title="feedback.menu",
+    menu_order=20,
+    resume="feedback.resume",
+)
 
 REASONS = ("wait", "rude", "bribe", "wrong", "lost", "other")
 BRIBE = "bribe"
