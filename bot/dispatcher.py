@@ -174,6 +174,7 @@ class Dispatcher:
         self.files = files
         self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
+        self.draft_keep = timedelta(days=settings.draft_keep_days)
         self._locks = ChatLocks()
         # Dedupe keys of messages this process finished, so a repeat is known before flood
         # control; the processed_ids claim in the step stays the rule across restarts.
@@ -336,9 +337,12 @@ class Dispatcher:
             [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
             detour=Detour.load(stored.get("p")),
         )
-        expired = record.updated_at is not None and now - record.updated_at > self.idle
+        idle_for = now - record.updated_at if record.updated_at is not None else timedelta(0)
+        expired = idle_for > self.idle
         if expired and record.flow != self.home[0] and not flow.lasting:
-            if self._keeps_draft(turn):
+            # Kept for resuming, unless older than the clean-up lets a draft live; a
+            # corruption report's draft is not kept past the silence (docs/THREAT_MODEL.md).
+            if self._keeps_draft(turn) and not flow.sensitive and idle_for <= self.draft_keep:
                 turn.idle = True
                 return turn
             t = self._translator(citizen, None)
