@@ -4,8 +4,8 @@ Two things must not cost a citizen what they typed: coming back after a long sil
 sending /start mid-way), which asks "continue or start over?", and changing the language,
 which asks for the language and then the same question again in it. Either way the flow's
 step and data stay as they were; the detour is one more key in the session ("p").
-A message that arrived after the silence is kept (`pending`) and, on "continue", is taken
-as the answer to the step it found.
+What arrived after the silence is kept (`pending`: a long text comes from Telegram in
+several messages) and, on "continue", answers the step it found, in the order it came.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.domain import Attachment, AttachmentKind, Inbound, Location
+from bot.flow import BUTTONS, FILES, LOCATION, TEXT
 
 RESUME = "resume"  # "You have an unfinished complaint: continue / start over"
 LANGUAGE = "language"  # the language choice, then the step again in the new language
+
+# What "continue or start over?" takes: its buttons, and more of what was being sent.
+KEEPS = frozenset({BUTTONS, TEXT, FILES, LOCATION})
 
 CONTINUE = "draft:continue"
 START_OVER = "draft:start_over"
@@ -24,32 +28,35 @@ START_OVER = "draft:start_over"
 
 @dataclass(frozen=True, slots=True)
 class Detour:
-    """Why the step is set aside, and the message that arrived after a silence, if any."""
+    """Why the step is set aside, and the messages that arrived after a silence."""
 
     why: str
-    pending: dict[str, Any] | None = None
+    pending: tuple[dict[str, Any], ...] = ()
 
     def dump(self) -> dict[str, Any]:
-        return {"why": self.why, "pending": self.pending}
+        return {"why": self.why, "pending": list(self.pending)}
 
     @classmethod
     def load(cls, stored: object) -> Detour | None:
         if not isinstance(stored, dict) or stored.get("why") not in (RESUME, LANGUAGE):
             return None
         pending = stored.get("pending")
-        return cls(stored["why"], pending if isinstance(pending, dict) else None)
+        kept = tuple(p for p in pending if isinstance(p, dict)) if isinstance(pending, list) else ()
+        return cls(stored["why"], kept)
 
-
-def keep(msg: Inbound) -> dict[str, Any] | None:
-    """What of a message is kept to be answered later; None if it carries nothing."""
-    if msg.unsupported or not (msg.text.strip() or msg.payload or msg.attachments or msg.location):
-        return None
-    return {
-        "text": msg.text,
-        "payload": msg.payload,
-        "attachments": [asdict(a) for a in msg.attachments],
-        "location": asdict(msg.location) if msg.location is not None else None,
-    }
+    def keeping(self, msg: Inbound) -> Detour:
+        """This detour, with `msg` kept too if it carries anything to answer with."""
+        if msg.unsupported or not (
+            msg.text.strip() or msg.payload or msg.attachments or msg.location
+        ):
+            return self
+        kept = {
+            "text": msg.text,
+            "payload": msg.payload,
+            "attachments": [asdict(a) for a in msg.attachments],
+            "location": asdict(msg.location) if msg.location is not None else None,
+        }
+        return Detour(self.why, (*self.pending, kept))
 
 
 def replay(kept: dict[str, Any], msg: Inbound) -> Inbound:

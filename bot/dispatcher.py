@@ -20,7 +20,16 @@ from bot.classify import Command, Link, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.config import Settings
 from bot.crypto import DataCipher
-from bot.detour import CONTINUE, LANGUAGE, RESUME, START_OVER, Detour, has_draft, keep, replay
+from bot.detour import (
+    CONTINUE,
+    KEEPS,
+    LANGUAGE,
+    RESUME,
+    START_OVER,
+    Detour,
+    has_draft,
+    replay,
+)
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
@@ -390,7 +399,7 @@ class Dispatcher:
         outcome = classify(msg, at, turn.offered)
         if turn.idle and not isinstance(outcome, Command | Link):
             # Back after a silence: the draft is offered again, and this message waits.
-            turn.detour = Detour(RESUME, keep(msg))
+            turn.detour = Detour(RESUME).keeping(msg)
             await self._ask(tx, turn, msg, now)
             return
         match outcome:
@@ -410,7 +419,9 @@ class Dispatcher:
     ) -> None:
         """An answer to the detour's question: the step again (with the language chosen, or
         the message that waited), or the draft dropped on "start over"."""
-        at = Position(BUTTONS_ONLY, picking_language=detour.why == LANGUAGE)
+        # While "continue or start over?" waits, more of what was being sent is kept too.
+        accepts = BUTTONS_ONLY if detour.why == LANGUAGE else KEEPS
+        at = Position(accepts, picking_language=detour.why == LANGUAGE)
         match classify(msg, at, turn.offered):
             case Command(name):
                 await self._command(tx, turn, msg, now, name)
@@ -422,10 +433,13 @@ class Dispatcher:
                 await self._pick_language(tx, turn, replace(msg, payload=payload), now, detour)
             case Press(payload) if payload == CONTINUE:
                 turn.detour = None
-                if detour.pending is None:
+                if not detour.pending:
                     await self._ask(tx, turn, msg, now)
-                else:
-                    await self._step(tx, turn, replay(detour.pending, msg), now)
+                for kept in detour.pending:
+                    await self._step(tx, turn, replay(kept, msg), now)
+            case Text():
+                turn.detour = detour.keeping(msg)
+                await self._ask(tx, turn, msg, now)
             case _:  # START_OVER, the one other button on offer
                 t = self._translator(turn.citizen, msg)
                 turn.replies.append(Reply(t("draft.dropped")))
@@ -498,7 +512,7 @@ class Dispatcher:
         t = self._translator(turn.citizen, msg)
         citizen = turn.citizen
         in_flow = turn.flow != self.home[0]
-        pending = turn.detour.pending if turn.detour is not None else None
+        pending = turn.detour.pending if turn.detour is not None else ()
         if command is Word.START and self._keeps_draft(turn):
             # Not a silent loss: "continue or start over?" (start over shows the welcome).
             turn.detour = Detour(RESUME, pending)
@@ -600,7 +614,7 @@ class Dispatcher:
         """ "You have an unfinished complaint: continue / start over", and what becomes of
         the message that is waiting, if one is."""
         lines = [ctx.t(self.flows[ctx.flow].resume or "draft.resume")]
-        if detour.pending is not None:
+        if detour.pending:
             lines.append(ctx.t("draft.pending"))
         buttons = (
             ctx.button("draft.continue", CONTINUE),

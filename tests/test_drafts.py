@@ -47,6 +47,24 @@ async def test_a_draft_idle_for_hours_is_offered_back_and_the_message_waits_for_
     assert found[2]["description"] == STORY[lang]
 
 
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_a_long_text_split_in_two_after_a_silence_is_kept_whole(
+    new_chat, runtime: Runtime, clock: Clock, lang: str
+) -> None:
+    """Telegram splits a long paste: both parts wait for "continue", neither is refused."""
+    chat: Chat = new_chat(lang=lang)
+    await to_describe(chat, lang)
+    clock.advance(hours=1)
+    tail = "... " + STORY[lang]
+    await chat.send(STORY[lang])
+    await chat.send(tail)
+    assert [b.payload for b in chat.buttons] == ["draft:continue", "draft:start_over"]
+    await chat.press_payload("draft:continue")
+    found = await session(runtime, chat)
+    assert found is not None and found[1] == "more"
+    assert found[2]["description"] == f"{STORY[lang]}\n\n{tail}"
+
+
 async def test_start_over_after_a_silence_deletes_the_draft_and_says_so(
     new_chat, runtime: Runtime, clock: Clock, catalogs: Catalogs
 ) -> None:

@@ -37,7 +37,7 @@ async def test_on_whatsapp_a_description_sent_after_a_silence_is_kept_by_continu
     clock.advance(hours=3)
     await chat.send(STORY["ru"])
     assert "У вас есть незаконченная жалоба" in chat.text
-    assert "Последнее сообщение сохранено" in chat.text
+    assert "Присланное после перерыва сохранено" in chat.text
     assert "1. ▶️ Продолжить" in chat.text and "2. 🗑 Начать заново" in chat.text
     await chat.send("1")
     assert f"{len(STORY['ru'])} символ" in chat.text  # the description, counted
