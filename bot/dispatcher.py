@@ -432,11 +432,7 @@ class Dispatcher:
             case Press(payload) if detour.why == LANGUAGE:
                 await self._pick_language(tx, turn, replace(msg, payload=payload), now, detour)
             case Press(payload) if payload == CONTINUE:
-                turn.detour = None
-                if not detour.pending:
-                    await self._ask(tx, turn, msg, now)
-                for kept in detour.pending:
-                    await self._step(tx, turn, replay(kept, msg), now)
+                await self._continue(tx, turn, msg, now, detour)
             case Text():
                 turn.detour = detour.keeping(msg)
                 await self._ask(tx, turn, msg, now)
@@ -444,6 +440,16 @@ class Dispatcher:
                 t = self._translator(turn.citizen, msg)
                 turn.replies.append(Reply(t("draft.dropped")))
                 await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+
+    async def _continue(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, detour: Detour
+    ) -> None:
+        """Back to the step the detour was asked over: what waited answers it, in order."""
+        turn.detour = None
+        if not detour.pending:
+            await self._ask(tx, turn, msg, now)
+        for kept in detour.pending:
+            await self._step(tx, turn, replay(kept, msg), now)
 
     async def _pick_language(
         self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, detour: Detour
@@ -524,8 +530,7 @@ class Dispatcher:
                 turn.replies.append(Reply(t("nav.cancelled")))
             await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
         elif command is Word.BACK and turn.detour is not None:
-            turn.detour = None  # back to the step the detour was asked over
-            await self._ask(tx, turn, msg, now)
+            await self._continue(tx, turn, msg, now, turn.detour)
         elif command is Word.BACK:
             if turn.history:
                 turn.state = turn.history.pop()

@@ -65,6 +65,18 @@ async def test_a_long_text_split_in_two_after_a_silence_is_kept_whole(
     assert found[2]["description"] == f"{STORY[lang]}\n\n{tail}"
 
 
+async def test_back_at_continue_or_start_over_is_continue(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    chat: Chat = new_chat(lang="kk")
+    await to_describe(chat, "kk")
+    clock.advance(hours=2)
+    await chat.send(STORY["kk"])
+    await chat.send("артқа")
+    found = await session(runtime, chat)
+    assert found is not None and found[2]["description"] == STORY["kk"]
+
+
 async def test_start_over_after_a_silence_deletes_the_draft_and_says_so(
     new_chat, runtime: Runtime, clock: Clock, catalogs: Catalogs
 ) -> None:
