@@ -419,6 +419,7 @@ class Dispatcher:
     ) -> None:
         """An answer to the detour's question: the step again (with the language chosen, or
         the message that waited), or the draft dropped on "start over"."""
+        turn.idle = False  # a silence before this answer changes nothing: it answers the detour
         # While "continue or start over?" waits, more of what was being sent is kept too.
         accepts = BUTTONS_ONLY if detour.why == LANGUAGE else KEEPS
         at = Position(accepts, picking_language=detour.why == LANGUAGE)
@@ -520,7 +521,7 @@ class Dispatcher:
         in_flow = turn.flow != self.home[0]
         pending = turn.detour.pending if turn.detour is not None else ()
         if command is Word.START and self._keeps_draft(turn):
-            # Not a silent loss: "continue or start over?" (start over shows the welcome).
+            # Not a silent loss: "continue or start over?" first.
             turn.detour = Detour(RESUME, pending)
             await self._ask(tx, turn, msg, now)
         elif command is Word.START:
@@ -616,8 +617,8 @@ class Dispatcher:
         await self._ask(tx, turn, msg, now)
 
     def _resume_question(self, ctx: Context, detour: Detour) -> Reply:
-        """ "You have an unfinished complaint: continue / start over", and what becomes of
-        the message that is waiting, if one is."""
+        """The one line "You have an unfinished complaint: continue / start over", and what
+        becomes of the messages that wait, if any do."""
         lines = [ctx.t(self.flows[ctx.flow].resume or "draft.resume")]
         if detour.pending:
             lines.append(ctx.t("draft.pending"))

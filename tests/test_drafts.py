@@ -77,6 +77,20 @@ async def test_back_at_continue_or_start_over_is_continue(
     assert found is not None and found[2]["description"] == STORY["kk"]
 
 
+async def test_continue_pressed_after_another_silence_still_continues(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    chat: Chat = new_chat(lang="ru")
+    await to_describe(chat, "ru")
+    clock.advance(hours=2)
+    await chat.send(STORY["ru"])
+    clock.advance(days=1)
+    await chat.press_payload("draft:continue")
+    assert "more:next" in [b.payload for b in chat.buttons]
+    found = await session(runtime, chat)
+    assert found is not None and found[2]["description"] == STORY["ru"]
+
+
 async def test_start_over_after_a_silence_deletes_the_draft_and_says_so(
     new_chat, runtime: Runtime, clock: Clock, catalogs: Catalogs
 ) -> None:
