@@ -303,3 +303,31 @@ async def test_main_menu_says_stopped_only_when_a_draft_is_dropped(
     await chat.press_payload("cat:healthcare")
     await chat.send("меню")
     assert chat.text.startswith(t("nav.cancelled"))
+
+
+async def test_start_mid_tip_asks_before_dropping_the_report(
+    new_chat, runtime: Runtime, catalogs: Catalogs
+) -> None:
+    chat: Chat = new_chat(lang="en")
+    await to_notice(chat, "en")
+    await chat.press_payload("tip:anon")
+    await chat.send(WHAT["en"])
+    await chat.send("/start")
+    assert chat.text == catalogs["en"]("tip.resume")
+    await chat.press_payload("draft:continue")
+    assert catalogs["en"]("tip.ask_who") in chat.text
+
+
+async def test_an_idle_rating_is_offered_back(
+    new_chat, runtime: Runtime, clock: Clock, catalogs: Catalogs
+) -> None:
+    chat: Chat = new_chat(lang="kk")
+    await start_in(chat, "kk")
+    await chat.press_payload("flow:feedback")
+    await chat.press_payload(chat.buttons[0].payload)  # a service
+    clock.advance(hours=6)
+    await chat.send("Астана")
+    assert catalogs["kk"]("feedback.resume") in chat.text
+    await chat.press("Жалғастыру")
+    found = await session(runtime, chat)
+    assert found is not None and found[2]["region"] == "astana"
