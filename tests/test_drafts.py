@@ -13,7 +13,7 @@ from bot.maintenance import purge
 from bot.runtime import Runtime
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
-from tests.test_complaint import STORY, ticket_count, to_describe, to_summary
+from tests.test_complaint import STORY, attach, ticket_count, to_describe, to_summary
 from tests.test_tip import WHAT, fill_tip, tickets, to_notice
 
 
@@ -331,3 +331,19 @@ async def test_an_idle_rating_is_offered_back(
     await chat.press("Жалғастыру")
     found = await session(runtime, chat)
     assert found is not None and found[2]["region"] == "astana"
+
+
+async def test_a_file_sent_after_a_silence_waits_and_is_kept_as_evidence(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    chat: Chat = new_chat(lang="en")
+    await to_describe(chat, "en")
+    await chat.send(STORY["en"])
+    await chat.press_payload("more:next")
+    clock.advance(hours=3)
+    scan = await attach(runtime)
+    await chat.send(attachments=[scan])
+    await chat.press_payload("draft:continue")
+    found = await session(runtime, chat)
+    assert found is not None and found[1] == "evidence"
+    assert [f["blob_id"] for f in found[2]["files"]] == [scan.blob_id]
