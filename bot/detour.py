@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.domain import Attachment, AttachmentKind, Inbound, Location
-from bot.flow import BUTTONS, FILES, LOCATION, TEXT
+from bot.flow import BUTTONS, FILES, LOCATION, SUBMITTED, TEXT
 
 RESUME = "resume"  # "You have an unfinished complaint: continue / start over"
 LANGUAGE = "language"  # the language choice, then the step again in the new language
@@ -78,5 +78,8 @@ def replay(kept: dict[str, Any], msg: Inbound) -> Inbound:
 
 
 def has_draft(data: dict[str, Any]) -> bool:
-    """Whether a flow's data holds anything the citizen gave (not just bookkeeping)."""
-    return any(value not in (None, False, "", [], {}) for value in data.values())
+    """Whether a flow's data holds anything the citizen gave (not just bookkeeping) that
+    has not been filed yet."""
+    return not data.get(SUBMITTED) and any(
+        value not in (None, False, "", [], {}) for value in data.values()
+    )

@@ -41,6 +41,10 @@ BUTTONS_ONLY = frozenset({BUTTONS})
 HOME = "home"  # the main menu: where a flow ends and where "menu" and "cancel" lead
 PICK_LANGUAGE = "pick_language"  # the language choice: first contact and "language"
 
+# The data key a flow sets once what the citizen gave has been filed: what is left of the
+# conversation (an offer after a rating) holds no draft to keep or to lose (bot/detour.py).
+SUBMITTED = "submitted"
+
 # A button on a message sent outside the conversation (a staff message's "Answer") opens
 # a step directly: "link:<flow>:<state>:<number>". Only a step that declares `opens` (the
 # data key the number goes into) can be opened so, and it checks the number itself.

@@ -14,6 +14,7 @@ from bot.runtime import Runtime
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_complaint import STORY, attach, ticket_count, to_describe, to_summary
+from tests.test_feedback import to_tip_offer
 from tests.test_tip import WHAT, fill_tip, tickets, to_notice
 
 
@@ -347,3 +348,13 @@ async def test_a_file_sent_after_a_silence_waits_and_is_kept_as_evidence(
     found = await session(runtime, chat)
     assert found is not None and found[1] == "evidence"
     assert [f["blob_id"] for f in found[2]["files"]] == [scan.blob_id]
+
+
+async def test_main_menu_after_a_rating_was_stored_says_nothing_was_stopped(
+    new_chat, catalogs: Catalogs
+) -> None:
+    chat: Chat = new_chat(lang="ru")
+    await to_tip_offer(chat)  # the rating is stored; only the offer of a report is left
+    await chat.send("меню")
+    assert catalogs["ru"]("nav.cancelled") not in chat.text
+    assert chat.text.startswith(catalogs["ru"]("menu.title"))
