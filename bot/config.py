@@ -49,6 +49,9 @@ class Settings:
     data_key: str | None = None
     default_language: str = "kk"
     session_idle_minutes: int = 30
+    # An idle draft (a complaint, a rating) waits this long for the citizen to resume it;
+    # a corruption report's draft does not (docs/THREAT_MODEL.md).
+    draft_keep_days: int = 7
     # A staff sign-in lasts at most this long, however busy (idle: 30 minutes).
     staff_session_hours: int = 12
     # An API token stops working this many days after it was made (its owner makes another).
@@ -201,6 +204,7 @@ def load_settings(
         session_idle_minutes=parse(
             "SESSION_IDLE_MINUTES", _int_range(1, 24 * 60), "minutes from 1 to 1440"
         ),
+        draft_keep_days=parse("DRAFT_KEEP_DAYS", _int_range(1, 90), "days from 1 to 90"),
         staff_session_hours=parse(
             "STAFF_SESSION_HOURS", _int_range(1, 7 * 24), "hours from 1 to 168"
         ),

@@ -21,10 +21,30 @@ from bot.classify import Command, Link, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.config import Settings
 from bot.crypto import DataCipher
+from bot.detour import (
+    CONTINUE,
+    KEEPS,
+    LANGUAGE,
+    RESUME,
+    START_OVER,
+    Detour,
+    has_draft,
+    replay,
+)
 from bot.domain import Button, Channel, Inbound, Reply
 from bot.errors import UserInputError
 from bot.flood import FloodGate
-from bot.flow import FREE_TEXT, HOME, PICK_LANGUAGE, Context, Flow, Go, State, parse_link
+from bot.flow import (
+    BUTTONS_ONLY,
+    FREE_TEXT,
+    HOME,
+    PICK_LANGUAGE,
+    Context,
+    Flow,
+    Go,
+    State,
+    parse_link,
+)
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.link_options import NUMBERED, has_links, number_links, without_links
 from bot.metrics import Metrics
@@ -49,14 +69,16 @@ def session_record(
     data: dict[str, Any],
     history: Sequence[str],
     offered: Sequence[Button],
+    detour: Detour | None = None,
 ) -> SessionRecord:
     """A session as the dispatcher keeps it; also how the bot opens a conversation itself
     (the question after a closing), so that the buttons it sent are the ones on offer."""
     # A tuple of strings: the store encodes each distinct list of buttons once.
     buttons = tuple((b.payload, b.label, b.aliases) for b in offered)
-    return SessionRecord(
-        citizen_id, flow, state, {"d": data, "h": list(history[-20:]), "o": buttons}
-    )
+    kept: dict[str, Any] = {"d": data, "h": list(history[-20:]), "o": buttons}
+    if detour is not None:
+        kept["p"] = detour.dump()
+    return SessionRecord(citizen_id, flow, state, kept)
 
 
 @dataclass(slots=True)
@@ -75,6 +97,10 @@ class _Turn:
     discard: list[str] = field(default_factory=list)
     # The session had expired: the note and the main menu answer this message.
     expired: bool = False
+    # The session went idle holding a draft: this message first asks to continue it.
+    idle: bool = False
+    # A question asked over the step, which waits with its draft (bot/detour.py).
+    detour: Detour | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +196,7 @@ class Dispatcher:
         self.files = files
         self.flood = FloodGate(settings.flood_burst, settings.flood_per_second)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
+        self.draft_keep = timedelta(days=settings.draft_keep_days)
         self._locks = ChatLocks()
         # Dedupe keys of messages this process finished, so a repeat is known before flood
         # control; the processed_ids claim in the step stays the rule across restarts.
@@ -322,7 +349,13 @@ class Dispatcher:
         saved_at = record.updated_at if record is not None else None
         if saved_at is None or now - saved_at <= self.idle:
             return turn
-        if turn.flow == self.home[0] or self.flows[turn.flow].lasting:
+        flow = self.flows[turn.flow]
+        if turn.flow == self.home[0] or flow.lasting:
+            return turn
+        # Kept for resuming, unless older than the clean-up lets a draft live; a corruption
+        # report's draft is not kept past the silence (docs/THREAT_MODEL.md).
+        if self._keeps_draft(turn) and not flow.sensitive and now - saved_at <= self.draft_keep:
+            turn.idle = True
             return turn
         t = self._translator(citizen, None)
         minutes = self.settings.session_idle_minutes
@@ -348,6 +381,7 @@ class Dispatcher:
             dict(stored.get("d", {})),
             list(stored.get("h", [])),
             [Button(p, label, tuple(aliases)) for p, label, aliases in stored.get("o", [])],
+            detour=Detour.load(stored.get("p")),
         )
 
     @asynccontextmanager
@@ -394,7 +428,13 @@ class Dispatcher:
             await tx.sessions.delete(turn.citizen.id)
             return
         record = session_record(
-            turn.citizen.id, turn.flow, turn.state, turn.data, turn.history, turn.offered
+            turn.citizen.id,
+            turn.flow,
+            turn.state,
+            turn.data,
+            turn.history,
+            turn.offered,
+            turn.detour,
         )
         await tx.sessions.save(record, now=now, reply=reply)
 
@@ -405,6 +445,9 @@ class Dispatcher:
             said = len(turn.replies)
             await self._ask(tx, turn, msg, now)
             del turn.replies[said:]
+        if turn.detour is not None:
+            await self._in_detour(tx, turn, msg, now, turn.detour)
+            return
         state = self.flows[turn.flow].states[turn.state]
         at = Position(
             state.accepts,
@@ -412,7 +455,13 @@ class Dispatcher:
             picking_language=(turn.flow, turn.state) == self.language,
             expired=turn.expired,
         )
-        match classify(msg, at, turn.offered):
+        outcome = classify(msg, at, turn.offered)
+        if turn.idle and not isinstance(outcome, Command | Link):
+            # Back after a silence: the draft is offered again, and this message waits.
+            turn.detour = Detour(RESUME).keeping(msg)
+            await self._ask(tx, turn, msg, now)
+            return
+        match outcome:
             case Command(name):
                 await self._command(tx, turn, msg, now, name)
             case Refusal(msgid):
@@ -423,6 +472,61 @@ class Dispatcher:
                 await self._link(tx, turn, msg, now, payload)
             case Text():
                 await self._run(tx, turn, msg, now, state)
+
+    async def _in_detour(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, detour: Detour
+    ) -> None:
+        """An answer to the detour's question: the step again (with the language chosen, or
+        the message that waited), or the draft dropped on "start over"."""
+        turn.idle = False  # a silence before this answer changes nothing: it answers the detour
+        # While "continue or start over?" waits, more of what was being sent is kept too.
+        accepts = BUTTONS_ONLY if detour.why == LANGUAGE else KEEPS
+        at = Position(accepts, picking_language=detour.why == LANGUAGE)
+        match classify(msg, at, turn.offered):
+            case Command(name):
+                await self._command(tx, turn, msg, now, name)
+            case Link(payload):
+                await self._link(tx, turn, msg, now, payload)
+            case Refusal(msgid):
+                await self._refuse(tx, turn, msg, now, msgid)
+            case Press(payload) if detour.why == LANGUAGE:
+                await self._pick_language(tx, turn, replace(msg, payload=payload), now, detour)
+            case Press(payload) if payload == CONTINUE:
+                await self._continue(tx, turn, msg, now, detour)
+            case Text():
+                turn.detour = detour.keeping(msg)
+                await self._ask(tx, turn, msg, now)
+            case _:  # START_OVER, the one other button on offer
+                t = self._translator(turn.citizen, msg)
+                turn.replies.append(Reply(t("draft.dropped")))
+                await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+
+    async def _continue(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, detour: Detour
+    ) -> None:
+        """Back to the step the detour was asked over: what waited answers it, in order."""
+        turn.detour = None
+        if not detour.pending:
+            await self._ask(tx, turn, msg, now)
+        for kept in detour.pending:
+            await self._step(tx, turn, replay(kept, msg), now)
+
+    async def _pick_language(
+        self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, detour: Detour
+    ) -> None:
+        """The language step's own handler, on data of its own: the flow's draft stays as it
+        was, and its question is asked again in the language chosen."""
+        state = self.flows[self.language[0]].states[self.language[1]]
+        assert state.handler is not None
+        ctx = self._context(tx, turn, msg, now, at=self.language, data={})
+        try:
+            go = await state.handler(msg, ctx)
+        except UserInputError as err:
+            turn.replies.append(Reply(ctx.t.gettext(err.msgid, **err.params)))
+        else:
+            turn.replies.extend(go.say)
+            turn.detour = Detour(RESUME, detour.pending) if detour.pending else None
+        await self._ask(tx, turn, msg, now)
 
     async def _run(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, state: State) -> None:
         """Hand the message to the step and apply its verdict; a `UserInputError` is said
@@ -474,26 +578,33 @@ class Dispatcher:
         t = self._translator(turn.citizen, msg)
         citizen = turn.citizen
         in_flow = turn.flow != self.home[0]
-        if command is Word.START:
+        pending = turn.detour.pending if turn.detour is not None else ()
+        if command is Word.START and self._keeps_draft(turn):
+            # Not a silent loss: "continue or start over?" first.
+            turn.detour = Detour(RESUME, pending)
+            await self._ask(tx, turn, msg, now)
+        elif command is Word.START:
             await self._enter(tx, turn, msg, now, *self.home, {"welcome": True}, reset=True)
         elif command in (Word.MENU, Word.CANCEL):
-            if in_flow:
+            if self._keeps_draft(turn):
                 turn.replies.append(Reply(t("nav.cancelled")))
             elif command is Word.CANCEL:
                 # «стоп» at the menu: say what it would do, and which word stops the news.
                 turn.replies.append(Reply(t("nav.nothing_to_cancel")))
             await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+        elif command is Word.BACK and turn.detour is not None:
+            await self._continue(tx, turn, msg, now, turn.detour)
         elif command is Word.BACK:
             if turn.history:
                 turn.state = turn.history.pop()
                 await self._ask(tx, turn, msg, now)
             else:
                 await self._enter(tx, turn, msg, now, *self.home, {}, reset=True)
+        elif command is Word.LANGUAGE and in_flow and citizen.locale is not None:
+            # The language is chosen over the step: then the same question, in it.
+            turn.detour = Detour(LANGUAGE, pending)
+            await self._ask(tx, turn, msg, now)
         elif command is Word.LANGUAGE:
-            # Say so: the draft is not carried across the language choice (on first
-            # contact there is no draft, nor a language to say it in).
-            if in_flow and citizen.locale is not None:
-                turn.replies.append(Reply(t("nav.cancelled")))
             await self._enter(tx, turn, msg, now, *self.language, {}, reset=True)
         elif command is Word.HELP:
             turn.replies.append(Reply(t("help.text", **self.refdata.agency.about(t.lang))))
@@ -511,7 +622,7 @@ class Dispatcher:
         if link is None or state is None or state.opens is None:
             await self._refuse(tx, turn, msg, now, "input.stale_button")
             return
-        if turn.flow != self.home[0] and (turn.flow, turn.state) != (link[0], link[1]):
+        if self._keeps_draft(turn) and (turn.flow, turn.state) != (link[0], link[1]):
             turn.replies.append(Reply(self._translator(turn.citizen, msg)("nav.cancelled")))
         data = {state.opens: link[2]}
         await self._enter(tx, turn, msg, now, link[0], link[1], data, reset=True)
@@ -530,18 +641,27 @@ class Dispatcher:
         ask: bool = True,
     ) -> None:
         turn.flow, turn.state, turn.data = flow, state, data
+        turn.detour = None
         if reset:
             turn.history = []
         if ask:
             await self._ask(tx, turn, msg, now)
 
     async def _ask(self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime) -> None:
-        """Append the current state's question; its buttons become the offered ones."""
-        state = self.flows[turn.flow].states[turn.state]
-        assert state.prompt is not None
-        ctx = self._context(tx, turn, msg, now)
-        asked = await state.prompt(ctx)
-        turn.data = ctx.data
+        """Append the current state's question (or the detour's, asked over it); its
+        buttons become the offered ones."""
+        if turn.detour is not None and turn.detour.why == LANGUAGE:
+            state = self.flows[self.language[0]].states[self.language[1]]
+            assert state.prompt is not None
+            asked = await state.prompt(self._context(tx, turn, msg, now, at=self.language, data={}))
+        elif turn.detour is not None:
+            asked = self._resume_question(self._context(tx, turn, msg, now), turn.detour)
+        else:
+            state = self.flows[turn.flow].states[turn.state]
+            assert state.prompt is not None
+            ctx = self._context(tx, turn, msg, now)
+            asked = await state.prompt(ctx)
+            turn.data = ctx.data
         replies = [asked] if isinstance(asked, Reply) else list(asked)
         turn.replies.extend(replies)
         turn.offered = [b for r in replies for b in r.buttons]
@@ -557,20 +677,48 @@ class Dispatcher:
             turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
         await self._ask(tx, turn, msg, now)
 
-    def _context(self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime) -> Context:
+    def _resume_question(self, ctx: Context, detour: Detour) -> Reply:
+        """The one line "You have an unfinished complaint: continue / start over", and what
+        becomes of the messages that wait, if any do."""
+        lines = [ctx.t(self.flows[ctx.flow].resume or "draft.resume")]
+        if detour.pending:
+            lines.append(ctx.t("draft.pending"))
+        buttons = (
+            ctx.button("draft.continue", CONTINUE),
+            ctx.button("draft.start_over", START_OVER),
+        )
+        return Reply("\n".join(lines), buttons)
+
+    def _keeps_draft(self, turn: _Turn) -> bool:
+        """Whether the conversation holds a draft the citizen would lose by leaving it."""
+        flow = self.flows[turn.flow]
+        return flow.resume is not None and has_draft(turn.data)
+
+    def _context(
+        self,
+        tx: Tx,
+        turn: _Turn,
+        msg: Inbound | None,
+        now: datetime,
+        *,
+        at: tuple[str, str] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Context:
+        """What a step is handed; `at` and `data` for a step run over another (a detour)."""
+        flow, state = at or (turn.flow, turn.state)
         return Context(
             t=self._translator(turn.citizen, msg),
             catalogs=self.catalogs,
             citizen=turn.citizen,
-            data=turn.data,
+            data=turn.data if data is None else data,
             tx=tx,
             now=now,
             settings=self.settings,
             refdata=self.refdata,
             cipher=self.cipher,
             flows=self.flows,
-            flow=turn.flow,
-            state=turn.state,
+            flow=flow,
+            state=state,
             history=turn.history,
             files=self.files,
         )

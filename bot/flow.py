@@ -41,6 +41,10 @@ BUTTONS_ONLY = frozenset({BUTTONS})
 HOME = "home"  # the main menu: where a flow ends and where "menu" and "cancel" lead
 PICK_LANGUAGE = "pick_language"  # the language choice: first contact and "language"
 
+# The data key a flow sets once what the citizen gave has been filed: what is left of the
+# conversation (an offer after a rating) holds no draft to keep or to lose (bot/detour.py).
+SUBMITTED = "submitted"
+
 # A button on a message sent outside the conversation (a staff message's "Answer") opens
 # a step directly: "link:<flow>:<state>:<number>". Only a step that declares `opens` (the
 # data key the number goes into) can be opened so, and it checks the number itself.
@@ -99,6 +103,9 @@ class Flow:
     than its use (its replies are deleted once sent), since it could tie a chat to a tip.
     `lasting`: a question the bot asked on its own (after a closing), which the citizen
     may answer hours later: the session is not closed when it goes idle.
+    `resume`: the flow holds a draft, and this msgid says so ("You have an unfinished
+    complaint"): after a silence, or on /start, the citizen is asked to continue it or
+    start over (bot/detour.py) instead of losing it.
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class Flow:
         menu_order: int = 100,
         sensitive: bool = False,
         lasting: bool = False,
+        resume: str | None = None,
     ) -> None:
         self.name = name
         self.entry = entry
@@ -117,6 +125,7 @@ class Flow:
         self.menu_order = menu_order
         self.sensitive = sensitive
         self.lasting = lasting
+        self.resume = resume
         self.states: dict[str, State] = {}
 
     def _state(self, name: str) -> State:

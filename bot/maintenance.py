@@ -3,9 +3,9 @@
 - A conversation inside a corruption report (a draft tip, or a tip opened by its receipt)
   is deleted as soon as it goes idle: such a session is the only thing that could tie a
   chat to a tip, so it must not wait for the citizen's next message.
-- Other conversations are deleted a day after they went idle (until then the citizen is
-  told, on their next message, that the conversation was closed); a question the bot
-  asked on its own (`lasting`: was the problem solved?) waits LASTING_KEEP.
+- Other conversations, and the drafts in them, are deleted DRAFT_KEEP_DAYS after they went
+  idle (until then the citizen's next message offers to continue the draft); a question
+  the bot asked on its own (`lasting`: was the problem solved?) waits LASTING_KEEP.
 - Staff console sessions once they have ended (idle, or too long after sign-in): the
   console refuses them anyway, but an investigator's holds the tip key (wrapped under
   the cookie's session id).
@@ -37,7 +37,6 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
-SESSION_KEEP = timedelta(days=1)
 # Longer than the 10 working days in which "not solved" reopens a ticket, holidays included.
 LASTING_KEEP = timedelta(days=30)
 # Deletes of what only a tip's conversation or an investigator's key holds.
@@ -49,7 +48,9 @@ SWEEP_EVERY = timedelta(hours=1)
 
 def draft_lifetime(settings: Settings) -> timedelta:
     """How long an idle conversation (and the draft in it) is kept: `purge` deletes it then."""
-    return max(timedelta(minutes=settings.session_idle_minutes), SESSION_KEEP)
+    return max(
+        timedelta(minutes=settings.session_idle_minutes), timedelta(days=settings.draft_keep_days)
+    )
 
 
 async def purge(

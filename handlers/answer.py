@@ -26,7 +26,7 @@ from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
 from bot.storage.records import AttachmentRef, Ticket
 from handlers.evidence import KINDS
 
-FLOW = Flow("answer", entry="which")
+FLOW = Flow("answer", entry="which", resume="status.answer_resume")
 
 MAX_ANSWER = 4000
 PAYLOAD_PREFIX = "a:"

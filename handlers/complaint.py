@@ -8,7 +8,7 @@ stateDiagram-v2
     region --> describe: a region (button or typed name)
     describe --> more: 30..4000 characters (longer: cut, kept, said so)
     more --> more: more text is appended (Telegram splits long texts)
-    more --> describe: "Start over"
+    more --> describe: "Start over" (the text stays until a new one replaces it)
     more --> evidence: "Continue"
     evidence --> evidence: files or a location (handlers/evidence.py)
     evidence --> name: "Done" / "Skip"
@@ -17,7 +17,8 @@ stateDiagram-v2
     iin --> summary: a valid IIN or "Skip"
     summary --> edit: "Edit a field"
     edit --> category: ...one field; its step returns straight to the summary
-    summary --> [*]: "Confirm" files the ticket / "Cancel"
+    summary --> summary: "Cancel" asks "delete everything?"; "No, go back"
+    summary --> [*]: "Confirm" files the ticket / "Yes, delete"
 ```
 
 Data keys: category, body, body_text, region, description, files (AttachmentRef fields as
@@ -37,10 +38,16 @@ from bot.i18n import TIMEZONE
 from bot.iin import parse_iin
 from bot.storage.records import TicketDraft
 from bot.tickets import file_ticket
-from handlers import evidence
+from handlers import discard, evidence
 from handlers.pickers import add_region_step
 
-FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
+FLOW = Flow(
+    "complaint",
+    entry="category",
+    menu_title="complaint.menu",
+    menu_order=10,
+    resume="complaint.resume",
+)
 
 MIN_TEXT = 30
 MAX_TEXT = 4000
@@ -108,6 +115,11 @@ add_region_step(FLOW, "region", "complaint.ask_region", then=lambda ctx: _next(c
 
 @FLOW.prompt("describe")
 async def ask_describe(ctx: Context) -> Reply:
+    kept = len(ctx.data.get("description", ""))
+    if kept:
+        # "Start over" or an edit: the text stays until a new one arrives (Back keeps it).
+        again = "complaint.ask_describe_again"
+        return Reply(ctx.t.ngettext(again, again, kept), ctx.nav())
     text = ctx.t("complaint.ask_describe", minimum=MIN_TEXT, limit=ctx.t.number(MAX_TEXT))
     return Reply(text, ctx.nav())
 
@@ -137,11 +149,10 @@ async def ask_more(ctx: Context) -> Reply:
 @FLOW.on("more")
 async def on_more(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "more:clear":
-        ctx.data.pop("description", None)
         return Go(state="describe")
     if msg.payload == "more:next":
         if len(ctx.data.get("description", "")) < MIN_TEXT:
-            # "Start over" then "Back" lands here with nothing kept: ask again.
+            # A draft an earlier version cleared on "Start over": ask for the text again.
             too_short = ctx.reply("complaint.too_short", minimum=MIN_TEXT)
             return Go(state="describe", say=(too_short,))
         return _next(ctx, "evidence")
@@ -273,7 +284,13 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "sum:edit":
         return Go(state="edit")
     if msg.payload == "sum:cancel":
+        return Go(
+            state="summary", ask=False, say=(discard.ask(ctx, yes="sum:drop", no="sum:back"),)
+        )
+    if msg.payload == "sum:drop":
         return Go(state=None, say=(Reply(ctx.t("nav.cancelled")),))
+    if msg.payload == "sum:back":
+        return Go(state="summary")
     d = ctx.data
     details: dict[str, Any] = {"applicant_name": d["name"]}
     if d.get("iin"):

@@ -35,12 +35,18 @@ from __future__ import annotations
 
 from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS_ONLY, TEXT_OR_BUTTONS, Context, Flow, Go
+from bot.flow import BUTTONS_ONLY, SUBMITTED, TEXT_OR_BUTTONS, Context, Flow, Go
 from bot.storage.records import RatingRecord, TicketDraft
 from bot.tickets import file_ticket
 from handlers.pickers import add_region_step
 
-FLOW = Flow("feedback", entry="category", menu_title="feedback.menu", menu_order=20)
+FLOW = Flow(
+    "feedback",
+    entry="category",
+    menu_title="feedback.menu",
+    menu_order=20,
+    resume="feedback.resume",
+)
 
 REASONS = ("wait", "rude", "bribe", "wrong", "lost", "other")
 BRIBE = "bribe"
@@ -211,7 +217,7 @@ def _comment_needed(ctx: Context) -> bool:
 
 @FLOW.on("comment", accepts=TEXT_OR_BUTTONS)
 async def on_comment(msg: Inbound, ctx: Context) -> Go:
-    if ctx.data.get("stored"):
+    if ctx.data.get(SUBMITTED):
         # Reached again with "back" from the offer below: never store a rating twice.
         return Go(state=None, say=(ctx.reply("feedback.already_stored"),))
     if msg.payload == "fb:skip" and not _comment_needed(ctx):
@@ -291,7 +297,7 @@ async def _store(ctx: Context) -> Reply:
         ticket_id=ticket.id if ticket else None,
     )
     await ctx.tx.tickets.add_rating(record, now=ctx.now)
-    data["stored"] = True
+    data[SUBMITTED] = True
     if ticket is not None:
         assert ticket.due_on is not None
         data["reference"] = ticket.reference

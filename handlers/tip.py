@@ -12,7 +12,7 @@ stateDiagram-v2
     [*] --> notice: data {"prefill": {region, subject, category, what}} optional
     notice --> notice: tip:more (what anonymous and confidential mean, in full)
     notice --> what: tip:anon, tip:conf
-    what --> who: text (20..4000), or tip:keep for carried-over text
+    what --> who: text (20..4000; added to carried-over text), or tip:keep
     who --> where: body:CODE or typed (skipped when carried over)
     where --> when: reg:CODE (skipped when carried over)
     when --> amount: text, or tip:skip
@@ -23,7 +23,8 @@ stateDiagram-v2
     contact --> summary: typed name and phone, or tip:chat
     summary --> edit: tip:edit
     edit --> summary: ed:FIELD, that step, then back here
-    summary --> [*]: tip:ok (receipt, or reference), tip:cancel
+    summary --> summary: tip:cancel asks first; tip:back
+    summary --> [*]: tip:ok (receipt, or reference), tip:drop
 ```
 
 Data keys: privacy, what, who, body, region, when, amount, category, files, contact,
@@ -51,10 +52,17 @@ from bot.flow import (
 from bot.reference import format_receipt, new_receipt, new_reference
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
 from bot.workdays import add_working_days
-from handlers import evidence
+from handlers import discard, evidence
 from handlers.pickers import add_region_step
 
-FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30, sensitive=True)
+FLOW = Flow(
+    "tip",
+    entry="notice",
+    menu_title="tip.menu",
+    menu_order=30,
+    sensitive=True,
+    resume="tip.resume",
+)
 
 WHAT_MIN, WHAT_MAX = 20, 4000
 SHORT_MAX = 300
@@ -170,6 +178,9 @@ async def on_what(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "tip:keep" and ctx.data.get("what"):
         return _next(ctx, "what")
     text = _clean(msg.text)
+    if ctx.data.get("what") and text:
+        # Typed under a description already given: an addition, never a replacement.
+        text = f"{ctx.data['what']}\n\n{text}"
     if len(text) < WHAT_MIN:
         raise UserInputError("tip.what_short", min=WHAT_MIN)
     if len(text) > WHAT_MAX:
@@ -347,7 +358,13 @@ async def on_summary(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "tip:edit":
         return Go(state="edit")
     if msg.payload == "tip:cancel":
+        return Go(
+            state="summary", ask=False, say=(discard.ask(ctx, yes="tip:drop", no="tip:back"),)
+        )
+    if msg.payload == "tip:drop":
         return Go(state=None, forget=True, say=(Reply(ctx.t("tip.cancelled")),))
+    if msg.payload == "tip:back":
+        return Go(state="summary")
     if msg.payload != "tip:ok":
         raise UserInputError("input.use_buttons")
     if ctx.data.get("privacy") == ANONYMOUS:

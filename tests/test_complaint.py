@@ -236,6 +236,7 @@ async def test_cancel_at_the_summary_files_nothing(new_chat, runtime: Runtime) -
     chat: Chat = new_chat(lang="kk")
     await to_summary(chat, "kk")
     await chat.press_payload("sum:cancel")
+    await chat.press_payload("sum:drop")
     assert "Ештеңе жіберілген жоқ" in chat.text
     assert await ticket_count(runtime) == 0
 
@@ -500,16 +501,19 @@ async def test_a_sticker_is_answered_in_the_citizens_language(new_chat, lang: st
     assert SAYS[lang]["sticker"] in chat.text
 
 
-async def test_continue_after_start_over_asks_for_the_description_again(new_chat) -> None:
+async def test_start_over_keeps_the_description_until_a_new_one_arrives(new_chat) -> None:
+    """Issue 15: «Начать заново» cleared the text at once, and Back showed "0 characters"."""
     chat = new_chat(lang="en")
     await start_in(chat, "en")
     await chat.press_payload("flow:complaint")
     await chat.press_payload(chat.buttons[0].payload)  # first category
     await chat.press_payload(chat.buttons[0].payload)  # first body
     await chat.send("Astana")
-    await chat.send("At the service centre I waited four hours and was refused.")
+    story = "At the service centre I waited four hours and was refused."
+    await chat.send(story)
     await chat.press_payload("more:clear")
+    assert f"({len(story)} characters)" in chat.text  # says what the new text replaces
     await chat.send("back")
+    assert f"{len(story)} characters" in chat.text and "0 characters" not in chat.text
     await chat.press_payload("more:next")
-    assert "30" in chat.text  # the minimum is named again
-    assert not any(b.payload == "ev:skip" for b in chat.buttons)
+    assert any(b.payload == "ev:skip" for b in chat.buttons)

@@ -36,7 +36,9 @@ class Probe:
     flow: Flow = field(init=False)
 
     def __post_init__(self) -> None:
-        flow = Flow("probe", entry="listen", menu_title="menu.help", menu_order=999)
+        flow = Flow(
+            "probe", entry="listen", menu_title="menu.help", menu_order=999, resume="draft.resume"
+        )
 
         @flow.prompt("listen")
         async def ask(ctx: Context) -> Reply:

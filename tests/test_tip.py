@@ -336,6 +336,7 @@ async def test_cancel_stores_nothing_and_forgets_the_draft(new_chat, runtime: Ru
     await chat.press_payload("tip:anon")
     await fill_tip(chat, runtime, "en")
     await chat.press_payload("tip:cancel")
+    await chat.press_payload("tip:drop")
     assert "Nothing was sent" in chat.text
     assert await tickets(runtime) == []
     async with runtime.storage.read() as tx:
