@@ -259,7 +259,7 @@ async def ask_keep_out(ctx: Context) -> Reply:
 
 @FLOW.on("keep_out", accepts=BUTTONS_ONLY)
 async def on_keep_out(msg: Inbound, ctx: Context) -> Go:
-    if ctx.data.get("stored"):
+    if ctx.data.get(SUBMITTED):
         return Go(state=None, say=(ctx.reply("feedback.already_stored"),))
     if msg.payload not in ("ko:out", "ko:in"):
         raise UserInputError("input.use_buttons")

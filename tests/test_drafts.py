@@ -217,13 +217,13 @@ async def test_start_mid_flow_asks_before_dropping_the_draft(
 
 
 async def test_start_with_nothing_typed_yet_is_the_welcome_as_ever(
-    new_chat, catalogs: Catalogs
+    new_chat, catalogs: Catalogs, runtime
 ) -> None:
     chat: Chat = new_chat(lang="en")
     await start_in(chat, "en")
     await chat.press_payload("flow:complaint")
     await chat.send("/start")
-    assert catalogs["en"]("menu.welcome") in chat.text
+    assert catalogs["en"]("menu.welcome", **runtime.refdata.agency.about("en")) in chat.text
 
 
 # -- one tap -------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ async def test_on_telegram_a_language_change_and_start_mid_flow_keep_the_draft(
         assert "Stopped" not in " ".join(m.get("text", "") for m in citizen.messages[-2:])
         replies = await citizen.press("lang:ru")
         said = "\n".join(m.get("text", "") for m in replies)
-        assert "Готово: буду писать вам по-русски." in said
+        assert "Готово: сообщения будут приходить на русском языке." in said
         assert "more:next" in citizen.keyboard()  # the same question, in Russian
         await citizen.send("/start")
         assert "У вас есть незаконченная жалоба" in citizen.text
