@@ -37,7 +37,7 @@ from bot.iin import parse_iin
 from bot.storage.records import TicketDraft
 from bot.tickets import file_ticket
 from handlers import evidence
-from handlers.pickers import add_region_step
+from handlers.pickers import add_region_step, require_letters
 
 FLOW = Flow("complaint", entry="category", menu_title="complaint.menu", menu_order=10)
 
@@ -92,6 +92,7 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
     text = " ".join(msg.text.split())
     if len(text) < 2 or len(text) > 300:
         raise UserInputError("complaint.body_length")
+    require_letters(text)
     ctx.data["body"], ctx.data["body_text"] = None, text
     return _next(ctx, "region")
 

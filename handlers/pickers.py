@@ -23,6 +23,12 @@ def add_region_step(flow: Flow, name: str, question: str, *, then: Callable[[Con
         return then(ctx)
 
 
+def require_letters(name: str) -> None:
+    """A state body's name as typed must have letters: "99" or "😡😡" names nothing."""
+    if not any(c.isalpha() for c in name):
+        raise UserInputError("input.body_letters")
+
+
 def _region_buttons(ctx: Context) -> tuple[Button, ...]:
     """The 3 cities and 17 regions, each matchable by its name in any language."""
     return tuple(ctx.named_button(r, f"reg:{r.code}") for r in ctx.refdata.regions)

@@ -50,7 +50,7 @@ from bot.reference import format_receipt, new_receipt, new_reference
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
 from bot.workdays import add_working_days
 from handlers import evidence
-from handlers.pickers import add_region_step
+from handlers.pickers import add_region_step, require_letters
 
 FLOW = Flow("tip", entry="notice", menu_title="tip.menu", menu_order=30, sensitive=True)
 
@@ -191,6 +191,7 @@ async def on_who(msg: Inbound, ctx: Context) -> Go:
     text = _clean(msg.text)
     if len(text) < 2 or len(text) > SHORT_MAX:
         raise UserInputError("tip.who_length", max=SHORT_MAX)
+    require_letters(text)
     ctx.data["body"], ctx.data["who"] = None, text
     return _next(ctx, "who")
 
