@@ -44,6 +44,7 @@ async def test_a_body_name_needs_letters(new_chat, runtime, lang: str, flow: str
     else:
         await chat.press_payload("tip:anon")
         await chat.send("Маман құжатты беру үшін ақша сұрады, чек жоқ." * 2)
+        await chat.press_payload("more:next")
     assert any(b.payload.startswith("body:") for b in chat.buttons)
     await chat.send("😡😡")
     assert LETTERS[lang] in chat.text
