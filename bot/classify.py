@@ -74,11 +74,12 @@ Outcome = Command | Press | Link | Text | Refusal
 
 def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
     command = global_command(msg.text, msg.payload)
-    # Where a step says its answer is free text (an answer to staff, an amount), a bare
-    # number is the answer, not "0 = main menu" or the number of a Back/Menu button.
+    # Where a step takes free text (an answer to staff, an amount), a number that is not
+    # on the list is the answer: "0" is not the main menu there. A number on the list is
+    # that option at every step, as the citizen sees it: "2. Back" typed as 2 is Back.
     free_text = FREE_TEXT in at.accepts
-    bare_number = msg.payload is None and msg.text.strip().isdigit()
-    if free_text and bare_number and command is commands.Command.MENU:
+    number = commands.typed_choice(msg.text) if msg.payload is None else None
+    if free_text and number == 0:
         command = None
     if not at.language_known and not at.picking_language:
         # First contact: everything waits until a language is chosen.
@@ -89,10 +90,8 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         return Link(msg.payload)
     typed = match_button(msg.text, offered) if msg.payload is None and offered else None
     if typed is not None and typed.startswith(LINK_PREFIX):
-        if not (free_text and bare_number):
-            # A link numbered after the options on screen (bot/link_options.py), even late.
-            return Link(typed)
-        typed = None  # where the answer is free text, a bare number is the answer
+        # A link numbered after the options on screen (bot/link_options.py), even late.
+        return Link(typed)
     if at.expired:
         # A late answer to a question that is gone: not a choice on the main menu.
         return Refusal(None)
@@ -103,10 +102,11 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         payload = typed
         # "7" typed on WhatsApp for "7) Main menu" is the command, not a flow's answer.
         matched = global_command("", payload) if payload else None
-        if matched is not None and free_text and bare_number:
-            payload = matched = None
         if matched is not None:
             return Command(matched)
+        if payload is None and number is not None and not free_text:
+            # "99" or "-1" under a numbered list is a choice that is not there, not data.
+            return Refusal("input.not_on_list")
     refusal = _refusal(msg, payload, at.accepts)
     if refusal is not None:
         return Refusal(refusal)

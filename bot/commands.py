@@ -59,6 +59,9 @@ _BY_WORD = {word: command for command, words in _WORDS.items() for word in words
 GLOBAL_PREFIX = "g:"  # a button payload that carries a global command, "g:menu"
 _PAYLOADS = {f"{GLOBAL_PREFIX}{command.value}": command for command in Command}
 _PUNCTUATION = re.compile(r"[\s\W_]+", re.UNICODE)
+# A choice typed by number: "2", "2.", "2)", and "-1" or "+5", which choose nothing. At
+# most three digits: longer numbers are answers (an IIN, an amount), never a choice.
+_CHOICE = re.compile(r"([-+−]?)(\d{1,3})[.)]?")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -90,16 +93,24 @@ def command_payload(command: Command) -> str:
     return f"{GLOBAL_PREFIX}{command.value}"
 
 
+def typed_choice(text: str) -> int | None:
+    """The number of the option a typed "2" or "2." chooses; None if it is not a number.
+    A signed "-1" is a number that chooses nothing (0), not option 1."""
+    found = _CHOICE.fullmatch(text.strip())
+    if found is None:
+        return None
+    # \d is any decimal digit ("٣"), all of which int() reads; not "፩", which it refuses.
+    return 0 if found.group(1) else int(found.group(2))
+
+
 def match_button(text: str, offered: Sequence[Button]) -> str | None:
     """The payload of the offered button the citizen meant: "2", "2.", or a label."""
+    number = typed_choice(text)
+    if number is not None:
+        return offered[number - 1].payload if 0 < number <= len(offered) else None
     wanted = normalize(text)
     if not wanted:
         return None
-    # isdecimal, not isdigit: "፩" is a digit int() refuses. No keyboard has 1,000 buttons,
-    # and int() refuses a 4,301-digit string outright.
-    if wanted.isdecimal() and len(wanted) <= 3:
-        index = int(wanted) - 1
-        return offered[index].payload if 0 <= index < len(offered) else None
     for button in offered:
         if wanted in (normalize(label) for label in (button.label, *button.aliases)):
             return button.payload

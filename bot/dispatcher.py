@@ -673,6 +673,7 @@ class Dispatcher:
             limits = {
                 "limit_mb": self.settings.max_attachment_mb,
                 "limit": self.settings.max_attachments,
+                "count": len(turn.offered),
             }
             turn.replies.append(Reply(self._translator(turn.citizen, msg)(msgid, **limits)))
         await self._ask(tx, turn, msg, now)

@@ -30,8 +30,9 @@ TEXT = "text"
 BUTTONS = "buttons"
 FILES = "files"
 LOCATION = "location"
-# The answer is free text in which a bare number is content ("2" as an answer to staff,
-# "0" as an amount): typed numbers are not matched to Back/Menu and "0" is not the menu.
+# The answer is free text in which a number off the list is content ("0" or "7" as an
+# answer to staff, "500" as a sum): it is not refused, and "0" is not the main menu. A
+# number on the list is still its option ("2. Back"), as at every step (bot/classify.py).
 FREE_TEXT = "free_text"
 TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
 BUTTONS_ONLY = frozenset({BUTTONS})

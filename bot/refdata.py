@@ -77,28 +77,32 @@ class RefData:
         regions.sort(key=lambda r: sort_key(locale, _without_region_words(r.name(locale))))
         return (*cities, *regions)
 
-    def match_region(self, text: str) -> Named | None:
-        """The one region a typed name means ("Караганда", "Turkistan obl."), else None.
+    def match_regions(self, text: str) -> tuple[Named, ...]:
+        """The regions a typed name may mean ("Караганда", "Turkistan obl."): one, none,
+        or several where a name is both a city's and a region's ("Алматы", "Almaty"), for
+        the citizen to choose from.
 
         Every typed word must start like a word of one of the region's names (five letters
-        are enough: "Караганда" ~ "Карагандинская"); "Алматы" fits both the city and the
-        region, so it is ambiguous and the citizen is asked to choose.
+        are enough: "Караганда" ~ "Карагандинская"); a typed "city" or "облысы" says which.
         """
         typed = _fold(text)
-        for region in self.regions:  # the exact name in any language ("Алматы облысы")
-            if any(_fold(name) == typed for name in region.names.values()):
-                return region
-        words = [w for w in typed.split() if w not in _REGION_WORDS]
+        words = [w for w in typed.split() if w not in _KIND_WORDS]
+        kinds = {_KIND_WORDS[w] for w in typed.split() if w in _KIND_WORDS}
+        exact = [r for r in self.regions if any(_fold(n) == typed for n in r.names.values())]
         if not words:
-            return None
-        found = []
-        for region in self.regions:
-            for name in region.names.values():
-                name_words = _fold(name).split()
-                if all(any(_alike(w, n) for n in name_words) for w in words):
-                    found.append(region)
-                    break
-        return found[0] if len(found) == 1 else None
+            return tuple(exact)
+        found = [
+            region
+            for region in self.regions
+            if any(
+                all(any(_alike(w, n) for n in _fold(name).split()) for w in words)
+                for name in region.names.values()
+            )
+            and (region.kind in kinds or not kinds)
+        ]
+        # An exact name ("Алматы облысы") is the one meant, unless it is a bare name that
+        # others share: "Almaty" is the city's English name and the region's first word.
+        return tuple(exact) if exact and (kinds or len(found) <= 1) else tuple(found)
 
     def region(self, code: str) -> Named | None:
         return _find(self.regions, code)
@@ -115,25 +119,8 @@ class RefData:
         return ", ".join(region.name(locale) for region in found if region)
 
 
-_REGION_WORDS = frozenset(
-    {
-        "region",
-        "city",
-        "obl",
-        "oblast",
-        "oblysy",
-        "область",
-        "город",
-        "г",
-        "обл",
-        "облысы",
-        "қаласы",
-    }
-)
-
-
 def _without_region_words(name: str) -> str:
-    return " ".join(w for w in name.split() if w.casefold() not in _REGION_WORDS)
+    return " ".join(w for w in name.split() if _fold(w) not in _KIND_WORDS)
 
 
 # Kazakh letters typed on a Russian keyboard ("Актобе" for "Ақтөбе"): compare them folded.
@@ -142,6 +129,18 @@ _KAZAKH_FOLD = str.maketrans("әғқңөұүһі", "агкноуухи")
 
 def _fold(text: str) -> str:
     return normalize(text).translate(_KAZAKH_FOLD)
+
+
+# Words that say a region's kind rather than its name ("Алматы қаласы", "Turkistan obl."),
+# folded as typed words are.
+_KIND_WORDS = {
+    _fold(word): kind
+    for kind, words in (
+        ("city", ("city", "город", "г", "қаласы")),
+        ("region", ("region", "obl", "oblast", "oblysy", "область", "обл", "облысы")),
+    )
+    for word in words
+}
 
 
 def _alike(typed: str, word: str) -> bool:

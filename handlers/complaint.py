@@ -6,7 +6,7 @@ stateDiagram-v2
     category --> body: a category
     body --> region: a body from the list, or typed
     region --> describe: a region (button or typed name)
-    describe --> more: 30..4000 characters (longer: cut, kept, said so)
+    describe --> more: 30..4000 characters (handlers/description.py)
     more --> more: more text is appended (Telegram splits long texts)
     more --> describe: "Start over" (the text stays until a new one replaces it)
     more --> evidence: "Continue"
@@ -33,13 +33,13 @@ from typing import Any
 
 from bot.domain import Button, Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS_ONLY, TEXT, Context, Flow, Go
+from bot.flow import BUTTONS_ONLY, Context, Flow, Go
 from bot.i18n import TIMEZONE
 from bot.iin import parse_iin
 from bot.storage.records import TicketDraft
 from bot.tickets import file_ticket
-from handlers import discard, evidence
-from handlers.pickers import add_region_step
+from handlers import description, discard, evidence
+from handlers.pickers import add_region_step, require_letters
 
 FLOW = Flow(
     "complaint",
@@ -50,7 +50,6 @@ FLOW = Flow(
 )
 
 MIN_TEXT = 30
-MAX_TEXT = 4000
 OFFICIAL = "official_conduct"  # not a public service, so not in data/categories.json
 _LETTERS = r"[A-Za-zÀ-ÖØ-öø-ɏЀ-ԯ]+"
 _NAME = re.compile(rf"{_LETTERS}(?:[-'’ʼ]{_LETTERS})*")
@@ -100,6 +99,7 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
     text = " ".join(msg.text.split())
     if len(text) < 2 or len(text) > 300:
         raise UserInputError("complaint.body_length")
+    require_letters(text)
     ctx.data["body"], ctx.data["body_text"] = None, text
     return _next(ctx, "region")
 
@@ -110,73 +110,25 @@ async def on_body(msg: Inbound, ctx: Context) -> Go:
 add_region_step(FLOW, "region", "complaint.ask_region", then=lambda ctx: _next(ctx, "describe"))
 
 
-# description ---------------------------------------------------------------------------
+# description (handlers/description.py) ------------------------------------------------
 
-
-@FLOW.prompt("describe")
-async def ask_describe(ctx: Context) -> Reply:
-    kept = len(ctx.data.get("description", ""))
-    if kept:
-        # "Start over" or an edit: the text stays until a new one arrives (Back keeps it).
-        again = "complaint.ask_describe_again"
-        return Reply(ctx.t.ngettext(again, again, kept), ctx.nav())
-    text = ctx.t("complaint.ask_describe", minimum=MIN_TEXT, limit=ctx.t.number(MAX_TEXT))
-    return Reply(text, ctx.nav())
-
-
-@FLOW.on("describe", accepts=frozenset({TEXT}))
-async def on_describe(msg: Inbound, ctx: Context) -> Go:
-    text = msg.text.strip()
-    if len(text) < MIN_TEXT:
-        raise UserInputError("complaint.too_short", minimum=MIN_TEXT)
-    return _keep_text(ctx, text)
-
-
-@FLOW.prompt("more")
-async def ask_more(ctx: Context) -> Reply:
-    n = len(ctx.data.get("description", ""))
-    text = ctx.t.ngettext(
-        "complaint.ask_more", "complaint.ask_more", n, limit=ctx.t.number(MAX_TEXT)
-    )
-    buttons = (
-        ctx.button("complaint.continue", "more:next"),
-        ctx.button("complaint.start_over", "more:clear"),
-        *ctx.nav(),
-    )
-    return Reply(text, buttons)
-
-
-@FLOW.on("more")
-async def on_more(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload == "more:clear":
-        return Go(state="describe")
-    if msg.payload == "more:next":
-        if len(ctx.data.get("description", "")) < MIN_TEXT:
-            # A draft an earlier version cleared on "Start over": ask for the text again.
-            too_short = ctx.reply("complaint.too_short", minimum=MIN_TEXT)
-            return Go(state="describe", say=(too_short,))
-        return _next(ctx, "evidence")
-    # A long text arrives from Telegram in several messages: the next part is added.
-    previous = ctx.data.get("description", "")
-    part = msg.text.strip()
-    return _keep_text(ctx, f"{previous}\n\n{part}" if previous else part)
-
-
-def _keep_text(ctx: Context, text: str) -> Go:
-    if len(text) <= MAX_TEXT:
-        ctx.data["description"] = text
-        return Go(state="more")
-    cut = text[:MAX_TEXT]
-    space = cut.rfind(" ", MAX_TEXT - 200)
-    kept = (cut[:space] if space > 0 else cut).rstrip()
-    ctx.data["description"] = kept
-    note = ctx.t(
-        "complaint.too_long",
-        limit=ctx.t.number(MAX_TEXT),
-        dropped=ctx.t.number(len(text) - len(kept)),
-        tail=kept[-60:].lstrip(),
-    )
-    return Go(state="more", say=(Reply(note),))
+description.add_step(
+    FLOW,
+    "describe",
+    description.Wording(
+        ask="complaint.ask_describe",
+        too_short="complaint.too_short",
+        too_long="complaint.too_long",
+        more="complaint.ask_more",
+        go_on="complaint.continue",
+        start_over="complaint.start_over",
+        replace="complaint.ask_describe_again",
+    ),
+    key="description",
+    more="more",
+    minimum=MIN_TEXT,
+    then=lambda ctx: _next(ctx, "evidence"),
+)
 
 
 # evidence ------------------------------------------------------------------------------

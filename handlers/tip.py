@@ -12,7 +12,11 @@ stateDiagram-v2
     [*] --> notice: data {"prefill": {region, subject, category, what}} optional
     notice --> notice: tip:more (what anonymous and confidential mean, in full)
     notice --> what: tip:anon, tip:conf
-    what --> who: text (20..4000; added to carried-over text), or tip:keep
+    what --> what_more: text of 20+ characters (handlers/description.py)
+    what_more --> what_more: more text is appended (Telegram splits long texts)
+    what_more --> what: "Start over"
+    what_more --> who: "Continue"
+    what --> who: more:keep for carried-over text (typed text is added to it)
     who --> where: body:CODE or typed (skipped when carried over)
     where --> when: reg:CODE (skipped when carried over)
     when --> amount: text, or tip:skip
@@ -52,8 +56,8 @@ from bot.flow import (
 from bot.reference import format_receipt, new_receipt, new_reference
 from bot.storage.tips import ANONYMOUS, CONFIDENTIAL, day_of
 from bot.workdays import add_working_days
-from handlers import discard, evidence
-from handlers.pickers import add_region_step
+from handlers import description, discard, evidence
+from handlers.pickers import add_region_step, require_letters
 
 FLOW = Flow(
     "tip",
@@ -162,35 +166,28 @@ async def on_notice(msg: Inbound, ctx: Context) -> Go:
     return _next(ctx, "notice")
 
 
-# what ----------------------------------------------------------------------------------
+# what (handlers/description.py) ---------------------------------------------------------
 
-
-@FLOW.prompt("what")
-async def ask_what(ctx: Context) -> Reply:
-    if ctx.data.get("what"):
-        text = ctx.t("tip.ask_what_again", text=_preview(ctx.data["what"]))
-        return Reply(text, (ctx.button("tip.keep", "tip:keep"), *ctx.nav()))
-    return Reply(ctx.t("tip.ask_what", min=WHAT_MIN, max=WHAT_MAX), ctx.nav())
-
-
-@FLOW.on("what")
-async def on_what(msg: Inbound, ctx: Context) -> Go:
-    if msg.payload == "tip:keep" and ctx.data.get("what"):
-        return _next(ctx, "what")
-    text = _clean(msg.text)
-    if ctx.data.get("what") and text:
-        # Typed under a description already given: an addition, never a replacement.
-        text = f"{ctx.data['what']}\n\n{text}"
-    if len(text) < WHAT_MIN:
-        raise UserInputError("tip.what_short", min=WHAT_MIN)
-    if len(text) > WHAT_MAX:
-        raise UserInputError("tip.what_long", n=len(text), max=WHAT_MAX)
-    ctx.data["what"] = text
-    return _next(ctx, "what")
-
-
-def _preview(text: str, limit: int = 600) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+description.add_step(
+    FLOW,
+    "what",
+    description.Wording(
+        ask="tip.ask_what",
+        too_short="tip.what_short",
+        too_long="tip.too_long",
+        more="tip.ask_more",
+        go_on="tip.continue",
+        start_over="tip.start_over",
+        again="tip.ask_what_again",
+        keep="tip.keep",
+        replace="tip.ask_what_replace",
+    ),
+    key="what",
+    more="what_more",
+    minimum=WHAT_MIN,
+    limit=WHAT_MAX,
+    then=lambda ctx: _next(ctx, "what"),
+)
 
 
 # who -----------------------------------------------------------------------------------
@@ -213,6 +210,7 @@ async def on_who(msg: Inbound, ctx: Context) -> Go:
     text = _clean(msg.text)
     if len(text) < 2 or len(text) > SHORT_MAX:
         raise UserInputError("tip.who_length", max=SHORT_MAX)
+    require_letters(text)
     ctx.data["body"], ctx.data["who"] = None, text
     return _next(ctx, "who")
 
@@ -311,7 +309,7 @@ def summary_lines(ctx: Context, *, only: set[str] | None = None) -> list[str]:
     if privacy:
         lines["privacy"] = t(f"tip.sum_{privacy}")
     if data.get("what"):
-        lines["what"] = t("tip.sum_what", text=_preview(data["what"]))
+        lines["what"] = t("tip.sum_what", text=description.preview(data["what"]))
     body = ctx.refdata.body(data["body"]) if data.get("body") else None
     if body is not None or data.get("who"):
         lines["who"] = t("tip.sum_who", who=body.name(ctx.lang) if body else data["who"])

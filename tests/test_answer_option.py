@@ -236,9 +236,9 @@ async def test_where_the_answer_is_free_text_a_staff_message_comes_without_the_o
     await runtime.outbox.run_once()
     assert QUESTION["en"] in printed[0] and options(printed[0]) == {}
 
-    await chat.send("2")  # the answer being written, not an option
+    await chat.send("3")  # the answer being written, not an option (1, 2: Back, Main menu)
     assert ADDED["en"].format(ref="AB-4003") in chat.text
-    assert await thread(runtime, first) == [("citizen", "2")]
+    assert await thread(runtime, first) == [("citizen", "3")]
 
 
 class GatedSender:

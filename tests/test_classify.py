@@ -63,10 +63,13 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     ("START starts", typed("START"), MENU_ONLY, (), Command(Word.START)),
     ("back button", pressed("g:back"), TYPED, OFFERED, Command(Word.BACK)),
     ("global payload not on offer", pressed("g:menu"), TYPED, (), Command(Word.MENU)),
-    # "0" and digits are content where the step takes free text.
+    # "0" and numbers not on the list are content where the step takes free text; a
+    # number on the list is its option there too (issue 15: "2" stored as «Қашан»).
     ("zero as an amount", typed("0"), FREE, OFFERED, Text()),
+    ("number past the list in free text", typed("99"), FREE, OFFERED, Text()),
     ("menu word in free text", typed("menu"), FREE, OFFERED, Command(Word.MENU)),
-    ("number of Back typed in free text", typed("3"), FREE, OFFERED, Text()),
+    ("number of Back typed in free text", typed("3"), FREE, OFFERED, Command(Word.BACK)),
+    ("number of Main menu in free text", typed("4"), FREE, OFFERED, Command(Word.MENU)),
     ("number of a flow button in free text", typed("1"), FREE, OFFERED, Press("flow:complaint")),
     # Typed numbers and labels choose offered buttons; a global one is its command.
     ("number of a button", typed("2"), TYPED, OFFERED, Press("flow:tip")),
@@ -74,13 +77,17 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     ("label in another language", typed("жалоба"), MENU_ONLY, OFFERED, Press("flow:complaint")),
     ("number of Back", typed("3"), TYPED, OFFERED, Command(Word.BACK)),
     ("label of Main menu", typed("Главное меню"), MENU_ONLY, OFFERED, Command(Word.MENU)),
-    ("number past the list", typed("9"), TYPED, OFFERED, Text()),
+    # A number not on the list chooses nothing, even where text is taken (issue 15).
+    ("number past the list", typed("9"), TYPED, OFFERED, Refusal("input.not_on_list")),
+    ("negative number", typed("-1"), TYPED, OFFERED, Refusal("input.not_on_list")),
+    ("negative, buttons only", typed("-1"), MENU_ONLY, OFFERED, Refusal("input.not_on_list")),
+    ("a long number is an answer", typed("1424"), TYPED, OFFERED, Text()),
     (
         "number past the list, buttons only",
         typed("9"),
         MENU_ONLY,
         OFFERED,
-        Refusal("input.use_buttons"),
+        Refusal("input.not_on_list"),
     ),
     ("unmatched text", typed("hello"), TYPED, OFFERED, Text()),
     (
@@ -103,7 +110,9 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     ("menu number beside a link", typed("2"), MENU_ONLY, WITH_ANSWER, Press("flow:tip")),
     ("link by number late", typed("5"), EXPIRED, WITH_ANSWER, Link(ANSWER.payload)),
     ("menu number late", typed("2"), EXPIRED, WITH_ANSWER, Refusal(None)),
-    ("link number in free text", typed("5"), FREE, WITH_ANSWER, Text()),
+    # A number on the list is that option at every step, as the citizen sees it (the
+    # outbox offers no link where the answer is free text: tests/test_answer_option.py).
+    ("link number in free text", typed("5"), FREE, WITH_ANSWER, Link(ANSWER.payload)),
     (
         "button where text is wanted",
         pressed("flow:tip"),

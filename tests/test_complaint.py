@@ -397,7 +397,7 @@ async def test_typed_region_that_is_ambiguous_asks_to_choose(new_chat) -> None:
     await chat.press_payload("cat:tax")
     await chat.press_payload("body:state_revenue")
     await chat.send("Алматы")  # the city and the region share the name
-    assert "выберите его из списка" in chat.text
+    assert "Вы имеете в виду город или область?" in chat.text
     await chat.send("Восточно-Казахстанская")
     assert "Опишите, что произошло" in chat.text
 

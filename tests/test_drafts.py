@@ -193,7 +193,7 @@ async def test_a_language_change_in_a_tip_keeps_the_tip(
     await chat.send(WHAT["kk"])
     await chat.send("тіл")
     await chat.press("English")
-    assert catalogs["en"]("tip.ask_who") in chat.text
+    assert "The description is received" in chat.text  # the same question, in English
     found = await session(runtime, chat)
     assert found is not None and found[2]["what"] == WHAT["kk"]
 
@@ -266,7 +266,7 @@ async def test_text_typed_under_a_carried_description_is_added_to_it(
     await chat.press_payload("edit:name")
     await chat.press_payload("who:tip")
     await chat.press_payload("tip:anon")
-    assert "tip:keep" in [b.payload for b in chat.buttons]
+    assert "more:keep" in [b.payload for b in chat.buttons]
     more = {"kk": "Маман 50 000 теңге сұрады.", "ru": "Специалист попросил 50 000 тенге."}[lang]
     await chat.send(more)
     found = await session(runtime, chat)
@@ -316,7 +316,7 @@ async def test_start_mid_tip_asks_before_dropping_the_report(
     await chat.send("/start")
     assert chat.text == catalogs["en"]("tip.resume")
     await chat.press_payload("draft:continue")
-    assert catalogs["en"]("tip.ask_who") in chat.text
+    assert "The description is received" in chat.text
 
 
 async def test_an_idle_rating_is_offered_back(

@@ -23,6 +23,7 @@ async def to_tip_evidence(chat: Chat) -> None:
     await chat.press_payload("flow:tip")
     await chat.press_payload("tip:anon")
     await chat.send("A clerk at the licensing office asked for cash to sign the permit.")
+    await chat.press_payload("more:next")
     await chat.send("Licensing office")
     await chat.press_payload("reg:pavlodar")
     await chat.press_payload("tip:skip")

@@ -205,17 +205,41 @@ def test_missing_file(data: Path) -> None:
     assert error(data).startswith("data/holidays.json:0: cannot read")
 
 
+ALMATY = ("almaty_city", "almaty_region")
+
+
 @pytest.mark.parametrize(
-    ("typed", "code"),
+    ("typed", "codes"),
     [
-        ("Алматы облысы", "almaty_region"),
-        ("Алматы қаласы", "almaty_city"),
-        ("Алматы", None),  # the city or the region: the citizen is asked to choose
-        ("Караганда", "karaganda"),
-        ("Turkistan obl.", "turkistan"),
-        ("Актобе", "aktobe"),  # Ақтөбе typed on a Russian keyboard
+        ("Алматы облысы", ("almaty_region",)),
+        ("Алматы қаласы", ("almaty_city",)),
+        ("город Алматы", ("almaty_city",)),
+        ("Almaty city", ("almaty_city",)),
+        ("Almaty Region", ("almaty_region",)),
+        # The city or the region: the citizen is asked to choose (issue 15).
+        ("Алматы", ALMATY),
+        ("«Алматы»", ALMATY),
+        ("Almaty", ALMATY),
+        ("алматы", ALMATY),
+        ("Астана", ("astana",)),
+        ("Шымкент", ("shymkent",)),
+        ("Туркестанская", ("turkistan",)),
+        ("Караганда", ("karaganda",)),
+        ("Turkistan obl.", ("turkistan",)),
+        ("Актобе", ("aktobe",)),  # Ақтөбе typed on a Russian keyboard
+        ("Париж", ()),
     ],
 )
-def test_typed_region_names(typed: str, code: str | None) -> None:
-    found = load_refdata(default_data_dir()).match_region(typed)
-    assert (found.code if found else None) == code
+def test_typed_region_names(typed: str, codes: tuple[str, ...]) -> None:
+    found = load_refdata(default_data_dir()).match_regions(typed)
+    assert tuple(r.code for r in found) == codes
+
+
+def test_only_almaty_is_both_a_city_and_a_region() -> None:
+    refdata = load_refdata(default_data_dir())
+    bare = [
+        city.names["ru"].removeprefix("город ") for city in refdata.regions if city.kind == "city"
+    ]
+    assert bare == ["Астана", "Алматы", "Шымкент"]
+    several = {name: refdata.match_regions(name) for name in bare}
+    assert {name for name, found in several.items() if len(found) > 1} == {"Алматы"}

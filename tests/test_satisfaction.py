@@ -178,7 +178,7 @@ async def test_statistics_show_solved_rating_and_reopen_rates_per_group(settings
             r"<td>rita</td><td>1</td><td>1</td><td>0.0</td><td>2.00</td><td>100.0</td>", html
         )
         row = r"<td>{}</td><td>1</td><td>1</td><td>0.0</td><td>2.00</td><td>100.0</td>"
-        assert re.search(row.format("Almaty"), html)
+        assert re.search(row.format("Almaty city"), html)
 
 
 async def test_feedback_follow_ups_are_not_asked(settings, clock):

@@ -97,6 +97,7 @@ async def test_tip_with_a_document(settings: Settings, api: FakeTelegramApi, mod
         await citizen.press("flow:tip")
         await citizen.press("tip:anon")
         await citizen.send("The head of the licensing department asks for cash to sign permits.")
+        await citizen.press("more:next")
         await citizen.send("Department head, licensing office")
         await citizen.press("reg:")
         await citizen.press("tip:skip")

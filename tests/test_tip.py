@@ -112,6 +112,7 @@ async def to_notice(chat: Chat, lang: str) -> None:
 async def fill_tip(chat: Chat, runtime: Runtime, lang: str, *, what: str | None = None) -> None:
     """From the notice's choice to the summary, answering every step."""
     await chat.send(what or WHAT[lang])
+    await chat.press_payload("more:next")
     await chat.send("Иванов А., бас маман / head of unit")
     await chat.press_payload("reg:karaganda")
     await chat.send(SAYS[lang]["when"])
@@ -248,7 +249,7 @@ async def test_data_from_another_flow_is_carried_over(handoff_chat, runtime, lan
     await chat.press_payload("tip:anon")
     # "What" offers to keep the carried text; "who" and "where" are skipped.
     assert "asked for an informal payment" in chat.text
-    await chat.press_payload("tip:keep")
+    await chat.press_payload("more:keep")
     assert chat.button("⏭")  # straight to "when"
     await chat.press_payload("tip:skip")
     await chat.press_payload("tip:skip")
@@ -359,17 +360,19 @@ async def test_bad_inputs_keep_the_state_and_what_was_entered(new_chat, runtime)
     await chat.send("bribe")
     assert "at least 20 characters" in chat.text
     await chat.send("x" * 4001)
-    assert "4,001 characters; the limit is 4,000" in chat.text
+    assert "at the end that did not fit: 1" in chat.text  # the beginning is kept
+    await chat.press_payload("more:clear")  # the text stays until a new one replaces it
     await chat.send(unsupported="input.sticker")
-    assert "Describe it in your own words" in chat.text
+    assert "it will replace the one you wrote (4,000 characters)" in chat.text
     await chat.send(attachments=[await attach(runtime, b"early file\n")])
-    assert "Describe it in your own words" in chat.text
+    assert "it will replace the one you wrote" in chat.text
     await chat.send(location=Location(43.2, 76.9))
-    assert "Describe it in your own words" in chat.text
+    assert "it will replace the one you wrote" in chat.text
     await chat.send(payload="reg:astana")  # a stale button from elsewhere
     assert "earlier message" in chat.text
     mixed = ("Пара слов қазақша, English and emoji 🙈💸 " * 120)[:4000]
     await chat.send(mixed)
+    await chat.press_payload("more:next")
     await chat.send("<b>Head</b>'; DROP TABLE tickets; --")
     await chat.send("Karaganda please")  # where: typed text that is no region
     assert "could not tell which region" in chat.text

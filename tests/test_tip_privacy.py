@@ -79,6 +79,7 @@ async def file_tip(chat: Chat, runtime: Runtime, lang: str, *, confidential: boo
     await chat.press_payload("flow:tip")
     await chat.press_payload("tip:conf" if confidential else "tip:anon")
     await chat.send(WHAT)
+    await chat.press_payload("more:next")
     await chat.send(WHO)
     await chat.press_payload("reg:abai")
     await chat.send(WHEN)

@@ -88,7 +88,8 @@ async def test_an_anonymous_tip_leaves_no_phone_number_in_any_table(bot: Bot) ->
         "An official at the land office demanded 200000 tenge to speed up my plot registration",
         profile_name=PROFILE,
     )
-    for step in ("6", "2", "1", "1", "1"):  # body, region, skip when, skip amount, no files
+    # continue, body, region, skip when, skip amount, no files
+    for step in ("1", "6", "2", "1", "1", "1"):
         await chat.send(step, profile_name=PROFILE)
     assert "Send the report?" in chat.text
     await chat.send("1", profile_name=PROFILE)
