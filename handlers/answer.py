@@ -51,11 +51,11 @@ async def take(msg: Inbound, ctx: Context) -> Go:
     if msg.reply_to is not None:
         replied = await ctx.tx.tickets.for_sent_message(ctx.citizen.id, msg.reply_to)
         if replied is not None:
-            return await join_thread(replied, _answer(msg, ctx), ctx)
+            return await join_thread(replied, answer_of(msg, ctx), ctx)
     waiting = await ctx.tx.tickets.awaiting_answer(ctx.citizen.id)
     if not waiting:
         raise UserInputError(_refusal(msg))
-    answer = _answer(msg, ctx)
+    answer = answer_of(msg, ctx)
     if len(waiting) == 1:
         return await join_thread(waiting[0], answer, ctx)
     return Go(flow=FLOW.name, data={"answer": answer, "tickets": [t.id for t in waiting]})
@@ -107,7 +107,7 @@ async def join_thread(ticket: Ticket, answer: dict[str, Any], ctx: Context) -> G
     return Go(state=None, say=(Reply(ctx.t("status.answer_added", reference=ticket.reference)),))
 
 
-def _answer(msg: Inbound, ctx: Context) -> dict[str, Any]:
+def answer_of(msg: Inbound, ctx: Context) -> dict[str, Any]:
     """The message as the session keeps it until a ticket is chosen; refused files say why."""
     text = msg.text.strip()
     if len(text) > MAX_ANSWER:

@@ -25,18 +25,17 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from bot.deadlines import OPEN_STATUSES
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import FREE_TEXT, TEXT, Context, Flow, Go
+from bot.flow import FILES, FREE_TEXT, LOCATION, TEXT, Context, Flow, Go
 from bot.reference import normalize_receipt, normalize_reference
 from bot.storage.records import ThreadMessage, Ticket
-from handlers.answer import join_thread
+from handlers.answer import answer_of, join_thread
 
 FLOW = Flow("status", entry="pick", menu_title="status.menu", menu_order=40)
 
 RECENT = 5
-MAX_REPLY = 4000
-OPEN = frozenset({"new", "in_review", "waiting"})
 RECEIPT_PATH = "st:receipt"  # "By receipt": the tip inbox asks for the receipt
 
 
@@ -122,7 +121,7 @@ async def ask_ticket(ctx: Context) -> list[Reply]:
         ctx.t("status.filed_on", date=ctx.t.date(ticket.created_at.date())),
         ctx.t("status.status", status=ctx.t(f"status.s_{ticket.status}")),
     ]
-    if ticket.due_on is not None and ticket.status in OPEN:
+    if ticket.due_on is not None and ticket.status in OPEN_STATUSES:
         lines.append(ctx.t("status.due", date=ctx.t.date(ticket.due_on)))
     replies = [Reply("\n".join(lines))]
     thread = await ctx.tx.tickets.messages(ticket.id, include_internal=False)
@@ -161,22 +160,25 @@ async def on_ticket(msg: Inbound, ctx: Context) -> Go:
 
 @FLOW.prompt("reply")
 async def ask_reply(ctx: Context) -> Reply:
-    if await _mine(ctx) is None:
+    ticket = await _mine(ctx)
+    if ticket is None:
         # Opened by a link (a staff message's "Answer") for a ticket not filed here.
         return Reply(ctx.t("status.not_found"), ctx.nav(back=False))
+    if ticket.status not in OPEN_STATUSES:
+        # An old Answer button: said before anything is typed for nothing.
+        closed = ctx.t("status.answer_closed", reference=ticket.reference)
+        return Reply(closed, ctx.nav(back=False))
     return Reply(ctx.t("status.ask_reply"), ctx.nav())
 
 
-# A staff message's "Answer" button opens this step for its ticket (bot/staff/actions.py).
-@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT}), opens="ticket_id")
+# A staff message's "Answer" button opens this step for its ticket (bot/staff/actions.py);
+# it takes what the main menu takes as an answer: text, files, a location.
+@FLOW.on("reply", accepts=frozenset({TEXT, FREE_TEXT, FILES, LOCATION}), opens="ticket_id")
 async def on_reply(msg: Inbound, ctx: Context) -> Go:
-    text = msg.text.strip()
-    if len(text) > MAX_REPLY:
-        raise UserInputError("status.reply_too_long", n=len(text), limit=ctx.t.number(MAX_REPLY))
     ticket = await _mine(ctx)
     if ticket is None:
         raise UserInputError("status.not_found")
-    go = await join_thread(ticket, {"text": text}, ctx)
+    go = await join_thread(ticket, answer_of(msg, ctx), ctx)
     sent = ctx.t("status.reply_sent", reference=ticket.reference)
     return replace(go, say=(Reply(sent),))
 

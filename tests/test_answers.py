@@ -4,6 +4,8 @@ with several tickets waiting the bot asks which."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.domain import Location
@@ -177,3 +179,62 @@ async def test_a_closed_ticket_takes_no_more_answers(new_chat, runtime: Runtime,
     assert f"Appeal {ticket.reference} is closed" in chat.text
     assert await thread(runtime, ticket) == []
     assert (await current(runtime, ticket)).status == "resolved"
+
+
+async def test_an_answer_button_on_a_closed_ticket_says_so_before_anything_is_typed(
+    new_chat, runtime: Runtime, clock: Clock
+):
+    """Found by an outside review: the step behind an old Answer button asked the citizen
+    to write, then refused what they wrote because the ticket was closed."""
+    chat: Chat = new_chat(lang="ru")
+    ticket = await file_complaint(chat, runtime, "ru")
+    async with runtime.storage.transaction() as tx:
+        await tx.tickets.set_status(ticket.id, "resolved", now=clock())
+    await chat.send(payload=link_payload("status", "reply", ticket.id))
+    assert f"Обращение {ticket.reference} закрыто" in chat.text
+    assert "g:back" not in [b.payload for b in chat.buttons]
+
+
+async def test_a_closing_message_carries_no_answer_button(settings, clock) -> None:
+    """Found by an outside review: on Telegram the closing message had an Answer button,
+    whose step then took the place of the "was it solved?" question sent with it."""
+    from bot.domain import Channel
+    from tests.fakes.memory_sender import MemorySender
+
+    async with console(settings, clock) as c:
+        telegram = MemorySender(Channel.TELEGRAM)
+        c.runtime.outbox.add_sender(telegram)
+        await c.add_user("rita", "reviewer")
+        citizen_id = await c.citizen("tg-1", "en", channel=Channel.TELEGRAM)
+        draft = TicketDraft("complaint", "en", citizen_id, "telegram", "healthcare")
+        async with c.runtime.storage.transaction() as tx:
+            await tx.tickets.add(draft, reference="AB-7601", now=clock())
+        web = await c.login("rita")
+        url = "/staff/tickets/AB-7601"
+        asked = await post_form(web, url, url + "/reply", {"text": "Which day?"})
+        closed = await post_form(web, url, url + "/status", {"status": "resolved", "reason": "Ok"})
+        assert asked.status_code == closed.status_code == 303
+        for _ in range(300):
+            if len(telegram.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        (_, question), (_, closing) = telegram.sent
+        assert question.replies[0].buttons[0].payload.startswith("link:status:reply:")
+        assert closing.replies[0].buttons == ()
+        assert [b.payload for b in closing.replies[1].buttons][:2] == ["csat:yes", "csat:no"]
+
+
+async def test_files_and_a_location_answer_through_the_answer_button(
+    new_chat, runtime: Runtime, clock: Clock
+) -> None:
+    """Found by an outside review: the step behind the Answer button took text only, while
+    the same file sent at the main menu joined the ticket."""
+    chat: Chat = new_chat(lang="kk")
+    ticket = await file_complaint(chat, runtime, "kk")
+    await staff_asks(runtime, clock, ticket, "Түбіртектің суретін жіберіңіз")
+    await chat.send(payload=link_payload("status", "reply", ticket.id))
+    await chat.send(attachments=[await attach(runtime, name="receipt.pdf")])
+    async with runtime.storage.read() as tx:
+        files = await tx.tickets.attachments(ticket.id)
+    assert files[-1].file_name == "receipt.pdf"
+    assert (await thread(runtime, ticket))[-1][0] == "citizen"

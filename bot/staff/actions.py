@@ -17,7 +17,6 @@ from bot.deadlines import extension_limit, filed_on, forwarding_late
 from bot.domain import Button, Reply
 from bot.flow import link_payload
 from bot.i18n import TIMEZONE, Catalogs
-from bot.link_options import NUMBERED
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
@@ -362,9 +361,10 @@ def _answer_button(
 ) -> tuple[Button, ...]:
     """ "Answer" under a staff message: on Telegram an inline button, which works whenever
     it is pressed; on WhatsApp and in the terminal a numbered option, numbered after the
-    options on screen when the message is sent (bot/link_options.py). There a closing
-    carries none: the ticket takes no more answers, and its question holds the numbers."""
-    if citizen.channel in NUMBERED and status is not None and status not in OPEN_STATUSES:
+    options on screen when the message is sent (bot/link_options.py). A message on a
+    closed ticket carries none: it takes no more answers, and a closing's "was it solved?"
+    question is where the citizen says what they think."""
+    if (status or ticket.status) not in OPEN_STATUSES:
         return ()
     payload = link_payload(*ANSWER_STEP, ticket.id)
     label = catalogs[ticket.locale]("status.reply")
