@@ -3,14 +3,15 @@ what the citizen types, sends or shares at the main menu joins that ticket's thr
 
 ```mermaid
 stateDiagram-v2
-    [*] --> which: several tickets wait (the main menu hands the answer over)
-    which --> [*]: a ticket is chosen, the answer joins its thread
+    [*] --> which: several tickets wait, or a number typed may be a menu option
+    which --> [*]: a ticket is chosen, the answer joins its thread; or the option meant
 ```
 
 With one ticket waiting the main menu adds the answer at once (`take`); with none it is
 the menu's "choose an option" as before. The status flow's reply step adds through
 `join_thread` too, so both ways leave the same thread, events and status.
-Data keys: answer (text, files, location), tickets (the ids offered).
+Data keys: answer (text, files, location), tickets (the ids offered), choice (the menu
+option a typed number matched).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.attachments import SUPPORTED_TYPES
+from bot.commands import typed_choice
 from bot.deadlines import OPEN_STATUSES
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
 from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
 from bot.storage.records import AttachmentRef, Ticket
 from handlers.evidence import KINDS
+from handlers.main_choice import choose, label_msgid
 
 FLOW = Flow("answer", entry="which", resume="status.answer_resume")
 
 MAX_ANSWER = 4000
 PAYLOAD_PREFIX = "a:"
+CHOICE = "a:choice"  # the main-menu option a typed number matched (`typed_number`)
 
 
 # What a step that also takes answers accepts: its buttons, and free input to hand to `take`.
@@ -61,6 +65,19 @@ async def take(msg: Inbound, ctx: Context) -> Go:
     return Go(flow=FLOW.name, data={"answer": answer, "tickets": [t.id for t in waiting]})
 
 
+async def typed_number(msg: Inbound, ctx: Context) -> Go | None:
+    """A number typed at the main menu (matched to an option there) while staff wait for
+    an answer: "3" may answer "how many times?" as well as choose the third option, so
+    the citizen is asked which; None when no ticket waits or the option was pressed."""
+    if msg.payload is None or typed_choice(msg.text) is None:
+        return None
+    waiting = await ctx.tx.tickets.awaiting_answer(ctx.citizen.id)
+    if not waiting:
+        return None
+    data = {"answer": answer_of(msg, ctx), "tickets": [t.id for t in waiting]}
+    return Go(flow=FLOW.name, data={**data, "choice": msg.payload})
+
+
 @FLOW.prompt("which")
 async def ask_which(ctx: Context) -> Reply:
     buttons = []
@@ -75,11 +92,19 @@ async def ask_which(ctx: Context) -> Reply:
                     date=ctx.t.date(ticket.created_at.date(), "short"),
                 )
             )
-    return Reply(ctx.t("status.answer_which"), (*buttons, *ctx.nav(back=False)))
+    choice = ctx.data.get("choice")
+    label = label_msgid(choice, ctx) if choice else None
+    if label is None:
+        return Reply(ctx.t("status.answer_which"), (*buttons, *ctx.nav(back=False)))
+    question = ctx.t("status.answer_or_choice", text=ctx.data["answer"]["text"])
+    meant = ctx.button("status.meant_option", CHOICE, option=ctx.t(label))
+    return Reply(question, (*buttons, meant, *ctx.nav(back=False)))
 
 
 @FLOW.on("which", accepts=frozenset({BUTTONS}))
 async def on_which(msg: Inbound, ctx: Context) -> Go:
+    if msg.payload == CHOICE and ctx.data.get("choice"):
+        return choose(ctx.data["choice"], ctx)
     ticket_id = int((msg.payload or "").removeprefix(PAYLOAD_PREFIX) or 0)
     ticket = await _mine(ctx, ticket_id) if ticket_id in ctx.data.get("tickets", []) else None
     if ticket is None:

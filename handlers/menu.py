@@ -23,9 +23,9 @@ from bot.flow import (
 )
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, pick_language
 from handlers import answer
+from handlers.main_choice import FLOW_PAYLOAD_PREFIX, HELP, LANGUAGE, MENU, choose
 
-FLOW = Flow("menu", entry="main")
-FLOW_PAYLOAD_PREFIX = "flow:"  # a main-menu button that starts a flow, "flow:complaint"
+FLOW = Flow(MENU, entry="main")
 
 _LANGUAGE_ALIASES = {
     "kk": ("kk", "kaz", "kazakh", "қазақ", "қазақ тілі", "казахский"),
@@ -72,7 +72,7 @@ async def ask_main(ctx: Context) -> list[Reply]:
     buttons = [
         ctx.button(flow.menu_title or "", f"{FLOW_PAYLOAD_PREFIX}{flow.name}") for flow in entries
     ]
-    buttons += [ctx.button("menu.language", "m:lang"), ctx.button("menu.help", "m:help")]
+    buttons += [ctx.button("menu.language", LANGUAGE), ctx.button("menu.help", HELP)]
     replies.append(Reply(ctx.t("menu.title"), tuple(buttons)))
     return replies
 
@@ -82,14 +82,5 @@ async def on_main(msg: Inbound, ctx: Context) -> Go:
     if msg.payload is None:
         # Not a choice: an answer if staff wait for one, else "choose an option" as ever.
         return await answer.take(msg, ctx)
-    payload = msg.payload
-    if payload == "m:lang":
-        return Go(state="language")
-    if payload == "m:help":
-        return Go(
-            state="main", say=(Reply(ctx.t("help.text", **ctx.refdata.agency.about(ctx.lang))),)
-        )
-    name = payload.removeprefix(FLOW_PAYLOAD_PREFIX)
-    if name in ctx.flows and name != FLOW.name:
-        return Go(flow=name)
-    return Go(state="main")
+    # "3" typed while staff wait for an answer may be either: asked, never guessed.
+    return await answer.typed_number(msg, ctx) or choose(msg.payload, ctx)

@@ -238,3 +238,31 @@ async def test_files_and_a_location_answer_through_the_answer_button(
         files = await tx.tickets.attachments(ticket.id)
     assert files[-1].file_name == "receipt.pdf"
     assert (await thread(runtime, ticket))[-1][0] == "citizen"
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_number_typed_while_staff_wait_is_asked_about_not_taken_as_a_menu_choice(
+    new_chat, runtime: Runtime, clock: Clock, lang: str
+) -> None:
+    """Found by an outside review: "3" in answer to "how many times did you go?" opened
+    the menu's third option. A bare number while staff wait may be either: the bot asks."""
+    chat: Chat = new_chat(lang=lang)
+    ticket = await file_complaint(chat, runtime, lang)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.send("3")
+    assert "«3»" in chat.text
+    assert any(ticket.reference in b.label for b in chat.buttons)
+    assert await thread(runtime, ticket) == [("staff", QUESTION)]
+    await chat.press_payload(f"a:{ticket.id}")
+    assert ADDED[lang].format(ref=ticket.reference) in chat.text
+    assert await thread(runtime, ticket) == [("staff", QUESTION), ("citizen", "3")]
+
+    await staff_asks(runtime, clock, ticket, "Қай жерде?")
+    await chat.send("3")
+    await chat.press_payload("a:choice")  # the menu's third option was meant: it opens
+    assert "tip:anon" in [b.payload for b in chat.buttons]
+    assert await thread(runtime, ticket) == [
+        ("staff", QUESTION),
+        ("citizen", "3"),
+        ("staff", "Қай жерде?"),
+    ]

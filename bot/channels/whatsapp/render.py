@@ -15,7 +15,7 @@ from bot.commands import GLOBAL_PREFIX, Command, command_payload
 from bot.domain import Reply
 from bot.i18n import Translator
 from bot.link_options import is_link
-from handlers.menu import FLOW_PAYLOAD_PREFIX
+from handlers.main_choice import FLOW_PAYLOAD_PREFIX
 
 MAX_BODY = 1600
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
