@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -37,7 +37,11 @@ MAX_QUICK_REPLIES = 3  # in a session message, without template approval
 MAX_TITLE = 20
 MAX_ITEMS = 10
 MAX_ITEM = 24
+MAX_DESCRIPTION = 72
 MAX_ID = 200
+# After the Content API failed to answer, replies go as numbered text this long without
+# trying it again: a citizen does not wait for a timeout at every step.
+PAUSE_AFTER_FAILURE = timedelta(minutes=1)
 
 
 class ContentUnavailable(Exception):
@@ -57,55 +61,85 @@ class Interactive:
 
 def interactive(replies: Sequence[Reply], t: Translator, lang: str) -> Interactive | None:
     """The turn as one interactive message, or None where it must stay numbered text: the
-    options are not on the last reply alone, too many, too long or not distinct, or the
-    text is longer than a body may be."""
+    options are not on the last reply alone, too many, too long (with no short label in
+    the catalog) or not distinct, or the text is longer than a body may be."""
     if not replies or not replies[-1].buttons or any(r.buttons for r in replies[:-1]):
         return None
     buttons = replies[-1].buttons
     body = "\n\n".join(reply.text for reply in replies if reply.text.strip())
-    labels = [button.label for button in buttons]
-    if not body.strip() or len(body) > MAX_BODY or len(set(labels)) < len(labels):
+    if not body.strip() or len(body) > MAX_BODY:
         return None
     if any(not button.payload or len(button.payload) > MAX_ID for button in buttons):
         return None
-    longest = max(len(label) for label in labels)
-    if len(buttons) <= MAX_QUICK_REPLIES and longest <= MAX_TITLE:
-        kind = QUICK_REPLY
-    elif len(buttons) <= MAX_ITEMS and longest <= MAX_ITEM:
-        kind = LIST_PICKER
-    else:
+    options = _options(buttons, t)
+    if options is None or len({title for title, _, _ in options}) < len(options):
         return None
-    definition = _definition(kind, lang, len(buttons), t("whatsapp.list_button"))
-    return Interactive(definition, _hash(definition), _variables(body, buttons))
+    kind = LIST_PICKER if len(options) > MAX_QUICK_REPLIES or _described(options) else QUICK_REPLY
+    definition, variables = _definition(kind, lang, body, options, t("whatsapp.list_button"))
+    return Interactive(definition, _hash(definition), variables)
 
 
-def _definition(kind: str, lang: str, count: int, list_button: str) -> dict[str, Any]:
-    # Variable 1 is the body; 2n and 2n+1 the n-th option's title and id.
-    options = [(f"{{{{{2 * n}}}}}", f"{{{{{2 * n + 1}}}}}") for n in range(1, count + 1)]
-    content: dict[str, Any]
+Option = tuple[str, str, str | None]  # title, id (the button's payload), description
+
+
+def _options(buttons: Sequence[Button], t: Translator) -> list[Option] | None:
+    """Each button as it can be shown: its label if it fits, else its short label from the
+    catalog ("whatsapp.short.<payload>") with the full label as the list item's
+    description. None when there are too many or a label is too long and has none."""
+    if len(buttons) <= MAX_QUICK_REPLIES and all(len(b.label) <= MAX_TITLE for b in buttons):
+        return [(b.label, b.payload, None) for b in buttons]
+    if len(buttons) > MAX_ITEMS:
+        return None
+    options: list[Option] = []
+    for button in buttons:
+        if len(button.label) <= MAX_ITEM:
+            options.append((button.label, button.payload, None))
+            continue
+        short = f"whatsapp.short.{button.payload}"
+        if not t.has(short) or len(t(short)) > MAX_ITEM:
+            return None
+        full = button.label if len(button.label) <= MAX_DESCRIPTION else None
+        options.append((t(short), button.payload, full))
+    return options
+
+
+def _described(options: Sequence[Option]) -> bool:
+    return any(description is not None for _, _, description in options)
+
+
+def _definition(
+    kind: str, lang: str, body: str, options: Sequence[Option], list_button: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The resource's definition (the same for every message of this shape: kind,
+    language, count, which items are described) and this message's variables."""
+    values = [body]
+
+    def variable(value: str) -> str:
+        values.append(value)
+        return f"{{{{{len(values)}}}}}"
+
+    content: dict[str, Any] = {"body": "{{1}}"}
     if kind == QUICK_REPLY:
-        content = {"body": "{{1}}", "actions": [{"title": t, "id": i} for t, i in options]}
-        name = "quick"
+        content["actions"] = [{"title": variable(t), "id": variable(i)} for t, i, _ in options]
+        name = f"quick_{lang}_{len(options)}"
     else:
-        items = [{"item": t, "id": i} for t, i in options]
-        content = {"body": "{{1}}", "button": list_button, "items": items}
-        name = "list"
-    samples = {"1": "…"}
-    for n in range(1, count + 1):
-        samples[str(2 * n)], samples[str(2 * n + 1)] = str(n), f"option_{n}"
-    return {
-        "friendly_name": f"govbot_{name}_{lang}_{count}",
+        items = []
+        for title, payload, description in options:
+            item = {"item": variable(title), "id": variable(payload)}
+            if description is not None:
+                item["description"] = variable(description)
+            items.append(item)
+        content.update(button=list_button, items=items)
+        shape = "".join("d" if description else "i" for _, _, description in options)
+        name = f"list_{lang}_{shape}"
+    samples = {str(n): f"sample {n}" for n in range(1, len(values) + 1)}
+    definition = {
+        "friendly_name": f"govbot_{name}",
         "language": lang,
         "variables": samples,
         "types": {kind: content},
     }
-
-
-def _variables(body: str, buttons: Sequence[Button]) -> dict[str, str]:
-    variables = {"1": body}
-    for n, button in enumerate(buttons, start=1):
-        variables[str(2 * n)], variables[str(2 * n + 1)] = button.label, button.payload
-    return variables
+    return definition, {str(n): value for n, value in enumerate(values, start=1)}
 
 
 def _hash(definition: dict[str, Any]) -> str:
@@ -118,6 +152,8 @@ class ContentResources:
 
     One creation per definition in this process (a lock per hash); two instances starting
     at once may both create one, and the database keeps the first: the other is unused.
+    A definition the Content API refused is not offered again until a restart; after it
+    failed to answer, nothing is tried for PAUSE_AFTER_FAILURE.
     """
 
     def __init__(self, client: Client, storage: Storage, clock: Callable[[], datetime]) -> None:
@@ -126,6 +162,8 @@ class ContentResources:
         self.clock = clock
         self._known: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refused: set[str] = set()
+        self._paused_until: datetime | None = None
 
     async def sid(self, wanted: Interactive) -> str:
         """The ContentSid for `wanted`'s definition; ContentUnavailable if it cannot be made."""
@@ -138,7 +176,18 @@ class ContentResources:
                 async with self.storage.read() as tx:
                     known = await tx.content_sids.get(wanted.key)
             if known is None:
-                created = await self._create(wanted.definition)
+                if wanted.key in self._refused:
+                    raise ContentUnavailable("refused")
+                if self._paused_until is not None and self.clock() < self._paused_until:
+                    raise ContentUnavailable("unavailable")
+                try:
+                    created = await self._create(wanted.definition)
+                except ContentUnavailable as exc:
+                    if str(exc) == "refused":
+                        self._refused.add(wanted.key)
+                    else:
+                        self._paused_until = self.clock() + PAUSE_AFTER_FAILURE
+                    raise
                 async with self.storage.transaction() as tx:
                     known = await tx.content_sids.add(wanted.key, created, now=self.clock())
             self._known[wanted.key] = known
