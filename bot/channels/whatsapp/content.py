@@ -11,7 +11,9 @@ definition, so a restart or another instance sends the same one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -74,9 +76,14 @@ def interactive(replies: Sequence[Reply], t: Translator, lang: str) -> Interacti
     options = _options(buttons, t)
     if options is None or len({title for title, _, _ in options}) < len(options):
         return None
-    kind = LIST_PICKER if len(options) > MAX_QUICK_REPLIES or _described(options) else QUICK_REPLY
-    definition, variables = _definition(kind, lang, body, options, t("whatsapp.list_button"))
-    return Interactive(definition, _hash(definition), variables)
+    described = tuple(description is not None for _, _, description in options)
+    kind = LIST_PICKER if len(options) > MAX_QUICK_REPLIES or any(described) else QUICK_REPLY
+    definition, key = _resource(kind, lang, described, t("whatsapp.list_button"))
+    values = [body]
+    for title, payload, description in options:
+        values += [title, payload] if description is None else [title, payload, description]
+    variables = {str(n): value for n, value in enumerate(values, start=1)}
+    return Interactive(definition, key, variables)
 
 
 Option = tuple[str, str, str | None]  # title, id (the button's payload), description
@@ -103,43 +110,39 @@ def _options(buttons: Sequence[Button], t: Translator) -> list[Option] | None:
     return options
 
 
-def _described(options: Sequence[Option]) -> bool:
-    return any(description is not None for _, _, description in options)
+@functools.cache
+def _resource(
+    kind: str, lang: str, described: tuple[bool, ...], list_button: str
+) -> tuple[dict[str, Any], str]:
+    """The definition of the resource for this shape (kind, language, which options have a
+    description) and its hash; variable 1 is the body, then each option's title, id and
+    description in order. Cached: a few shapes serve every message (never mutate it)."""
+    numbers = itertools.count(2)
 
-
-def _definition(
-    kind: str, lang: str, body: str, options: Sequence[Option], list_button: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The resource's definition (the same for every message of this shape: kind,
-    language, count, which items are described) and this message's variables."""
-    values = [body]
-
-    def variable(value: str) -> str:
-        values.append(value)
-        return f"{{{{{len(values)}}}}}"
+    def variable() -> str:
+        return f"{{{{{next(numbers)}}}}}"
 
     content: dict[str, Any] = {"body": "{{1}}"}
     if kind == QUICK_REPLY:
-        content["actions"] = [{"title": variable(t), "id": variable(i)} for t, i, _ in options]
-        name = f"quick_{lang}_{len(options)}"
+        content["actions"] = [{"title": variable(), "id": variable()} for _ in described]
+        name = f"quick_{lang}_{len(described)}"
     else:
         items = []
-        for title, payload, description in options:
-            item = {"item": variable(title), "id": variable(payload)}
-            if description is not None:
-                item["description"] = variable(description)
+        for has_description in described:
+            item = {"item": variable(), "id": variable()}
+            if has_description:
+                item["description"] = variable()
             items.append(item)
         content.update(button=list_button, items=items)
-        shape = "".join("d" if description else "i" for _, _, description in options)
-        name = f"list_{lang}_{shape}"
-    samples = {str(n): f"sample {n}" for n in range(1, len(values) + 1)}
+        name = f"list_{lang}_" + "".join("d" if d else "i" for d in described)
+    count = next(numbers) - 1
     definition = {
         "friendly_name": f"govbot_{name}",
         "language": lang,
-        "variables": samples,
+        "variables": {str(n): f"sample {n}" for n in range(1, count + 1)},
         "types": {kind: content},
     }
-    return definition, {str(n): value for n, value in enumerate(values, start=1)}
+    return definition, _hash(definition)
 
 
 def _hash(definition: dict[str, Any]) -> str:
