@@ -251,6 +251,14 @@ def test_a_label_too_long_goes_short_with_the_full_label_under_it_or_not_at_all(
     assert t("menu.help") in helped.variables.values()  # as the item's description
 
 
+def test_three_options_with_a_title_over_20_go_as_a_list(catalogs: Catalogs) -> None:
+    t = catalogs["en"]
+    wide = "x" * (MAX_TITLE + 2)
+    listed = interactive([Reply("?", (*options(2), Button("p:w", wide)))], t, "en")
+    assert listed is not None and LIST_PICKER in listed.definition["types"]
+    assert wide in listed.variables.values()
+
+
 def test_options_on_an_earlier_reply_or_a_long_body_stay_numbered(catalogs: Catalogs) -> None:
     t = catalogs["kk"]
     assert interactive([Reply("?", options(2)), Reply("!")], t, "kk") is None

@@ -51,6 +51,9 @@ class ContentUnavailable(Exception):
     ("refused" or "unavailable"), never a message's text."""
 
 
+Option = tuple[str, str, str | None]  # title, id (the button's payload), description
+
+
 @dataclass(frozen=True, slots=True)
 class Interactive:
     """One interactive message: the resource's definition (the same for every message of
@@ -77,16 +80,14 @@ def interactive(replies: Sequence[Reply], t: Translator, lang: str) -> Interacti
     if options is None or len({title for title, _, _ in options}) < len(options):
         return None
     described = tuple(description is not None for _, _, description in options)
-    kind = LIST_PICKER if len(options) > MAX_QUICK_REPLIES or any(described) else QUICK_REPLY
+    quick = len(options) <= MAX_QUICK_REPLIES and not any(described)
+    kind = QUICK_REPLY if quick and all(len(o[0]) <= MAX_TITLE for o in options) else LIST_PICKER
     definition, key = _resource(kind, lang, described, t("whatsapp.list_button"))
     values = [body]
     for title, payload, description in options:
         values += [title, payload] if description is None else [title, payload, description]
     variables = {str(n): value for n, value in enumerate(values, start=1)}
     return Interactive(definition, key, variables)
-
-
-Option = tuple[str, str, str | None]  # title, id (the button's payload), description
 
 
 def _options(buttons: Sequence[Button], t: Translator) -> list[Option] | None:
