@@ -5,6 +5,7 @@ library against the fake Twilio on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
 from pathlib import Path
@@ -19,12 +20,14 @@ from bot.channels.whatsapp.content import (
     MAX_ITEM,
     MAX_TITLE,
     QUICK_REPLY,
+    ContentResources,
     interactive,
 )
 from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from bot.domain import Button, Reply
 from bot.i18n import Catalogs
+from bot.runtime import Runtime
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.whatsapp_chat import SID, TOKEN, WhatsAppChat, running_bot
@@ -150,6 +153,9 @@ async def test_content_api_down_numbered_text_and_the_walk_goes_on(
         async with bot.session.get(bot.url + "/metrics") as response:
             scraped = await response.text()
         assert metric(scraped, 'govbot_whatsapp_content_fallbacks_total{reason="unavailable"}') >= 1
+        clock.advance(minutes=2)  # past the pause: the Content API is asked again
+        await chat.send("Меню")
+        assert len(chat.options) == 7 and bot.api.content_requests == 2
 
 
 async def test_a_refused_definition_falls_back_and_is_counted(
@@ -166,6 +172,23 @@ async def test_a_refused_definition_falls_back_and_is_counted(
         async with bot.session.get(bot.url + "/metrics") as response:
             scraped = await response.text()
         assert metric(scraped, 'govbot_whatsapp_content_fallbacks_total{reason="refused"}') == 2
+
+
+async def test_concurrent_first_uses_create_one_resource(
+    runtime: Runtime, catalogs: Catalogs, clock: Clock
+) -> None:
+    async with FakeTwilioApi(SID, TOKEN) as api, TwilioHttp(api.url, content_root=api.url) as http:
+        client = Client(SID, TOKEN, http_client=http)
+        wanted = interactive([Reply("?", options(3))], catalogs["kk"], "kk")
+        assert wanted is not None
+        first = ContentResources(client, runtime.storage, clock)
+        sids = await asyncio.gather(*(first.sid(wanted) for _ in range(5)))
+        assert len(set(sids)) == 1 and api.content_requests == 1
+        # Another instance that created its own before it saw ours sends the recorded one.
+        async with runtime.storage.transaction() as tx:
+            assert await tx.content_sids.add(wanted.key, "HX" + "f" * 32, now=clock()) == sids[0]
+        assert await ContentResources(client, runtime.storage, clock).sid(wanted) == sids[0]
+        assert api.content_requests == 1
 
 
 # -- the fake's Content API refuses what Twilio refuses --------------------------------
