@@ -24,8 +24,9 @@ from bot.channels.whatsapp.content import (
     interactive,
 )
 from bot.channels.whatsapp.twilio_http import TwilioHttp
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.domain import Button, Reply
+from bot.errors import ConfigError
 from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from tests.conftest import Clock
@@ -296,3 +297,25 @@ def test_short_labels_and_the_list_button_fit_whatsapp() -> None:
         if msgid.startswith("whatsapp.short.") or msgid == "whatsapp.list_button":
             for lang in ("kk", "ru", "en"):
                 assert 0 < len(row[lang]) <= limit, (msgid, lang)
+
+
+def test_twilio_content_url_defaults_to_twilio_and_can_be_off() -> None:
+    assert load_settings({}, env_file=None).twilio_content_url == "https://content.twilio.com"
+    off = load_settings({"TWILIO_CONTENT_URL": "off"}, env_file=None)
+    assert off.twilio_content_url is None
+    local = load_settings({"TWILIO_CONTENT_URL": "http://127.0.0.1:9/"}, env_file=None)
+    assert local.twilio_content_url == "http://127.0.0.1:9"
+    with pytest.raises(ConfigError):
+        load_settings({"TWILIO_CONTENT_URL": "content.twilio.com"}, env_file=None)
+
+
+def test_the_content_api_has_a_root_of_its_own() -> None:
+    moved = TwilioHttp("http://127.0.0.1:1/api", content_root="http://127.0.0.1:2/content")
+    assert moved.rewrite("https://content.twilio.com/v1/Content") == (
+        "http://127.0.0.1:2/content/v1/Content"
+    )
+    assert moved.rewrite("https://api.twilio.com/x") == "http://127.0.0.1:1/api/x"
+    real = TwilioHttp(content_root="https://content.twilio.com")
+    assert real.rewrite("https://content.twilio.com/v1/Content") == (
+        "https://content.twilio.com/v1/Content"
+    )
