@@ -43,6 +43,8 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    # Twilio's Content API, for tap-to-answer replies; None ("off"): numbered text only.
+    twilio_content_url: str | None = "https://content.twilio.com"
     # ContentSid of the approved "you have an update" template, per language.
     twilio_update_templates: Mapping[str, str] = field(default_factory=dict)
     secret_key: str | None = None
@@ -187,6 +189,7 @@ def load_settings(
             "whatsapp:+<E.164 number>, e.g. whatsapp:+77010000000",
         ),
         twilio_api_url=parse("TWILIO_API_URL", _base_url, "an http(s) URL"),
+        twilio_content_url=parse("TWILIO_CONTENT_URL", _base_url_or_off, "an http(s) URL or off"),
         twilio_update_templates={
             lang: sid
             for lang in LANGUAGES
@@ -278,6 +281,10 @@ def _base_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _base_url_or_off(raw: str) -> str | None:
+    return None if raw.strip().lower() == "off" else _base_url(raw)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:

@@ -41,6 +41,13 @@ class Metrics:
             ["channel", "reason"],
             registry=self.registry,
         )
+        # reason: refused (the Content API or Twilio said no) or unavailable (5xx, timeout).
+        self.whatsapp_content_fallbacks = Counter(
+            "govbot_whatsapp_content_fallbacks",
+            "WhatsApp replies with options sent as numbered text because interactive failed",
+            ["reason"],
+            registry=self.registry,
+        )
         self.open_sessions = Gauge(
             "govbot_open_sessions",
             "Conversations active within the idle timeout",

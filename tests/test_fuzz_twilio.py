@@ -61,6 +61,8 @@ FIELDS = [
     "Address",
     "ButtonPayload",
     "ButtonText",
+    "ListId",
+    "ListTitle",
     "ProfileName",
     "MessageType",
     "WaId",
@@ -126,6 +128,7 @@ class Harness:
             twilio_auth_token=TOKEN,
             twilio_whatsapp_from=BOT_NUMBER,
             twilio_api_url=self.api.url,
+            twilio_content_url=None,  # the answers are read from the TwiML: numbered text
             public_url=PUBLIC,
             twilio_update_templates=TEMPLATES,
             whatsapp_rate=0.0,

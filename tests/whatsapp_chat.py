@@ -5,6 +5,10 @@ library talking to the fake Twilio REST server, webhooks signed the way Twilio s
         chat = bot.chat("+77011234567")
         await chat.send("Hello")
         assert "1. Қазақша" in chat.text
+
+`running_bot(..., interactive=True)` turns the Content API on (the fake's): replies with
+options then come by REST as tap-to-answer messages, and `chat.tap("Русский")` answers one
+the way WhatsApp does (ButtonPayload or ListId, never a typed number).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +29,7 @@ from bot.channels.whatsapp.signature import SIGNATURE_HEADER
 from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from bot.runtime import Runtime
-from tests.fakes.twilio_api import FakeTwilioApi, inbound_params, new_sid
+from tests.fakes.twilio_api import FakeTwilioApi, Tapped, inbound_params, new_sid
 from tests.serving import free_port, serving
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -60,6 +64,7 @@ class Bot:
     settings: Settings
     runtime: Runtime
     session: aiohttp.ClientSession
+    interactive: bool = False
 
     def chat(self, number: str) -> WhatsAppChat:
         return WhatsAppChat(self, number)
@@ -118,6 +123,9 @@ class WhatsAppChat:
     number: str  # E.164
     texts: list[str] = field(default_factory=list)
     status: int = 0
+    # The messages of the last answer that came by REST (tap-to-answer ones).
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    forms: list[dict[str, str]] = field(default_factory=list)  # every webhook form sent
 
     @property
     def address(self) -> str:
@@ -135,7 +143,12 @@ class WhatsAppChat:
         location: tuple[float, float, str | None] | None = None,
         sid: str | None = None,
         profile_name: str = "Aigerim",
+        tapped: Tapped | None = None,
     ) -> list[str]:
+        """Send a message; the answer's texts as the citizen sees them. With the Content API
+        on, an answer that is not in the webhook's TwiML is awaited from the REST side."""
+        api = self.bot.api
+        before = len(api.sent_to(self.address))
         params = inbound_params(
             account_sid=SID,
             from_=self.address,
@@ -145,20 +158,48 @@ class WhatsAppChat:
             profile_name=profile_name,
             media=media,
             location=location,
+            tapped=tapped,
         )
-        self.status, answer = await self.bot.api.deliver_inbound(
+        self.forms.append(params)
+        self.status, answer = await api.deliver_inbound(
             self.bot.url + "/webhooks/twilio", params, signed_url=WEBHOOK
         )
         assert self.status == 200, (self.status, answer)
         self.texts = bodies(answer)
+        self.messages = []
+        if not self.texts and self.bot.interactive:
+            self.messages = (await api.wait_for_sent(self.address, before + 1))[before:]
+            self.texts = [api.seen(message) for message in self.messages]
         return self.texts
+
+    @property
+    def options(self) -> list[Tapped]:
+        """The options of the last answer's tap-to-answer message (none: numbered text)."""
+        return [option for m in self.messages for option in self.bot.api.options(m)]
+
+    async def tap(self, option: str) -> list[str]:
+        """Tap the option titled `option` (or whose id it is) in the last answer, as
+        WhatsApp reports a tap."""
+        found = [o for o in self.options if option in (o.title, o.id)]
+        assert found, (option, self.texts)
+        return await self.send(tapped=found[0])
 
 
 @asynccontextmanager
 async def running_bot(
-    settings: Settings, clock: Callable[[], datetime], **overrides: Any
+    settings: Settings,
+    clock: Callable[[], datetime],
+    *,
+    interactive: bool = False,
+    api: FakeTwilioApi | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Bot]:
-    async with FakeTwilioApi(SID, TOKEN) as api:
+    """The app on 127.0.0.1 against a fresh fake Twilio (or `api`, started, to keep one
+    across a restart). `interactive`: the Content API is the fake's (replies with options
+    go by REST); otherwise it is off (numbered text)."""
+    async with AsyncExitStack() as stack:
+        if api is None:
+            api = await stack.enter_async_context(FakeTwilioApi(SID, TOKEN))
         for lang, content_sid in TEMPLATES.items():
             api.define_template(content_sid, TEMPLATE_TEXT[lang])
         port = free_port()
@@ -170,6 +211,7 @@ async def running_bot(
             "twilio_api_url": api.url,
             "public_url": PUBLIC,
             "twilio_update_templates": TEMPLATES,
+            "twilio_content_url": api.url if interactive else None,
             "whatsapp_rate": 0.0,
         }
         configured = settings.with_overrides(**{**wanted, **overrides})
@@ -177,4 +219,5 @@ async def running_bot(
             app = create_app(configured, twilio_http=http, clock=clock, announce=lambda _: None)
             async with serving(app, port):
                 runtime: Runtime = app.state.runtime
-                yield Bot(api, f"http://127.0.0.1:{port}", runtime.settings, runtime, session)
+                url = f"http://127.0.0.1:{port}"
+                yield Bot(api, url, runtime.settings, runtime, session, interactive)

@@ -244,6 +244,15 @@ class ReplyTemplateStore(Protocol):
     async def delete(self, template_id: int) -> bool: ...
 
 
+class ContentSidStore(Protocol):
+    """Twilio Content API resources (interactive WhatsApp replies), by definition hash."""
+
+    async def get(self, definition_hash: str) -> str | None: ...
+    async def add(self, definition_hash: str, content_sid: str, *, now: datetime) -> str:
+        """Record the sid unless one is recorded already; returns the recorded sid."""
+        ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -277,6 +286,8 @@ class Tx(Protocol):
     def satisfaction(self) -> SatisfactionStore: ...
     @property
     def reply_templates(self) -> ReplyTemplateStore: ...
+    @property
+    def content_sids(self) -> ContentSidStore: ...
 
 
 class Storage(Protocol):

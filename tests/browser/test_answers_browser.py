@@ -74,6 +74,7 @@ async def both_messengers(settings: Settings) -> AsyncIterator[Messengers]:
             twilio_auth_token=wa.TOKEN,
             twilio_whatsapp_from=wa.BOT_NUMBER,
             twilio_api_url=twilio.url,
+            twilio_content_url=None,  # WhatsApp answers read from the TwiML: numbered text
             twilio_update_templates=wa.TEMPLATES,
             whatsapp_rate=0.0,
             public_url=wa.PUBLIC,

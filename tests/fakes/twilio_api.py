@@ -9,7 +9,10 @@ recorded messages as JSON (not a Twilio path; no auth).
 
 Serves POST /2010-04-01/Accounts/{sid}/Messages.json with Basic auth and Twilio's
 validation errors, hosts media behind the same auth (like inbound MediaUrl), posts signed
-status callbacks, and delivers signed inbound webhooks the way Twilio does.
+status callbacks, and delivers signed inbound webhooks the way Twilio does. The Content API
+(POST /v1/Content, GET /v1/Content/{sid}) takes quick-reply and list-picker definitions
+with WhatsApp's limits; a message sent with such a ContentSid records what the citizen sees
+(`seen`, `options`), so a test can tap an option the way WhatsApp would answer it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ from twilio.request_validator import RequestValidator
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
+_VARIABLE = re.compile(r"\{\{(\w+)\}\}")
+QUICK_REPLY = "twilio/quick-reply"
+LIST_PICKER = "twilio/list-picker"
+# WhatsApp's limits for session messages, as the Content API documents them.
+_LIMITS = {"body": 1024, "title": 20, "item": 24, "description": 72, "button": 20, "id": 200}
+_MAX_ACTIONS = 10  # a quick-reply resource; a session message shows at most 3
+_MAX_SESSION_ACTIONS = 3
+_MAX_ITEMS = 10
 
 # Twilio's own codes and wording for errors the adapter must handle.
 _DEFAULT_FAULTS = {
@@ -80,14 +91,18 @@ def inbound_params(
     profile_name: str = "Citizen",
     media: Sequence[tuple[str, str]] = (),
     location: tuple[float, float, str | None] | None = None,
+    tapped: Tapped | None = None,
 ) -> dict[str, str]:
     """The form Twilio posts to the inbound webhook for a WhatsApp message.
 
     `from_`/`to` are "whatsapp:+7...". `media` is (url, content type) pairs; `location`
-    is (latitude, longitude, address or None).
+    is (latitude, longitude, address or None); `tapped` an option of an interactive
+    message (`FakeTwilioApi.option`): its title is the Body.
     """
     sid = message_sid or new_sid("SM" if not media else "MM")
     message_type = "location" if location else ("image" if media else "text")
+    if tapped is not None:
+        message_type, body = ("interactive" if tapped.listed else "button"), tapped.title
     params = {
         "SmsMessageSid": sid,
         "NumMedia": str(len(media)),
@@ -112,7 +127,22 @@ def inbound_params(
         params["Latitude"], params["Longitude"] = str(location[0]), str(location[1])
         if location[2]:
             params["Address"] = location[2]
+    if tapped is not None and tapped.listed:
+        params["ListId"], params["ListTitle"] = tapped.id, tapped.title
+    elif tapped is not None:
+        params["ButtonPayload"], params["ButtonText"] = tapped.id, tapped.title
     return params
+
+
+@dataclass(frozen=True)
+class Tapped:
+    """An option of an interactive message as WhatsApp shows it: a quick-reply button, or
+    an item of a list picker (`listed`)."""
+
+    id: str
+    title: str
+    listed: bool = False
+    description: str | None = None
 
 
 @dataclass
@@ -151,8 +181,11 @@ class FakeTwilioApi:
         self.unauthorized = 0
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, form, our status
         self.templates: dict[str, str] = {}
+        self.contents: dict[str, dict[str, Any]] = {}  # Content API resources by sid
+        self.content_requests = 0  # POST /v1/Content, answered or not
         self._host, self._port = host, port
         self._faults: list[_Fault] = []
+        self._content_faults: list[int] = []  # HTTP statuses for the next creations
         self._late = 0.0
         self._stopping = asyncio.Event()  # a late answer is given at once when the fake stops
         self._media: dict[str, tuple[bytes, str]] = {}
@@ -171,6 +204,8 @@ class FakeTwilioApi:
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(base + "/Messages.json", self._create_message)
         app.router.add_get(base + "/Messages/{message}/Media/{media}", self._get_media)
+        app.router.add_post("/v1/Content", self._create_content)
+        app.router.add_get("/v1/Content/{sid}", self._fetch_content)
         app.router.add_get("/_fake/sent", self._dump_sent)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -230,6 +265,49 @@ class FakeTwilioApi:
         for _ in range(times):
             self._faults.append(_Fault(status, code, message, late, deferred, skip))
             skip = 0
+
+    def fail_content(self, status: int = 500, *, times: int = 1) -> None:
+        """The next `times` Content API creations answer HTTP `status` (a 4xx, or 5xx: down)."""
+        self._content_faults.extend([status] * times)
+
+    def seen(self, message: dict[str, Any]) -> str:
+        """What the citizen sees of a sent message: its text, then each option of an
+        interactive one as "[title]" (a list picker's after its button, "≡ Choose")."""
+        content = self.contents.get(message.get("ContentSid") or "")
+        if content is None:
+            return str(message.get("Body") or "")
+        lines = [str(message.get("Body") or "")]
+        kind, fields = _content_kind(content)
+        if kind == LIST_PICKER:
+            lines.append("≡ " + _render(fields["button"], message))
+        for option in self.options(message):
+            lines.append(
+                f"[{option.title}]" + (f" {option.description}" if option.description else "")
+            )
+        return "\n".join(lines)
+
+    def options(self, message: dict[str, Any]) -> list[Tapped]:
+        """The options of an interactive message, as the citizen can tap them."""
+        content = self.contents.get(message.get("ContentSid") or "")
+        if content is None:
+            return []
+        kind, fields = _content_kind(content)
+        if kind == QUICK_REPLY:
+            actions = fields["actions"]
+            return [
+                Tapped(_render(a["id"], message), _render(a["title"], message)) for a in actions
+            ]
+        if kind == LIST_PICKER:
+            return [
+                Tapped(
+                    _render(i["id"], message),
+                    _render(i["item"], message),
+                    listed=True,
+                    description=_render(i["description"], message) if "description" in i else None,
+                )
+                for i in fields["items"]
+            ]
+        return []
 
     def answer_late(self, seconds: float) -> None:
         """Create every message at once (it is sent and counted) but answer `seconds` later:
@@ -342,6 +420,10 @@ class FakeTwilioApi:
         fields["MediaUrl"] = [str(v) for v in form.getall("MediaUrl", [])]
         if invalid := _validate(fields, self.templates):
             return invalid
+        if fields.get("ContentSid") in self.contents and (
+            invalid := _validate_filled(self.contents[fields["ContentSid"]], fields)
+        ):
+            return invalid
         fault = self._faults.pop(0) if self._faults else None
         if fault and fault.after > 0:
             fault.after -= 1
@@ -354,6 +436,9 @@ class FakeTwilioApi:
         fields.update(Sid=sid, Status="queued", ErrorCode=None)
         if fields.get("ContentSid") in self.templates:
             fields["Body"] = _render(self.templates[fields["ContentSid"]], fields)
+        elif fields.get("ContentSid") in self.contents:
+            _, content = _content_kind(self.contents[fields["ContentSid"]])
+            fields["Body"] = _render(content["body"], fields)
         self.sent.append(fields)
         self._by_sid[sid] = fields
         self._new_message.set()
@@ -410,6 +495,44 @@ class FakeTwilioApi:
             return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
         return web.Response(body=hosted[0], content_type=hosted[1])
 
+    # -- the Content API -----------------------------------------------------------------
+
+    async def _create_content(self, request: web.Request) -> web.Response:
+        self.content_requests += 1
+        if not self._authorized(request):
+            self.unauthorized += 1
+            return twilio_error(401, 20003, "Authenticate")
+        if self._content_faults:
+            status = self._content_faults.pop(0)
+            return twilio_error(status, *_DEFAULT_FAULTS.get(status, (status, "Error")))
+        try:
+            definition = await request.json()
+        except ValueError:
+            return twilio_error(400, 20001, "Invalid JSON body")
+        if not isinstance(definition, dict) or (problem := _malformed(definition)):
+            return twilio_error(400, 20001, problem if isinstance(definition, dict) else "")
+        sid = new_sid("HX")
+        now = datetime.now(UTC).isoformat()
+        self.contents[sid] = {
+            **definition,
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "date_created": now,
+            "date_updated": now,
+            "url": f"{self.url}/v1/Content/{sid}",
+            "links": {},
+        }
+        return web.json_response(self.contents[sid], status=201)
+
+    async def _fetch_content(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            self.unauthorized += 1
+            return twilio_error(401, 20003, "Authenticate")
+        content = self.contents.get(request.match_info["sid"])
+        if content is None:
+            return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        return web.json_response(content)
+
     async def _dump_sent(self, request: web.Request) -> web.Response:
         to = request.query.get("to")
         return web.json_response(self.sent_to(to) if to else self.sent)
@@ -447,9 +570,71 @@ def _validate(fields: dict[str, Any], templates: dict[str, str]) -> web.Response
     return None
 
 
+def _content_kind(content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    kind, fields = next(iter(content["types"].items()))
+    return str(kind), fields
+
+
+def _texts(kind: str, fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(limit name, text) of every field WhatsApp limits, in a definition or filled in."""
+    texts = [("body", fields.get("body") or "")]
+    if kind == QUICK_REPLY:
+        for action in fields.get("actions") or []:
+            texts += [("title", action.get("title") or ""), ("id", action.get("id") or "")]
+    elif kind == LIST_PICKER:
+        texts.append(("button", fields.get("button") or ""))
+        for item in fields.get("items") or []:
+            texts += [("item", item.get("item") or ""), ("id", item.get("id") or "")]
+            texts.append(("description", item.get("description") or ""))
+    return texts
+
+
+def _malformed(definition: dict[str, Any]) -> str | None:
+    """Why the Content API would refuse `definition` (None: it would not)."""
+    types = definition.get("types")
+    if not isinstance(types, dict) or len(types) != 1 or not definition.get("friendly_name"):
+        return "friendly_name and exactly one type are required"
+    kind, fields = next(iter(types.items()))
+    if kind not in (QUICK_REPLY, LIST_PICKER, "twilio/text"):
+        return f"unsupported type {kind}"
+    if not isinstance(fields, dict) or not fields.get("body"):
+        return "body is required"
+    if kind == QUICK_REPLY and not 1 <= len(fields.get("actions") or []) <= _MAX_ACTIONS:
+        return "quick-reply takes 1 to 10 actions"
+    if kind == LIST_PICKER:
+        if not 1 <= len(fields.get("items") or []) <= _MAX_ITEMS:
+            return "list-picker takes 1 to 10 items"
+        if not fields.get("button"):
+            return "list-picker needs a button"
+    for name, text in _texts(kind, fields):
+        if not _VARIABLE.search(text) and len(text) > _LIMITS[name]:
+            return f"{name} is longer than {_LIMITS[name]} characters"
+    samples = definition.get("variables") or {}
+    used = {v for _, text in _texts(kind, fields) for v in _VARIABLE.findall(text)}
+    if missing := used - set(samples):
+        return f"no sample for variables {sorted(missing)}"
+    return None
+
+
+def _validate_filled(content: dict[str, Any], fields: dict[str, Any]) -> web.Response | None:
+    """A message's variables filled into its resource must fit WhatsApp's limits too."""
+    kind, definition = _content_kind(content)
+    if kind == QUICK_REPLY and len(definition["actions"]) > _MAX_SESSION_ACTIONS:
+        return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+    for name, text in _texts(kind, definition):
+        filled = _render(text, fields)
+        if (
+            _VARIABLE.search(filled)
+            or len(filled) > _LIMITS[name]
+            or (name != "description" and not filled)
+        ):
+            return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+    return None
+
+
 def _render(template: str, fields: dict[str, Any]) -> str:
     variables = json.loads(fields.get("ContentVariables") or "{}")
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: str(variables.get(m.group(1), m.group(0))), template)
+    return _VARIABLE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), template)
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -6,7 +6,8 @@
 Every request must carry Twilio's signature of PUBLIC_URL + path and every form field;
 anything else gets a 4xx and touches nothing. The dispatcher commits the step (with the
 MessageSid as processed) before we answer; a step that outlasts the budget is answered with
-an empty <Response/> and its replies go out through the REST API instead.
+an empty <Response/> and its replies go out through the REST API instead. So do replies
+with options that go as tap-to-answer messages: TwiML cannot carry a ContentSid.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from twilio.rest import Client
 
 from bot.attachments import kind_for
 from bot.channels.services import ChannelServices
+from bot.channels.whatsapp.content import ContentResources
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
 from bot.channels.whatsapp.sender import WhatsAppSender
@@ -93,8 +95,13 @@ class WhatsAppChannel:
         quiet_twilio_logging()
         self._services = services
         if self._http is None:
-            self._http = TwilioHttp(self.settings.twilio_api_url)
+            self._http = TwilioHttp(
+                self.settings.twilio_api_url, content_root=self.settings.twilio_content_url
+            )
         client = Client(*self.auth, http_client=self._http)
+        content = None
+        if self.settings.twilio_content_url is not None:
+            content = ContentResources(client, services.storage, services.clock)
         self._sender = WhatsAppSender(
             self.settings,
             client,
@@ -102,6 +109,8 @@ class WhatsAppChannel:
             status_callback=public_url(self.base_url, STATUS_PATH),
             budget=services.pacing.whatsapp,
             clock=services.clock,
+            content=content,
+            metrics=services.metrics,
         )
         services.outbox.add_sender(self._sender)
         await services.outbox.catch_up()
@@ -139,6 +148,10 @@ class WhatsAppChannel:
             self._track(self._send_late(task, msg.chat_key))
             return _xml(EMPTY_TWIML)
         answer = task.result()
+        sender = self._sender
+        if not answer.duplicate and sender and sender.interactive(answer.replies, answer.lang):
+            self._track(self._send_late(task, msg.chat_key))
+            return _xml(EMPTY_TWIML)
         replies, lang = answer.replies, answer.lang
         if answer.duplicate and answer.dedupe_key is not None:
             # Twilio retries a webhook when our answer did not reach it: give it the same
@@ -220,7 +233,8 @@ class WhatsAppChannel:
         return replace(msg, attachments=tuple(stored))
 
     async def _send_late(self, task: asyncio.Task[Answer], chat_key: str) -> None:
-        """A step that outlasted the webhook's budget: its replies go out by REST."""
+        """Replies that go out by REST: a step that outlasted the webhook's budget, or a
+        tap-to-answer message."""
         try:
             answer = await task
             sender = self._sender

@@ -53,14 +53,18 @@ def to_inbound(form: Mapping[str, str], *, received_at: datetime | None = None) 
     """The message in `form` (one value per key) as the dispatcher's `Inbound`."""
     key = chat_key(form.get("From", ""))
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or None
-    # A quick-reply tap arrives as ButtonText (and ButtonPayload, which only a template we
-    # configured could set); the label goes through the same matching as a typed answer.
-    text = clean_text(form.get("Body", "") or form.get("ButtonText", ""))
+    # A tap on a quick reply or a list item (bot.channels.whatsapp.content) carries the
+    # option's id, the payload Telegram's buttons carry too, as ButtonPayload (a list item
+    # as ListId where Twilio sends that), and its title as Body, ButtonText or ListTitle.
+    tapped = form.get("ButtonPayload") or form.get("ListId") or ""
+    title = form.get("ButtonText") or form.get("ListTitle") or ""
+    text = clean_text(form.get("Body", "") or title)
     message_type = form.get("MessageType", "").lower()
     return Inbound(
         channel=Channel.WHATSAPP,
         chat_key=key,
         text=text,
+        payload=clean_text(tapped) or None,
         location=_location(form),
         external_id=sid,
         received_at=received_at or datetime.now(UTC),

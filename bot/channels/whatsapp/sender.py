@@ -1,9 +1,12 @@
 """Messages that leave through Twilio's REST API: the outbox's WhatsApp `Sender`.
 
 Inside the 24-hour window (the citizen wrote within the last day) the message goes as
-free-form text. Outside it only an approved template may go: the per-language "there is
-an update on your ticket {{1}}" ContentSid; the real message is held and released when the
-citizen answers. Twilio's errors become `DeliveryError`s here, once.
+free-form text, or as a tap-to-answer Content API message when it offers options that fit
+(bot.channels.whatsapp.content); if that is refused or the Content API is down, the same
+reply goes as numbered text and the fallback is counted in /metrics. Outside it only an
+approved template may go: the per-language "there is an update on your ticket {{1}}"
+ContentSid; the real message is held and released when the citizen answers.
+Twilio's errors become `DeliveryError`s here, once.
 
 Each message is one request, never repeated here. A timeout, a dropped connection or a
 5xx may mean Twilio accepted it, so such a send is "unknown", not failed: the owner of
@@ -22,12 +25,19 @@ import aiohttp
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
+from bot.channels.whatsapp.content import (
+    ContentResources,
+    ContentUnavailable,
+    Interactive,
+    interactive,
+)
 from bot.channels.whatsapp.inbound import address
 from bot.channels.whatsapp.render import render_counted
 from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
+from bot.metrics import Metrics
 from bot.outbound import Delivery, Outgoing
 from bot.pacing import Budget
 from bot.reply_window import in_window
@@ -89,6 +99,8 @@ class WhatsAppSender:
         status_callback: str | None,
         budget: Budget,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        content: ContentResources | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         assert settings.twilio_whatsapp_from is not None
         self.settings = settings
@@ -97,6 +109,8 @@ class WhatsAppSender:
         self.status_callback = status_callback
         self.clock = clock
         self.budget = budget  # shared with the campaign engine (Runtime.pacing)
+        self.content = content  # None: options always go as numbered text
+        self.metrics = metrics
         # Citizen id → the last-inbound time a template was sent for: one nudge per silence,
         # however many messages wait. In memory: a restart may send one nudge more.
         self._nudged: dict[int, datetime | None] = {}
@@ -123,7 +137,15 @@ class WhatsAppSender:
 
         Stops at the first body that does not go and raises its DeliveryError, with
         `delivered` set to how many of `replies` went out in full before it."""
-        t = self.catalogs[locale or self.settings.default_language]
+        lang = locale or self.settings.default_language
+        t = self.catalogs[lang]
+        wanted = self.interactive(replies, lang)
+        if wanted is not None:
+            try:
+                return await self._send_interactive(chat_key, wanted, urgent)
+            except ContentUnavailable as exc:
+                if self.metrics is not None:
+                    self.metrics.whatsapp_content_fallbacks.labels(str(exc)).inc()
         sid = None
         delivered = 0
         for body, complete in render_counted(replies, t):
@@ -134,6 +156,28 @@ class WhatsAppSender:
                 raise
             delivered = complete
         return sid
+
+    def interactive(self, replies: Sequence[Reply], locale: str | None) -> Interactive | None:
+        """The replies as one tap-to-answer message, if the Content API is on and they fit."""
+        if self.content is None:
+            return None
+        lang = locale or self.settings.default_language
+        return interactive(replies, self.catalogs[lang], lang)
+
+    async def _send_interactive(self, chat_key: str, wanted: Interactive, urgent: bool) -> str:
+        """One Content API message; ContentUnavailable where numbered text should go instead:
+        no resource, or Twilio refused the message outright (nothing was sent)."""
+        assert self.content is not None
+        sid = await self.content.sid(wanted)
+        variables = json.dumps(wanted.variables, ensure_ascii=False)
+        try:
+            return await self._create(
+                chat_key, urgent, content_sid=sid, content_variables=variables
+            )
+        except DeliveryError as err:
+            if err.retryable or err.unknown or err.blocked or err.code == str(OUTSIDE_WINDOW):
+                raise  # the owner of the message decides, as for text
+            raise ContentUnavailable("refused") from None
 
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if outgoing.template:

@@ -1,13 +1,15 @@
 """The HTTP client twilio-python's async API runs on: one aiohttp session, a movable root.
 
-TWILIO_API_URL replaces every https://*.twilio.com root the library builds (api, content,
-messaging...), keeping the path, so tests and benchmarks point the real library at a fake
-server on 127.0.0.1. Nothing here logs request parameters: they carry phone numbers and
-message bodies, which twilio's own clients log at INFO (see `quiet_twilio_logging`).
+TWILIO_API_URL replaces every https://*.twilio.com root the library builds (api,
+messaging...), keeping the path, and TWILIO_CONTENT_URL the Content API's, so tests and
+benchmarks point the real library at a fake server on 127.0.0.1. Nothing here logs request
+parameters: they carry phone numbers and message bodies, which twilio's own clients log
+at INFO (see `quiet_twilio_logging`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -25,6 +27,7 @@ from bot.errors import ConfigError
 from bot.logs import quiet
 
 DEFAULT_API_URL = "https://api.twilio.com"
+CONTENT_HOST = "content.twilio.com"
 
 # twilio's sync and async clients log the full query and form at INFO under these names.
 TWILIO_LOGGERS = ("twilio.http_client", "twilio.async_http_client")
@@ -65,6 +68,7 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
         *,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        content_root: str | None = None,
     ) -> None:
         super().__init__(log, True, timeout)
         root = urlsplit(api_root)
@@ -72,19 +76,24 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
             raise ConfigError(f"TWILIO_API_URL must be an http(s) URL, got {api_root!r}")
         self.api_root = api_root.rstrip("/")
         self._root = root
+        self._content = urlsplit(content_root) if content_root else None
         self._session = session
         self._owns_session = session is None
 
     def rewrite(self, url: str) -> str:
-        """Move a URL on twilio.com (any product, edge or region) onto `api_root`."""
-        if self.api_root == DEFAULT_API_URL:
-            return url
+        """Move a URL on twilio.com (any product, edge or region) onto `api_root`, and the
+        Content API's onto `content_root` when one is given."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        root = self._root
+        if host == CONTENT_HOST and self._content is not None:
+            root = self._content
+        elif self.api_root == DEFAULT_API_URL:
+            return url
         if host != "twilio.com" and not host.endswith(".twilio.com"):
             return url
-        path = self._root.path.rstrip("/") + parts.path
-        return urlunsplit((self._root.scheme, self._root.netloc, path, parts.query, ""))
+        path = root.path.rstrip("/") + parts.path
+        return urlunsplit((root.scheme, root.netloc, path, parts.query, ""))
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -110,7 +119,11 @@ class TwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type
             # aiohttp.BasicAuth is deprecated in aiohttp 3.14 (and twilio's own client uses it).
             sent_headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
         body: bytes | None = None
-        if data:
+        if data and sent_headers.get("Content-Type") == "application/json":
+            # twilio's generated models send every optional field as null: left out, so the
+            # Content API stores the definition we built and hashed, nothing more.
+            body = json.dumps(_without_nulls(data), ensure_ascii=False).encode("utf-8")
+        elif data:
             body = urlencode(_pairs(data)).encode("utf-8")
             sent_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         started = time.perf_counter()
@@ -245,6 +258,14 @@ def _pairs(values: Mapping[str, object]) -> list[tuple[str, str]]:
         else:
             pairs.append((key, str(value)))
     return pairs
+
+
+def _without_nulls(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def redact(text: str) -> str:

@@ -47,6 +47,7 @@ from bot.storage.sqlite.tickets import SqliteTicketStore
 from bot.storage.sqlite.tips import SqliteTipStore
 from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
+from bot.storage.sqlite.whatsapp_content import SqliteContentSids
 from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
 
@@ -78,6 +79,7 @@ class SqliteTx:
         self.blobs = SqliteBlobIndex(conn, cipher)
         self.satisfaction = SqliteSatisfactionStore(conn)
         self.reply_templates = SqliteReplyTemplates(conn)
+        self.content_sids = SqliteContentSids(conn)
 
 
 class SqliteStorage:
