@@ -506,8 +506,12 @@ class Dispatcher:
     ) -> None:
         """Back to the step the detour was asked over: what waited answers it, in order."""
         turn.detour = None
-        if not detour.pending:
-            await self._ask(tx, turn, msg, now)
+        asked = len(turn.replies)
+        await self._ask(tx, turn, msg, now)
+        if detour.pending:
+            # What waited was sent against this step's own options ("1" for its Continue),
+            # not the detour's: they are on offer again, and the question is not repeated.
+            del turn.replies[asked:]
         for kept in detour.pending:
             await self._step(tx, turn, replay(kept, msg), now)
 
