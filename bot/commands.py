@@ -103,9 +103,10 @@ def typed_choice(text: str) -> int | None:
     return 0 if found.group(1) else int(found.group(2))
 
 
-def match_button(text: str, offered: Sequence[Button]) -> str | None:
-    """The payload of the offered button the citizen meant: "2", "2.", or a label."""
-    number = typed_choice(text)
+def match_button(text: str, offered: Sequence[Button], *, by_number: bool = True) -> str | None:
+    """The payload of the offered button the citizen meant: "2", "2." (where options are
+    shown numbered), or a label."""
+    number = typed_choice(text) if by_number else None
     if number is not None:
         return offered[number - 1].payload if 0 < number <= len(offered) else None
     wanted = normalize(text)

@@ -454,6 +454,7 @@ class Dispatcher:
             language_known=turn.citizen.locale is not None,
             picking_language=(turn.flow, turn.state) == self.language,
             expired=turn.expired,
+            numbered=msg.channel in NUMBERED,
         )
         outcome = classify(msg, at, turn.offered)
         if turn.idle and not isinstance(outcome, Command | Link):
@@ -481,7 +482,9 @@ class Dispatcher:
         turn.idle = False  # a silence before this answer changes nothing: it answers the detour
         # While "continue or start over?" waits, more of what was being sent is kept too.
         accepts = BUTTONS_ONLY if detour.why == LANGUAGE else KEEPS
-        at = Position(accepts, picking_language=detour.why == LANGUAGE)
+        at = Position(
+            accepts, picking_language=detour.why == LANGUAGE, numbered=msg.channel in NUMBERED
+        )
         match classify(msg, at, turn.offered):
             case Command(name):
                 await self._command(tx, turn, msg, now, name)
