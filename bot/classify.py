@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot import commands
 from bot.commands import global_command, match_button
 from bot.domain import Button, Inbound
-from bot.flow import BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
+from bot.flow import ANSWERS, BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         matched = global_command("", payload) if payload else None
         if matched is not None:
             return Command(matched)
-        if payload is None and number is not None and not free_text:
+        if payload is None and number is not None and not free_text and ANSWERS not in at.accepts:
             # "99" or "-1" under a numbered list is a choice that is not there, not data.
             return Refusal("input.not_on_list")
     refusal = _refusal(msg, payload, at.accepts)

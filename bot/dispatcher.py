@@ -529,7 +529,7 @@ class Dispatcher:
         try:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
-            turn.replies.append(Reply(ctx.t.gettext(err.msgid, **err.params)))
+            turn.replies.append(Reply(err.say(ctx.t, count=len(turn.offered))))
         else:
             turn.replies.extend(go.say)
             turn.detour = Detour(RESUME, detour.pending) if detour.pending else None
@@ -544,7 +544,7 @@ class Dispatcher:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
             t = self._translator(turn.citizen, msg)
-            turn.replies.append(Reply(err.say(t)))
+            turn.replies.append(Reply(err.say(t, count=len(turn.offered))))
             await self._ask(tx, turn, msg, now)
             return
         turn.data = ctx.data

@@ -289,3 +289,22 @@ async def test_on_telegram_a_number_is_the_answer_not_a_button_nobody_sees(
     await staff_asks(runtime, clock, ticket, QUESTION)
     await chat.send("3")  # at the main menu: the answer too (no number is on screen)
     assert ADDED[lang].format(ref=ticket.reference) in chat.text
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_number_off_the_menu_while_staff_wait_is_the_answer(
+    new_chat, runtime: Runtime, clock: Clock, lang: str
+) -> None:
+    """Found by an outside review: "12" ("12 times") while staff waited was refused as a
+    number that is not on the menu. Off the list it can only be the answer."""
+    chat: Chat = new_chat(lang=lang)
+    ticket = await file_complaint(chat, runtime, lang)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.send("12")
+    assert ADDED[lang].format(ref=ticket.reference) in chat.text
+    assert await thread(runtime, ticket) == [("staff", QUESTION), ("citizen", "12")]
+    await chat.send("12")  # nothing waits now: the menu's "no such number"
+    assert "12" not in [m for _, m in (await thread(runtime, ticket))[2:]]
+    assert ("В списке нет такого номера" if lang == "ru" else "Тізімде мұндай нөмір жоқ") in (
+        chat.text
+    )
