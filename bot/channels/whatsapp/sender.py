@@ -179,12 +179,24 @@ class WhatsAppSender:
                 raise  # the owner of the message decides, as for text
             raise ContentUnavailable("refused") from None
 
+    async def template_variables(self, sid: str) -> frozenset[str] | None:
+        """The numbered placeholders an approved template declares, as the Content API
+        says (GET /v1/Content/{sid}); None when it cannot say (unknown sid, refused, down),
+        so a campaign is checked by what it says alone (bot/campaigns/variables.py)."""
+        try:
+            content = await self.client.content.v1.contents(sid).fetch_async()
+        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("twilio content fetch failed: %s", type(exc).__name__)
+            return None
+        declared = content.variables
+        return frozenset(str(n) for n in declared) if isinstance(declared, dict) else None
+
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if outgoing.template:
             # A message approved as a template of its own (a campaign): it goes as it is.
             fields: dict[str, Any] = {"content_sid": outgoing.template}
-            if outgoing.reference:
-                fields["content_variables"] = json.dumps({"1": outgoing.reference})
+            if outgoing.variables:
+                fields["content_variables"] = json.dumps(outgoing.variables, ensure_ascii=False)
             return Delivery(external_id=await self._create(citizen.chat_key, False, **fields))
         lang = citizen.locale or self.settings.default_language
         template = self.settings.twilio_update_templates.get(lang)
