@@ -1,0 +1,135 @@
+"""Campaign templates with variables (issue 16): outside WhatsApp's 24-hour window a
+campaign goes as its approved template, with each numbered placeholder filled for the
+recipient (their name where a complaint gave it, their region, the date, in the template's
+language); a campaign whose template declares a placeholder it leaves empty is refused, in
+the console and by `govbot campaign create`. The real twilio library talks to the fake
+Twilio, whose Content API says which variables a template declares."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.campaigns.model import TemplateVariableError, draft_from_mapping
+from bot.config import Settings
+from bot.storage.records import TicketDraft
+from tests.campaign_support import TEXTS, draft
+from tests.conftest import Clock
+from tests.fakes.twilio_api import FakeTwilioApi
+from tests.staff import Console, console
+from tests.whatsapp_chat import BOT_NUMBER, PUBLIC, SID, TOKEN
+
+CAMPAIGN = {"kk": "HX" + "e5" * 16, "ru": "HX" + "f6" * 16, "en": "HX" + "a7" * 16}
+CAMPAIGN_TEXT = {
+    "kk": "Құрметті {{1}}! {{2}}: {{3}} жылжымалы қабылдау өтеді.",
+    "ru": "Уважаемый(ая) {{1}}! {{2}}: {{3}} пройдёт выездной приём.",
+    "en": "Dear {{1}}, {{2}}: mobile reception on {{3}}.",
+}
+FILLED = {"1": "name", "2": "region", "3": "date"}
+
+
+@asynccontextmanager
+async def whatsapp_console(settings: Settings, clock: Clock) -> AsyncIterator[Console]:
+    """The app with the WhatsApp channel on the fake Twilio, its campaign templates
+    declared in the fake's Content API; `console.api` is the fake."""
+    async with FakeTwilioApi(SID, TOKEN) as api:
+        for lang, sid in CAMPAIGN.items():
+            api.define_template(sid, CAMPAIGN_TEXT[lang], declared=True)
+        configured = settings.with_overrides(
+            twilio_account_sid=SID,
+            twilio_auth_token=TOKEN,
+            twilio_whatsapp_from=BOT_NUMBER,
+            twilio_api_url=api.url,
+            twilio_content_url=api.url,
+            public_url=PUBLIC,
+            whatsapp_rate=0.0,
+            whatsapp_rate_per_chat=0.0,
+        )
+        async with console(configured, clock) as c:
+            c.api = api  # type: ignore[attr-defined]
+            yield c
+
+
+async def subscriber(
+    c: Console,
+    number: str,
+    lang: str,
+    *,
+    region: str | None = None,
+    follows: tuple[str, ...] = (),
+    name: str | None = None,
+    fresh: bool = False,
+) -> None:
+    """A WhatsApp subscriber who last wrote three days ago (or an hour ago: `fresh`)."""
+    now = c.clock()
+    async with c.runtime.storage.transaction() as tx:
+        citizen, _ = await tx.citizens.get_or_create("whatsapp", number, now=now)
+        citizen.locale, citizen.region, citizen.sub_regions = lang, region, follows
+        citizen.subscribed = True
+        citizen.last_inbound_at = now - (timedelta(hours=1) if fresh else timedelta(days=3))
+        await tx.citizens.save(citizen)
+        if name:
+            complaint = TicketDraft(
+                "complaint", lang, citizen.id, "whatsapp", details={"applicant_name": name}
+            )
+            await tx.tickets.add(complaint, reference=f"KZ-2026-{citizen.id:06d}", now=now)
+
+
+def variables_of(message: dict[str, Any]) -> dict[str, str]:
+    return dict(json.loads(message["ContentVariables"]))
+
+
+async def test_outside_the_window_each_recipient_reads_the_template_filled_for_them(
+    settings: Settings, clock: Clock
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        api: FakeTwilioApi = c.api  # type: ignore[attr-defined]
+        await subscriber(c, "+77011110001", "kk", region="almaty_city", name="Айгерім Сапарова")
+        await subscriber(c, "+77011110002", "ru", follows=("astana",))
+        await subscriber(c, "+77011110003", "ru", fresh=True)
+        await c.app.state.campaigns.create(
+            draft(templates=dict(CAMPAIGN), template_variables=dict.fromkeys(CAMPAIGN, FILLED))
+        )
+        [named] = await api.wait_for_sent("whatsapp:+77011110001")
+        [unnamed] = await api.wait_for_sent("whatsapp:+77011110002")
+        [fresh] = await api.wait_for_sent("whatsapp:+77011110003")
+    assert named["ContentSid"] == CAMPAIGN["kk"]
+    assert variables_of(named) == {
+        "1": "Айгерім Сапарова",
+        "2": "Алматы қаласы",
+        "3": "2026\u202fж. 16 наурыз",  # babel's narrow space
+    }
+    assert named["Body"].startswith("Құрметті Айгерім Сапарова! Алматы қаласы: 2026")
+    # No complaint, so no name: the polite word for a citizen; the one region they follow.
+    assert unnamed["ContentSid"] == CAMPAIGN["ru"]
+    assert variables_of(unnamed) == {
+        "1": "гражданин",
+        "2": "город Астана",
+        "3": "16 марта 2026\u202fг.",
+    }
+    # Inside the window the campaign's own text goes, free-form: no template, no variables.
+    assert "ContentSid" not in fresh and fresh["Body"].startswith(TEXTS["ru"])
+
+
+async def test_a_template_whose_placeholder_the_campaign_leaves_empty_is_refused(
+    settings: Settings, clock: Clock
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        api: FakeTwilioApi = c.api  # type: ignore[attr-defined]
+        await subscriber(c, "+77011110001", "ru")
+        only_names = dict.fromkeys(CAMPAIGN, {"1": "name", "2": "region"})
+        with pytest.raises(TemplateVariableError) as refused:
+            await c.app.state.campaigns.create(
+                draft(templates=dict(CAMPAIGN), template_variables=only_names)
+            )
+        async with c.app.state.campaigns.campaigns.read() as store:
+            assert await store.recent() == []
+    assert refused.value.problem.msgid == "campaign.error.template_unfilled"
+    assert refused.value.problem.params["placeholders"] == "{{3}}"
+    assert api.sent == []
