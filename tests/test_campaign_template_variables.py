@@ -7,16 +7,19 @@ Twilio, whose Content API says which variables a template declares."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import tomllib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.campaigns.model import TemplateVariableError, draft_from_mapping
+from bot.campaigns import cli
+from bot.campaigns.model import TemplateVariableError
 from bot.config import Settings
 from bot.storage.records import TicketDraft
 from tests.campaign_support import TEXTS, draft
@@ -123,7 +126,7 @@ async def test_a_template_whose_placeholder_the_campaign_leaves_empty_is_refused
     async with whatsapp_console(settings, clock) as c:
         api: FakeTwilioApi = c.api  # type: ignore[attr-defined]
         await subscriber(c, "+77011110001", "ru")
-        only_names = dict.fromkeys(CAMPAIGN, {"1": "name", "2": "region"})
+        only_names = {lang: {"1": "name", "2": "region"} for lang in CAMPAIGN}
         with pytest.raises(TemplateVariableError) as refused:
             await c.app.state.campaigns.create(
                 draft(templates=dict(CAMPAIGN), template_variables=only_names)
@@ -133,3 +136,48 @@ async def test_a_template_whose_placeholder_the_campaign_leaves_empty_is_refused
     assert refused.value.problem.msgid == "campaign.error.template_unfilled"
     assert refused.value.problem.params["placeholders"] == "{{3}}"
     assert api.sent == []
+
+
+def campaign_file(path: Path, ru_second: str) -> Path:
+    """A campaign file whose templates name their placeholders (bot/campaigns/cli.py)."""
+    lines = ['title = "Выездной приём"', "[text]"]
+    lines += [f'{lang} = "{text}"' for lang, text in TEXTS.items()]
+    every = '{ 1 = "name", 2 = "region", 3 = "date" }'
+    lines += [
+        "[whatsapp_templates]",
+        f'kk = {{ sid = "{CAMPAIGN["kk"]}", variables = {every} }}',
+        f'ru = {{ sid = "{CAMPAIGN["ru"]}", variables = {{ 1 = "name", 2 = "{ru_second}" }} }}',
+        f'en = "{CAMPAIGN["en"]}"',
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def create(settings: Settings, path: Path) -> int:
+    return cli.run(settings, argparse.Namespace(action="create", file=path, by="cli"))
+
+
+def stored_variables(settings: Settings) -> list[dict[str, dict[str, str]]]:
+    with sqlite3.connect(settings.database_path) as db:
+        rows = db.execute("SELECT template_variables FROM campaigns").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+def test_a_campaign_file_says_what_fills_each_placeholder(
+    settings: Settings, tmp_path: Path
+) -> None:
+    assert create(settings, campaign_file(tmp_path / "campaign.toml", "date")) == 0
+    assert stored_variables(settings) == [
+        {"kk": {"1": "name", "2": "region", "3": "date"}, "ru": {"1": "name", "2": "date"}}
+    ]
+
+
+def test_a_campaign_file_asking_for_what_no_campaign_can_fill_is_refused(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert create(settings, campaign_file(tmp_path / "campaign.toml", "amount")) == 2
+    assert capsys.readouterr().err == (
+        "govbot campaign: WhatsApp template (ru): {{2}} asks for «amount», which a campaign"
+        " cannot fill. It can fill: name, region, date.\n"
+    )
+    assert stored_variables(settings) == []
