@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.campaigns import cli
@@ -25,7 +26,15 @@ from bot.storage.records import TicketDraft
 from tests.campaign_support import TEXTS, draft
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilioApi
-from tests.staff import Console, console
+from tests.staff import PASSWORD, Console, console, sign_in
+from tests.test_staff_campaigns import (
+    NEW,
+    compose_form,
+    created_id,
+    post,
+    stored,
+    text_of,
+)
 from tests.whatsapp_chat import BOT_NUMBER, PUBLIC, SID, TOKEN
 
 CAMPAIGN = {"kk": "HX" + "e5" * 16, "ru": "HX" + "f6" * 16, "en": "HX" + "a7" * 16}
@@ -181,3 +190,81 @@ def test_a_campaign_file_asking_for_what_no_campaign_can_fill_is_refused(
         " cannot fill. It can fill: name, region, date.\n"
     )
     assert stored_variables(settings) == []
+
+
+async def operator(c: Console, locale: str) -> httpx.AsyncClient:
+    """An operator signed in at the public URL (the console checks where forms come from)."""
+    await c.add_user("olga", "operator", locale=locale)
+    web = c.client(base_url=PUBLIC)
+    assert (await sign_in(web, "olga", PASSWORD)).status_code == 303
+    return web
+
+
+def chosen(*langs: str, **variables: str) -> dict[str, str]:
+    """Form fields: every template's sid, and for `langs` what fills each placeholder."""
+    fields = {f"template_{lang}": sid for lang, sid in CAMPAIGN.items()}
+    for lang in langs:
+        fields.update({f"variable_{lang}_{n[1:]}": v for n, v in variables.items()})
+    return fields
+
+
+@pytest.mark.parametrize(
+    ("locale", "refusal", "needs"),
+    [
+        (
+            "ru",
+            "Шаблону WhatsApp (Қазақша) нужны переменные {{3}}, но в рассылке не указано,"
+            " чем их заполнить",
+            "Переменные шаблона: {{1}}, {{2}}, {{3}}.",
+        ),
+        (
+            "kk",
+            "WhatsApp үлгісіне (Қазақша) {{3}} айнымалылары қажет, бірақ таратылымда олардың"
+            " орнына не қойылатыны көрсетілмеген",
+            "Үлгідегі айнымалылар: {{1}}, {{2}}, {{3}}.",
+        ),
+    ],
+)
+async def test_the_console_shows_what_a_template_needs_and_refuses_a_campaign_short_of_it(
+    settings: Settings, clock: Clock, locale: str, refusal: str, needs: str
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        await subscriber(c, "+77011110001", "ru")
+        web = await operator(c, locale)
+        fields = chosen("kk", "ru", "en", n1="name", n2="region")
+        answer = await post(web, NEW, compose_form(op="create", **fields))
+        async with c.app.state.campaigns.campaigns.read() as store:
+            assert await store.recent() == []
+    assert answer.status_code == 400
+    assert refusal in text_of(answer)
+    assert needs in text_of(answer)  # the preview, from the Content API
+
+
+async def test_the_console_keeps_what_the_operator_chose_for_each_placeholder(
+    settings: Settings, clock: Clock
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        web = await operator(c, "en")
+        fields = chosen("kk", "ru", "en", n1="name", n2="region", n3="date")
+        preview = await post(web, NEW, compose_form(op="preview", **fields))
+        assert "Placeholders: {{1}} — name, {{2}} — region, {{3}} — date of sending." in (
+            text_of(preview)
+        )
+        campaign = await stored(
+            c, await created_id(await post(web, NEW, compose_form(op="create", **fields)))
+        )
+    assert campaign.template_variables == dict.fromkeys(CAMPAIGN, FILLED)
+
+
+async def test_the_console_refuses_variables_for_a_language_without_a_template(
+    settings: Settings, clock: Clock
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        web = await operator(c, "ru")
+        fields = {**chosen("kk", n1="name"), "template_kk": ""}
+        answer = await post(web, NEW, compose_form(op="create", **fields))
+    assert answer.status_code == 400
+    assert (
+        "Для языка Қазақша указаны переменные шаблона, но шаблон WhatsApp на этом языке не задан."
+        in text_of(answer)
+    )
