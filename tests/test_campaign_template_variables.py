@@ -8,6 +8,7 @@ Twilio, whose Content API says which variables a template declares."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ CAMPAIGN_TEXT = {
     "en": "Dear {{1}}, {{2}}: mobile reception on {{3}}.",
 }
 FILLED = {"1": "name", "2": "region", "3": "date"}
+REFERENCES = itertools.count(1)
 
 
 @asynccontextmanager
@@ -90,7 +92,7 @@ async def subscriber(
             complaint = TicketDraft(
                 "complaint", lang, citizen.id, "whatsapp", details={"applicant_name": name}
             )
-            await tx.tickets.add(complaint, reference=f"KZ-2026-{citizen.id:06d}", now=now)
+            await tx.tickets.add(complaint, reference=f"KZ-2026-{next(REFERENCES):06d}", now=now)
 
 
 def variables_of(message: dict[str, Any]) -> dict[str, str]:
@@ -268,3 +270,26 @@ async def test_the_console_refuses_variables_for_a_language_without_a_template(
         "Для языка Қазақша указаны переменные шаблона, но шаблон WhatsApp на этом языке не задан."
         in text_of(answer)
     )
+
+
+async def test_a_name_comes_from_the_citizens_latest_complaint_never_from_a_tip(
+    settings: Settings, clock: Clock
+) -> None:
+    async with whatsapp_console(settings, clock) as c:
+        await subscriber(c, "+77011110001", "kk", name="Айгерім")
+        await subscriber(c, "+77011110001", "kk", name="Айгерім Сапарова")  # a later complaint
+        await subscriber(c, "+77011110002", "ru")
+        async with c.runtime.storage.transaction() as tx:
+            named = await tx.citizens.find("whatsapp", "+77011110001")
+            tipster = await tx.citizens.find("whatsapp", "+77011110002")
+            assert named is not None and tipster is not None
+            # Even a tip row that named its chat (none does) is never read for a name.
+            await tx.conn.execute(
+                "INSERT INTO tickets (reference, kind, privacy, citizen_id, locale, details,"
+                " created_at, updated_at) VALUES ('KZ-TIP', 'tip', 'confidential', ?, 'ru',"
+                " '{\"applicant_name\": \"Тайный Заявитель\"}', '2026-03-16', '2026-03-16')",
+                (tipster.id,),
+            )
+        async with c.app.state.campaigns.campaigns.read() as store:
+            names = await store.names([named.id, tipster.id])
+    assert names == {named.id: "Айгерім Сапарова"}
