@@ -8,6 +8,7 @@ Twilio, whose Content API says which variables a template declares."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import sqlite3
@@ -293,3 +294,28 @@ async def test_a_name_comes_from_the_citizens_latest_complaint_never_from_a_tip(
         async with c.app.state.campaigns.campaigns.read() as store:
             names = await store.names([named.id, tipster.id])
     assert names == {named.id: "Айгерім Сапарова"}
+
+
+async def test_campaign_create_asks_twilio_what_the_templates_declare(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With Twilio configured, `govbot campaign create` refuses a file short of a placeholder
+    the Content API says the template has (the command runs in a thread of its own, as
+    from a shell, while the fake Twilio answers here)."""
+    async with FakeTwilioApi(SID, TOKEN) as api:
+        for lang, sid in CAMPAIGN.items():
+            api.define_template(sid, CAMPAIGN_TEXT[lang], declared=True)
+        configured = settings.with_overrides(
+            twilio_account_sid=SID,
+            twilio_auth_token=TOKEN,
+            twilio_whatsapp_from=BOT_NUMBER,
+            twilio_api_url=api.url,
+            twilio_content_url=api.url,
+        )
+        path = campaign_file(tmp_path / "campaign.toml", "date")
+        assert await asyncio.to_thread(create, configured, path) == 2
+    assert capsys.readouterr().err == (
+        "govbot campaign: WhatsApp template (ru) needs {{3}}, and the campaign does not say what"
+        " goes there: choose the citizen's name, region or the date for each.\n"
+    )
+    assert stored_variables(settings) == []

@@ -45,6 +45,8 @@ from bot.campaigns.model import (
     first_run,
 )
 from bot.campaigns.records import Progress, ReportRow
+from bot.campaigns.variables import problem
+from bot.channels.whatsapp.templates import declared_by_settings
 from bot.config import Settings
 from bot.i18n import TIMEZONE, Catalogs
 from bot.runtime import open_runtime
@@ -97,6 +99,10 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 draft.image = Image(stored.blob_id, stored.content_type)
             draft.check({r.code: r for r in runtime.refdata.regions})
+            sids = draft.templates.values()
+            declared = await declared_by_settings(settings, sids)
+            if found := problem(draft.templates, draft.template_variables, declared):
+                raise TemplateVariableError(found)
             async with campaigns.transaction() as store:
                 audience = await store.count_audience(
                     draft.audience, default_locale=settings.default_language

@@ -33,6 +33,7 @@ from bot.channels.whatsapp.content import (
 )
 from bot.channels.whatsapp.inbound import address
 from bot.channels.whatsapp.render import render_counted
+from bot.channels.whatsapp.templates import declared
 from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
@@ -180,16 +181,9 @@ class WhatsAppSender:
             raise ContentUnavailable("refused") from None
 
     async def template_variables(self, sid: str) -> frozenset[str] | None:
-        """The numbered placeholders an approved template declares, as the Content API
-        says (GET /v1/Content/{sid}); None when it cannot say (unknown sid, refused, down),
-        so a campaign is checked by what it says alone (bot/campaigns/variables.py)."""
-        try:
-            content = await self.client.content.v1.contents(sid).fetch_async()
-        except (TwilioException, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("twilio content fetch failed: %s", type(exc).__name__)
-            return None
-        declared = content.variables
-        return frozenset(str(n) for n in declared) if isinstance(declared, dict) else None
+        """The placeholders an approved template declares (bot/channels/whatsapp/templates.py);
+        None when it cannot be asked: the Content API is off, refused or down."""
+        return None if self.content is None else await declared(self.client, sid)
 
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if outgoing.template:
