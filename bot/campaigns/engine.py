@@ -243,6 +243,7 @@ class DeliveryEngine:
             if template is None and not in_window(row.citizen.last_inbound_at, self.clock()):
                 self.budgets[channel].release()
                 return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_template")
+        if template is not None:
             variables = fill(
                 campaign.template_variables.get(text_lang, {}),
                 self.catalogs[text_lang],
