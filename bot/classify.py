@@ -15,6 +15,7 @@ from bot import commands
 from bot.commands import global_command, match_button
 from bot.domain import Button, Inbound
 from bot.flow import ANSWERS, BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
+from bot.paging import parse_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,14 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """ "More…" under a list shown a page at a time (bot/paging.py): the same question
+    again, showing page `number`."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
 class Text:
     """Text, files or a location for the step, as sent."""
 
@@ -72,7 +81,7 @@ class Refusal:
     msgid: str | None
 
 
-Outcome = Command | Press | Link | Text | Refusal
+Outcome = Command | Press | Link | Page | Text | Refusal
 
 
 def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
@@ -102,6 +111,9 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
     if at.expired:
         # A late answer to a question that is gone: not a choice on the main menu.
         return Refusal(None)
+    page = parse_page(msg.payload)
+    if page is not None:
+        return Page(page) if offered else Refusal("input.stale_button")
     payload = msg.payload
     if payload is not None and payload not in {b.payload for b in offered}:
         return Refusal("input.stale_button")

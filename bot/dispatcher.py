@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.attachments import AttachmentStore
-from bot.classify import Command, Link, Position, Press, Refusal, Text, classify
+from bot.classify import Command, Link, Page, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.config import Settings
 from bot.crypto import DataCipher
@@ -471,6 +471,8 @@ class Dispatcher:
                 await self._run(tx, turn, replace(msg, payload=payload), now, state)
             case Link(payload):
                 await self._link(tx, turn, msg, now, payload)
+            case Page(number):
+                await self._ask(tx, turn, msg, now, page=number)
             case Text():
                 await self._run(tx, turn, msg, now, state)
 
@@ -492,6 +494,8 @@ class Dispatcher:
                 await self._link(tx, turn, msg, now, payload)
             case Refusal(msgid):
                 await self._refuse(tx, turn, msg, now, msgid)
+            case Page():  # the detour's question is short: asked again, whole
+                await self._ask(tx, turn, msg, now)
             case Press(payload) if detour.why == LANGUAGE:
                 await self._pick_language(tx, turn, replace(msg, payload=payload), now, detour)
             case Press(payload) if payload == CONTINUE:
@@ -654,9 +658,12 @@ class Dispatcher:
         if ask:
             await self._ask(tx, turn, msg, now)
 
-    async def _ask(self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime) -> None:
+    async def _ask(
+        self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime, *, page: int = 1
+    ) -> None:
         """Append the current state's question (or the detour's, asked over it); its
-        buttons become the offered ones."""
+        buttons become the offered ones. `page`: of its options, where a channel shows
+        them a page at a time."""
         if turn.detour is not None and turn.detour.why == LANGUAGE:
             state = self.flows[self.language[0]].states[self.language[1]]
             assert state.prompt is not None
@@ -670,6 +677,8 @@ class Dispatcher:
             asked = await state.prompt(ctx)
             turn.data = ctx.data
         replies = [asked] if isinstance(asked, Reply) else list(asked)
+        if page != 1 and replies:
+            replies[-1] = replace(replies[-1], page=page)
         turn.replies.extend(replies)
         turn.offered = [b for r in replies for b in r.buttons]
 

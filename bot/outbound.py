@@ -100,10 +100,18 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
     return {
         "purpose": outgoing.purpose,
         "reference": outgoing.reference,
-        "replies": [
-            {"text": r.text, "buttons": [_button(b) for b in r.buttons]} for r in outgoing.replies
-        ],
+        "replies": [_reply(r) for r in outgoing.replies],
     }
+
+
+def _reply(reply: Reply) -> dict[str, Any]:
+    packed: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
+    # Written only when set: most replies are on their first page and take no location.
+    if reply.page != 1:
+        packed["page"] = reply.page
+    if reply.takes_location:
+        packed["location"] = True
+    return packed
 
 
 def _button(button: Button) -> list[Any]:
@@ -124,7 +132,12 @@ def decode(raw: bytes) -> Outgoing:
 
 def from_payload(payload: Mapping[str, Any]) -> Outgoing:
     replies = tuple(
-        Reply(r["text"], tuple(_unpack(b) for b in r.get("buttons", [])))
+        Reply(
+            r["text"],
+            tuple(_unpack(b) for b in r.get("buttons", [])),
+            page=int(r.get("page", 1)),
+            takes_location=bool(r.get("location", False)),
+        )
         for r in payload["replies"]
     )
     return Outgoing(replies, payload["purpose"], payload.get("reference"))

@@ -74,7 +74,8 @@ def add_step(
         if not files and not ctx.data.get("location"):
             mb = ctx.settings.max_attachment_mb
             text = ctx.t.ngettext(wording.ask, wording.ask, limit, limit_mb=mb)
-            return Reply(text, (ctx.button(wording.skip, "ev:skip"), *ctx.nav()))
+            skip = ctx.button(wording.skip, "ev:skip")
+            return Reply(text, (skip, *ctx.nav()), takes_location=location)
         lines = [ctx.t("evidence.location_saved")] if ctx.data.get("location") else []
         lines.append(ctx.t.ngettext(wording.so_far, wording.so_far, len(files), limit=limit))
         buttons = (

@@ -2,7 +2,8 @@
 
 A turn whose last reply offers options that fit WhatsApp's limits goes as one interactive
 message: a quick reply (up to 3 buttons, titles of at most 20 characters) or a list picker
-(up to 10 items of at most 24). Anything else stays numbered text (bot.channels.whatsapp.render).
+(up to 10 items of at most 24; a longer list a page at a time, bot.channels.whatsapp.pages).
+Anything else stays numbered text (bot.channels.whatsapp.render).
 The body, titles and ids are variables, so one resource per (language, kind, count) serves
 every message; each is created on first use and kept in the database under the hash of its
 definition, so a restart or another instance sends the same one.
@@ -26,6 +27,8 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 from twilio.rest.content.v1.content import ContentList
 
+from bot.channels.whatsapp.pages import Page, page
+from bot.channels.whatsapp.render import question_text
 from bot.domain import Button, Reply
 from bot.i18n import Translator
 from bot.storage import Storage
@@ -67,16 +70,21 @@ class Interactive:
 def interactive(replies: Sequence[Reply], t: Translator, lang: str) -> Interactive | None:
     """The turn as one interactive message, or None where it must stay numbered text: the
     options are not on the last reply alone, too many, too long (with no short label in
-    the catalog) or not distinct, or the text is longer than a body may be."""
+    the catalog) or not distinct, or the text is longer than a body may be. More than 10
+    options go a page at a time, the page the last reply asks for."""
     if not replies or not replies[-1].buttons or any(r.buttons for r in replies[:-1]):
         return None
     buttons = replies[-1].buttons
-    body = "\n\n".join(reply.text for reply in replies if reply.text.strip())
-    if not body.strip() or len(body) > MAX_BODY:
-        return None
     if any(not button.payload or len(button.payload) > MAX_ID for button in buttons):
         return None
-    options = _options(buttons, t)
+    shown = page(buttons, replies[-1].page, MAX_ITEMS) if len(buttons) > MAX_ITEMS else None
+    texts = [question_text(reply, t) for reply in replies if reply.text.strip()]
+    if shown is not None:
+        texts.append(t("whatsapp.page", page=shown.number, pages=shown.count))
+    body = "\n\n".join(texts)
+    if not body.strip() or len(body) > MAX_BODY:
+        return None
+    options = _options(buttons, t) if shown is None else _paged(shown, t)
     if options is None or len({title for title, _, _ in options}) < len(options):
         return None
     described = tuple(description is not None for _, _, description in options)
@@ -98,17 +106,51 @@ def _options(buttons: Sequence[Button], t: Translator) -> list[Option] | None:
         return [(b.label, b.payload, None) for b in buttons]
     if len(buttons) > MAX_ITEMS:
         return None
+    options = [_item(button, t) for button in buttons]
+    return None if None in options else [o for o in options if o is not None]
+
+
+def _paged(shown: Page, t: Translator) -> list[Option] | None:
+    """One page of a long list: each option with its number in the whole list under it
+    (typed, it means the same on every page), "More…" and the navigation buttons."""
     options: list[Option] = []
-    for button in buttons:
-        if len(button.label) <= MAX_ITEM:
-            options.append((button.label, button.payload, None))
-            continue
-        short = f"whatsapp.short.{button.payload}"
-        if not t.has(short) or len(t(short)) > MAX_ITEM:
+    for number, button in shown.options:
+        item = _item(button, t)
+        if item is None:
             return None
-        full = button.label if len(button.label) <= MAX_DESCRIPTION else None
-        options.append((t(short), button.payload, full))
-    return options
+        title, payload, full = item
+        numbered = t("whatsapp.item_number_label", number=number, label=full) if full else ""
+        if not numbered or len(numbered) > MAX_DESCRIPTION:
+            numbered = t("whatsapp.item_number", number=number)
+        options.append((title, payload, numbered))
+    turn = "whatsapp.more" if shown.turns_to > shown.number else "whatsapp.first_page"
+    where = t("whatsapp.page", page=shown.turns_to, pages=shown.count)
+    options.append((t(turn), shown.turn_payload, where))
+    nav = [_item(button, t) for button in shown.nav]
+    return None if None in nav else options + [o for o in nav if o is not None]
+
+
+def _item(button: Button, t: Translator) -> Option | None:
+    """The button as a list item: its label if it fits, else its short label from the
+    catalog (after the label's mark, a ticked option's ✅) with the full label (if that
+    fits) as the description; None if it has none that fits."""
+    if len(button.label) <= MAX_ITEM:
+        return (button.label, button.payload, None)
+    short = f"whatsapp.short.{button.payload}"
+    title = _mark(button) + t(short) if t.has(short) else ""
+    if not title or len(title) > MAX_ITEM:
+        return None
+    full = button.label if len(button.label) <= MAX_DESCRIPTION else None
+    return (title, button.payload, full)
+
+
+def _mark(button: Button) -> str:
+    """What a flow put before the button's own label ("✅ " on a ticked option): the label
+    is one of its aliases with something before it."""
+    for alias in button.aliases:
+        if alias and len(button.label) > len(alias) and button.label.endswith(alias):
+            return button.label[: -len(alias)]
+    return ""
 
 
 @functools.cache

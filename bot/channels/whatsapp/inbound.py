@@ -88,6 +88,7 @@ def media_refs(form: Mapping[str, str], *, limit: int) -> list[MediaRef]:
 
 
 def _location(form: Mapping[str, str]) -> Location | None:
+    """A shared location: Latitude and Longitude (in range), Label and Address if given."""
     lat, lon = form.get("Latitude"), form.get("Longitude")
     if not lat or not lon:
         return None
@@ -99,4 +100,8 @@ def _location(form: Mapping[str, str]) -> Location | None:
         return None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
-    return Location(latitude, longitude, clean_text(form.get("Address") or "") or None)
+    # A place picked from WhatsApp's list comes with its name (Label) and its Address; a
+    # pin dropped on the map with neither. Staff read them together, as one line.
+    named = [clean_text(form.get(field) or "") for field in ("Label", "Address")]
+    place = ", ".join(dict.fromkeys(part for part in named if part))
+    return Location(latitude, longitude, place or None)

@@ -29,8 +29,8 @@ def render_reply(reply: Reply, t: Translator) -> str:
     """The reply's text, then "1. label" per button (from `first_number`) and a line
     saying how to answer."""
     if not reply.buttons:
-        return reply.text
-    lines = [reply.text, ""]
+        return question_text(reply, t)
+    lines = [question_text(reply, t), ""]
     lines += [f"{n}. {b.label}" for n, b in enumerate(reply.buttons, reply.first_number)]
     payloads = [button.payload for button in reply.buttons]
     if all(p.startswith(GLOBAL_PREFIX) for p in payloads):
@@ -43,6 +43,14 @@ def render_reply(reply: Reply, t: Translator) -> str:
     else:
         lines.append(t("whatsapp.reply_with_number_or_menu"))
     return "\n".join(lines)
+
+
+def question_text(reply: Reply, t: Translator) -> str:
+    """The reply's text, and how to share a location where the question takes one (the
+    attachment menu hides it: citizens who never sent one do not know where it is)."""
+    if not reply.takes_location:
+        return reply.text
+    return f"{reply.text}\n\n{t('whatsapp.share_location')}"
 
 
 def render(replies: Sequence[Reply], t: Translator) -> list[str]:
