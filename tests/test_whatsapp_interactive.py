@@ -6,7 +6,6 @@ library against the fake Twilio on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import re
 import tomllib
 from pathlib import Path
 
@@ -31,32 +30,15 @@ from bot.i18n import Catalogs
 from bot.runtime import Runtime
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilioApi
-from tests.whatsapp_chat import SID, TOKEN, WhatsAppChat, running_bot
+from tests.whatsapp_chat import SID, TOKEN, running_bot
 
 NUMBER = "+77015550177"
 ROOT = Path(__file__).resolve().parent.parent
 
-# What a citizen types where there is nothing to tap: a list of more than 10 (numbered text
-# in this version: categories, bodies, regions), the description, the name.
-WALK = {
-    "ru": {
-        "language": "Русский",
-        "category": "Жильё и коммунальные услуги",
-        "body": "Акимат",
-        "region": "город Астана",
-        "describe": "Очень долгая очередь в ЦОНе, ждала три часа и не приняли документы",
-        "name": "Сапарова Айгерим Нурлановна",
-        "registered": "Номер:",
-    },
-    "kk": {
-        "language": "Қазақша",
-        "category": "Тұрғын үй және коммуналдық қызметтер",
-        "body": "Әкімдік",
-        "region": "Астана қаласы",
-        "describe": "ХҚКО-да кезек өте ұзақ болды, үш сағат күттім, құжаттарымды қабылдамады",
-        "name": "Сапарова Әйгерім Нұрланқызы",
-        "registered": "Нөмірі:",
-    },
+# What a citizen types in the walk that falls back to numbered text.
+TYPED = {
+    "describe": "Очень долгая очередь в ЦОНе, ждала три часа и не приняли документы",
+    "name": "Сапарова Айгерим Нурлановна",
 }
 
 
@@ -65,54 +47,6 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
-
-
-async def file_complaint(chat: WhatsAppChat, lang: str) -> str:
-    """Walk the language choice, the main menu and a complaint, tapping every option on
-    offer; returns the last answer."""
-    words = WALK[lang]
-    await chat.send("Сәлем")
-    assert [o.id for o in chat.options] == ["lang:kk", "lang:ru", "lang:en"]
-    await chat.tap(words["language"])
-    assert len(chat.options) == 7 and all(o.listed for o in chat.options)  # the main menu
-    await chat.tap("flow:complaint")
-    assert chat.options == [] and "15. " in chat.text  # 15 categories: numbered text
-    await chat.send(words["category"])
-    await chat.send(words["body"])
-    await chat.send(words["region"])
-    await chat.send(words["describe"])
-    await chat.tap("more:next")
-    await chat.tap("ev:skip")
-    await chat.send(words["name"])
-    await chat.tap("iin:skip")
-    await chat.tap("sum:ok")
-    return chat.text
-
-
-@pytest.mark.parametrize("lang", ["kk", "ru"])
-async def test_a_complaint_filed_by_tapping_only(
-    lang: str, settings: Settings, clock: Clock
-) -> None:
-    async with running_bot(settings, clock, interactive=True) as bot:
-        chat = bot.chat(NUMBER)
-        answer = await file_complaint(chat, lang)
-        found = re.search(WALK[lang]["registered"] + r" (\S+)", answer)
-        assert found, answer
-        async with bot.runtime.storage.read() as tx:
-            ticket = await tx.tickets.by_reference(found.group(1))
-        assert ticket is not None and (ticket.locale, ticket.category) == (lang, "housing")
-        # Every choice went as a tap (ButtonPayload, or ListId from a list): no digit typed.
-        taps = [f for f in chat.forms if "ButtonPayload" in f or "ListId" in f]
-        assert len(taps) == 6
-        assert not any(f["Body"].strip().isdigit() for f in chat.forms)
-        # Each option tapped was on an interactive message, sent as ContentSid + variables.
-        interactive_sent = [m for m in bot.api.sent_to(chat.address) if m.get("ContentSid")]
-        assert len(interactive_sent) >= 6
-        assert all(m["ContentSid"] in bot.api.contents for m in interactive_sent)
-        assert all(m["ContentVariables"] for m in interactive_sent)
-        # A handful of resources serve every message: one per language and shape.
-        kinds = [next(iter(c["types"])) for c in bot.api.contents.values()]
-        assert set(kinds) == {QUICK_REPLY, LIST_PICKER} and len(kinds) <= 6
 
 
 async def test_resources_survive_a_restart(settings: Settings, clock: Clock) -> None:
@@ -142,10 +76,10 @@ async def test_content_api_down_numbered_text_and_the_walk_goes_on(
         await chat.send("9")  # Жильё и коммунальные услуги
         await chat.send("3")  # Акимат
         await chat.send("1")  # город Астана
-        await chat.send(WALK["ru"]["describe"])
+        await chat.send(TYPED["describe"])
         await chat.send("1")  # Продолжить
         await chat.send("1")  # Пропустить
-        await chat.send(WALK["ru"]["name"])
+        await chat.send(TYPED["name"])
         await chat.send("1")  # ИИН: Пропустить
         await chat.send("1")  # Подтвердить
         assert "Номер:" in chat.text
@@ -242,7 +176,9 @@ def options(count: int, label: str = "Option {n}") -> tuple[Button, ...]:
     return tuple(Button(f"p:{n}", label.format(n=n)) for n in range(1, count + 1))
 
 
-def test_three_short_options_are_quick_replies_ten_a_list_more_numbered(catalogs: Catalogs) -> None:
+def test_three_short_options_are_quick_replies_ten_a_list_more_a_page_at_a_time(
+    catalogs: Catalogs,
+) -> None:
     t = catalogs["ru"]
     quick = interactive([Reply("Вопрос?", options(3))], t, "ru")
     assert quick is not None and QUICK_REPLY in quick.definition["types"]
@@ -257,7 +193,8 @@ def test_three_short_options_are_quick_replies_ten_a_list_more_numbered(catalogs
     }
     listed = interactive([Reply("Вопрос?", options(10))], t, "ru")
     assert listed is not None and LIST_PICKER in listed.definition["types"]
-    assert interactive([Reply("Вопрос?", options(11))], t, "ru") is None
+    paged = interactive([Reply("Вопрос?", options(11))], t, "ru")  # test_whatsapp_pages.py
+    assert paged is not None and paged.variables["30"] == "page:2"
     # The same shape is the same resource whatever the text and options.
     other = interactive([Reply("Другой вопрос", options(3, "Вариант {n}"))], t, "ru")
     assert other is not None and other.key == quick.key
