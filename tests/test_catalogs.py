@@ -6,7 +6,9 @@
 - Kazakh is written in Cyrillic and is not Russian copied over;
 - every message id the code uses (found by walking the AST of bot/ and handlers/) exists;
 - locales/src/<domain>.toml regenerates exactly the committed .po and .pot files;
-- the compiled catalogs the bot loads answer every message id.
+- the compiled catalogs the bot loads answer every message id;
+- every option a flow offers fits a WhatsApp list item (24 characters), as its label or a
+  short label, and the texts that turn a list's pages fit where they go.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
+from bot.channels.whatsapp.content import MAX_DESCRIPTION, MAX_ITEM, list_item
+from bot.domain import Button
 from bot.i18n import LANGUAGES, Catalogs
+from bot.refdata import default_data_dir, load_refdata
+from handlers import feedback
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
@@ -358,3 +364,56 @@ def test_compiled_catalogs_answer_every_msgid(catalogs: Catalogs) -> None:
                 else:
                     assert t.has(message.id), (lang, message.id)
                     assert t.gettext(message.id, **params) == forms(message)[0].format(**params)
+
+
+# -- WhatsApp list items ------------------------------------------------------------------
+
+
+def literal_buttons() -> set[tuple[str, str]]:
+    """(msgid, payload) of every `.button("msgid", "payload")` in bot/ and handlers/."""
+    found = set()
+    for path in code_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Call) and _call_name(node.func) == "button":
+                texts = [_literal(arg) for arg in node.args[:2]]
+                if len(texts) == 2 and texts[0] and texts[1] and MSGID.match(texts[0]):
+                    found.add((texts[0], texts[1]))
+    return found
+
+
+def offered_options(catalogs: Catalogs, lang: str) -> list[Button]:
+    """Every option a flow can offer, as `lang` shows it: the buttons named in code, the
+    regions, categories and state bodies, and the rating's stars and reasons (ticked too)."""
+    t = catalogs[lang]
+    named = [(m, p) for m, p in literal_buttons()]
+    named += [(f"feedback.rate.{n}", f"r:{n}") for n in range(1, 6)]
+    named += [(f"feedback.reason.{code}", f"why:{code}") for code in feedback.REASONS]
+    buttons = [Button(p, t(m), catalogs.every_language(m)) for m, p in named]
+    reasons = [b for b in buttons if b.payload.startswith("why:")]
+    buttons += [Button(b.payload, feedback.CHECK + b.label, b.aliases) for b in reasons]
+    refdata = load_refdata(default_data_dir())
+    for prefix, items in (
+        ("reg", refdata.regions),
+        ("cat", refdata.categories),
+        ("body", refdata.bodies),
+    ):
+        for item in items:
+            names = tuple(item.names.values())
+            buttons.append(Button(f"{prefix}:{item.code}", item.name(lang), names))
+    return buttons
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_option_fits_a_whatsapp_list_item(lang: str, catalogs: Catalogs) -> None:
+    t = catalogs[lang]
+    options = offered_options(catalogs, lang)
+    assert len(options) > 80, "the scan found suspiciously few options"
+    too_long = [(b.payload, b.label) for b in options if list_item(b, t) is None]
+    assert not too_long, f"add whatsapp.short.<payload> (≤ {MAX_ITEM}) for: {too_long}"
+    for msgid in ("whatsapp.more", "whatsapp.first_page", "whatsapp.list_button"):
+        assert 0 < len(t(msgid)) <= MAX_ITEM, (lang, msgid)
+    widest = {"page": 999, "pages": 999, "number": 999}
+    for msgid in ("whatsapp.page", "whatsapp.item_number"):
+        assert len(t(msgid, **widest)) <= MAX_DESCRIPTION, (lang, msgid)
+    short = [m for m in all_msgids() if m.startswith("whatsapp.short.")]
+    assert short and all(0 < len(t(m)) <= MAX_ITEM for m in short), lang

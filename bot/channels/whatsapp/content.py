@@ -106,7 +106,7 @@ def _options(buttons: Sequence[Button], t: Translator) -> list[Option] | None:
         return [(b.label, b.payload, None) for b in buttons]
     if len(buttons) > MAX_ITEMS:
         return None
-    options = [_item(button, t) for button in buttons]
+    options = [list_item(button, t) for button in buttons]
     return None if None in options else [o for o in options if o is not None]
 
 
@@ -115,7 +115,7 @@ def _paged(shown: Page, t: Translator) -> list[Option] | None:
     (typed, it means the same on every page), "More…" and the navigation buttons."""
     options: list[Option] = []
     for number, button in shown.options:
-        item = _item(button, t)
+        item = list_item(button, t)
         if item is None:
             return None
         title, payload, full = item
@@ -126,11 +126,11 @@ def _paged(shown: Page, t: Translator) -> list[Option] | None:
     turn = "whatsapp.more" if shown.turns_to > shown.number else "whatsapp.first_page"
     where = t("whatsapp.page", page=shown.turns_to, pages=shown.count)
     options.append((t(turn), shown.turn_payload, where))
-    nav = [_item(button, t) for button in shown.nav]
+    nav = [list_item(button, t) for button in shown.nav]
     return None if None in nav else options + [o for o in nav if o is not None]
 
 
-def _item(button: Button, t: Translator) -> Option | None:
+def list_item(button: Button, t: Translator) -> Option | None:
     """The button as a list item: its label if it fits, else its short label from the
     catalog (after the label's mark, a ticked option's ✅) with the full label (if that
     fits) as the description; None if it has none that fits."""
