@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.classify import Command, Link, Outcome, Position, Press, Refusal, Text, classify
+from bot.classify import Command, Link, Outcome, Page, Position, Press, Refusal, Text, classify
 from bot.commands import Command as Word
 from bot.domain import Attachment, AttachmentKind, Button, Channel, Inbound, Location
 from bot.flow import BUTTONS, BUTTONS_ONLY, FILES, FREE_TEXT, LOCATION, TEXT, TEXT_OR_BUTTONS
@@ -101,6 +101,12 @@ CASES: list[tuple[str, Inbound, Position, tuple[Button, ...], Outcome]] = [
     # Pressed buttons.
     ("offered button", pressed("flow:tip"), MENU_ONLY, OFFERED, Press("flow:tip")),
     ("stale button", pressed("flow:status"), MENU_ONLY, OFFERED, Refusal("input.stale_button")),
+    # "More…" under a list shown a page at a time (bot/paging.py): the question again.
+    ("more, a page", pressed("page:2"), MENU_ONLY, OFFERED, Page(2)),
+    ("more, nothing on offer", pressed("page:2"), TYPED, (), Refusal("input.stale_button")),
+    ("more, malformed", pressed("page:x"), MENU_ONLY, OFFERED, Refusal("input.stale_button")),
+    ("more, page 0", pressed("page:0"), MENU_ONLY, OFFERED, Refusal("input.stale_button")),
+    ("more, after expiry", pressed("page:2"), EXPIRED, OFFERED, Refusal(None)),
     # A staff message's "Answer": a link, taken in any state though never on offer.
     ("link", pressed("link:status:reply:7"), TEXT_ONLY, OFFERED, Link("link:status:reply:7")),
     ("link late", pressed("link:status:reply:7"), EXPIRED, (), Link("link:status:reply:7")),
