@@ -15,6 +15,7 @@ from bot.channels.whatsapp.render import render
 from bot.config import Settings
 from bot.domain import Button, Reply
 from bot.i18n import Catalogs
+from bot.outbound import Outgoing, decode, encode
 from tests.conftest import Clock
 from tests.fakes.twilio_api import Tapped
 from tests.whatsapp_chat import WhatsAppChat, running_bot
@@ -81,6 +82,15 @@ def test_a_shortened_option_shows_its_number_and_full_name(catalogs: Catalogs) -
     at = values.index("reg:east_kz")
     assert values[at - 1] == t("whatsapp.short.reg:east_kz")
     assert values[at + 1] == "№ 9 · Восточно-Казахстанская область"
+
+
+def test_the_page_and_the_location_hint_are_kept_with_the_answer() -> None:
+    """An answer is written down before it is sent (bot/replies.py): one sent again after a
+    crash, or to a webhook's retry, shows the same page and the same hint."""
+    kept = Outgoing((Reply("?", long_list(20), page=3), Reply("!", takes_location=True)), "reply")
+    assert decode(encode(kept)) == kept
+    plain = Outgoing((Reply("?", long_list(2)),), "reply")
+    assert b"page" not in encode(plain) and decode(encode(plain)) == plain
 
 
 # -- a citizen turning pages ------------------------------------------------------------
