@@ -2,16 +2,17 @@
 
 Each page holds the next options in the flow's order, "More…" (the next page; on the last
 one, back to the first) and the step's Back / Main menu, so those are a tap away on every
-page. The flows list the most used options first, and page 1 is what most citizens need:
+page. Page 1 shows the first options in the flow's order, so that order decides what a
+citizen sees without turning a page:
 
-- regions (complaint, rating, tip): the 3 cities first, where most appeals come from, then
-  the 17 regions in the citizen's alphabet. Paging, not a two-level choice (city or
-  region, then which): the 17 regions alone are more than a list holds, so a second level
-  would still need a page, and a city would cost every citizen an extra tap;
+- regions (complaint, rating, tip): the 3 cities first, home to about a quarter of the
+  people, then the 17 regions in the citizen's alphabet. Paging, not a two-level choice
+  (city or region, then which): the 17 regions alone are more than a list holds, so the
+  second level would still need a page, and every citizen would pay an extra tap;
 - complaint and rating categories: in the order of data/categories.json, which the agency
   keeps (putting the most used first there puts them on page 1 on every channel). Groups
   of categories were the other choice: a group's name says less than the names in it, and
-  a second level costs every citizen a tap; 15 categories are two pages;
+  a second level costs every citizen a tap; 14 categories are two pages;
 - state bodies (complaint, tip): as listed in data/categories.json, the service centres and
   the akimat first; a body's name may also be typed on any page, which the step takes.
 
