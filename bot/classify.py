@@ -64,7 +64,7 @@ class Link:
 @dataclass(frozen=True, slots=True)
 class Page:
     """ "More…" under a list shown a page at a time (bot/paging.py): the same question
-    again, showing page `number`."""
+    again, showing the page that holds option `number`."""
 
     number: int
 

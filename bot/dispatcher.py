@@ -48,6 +48,7 @@ from bot.flow import (
 from bot.i18n import Catalogs, Translator, pick_language
 from bot.link_options import NUMBERED, has_links, number_links, without_links
 from bot.metrics import Metrics
+from bot.paging import holding
 from bot.recent import RecentKeys
 from bot.refdata import RefData
 from bot.replies import ReplyQueue
@@ -472,7 +473,7 @@ class Dispatcher:
             case Link(payload):
                 await self._link(tx, turn, msg, now, payload)
             case Page(number):
-                await self._ask(tx, turn, msg, now, page=number)
+                await self._ask(tx, turn, msg, now, page_of=number)
             case Text():
                 await self._run(tx, turn, msg, now, state)
 
@@ -577,11 +578,14 @@ class Dispatcher:
         elif go.state is None:
             await self._enter(tx, turn, msg, now, *self.home, {}, reset=True, ask=go.ask)
         else:
-            if go.state != turn.state:
+            again = go.state == turn.state
+            if not again:
                 turn.history.append(turn.state)
             turn.state = go.state
             if go.ask:
                 await self._ask(tx, turn, msg, now)
+                if again and turn.replies:
+                    turn.replies[-1] = holding(turn.replies[-1], msg.payload)
 
     async def _command(
         self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, command: Word
@@ -659,11 +663,11 @@ class Dispatcher:
             await self._ask(tx, turn, msg, now)
 
     async def _ask(
-        self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime, *, page: int = 1
+        self, tx: Tx, turn: _Turn, msg: Inbound | None, now: datetime, *, page_of: int = 1
     ) -> None:
         """Append the current state's question (or the detour's, asked over it); its
-        buttons become the offered ones. `page`: of its options, where a channel shows
-        them a page at a time."""
+        buttons become the offered ones. `page_of`: the option whose page to show, where a
+        channel shows options a page at a time (bot/paging.py)."""
         if turn.detour is not None and turn.detour.why == LANGUAGE:
             state = self.flows[self.language[0]].states[self.language[1]]
             assert state.prompt is not None
@@ -677,8 +681,8 @@ class Dispatcher:
             asked = await state.prompt(ctx)
             turn.data = ctx.data
         replies = [asked] if isinstance(asked, Reply) else list(asked)
-        if page != 1 and replies:
-            replies[-1] = replace(replies[-1], page=page)
+        if page_of != 1 and replies:
+            replies[-1] = replace(replies[-1], page_of=page_of)
         turn.replies.extend(replies)
         turn.offered = [b for r in replies for b in r.buttons]
 

@@ -102,9 +102,9 @@ class Reply:
     # Where buttons are numbered (WhatsApp, the terminal): the number of the first. A
     # message from outside the conversation continues the options on screen (bot/link_options.py).
     first_number: int = 1
-    # Where a channel shows options a page at a time (a WhatsApp list holds 10): the page
-    # to show, as a "More…" option asked for it (bot/paging.py).
-    page: int = 1
+    # Where a channel shows options a page at a time (a WhatsApp list holds 10): show the
+    # page holding the option of this number (bot/paging.py).
+    page_of: int = 1
     # The question asks for a shared location, among other things: WhatsApp says how to
     # share one (its attachment menu hides it).
     takes_location: bool = False

@@ -107,8 +107,8 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
 def _reply(reply: Reply) -> dict[str, Any]:
     packed: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
     # Written only when set: most replies are on their first page and take no location.
-    if reply.page != 1:
-        packed["page"] = reply.page
+    if reply.page_of != 1:
+        packed["page_of"] = reply.page_of
     if reply.takes_location:
         packed["location"] = True
     return packed
@@ -135,7 +135,7 @@ def from_payload(payload: Mapping[str, Any]) -> Outgoing:
         Reply(
             r["text"],
             tuple(_unpack(b) for b in r.get("buttons", [])),
-            page=int(r.get("page", 1)),
+            page_of=int(r.get("page_of", 1)),
             takes_location=bool(r.get("location", False)),
         )
         for r in payload["replies"]

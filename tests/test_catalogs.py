@@ -29,7 +29,7 @@ from bot.channels.whatsapp.content import MAX_DESCRIPTION, MAX_ITEM, list_item
 from bot.domain import Button
 from bot.i18n import LANGUAGES, Catalogs
 from bot.refdata import default_data_dir, load_refdata
-from handlers import feedback
+from handlers import feedback, subscription
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
@@ -383,7 +383,8 @@ def literal_buttons() -> set[tuple[str, str]]:
 
 def offered_options(catalogs: Catalogs, lang: str) -> list[Button]:
     """Every option a flow can offer, as `lang` shows it: the buttons named in code, the
-    regions, categories and state bodies, and the rating's stars and reasons (ticked too)."""
+    regions (as the news subscription ticks them too), categories and state bodies, and
+    the rating's stars and reasons (ticked too)."""
     t = catalogs[lang]
     named = [(m, p) for m, p in literal_buttons()]
     named += [(f"feedback.rate.{n}", f"r:{n}") for n in range(1, 6)]
@@ -394,12 +395,15 @@ def offered_options(catalogs: Catalogs, lang: str) -> list[Button]:
     refdata = load_refdata(default_data_dir())
     for prefix, items in (
         ("reg", refdata.regions),
+        ("rg", refdata.regions),
         ("cat", refdata.categories),
         ("body", refdata.bodies),
     ):
         for item in items:
             names = tuple(item.names.values())
             buttons.append(Button(f"{prefix}:{item.code}", item.name(lang), names))
+    news = [b for b in buttons if b.payload.startswith("rg:")]
+    buttons += [Button(b.payload, subscription.CHECK + b.label, b.aliases) for b in news]
     return buttons
 
 

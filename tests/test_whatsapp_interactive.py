@@ -194,7 +194,7 @@ def test_three_short_options_are_quick_replies_ten_a_list_more_a_page_at_a_time(
     listed = interactive([Reply("Вопрос?", options(10))], t, "ru")
     assert listed is not None and LIST_PICKER in listed.definition["types"]
     paged = interactive([Reply("Вопрос?", options(11))], t, "ru")  # test_whatsapp_pages.py
-    assert paged is not None and paged.variables["30"] == "page:2"
+    assert paged is not None and "page:7" in paged.variables.values()  # 6 and 5
     # The same shape is the same resource whatever the text and options.
     other = interactive([Reply("Другой вопрос", options(3, "Вариант {n}"))], t, "ru")
     assert other is not None and other.key == quick.key

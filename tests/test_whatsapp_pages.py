@@ -10,7 +10,7 @@ import pytest
 
 from bot.channels.whatsapp.content import LIST_PICKER, MAX_ITEMS, interactive
 from bot.channels.whatsapp.inbound import to_inbound
-from bot.channels.whatsapp.pages import page
+from bot.channels.whatsapp.pages import Page, page
 from bot.channels.whatsapp.render import render
 from bot.config import Settings
 from bot.domain import Button, Reply
@@ -18,6 +18,7 @@ from bot.i18n import Catalogs
 from bot.outbound import Outgoing, decode, encode
 from tests.conftest import Clock
 from tests.fakes.twilio_api import Tapped
+from tests.test_whatsapp_taps import more
 from tests.whatsapp_chat import WhatsAppChat, running_bot
 
 NUMBER = "+77015550199"
@@ -32,27 +33,45 @@ def long_list(count: int) -> tuple[Button, ...]:
 # -- which options go on which page (pure) ----------------------------------------------
 
 
+def pages_of(buttons: tuple[Button, ...], *holding: int) -> list[Page]:
+    found = [page(buttons, option, MAX_ITEMS) for option in holding]
+    assert all(p is not None for p in found)
+    return [p for p in found if p is not None]
+
+
 def test_a_long_list_is_pages_of_options_more_and_the_navigation() -> None:
     buttons = long_list(20)  # the regions: 3 cities and 17 regions, Back, Main menu
-    pages = [page(buttons, n, MAX_ITEMS) for n in (1, 2, 3)]
-    assert all(p is not None for p in pages)
-    shown = [p for p in pages if p is not None]
-    assert [p.count for p in shown] == [3, 3, 3]
+    shown = pages_of(buttons, 1, 8, 15)
+    assert [(p.number, p.count) for p in shown] == [(1, 3), (2, 3), (3, 3)]
     assert [[n for n, _ in p.options] for p in shown] == [
         list(range(1, 8)),
         list(range(8, 15)),
         list(range(15, 21)),
     ]
-    assert [p.turns_to for p in shown] == [2, 3, 1]  # the last page leads back to the first
+    # "More…" names the first option of the next page; the last page's, the first page's.
+    assert [(p.turns_to, p.turn_payload) for p in shown] == [
+        (2, "page:8"),
+        (3, "page:15"),
+        (1, "page:1"),
+    ]
     assert all(p.nav == NAV for p in shown)
     assert all(len(p.options) + 1 + len(p.nav) <= MAX_ITEMS for p in shown)
-    # A page past the last (an old "More…", a hand-made payload) wraps; 0 is the first.
-    assert [page(buttons, n, MAX_ITEMS).number for n in (4, 0, 999)] == [1, 1, 3]  # type: ignore[union-attr]
+    # Any option names its page; a navigation button, 0 or a number from an older, longer
+    # list (a hand-made payload) name the first.
+    assert [p.number for p in pages_of(buttons, 2, 14, 20, 21, 0, 999)] == [1, 2, 3, 1, 1, 1]
+
+
+def test_options_are_spread_evenly_over_the_pages() -> None:
+    # The news subscription: All of Kazakhstan, 20 regions, Done; Back, Main menu.
+    assert [len(p.options) for p in pages_of(long_list(22), 1, 7, 13, 19)] == [6, 6, 6, 4]
+    # The complaint's 14 categories under Main menu alone: 7 and 7, not 8 and 6.
+    only_menu = (*long_list(14)[:-2], NAV[1])
+    assert [len(p.options) for p in pages_of(only_menu, 1, 8)] == [7, 7]
 
 
 def test_each_page_is_a_list_picker_numbered_as_the_whole_list(catalogs: Catalogs) -> None:
     t = catalogs["ru"]
-    last = interactive([Reply("Где это произошло?", long_list(20), page=3)], t, "ru")
+    last = interactive([Reply("Где это произошло?", long_list(20), page_of=20)], t, "ru")
     assert last is not None and LIST_PICKER in last.definition["types"]
     values = list(last.variables.values())
     assert values[0] == "Где это произошло?\n\n" + t("whatsapp.page", page=3, pages=3)
@@ -65,10 +84,10 @@ def test_each_page_is_a_list_picker_numbered_as_the_whole_list(catalogs: Catalog
     ]
     assert values[-4:] == ["Back", "g:back", "Main menu", "g:menu"]
     first = interactive([Reply("?", long_list(20))], t, "ru")
-    assert first is not None and "page:2" in first.variables.values()
+    assert first is not None and "page:8" in first.variables.values()
     assert t("whatsapp.more") in first.variables.values()
     # One resource per shape: pages 1 and 2 are the same shape.
-    second = interactive([Reply("?", long_list(20), page=2)], t, "ru")
+    second = interactive([Reply("?", long_list(20), page_of=8)], t, "ru")
     assert second is not None and second.key == first.key != last.key
 
 
@@ -76,7 +95,7 @@ def test_a_shortened_option_shows_its_number_and_full_name(catalogs: Catalogs) -
     t = catalogs["ru"]
     east = Button("reg:east_kz", "Восточно-Казахстанская область")
     buttons = (*long_list(20)[:8], east, *long_list(20)[8:])
-    wanted = interactive([Reply("?", buttons, page=2)], t, "ru")
+    wanted = interactive([Reply("?", buttons, page_of=9)], t, "ru")
     assert wanted is not None
     values = list(wanted.variables.values())
     at = values.index("reg:east_kz")
@@ -87,10 +106,11 @@ def test_a_shortened_option_shows_its_number_and_full_name(catalogs: Catalogs) -
 def test_the_page_and_the_location_hint_are_kept_with_the_answer() -> None:
     """An answer is written down before it is sent (bot/replies.py): one sent again after a
     crash, or to a webhook's retry, shows the same page and the same hint."""
-    kept = Outgoing((Reply("?", long_list(20), page=3), Reply("!", takes_location=True)), "reply")
+    replies = (Reply("?", long_list(20), page_of=15), Reply("!", takes_location=True))
+    kept = Outgoing(replies, "reply")
     assert decode(encode(kept)) == kept
     plain = Outgoing((Reply("?", long_list(2)),), "reply")
-    assert b"page" not in encode(plain) and decode(encode(plain)) == plain
+    assert b"page_of" not in encode(plain) and decode(encode(plain)) == plain
 
 
 # -- a citizen turning pages ------------------------------------------------------------
@@ -111,15 +131,15 @@ async def test_a_name_or_a_number_typed_on_any_page_is_taken(
     async with running_bot(settings, clock, interactive=True) as bot:
         chat = bot.chat(NUMBER)
         await to_regions(chat)
-        await chat.tap("page:2")
+        await more(chat)
         assert "Страница 2 из 3" in chat.text
         assert "reg:karaganda" in [o.id for o in chat.options]
         await chat.send("Караганда")  # typed on page 2
         assert "Опишите, что произошло" in chat.text
         await chat.tap("g:back")  # back to the regions, on their first page
         assert "Страница 1 из 3" in chat.text
-        await chat.tap("page:2")
-        await chat.tap("page:3")
+        await more(chat)
+        await more(chat)
         await chat.send("9")  # typed on page 3: the 9th of the whole list
         assert "Опишите, что произошло" in chat.text
         await chat.send("Очень долгая очередь в акимате, ждала три часа и не приняли документы")
@@ -134,12 +154,12 @@ async def test_back_and_main_menu_on_every_page(settings: Settings, clock: Clock
     async with running_bot(settings, clock, interactive=True) as bot:
         chat = bot.chat(NUMBER)
         await to_regions(chat)
-        await chat.tap("page:2")
+        await more(chat)
         await chat.tap("g:back")  # the step before, not the page before
         assert "О каком госоргане" in chat.text
         await chat.tap("body:akimat")
-        await chat.tap("page:2")
-        await chat.tap("page:3")
+        await more(chat)
+        await more(chat)
         await chat.tap("g:menu")
         assert "flow:complaint" in [o.id for o in chat.options]
 
@@ -155,15 +175,37 @@ async def test_more_under_another_question_turns_no_page_and_loses_nothing(
         await chat.send("язык")
         languages = {"lang:kk", "lang:ru", "lang:en"}
         assert {o.id for o in chat.options} == languages
-        await chat.send(tapped=Tapped("page:2", "Ещё…", listed=True))
+        await chat.send(tapped=Tapped("page:8", "Ещё…", listed=True))
         assert {o.id for o in chat.options} == languages
         await chat.tap("lang:kk")
         assert "3 беттің 1-беті" in chat.text  # the regions again, in Kazakh
         # Under a question to type an answer to, "More…" asks it again.
         await chat.tap("reg:astana")
         asked = chat.texts
-        await chat.send(tapped=Tapped("page:2", "Тағы…", listed=True))
+        await chat.send(tapped=Tapped("page:8", "Тағы…", listed=True))
         assert chat.texts == asked
+
+
+async def test_news_regions_are_ticked_on_their_own_page(settings: Settings, clock: Clock) -> None:
+    async with running_bot(settings, clock, interactive=True) as bot:
+        chat = bot.chat(NUMBER)
+        await chat.send("Сәлем")
+        await chat.tap("lang:ru")
+        await chat.tap("flow:subscription")
+        await chat.tap("sub:regions")
+        assert "Страница 1 из 4" in chat.text and chat.options[0].id == "rg:all"
+        await more(chat)
+        await chat.tap("rg:east_kz")
+        assert "Страница 2 из 4" in chat.text  # the page it was ticked on, not the first
+        await chat.tap("rg:jambyl")
+        ticked = {o.id: o for o in chat.options if o.title.startswith("✅ ")}
+        assert set(ticked) == {"rg:east_kz", "rg:jambyl"}
+        assert ticked["rg:east_kz"].description == "№ 10 · Восточно-Казахстанская область"
+        await more(chat)
+        await more(chat)
+        assert "Страница 4 из 4" in chat.text
+        await chat.tap("rg:done")
+        assert "Восточно-Казахстанская область, Жамбылская область" in chat.text
 
 
 # -- locations -------------------------------------------------------------------------

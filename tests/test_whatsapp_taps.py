@@ -43,12 +43,12 @@ async def file_complaint(chat: WhatsAppChat, lang: str) -> str:
     """From the main menu: a category on the second page, a state body, a region on the
     third page; returns the reference."""
     await chat.tap("flow:complaint")
-    assert len(chat.options) == 10  # 8 categories, "More…", Main menu
-    await chat.tap("page:2")
+    assert len(chat.options) == 9  # 7 of the 14 categories, "More…", Main menu
+    await more(chat)
     await chat.tap("cat:housing")
     await chat.tap("body:akimat")
-    await chat.tap("page:2")
-    await chat.tap("page:3")
+    await more(chat)
+    await more(chat)
     await chat.tap("reg:ulytau")
     await chat.send(TYPED[lang]["describe"])
     await chat.tap("more:next")
@@ -91,13 +91,18 @@ async def tip(chat: WhatsAppChat, lang: str) -> str:
     return found.group(1)
 
 
+async def more(chat: WhatsAppChat) -> None:
+    """Tap "More…" (or, on the last page, "Back to the start")."""
+    [turn] = [o for o in chat.options if o.id.startswith("page:")]
+    await chat.tap(turn.id)
+
+
 async def tap_on_a_page(chat: WhatsAppChat, wanted: str) -> None:
     """Tap "More…" until `wanted` is on the page, then tap it."""
     for _ in range(3):
         if any(o.id == wanted for o in chat.options):
             break
-        [more] = [o for o in chat.options if o.id.startswith("page:")]
-        await chat.tap(more.id)
+        await more(chat)
     await chat.tap(wanted)
 
 

@@ -71,13 +71,13 @@ def interactive(replies: Sequence[Reply], t: Translator, lang: str) -> Interacti
     """The turn as one interactive message, or None where it must stay numbered text: the
     options are not on the last reply alone, too many, too long (with no short label in
     the catalog) or not distinct, or the text is longer than a body may be. More than 10
-    options go a page at a time, the page the last reply asks for."""
+    options go a page at a time: the page holding the option the last reply names."""
     if not replies or not replies[-1].buttons or any(r.buttons for r in replies[:-1]):
         return None
     buttons = replies[-1].buttons
     if any(not button.payload or len(button.payload) > MAX_ID for button in buttons):
         return None
-    shown = page(buttons, replies[-1].page, MAX_ITEMS) if len(buttons) > MAX_ITEMS else None
+    shown = page(buttons, replies[-1].page_of, MAX_ITEMS) if len(buttons) > MAX_ITEMS else None
     texts = [question_text(reply, t) for reply in replies if reply.text.strip()]
     if shown is not None:
         texts.append(t("whatsapp.page", page=shown.number, pages=shown.count))
@@ -133,15 +133,16 @@ def _paged(shown: Page, t: Translator) -> list[Option] | None:
 def list_item(button: Button, t: Translator) -> Option | None:
     """The button as a list item: its label if it fits, else its short label from the
     catalog (after the label's mark, a ticked option's ✅) with the full label (if that
-    fits) as the description; None if it has none that fits."""
+    fits, unmarked) as the description; None if it has none that fits."""
     if len(button.label) <= MAX_ITEM:
         return (button.label, button.payload, None)
     short = f"whatsapp.short.{button.payload}"
-    title = _mark(button) + t(short) if t.has(short) else ""
+    mark = _mark(button)
+    title = mark + t(short) if t.has(short) else ""
     if not title or len(title) > MAX_ITEM:
         return None
-    full = button.label if len(button.label) <= MAX_DESCRIPTION else None
-    return (title, button.payload, full)
+    full = button.label[len(mark) :]
+    return (title, button.payload, full if len(full) <= MAX_DESCRIPTION else None)
 
 
 def _mark(button: Button) -> str:
