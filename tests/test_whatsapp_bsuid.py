@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import Settings
-from bot.domain import Channel
+from bot.domain import Channel, Reply
+from bot.outbound import Outgoing, enqueue
 from bot.storage.records import TicketDraft
 from tests.conftest import Clock
 from tests.test_answers_channels import staff_reply
-from tests.whatsapp_chat import Bot, running_bot
+from tests.whatsapp_chat import TEMPLATES, Bot, running_bot
 
 PHONE = "+77015550123"
 BSUID = "KZ.1502576394655843"
@@ -127,3 +128,40 @@ async def test_two_rows_of_one_citizen_are_merged_once_when_a_message_links_them
     await bot.chat(BSUID).send("menu")
     assert bot.rows("SELECT id FROM citizens") == [(older,)]
     assert bot.rows("SELECT count(*) FROM citizen_keys") == [(1,)]
+
+
+async def test_the_window_templates_and_campaigns_reach_a_bsuid(bot: Bot, clock: Clock) -> None:
+    hidden = bot.chat(BSUID)
+    await hidden.send("Здравствуйте")
+    await hidden.send("2")  # Русский
+    await hidden.send("подписаться")
+    address = "whatsapp:" + BSUID
+    async with bot.runtime.storage.read() as tx:
+        citizen = await tx.citizens.find(Channel.WHATSAPP, BSUID)
+    assert citizen is not None and citizen.subscribed
+
+    # Outside the 24-hour window: the update template goes to the BSUID, the answer waits.
+    clock.advance(hours=25)
+    answer = Outgoing((Reply("Документы готовы"),), "staff_answer", reference="AB-1001")
+    async with bot.runtime.storage.transaction() as tx:
+        await enqueue(tx, citizen, answer, now=clock())
+    bot.runtime.outbox.wake()
+    [nudge] = await bot.api.wait_for_sent(address)
+    assert nudge["ContentSid"] == TEMPLATES["ru"]
+    # The citizen writes again: the window opens, the answer follows to the same address.
+    await hidden.send("Что нового?")
+    sent = await bot.api.wait_for_sent(address, 2)
+    assert sent[1]["Body"] == "Документы готовы"
+
+    # A campaign outside the window: its own template, to the BSUID.
+    clock.advance(days=3)
+    campaign_sid = "HX" + "d4" * 16
+    bot.api.define_template(campaign_sid, "Неделя открытых дверей в ЦОНах.")
+    async with bot.runtime.storage.read() as tx:
+        citizen = await tx.citizens.find(Channel.WHATSAPP, BSUID)
+    assert citizen is not None
+    sender = bot.runtime.outbox.senders["whatsapp"]
+    news = Outgoing((Reply("Неделя открытых дверей"),), "campaign", template=campaign_sid)
+    delivery = await sender.deliver(citizen, news)
+    assert bot.api.sent_to(address)[-1]["Sid"] == delivery.external_id
+    assert bot.api.sent == bot.api.sent_to(address)  # nothing went anywhere else
