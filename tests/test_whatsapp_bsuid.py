@@ -6,6 +6,7 @@ whichever of the two the next message comes from."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 
@@ -16,8 +17,9 @@ from bot.domain import Channel, Reply
 from bot.outbound import Outgoing, enqueue
 from bot.storage.records import TicketDraft
 from tests.conftest import Clock
+from tests.fakes.twilio_api import inbound_params
 from tests.test_answers_channels import staff_reply
-from tests.whatsapp_chat import TEMPLATES, Bot, running_bot
+from tests.whatsapp_chat import BOT_NUMBER, SID, TEMPLATES, Bot, running_bot
 
 PHONE = "+77015550123"
 BSUID = "KZ.1502576394655843"
@@ -165,3 +167,14 @@ async def test_the_window_templates_and_campaigns_reach_a_bsuid(bot: Bot, clock:
     delivery = await sender.deliver(citizen, news)
     assert bot.api.sent_to(address)[-1]["Sid"] == delivery.external_id
     assert bot.api.sent == bot.api.sent_to(address)  # nothing went anywhere else
+
+
+async def test_no_bsuid_in_logs(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    await bot.chat(PHONE, bsuid=BSUID).send("hi")
+    await bot.chat(BSUID).send("1")
+    parent = inbound_params(
+        account_sid=SID, from_="whatsapp:KZ.ENT.1502576394655843", to=BOT_NUMBER, body="hi"
+    )
+    assert (await bot.post(parent))[0] == 400  # a parent BSUID names no chat: refused
+    assert "1502576394655843" not in caplog.text and "7015550123" not in caplog.text
