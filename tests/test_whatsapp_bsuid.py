@@ -178,3 +178,12 @@ async def test_no_bsuid_in_logs(bot: Bot, caplog: pytest.LogCaptureFixture) -> N
     )
     assert (await bot.post(parent))[0] == 400  # a parent BSUID names no chat: refused
     assert "1502576394655843" not in caplog.text and "7015550123" not in caplog.text
+
+
+async def test_tap_to_answer_menus_reach_a_bsuid(settings: Settings, clock: Clock) -> None:
+    async with running_bot(settings, clock, interactive=True) as bot:
+        hidden = bot.chat(BSUID)
+        await hidden.send("Сәлем")
+        assert hidden.options and all(m["To"] == "whatsapp:" + BSUID for m in hidden.messages)
+        await hidden.tap("Русский")
+        assert "Главное меню" in hidden.text, hidden.text
