@@ -90,7 +90,8 @@ class SqliteCitizenStore:
     ) -> tuple[Citizen, bool, SessionRecord | None]:
         """The citizen (created if new) and their session, read in one statement. `linked`:
         other keys of the same chat; a citizen found by any key is the one, keyed by
-        `chat_key` from now on, and rows found by several are merged into one."""
+        `chat_key` from now on, and rows found by several are merged into one (then a few
+        statements more, once)."""
         keys = (chat_key, *linked)
         hashes = [self._hashes(channel, key) for key in keys]
         rows = await self._matching(channel, hashes)
