@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,9 +38,11 @@ class CitizenStore(Protocol):
         ...
 
     async def get_or_create_with_session(
-        self, channel: str, chat_key: str, *, now: datetime
+        self, channel: str, chat_key: str, *, now: datetime, linked: Sequence[str] = ()
     ) -> tuple[Citizen, bool, SessionRecord | None]:
-        """`get_or_create` and the citizen's session (None if there is none), in one read."""
+        """`get_or_create` and the citizen's session (None if there is none), in one read.
+        `linked`: other keys of the same chat, linked to the citizen (several citizens
+        found by them are merged into one)."""
         ...
 
 

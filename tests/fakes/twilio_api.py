@@ -39,6 +39,8 @@ from twilio.request_validator import RequestValidator
 
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# A WhatsApp user who hides their number is addressed by their business-scoped user ID.
+_BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9]{1,128}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
 _VARIABLE = re.compile(r"\{\{(\w+)\}\}")
 QUICK_REPLY = "twilio/quick-reply"
@@ -92,12 +94,15 @@ def inbound_params(
     media: Sequence[tuple[str, str]] = (),
     location: tuple[float, float, str | None] | None = None,
     tapped: Tapped | None = None,
+    external_user_id: str | None = None,
 ) -> dict[str, str]:
     """The form Twilio posts to the inbound webhook for a WhatsApp message.
 
-    `from_`/`to` are "whatsapp:+7...". `media` is (url, content type) pairs; `location`
-    is (latitude, longitude, address or None); `tapped` an option of an interactive
-    message (`FakeTwilioApi.option`): its title is the Body.
+    `from_`/`to` are "whatsapp:+7..." (or "whatsapp:KZ.…", a user who hides their number);
+    `external_user_id` is the sender's BSUID, which Twilio adds beside a number. `media` is
+    (url, content type) pairs; `location` is (latitude, longitude, address or None);
+    `tapped` an option of an interactive message (`FakeTwilioApi.option`): its title is the
+    Body.
     """
     sid = message_sid or new_sid("SM" if not media else "MM")
     message_type = "location" if location else ("image" if media else "text")
@@ -109,7 +114,7 @@ def inbound_params(
         "ProfileName": profile_name,
         "MessageType": message_type,
         "SmsSid": sid,
-        "WaId": from_.removeprefix("whatsapp:").lstrip("+"),
+        "WaId": from_.removeprefix("whatsapp:").removeprefix("+"),
         "SmsStatus": "received",
         "Body": body,
         "To": to,
@@ -127,6 +132,8 @@ def inbound_params(
         params["Latitude"], params["Longitude"] = str(location[0]), str(location[1])
         if location[2]:
             params["Address"] = location[2]
+    if external_user_id is not None:
+        params["ExternalUserId"] = external_user_id
     if tapped is not None and tapped.listed:
         params["ListId"], params["ListTitle"] = tapped.id, tapped.title
     elif tapped is not None:
@@ -560,7 +567,8 @@ def _validate(fields: dict[str, Any], templates: dict[str, str]) -> web.Response
         return twilio_error(400, 21604, "A 'To' phone number is required.")
     if not from_ and not fields.get("MessagingServiceSid"):
         return twilio_error(400, 21603, "A 'From' phone number is required.")
-    if not _E164.match(to.removeprefix("whatsapp:")):
+    recipient = to.removeprefix("whatsapp:")
+    if not _E164.match(recipient) and not (to.startswith("whatsapp:") and _BSUID.match(recipient)):
         return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
     if from_ and to.startswith("whatsapp:") != from_.startswith("whatsapp:"):
         return twilio_error(
