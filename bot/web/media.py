@@ -1,0 +1,70 @@
+"""GET /media/<token>: a file staff sent, fetched once by the messenger (bot/media_links.py).
+
+No sign-in: the token is the permission. It must be genuine, unexpired, unused and name a
+file staff attached to a reply on a ticket that is not a tip; the file is decrypted for this
+response only. Any failure is the same empty 404, so a prober learns nothing about why.
+A HEAD is answered without using the link up. Nothing is logged: the path is the secret.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.crypto import DecryptionError
+from bot.media_links import PATH
+from bot.runtime import Runtime
+from bot.storage.records import AttachmentRef
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+
+
+def disposition(name: str, *, inline: bool) -> str:
+    """A Content-Disposition whose file name is safe in a header (letters, digits, ._-)."""
+    if inline:
+        return "inline"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return f'attachment; filename="{safe}"'
+
+
+def _not_found() -> Response:
+    return Response(status_code=404, headers={"cache-control": "no-store"})
+
+
+async def serve(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    link = runtime.media_links.open(request.path_params["token"])
+    if link is None:
+        return _not_found()
+    ref: AttachmentRef | None
+    if request.method == "HEAD":
+        async with runtime.storage.read() as tx:
+            ref = await tx.media_tokens.staff_file(link.blob_id)
+            if ref is None or await tx.media_tokens.used(link.tag):
+                return _not_found()
+        return _file(ref, b"", length=ref.size)
+    async with runtime.storage.transaction() as tx:
+        ref = await tx.media_tokens.staff_file(link.blob_id)
+        if ref is None or not await tx.media_tokens.use(link.tag, expires_at=link.expires_at):
+            return _not_found()
+    try:
+        data = await runtime.attachments.aget(ref.blob_id)
+    except (KeyError, DecryptionError):
+        return _not_found()
+    return _file(ref, data, length=len(data))
+
+
+def _file(ref: AttachmentRef, data: bytes, *, length: int) -> Response:
+    inline = ref.content_type in IMAGE_TYPES
+    name = ref.file_name or f"file-{ref.blob_id[:8]}"
+    headers = {
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "content-disposition": disposition(name, inline=inline),
+        "content-length": str(length),
+    }
+    return Response(data, media_type=ref.content_type, headers=headers)
+
+
+ROUTES = [Route(PATH + "{token}", serve, methods=["GET"])]
