@@ -8,6 +8,8 @@ A HEAD is answered without using the link up. Nothing is logged: the path is the
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,11 +23,13 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 
 
 def disposition(name: str, *, inline: bool) -> str:
-    """A Content-Disposition whose file name is safe in a header (letters, digits, ._-)."""
+    """A Content-Disposition safe in a header: the name in ASCII letters, digits and ._-,
+    and, when that is not the name itself ("ответ.pdf"), the name in UTF-8 (RFC 6266)."""
     if inline:
         return "inline"
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return f'attachment; filename="{safe}"'
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)
+    value = f'attachment; filename="{safe}"'
+    return value if safe == name else f"{value}; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _not_found() -> Response:
