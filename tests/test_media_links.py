@@ -224,7 +224,7 @@ async def test_the_reply_form_sends_files_with_the_answer(settings: Settings, cl
 
         refused = await post(("run.exe", b"MZ\x90\x00\x03\x00\x00\x00" * 8, "application/x-msdos"))
         assert refused.status_code == 400
-        assert "Файл такого типа" in refused.text or "cannot be sent" in refused.text
+        assert "cannot be sent" in refused.text
         assert c.runtime.attachments.blob_ids() == [] and c.sender.sent == []
 
         sent = await post(

@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from bot.crypto import DecryptionError
 from bot.media_links import PATH
-from bot.runtime import Runtime
 from bot.storage.records import AttachmentRef
+from bot.web.staff.common import runtime_of
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 
@@ -37,7 +37,7 @@ def _not_found() -> Response:
 
 
 async def serve(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     link = runtime.media_links.open(request.path_params["token"])
     if link is None:
         return _not_found()
