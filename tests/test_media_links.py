@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from bot.attachments import kind_for
+from bot.campaigns.model import Image
 from bot.config import Settings
 from bot.crypto import DataCipher, generate_key_setting
 from bot.domain import Channel, Media, Reply
@@ -24,7 +25,9 @@ from bot.runtime import Runtime
 from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import AttachmentRef, Ticket, TicketDraft
+from bot.storage.sqlite.campaigns import SqliteCampaignStore
 from bot.storage.sqlite.console import StaffTx
+from tests.campaign_support import draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi, Upload
 from tests.staff import console, csrf_of
@@ -159,11 +162,20 @@ async def test_no_tip_file_and_no_citizen_file_is_ever_served_by_a_link(
             await tx.tickets.add_attachments(tip.id, (on_tip,), message_id=staff.id)
 
         assert (await direct(c, runtime, ours.blob_id)).content == PDF
+        photo = await stored(runtime, tiny_png(), "poster.png")
+        async with runtime.storage.transaction() as tx:
+            campaigns = SqliteCampaignStore(tx.conn, runtime.cipher)
+            image = Image(photo.blob_id, photo.content_type)
+            await campaigns.create(draft(image=image), next_run_at=clock(), now=clock())
+        poster = await direct(c, runtime, photo.blob_id)  # a campaign's image goes too
+        assert (poster.content, poster.headers["content-type"]) == (tiny_png(), "image/png")
         for blob_id in (theirs.blob_id, on_tip.blob_id):
             response = await direct(c, runtime, blob_id)
             assert (response.status_code, response.content) == (404, b"")
         # A tip's own files are sealed in the database (tip_files): no blob a link could name.
-        assert runtime.attachments.blob_ids() == sorted(b.blob_id for b in (theirs, ours, on_tip))
+        assert runtime.attachments.blob_ids() == sorted(
+            b.blob_id for b in (theirs, ours, on_tip, photo)
+        )
 
         # And staff cannot attach a file to an answer on a tip.
         await c.add_user("ivan", "investigator")

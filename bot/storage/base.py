@@ -258,8 +258,9 @@ class ContentSidStore(Protocol):
 class MediaTokenStore(Protocol):
     """What a media link may serve, and which links were used (bot/media_links.py)."""
 
-    async def staff_file(self, blob_id: str) -> AttachmentRef | None:
-        """The file if staff sent it with a reply on a ticket that is not a tip."""
+    async def servable(self, blob_id: str) -> tuple[str, str | None] | None:
+        """(content type, file name) of a file staff sent on a ticket that is not a tip,
+        or of a campaign's image; None for any other blob."""
         ...
 
     async def use(self, tag: str, *, expires_at: datetime) -> bool:

@@ -1,9 +1,10 @@
 """GET /media/<token>: a file staff sent, fetched once by the messenger (bot/media_links.py).
 
 No sign-in: the token is the permission. It must be genuine, unexpired, unused and name a
-file staff attached to a reply on a ticket that is not a tip; the file is decrypted for this
-response only. Any failure is the same empty 404, so a prober learns nothing about why.
-A HEAD is answered without using the link up. Nothing is logged: the path is the secret.
+file staff attached to an answer on a ticket that is not a tip, or a campaign's image (so
+WhatsApp campaigns carry it too); the file is decrypted for this response only. Any failure
+is the same empty 404, so a prober learns nothing about why. A HEAD is answered without
+using the link up. Nothing is logged: the path is the secret.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from starlette.routing import Route
 
 from bot.crypto import DecryptionError
 from bot.media_links import PATH
-from bot.storage.records import AttachmentRef
 from bot.web.staff.common import runtime_of
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
@@ -41,34 +41,29 @@ async def serve(request: Request) -> Response:
     link = runtime.media_links.open(request.path_params["token"])
     if link is None:
         return _not_found()
-    ref: AttachmentRef | None
-    if request.method == "HEAD":
-        async with runtime.storage.read() as tx:
-            ref = await tx.media_tokens.staff_file(link.blob_id)
-            if ref is None or await tx.media_tokens.used(link.tag):
-                return _not_found()
-        return _file(ref, b"", length=ref.size)
-    async with runtime.storage.transaction() as tx:
-        ref = await tx.media_tokens.staff_file(link.blob_id)
-        if ref is None or not await tx.media_tokens.use(link.tag, expires_at=link.expires_at):
+    head = request.method == "HEAD"
+    async with runtime.storage.read() if head else runtime.storage.transaction() as tx:
+        found = await tx.media_tokens.servable(link.blob_id)
+        if found is None:
+            return _not_found()
+        if head:
+            fresh = not await tx.media_tokens.used(link.tag)
+        else:
+            fresh = await tx.media_tokens.use(link.tag, expires_at=link.expires_at)
+        if not fresh:
             return _not_found()
     try:
-        data = await runtime.attachments.aget(ref.blob_id)
+        data = await runtime.attachments.aget(link.blob_id)
     except (KeyError, DecryptionError):
         return _not_found()
-    return _file(ref, data, length=len(data))
-
-
-def _file(ref: AttachmentRef, data: bytes, *, length: int) -> Response:
-    inline = ref.content_type in IMAGE_TYPES
-    name = ref.file_name or f"file-{ref.blob_id[:8]}"
+    content_type, name = found
+    inline = content_type in IMAGE_TYPES
     headers = {
         "cache-control": "no-store",
         "x-content-type-options": "nosniff",
-        "content-disposition": disposition(name, inline=inline),
-        "content-length": str(length),
+        "content-disposition": disposition(name or f"file-{link.blob_id[:8]}", inline=inline),
     }
-    return Response(data, media_type=ref.content_type, headers=headers)
+    return Response(data, media_type=content_type, headers=headers)
 
 
 ROUTES = [Route(PATH + "{token}", serve, methods=["GET"])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.storage.records import AttachmentRef
 from bot.storage.sqlite.core import ts
 from bot.storage.sqlite.database import Database
 
@@ -13,21 +12,19 @@ class SqliteMediaTokens:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 
-    async def staff_file(self, blob_id: str) -> AttachmentRef | None:
-        """Only a file staff attached to a reply, and never on a tip: a tip's files are
-        sealed in `tip_files` and not on this table, and the kind is checked all the same."""
+    async def servable(self, blob_id: str) -> tuple[str, str | None] | None:
+        """(content type, file name) of a file staff attached to an answer on a ticket that
+        is not a tip, or of a campaign's image; None for any other blob. A tip's files are
+        sealed in `tip_files`, not here, and the kind is checked all the same."""
         rows = await self._conn.execute_fetchall(
-            "SELECT a.* FROM ticket_attachments a JOIN tickets t ON t.id = a.ticket_id"
-            " WHERE a.blob_id = ? AND a.message_id IS NOT NULL AND t.kind != 'tip' LIMIT 1",
-            (blob_id,),
+            "SELECT a.content_type, a.file_name FROM ticket_attachments a"
+            " JOIN tickets t ON t.id = a.ticket_id"
+            " WHERE a.blob_id = ? AND a.message_id IS NOT NULL AND t.kind != 'tip'"
+            " UNION ALL SELECT json_extract(image, '$.content_type'), NULL FROM campaigns"
+            " WHERE json_extract(image, '$.blob_id') = ? LIMIT 1",
+            (blob_id, blob_id),
         )
-        return next(
-            (
-                AttachmentRef(r["blob_id"], r["kind"], r["content_type"], r["size"], r["file_name"])
-                for r in rows
-            ),
-            None,
-        )
+        return next(((str(r[0]), r[1]) for r in rows), None)
 
     async def use(self, tag: str, *, expires_at: datetime) -> bool:
         cur = await self._conn.execute(
