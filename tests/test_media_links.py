@@ -134,6 +134,35 @@ async def test_a_link_fetch_that_fails_fails_the_message_and_nothing_else(
         assert fetched.status == 404
 
 
+async def test_a_campaign_image_reaches_a_whatsapp_citizen(
+    settings: Settings, clock: Clock
+) -> None:
+    """The campaign engine sends through the same sender: its image goes by a link too."""
+    async with whatsapp_bot(settings, clock) as bot:
+        chat = bot.chat(PHONE)
+        await chat.send("Сәлем")
+        poster = await stored(bot.runtime, tiny_png(), "poster.png")
+        image = Image(poster.blob_id, poster.content_type)
+        async with bot.runtime.storage.transaction() as tx:
+            campaigns = SqliteCampaignStore(tx.conn, bot.runtime.cipher)
+            await campaigns.create(draft(image=image), next_run_at=clock(), now=clock())
+            citizen = await tx.citizens.find(Channel.WHATSAPP, PHONE)
+        assert citizen is not None
+        before = len(bot.api.sent_to(chat.address))
+        reply = Reply("Мобильный приём в Косшы", media=(Media(image.blob_id, image.content_type),))
+        await bot.runtime.outbox.senders["whatsapp"].deliver(
+            citizen, Outgoing((reply,), "campaign")
+        )
+        media, text = bot.api.sent_to(chat.address)[before:]
+        [fetched] = await bot.api.wait_for_fetched(media)
+        assert (fetched.status, fetched.body, fetched.content_type) == (
+            200,
+            tiny_png(),
+            "image/png",
+        )
+        assert text["Body"] == "Мобильный приём в Косшы"
+
+
 async def direct(c: Any, runtime: Runtime, blob_id: str) -> httpx.Response:
     token = runtime.media_links.token(blob_id)
     response: httpx.Response = await c.client().get(f"/media/{token}")
