@@ -86,21 +86,21 @@ _LOOP = [
 ]
 
 
-# The same walk, typed: numbers pick options (the main menu lists complaint, feedback, tip,
-# status, subscription, language, help), words are global commands in Kazakh.
+# The same walk, typed: labels pick options (a Telegram citizen sees buttons, not numbers,
+# so a typed "2" is text there; any language's label matches), words are global commands.
 _TYPED_FIRST = [
     Step(text="/start", answers=1, expect=LANGUAGE),
     Step(text="Қазақша", answers=1, expect=MENU),
 ]
 _TYPED_LOOP = [
-    Step(text="2", answers=1, expect=FEEDBACK),
+    Step(text="Оценить госуслугу", answers=1, expect=FEEDBACK),
     Step(text="мәзір", answers=1, expect=MENU),
     Step(text="көмек", answers=1, expect=MENU),
     Step(text="тіл", answers=1, expect=LANGUAGE),
-    Step(text="1", answers=1, expect=MENU),
+    Step(text="Қазақша", answers=1, expect=MENU),
     Step(text="/start", answers=1, expect=MENU),
-    Step(text="2", answers=1, expect=FEEDBACK),
-    Step(text="0", answers=1, expect=MENU),
+    Step(text="Оценить госуслугу", answers=1, expect=FEEDBACK),
+    Step(text="меню", answers=1, expect=MENU),
 ]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot import commands
 from bot.commands import global_command, match_button
 from bot.domain import Button, Inbound
-from bot.flow import BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
+from bot.flow import ANSWERS, BUTTONS, FILES, FREE_TEXT, LINK_PREFIX, LOCATION, TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +26,15 @@ class Position:
     picking_language: the current step is the language choice.
     expired: the session went idle and was closed before this message; of the options
         left on screen only a link is taken then.
+    numbered: the channel shows options numbered (WhatsApp, the terminal), so a typed
+        number chooses one; on Telegram the citizen sees buttons, and "2" is just text.
     """
 
     accepts: frozenset[str]
     language_known: bool = True
     picking_language: bool = False
     expired: bool = False
+    numbered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,13 @@ Outcome = Command | Press | Link | Text | Refusal
 def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
     command = global_command(msg.text, msg.payload)
     # Where a step takes free text (an answer to staff, an amount), a number that is not
-    # on the list is the answer: "0" is not the main menu there. A number on the list is
-    # that option at every step, as the citizen sees it: "2. Back" typed as 2 is Back.
+    # on the list is the answer: "0" is not the main menu there. Where options are shown
+    # numbered, a number on the list is that option at every step, as the citizen sees it:
+    # "2. Back" typed as 2 is Back. Where they are buttons (Telegram), a number is text.
     free_text = FREE_TEXT in at.accepts
-    number = commands.typed_choice(msg.text) if msg.payload is None else None
-    if free_text and number == 0:
+    typed_number = commands.typed_choice(msg.text) if msg.payload is None else None
+    number = typed_number if at.numbered else None
+    if free_text and typed_number is not None and (number == 0 or not at.numbered):
         command = None
     if not at.language_known and not at.picking_language:
         # First contact: everything waits until a language is chosen.
@@ -88,7 +93,9 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         return Command(command)
     if msg.payload is not None and msg.payload.startswith(LINK_PREFIX):
         return Link(msg.payload)
-    typed = match_button(msg.text, offered) if msg.payload is None and offered else None
+    typed = None
+    if msg.payload is None and offered:
+        typed = match_button(msg.text, offered, by_number=at.numbered)
     if typed is not None and typed.startswith(LINK_PREFIX):
         # A link numbered after the options on screen (bot/link_options.py), even late.
         return Link(typed)
@@ -104,7 +111,7 @@ def classify(msg: Inbound, at: Position, offered: Sequence[Button]) -> Outcome:
         matched = global_command("", payload) if payload else None
         if matched is not None:
             return Command(matched)
-        if payload is None and number is not None and not free_text:
+        if payload is None and number is not None and not free_text and ANSWERS not in at.accepts:
             # "99" or "-1" under a numbered list is a choice that is not there, not data.
             return Refusal("input.not_on_list")
     refusal = _refusal(msg, payload, at.accepts)

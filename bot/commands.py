@@ -51,9 +51,23 @@ _WORDS: dict[Command, tuple[str, ...]] = {
     Command.LANGUAGE: ("language", "lang", "язык", "тіл"),
     Command.HELP: ("help", "помощь", "справка", "көмек", "анықтама"),
     Command.START: ("start", "старт", "бастау"),
-    Command.STOP: ("unsubscribe", "отписаться", "жазылымнан бас тарту"),
-    Command.SUBSCRIBE: ("subscribe", "подписаться", "жазылу"),
+    Command.STOP: (
+        "unsubscribe",
+        "отписаться",
+        "отписаться от рассылки",
+        "отписаться от новостей",
+        "жазылымнан бас тарту",
+        "жаңалықтардан бас тарту",
+    ),
+    Command.SUBSCRIBE: (
+        "subscribe",
+        "подписаться",
+        "подписаться на рассылку",
+        "подписаться на новости",
+        "жазылу",
+    ),
 }
+MAX_COMMAND = 30  # longer text is never a command: an answer that starts with one is text
 OPT_OUT = "STOP"  # the opt-out keyword, matched as typed: "Stop" and "stop" cancel
 _BY_WORD = {word: command for command, words in _WORDS.items() for word in words}
 GLOBAL_PREFIX = "g:"  # a button payload that carries a global command, "g:menu"
@@ -85,7 +99,7 @@ def global_command(text: str, payload: str | None) -> Command | None:
     if first.split("@")[0] == "/start":
         return Command.START
     word = normalize(stripped.removeprefix("/"))
-    return _BY_WORD.get(word) if len(word) <= 20 else None
+    return _BY_WORD.get(word) if len(word) <= MAX_COMMAND else None
 
 
 def command_payload(command: Command) -> str:
@@ -103,9 +117,10 @@ def typed_choice(text: str) -> int | None:
     return 0 if found.group(1) else int(found.group(2))
 
 
-def match_button(text: str, offered: Sequence[Button]) -> str | None:
-    """The payload of the offered button the citizen meant: "2", "2.", or a label."""
-    number = typed_choice(text)
+def match_button(text: str, offered: Sequence[Button], *, by_number: bool = True) -> str | None:
+    """The payload of the offered button the citizen meant: "2", "2." (where options are
+    shown numbered), or a label."""
+    number = typed_choice(text) if by_number else None
     if number is not None:
         return offered[number - 1].payload if 0 < number <= len(offered) else None
     wanted = normalize(text)

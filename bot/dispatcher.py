@@ -454,6 +454,7 @@ class Dispatcher:
             language_known=turn.citizen.locale is not None,
             picking_language=(turn.flow, turn.state) == self.language,
             expired=turn.expired,
+            numbered=msg.channel in NUMBERED,
         )
         outcome = classify(msg, at, turn.offered)
         if turn.idle and not isinstance(outcome, Command | Link):
@@ -481,7 +482,9 @@ class Dispatcher:
         turn.idle = False  # a silence before this answer changes nothing: it answers the detour
         # While "continue or start over?" waits, more of what was being sent is kept too.
         accepts = BUTTONS_ONLY if detour.why == LANGUAGE else KEEPS
-        at = Position(accepts, picking_language=detour.why == LANGUAGE)
+        at = Position(
+            accepts, picking_language=detour.why == LANGUAGE, numbered=msg.channel in NUMBERED
+        )
         match classify(msg, at, turn.offered):
             case Command(name):
                 await self._command(tx, turn, msg, now, name)
@@ -506,8 +509,12 @@ class Dispatcher:
     ) -> None:
         """Back to the step the detour was asked over: what waited answers it, in order."""
         turn.detour = None
-        if not detour.pending:
-            await self._ask(tx, turn, msg, now)
+        asked = len(turn.replies)
+        await self._ask(tx, turn, msg, now)
+        if detour.pending:
+            # What waited was sent against this step's own options ("1" for its Continue),
+            # not the detour's: they are on offer again, and the question is not repeated.
+            del turn.replies[asked:]
         for kept in detour.pending:
             await self._step(tx, turn, replay(kept, msg), now)
 
@@ -522,7 +529,7 @@ class Dispatcher:
         try:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
-            turn.replies.append(Reply(ctx.t.gettext(err.msgid, **err.params)))
+            turn.replies.append(Reply(err.say(ctx.t, count=len(turn.offered))))
         else:
             turn.replies.extend(go.say)
             turn.detour = Detour(RESUME, detour.pending) if detour.pending else None
@@ -537,7 +544,7 @@ class Dispatcher:
             go = await state.handler(msg, ctx)
         except UserInputError as err:
             t = self._translator(turn.citizen, msg)
-            turn.replies.append(Reply(err.say(t)))
+            turn.replies.append(Reply(err.say(t, count=len(turn.offered))))
             await self._ask(tx, turn, msg, now)
             return
         turn.data = ctx.data

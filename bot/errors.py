@@ -45,10 +45,11 @@ class UserInputError(GovbotError):
         self.n = n
         self.params = params
 
-    def say(self, t: Translator) -> str:
+    def say(self, t: Translator, **context: Any) -> str:
         """The refusal in `t`'s language; numbers are written as that language writes them,
-        so "4 001 символ" and its limit "4 000" read alike."""
-        params = {k: _number(t, v) for k, v in self.params.items()}
+        so "4 001 символ" and its limit "4 000" read alike. `context`: what the dispatcher
+        knows and the step may not (how many options are on screen)."""
+        params = {k: _number(t, v) for k, v in {**context, **self.params}.items()}
         if self.n is None:
             return t.gettext(self.msgid, **params)
         return t.ngettext(self.msgid, self.msgid, self.n, **params)

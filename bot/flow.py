@@ -34,6 +34,9 @@ LOCATION = "location"
 # answer to staff, "500" as a sum): it is not refused, and "0" is not the main menu. A
 # number on the list is still its option ("2. Back"), as at every step (bot/classify.py).
 FREE_TEXT = "free_text"
+# The step may take an answer to staff (the main menu): a number off the list is handed to
+# it, to join the waiting ticket or be refused there; on the list it is still the option.
+ANSWERS = "answers"
 TEXT_OR_BUTTONS = frozenset({TEXT, BUTTONS})
 BUTTONS_ONLY = frozenset({BUTTONS})
 

@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -51,12 +51,14 @@ class Outgoing:
     """What to send, channel-neutral. `reference` fills the WhatsApp update template.
 
     `template`: a ContentSid that carries this whole message outside WhatsApp's 24-hour
-    window (campaigns); when set, a WhatsApp sender sends it there instead of holding."""
+    window (campaigns); when set, a WhatsApp sender sends it there instead of holding,
+    with `variables` as its ContentVariables (filled per recipient)."""
 
     replies: tuple[Reply, ...]
     purpose: str
     reference: str | None = None
     template: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

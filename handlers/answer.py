@@ -24,7 +24,7 @@ from bot.commands import typed_choice
 from bot.deadlines import OPEN_STATUSES
 from bot.domain import Inbound, Reply
 from bot.errors import UserInputError
-from bot.flow import BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
+from bot.flow import ANSWERS, BUTTONS, FILES, LOCATION, TEXT, Context, Flow, Go
 from bot.storage.records import AttachmentRef, Ticket
 from handlers.evidence import KINDS
 from handlers.main_choice import choose, label_msgid
@@ -37,7 +37,7 @@ CHOICE = "a:choice"  # the main-menu option a typed number matched (`typed_numbe
 
 
 # What a step that also takes answers accepts: its buttons, and free input to hand to `take`.
-FREE_INPUT = frozenset({BUTTONS, TEXT, FILES, LOCATION})
+FREE_INPUT = frozenset({BUTTONS, TEXT, FILES, LOCATION, ANSWERS})
 
 
 def _refusal(msg: Inbound) -> str:
@@ -46,6 +46,8 @@ def _refusal(msg: Inbound) -> str:
         return "input.no_files_here"
     if msg.location is not None:
         return "input.no_location_here"
+    if typed_choice(msg.text) is not None:
+        return "input.not_on_list"  # a number off the list ({count}: the dispatcher's)
     return "input.use_buttons"
 
 

@@ -88,13 +88,16 @@ def add_step(
     async def take(msg: Inbound, ctx: Context) -> Go:
         held = ctx.data.get(key, "")
         if msg.payload == KEEP and held:
+            if len(held) < minimum:  # carried over short: more is needed to act on it
+                raise UserInputError(wording.too_short, minimum=minimum)
             return then(ctx)
         text = msg.text.strip()
         if held and text and not replaces(ctx):
             text = f"{held}\n\n{text}"  # an addition, never a silent replacement
-        ctx.data.pop(replacing, None)
         if len(text) < minimum:
+            # Refused before anything changes: «Start over» still holds.
             raise UserInputError(wording.too_short, minimum=minimum)
+        ctx.data.pop(replacing, None)
         return _hold(ctx, text)
 
     @flow.prompt(more)

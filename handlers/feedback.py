@@ -284,7 +284,8 @@ async def _store(ctx: Context) -> Reply:
             region=data["region"],
             rating=rating,
             summary=None if data.get("withheld") else data.get("comment"),
-            details={"reasons": reasons},
+            # Kept out means all of it: the bribe goes to the anonymous report only.
+            details={"reasons": [r for r in reasons if r != BRIBE or not data.get("withheld")]},
         )
         ticket = await file_ticket(ctx, draft)
     record = RatingRecord(
@@ -316,12 +317,15 @@ async def _store(ctx: Context) -> Reply:
 async def ask_tip_offer(ctx: Context) -> Reply:
     """The offer says what the tip will take over, and only that (see `_prefill`)."""
     buttons = (ctx.button("feedback.tip_yes", "tip:yes"), ctx.button("feedback.tip_no", "tip:no"))
-    if _prefill(ctx)["what"]:
-        offer = "feedback.tip_offer"
+    carried = _prefill(ctx)["what"]
+    if not ctx.data.get("reference"):  # no ticket under the citizen's name
+        offer = "feedback.tip_offer" if carried else "feedback.tip_offer_no_comment"
+    elif carried:
+        offer = "feedback.tip_offer_named_withheld"
     elif ctx.data.get("comment"):
         offer = "feedback.tip_offer_comment_kept"
     else:
-        offer = "feedback.tip_offer_no_comment"
+        offer = "feedback.tip_offer_named"
     return Reply(ctx.t(offer), buttons)
 
 
@@ -337,13 +341,15 @@ async def on_tip_offer(msg: Inbound, ctx: Context) -> Go:
 def _prefill(ctx: Context) -> dict[str, str | None]:
     """What the tip flow may take over: region and category codes, the centre, the comment.
 
-    Not a comment stored in a ticket under the citizen's name: the same words in an
-    anonymous tip would tie the tip to that ticket, and so to the citizen.
+    Nothing the citizen typed that is stored in a ticket under their name (the centre as
+    they wrote it, a comment they did not keep out): the same words in an anonymous tip
+    would tie the tip to that ticket, and so to the citizen.
     """
-    in_named_ticket = ctx.data.get("reference") and not ctx.data.get("withheld")
+    named = bool(ctx.data.get("reference"))
+    in_named_ticket = named and not ctx.data.get("withheld")
     return {
         "region": ctx.data.get("region"),
-        "subject": ctx.data.get("centre"),
+        "subject": None if named else ctx.data.get("centre"),
         "category": ctx.data.get("category"),
         "what": None if in_named_ticket else ctx.data.get("comment"),
     }

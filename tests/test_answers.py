@@ -266,3 +266,45 @@ async def test_a_number_typed_while_staff_wait_is_asked_about_not_taken_as_a_men
         ("citizen", "3"),
         ("staff", "Қай жерде?"),
     ]
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+@pytest.mark.parametrize("typed", ["1", "2"])
+async def test_on_telegram_a_number_is_the_answer_not_a_button_nobody_sees(
+    new_chat, runtime: Runtime, clock: Clock, lang: str, typed: str
+) -> None:
+    """Found by an outside review: typed numbers were matched to the step's options on
+    every channel, so on Telegram, where options are buttons with no numbers, "2" in
+    answer to "how many times?" went to the main menu and was lost."""
+    from bot.domain import Channel
+
+    chat: Chat = new_chat(lang=lang, channel=Channel.TELEGRAM)
+    ticket = await file_complaint(chat, runtime, lang)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.press_payload("flow:status")
+    await chat.press_payload(f"t:{ticket.id}")
+    await chat.press_payload("tk:reply")
+    await chat.send(typed)
+    assert ("citizen", typed) in await thread(runtime, ticket)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.send("3")  # at the main menu: the answer too (no number is on screen)
+    assert ADDED[lang].format(ref=ticket.reference) in chat.text
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_number_off_the_menu_while_staff_wait_is_the_answer(
+    new_chat, runtime: Runtime, clock: Clock, lang: str
+) -> None:
+    """Found by an outside review: "12" ("12 times") while staff waited was refused as a
+    number that is not on the menu. Off the list it can only be the answer."""
+    chat: Chat = new_chat(lang=lang)
+    ticket = await file_complaint(chat, runtime, lang)
+    await staff_asks(runtime, clock, ticket, QUESTION)
+    await chat.send("12")
+    assert ADDED[lang].format(ref=ticket.reference) in chat.text
+    assert await thread(runtime, ticket) == [("staff", QUESTION), ("citizen", "12")]
+    await chat.send("12")  # nothing waits now: the menu's "no such number"
+    assert "12" not in [m for _, m in (await thread(runtime, ticket))[2:]]
+    assert ("В списке нет такого номера" if lang == "ru" else "Тізімде мұндай нөмір жоқ") in (
+        chat.text
+    )

@@ -358,3 +358,20 @@ async def test_main_menu_after_a_rating_was_stored_says_nothing_was_stopped(
     await chat.send("меню")
     assert catalogs["ru"]("nav.cancelled") not in chat.text
     assert chat.text.startswith(catalogs["ru"]("menu.title"))
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_start_over_survives_a_text_too_short(new_chat, runtime: Runtime, lang: str) -> None:
+    """Found by an outside review: «Start over», then a text too short, brought the old
+    story back, and the new one was appended to it: a tipster removing a detail they
+    regretted (their own name) got it back."""
+    chat: Chat = new_chat(lang=lang)
+    await to_notice(chat, lang)
+    await chat.press_payload("tip:anon")
+    await chat.send(WHAT[lang])
+    await chat.press_payload("more:clear")
+    await chat.send("коротко")
+    new = "Совсем другая история: инспектор требовал 20 000 тенге на трассе."
+    await chat.send(new)
+    found = await session(runtime, chat)
+    assert found is not None and found[2]["what"] == new

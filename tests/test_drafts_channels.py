@@ -84,3 +84,25 @@ async def test_on_telegram_a_language_change_and_start_mid_flow_keep_the_draft(
         assert citizen.keyboard() == ["draft:continue", "draft:start_over"]
         await citizen.press("draft:continue")
         assert "more:next" in citizen.keyboard()
+
+
+async def test_a_number_sent_after_a_silence_means_the_option_it_was_typed_under(
+    settings, clock
+) -> None:
+    """Found by an outside review: "1" typed under «1. Продолжить» after a silence was kept,
+    then replayed against the "continue / start over" question's buttons once the draft was
+    resumed, so it was appended to the description as text."""
+    from tests.test_complaint import STORY
+    from tests.whatsapp_chat import running_bot as whatsapp_bot
+
+    async with whatsapp_bot(settings, clock) as bot:
+        chat = bot.chat("+77015550177")
+        for typed in ("Здравствуйте", "2", "1", "1", "1", "1"):
+            await chat.send(typed)
+        await chat.send(STORY["ru"])
+        assert "1. Продолжить" in chat.text
+        clock.advance(hours=2)
+        await chat.send("1")  # «1. Продолжить» under the description, after the silence
+        await chat.send("1")  # «1. ▶️ Продолжить»: the draft is resumed
+        assert "символ" not in chat.text  # not appended to the description
+        assert "Есть ли доказательства?" in chat.text  # Continue: on to the evidence

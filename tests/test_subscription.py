@@ -425,3 +425,19 @@ def test_help_and_the_footer_name_each_word_for_what_it_does(catalogs, lang: str
         assert global_command(shown.strip("«»"), None) is command
     stop_words = re.findall(r"«([^»]+)»|\b(STOP)\b", footer)
     assert stop_words and all(global_command(a or b, None) is Word.STOP for a, b in stop_words)
+
+
+@pytest.mark.parametrize(
+    ("typed", "command"),
+    [
+        ("Отписаться от рассылки", Word.STOP),
+        ("отписаться от новостей.", Word.STOP),
+        ("Жаңалықтардан бас тарту", Word.STOP),
+        ("Подписаться на новости", Word.SUBSCRIBE),
+        ("Отписаться от рассылки, но сначала скажите про мою жалобу", None),
+    ],
+)
+def test_unambiguous_phrases_act_on_subscriptions(typed: str, command: Word | None) -> None:
+    """Found by an outside review: «Отписаться от рассылки» was not recognised; a longer
+    message that merely starts with such a phrase is still the citizen's text."""
+    assert global_command(typed, None) is command

@@ -14,6 +14,8 @@ few seconds and sends. A campaign file (TOML; times in Asia/Almaty):
 
     [whatsapp_templates]         # approved ContentSid per language, for citizens
     ru = "HX..."                 # outside WhatsApp's 24-hour window
+    kk = { sid = "HX...", variables = { 1 = "name", 2 = "region", 3 = "date" } }
+                                 # what fills each {{n}}: name | region | date
 
     [audience]                   # all optional: no narrowing
     regions = ["almaty_city"]
@@ -35,10 +37,18 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.campaigns.model import CampaignError, Image, draft_from_mapping, first_run
+from bot.campaigns.model import (
+    CampaignError,
+    Image,
+    TemplateVariableError,
+    draft_from_mapping,
+    first_run,
+)
 from bot.campaigns.records import Progress, ReportRow
+from bot.campaigns.variables import problem
+from bot.channels.whatsapp.templates import declared_by_settings
 from bot.config import Settings
-from bot.i18n import TIMEZONE
+from bot.i18n import TIMEZONE, Catalogs
 from bot.runtime import open_runtime
 from bot.storage.sqlite.campaigns import SqliteCampaigns
 
@@ -63,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
+    except TemplateVariableError as err:
+        found = err.problem
+        print(f"govbot campaign: {Catalogs()['en'](found.msgid, **found.params)}", file=sys.stderr)
+        return 2
     except CampaignError as err:
         print(f"govbot campaign: {err}", file=sys.stderr)
         return 2
@@ -85,6 +99,10 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 draft.image = Image(stored.blob_id, stored.content_type)
             draft.check({r.code: r for r in runtime.refdata.regions})
+            sids = draft.templates.values()
+            declared = await declared_by_settings(settings, sids)
+            if found := problem(draft.templates, draft.template_variables, declared):
+                raise TemplateVariableError(found)
             async with campaigns.transaction() as store:
                 audience = await store.count_audience(
                     draft.audience, default_locale=settings.default_language

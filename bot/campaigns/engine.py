@@ -32,13 +32,15 @@ from datetime import UTC, datetime, timedelta
 
 from bot.campaigns.model import CHANNELS, Campaign
 from bot.campaigns.records import Campaigns, Claimed, Outcome
+from bot.campaigns.variables import fill
 from bot.config import Settings
 from bot.domain import Media, Reply
 from bot.errors import DeliveryError
-from bot.i18n import Catalogs
+from bot.i18n import TIMEZONE, Catalogs
 from bot.jobs import Jobs
 from bot.outbound import Outgoing, Sender
 from bot.pacing import Pacing
+from bot.refdata import RefData
 from bot.reply_window import in_window
 from bot.storage.records import Citizen
 
@@ -62,10 +64,22 @@ def outgoing_for(
     catalogs: Catalogs,
     *,
     template: str | None,
+    variables: Mapping[str, str] | None = None,
 ) -> Outgoing:
     media = (Media(campaign.image.blob_id, campaign.image.content_type),) if campaign.image else ()
     reply = Reply(compose(campaign, text_lang, citizen_lang, catalogs), media=media)
-    return Outgoing((reply,), PURPOSE, template=template)
+    return Outgoing((reply,), PURPOSE, template=template, variables=variables or {})
+
+
+def region_name(refdata: RefData, campaign: Campaign, citizen: Citizen, lang: str) -> str | None:
+    """The region a template's "region" names: the citizen's own, else the one region they
+    follow, else the one the campaign is for; None when none is known."""
+    if citizen.region:
+        codes: tuple[str, ...] = (citizen.region,)
+    else:
+        codes = citizen.sub_regions if len(citizen.sub_regions) == 1 else campaign.audience.regions
+    region = refdata.region(codes[0]) if len(codes) == 1 else None
+    return region.name(lang) if region else None
 
 
 class DeliveryEngine:
@@ -77,6 +91,7 @@ class DeliveryEngine:
         settings: Settings,
         jobs: Jobs,
         *,
+        refdata: RefData,
         pacing: Pacing,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 100,
@@ -87,6 +102,7 @@ class DeliveryEngine:
         self.campaigns = campaigns
         self.senders = senders  # the outbox's dict: adapters register as they start
         self.catalogs = catalogs
+        self.refdata = refdata  # region names for templates' variables
         self.settings = settings
         self.jobs = jobs
         self.clock = clock
@@ -181,18 +197,29 @@ class DeliveryEngine:
                 campaign = await store.get(campaign_id)
                 assert campaign is not None
                 self._cache[campaign_id] = campaign
+            named = channel == "whatsapp" and self._named(rows)
+            names = await store.names([r.citizen.id for r in rows]) if named else {}
         if not rows:
             return False
         budget.reserve(len(rows))
         for row in rows:
-            task = asyncio.create_task(self._deliver(channel, sender, row))
+            name = names.get(row.citizen.id)
+            task = asyncio.create_task(self._deliver(channel, sender, row, name))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         return True
 
-    async def _deliver(self, channel: str, sender: Sender, row: Claimed) -> None:
+    def _named(self, rows: list[Claimed]) -> bool:
+        """Whether a template of these rows' campaigns names its recipient."""
+        return any(
+            "name" in mapping.values()
+            for campaign_id in {r.campaign_id for r in rows}
+            for mapping in self._cache[campaign_id].template_variables.values()
+        )
+
+    async def _deliver(self, channel: str, sender: Sender, row: Claimed, name: str | None) -> None:
         try:
-            outcome = await self._attempt(channel, sender, row)
+            outcome = await self._attempt(channel, sender, row, name)
         except Exception:  # never lose a row's outcome to a bug in a sender
             log.exception("campaign delivery %d failed unexpectedly", row.delivery_id)
             unexpected = DeliveryError("unexpected", retryable=False, unknown=True)
@@ -201,20 +228,32 @@ class DeliveryEngine:
             self.sent_count += 1
         self._outcomes.append(outcome)
 
-    async def _attempt(self, channel: str, sender: Sender, row: Claimed) -> Outcome:
+    async def _attempt(
+        self, channel: str, sender: Sender, row: Claimed, name: str | None
+    ) -> Outcome:
         campaign = self._cache[row.campaign_id]
         text_lang = campaign.text_language(row.locale)
         if text_lang is None:
             self.budgets[channel].release()
             return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_text")
-        template = None
+        template, variables = None, {}
         if channel == "whatsapp":
             # The sender judges the window; without a template an expired one means skip.
             template = campaign.templates.get(text_lang)
             if template is None and not in_window(row.citizen.last_inbound_at, self.clock()):
                 self.budgets[channel].release()
                 return Outcome(row.delivery_id, row.citizen.id, "skipped", error="no_template")
-        outgoing = outgoing_for(campaign, text_lang, row.locale, self.catalogs, template=template)
+        if template is not None:
+            variables = fill(
+                campaign.template_variables.get(text_lang, {}),
+                self.catalogs[text_lang],
+                name=name,
+                region=region_name(self.refdata, campaign, row.citizen, text_lang),
+                today=self.clock().astimezone(TIMEZONE).date(),
+            )
+        outgoing = outgoing_for(
+            campaign, text_lang, row.locale, self.catalogs, template=template, variables=variables
+        )
         try:
             result = await sender.deliver(row.citizen, outgoing)
         except DeliveryError as err:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.campaigns.variables import Problem, problem
 from bot.domain import LANGUAGES
 from bot.errors import GovbotError
 
@@ -30,6 +31,15 @@ _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 class CampaignError(GovbotError):
     """A campaign that cannot be accepted; str(err) says why, in one line."""
+
+
+class TemplateVariableError(CampaignError):
+    """A template whose variables the campaign cannot fill (bot/campaigns/variables.py):
+    the console and the command line say why in words from the "campaign" catalog."""
+
+    def __init__(self, found: Problem) -> None:
+        super().__init__(found.msgid)
+        self.problem = found
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,8 @@ class CampaignDraft:
     # skipped and counted), or a language whose text they receive instead.
     fallback: str = "refuse"
     templates: dict[str, str] = field(default_factory=dict)
+    # Per language, what fills each numbered placeholder: {"1": "name", "2": "date"}.
+    template_variables: dict[str, dict[str, str]] = field(default_factory=dict)
     image: Image | None = None
     at: datetime | None = None  # None = now
     recurring: str | None = None  # crontab rule, Asia/Almaty: "0 10 * * mon"
@@ -91,6 +103,8 @@ class CampaignDraft:
         for lang, sid in self.templates.items():
             if lang not in LANGUAGES or not _CONTENT_SID.fullmatch(sid):
                 raise CampaignError(f"template {lang}: expected HX followed by 32 hex digits")
+        if found := problem(self.templates, self.template_variables):
+            raise TemplateVariableError(found)
         if any(c not in CHANNELS for c in self.audience.channels):
             raise CampaignError(f"channels must be among {', '.join(CHANNELS)}")
         if any(lang not in LANGUAGES for lang in self.audience.languages):
@@ -118,6 +132,7 @@ class Campaign:
     status: str
     created_by: str
     created_at: datetime
+    template_variables: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def text_language(self, locale: str) -> str | None:
         """Which language's text a citizen speaking `locale` receives; None = skip them."""
@@ -170,6 +185,7 @@ def draft_from_mapping(data: Mapping[str, Any], *, created_by: str = "cli") -> C
         at = at.astimezone(UTC)
     elif isinstance(at, str):
         at = parse_local_time(at)
+    templates = {str(k): _template(v) for k, v in data.get("whatsapp_templates", {}).items()}
     return CampaignDraft(
         title=str(data.get("title", "")),
         texts={str(k): str(v) for k, v in data.get("text", {}).items()},
@@ -179,8 +195,19 @@ def draft_from_mapping(data: Mapping[str, Any], *, created_by: str = "cli") -> C
             channels=tuple(audience.get("channels", ())),
         ),
         fallback=str(data.get("fallback", "refuse")),
-        templates={str(k): str(v) for k, v in data.get("whatsapp_templates", {}).items()},
+        templates={lang: sid for lang, (sid, _) in templates.items()},
+        template_variables={lang: names for lang, (_, names) in templates.items() if names},
         at=at,
         recurring=schedule.get("every"),
         created_by=created_by,
     )
+
+
+def _template(value: Any) -> tuple[str, dict[str, str]]:
+    """A `[whatsapp_templates]` entry: "HX…", or {sid = "HX…", variables = {1 = "name"}}."""
+    if not isinstance(value, Mapping):
+        return str(value), {}
+    names = value.get("variables", {})
+    if not isinstance(names, Mapping):
+        raise CampaignError('template variables: expected a table such as {1 = "name"}')
+    return str(value.get("sid", "")), {str(k): str(v) for k, v in names.items()}

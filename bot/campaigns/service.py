@@ -4,8 +4,9 @@ runtime's storage, catalogs and the channels' senders (the outbox's registry).""
 from __future__ import annotations
 
 from bot.campaigns.engine import DeliveryEngine
-from bot.campaigns.model import Campaign, CampaignDraft, first_run
+from bot.campaigns.model import Campaign, CampaignDraft, TemplateVariableError, first_run
 from bot.campaigns.scheduler import CampaignScheduler
+from bot.campaigns.variables import TemplateLookup, problem
 from bot.runtime import Runtime
 from bot.storage.sqlite.campaigns import SqliteCampaigns
 
@@ -21,6 +22,7 @@ class CampaignService:
             runtime.catalogs,
             runtime.settings,
             runtime.jobs,
+            refdata=runtime.refdata,
             pacing=runtime.pacing,
             clock=clock,
         )
@@ -44,6 +46,9 @@ class CampaignService:
     async def create(self, draft: CampaignDraft) -> Campaign:
         """Check and store a campaign, and plan (or start) its first run."""
         draft.check({r.code: r for r in self.runtime.refdata.regions})
+        declared = await self.declared(tuple(draft.templates.values()))
+        if found := problem(draft.templates, draft.template_variables, declared):
+            raise TemplateVariableError(found)
         now = self.engine.clock()
         async with self.campaigns.transaction() as store:
             campaign_id = await store.create(draft, next_run_at=first_run(draft, now), now=now)
@@ -54,6 +59,15 @@ class CampaignService:
         else:
             self.scheduler.plan(campaign.id, campaign.next_run_at)
         return campaign
+
+    async def declared(self, sids: tuple[str, ...]) -> dict[str, frozenset[str]]:
+        """The placeholders each approved template declares, where the running WhatsApp
+        channel can ask (Twilio's Content API); a template it cannot ask about is left out."""
+        lookup = self.engine.senders.get("whatsapp")
+        if not isinstance(lookup, TemplateLookup):
+            return {}
+        found = {sid: await lookup.template_variables(sid) for sid in dict.fromkeys(sids)}
+        return {sid: numbers for sid, numbers in found.items() if numbers is not None}
 
     async def control(self, campaign_id: int, action: str) -> bool:
         """pause, resume or cancel; True when the campaign's state changed."""

@@ -326,9 +326,24 @@ class FakeTwilioApi:
         a slow API, past the client's timeout. 0 makes it prompt again."""
         self._late = seconds
 
-    def define_template(self, content_sid: str, text: str) -> None:
-        """Make ContentSid render `text` ({{1}}, {{2}}... from ContentVariables) as Body."""
+    def define_template(self, content_sid: str, text: str, *, declared: bool = False) -> None:
+        """Make ContentSid render `text` ({{1}}, {{2}}... from ContentVariables) as Body.
+
+        `declared`: also a Content API resource (GET /v1/Content/{sid} names its variables),
+        and a message that leaves one of them unfilled is refused (21656), as Twilio does."""
         self.templates[content_sid] = text
+        if declared:
+            numbers = sorted(set(_VARIABLE.findall(text)), key=int)
+            self.contents[content_sid] = {
+                "sid": content_sid,
+                "account_sid": self.account_sid,
+                "friendly_name": f"campaign_{content_sid[-6:]}",
+                "language": "ru",
+                "variables": {n: f"sample {n}" for n in numbers},
+                "types": {"twilio/text": {"body": text}},
+                "url": f"{self.url}/v1/Content/{content_sid}",
+                "links": {},
+            }
 
     def sent_to(self, to: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["To"] == to]

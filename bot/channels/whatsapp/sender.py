@@ -37,6 +37,7 @@ from bot.channels.whatsapp.content import (
 from bot.channels.whatsapp.inbound import address
 from bot.channels.whatsapp.render import render_counted
 from bot.channels.whatsapp.signature import public_url
+from bot.channels.whatsapp.templates import declared
 from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
@@ -199,12 +200,17 @@ class WhatsAppSender:
                 raise  # the owner of the message decides, as for text
             raise ContentUnavailable("refused") from None
 
+    async def template_variables(self, sid: str) -> frozenset[str] | None:
+        """The placeholders an approved template declares (bot/channels/whatsapp/templates.py);
+        None when it cannot be asked: the Content API is off, refused or down."""
+        return None if self.content is None else await declared(self.client, sid)
+
     async def _hold(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
         if outgoing.template:
             # A message approved as a template of its own (a campaign): it goes as it is.
             fields: dict[str, Any] = {"content_sid": outgoing.template}
-            if outgoing.reference:
-                fields["content_variables"] = json.dumps({"1": outgoing.reference})
+            if outgoing.variables:
+                fields["content_variables"] = json.dumps(outgoing.variables, ensure_ascii=False)
             return Delivery(external_id=await self._create(citizen.chat_key, False, **fields))
         lang = citizen.locale or self.settings.default_language
         template = self.settings.twilio_update_templates.get(lang)

@@ -68,6 +68,7 @@ def _campaign(row: sqlite3.Row) -> Campaign:
         status=row["status"],
         created_by=row["created_by"],
         created_at=parse_ts(row["created_at"]) or datetime.min,
+        template_variables=json.loads(row["template_variables"]),
     )
 
 
@@ -90,14 +91,16 @@ class SqliteCampaignStore:
     async def create(self, draft: CampaignDraft, *, next_run_at: datetime, now: datetime) -> int:
         image = draft.image
         cur = await self._conn.execute(
-            "INSERT INTO campaigns (title, texts, fallback, templates, image, regions, languages,"
-            " channels, recurring, next_run_at, status, created_by, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)",
+            "INSERT INTO campaigns (title, texts, fallback, templates, template_variables, image,"
+            " regions, languages, channels, recurring, next_run_at, status, created_by,"
+            " created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)",
             (
                 draft.title.strip(),
                 json.dumps(draft.texts, ensure_ascii=False),
                 draft.fallback,
                 json.dumps(draft.templates),
+                json.dumps(draft.template_variables),
                 json.dumps({"blob_id": image.blob_id, "content_type": image.content_type})
                 if image
                 else None,
@@ -301,6 +304,17 @@ class SqliteCampaignStore:
             "UPDATE campaign_deliveries SET next_attempt_at = ? WHERE id = ?", deferred
         )
         return claimed
+
+    async def names(self, citizen_ids: Sequence[int]) -> dict[int, str]:
+        """Each citizen's name as they last gave it in a complaint, where they did: for a
+        template's "name". Never from a tip, whatever the tipster wrote."""
+        rows = await self._all(
+            "SELECT citizen_id, json_extract(details, '$.applicant_name') FROM tickets"
+            " WHERE kind != 'tip' AND citizen_id IN (SELECT value FROM json_each(?))"
+            " AND json_extract(details, '$.applicant_name') IS NOT NULL ORDER BY id",
+            (json.dumps(list(citizen_ids)),),
+        )
+        return {r[0]: str(r[1]) for r in rows if str(r[1]).strip()}
 
     async def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """Write what happened to claimed rows; a blocked citizen is also unsubscribed."""

@@ -29,6 +29,7 @@ from bot.campaigns.model import (
     Image,
     parse_local_time,
 )
+from bot.campaigns.variables import VARIABLES, Problem, problem
 from bot.domain import LANGUAGES
 from bot.i18n import LANGUAGE_NAMES
 
@@ -40,6 +41,7 @@ _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _WEEKLY = re.compile(r"^(\d{1,2}) (\d{1,2}) \* \* ([a-z,]+)$")
 _TELEGRAM_CHAT = re.compile(r"^-?\d{1,20}$")
 _WHATSAPP_NUMBER = re.compile(r"^\+[1-9]\d{7,14}$")
+PLACEHOLDERS = ("1", "2", "3")  # a select each per language: one per fact a campaign has
 
 
 class FormError(Exception):
@@ -49,6 +51,13 @@ class FormError(Exception):
         super().__init__(msgid)
         self.msgid = msgid
         self.params = params
+
+    @classmethod
+    def of(cls, found: Problem) -> FormError:
+        """A template-variable refusal, its language named as the console names it."""
+        params = dict(found.params)
+        params["language"] = LANGUAGE_NAMES.get(params.get("language", ""), "")
+        return cls(found.msgid, **params)
 
 
 # ---- the signed image token ----------------------------------------------------------------
@@ -95,6 +104,7 @@ class ComposeForm:
     texts: dict[str, str] = field(default_factory=dict)
     fallback: str = "refuse"
     templates: dict[str, str] = field(default_factory=dict)
+    template_variables: dict[str, dict[str, str]] = field(default_factory=dict)
     regions: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
@@ -119,6 +129,7 @@ class ComposeForm:
             texts={lang: _text(form, f"text_{lang}") for lang in LANGUAGES},
             fallback=fallback if fallback in FALLBACKS else "refuse",
             templates={lang: _text(form, f"template_{lang}", 100) for lang in LANGUAGES},
+            template_variables=_variables(form),
             regions=_choices(form, "region", regions),
             languages=_choices(form, "language", LANGUAGES),
             channels=_choices(form, "channel", CHANNELS),
@@ -189,6 +200,8 @@ class ComposeForm:
         for lang, sid in templates.items():
             if not _SID.fullmatch(sid):
                 raise FormError("campaign.console.error.template", language=LANGUAGE_NAMES[lang])
+        if found := problem(templates, self.template_variables):
+            raise FormError.of(found)
         at = self.start_at(now)
         draft = CampaignDraft(
             title=self.title,
@@ -196,6 +209,7 @@ class ComposeForm:
             audience=self.audience,
             fallback=self.fallback,
             templates=templates,
+            template_variables=self.template_variables,
             image=self.image,
             at=at,
             recurring=self.rule() if self.when == "weekly" else None,
@@ -222,6 +236,7 @@ class ComposeForm:
             status="draft",
             created_by=created_by,
             created_at=now,
+            template_variables=self.template_variables,
         )
 
     def check_test_chat(self) -> str:
@@ -230,6 +245,16 @@ class ComposeForm:
         if not pattern.fullmatch(chat):
             raise FormError(f"campaign.console.error.chat_{self.test_channel}")
         return chat
+
+
+def _variables(form: FormData) -> dict[str, dict[str, str]]:
+    """What the operator chose for each placeholder, per language; "not used" left out."""
+    chosen = {
+        lang: {n: _text(form, f"variable_{lang}_{n}", 20) for n in PLACEHOLDERS}
+        for lang in LANGUAGES
+    }
+    found = {lang: {n: v for n, v in by.items() if v in VARIABLES} for lang, by in chosen.items()}
+    return {lang: by for lang, by in found.items() if by}
 
 
 def weekly_parts(rule: str | None) -> tuple[list[str], str] | None:

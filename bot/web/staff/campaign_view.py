@@ -11,6 +11,7 @@ from babel.dates import format_timedelta, get_day_names
 from bot.campaigns.engine import compose
 from bot.campaigns.model import Campaign
 from bot.campaigns.records import Progress, ReportRow
+from bot.campaigns.variables import placeholders
 from bot.domain import LANGUAGES
 from bot.i18n import Catalogs, Translator
 from bot.web.staff.campaign_form import WEEKDAYS, weekly_parts
@@ -36,9 +37,14 @@ class PreviewRow:
     text_lang: str | None  # whose text they receive; None = they are skipped
     message: str  # the text with the footer in `lang`, as the citizen reads it
     template: str | None  # WhatsApp ContentSid used outside the 24-hour window
+    # What fills the template's placeholders: ("{{1}}", "name"), in order.
+    variables: tuple[tuple[str, str], ...] = ()
+    needs: str | None = None  # the placeholders the template declares, where Twilio said
 
 
-def preview(campaign: Campaign, catalogs: Catalogs) -> list[PreviewRow]:
+def preview(
+    campaign: Campaign, catalogs: Catalogs, declared: dict[str, frozenset[str]] | None = None
+) -> list[PreviewRow]:
     rows = []
     for lang in LANGUAGES:
         text_lang = campaign.text_language(lang)
@@ -46,7 +52,20 @@ def preview(campaign: Campaign, catalogs: Catalogs) -> list[PreviewRow]:
             rows.append(PreviewRow(lang, None, "", None))
             continue
         message = compose(campaign, text_lang, lang, catalogs)
-        rows.append(PreviewRow(lang, text_lang, message, campaign.templates.get(text_lang)))
+        template = campaign.templates.get(text_lang)
+        mapping = campaign.template_variables.get(text_lang, {})
+        variables = tuple((placeholders({n}), mapping[n]) for n in sorted(mapping, key=int))
+        needs = (declared or {}).get(template or "")
+        rows.append(
+            PreviewRow(
+                lang,
+                text_lang,
+                message,
+                template,
+                variables,
+                placeholders(needs) if needs else None,
+            )
+        )
     return rows
 
 

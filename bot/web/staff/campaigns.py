@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.campaigns.model import CHANNELS, Campaign, Image
+from bot.campaigns.model import CHANNELS, Campaign, Image, TemplateVariableError
 from bot.campaigns.service import CampaignService
+from bot.campaigns.variables import VARIABLES, placeholders
 from bot.domain import LANGUAGES
 from bot.errors import DeliveryError, UserInputError
 from bot.staff import actions
@@ -29,6 +30,7 @@ from bot.web.staff import campaign_view as view
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.campaign_form import (
     IMAGE_TYPES,
+    PLACEHOLDERS,
     ComposeForm,
     FormError,
     image_from_token,
@@ -119,6 +121,7 @@ async def _compose_page(
 ) -> Response:
     count = await _audience_count(request, form)
     draft = form.preview_campaign(created_by=user.username, now=now_of(request))
+    declared = await service_of(request).declared(tuple(draft.templates.values()))
     t = translator(request, user)
     return render(
         request,
@@ -128,8 +131,11 @@ async def _compose_page(
         form=form,
         count=count,
         skipped=count.skipped(draft) if draft.texts else 0,
-        preview=view.preview(draft, runtime_of(request).catalogs) if draft.texts else [],
+        preview=view.preview(draft, runtime_of(request).catalogs, declared) if draft.texts else [],
         regions=_regions(request, user),
+        placeholders=[(n, placeholders({n})) for n in PLACEHOLDERS],
+        variables=VARIABLES,
+        every_placeholder=placeholders(set(PLACEHOLDERS)),
         days=view.day_names(t),
         error=error,
         done=done,
@@ -202,7 +208,10 @@ async def _compose(request: Request, user: StaffUser, data: FormData) -> Respons
             return await _compose_page(request, user, form, confirm=True)
         if op == "create":
             draft = form.draft(created_by=user.username, now=now_of(request), regions=regions)
-            created = await service_of(request).create(draft)
+            try:
+                created = await service_of(request).create(draft)
+            except TemplateVariableError as err:  # what the Content API says the template needs
+                raise FormError.of(err.problem) from None
             await audit(
                 request,
                 user,
