@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.domain import Button, Channel, Reply
+from bot.domain import Button, Channel, Media, Reply
 from bot.errors import DeliveryError
 from bot.jobs import Jobs
 from bot.link_options import is_link
@@ -100,10 +100,15 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
     return {
         "purpose": outgoing.purpose,
         "reference": outgoing.reference,
-        "replies": [
-            {"text": r.text, "buttons": [_button(b) for b in r.buttons]} for r in outgoing.replies
-        ],
+        "replies": [_reply(r) for r in outgoing.replies],
     }
+
+
+def _reply(reply: Reply) -> dict[str, Any]:
+    fields: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
+    if reply.media:  # a staff member's files: the blob ids, never the bytes
+        fields["media"] = [[m.blob_id, m.content_type, m.file_name] for m in reply.media]
+    return fields
 
 
 def _button(button: Button) -> list[Any]:
@@ -124,7 +129,11 @@ def decode(raw: bytes) -> Outgoing:
 
 def from_payload(payload: Mapping[str, Any]) -> Outgoing:
     replies = tuple(
-        Reply(r["text"], tuple(_unpack(b) for b in r.get("buttons", [])))
+        Reply(
+            r["text"],
+            tuple(_unpack(b) for b in r.get("buttons", [])),
+            tuple(Media(*m) for m in r.get("media", [])),
+        )
         for r in payload["replies"]
     )
     return Outgoing(replies, payload["purpose"], payload.get("reference"))

@@ -95,7 +95,9 @@ class TicketStore(Protocol):
         self, ticket_id: int, *, actor: str, action: str, now: datetime, **detail: Any
     ) -> None: ...
     async def attachments(self, ticket_id: int) -> list[AttachmentRef]: ...
-    async def add_attachments(self, ticket_id: int, refs: tuple[AttachmentRef, ...]) -> None: ...
+    async def add_attachments(
+        self, ticket_id: int, refs: tuple[AttachmentRef, ...], *, message_id: int | None = None
+    ) -> None: ...
     async def add_rating(self, rating: RatingRecord, *, now: datetime) -> None: ...
 
 
@@ -255,6 +257,23 @@ class ContentSidStore(Protocol):
         ...
 
 
+class MediaTokenStore(Protocol):
+    """What a media link may serve, and which links were used (bot/media_links.py)."""
+
+    async def servable(self, blob_id: str) -> tuple[str, str | None] | None:
+        """(content type, file name) of a file staff sent on a ticket that is not a tip,
+        or of a campaign's image; None for any other blob."""
+        ...
+
+    async def use(self, tag: str, *, expires_at: datetime) -> bool:
+        """Record a link as used; False if it was already."""
+        ...
+
+    async def used(self, tag: str) -> bool: ...
+
+    async def purge_before(self, when: datetime) -> int: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -290,6 +309,8 @@ class Tx(Protocol):
     def reply_templates(self) -> ReplyTemplateStore: ...
     @property
     def content_sids(self) -> ContentSidStore: ...
+    @property
+    def media_tokens(self) -> MediaTokenStore: ...
 
 
 class Storage(Protocol):
