@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.flow import lasting_flows, sensitive_flows
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
-from bot.web import api, health, staff
+from bot.web import api, health, media, staff
 from bot.web.limits import BodyLimit
 from bot.web.staff import campaigns as campaign_pages
 
@@ -49,6 +49,7 @@ def channel_services(runtime: Runtime) -> ChannelServices:
         attachments=runtime.attachments,
         metrics=runtime.metrics,
         pacing=runtime.pacing,
+        media_links=runtime.media_links,
     )
 
 
@@ -129,6 +130,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *health.ROUTES,
+        *media.ROUTES,
         *staff.routes(extra=campaign_pages.routes()),
         *api.routes(),
     ]

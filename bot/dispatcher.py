@@ -290,7 +290,7 @@ class Dispatcher:
             if dedupe_key and not await tx.processed.claim(dedupe_key, now=now):
                 return None
             citizen, created, record = await tx.citizens.get_or_create_with_session(
-                msg.channel, msg.chat_key, now=now
+                msg.channel, msg.chat_key, now=now, linked=msg.linked_keys
             )
             before = _snapshot(citizen)
             # Writing again means the citizen unblocked the bot: they are reachable.

@@ -69,6 +69,9 @@ class Inbound:
     # The platform id of the bot's message this one answers (a Telegram reply): the
     # outbox keeps the id each staff message was sent under, so the answer finds its ticket.
     reply_to: str | None = None
+    # Other keys the platform names for the same chat (a WhatsApp user's BSUID beside the
+    # number): the citizen found by any of them is the one, and the keys are linked to it.
+    linked_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ async def purge(
         counts = {
             "login_throttle": await tx.login_throttle.purge_before(now - SIGN_IN.window),
             "lookups": await tx.lookups.purge_before(now),
+            "media_tokens": await tx.media_tokens.purge_before(now),
             "staff_sessions": await tx.staff.purge_sessions(
                 seen_before=now - SESSION_IDLE,
                 opened_before=now - timedelta(hours=settings.staff_session_hours),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.domain import Button, Channel, Reply
+from bot.domain import Button, Channel, Media, Reply
 from bot.errors import DeliveryError
 from bot.jobs import Jobs
 from bot.link_options import is_link
@@ -105,13 +105,15 @@ def to_payload(outgoing: Outgoing) -> dict[str, Any]:
 
 
 def _reply(reply: Reply) -> dict[str, Any]:
-    packed: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
+    fields: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
+    if reply.media:  # a staff member's files: the blob ids, never the bytes
+        fields["media"] = [[m.blob_id, m.content_type, m.file_name] for m in reply.media]
     # Written only when set: most replies are on their first page and take no location.
     if reply.page_of != 1:
-        packed["page_of"] = reply.page_of
+        fields["page_of"] = reply.page_of
     if reply.takes_location:
-        packed["location"] = True
-    return packed
+        fields["location"] = True
+    return fields
 
 
 def _button(button: Button) -> list[Any]:
@@ -135,6 +137,7 @@ def from_payload(payload: Mapping[str, Any]) -> Outgoing:
         Reply(
             r["text"],
             tuple(_unpack(b) for b in r.get("buttons", [])),
+            tuple(Media(*m) for m in r.get("media", [])),
             page_of=int(r.get("page_of", 1)),
             takes_location=bool(r.get("location", False)),
         )

@@ -20,6 +20,7 @@ from bot.dispatcher import Dispatcher
 from bot.flow import Flow
 from bot.i18n import Catalogs
 from bot.jobs import Jobs
+from bot.media_links import MediaLinks
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.pacing import Pacing
@@ -52,6 +53,8 @@ class Runtime:
     pacing: Pacing
     # Every periodic job, on one scheduler: started on open, stopped first on close.
     jobs: Jobs
+    # Single-use links a messenger fetches staff files by (bot/media_links.py).
+    media_links: MediaLinks
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
     # The recovery key's private half when `govbot keys init` (or a test) just created it.
@@ -139,4 +142,5 @@ async def open_runtime(
         replies,
         Pacing(settings),
         jobs,
+        MediaLinks(cipher, clock=clock),
     )

@@ -32,6 +32,9 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT)]
 EXAMPLES = 700
 WEBHOOK = "/webhooks/twilio"
 REGULARS = ["+77011230001", "+77011230002", "+77011230003"]
+# Users who hide their number (issue 16): From or ExternalUserId, so that rows get linked
+# to the regulars and merged, in any order.
+BSUIDS = ["KZ.1502576394655843", "KZ.2602576394655843"]
 
 # Lone surrogates cannot be UTF-8: a form with one is refused whole (400), so they are rare.
 values = weighted(
@@ -44,6 +47,7 @@ senders = weighted(
     (3, st.builds(lambda n: f"whatsapp:+7701{n:07d}", st.integers(0, 9_999_999))),
     (2, st.sampled_from(REGULARS).map(lambda n: "whatsapp:" + n)),
     (1, numbers_e164.map(lambda n: "whatsapp:" + n)),
+    (1, st.sampled_from(BSUIDS).map(lambda n: "whatsapp:" + n)),
     (1, values),
 )
 FIELDS = [
@@ -66,6 +70,8 @@ FIELDS = [
     "ProfileName",
     "MessageType",
     "WaId",
+    "ExternalUserId",
+    "ExternalUserIdentifier",
     "To",
     "AccountSid",
 ]
@@ -99,6 +105,7 @@ def forms(draw: st.DrawFn, api: FakeTwilioApi, sids: Any) -> list[tuple[str, str
         profile_name=draw(values),
         media=media,
         location=location,
+        external_user_id=draw(weighted((4, st.none()), (2, st.sampled_from(BSUIDS)), (1, values))),
     )
     for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2, 5]))):
         action = draw(st.sampled_from(["set", "set", "drop", "add"]))

@@ -74,6 +74,7 @@ READS: dict[str, tuple[str, ...]] = {
     "/api/v1/tickets/{reference}": (),
     "/healthz": (),
     "/metrics": (),
+    "/media/{token}": (),
 }
 PATH_VALUES = {
     "reference": "AB-9001",
@@ -81,6 +82,7 @@ PATH_VALUES = {
     "blob_id": "0" * 32,
     "campaign_id": "1",
     "template_id": "1",
+    "token": "A" * 59,
 }
 
 

@@ -51,6 +51,7 @@ QUESTION = "Which office was it, and on what day?"
 # Sealed tips (ids from TIP_IDS up) are sealed to their own keys, not DATA_KEY.
 SEALED = {
     "citizens": ("address",),
+    "citizen_keys": ("address",),
     "sessions": ("data", "reply"),
     "outbox": ("payload",),
     "inbox": ("payload",),
@@ -140,6 +141,10 @@ async def fill(runtime: Runtime, clock: Clock) -> World:
         # An investigator's question: sealed in the tip's thread, and an outbox row.
         await reply(db, runtime.catalogs, ivan, tip, text=QUESTION)
         await reply(db, runtime.catalogs, Actor(reviewer, None, clock()), complaint, text=QUESTION)
+        # A further key of the complainant's chat (a WhatsApp user's BSUID, say).
+        await tx.citizens.get_or_create_with_session(
+            "console", "complainant", now=clock(), linked=("complainant-2",)
+        )
         await tx.inbox.add("telegram", b'{"update_id": 7}', now=clock())
         await tx.dead_letters.add("telegram", "MalformedUpdate", b'{"x": 1}', now=clock())
         rows = await tx.conn.execute_fetchall(
@@ -216,6 +221,8 @@ async def check_everything_opens(runtime: Runtime, world: World) -> None:
         new = await tx.tickets.by_reference(filed.group(1))
         assert new is not None
         [evidence] = await tx.tickets.attachments(new.id)
+        linked = await tx.citizens.find("console", "complainant-2")
+        assert linked is not None and linked.chat_key == "complainant"
         [pending] = await tx.inbox.pending("telegram")
         assert pending.payload == b'{"update_id": 7}'
     for blob_id, plain in world.files.items():
@@ -391,6 +398,7 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     finals = re.findall(r"^(\w+) +\[#{20}\] (\d+)/(\d+)$", err, re.M)
     assert [name for name, _, _ in finals] == [
         "citizens",
+        "citizen_keys",
         "sessions",
         "outbox",
         "inbox",
@@ -403,8 +411,9 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     assert ("attachments", "2", "2") in finals
     lines = out.splitlines()
     assert lines[0] == "re-encrypted under key v2"
-    table = {line.split()[0]: line.split()[1:] for line in lines[2:10]}
+    table = {line.split()[0]: line.split()[1:] for line in lines[2:11]}
     assert table["citizens"] == ["4", "4", "0", "0"]  # rows, rotated, failed, left
+    assert table["citizen_keys"] == ["1", "1", "0", "0"]
     assert table["attachments"] == ["2", "2", "0", "0"]
     assert "the older keys may now leave DATA_KEY" in out
     assert "receipts" not in out  # only tips filed before sealing have DATA_KEY receipts

@@ -304,6 +304,22 @@ async def test_progress_page_shows_live_counts_and_the_final_report(settings, cl
         assert sum(len(v) for v in telegram.sent.values()) == 11
 
 
+async def test_a_test_send_reaches_a_whatsapp_user_by_their_bsuid(settings, clock):
+    """An operator who hides their number behind a WhatsApp username (issue 16)."""
+    bsuid = "KZ.1502576394655843"
+    async with console(settings, clock) as c:
+        whatsapp = FakeSender(Channel.WHATSAPP)
+        c.runtime.outbox.add_sender(whatsapp)
+        web = await operator(c)
+        form = compose_form(op="test", test_channel="whatsapp", test_chat=bsuid, test_lang="ru")
+        sent = await post(web, NEW, form)
+        assert sent.status_code == 200, text_of(sent)
+        assert whatsapp.texts(bsuid) == [f"{TEXTS['ru']}\n\n{FOOTERS['ru']}"]
+        bad = await post(web, NEW, {**form, "test_chat": "KZ-1502576394655843"})
+        assert bad.status_code == 400
+        assert "or the user ID (BSUID)" in text_of(bad)
+
+
 async def test_a_test_send_reaches_the_operators_own_chat(settings, clock):
     async with console(settings, clock) as c:
         telegram = FakeSender(Channel.TELEGRAM)

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.channels.whatsapp.signature import public_url, validate_request
-from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging
+from bot.channels.whatsapp.twilio_http import TwilioHttp, quiet_twilio_logging, redact
 
 try:
     from tests.fakes.twilio_api import FakeTwilioApi, inbound_params
@@ -165,6 +165,11 @@ FORM = inbound_params(account_sid=SID, from_=CITIZEN, to=FROM, body="1")
 
 def sign(url: str, params: object) -> str:
     return str(RequestValidator(TOKEN).compute_signature(url, params))
+
+
+def test_numbers_and_bsuids_are_redacted_from_logged_paths() -> None:
+    path = "/v2/PhoneNumbers/+77011234567/x/KZ.1502576394655843/US.ABC123XYZ/Messages.json"
+    assert redact(path) == "/v2/PhoneNumbers/<redacted>/x/<redacted>/<redacted>/Messages.json"
 
 
 def test_public_url_joins_exactly() -> None:

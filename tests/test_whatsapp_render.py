@@ -35,11 +35,51 @@ def test_to_inbound_keys_the_chat_by_the_e164_number() -> None:
     assert msg.location is None and msg.unsupported is None
 
 
-@pytest.mark.parametrize("sender", ["", "+77011234567", "whatsapp:77011234567", "whatsapp:abc"])
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "",
+        "+77011234567",
+        "whatsapp:77011234567",
+        "whatsapp:abc",
+        "KZ.1502576394655843",  # a BSUID is a WhatsApp address only after "whatsapp:"
+        "whatsapp:kz.1502576394655843",
+        "whatsapp:KZ.ENT.1502576394655843",  # a parent BSUID names no chat
+        "whatsapp:KZ." + "1" * 129,
+    ],
+)
 def test_to_inbound_refuses_what_is_not_a_whatsapp_number(sender: str) -> None:
     with pytest.raises(BadForm) as caught:
         to_inbound(form(From=sender))
     assert "7011234567" not in str(caught.value)
+
+
+def test_a_user_who_hides_their_number_is_keyed_by_the_bsuid() -> None:
+    msg = to_inbound(form(From="whatsapp:KZ.1502576394655843", WaId="KZ.1502576394655843"))
+    assert (msg.chat_key, msg.linked_keys) == ("KZ.1502576394655843", ())
+
+
+@pytest.mark.parametrize(
+    ("fields", "linked"),
+    [
+        ({"ExternalUserId": "KZ.1502576394655843"}, ("KZ.1502576394655843",)),
+        ({"ExternalUserIdentifier": "whatsapp:KZ.150257"}, ("KZ.150257",)),
+        ({"ExternalUserId": "KZ.150257", "ExternalUserIdentifier": "KZ.150257"}, ("KZ.150257",)),
+        ({"ExternalUserId": "not a user"}, ()),  # left out, the message still taken
+        ({"ExternalUserId": "KZ.ENT.150257"}, ()),
+        ({"WaId": "77011234567"}, ()),  # the number From already names
+    ],
+)
+def test_the_bsuid_beside_a_number_is_a_linked_key(
+    fields: dict[str, str], linked: tuple[str, ...]
+) -> None:
+    msg = to_inbound(form(**fields))
+    assert (msg.chat_key, msg.linked_keys) == ("+77011234567", linked)
+
+
+def test_the_number_beside_a_bsuid_is_a_linked_key() -> None:
+    msg = to_inbound(form(From="whatsapp:KZ.1502576394655843", WaId="77011234567"))
+    assert (msg.chat_key, msg.linked_keys) == ("KZ.1502576394655843", ("+77011234567",))
 
 
 def test_location_and_media() -> None:

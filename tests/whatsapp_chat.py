@@ -66,8 +66,8 @@ class Bot:
     session: aiohttp.ClientSession
     interactive: bool = False
 
-    def chat(self, number: str) -> WhatsAppChat:
-        return WhatsAppChat(self, number)
+    def chat(self, number: str, *, bsuid: str | None = None) -> WhatsAppChat:
+        return WhatsAppChat(self, number, bsuid=bsuid)
 
     async def post(
         self,
@@ -120,7 +120,8 @@ class Bot:
 @dataclass
 class WhatsAppChat:
     bot: Bot
-    number: str  # E.164
+    number: str  # E.164, or a BSUID for a citizen who hides their number
+    bsuid: str | None = None  # sent as ExternalUserId beside the number
     texts: list[str] = field(default_factory=list)
     status: int = 0
     # The messages of the last answer that came by REST (tap-to-answer ones).
@@ -159,6 +160,7 @@ class WhatsAppChat:
             media=media,
             location=location,
             tapped=tapped,
+            external_user_id=self.bsuid,
         )
         self.forms.append(params)
         self.status, answer = await api.deliver_inbound(

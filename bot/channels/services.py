@@ -12,6 +12,7 @@ from datetime import datetime
 from bot.attachments import AttachmentStore
 from bot.dispatcher import Dispatcher
 from bot.i18n import Catalogs
+from bot.media_links import MediaLinks
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
 from bot.pacing import Pacing
@@ -29,6 +30,7 @@ class ChannelServices:
     attachments: AttachmentStore  # files citizens send, and files sent to them
     metrics: Metrics
     pacing: Pacing  # the channel's sending budget, shared with the campaign engine
+    media_links: MediaLinks  # URLs a messenger fetches files staff send by
 
     @property
     def clock(self) -> Callable[[], datetime]:

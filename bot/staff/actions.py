@@ -14,14 +14,14 @@ from typing import Any
 
 from bot import satisfaction, sealed_tips
 from bot.deadlines import extension_limit, filed_on, forwarding_late
-from bot.domain import Button, Reply
+from bot.domain import Button, Media, Reply
 from bot.flow import link_payload
 from bot.i18n import TIMEZONE, Catalogs
 from bot.outbound import TIP_MESSAGE, Outgoing, enqueue
 from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
 from bot.staff.roles import can_see
-from bot.storage.records import Citizen, Ticket
+from bot.storage.records import AttachmentRef, Citizen, Ticket
 from bot.storage.sqlite.console import StaffTx
 from bot.storage.tips import TipFile, day_of, staff_holder
 
@@ -145,10 +145,13 @@ async def change_status(
     version: int,
     status: str,
     reason: str,
+    files: tuple[AttachmentRef, ...] = (),
 ) -> int | None:
-    """Move the ticket and tell the citizen why; returns the outbox id if a message left."""
+    """Move the ticket and tell the citizen why; returns the outbox id if a message left.
+    `files` go with the message, as with `reply`."""
     if status not in STATUSES or status not in TRANSITIONS[ticket.status]:
         raise ActionError("staff.ticket.bad_transition")
+    _check_files(ticket, files)
     reason = _clean(reason, "staff.ticket.reason_required")
     await _bump(db, ticket, version, actor, status=status)
     detail: dict[str, Any] = {"from": ticket.status, "to": status}
@@ -162,7 +165,9 @@ async def change_status(
     )
     t = catalogs[ticket.locale]
     text = t(f"staff.notify.status_{status}", reference=ticket.reference, reason=reason)
-    return await _tell(db, catalogs, actor, ticket, text, purpose="status", status=status)
+    return await _tell(
+        db, catalogs, actor, ticket, text, purpose="status", status=status, files=files
+    )
 
 
 async def extend_deadline(
@@ -257,15 +262,18 @@ async def reply(
     text: str,
     needs_answer: bool = False,
     version: int | None = None,
+    files: tuple[AttachmentRef, ...] = (),
 ) -> int | None:
     """Answer the citizen in their chat; an anonymous tipster reads it with the receipt.
 
     `needs_answer`: staff asked something, so the ticket waits for the citizen (status
     "waiting"), and the citizen's next words in the chat join its thread. `version`: the
     ticket as the writer saw it (the console's form); a colleague's change since is a
-    conflict, not a reply sent unseen after, say, a resolve."""
+    conflict, not a reply sent unseen after, say, a resolve. `files`: stored already
+    (bot/attachments.py), they go with the text."""
     if version is not None and version != ticket.version:
         raise Conflict()
+    _check_files(ticket, files)
     text = _clean(text, "staff.ticket.empty_reply")
     if needs_answer and ticket.status != "waiting":
         if "waiting" not in TRANSITIONS[ticket.status]:
@@ -277,12 +285,21 @@ async def reply(
         )  # fmt: skip
     t = catalogs[ticket.locale]
     wrapped = t("staff.notify.reply", reference=ticket.reference, text=text)
-    outbox_id = await _tell(db, catalogs, actor, ticket, wrapped, purpose="reply", body=text)
+    outbox_id = await _tell(
+        db, catalogs, actor, ticket, wrapped, purpose="reply", body=text, files=files
+    )
     await db.tx.tickets.add_event(ticket.id, actor=actor.label, action="reply", now=actor.now)
     await audit(
         db, actor, "ticket.reply", ticket.reference, ticket=ticket, sent=outbox_id is not None
     )
     return outbox_id
+
+
+def _check_files(ticket: Ticket, files: tuple[AttachmentRef, ...]) -> None:
+    """A tip takes no files from staff: what a tipster is sent stays within the sealed tip,
+    and the receipt flow reads text only; no tip's file is ever served by a media link."""
+    if files and ticket.kind == "tip":
+        raise ActionError("staff.ticket.no_files_for_tip")
 
 
 async def note(db: StaffTx, actor: Actor, ticket: Ticket, *, text: str) -> None:
@@ -312,12 +329,14 @@ async def _tell(
     purpose: str,
     body: str | None = None,
     status: str | None = None,
+    files: tuple[AttachmentRef, ...] = (),
 ) -> int | None:
     """Record a message in the thread and queue it for the citizen, when there is one.
 
     A reply keeps the staff member's own words (`body`) in the thread; a status note or a
     deadline notice is stored as the text the citizen was sent. A closing (`status`) also
     asks whether the problem was solved, in the same message (bot/satisfaction.py).
+    `files` join the ticket's attachments under the message, and go with it.
     """
     if ticket.kind == "tip":
         citizen = await _tip_recipient(db, actor, ticket)
@@ -331,10 +350,13 @@ async def _tell(
             ticket.id, author="staff", body=body or text, now=actor.now, staff_id=actor.user.id
         )
         message_id = message.id
+        await db.tx.tickets.add_attachments(ticket.id, files, message_id=message_id)
     if citizen is None:
         return None
     tip = ticket.kind == "tip"
-    replies = [Reply(text, () if tip else _answer_button(citizen, ticket, catalogs, status))]
+    media = tuple(Media(f.blob_id, f.content_type, f.file_name) for f in files)
+    buttons = () if tip else _answer_button(citizen, ticket, catalogs, status)
+    replies = [Reply(text, buttons, media)]
     if status is not None and satisfaction.asks_after(ticket, status):
         question = await satisfaction.open_survey(
             db.tx, catalogs, citizen, ticket, status=status, now=actor.now

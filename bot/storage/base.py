@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,9 +38,11 @@ class CitizenStore(Protocol):
         ...
 
     async def get_or_create_with_session(
-        self, channel: str, chat_key: str, *, now: datetime
+        self, channel: str, chat_key: str, *, now: datetime, linked: Sequence[str] = ()
     ) -> tuple[Citizen, bool, SessionRecord | None]:
-        """`get_or_create` and the citizen's session (None if there is none), in one read."""
+        """`get_or_create` and the citizen's session (None if there is none), in one read.
+        `linked`: other keys of the same chat, linked to the citizen (several citizens
+        found by them are merged into one)."""
         ...
 
 
@@ -93,7 +95,9 @@ class TicketStore(Protocol):
         self, ticket_id: int, *, actor: str, action: str, now: datetime, **detail: Any
     ) -> None: ...
     async def attachments(self, ticket_id: int) -> list[AttachmentRef]: ...
-    async def add_attachments(self, ticket_id: int, refs: tuple[AttachmentRef, ...]) -> None: ...
+    async def add_attachments(
+        self, ticket_id: int, refs: tuple[AttachmentRef, ...], *, message_id: int | None = None
+    ) -> None: ...
     async def add_rating(self, rating: RatingRecord, *, now: datetime) -> None: ...
 
 
@@ -253,6 +257,23 @@ class ContentSidStore(Protocol):
         ...
 
 
+class MediaTokenStore(Protocol):
+    """What a media link may serve, and which links were used (bot/media_links.py)."""
+
+    async def servable(self, blob_id: str) -> tuple[str, str | None] | None:
+        """(content type, file name) of a file staff sent on a ticket that is not a tip,
+        or of a campaign's image; None for any other blob."""
+        ...
+
+    async def use(self, tag: str, *, expires_at: datetime) -> bool:
+        """Record a link as used; False if it was already."""
+        ...
+
+    async def used(self, tag: str) -> bool: ...
+
+    async def purge_before(self, when: datetime) -> int: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -288,6 +309,8 @@ class Tx(Protocol):
     def reply_templates(self) -> ReplyTemplateStore: ...
     @property
     def content_sids(self) -> ContentSidStore: ...
+    @property
+    def media_tokens(self) -> MediaTokenStore: ...
 
 
 class Storage(Protocol):

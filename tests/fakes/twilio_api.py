@@ -9,7 +9,9 @@ recorded messages as JSON (not a Twilio path; no auth).
 
 Serves POST /2010-04-01/Accounts/{sid}/Messages.json with Basic auth and Twilio's
 validation errors, hosts media behind the same auth (like inbound MediaUrl), posts signed
-status callbacks, and delivers signed inbound webhooks the way Twilio does. The Content API
+status callbacks, and delivers signed inbound webhooks the way Twilio does. A sent message's
+MediaUrl is fetched once, after the message is accepted, as Twilio fetches it (`fetched`);
+a fetch that fails turns the message "failed" with 11200. The Content API
 (POST /v1/Content, GET /v1/Content/{sid}) takes quick-reply and list-picker definitions
 with WhatsApp's limits; a message sent with such a ContentSid records what the citizen sees
 (`seen`, `options`), so a test can tap an option the way WhatsApp would answer it.
@@ -25,7 +27,7 @@ import json
 import re
 import secrets
 import signal
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -39,6 +41,8 @@ from twilio.request_validator import RequestValidator
 
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# A WhatsApp user who hides their number is addressed by their business-scoped user ID.
+_BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9]{1,128}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-f]{32}$")
 _VARIABLE = re.compile(r"\{\{(\w+)\}\}")
 QUICK_REPLY = "twilio/quick-reply"
@@ -92,12 +96,15 @@ def inbound_params(
     media: Sequence[tuple[str, str]] = (),
     location: tuple[float, float, str | None] | None = None,
     tapped: Tapped | None = None,
+    external_user_id: str | None = None,
 ) -> dict[str, str]:
     """The form Twilio posts to the inbound webhook for a WhatsApp message.
 
-    `from_`/`to` are "whatsapp:+7...". `media` is (url, content type) pairs; `location`
-    is (latitude, longitude, address or None); `tapped` an option of an interactive
-    message (`FakeTwilioApi.option`): its title is the Body.
+    `from_`/`to` are "whatsapp:+7..." (or "whatsapp:KZ.…", a user who hides their number);
+    `external_user_id` is the sender's BSUID, which Twilio adds beside a number. `media` is
+    (url, content type) pairs; `location` is (latitude, longitude, address or None);
+    `tapped` an option of an interactive message (`FakeTwilioApi.option`): its title is the
+    Body.
     """
     sid = message_sid or new_sid("SM" if not media else "MM")
     message_type = "location" if location else ("image" if media else "text")
@@ -109,7 +116,7 @@ def inbound_params(
         "ProfileName": profile_name,
         "MessageType": message_type,
         "SmsSid": sid,
-        "WaId": from_.removeprefix("whatsapp:").lstrip("+"),
+        "WaId": from_.removeprefix("whatsapp:").removeprefix("+"),
         "SmsStatus": "received",
         "Body": body,
         "To": to,
@@ -127,6 +134,8 @@ def inbound_params(
         params["Latitude"], params["Longitude"] = str(location[0]), str(location[1])
         if location[2]:
             params["Address"] = location[2]
+    if external_user_id is not None:
+        params["ExternalUserId"] = external_user_id
     if tapped is not None and tapped.listed:
         params["ListId"], params["ListTitle"] = tapped.id, tapped.title
     elif tapped is not None:
@@ -143,6 +152,15 @@ class Tapped:
     title: str
     listed: bool = False
     description: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch of a MediaUrl got (status 0: no connection)."""
+
+    status: int
+    content_type: str
+    body: bytes
 
 
 @dataclass
@@ -183,6 +201,7 @@ class FakeTwilioApi:
         self.templates: dict[str, str] = {}
         self.contents: dict[str, dict[str, Any]] = {}  # Content API resources by sid
         self.content_requests = 0  # POST /v1/Content, answered or not
+        self.fetched: dict[str, list[Fetched]] = {}  # by message sid: its MediaUrl fetches
         self._host, self._port = host, port
         self._faults: list[_Fault] = []
         self._content_faults: list[int] = []  # HTTP statuses for the next creations
@@ -390,14 +409,49 @@ class FakeTwilioApi:
         }
         if error_code is not None:
             form["ErrorCode"] = str(error_code)
-        target = callback
-        if self.callback_base:
-            base = urlsplit(self.callback_base)
-            parts = urlsplit(callback)
-            target = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-        code, _ = await self._post_signed(target, callback, form)
+        code, _ = await self._post_signed(self._local(callback), callback, form)
         self.callbacks.append((callback, form, code))
         return code
+
+    async def wait_for_fetched(
+        self, message: dict[str, Any], timeout: float = 5.0
+    ) -> list[Fetched]:
+        """Wait until every MediaUrl of `message` was fetched; what each fetch got."""
+        async with asyncio.timeout(timeout):
+            while len(self.fetched.get(message["Sid"], ())) < len(message["MediaUrl"]):
+                self._new_message.clear()
+                await self._new_message.wait()
+        return list(self.fetched[message["Sid"]])
+
+    async def fetch(self, url: str) -> Fetched:
+        """GET a public URL the way Twilio fetches a MediaUrl (no credentials)."""
+        assert self._client is not None, "FakeTwilioApi is not started"
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        async with self._client.get(self._local(url), headers=headers) as response:
+            body = await response.read()
+            return Fetched(response.status, response.headers.get("Content-Type", ""), body)
+
+    def _local(self, url: str) -> str:
+        """A public URL of the app at `callback_base` (scheme and host replaced)."""
+        if not self.callback_base:
+            return url
+        base, parts = urlsplit(self.callback_base), urlsplit(url)
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+    async def _fetch_media(self, sid: str) -> None:
+        """Twilio fetches a message's media after accepting it; a failed fetch fails it."""
+        message = self._by_sid[sid]
+        for url in message["MediaUrl"]:
+            try:
+                got = await self.fetch(url)
+            except aiohttp.ClientError:
+                got = Fetched(0, "", b"")
+            self.fetched.setdefault(sid, []).append(got)
+            self._new_message.set()
+            if got.status != 200:
+                with contextlib.suppress(aiohttp.ClientError):
+                    await self.send_status(sid, "failed", error_code=11200)
+                return
 
     # -- HTTP side -----------------------------------------------------------------------
 
@@ -447,7 +501,7 @@ class FakeTwilioApi:
         if fault and not fault.deferred:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return twilio_error(fault.status, fault.code, fault.message, **extra)
-        sid = new_sid("SM")
+        sid = new_sid("MM" if fields["MediaUrl"] else "SM")
         fields.update(Sid=sid, Status="queued", ErrorCode=None)
         if fields.get("ContentSid") in self.templates:
             fields["Body"] = _render(self.templates[fields["ContentSid"]], fields)
@@ -461,15 +515,20 @@ class FakeTwilioApi:
         if fault:
             statuses = (("failed", fault.code),)
         if statuses and fields.get("StatusCallback"):
-            task = asyncio.create_task(self._report(sid, statuses))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self._report(sid, statuses))
+        if fields["MediaUrl"] and not fault:
+            self._background(self._fetch_media(sid))
         if self._late:
             # The message exists; only the answer is late (or comes as the fake stops).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._late):
                     await self._stopping.wait()
         return web.json_response(self._resource(fields), status=201)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _report(self, sid: str, statuses: tuple[tuple[str, int | None], ...]) -> None:
         for status, code in statuses:
@@ -560,7 +619,8 @@ def _validate(fields: dict[str, Any], templates: dict[str, str]) -> web.Response
         return twilio_error(400, 21604, "A 'To' phone number is required.")
     if not from_ and not fields.get("MessagingServiceSid"):
         return twilio_error(400, 21603, "A 'From' phone number is required.")
-    if not _E164.match(to.removeprefix("whatsapp:")):
+    recipient = to.removeprefix("whatsapp:")
+    if not _E164.match(recipient) and not (to.startswith("whatsapp:") and _BSUID.match(recipient)):
         return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
     if from_ and to.startswith("whatsapp:") != from_.startswith("whatsapp:"):
         return twilio_error(

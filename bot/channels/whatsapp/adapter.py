@@ -111,6 +111,7 @@ class WhatsAppChannel:
             clock=services.clock,
             content=content,
             metrics=services.metrics,
+            media_links=services.media_links,
         )
         services.outbox.add_sender(self._sender)
         await services.outbox.catch_up()

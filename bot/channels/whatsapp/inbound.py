@@ -1,23 +1,32 @@
 """A Twilio WhatsApp webhook form turned into an `Inbound`: pure, no I/O, no twilio import.
 
-The chat key is the citizen's number in E.164 ("+77011234567"); the storage layer keeps it
-only hashed and encrypted, and nothing here logs it. Media URLs are returned separately:
-the adapter downloads them (with the account's credentials) before the dispatcher runs.
+The chat key is what From names: the citizen's number in E.164 ("+77011234567") or, for one
+who hides it behind a WhatsApp username, their BSUID ("KZ.1502576394655843",
+bot/whatsapp_ids.py); the other of the two, when the form names it too, is a linked key.
+The storage layer keeps keys only hashed and encrypted, and nothing here logs them. Media
+URLs are returned separately: the adapter downloads them (with the account's credentials)
+before the dispatcher runs.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.domain import Channel, Inbound, Location
 from bot.text import clean_text
+from bot.whatsapp_ids import PHONE, is_chat_key
 
 PREFIX = "whatsapp:"
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Where a form names the sender besides From. Twilio's changelog (20 July 2026) calls the
+# BSUID field of Programmable Messaging webhooks ExternalUserIdentifier; integrations
+# built on it (nyaruka/courier, chatwoot) read ExternalUserId. No page we found shows a
+# form, so both are taken, and WaId, the sender's WhatsApp id (the number's digits without
+# "+", or the BSUID). Each is a claim about the same signed request, never a reason to
+# refuse it: a value that is no WhatsApp user is left out.
+_ALSO_NAMED_BY = ("ExternalUserId", "ExternalUserIdentifier", "WaId")
 # Twilio's MessageType values that carry nothing we can take as text, file or location.
 _UNSUPPORTED_TYPES = {"sticker": "input.sticker"}
 
@@ -33,19 +42,34 @@ class MediaRef:
 
 
 def chat_key(address: str) -> str:
-    """ "whatsapp:+77011234567" → "+77011234567"; BadForm for anything else."""
+    """ "whatsapp:+77011234567" → "+77011234567", "whatsapp:KZ.150…" → "KZ.150…";
+    BadForm for anything else."""
     if not address:
         raise BadForm("From is missing")
     if not address.startswith(PREFIX):
         raise BadForm("From is not a WhatsApp address")
-    number = address[len(PREFIX) :].strip()
-    if not _E164.match(number):
-        raise BadForm("From is not an E.164 number")
-    return number
+    key = address[len(PREFIX) :].strip()
+    if not is_chat_key(key):
+        raise BadForm("From is neither an E.164 number nor a BSUID")
+    return key
+
+
+def linked_keys(form: Mapping[str, str], key: str) -> tuple[str, ...]:
+    """The sender's other name in `form` (the BSUID beside a number, or the number beside
+    a BSUID), if the form gives one: the same citizen as `key`."""
+    found: list[str] = []
+    for field in _ALSO_NAMED_BY:
+        value = (form.get(field) or "").strip().removeprefix(PREFIX)
+        if value.isdigit() and PHONE.fullmatch("+" + value):
+            value = "+" + value  # WaId: a number's digits
+        if is_chat_key(value) and value != key and value not in found:
+            found.append(value)
+    return tuple(found)
 
 
 def address(key: str) -> str:
-    """The Twilio address of a chat key: "+7701..." → "whatsapp:+7701..."."""
+    """The Twilio address of a chat key: "+7701…" → "whatsapp:+7701…", "KZ.150…" →
+    "whatsapp:KZ.150…"."""
     return PREFIX + key
 
 
@@ -63,6 +87,7 @@ def to_inbound(form: Mapping[str, str], *, received_at: datetime | None = None) 
     return Inbound(
         channel=Channel.WHATSAPP,
         chat_key=key,
+        linked_keys=linked_keys(form, key),
         text=text,
         payload=clean_text(tapped) or None,
         location=_location(form),

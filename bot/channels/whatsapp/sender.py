@@ -6,6 +6,9 @@ free-form text, or as a tap-to-answer Content API message when it offers options
 reply goes as numbered text and the fallback is counted in /metrics. Outside it only an
 approved template may go: the per-language "there is an update on your ticket {{1}}"
 ContentSid; the real message is held and released when the citizen answers.
+Files staff send go first, one message each, with a MediaUrl Twilio fetches once from
+`/media/<token>` (bot/media_links.py); the token is made at sending, so a held message's
+link is fresh when it is released.
 Twilio's errors become `DeliveryError`s here, once.
 
 Each message is one request, never repeated here. A timeout, a dropped connection or a
@@ -33,11 +36,14 @@ from bot.channels.whatsapp.content import (
 )
 from bot.channels.whatsapp.inbound import address
 from bot.channels.whatsapp.render import render_counted
+from bot.channels.whatsapp.signature import public_url
 from bot.channels.whatsapp.templates import declared
 from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.errors import DeliveryError
 from bot.i18n import Catalogs
+from bot.media_links import PATH as MEDIA_PATH
+from bot.media_links import MediaLinks
 from bot.metrics import Metrics
 from bot.outbound import Delivery, Outgoing
 from bot.pacing import Budget
@@ -102,6 +108,7 @@ class WhatsAppSender:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         content: ContentResources | None = None,
         metrics: Metrics | None = None,
+        media_links: MediaLinks | None = None,
     ) -> None:
         assert settings.twilio_whatsapp_from is not None
         self.settings = settings
@@ -112,6 +119,7 @@ class WhatsAppSender:
         self.budget = budget  # shared with the campaign engine (Runtime.pacing)
         self.content = content  # None: options always go as numbered text
         self.metrics = metrics
+        self.media_links = media_links  # None: files are left out (the text still goes)
         # Citizen id → the last-inbound time a template was sent for: one nudge per silence,
         # however many messages wait. In memory: a restart may send one nudge more.
         self._nudged: dict[int, datetime | None] = {}
@@ -140,6 +148,7 @@ class WhatsAppSender:
         `delivered` set to how many of `replies` went out in full before it."""
         lang = locale or self.settings.default_language
         t = self.catalogs[lang]
+        await self._send_media(chat_key, replies, urgent)
         wanted = self.interactive(replies, lang)
         if wanted is not None:
             try:
@@ -157,6 +166,17 @@ class WhatsAppSender:
                 raise
             delivered = complete
         return sid
+
+    async def _send_media(self, chat_key: str, replies: Sequence[Reply], urgent: bool) -> None:
+        """Each file as a message of its own (WhatsApp carries one per message), before the
+        text, so the text and its options come last. A failure raises with nothing counted
+        as delivered (`delivered` stays 0): the message is tried again whole, fresh links."""
+        if self.media_links is None or self.settings.public_url is None:
+            return
+        for media in (m for reply in replies for m in reply.media):
+            token = self.media_links.token(media.blob_id)
+            url = public_url(self.settings.public_url, MEDIA_PATH + token)
+            await self._create(chat_key, urgent, media_url=[url])
 
     def interactive(self, replies: Sequence[Reply], locale: str | None) -> Interactive | None:
         """The replies as one tap-to-answer message, if the Content API is on and they fit."""

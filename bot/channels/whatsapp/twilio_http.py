@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_LONG_NUMBER = re.compile(r"\+?\d{6,}")
+# A phone number, or a WhatsApp user's BSUID ("KZ.1502576394655843", letters allowed).
+_PERSON = re.compile(r"\+?\d{6,}|\b[A-Z]{2}\.[A-Za-z0-9]{4,}")
 
 
 class MediaRefused(Exception):
@@ -269,8 +270,9 @@ def _without_nulls(value: object) -> object:
 
 
 def redact(text: str) -> str:
-    """Hide anything that looks like a phone number (Lookups puts them in the path)."""
-    return _LONG_NUMBER.sub("<redacted>", text)
+    """Hide anything that looks like a phone number or a BSUID (Lookups puts them in the
+    path)."""
+    return _PERSON.sub("<redacted>", text)
 
 
 def quiet_twilio_logging() -> None:

@@ -36,6 +36,7 @@ from bot.storage.sqlite.core import (
 from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
 from bot.storage.sqlite.inbox import SqliteInboxStore
+from bot.storage.sqlite.media_tokens import SqliteMediaTokens
 from bot.storage.sqlite.outbox import SqliteOutboxStore
 from bot.storage.sqlite.reply_templates import SqliteReplyTemplates
 from bot.storage.sqlite.rotation import SqliteRotationStore
@@ -80,6 +81,7 @@ class SqliteTx:
         self.satisfaction = SqliteSatisfactionStore(conn)
         self.reply_templates = SqliteReplyTemplates(conn)
         self.content_sids = SqliteContentSids(conn)
+        self.media_tokens = SqliteMediaTokens(conn)
 
 
 class SqliteStorage:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
 
 from bot.crypto import DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
 from bot.storage.sqlite.database import Database
+from bot.storage.sqlite.linked_keys import KeyLinker, settled
 from bot.storage.sqlite.session_codec import SessionCodec
 
 LOOKUP_WINDOW = timedelta(minutes=15)
@@ -44,12 +47,27 @@ def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None 
     )
 
 
+@cache
+def _matching_sql(hashes: int) -> str:
+    marks = ",".join("?" * hashes)
+    return (
+        "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
+        " s.updated_at AS s_updated_at, (SELECT group_concat(k.key_hash, ' ')"
+        " FROM citizen_keys k WHERE k.citizen_id = c.id) AS linked"
+        " FROM citizens c LEFT JOIN sessions s ON s.citizen_id = c.id"
+        f" WHERE c.id IN (SELECT id FROM citizens WHERE channel = ? AND chat_hash IN ({marks})"
+        f" UNION SELECT citizen_id FROM citizen_keys WHERE channel = ? AND key_hash IN ({marks}))"
+        " ORDER BY c.id"
+    )
+
+
 # A citizen who blocked the bot: not tried again, and off every campaign's audience.
 MARK_BLOCKED = "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?"
 
 
 class SqliteCitizenStore:
-    """Citizens by channel and chat key; the key itself is only kept hashed and encrypted."""
+    """Citizens by channel and chat key; the key itself is only kept hashed and encrypted.
+    A citizen may hold several keys (bot/storage/sqlite/linked_keys.py)."""
 
     def __init__(
         self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
@@ -57,7 +75,7 @@ class SqliteCitizenStore:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
-        self._marks = ",".join("?" * len(cipher.versions))
+        self._links = KeyLinker(conn, cipher, self._codec)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
@@ -68,20 +86,23 @@ class SqliteCitizenStore:
         return await self._create(channel, chat_key, now=now), True
 
     async def get_or_create_with_session(
-        self, channel: str, chat_key: str, *, now: datetime
+        self, channel: str, chat_key: str, *, now: datetime, linked: Sequence[str] = ()
     ) -> tuple[Citizen, bool, SessionRecord | None]:
-        """The citizen (created if new) and their session, read in one statement."""
-        sql = (
-            "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
-            " s.updated_at AS s_updated_at FROM citizens c"
-            " LEFT JOIN sessions s ON s.citizen_id = c.id"
-            f" WHERE c.channel = ? AND c.chat_hash IN ({self._marks})"
-        )
-        params = (channel, *self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen"))
-        rows = await self._conn.execute_fetchall(sql, params)
+        """The citizen (created if new) and their session, read in one statement. `linked`:
+        other keys of the same chat; a citizen found by any key is the one, keyed by
+        `chat_key` from now on, and rows found by several are merged into one (then a few
+        statements more, once)."""
+        keys = (chat_key, *linked)
+        hashes = [self._hashes(channel, key) for key in keys]
+        rows = await self._matching(channel, hashes)
         if not rows:
-            return await self._create(channel, chat_key, now=now), True, None
-        row = next(iter(rows))
+            citizen = await self._create(channel, chat_key, now=now)
+            await self._links.attach(channel, citizen.id, keys[1:], hashes[1:])
+            return citizen, True, None
+        if not settled(rows, hashes):
+            await self._links.settle(channel, keys, hashes, rows)
+            rows = await self._matching(channel, hashes)
+        row = rows[0]
         citizen = citizen_from_row(row, self._cipher, chat_key)
         if row["s_flow"] is None:
             return citizen, False, None
@@ -93,6 +114,17 @@ class SqliteCitizenStore:
             updated_at=parse_ts(row["s_updated_at"]),
         )
         return citizen, False, session
+
+    def _hashes(self, channel: str, chat_key: str) -> list[str]:
+        # Every key version's hash, so citizens stay found after DATA_KEY rotates.
+        return self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")
+
+    async def _matching(self, channel: str, hashes: Sequence[Sequence[str]]) -> list[sqlite3.Row]:
+        """The rows holding any of `hashes` as their key or a linked one, oldest first, each
+        with its session and its linked keys' hashes; one trip to the connection."""
+        flat = [value for key_hashes in hashes for value in key_hashes]
+        rows = await self._conn.execute_fetchall(_matching_sql(len(flat)), (channel, *flat) * 2)
+        return list(rows)
 
     async def _create(self, channel: str, chat_key: str, *, now: datetime) -> Citizen:
         address = self._cipher.encrypt(chat_key.encode(), context=b"citizen")
@@ -109,14 +141,14 @@ class SqliteCitizenStore:
         return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None)
 
     async def find(self, channel: str, chat_key: str) -> Citizen | None:
-        # Every key version's hash, so citizens stay found after DATA_KEY rotates.
-        hashes = self._cipher.keyed_hashes(f"{channel}:{chat_key}", "citizen")
-        # execute_fetchall: one trip to the connection's thread instead of three.
-        rows = await self._conn.execute_fetchall(
-            f"SELECT * FROM citizens WHERE channel = ? AND chat_hash IN ({self._marks})",
-            (channel, *hashes),
-        )
-        return citizen_from_row(next(iter(rows)), self._cipher, chat_key) if rows else None
+        """The citizen holding `chat_key`, as their key or a linked one; the chat key of the
+        citizen returned is the one answers go to."""
+        rows = await self._matching(channel, [self._hashes(channel, chat_key)])
+        if not rows:
+            return None
+        row = rows[0]
+        linked = row["chat_hash"] not in self._hashes(channel, chat_key)
+        return citizen_from_row(row, self._cipher, None if linked else chat_key)
 
     async def get(self, citizen_id: int) -> Citizen | None:
         async with self._conn.execute("SELECT * FROM citizens WHERE id = ?", (citizen_id,)) as cur:

@@ -41,8 +41,10 @@ def _fixed(context: bytes) -> Callable[[sqlite3.Row], bytes]:
 
 
 TABLES = (
-    # Citizens first: with each address its lookup hashes move to the new key.
+    # Citizens and their further keys first: with each address its lookup hash moves to the
+    # new key.
     Table("citizens", "id", (Sealed("address", _fixed(b"citizen")),), ("channel",)),
+    Table("citizen_keys", "id", (Sealed("address", _fixed(b"citizen")),), ("channel",)),
     Table(
         "sessions",
         "citizen_id",
@@ -73,6 +75,8 @@ TABLES = (
     ),
 )
 NAMES = tuple(table.name for table in TABLES)
+# Tables of chat keys: their lookup hash column, made again from the address.
+_KEY_HASHES = {"citizens": "chat_hash", "citizen_keys": "key_hash"}
 
 
 class SqliteRotationStore:
@@ -162,8 +166,8 @@ class SqliteRotationStore:
             plain[column.column] = (cipher.decrypt(blob, context=context), context)
         if not plain:
             return False
-        if table.name == "citizens":
-            return await self._citizen(row, plain["address"][0])
+        if table.name in _KEY_HASHES:
+            return await self._citizen(table.name, row, plain["address"][0])
         changes = {name: cipher.encrypt(text, context=ctx) for name, (text, ctx) in plain.items()}
         assignments = ", ".join(f"{column} = ?" for column in changes)
         await self._conn.execute(
@@ -172,14 +176,14 @@ class SqliteRotationStore:
         )
         return True
 
-    async def _citizen(self, row: sqlite3.Row, chat_key: bytes) -> bool | None:
+    async def _citizen(self, name: str, row: sqlite3.Row, chat_key: bytes) -> bool | None:
         """The address under the new key, and the lookup hash made from the chat with it."""
         cipher = self._cipher
         chat = f"{row['channel']}:{chat_key.decode()}"
         cur = await self._conn.execute(
             # OR IGNORE: another row already holds the new hash (a chat that wrote while
             # DATA_KEY listed the new key alone) — counted as failed, left for the operator.
-            "UPDATE OR IGNORE citizens SET address = ?, chat_hash = ? WHERE id = ?",
+            f"UPDATE OR IGNORE {name} SET address = ?, {_KEY_HASHES[name]} = ? WHERE id = ?",
             (
                 cipher.encrypt(chat_key, context=b"citizen"),
                 cipher.keyed_hash(chat, purpose="citizen"),

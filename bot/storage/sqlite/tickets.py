@@ -102,11 +102,17 @@ class SqliteTicketStore:
         assert ticket is not None
         return ticket
 
-    async def add_attachments(self, ticket_id: int, refs: tuple[AttachmentRef, ...]) -> None:
+    async def add_attachments(
+        self, ticket_id: int, refs: tuple[AttachmentRef, ...], *, message_id: int | None = None
+    ) -> None:
+        """`message_id`: the staff message the files went with (a citizen's have none)."""
         await self._conn.executemany(
             "INSERT INTO ticket_attachments (ticket_id, blob_id, kind, content_type, size,"
-            " file_name) VALUES (?, ?, ?, ?, ?, ?)",
-            [(ticket_id, a.blob_id, a.kind, a.content_type, a.size, a.file_name) for a in refs],
+            " file_name, message_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (ticket_id, a.blob_id, a.kind, a.content_type, a.size, a.file_name, message_id)
+                for a in refs
+            ],
         )
 
     async def get(self, ticket_id: int) -> Ticket | None:

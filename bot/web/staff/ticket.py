@@ -9,17 +9,21 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.attachments import kind_for
 from bot.deadlines import OPEN_STATUSES, DeadlineView, filed_on, redirect_deadline
+from bot.errors import UserInputError
 from bot.staff import actions, canned
 from bot.staff.actions import TRANSITIONS, ActionError, Actor, Conflict
 from bot.staff.records import StaffUser, row_of
 from bot.staff.roles import can_see
 from bot.storage.records import AttachmentRef, Ticket
+from bot.text import clean_optional
 from bot.web import params as P
+from bot.web.media import IMAGE_TYPES, disposition
 from bot.web.staff.auth import require_role, signed_in_user
 from bot.web.staff.common import (
     actor_of,
@@ -32,7 +36,6 @@ from bot.web.staff.common import (
 )
 
 TICKET_ROLES = ("admin", "reviewer", "investigator")
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 ACTIONS = ("assign", "status", "reply", "note", "deadline", "redirect", "reveal")
 # What a redirect after an action may announce (reveal shows its page directly).
 NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
@@ -177,6 +180,15 @@ async def act(request: Request) -> Response:
     if action not in ACTIONS:
         return message_page(request, "staff.error.not_found", user=user, status_code=404)
     form = await request.form()
+    try:
+        return await _act(request, user, actor, ticket, action, form)
+    finally:
+        await form.close()  # the uploaded files' temporary copies
+
+
+async def _act(
+    request: Request, user: StaffUser, actor: Actor, ticket: Ticket, action: str, form: FormData
+) -> Response:
     if action == "reply" and form.get("insert"):
         return await _with_canned(request, user, ticket, form)
     text = str(form.get("text") or "")
@@ -184,7 +196,10 @@ async def act(request: Request) -> Response:
     runtime = runtime_of(request)
     identity: dict[str, Any] | None = None
     queued = None
+    files: tuple[AttachmentRef, ...] = ()
     try:
+        if action == "reply":
+            files = await _stored_files(request, form)
         async with writing(request) as db:
             fresh = await db.tx.tickets.get(ticket.id)
             assert fresh is not None
@@ -212,6 +227,7 @@ async def act(request: Request) -> Response:
                     version=version,
                     status=str(form.get("status") or ""),
                     reason=reason,
+                    files=files,
                 )
             elif action == "reply":
                 queued = await actions.reply(
@@ -222,6 +238,7 @@ async def act(request: Request) -> Response:
                     text=text,
                     needs_answer=form.get("needs_answer") == "1",
                     version=version,
+                    files=files,
                 )
             elif action == "note":
                 await actions.note(db, actor, fresh, text=text)
@@ -252,6 +269,8 @@ async def act(request: Request) -> Response:
             else:
                 identity = await actions.reveal_identity(db, actor, fresh) or {}
     except ActionError as err:
+        for ref in files:  # stored for a reply that did not happen
+            await runtime.attachments.adelete(ref.blob_id)
         async with reading(request) as db:
             current = await db.tx.tickets.get(ticket.id)
         assert current is not None
@@ -274,6 +293,35 @@ async def act(request: Request) -> Response:
     return RedirectResponse(
         f"/staff/tickets/{ticket.reference}?done=staff.done.{action}", status_code=303
     )
+
+
+async def _stored_files(request: Request, form: FormData) -> tuple[AttachmentRef, ...]:
+    """The reply form's files, checked, cleaned and encrypted as a citizen's are
+    (bot/attachments.py); all of them or, with the reason, none."""
+    uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+    runtime = runtime_of(request)
+    if len(uploads) > runtime.settings.max_attachments:
+        raise ActionError("staff.ticket.too_many_files")
+    stored: list[AttachmentRef] = []
+    try:
+        for upload in uploads:
+            name = clean_optional(upload.filename)
+            try:
+                found = await runtime.attachments.aput(
+                    await upload.read(), declared_type=upload.content_type, file_name=name
+                )
+            except UserInputError as err:
+                too_large = err.msgid == "attachment.too_large"
+                raise ActionError(
+                    "staff.ticket.file_too_large" if too_large else "staff.ticket.file_unsupported"
+                ) from None
+            kind = kind_for(found.content_type)
+            stored.append(AttachmentRef(found.blob_id, kind, found.content_type, found.size, name))
+    except ActionError:
+        for ref in stored:
+            await runtime.attachments.adelete(ref.blob_id)
+        raise
+    return tuple(stored)
 
 
 @require_role(*TICKET_ROLES)
@@ -313,7 +361,6 @@ async def _tip_file(request: Request, actor: Actor, ticket: Ticket, file_id: str
 
 def _file_response(data: bytes, content_type: str, name: str) -> Response:
     inline = content_type in IMAGE_TYPES
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    disposition = "inline" if inline else f'attachment; filename="{safe}"'
     media = content_type if inline else "application/octet-stream"
-    return Response(data, media_type=media, headers={"content-disposition": disposition})
+    headers = {"content-disposition": disposition(name, inline=inline)}
+    return Response(data, media_type=media, headers=headers)
