@@ -187,3 +187,28 @@ async def test_tap_to_answer_menus_reach_a_bsuid(settings: Settings, clock: Cloc
         assert hidden.options and all(m["To"] == "whatsapp:" + BSUID for m in hidden.messages)
         await hidden.tap("Русский")
         assert "Главное меню" in hidden.text, hidden.text
+
+
+OTHER_BSUID = "KZ.9999999999999999"
+
+
+async def test_a_number_that_comes_with_another_users_id_has_changed_hands(settings, clock) -> None:
+    """Found by an outside review: a recycled number written from by a new owner (another
+    WhatsApp account, so another BSUID) was linked to the old owner's row, and the new
+    owner, writing with the number hidden, then read the old owner's tickets. A number
+    already linked to one BSUID that arrives with a different one belongs to someone
+    else now: it leaves the old row, which keeps its own BSUID and tickets."""
+    async with running_bot(settings, clock) as bot:
+        reference = await file_complaint(bot)
+        await bot.chat(PHONE, bsuid=BSUID).send("меню")  # the owner's BSUID is linked
+        newcomer = bot.chat(PHONE, bsuid=OTHER_BSUID)
+        await newcomer.send("Здравствуйте")
+        assert bot.rows("SELECT count(*) FROM citizens") == [(2,)]
+        hidden = bot.chat(OTHER_BSUID)
+        await hidden.send("🔎 Проверить статус")
+        await hidden.send(reference)
+        assert "Статус: принято" not in hidden.text
+        owner = bot.chat(BSUID)  # the owner, by their own id, still has their ticket
+        await owner.send("🔎 Проверить статус")
+        await owner.send(reference)
+        assert reference in owner.text and "не найдено" not in owner.text.lower()

@@ -95,6 +95,9 @@ class SqliteCitizenStore:
         keys = (chat_key, *linked)
         hashes = [self._hashes(channel, key) for key in keys]
         rows = await self._matching(channel, hashes)
+        unsettled = rows and not settled(rows, hashes)
+        if unsettled and await self._links.release_handed_over(channel, keys, rows):
+            rows = await self._matching(channel, hashes)
         if not rows:
             citizen = await self._create(channel, chat_key, now=now)
             await self._links.attach(channel, citizen.id, keys[1:], hashes[1:])

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from bot.crypto import DataCipher
 from bot.storage.sqlite.database import Database
 from bot.storage.sqlite.session_codec import SessionCodec
+from bot.whatsapp_ids import BSUID, PHONE
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,51 @@ class KeyLinker:
         if survivor["chat_hash"] not in hashes[0]:
             await self._make_main(channel, survivor["id"], keys[0], hashes[0])
         await self.attach(channel, survivor["id"], keys[1:], hashes[1:])
+
+    async def release_handed_over(
+        self, channel: str, keys: Sequence[str], rows: Sequence[sqlite3.Row]
+    ) -> bool:
+        """A number that comes with a BSUID other than the one its citizen already holds
+        has changed hands (a recycled number, a new WhatsApp account: Meta gives another
+        account another BSUID). It leaves that citizen, who keeps their own BSUID, tickets
+        and news; the new owner starts afresh. Returns whether any number was released."""
+        numbers = {key for key in keys if PHONE.fullmatch(key)}
+        ids = {key for key in keys if BSUID.fullmatch(key)}
+        if not numbers or not ids:
+            return False
+        released = False
+        for row in rows:
+            held = await self._keys_of(row)
+            theirs = {key for key in held if BSUID.fullmatch(key)}
+            for number in numbers & held.keys():
+                if not theirs or theirs & ids:
+                    continue  # no id yet, or the same person: linking is right
+                if held[number] is None:  # the number is where answers go: the id is now
+                    own = sorted(theirs)[0]
+                    await self._make_main(channel, row["id"], own, [held[own] or ""])
+                number_hash = self._cipher.keyed_hash(f"{channel}:{number}", purpose="citizen")
+                await self._conn.execute(
+                    "DELETE FROM citizen_keys WHERE channel = ? AND citizen_id = ?"
+                    " AND key_hash IN (?, ?)",
+                    (channel, row["id"], number_hash, held[number] or number_hash),
+                )
+                log.info("a number changed hands: released from citizen %d", row["id"])
+                released = True
+        return released
+
+    async def _keys_of(self, row: sqlite3.Row) -> dict[str, str | None]:
+        """The citizen's keys in clear: each linked one with its stored hash, the main one
+        (where answers go) with None."""
+        keys: dict[str, str | None] = {self._open(row["address"]): None}
+        linked = await self._conn.execute_fetchall(
+            "SELECT key_hash, address FROM citizen_keys WHERE citizen_id = ?", (row["id"],)
+        )
+        for key_hash, address in linked:
+            keys[self._open(address)] = key_hash
+        return keys
+
+    def _open(self, address: bytes) -> str:
+        return self._cipher.decrypt(address, context=b"citizen").decode()
 
     async def attach(
         self,
