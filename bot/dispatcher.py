@@ -626,7 +626,7 @@ class Dispatcher:
             await self._ask(tx, turn, msg, now)
         else:
             on = command is Word.SUBSCRIBE
-            turn.replies.append(Reply(set_news(citizen, on, t, self.refdata)))
+            turn.replies.append(Reply(set_news(citizen, on, t, self.refdata, now=now)))
             await self._ask(tx, turn, msg, now)
 
     async def _link(self, tx: Tx, turn: _Turn, msg: Inbound, now: datetime, payload: str) -> None:
@@ -793,6 +793,7 @@ def _snapshot(citizen: Citizen) -> tuple[object, ...]:
         citizen.sub_regions,
         citizen.unreachable,
         citizen.last_inbound_at,
+        citizen.news_chosen_at,
     )
 
 

@@ -6,14 +6,18 @@ honour, and it must not wait for the question on screen to be answered.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.i18n import Translator
 from bot.refdata import RefData
 from bot.storage.records import Citizen
 
 
-def set_news(citizen: Citizen, on: bool, t: Translator, refdata: RefData) -> str:
-    """Subscribe or unsubscribe `citizen`; what to tell them, naming the regions."""
+def set_news(citizen: Citizen, on: bool, t: Translator, refdata: RefData, *, now: datetime) -> str:
+    """Subscribe or unsubscribe `citizen`; what to tell them, naming the regions. The
+    choice is dated even when nothing changes: it is the citizen's latest word."""
     was, citizen.subscribed = citizen.subscribed, on
+    citizen.news_chosen_at = now
     regions = refdata.region_names(citizen.sub_regions, t.lang)
     if on:
         return (

@@ -55,11 +55,11 @@ async def ask_status(ctx: Context) -> Reply:
 @FLOW.on("status", accepts=BUTTONS_ONLY)
 async def on_status(msg: Inbound, ctx: Context) -> Go:
     if msg.payload == "sub:on":
-        ctx.citizen.subscribed = True
+        ctx.citizen.subscribed, ctx.citizen.news_chosen_at = True, ctx.now
         ctx.data.pop(PICKED, None)
         return Go(state="regions", say=(ctx.reply("subscription.subscribed"),))
     if msg.payload == "sub:off":
-        stopped = set_news(ctx.citizen, False, ctx.t, ctx.refdata)
+        stopped = set_news(ctx.citizen, False, ctx.t, ctx.refdata, now=ctx.now)
         return Go(state=None, say=(Reply(stopped),))
     if msg.payload == "sub:regions":
         ctx.data.pop(PICKED, None)
@@ -111,7 +111,7 @@ def _save_regions(ctx: Context, picked: list[str]) -> Go:
     ctx.citizen.sub_regions = codes
     ctx.data.pop(PICKED, None)
     subscribing = not ctx.citizen.subscribed
-    ctx.citizen.subscribed = True
+    ctx.citizen.subscribed, ctx.citizen.news_chosen_at = True, ctx.now
     saved = ctx.reply("subscription.saved_subscribed" if subscribing else "subscription.saved")
     if len(codes) == 1 and ctx.citizen.region is None:
         ctx.data["home"] = codes[0]

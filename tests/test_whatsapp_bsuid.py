@@ -212,3 +212,22 @@ async def test_a_number_that_comes_with_another_users_id_has_changed_hands(setti
         await owner.send("🔎 Проверить статус")
         await owner.send(reference)
         assert reference in owner.text and "не найдено" not in owner.text.lower()
+
+
+async def test_an_unsubscribe_under_one_key_is_not_undone_when_the_rows_merge(
+    settings, clock
+) -> None:
+    """Found by an outside review: news was "on if any row had it", so an «отписаться»
+    sent with the number hidden was undone when a later message named both keys."""
+    async with running_bot(settings, clock) as bot:
+        await file_complaint(bot)
+        phone = bot.chat(PHONE)
+        await phone.send("подписаться")
+        clock.advance(days=30)
+        hidden = bot.chat(BSUID)  # a username now: the number is not shown
+        await hidden.send("Здравствуйте")
+        await hidden.send("2")  # Русский
+        await hidden.send("отписаться")
+        clock.advance(minutes=5)
+        await bot.chat(BSUID, bsuid=PHONE).send("меню")
+        assert bot.rows("SELECT count(*), sum(subscribed) FROM citizens") == [(1, 0)]

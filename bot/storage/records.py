@@ -18,6 +18,7 @@ class Citizen:
     sub_regions: tuple[str, ...] = ()
     unreachable: bool = False
     last_inbound_at: datetime | None = None
+    news_chosen_at: datetime | None = None  # the citizen's last yes or no to campaign news
 
 
 @dataclass(slots=True)

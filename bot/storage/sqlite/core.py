@@ -44,6 +44,7 @@ def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None 
         sub_regions=() if sub_regions == "[]" else tuple(json.loads(sub_regions)),
         unreachable=bool(row["unreachable"]),
         last_inbound_at=parse_ts(row["last_inbound_at"]),
+        news_chosen_at=parse_ts(row["news_chosen_at"]),
     )
 
 
@@ -165,7 +166,7 @@ class SqliteCitizenStore:
     async def save(self, citizen: Citizen) -> None:
         sql = (
             "UPDATE citizens SET locale = ?, region = ?, subscribed = ?, sub_regions = ?,"
-            " unreachable = ?, last_inbound_at = ? WHERE id = ?"
+            " unreachable = ?, last_inbound_at = ?, news_chosen_at = ? WHERE id = ?"
         )
         params = (
             citizen.locale,
@@ -174,6 +175,7 @@ class SqliteCitizenStore:
             json.dumps(list(citizen.sub_regions)),
             int(citizen.unreachable),
             ts(citizen.last_inbound_at) if citizen.last_inbound_at else None,
+            ts(citizen.news_chosen_at) if citizen.news_chosen_at else None,
             citizen.id,
         )
         await self._conn.execute(sql, params)

@@ -196,7 +196,7 @@ class KeyLinker:
             self._codec.forget(row["id"])
         await self._conn.execute(
             "UPDATE citizens SET locale = ?, region = ?, subscribed = ?, sub_regions = ?,"
-            " unreachable = ?, last_inbound_at = ? WHERE id = ?",
+            " unreachable = ?, last_inbound_at = ?, news_chosen_at = ? WHERE id = ?",
             (*merged_settings(rows), survivor),
         )
         marks = ",".join("?" * len(losers))
@@ -206,11 +206,18 @@ class KeyLinker:
 
 
 def merged_settings(rows: Sequence[sqlite3.Row]) -> tuple[object, ...]:
-    """(locale, region, subscribed, sub_regions, unreachable, last_inbound_at) of one citizen
-    known by `rows`: what the row used last says, where it says anything; news if any row
-    had them, for every region one of the subscribed rows chose ('[]': all of them)."""
+    """(locale, region, subscribed, sub_regions, unreachable, last_inbound_at, news_chosen_at)
+    of one citizen known by `rows`: what the row used last says, where it says anything.
+    News as the citizen last chose under any key (an "unsubscribe" is not undone by an older
+    "subscribe"); with no dated choice, news if any row had them, for every region one of
+    the subscribed rows chose ('[]': all of them)."""
     recent = sorted(rows, key=lambda row: (row["last_inbound_at"] or "", row["id"]), reverse=True)
-    subscribed = [row for row in recent if row["subscribed"]]
+    chosen_at = [row for row in rows if row["news_chosen_at"]]
+    if chosen_at:
+        recent_choice = max(chosen_at, key=lambda row: (row["news_chosen_at"], row["id"]))
+        subscribed = [recent_choice] if recent_choice["subscribed"] else []
+    else:
+        subscribed = [row for row in recent if row["subscribed"]]
     regions: list[str] = []
     for row in subscribed or recent[:1]:
         chosen = json.loads(row["sub_regions"])
@@ -225,4 +232,5 @@ def merged_settings(rows: Sequence[sqlite3.Row]) -> tuple[object, ...]:
         json.dumps(regions),
         int(all(row["unreachable"] for row in rows)),
         recent[0]["last_inbound_at"],
+        max((row["news_chosen_at"] for row in chosen_at), default=None),
     )
