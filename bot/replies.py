@@ -18,6 +18,7 @@ hands what is left to the worker, which owns every retry.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,9 @@ REPLY = "reply"
 PURPOSES = (REPLY, SENSITIVE_REPLY)
 # Replies answered again to a webhook's retry are kept this long (Twilio retries for minutes).
 KEEP_ANSWERED = timedelta(hours=1)
+# How many answers sent by API are remembered, so that a retry of their webhook is not
+# answered with them again: far more than a few minutes of retries bring.
+KEEP_BY_API = 4096
 FIRST_RETRY_SECONDS = 1.0
 # The worker is woken to count sent answers at least this often (as well as every round):
 # what a crash makes it send a second time is about this many answers and those in flight.
@@ -64,6 +68,9 @@ class ReplyQueue:
         self._sent_rows: list[int] = []
         self._counted = 0  # sent since the last round
         self._watermark: int | None = None  # as last written
+        # Answers the adapter sent by API, not in the webhook's own answer: a retry of
+        # their webhook gets nothing again (kept for the minutes a platform retries).
+        self._by_api: OrderedDict[int, None] = OrderedDict()
 
     # -- in the step's transaction -------------------------------------------------------
 
@@ -117,6 +124,9 @@ class ReplyQueue:
                 await self.failed(seq, replies, unexpected)
             raise
         if seq is not None:
+            self._by_api[seq] = None
+            while len(self._by_api) > KEEP_BY_API:
+                self._by_api.popitem(last=False)
             self.sent(seq)
 
     def sent(self, seq: int) -> None:
@@ -219,5 +229,7 @@ class ReplyQueue:
             kept = await tx.sessions.reply(citizen.id) if citizen is not None else None
         lang = citizen.locale if citizen is not None else None
         if kept is not None and kept.key == inbound_key:
+            if kept.seq in self._by_api:
+                return [], lang  # it went by API: the retry's own answer stays empty
             return list(decode(kept.payload).replies), lang
         return [reply for row in rows for reply in from_payload(row.payload).replies], lang

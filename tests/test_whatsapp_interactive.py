@@ -256,3 +256,30 @@ def test_the_content_api_has_a_root_of_its_own() -> None:
     assert real.rewrite("https://content.twilio.com/v1/Content") == (
         "https://content.twilio.com/v1/Content"
     )
+
+
+async def test_a_retried_webhook_whose_answer_went_by_rest_gets_nothing_again(
+    settings: Settings, clock: Clock
+) -> None:
+    """Found by an outside review: a tap-to-answer reply goes by REST and the webhook is
+    answered empty; when Twilio retried that webhook, the retry was answered with the
+    same reply as TwiML text, so the citizen got the menu twice."""
+    from tests.fakes.twilio_api import inbound_params, new_sid
+    from tests.whatsapp_chat import BOT_NUMBER, WEBHOOK, bodies
+
+    async with running_bot(settings, clock, interactive=True) as bot:
+        chat = bot.chat("+77015550199")
+        await chat.send("Здравствуйте")
+        await chat.tap("Русский")
+        sid = new_sid("SM")
+        await chat.send("меню", sid=sid)
+        sent = len(bot.api.sent_to(chat.address))
+        params = inbound_params(
+            account_sid=SID, from_=chat.address, to=BOT_NUMBER, body="меню", message_sid=sid
+        )
+        status, answer = await bot.api.deliver_inbound(
+            bot.url + "/webhooks/twilio", params, signed_url=WEBHOOK
+        )
+        assert status == 200 and bodies(answer) == []
+        await asyncio.sleep(0.2)
+        assert len(bot.api.sent_to(chat.address)) == sent
