@@ -98,13 +98,13 @@ class LoadResult:
 
     def row(self) -> str:
         return (
-            f"{self.label:<12} {self.mode:<10} {self.requests:>8} {self.rps:>9.1f} "
+            f"{self.label:<16} {self.mode:<10} {self.requests:>8} {self.rps:>9.1f} "
             f"{self.p50_ms:>8.1f} {self.p99_ms:>8.1f} {self.errors:>7}"
         )
 
 
 HEADER = (
-    f"{'target':<12} {'mode':<10} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'target':<16} {'mode':<10} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
     f"{'errors':>7}"
 )
 

@@ -1,6 +1,7 @@
 """Issue 5's benchmark: `govbot run` against a bare signed-webhook endpoint, in one run.
 
     python -m benchmarks.whatsapp_webhook [--duration 10] [--baseline-only] [--numbered]
+        [--against DIR]
 
 Starts the fake Twilio REST server (tests/fakes/twilio_api.py), the baseline
 (benchmarks/whatsapp_baseline.py) and the bot (BOT_COMMAND, with TWILIO_* pointed at the
@@ -8,7 +9,9 @@ fake, PUBLIC_URL and a temporary DATABASE_URL), each in its own process, and dri
 with benchmarks/whatsapp_load.py in another: max throughput, then 200 requests/s open loop.
 The bot runs with interactive replies on (the fake's Content API: menus go by REST as
 tap-to-answer messages); `--numbered` also measures it with TWILIO_CONTENT_URL=off
-(numbered text in the webhook's answer), in the same run.
+(numbered text in the webhook's answer), in the same run. `--against DIR` also measures
+the bot of another checkout (a worktree of an older commit: `git worktree add /tmp/old
+HEAD~1`) right after each of this one's bot rows, on the same machine in the same run.
 Goals: the bot (interactive) sustains at least half the baseline's requests/s; p99 under
 100 ms at 200 requests/s; no errors. Exit status 1 when a goal is missed.
 """
@@ -69,8 +72,10 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+def process(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         yield proc
     finally:
@@ -110,7 +115,11 @@ def run_baseline(args: argparse.Namespace) -> list[dict[str, object]]:
         return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", "baseline", args, BOT_SCRIPT)
 
 
-def run_bot(args: argparse.Namespace, *, interactive: bool) -> list[dict[str, object]]:
+def run_bot(
+    args: argparse.Namespace, *, interactive: bool, checkout: Path | None = None
+) -> list[dict[str, object]]:
+    """The bot's rows; `checkout`: another checkout's bot (its `bot` package comes first
+    on the path when started there), against this checkout's fake Twilio."""
     port = free_port()
     fake = [PY, "-m", "tests.fakes.twilio_api", "--account-sid", ACCOUNT_SID,
             "--auth-token", AUTH_TOKEN, "--callback-base", f"http://127.0.0.1:{port}"]  # fmt: skip
@@ -132,9 +141,11 @@ def run_bot(args: argparse.Namespace, *, interactive: bool) -> list[dict[str, ob
             "PORT": str(port),
         }
         env.pop("TELEGRAM_BOT_TOKEN", None)
-        with process(BOT_COMMAND, env) as bot:
+        with process(BOT_COMMAND, env, checkout or ROOT) as bot:
             wait_http(f"http://127.0.0.1:{port}{BOT_READY_PATH}", 60, bot)
             label = "govbot" if interactive else "numbered"
+            if checkout is not None:
+                label += f" @{checkout.name}"
             return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", label, args, BOT_SCRIPT)
 
 
@@ -146,15 +157,17 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=200)
     parser.add_argument("--baseline-only", action="store_true")
     parser.add_argument("--numbered", action="store_true", help="also with TWILIO_CONTENT_URL=off")
+    parser.add_argument("--against", type=Path, help="another checkout's bot, measured too")
     args = parser.parse_args()
 
     from benchmarks.whatsapp_load import HEADER, LoadResult
 
     rows = run_baseline(args)
     if not args.baseline_only:
-        rows += run_bot(args, interactive=True)
-        if args.numbered:
-            rows += run_bot(args, interactive=False)
+        checkouts = [None] if args.against is None else [None, args.against.resolve()]
+        for interactive in (True, False) if args.numbered else (True,):
+            for checkout in checkouts:
+                rows += run_bot(args, interactive=interactive, checkout=checkout)
     print(HEADER)
     for row in rows:
         print(LoadResult(**row).row())
