@@ -12,6 +12,8 @@ tap-to-answer messages); `--numbered` also measures it with TWILIO_CONTENT_URL=o
 (numbered text in the webhook's answer), in the same run. `--against DIR` also measures
 the bot of another checkout (a worktree of an older commit: `git worktree add /tmp/old
 HEAD~1`) right after each of this one's bot rows, on the same machine in the same run.
+`CPU ms` is the server process's CPU time per request, which depends far less than
+requests/s on what else the machine runs.
 Goals: the bot (interactive) sustains at least half the baseline's requests/s; p99 under
 100 ms at 200 requests/s; no errors. Exit status 1 when a goal is missed.
 """
@@ -31,6 +33,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from benchmarks.telegram_load import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -88,7 +92,12 @@ def process(
 
 
 def load(
-    url: str, label: str, mode: str, args: argparse.Namespace, script: str
+    server: subprocess.Popen[str],
+    url: str,
+    label: str,
+    mode: str,
+    args: argparse.Namespace,
+    script: str,
 ) -> dict[str, object]:
     command = [
         PY, "-m", "benchmarks.whatsapp_load", "--json", "--url", url, "--label", label,
@@ -97,13 +106,23 @@ def load(
         "--rate", str(args.rate), "--duration", str(args.duration),
         "--citizens", str(args.citizens), "--script", script,
     ]  # fmt: skip
+    cpu = cpu_seconds(server.pid)
     out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(server.pid) - cpu
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    requests = result["requests"]
+    assert isinstance(requests, int)
+    result["server_cpu_ms"] = 1000 * cpu / max(requests, 1)
     return result
 
 
-def measure(url: str, label: str, args: argparse.Namespace, script: str) -> list[dict[str, object]]:
-    return [load(url, label, "max", args, script), load(url, label, "rate", args, script)]
+def measure(
+    server: subprocess.Popen[str], url: str, label: str, args: argparse.Namespace, script: str
+) -> list[dict[str, object]]:
+    return [
+        load(server, url, label, "max", args, script),
+        load(server, url, label, "rate", args, script),
+    ]
 
 
 def run_baseline(args: argparse.Namespace) -> list[dict[str, object]]:
@@ -112,7 +131,8 @@ def run_baseline(args: argparse.Namespace) -> list[dict[str, object]]:
     command = [PY, "-m", "benchmarks.whatsapp_baseline", "--port", str(port)]
     with process(command, env) as baseline:
         wait_http(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", 20, baseline)
-        return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", "baseline", args, BOT_SCRIPT)
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        return measure(baseline, url, "baseline", args, BOT_SCRIPT)
 
 
 def run_bot(
@@ -146,7 +166,7 @@ def run_bot(
             label = "govbot" if interactive else "numbered"
             if checkout is not None:
                 label += f" @{checkout.name}"
-            return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", label, args, BOT_SCRIPT)
+            return measure(bot, f"http://127.0.0.1:{port}{WEBHOOK_PATH}", label, args, BOT_SCRIPT)
 
 
 def main() -> None:
