@@ -94,18 +94,19 @@ class LoadResult:
     rps: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    server_cpu_ms: float = 0.0  # the server's CPU per request (filled in by whatsapp_webhook)
     error_samples: list[str] = field(default_factory=list)
 
     def row(self) -> str:
         return (
-            f"{self.label:<12} {self.mode:<10} {self.requests:>8} {self.rps:>9.1f} "
-            f"{self.p50_ms:>8.1f} {self.p99_ms:>8.1f} {self.errors:>7}"
+            f"{self.label:<16} {self.mode:<10} {self.requests:>8} {self.rps:>9.1f} "
+            f"{self.p50_ms:>8.1f} {self.p99_ms:>8.1f} {self.errors:>7} {self.server_cpu_ms:>7.3f}"
         )
 
 
 HEADER = (
-    f"{'target':<12} {'mode':<10} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-    f"{'errors':>7}"
+    f"{'target':<16} {'mode':<10} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'errors':>7} {'CPU ms':>7}"
 )
 
 

@@ -1,6 +1,7 @@
 """Issue 5's benchmark: `govbot run` against a bare signed-webhook endpoint, in one run.
 
     python -m benchmarks.whatsapp_webhook [--duration 10] [--baseline-only] [--numbered]
+        [--against DIR]
 
 Starts the fake Twilio REST server (tests/fakes/twilio_api.py), the baseline
 (benchmarks/whatsapp_baseline.py) and the bot (BOT_COMMAND, with TWILIO_* pointed at the
@@ -8,7 +9,11 @@ fake, PUBLIC_URL and a temporary DATABASE_URL), each in its own process, and dri
 with benchmarks/whatsapp_load.py in another: max throughput, then 200 requests/s open loop.
 The bot runs with interactive replies on (the fake's Content API: menus go by REST as
 tap-to-answer messages); `--numbered` also measures it with TWILIO_CONTENT_URL=off
-(numbered text in the webhook's answer), in the same run.
+(numbered text in the webhook's answer), in the same run. `--against DIR` also measures
+the bot of another checkout (a worktree of an older commit: `git worktree add /tmp/old
+HEAD~1`) right after each of this one's bot rows, on the same machine in the same run.
+`CPU ms` is the server process's CPU time per request, which depends far less than
+requests/s on what else the machine runs.
 Goals: the bot (interactive) sustains at least half the baseline's requests/s; p99 under
 100 ms at 200 requests/s; no errors. Exit status 1 when a goal is missed.
 """
@@ -28,6 +33,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from benchmarks.telegram_load import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -69,8 +76,10 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+def process(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         yield proc
     finally:
@@ -83,7 +92,12 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subp
 
 
 def load(
-    url: str, label: str, mode: str, args: argparse.Namespace, script: str
+    server: subprocess.Popen[str],
+    url: str,
+    label: str,
+    mode: str,
+    args: argparse.Namespace,
+    script: str,
 ) -> dict[str, object]:
     command = [
         PY, "-m", "benchmarks.whatsapp_load", "--json", "--url", url, "--label", label,
@@ -92,13 +106,23 @@ def load(
         "--rate", str(args.rate), "--duration", str(args.duration),
         "--citizens", str(args.citizens), "--script", script,
     ]  # fmt: skip
+    cpu = cpu_seconds(server.pid)
     out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(server.pid) - cpu
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    requests = result["requests"]
+    assert isinstance(requests, int)
+    result["server_cpu_ms"] = 1000 * cpu / max(requests, 1)
     return result
 
 
-def measure(url: str, label: str, args: argparse.Namespace, script: str) -> list[dict[str, object]]:
-    return [load(url, label, "max", args, script), load(url, label, "rate", args, script)]
+def measure(
+    server: subprocess.Popen[str], url: str, label: str, args: argparse.Namespace, script: str
+) -> list[dict[str, object]]:
+    return [
+        load(server, url, label, "max", args, script),
+        load(server, url, label, "rate", args, script),
+    ]
 
 
 def run_baseline(args: argparse.Namespace) -> list[dict[str, object]]:
@@ -107,10 +131,15 @@ def run_baseline(args: argparse.Namespace) -> list[dict[str, object]]:
     command = [PY, "-m", "benchmarks.whatsapp_baseline", "--port", str(port)]
     with process(command, env) as baseline:
         wait_http(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", 20, baseline)
-        return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", "baseline", args, BOT_SCRIPT)
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        return measure(baseline, url, "baseline", args, BOT_SCRIPT)
 
 
-def run_bot(args: argparse.Namespace, *, interactive: bool) -> list[dict[str, object]]:
+def run_bot(
+    args: argparse.Namespace, *, interactive: bool, checkout: Path | None = None
+) -> list[dict[str, object]]:
+    """The bot's rows; `checkout`: another checkout's bot (its `bot` package comes first
+    on the path when started there), against this checkout's fake Twilio."""
     port = free_port()
     fake = [PY, "-m", "tests.fakes.twilio_api", "--account-sid", ACCOUNT_SID,
             "--auth-token", AUTH_TOKEN, "--callback-base", f"http://127.0.0.1:{port}"]  # fmt: skip
@@ -132,10 +161,12 @@ def run_bot(args: argparse.Namespace, *, interactive: bool) -> list[dict[str, ob
             "PORT": str(port),
         }
         env.pop("TELEGRAM_BOT_TOKEN", None)
-        with process(BOT_COMMAND, env) as bot:
+        with process(BOT_COMMAND, env, checkout or ROOT) as bot:
             wait_http(f"http://127.0.0.1:{port}{BOT_READY_PATH}", 60, bot)
             label = "govbot" if interactive else "numbered"
-            return measure(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", label, args, BOT_SCRIPT)
+            if checkout is not None:
+                label += f" @{checkout.name}"
+            return measure(bot, f"http://127.0.0.1:{port}{WEBHOOK_PATH}", label, args, BOT_SCRIPT)
 
 
 def main() -> None:
@@ -146,15 +177,17 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=200)
     parser.add_argument("--baseline-only", action="store_true")
     parser.add_argument("--numbered", action="store_true", help="also with TWILIO_CONTENT_URL=off")
+    parser.add_argument("--against", type=Path, help="another checkout's bot, measured too")
     args = parser.parse_args()
 
     from benchmarks.whatsapp_load import HEADER, LoadResult
 
     rows = run_baseline(args)
     if not args.baseline_only:
-        rows += run_bot(args, interactive=True)
-        if args.numbered:
-            rows += run_bot(args, interactive=False)
+        checkouts = [None] if args.against is None else [None, args.against.resolve()]
+        for interactive in (True, False) if args.numbered else (True,):
+            for checkout in checkouts:
+                rows += run_bot(args, interactive=interactive, checkout=checkout)
     print(HEADER)
     for row in rows:
         print(LoadResult(**row).row())

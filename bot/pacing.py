@@ -7,12 +7,18 @@ everything else. The campaign engine asks the same budget how many broadcast sen
 start (none while a reply waits) and reserves them before it claims rows, so a claimed row
 is on the wire at once and its sender does not take a second slot. A rate of 0 means
 unlimited. Buckets of chats that have refilled completely are forgotten: they say nothing.
+
+Waiting sends cost nothing while they wait: each books its chat's next slot and sleeps
+until it, and for the overall rate they stand in line (replies first) with only the first
+asleep until the next token. Thousands of tap-to-answer replies waiting for WhatsApp's
+rate once woke at every token to find it taken, and that cost the webhook half its speed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 
 from bot.config import Settings
@@ -46,7 +52,15 @@ class Bucket:
     def wait_time(self, now: float) -> float:
         """Seconds until one whole token (0 when there is one)."""
         missing = 1.0 - self.refill(now)
-        return missing / self.rate + max(0.0, self.stamp - now) if missing > 0 else 0.0
+        # A token short only by rounding is whole: a sleep that short would not move the
+        # clock (a virtual one in tests) and its sleeper would wake to the same shortfall.
+        return missing / self.rate + max(0.0, self.stamp - now) if missing > 1e-9 else 0.0
+
+    def book(self, now: float) -> float:
+        """Take the next token, now or ahead of time; returns seconds until it is due."""
+        wait = self.wait_time(now)
+        self.tokens -= 1
+        return wait
 
     def full(self, now: float) -> bool:
         return self.tokens + max(0.0, now - self.stamp) * self.rate >= self.capacity
@@ -70,15 +84,25 @@ class ChatBuckets:
     def take(self, chat: Hashable) -> float:
         """0 when the chat had a token and it is taken; else seconds until it has one."""
         now = self.clock()
-        bucket = self._buckets.get(chat)
-        if bucket is None:
-            if len(self._buckets) >= self.max_chats:
-                self._buckets = {c: b for c, b in self._buckets.items() if not b.full(now)}
-            bucket = self._buckets[chat] = Bucket(self.rate, self.burst, now)
+        bucket = self._bucket(chat)
         wait = bucket.wait_time(now)
         if wait == 0:
             bucket.tokens -= 1
         return wait
+
+    def _bucket(self, chat: Hashable) -> Bucket:
+        bucket = self._buckets.get(chat)
+        if bucket is None:
+            now = self.clock()
+            if len(self._buckets) >= self.max_chats:
+                self._buckets = {c: b for c, b in self._buckets.items() if not b.full(now)}
+            bucket = self._buckets[chat] = Bucket(self.rate, self.burst, now)
+        return bucket
+
+    def book(self, chat: Hashable) -> float:
+        """The chat's next slot, taken now; returns seconds until it comes. Slots are
+        booked in the order asked, so one chat's sends keep their order."""
+        return self._bucket(chat).book(self.clock())
 
     def tokens(self, chat: Hashable) -> float:
         bucket = self._buckets.get(chat)
@@ -108,7 +132,9 @@ class Budget:
         self._chats = ChatBuckets(per_chat, float(chat_burst), clock)
         self._broadcasts = ChatBuckets(per_chat, 1.0, clock)  # keyed by citizen id
         self._held_until = 0.0
-        self._replies_waiting = 0
+        # Sends waiting for an overall token, in the order they asked: replies, others.
+        self._replies: deque[asyncio.Event] = deque()
+        self._others: deque[asyncio.Event] = deque()
         self._reserved = 0
 
     def hold(self, seconds: float) -> None:
@@ -125,9 +151,8 @@ class Budget:
         """Until this send to `chat` may go: a conversation reply is `urgent`; anything
         else waits while a reply does, unless the campaign engine reserved its slot."""
         await self._unheld()
-        if self.per_chat > 0:
-            while wait := self._chats.take(chat):
-                await self.sleep(wait)
+        if self.per_chat > 0 and (wait := self._chats.book(chat)):
+            await self.sleep(wait)
         if self.per_second > 0:
             if not urgent and self._reserved:
                 self._reserved -= 1
@@ -141,19 +166,30 @@ class Budget:
             await self.sleep(delay)
 
     async def _overall_slot(self, urgent: bool) -> None:
-        if urgent:
-            self._replies_waiting += 1
+        """The next overall token, in turn. Only the first in line sleeps, until the token
+        is due (a hold may make it later); the others wait to be first. A reply that comes
+        is first at once, ahead of the other sends, however long they have waited."""
+        line = self._replies if urgent else self._others
+        turn = asyncio.Event()
+        line.append(turn)
         try:
             while True:
-                wait = self._overall.wait_time(self.clock())
-                if wait == 0 and (urgent or not self._replies_waiting):
+                if self._first() is not turn:
+                    turn.clear()
+                    await turn.wait()
+                elif wait := self._overall.wait_time(self.clock()):
+                    await self.sleep(wait)
+                else:
                     self._overall.tokens -= 1
                     return
-                wait = max(wait, 0.001)
-                await self.sleep(wait if urgent else wait * 2)
         finally:
-            if urgent:
-                self._replies_waiting -= 1
+            line.remove(turn)
+            if (first := self._first()) is not None:
+                first.set()
+
+    def _first(self) -> asyncio.Event | None:
+        line = self._replies or self._others
+        return line[0] if line else None
 
     # ---- broadcasts: the campaign engine reserves before it claims ------------------
 
@@ -172,9 +208,10 @@ class Budget:
                 self._broadcast.wait_time(now),
                 self._held_until - now,
             )
-            if wait <= 0 and not self._replies_waiting:
-                return int(min(self._overall.tokens, self._broadcast.tokens))
-            await self.sleep(max(wait, 0.001) * (2 if self._replies_waiting else 1))
+            if wait <= 0 and not self._replies:
+                # At least one: a token short only by rounding counts as whole.
+                return max(1, int(min(self._overall.tokens, self._broadcast.tokens)))
+            await self.sleep(max(wait, 0.001) * (2 if self._replies else 1))
 
     def reserve(self, sends: int) -> None:
         """Take slots now for sends about to start; their `wait` then takes no other."""

@@ -24,12 +24,14 @@ class FakeTime:
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.sleeps = 0
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def __call__(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
         future = asyncio.get_running_loop().create_future()
         self._sleepers.append((self.now + seconds, future))
         await future
@@ -45,7 +47,8 @@ class FakeTime:
             self.now = min(when for when, _ in self._sleepers)
             for entry in [s for s in self._sleepers if s[0] <= self.now]:
                 self._sleepers.remove(entry)
-                entry[1].set_result(None)
+                if not entry[1].done():  # a sleeper cancelled meanwhile
+                    entry[1].set_result(None)
 
 
 def budget(time: FakeTime, per_second: float, per_chat: float, burst: int = 3) -> Budget:
@@ -67,6 +70,71 @@ async def test_one_chat_keeps_to_its_rate_after_a_burst() -> None:
     assert time.now == pytest.approx(2.0)  # a burst of two, then one a second
     await time.run(paced.wait(2, urgent=True))  # another chat has its own budget
     assert time.now == pytest.approx(2.0)
+
+
+async def test_waiting_sends_sleep_once_until_their_slot_in_the_order_they_asked() -> None:
+    """Issue 16: thousands of tap-to-answer sends waiting for WHATSAPP_RATE each woke at
+    every slot to find it taken, and that polling cost the webhook half its throughput."""
+    time = FakeTime()
+    paced = budget(time, 10.0, 0.0)
+    left: list[tuple[int, float]] = []
+
+    async def send(n: int) -> None:
+        await paced.wait(n, urgent=True)
+        left.append((n, time.now))
+
+    await time.run(*(send(n) for n in range(100)))
+    # A second's burst at once, then one every 0.1 s: each at its slot, none before.
+    assert [n for n, _ in left] == list(range(100))
+    assert [at for _, at in left] == pytest.approx([max(0, n - 9) / 10 for n in range(100)])
+    assert time.sleeps == 90  # one sleep per slot waited for, not one per waiter per slot
+
+
+async def test_sends_to_one_chat_leave_in_order_each_sleeping_once() -> None:
+    time = FakeTime()
+    paced = budget(time, 0.0, 1.0, burst=2)
+    left: list[int] = []
+
+    async def send(n: int) -> None:
+        await paced.wait("chat", urgent=True)
+        left.append(n)
+
+    await time.run(*(send(n) for n in range(20)))
+    assert left == list(range(20))
+    assert time.now == pytest.approx(18.0)
+    assert time.sleeps == 18
+
+
+async def test_a_reply_goes_ahead_of_sends_already_in_line() -> None:
+    time = FakeTime()
+    paced = budget(time, 1.0, 0.0)
+    await time.run(paced.wait(0, urgent=True))  # the only token
+    order: list[str] = []
+
+    async def send(name: str, urgent: bool) -> None:
+        await paced.wait(name, urgent=urgent)
+        order.append(name)
+
+    async def reply_later() -> None:
+        await time.sleep(1.5)  # the first broadcast has gone; two still wait
+        await send("reply", True)
+
+    await time.run(*(send(f"broadcast {n}", False) for n in range(3)), reply_later())
+    assert order == ["broadcast 0", "reply", "broadcast 1", "broadcast 2"]
+    assert time.now == pytest.approx(4.0)
+
+
+async def test_a_waiter_that_gives_up_passes_its_turn_on() -> None:
+    time = FakeTime()
+    paced = budget(time, 1.0, 0.0)
+    await time.run(paced.wait(0, urgent=True))
+    first = asyncio.ensure_future(paced.wait(1, urgent=True))
+    second = asyncio.ensure_future(paced.wait(2, urgent=True))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    first.cancel()
+    await time.run(second)
+    assert time.now == pytest.approx(1.0)
 
 
 async def test_a_hold_stops_everything_then_refills_from_empty() -> None:
