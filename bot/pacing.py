@@ -104,6 +104,12 @@ class ChatBuckets:
         booked in the order asked, so one chat's sends keep their order."""
         return self._bucket(chat).book(self.clock())
 
+    def give_back(self, chat: Hashable) -> None:
+        """A booked slot whose send was cancelled before it came."""
+        bucket = self._buckets.get(chat)
+        if bucket is not None:
+            bucket.tokens = min(bucket.capacity, bucket.tokens + 1)
+
     def tokens(self, chat: Hashable) -> float:
         bucket = self._buckets.get(chat)
         return bucket.refill(self.clock()) if bucket is not None else self.burst
@@ -146,13 +152,20 @@ class Budget:
             self._held_until = until
             self._overall.tokens = min(self._overall.tokens, 0.0)
             self._overall.stamp = max(self._overall.stamp, until)
+            # Slots reserved before the 429 are gone too: spent at its end, they would
+            # be a burst where the platform just asked for less.
+            self._reserved = 0
 
     async def wait(self, chat: Hashable, *, urgent: bool) -> None:
         """Until this send to `chat` may go: a conversation reply is `urgent`; anything
         else waits while a reply does, unless the campaign engine reserved its slot."""
         await self._unheld()
         if self.per_chat > 0 and (wait := self._chats.book(chat)):
-            await self.sleep(wait)
+            try:
+                await self.sleep(wait)
+            except asyncio.CancelledError:
+                self._chats.give_back(chat)  # the slot was booked for a send now gone
+                raise
         if self.per_second > 0:
             if not urgent and self._reserved:
                 self._reserved -= 1

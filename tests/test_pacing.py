@@ -262,3 +262,49 @@ async def test_an_unlimited_budget_still_waits_out_a_hold_before_broadcasting() 
 
     await time.run(room())
     assert time.now == pytest.approx(5.0)
+
+
+async def _settled(rounds: int = 20) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def test_a_cancelled_send_gives_back_the_chat_slot_it_booked() -> None:
+    """Found by an outside review: a send booked its chat's slot before sleeping, and a
+    cancelled one kept it, so the next send to that chat waited behind dead bookings."""
+    time = FakeTime()
+    paced = budget(time, 0.0, 1.0, burst=1)
+    await time.run(paced.wait("c", urgent=True))  # the burst is spent at t=0
+    doomed = [asyncio.ensure_future(paced.wait("c", urgent=True)) for _ in range(5)]
+    await _settled()
+    for send in doomed:
+        send.cancel()
+    await _settled()
+    done: list[float] = []
+
+    async def later() -> None:
+        await paced.wait("c", urgent=True)
+        done.append(time())
+
+    await time.run(later())
+    assert done == [pytest.approx(1.0)]
+
+
+async def test_slots_reserved_before_a_429_are_not_a_burst_after_it() -> None:
+    """Found by an outside review: reserved slots whose sends never came survived a hold
+    and were spent the moment it ended, on top of the refill."""
+    time = FakeTime()
+    paced = budget(time, 10.0, 0.0)
+    paced.reserve(10)  # the engine claimed ten rows; their sends never came
+    await time.run(time.sleep(2.0))
+    paced.hold(5.0)
+    sent: list[float] = []
+
+    async def outbox(n: int) -> None:
+        await paced.wait(n, urgent=False)
+        sent.append(time())
+
+    await time.run(*(outbox(n) for n in range(30)))
+    sent.sort()
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
+    assert busiest <= 11
