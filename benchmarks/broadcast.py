@@ -43,12 +43,11 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import ClientSession, web  # noqa: E402
 
 from bot.campaigns.model import CampaignDraft  # noqa: E402
-from bot.campaigns.service import CampaignService  # noqa: E402
 from bot.channels.telegram.request import AiohttpRequest  # noqa: E402
 from bot.channels.telegram.sender import BotApi, TelegramSender  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.crypto import generate_key_setting  # noqa: E402
-from bot.runtime import Runtime, open_runtime  # noqa: E402
+from bot.runtime import Runtime, campaign_service, open_runtime  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramApi  # noqa: E402
 
 TOKEN = "123456:" + "B" * 35
@@ -140,7 +139,7 @@ async def campaign_run(
     api = BotApi(url, TOKEN, request, request)
     budget = telegram_budget(runtime)
     runtime.outbox.senders["telegram"] = TelegramSender(api, budget, runtime.attachments)
-    service = CampaignService(runtime)
+    service = campaign_service(runtime)
     await service.start()
     started = time.perf_counter()
     ids = []

@@ -27,7 +27,6 @@ from bot.staff.actions import Actor
 from bot.staff.export import FORMATS, export_tickets
 from bot.staff.records import ROLES, STATUSES, StaffUser
 from bot.staff.roles import INVESTIGATOR
-from bot.storage.sqlite.console import StaffTx
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,7 +94,7 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
         try:
             password = read_password()
             async with runtime.storage.transaction() as tx:
-                db = StaffTx(tx)
+                db = tx.for_staff
                 user = await add_account(
                     db,
                     args.name,
@@ -121,7 +120,7 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         async with runtime.storage.read() as tx:
-            users = await StaffTx(tx).staff.all()
+            users = await tx.for_staff.staff.all()
         for user in users:
             state = "disabled" if user.disabled else "active"
             print(f"{user.username:<24} {user.role:<13} {state:<9} {user.locale}")
@@ -129,7 +128,7 @@ async def _staff(runtime: Any, args: argparse.Namespace) -> int:
             print("no staff accounts yet: govbot staff add NAME --role admin")
         return 0
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         found = await db.staff.by_username(args.name)
         if found is None:
             print(f"govbot staff: no account named {args.name!r}", file=sys.stderr)
@@ -147,7 +146,7 @@ async def _export(runtime: Any, args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     async with runtime.storage.read() as tx:
-        user = await StaffTx(tx).staff.by_username(args.as_user) if args.as_user else None
+        user = await tx.for_staff.staff.by_username(args.as_user) if args.as_user else None
     if args.as_user and (user is None or user.disabled):
         print(f"govbot export: no active account named {args.as_user!r}", file=sys.stderr)
         return 2
@@ -166,7 +165,7 @@ async def _export(runtime: Any, args: argparse.Namespace) -> int:
     today: date = now.astimezone(TIMEZONE).date()
     async with runtime.storage.transaction() as tx:
         text, count = await export_tickets(
-            StaffTx(tx), Actor(actor_user, "cli", now), query, args.format, today=today
+            tx.for_staff, Actor(actor_user, "cli", now), query, args.format, today=today
         )
     sys.stdout.write(text)
     if args.format == "json":
@@ -177,7 +176,7 @@ async def _export(runtime: Any, args: argparse.Namespace) -> int:
 
 async def _audit(runtime: Any) -> int:
     async with runtime.storage.read() as tx:
-        checked, problems = await StaffTx(tx).audit.verify()
+        checked, problems = await tx.for_staff.audit.verify()
     if problems:
         for problem in problems:
             print(f"BROKEN: {problem}")

@@ -15,12 +15,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from bot.campaigns.service import CampaignService
 from bot.channels.services import ChannelServices
 from bot.config import Settings
 from bot.flow import lasting_flows, sensitive_flows
 from bot.maintenance import Maintenance
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, campaign_service, open_runtime
 from bot.web import api, health, media, staff
 from bot.web.limits import BodyLimit
 from bot.web.staff import campaigns as campaign_pages
@@ -102,7 +101,7 @@ def create_app(
                 "No messenger is configured: chat with the bot in a terminal with"
                 " `govbot shell` (or `govbot run --shell`)."
             )
-        campaigns = app.state.campaigns = CampaignService(runtime)
+        campaigns = app.state.campaigns = campaign_service(runtime)
         maintenance = Maintenance(
             runtime.storage,
             runtime.settings,

@@ -37,7 +37,6 @@ from bot import sealed_tips, sealing
 from bot.config import Settings
 from bot.rotation import BATCH_SIZE, Progress, Report, report_table, rotate
 from bot.staff.keys import INVESTIGATOR
-from bot.storage.sqlite.console import StaffTx
 from bot.storage.tips import RECOVERY, day_of, staff_holder
 
 
@@ -114,7 +113,7 @@ async def _grant(runtime: Any, name: str, recovery_text: str) -> int:
         return 2
     now = datetime.now(UTC)
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         if sealing.public_of(private) != await tx.tips.recovery_public():
             print("govbot keys: that is not this database's recovery key", file=sys.stderr)
             return 2

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from bot import sealed_tips
 from bot.attachments import AttachmentStore
+from bot.campaigns.engine import DeliveryEngine
+from bot.campaigns.records import Campaigns
+from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
 from bot.dispatcher import Dispatcher
@@ -28,7 +31,9 @@ from bot.private import private_dir
 from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
 from bot.staff.passwords import Passwords
+from bot.storage import Storage
 from bot.storage.sqlite import SqliteStorage
+from bot.storage.sqlite.campaigns import SqliteCampaigns
 from handlers import load_flows
 
 log = logging.getLogger(__name__)
@@ -39,7 +44,8 @@ MB = 1024 * 1024
 @dataclass
 class Runtime:
     settings: Settings
-    storage: SqliteStorage
+    storage: Storage
+    campaigns: Campaigns
     catalogs: Catalogs
     refdata: RefData
     cipher: DataCipher
@@ -78,6 +84,18 @@ def ensure_secrets(settings: Settings) -> Settings:
     return replace(settings, secret_key=secret_key, data_key=data_key)
 
 
+async def open_storage(
+    settings: Settings, cipher: DataCipher, jobs: Jobs
+) -> tuple[Storage, Campaigns]:
+    """The one place the backend is chosen (DATABASE_URL, checked by bot/config.py): the
+    SQLite file, the only backend so far, with the campaign stores on its connections."""
+    storage = SqliteStorage(settings.database_path, cipher)
+    await storage.open()
+    # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.
+    jobs.every(storage.CHECKPOINT_SECONDS, storage.checkpoint_job, name="storage:checkpoint")
+    return storage, SqliteCampaigns(storage)
+
+
 async def open_runtime(
     settings: Settings,
     *,
@@ -90,11 +108,8 @@ async def open_runtime(
     cipher = DataCipher.from_setting(settings.data_key)
     refdata = load_refdata(data_dir or default_data_dir())
     catalogs = catalogs or Catalogs()
-    storage = SqliteStorage(settings.database_path, cipher)
-    await storage.open()
     jobs = Jobs()
-    # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.
-    jobs.every(storage.CHECKPOINT_SECONDS, storage.checkpoint_job, name="storage:checkpoint")
+    storage, campaigns = await open_storage(settings, cipher, jobs)
     jobs.start()
     attachments = AttachmentStore(
         settings.attachments_dir, cipher, max_bytes=settings.max_attachment_mb * MB
@@ -131,6 +146,7 @@ async def open_runtime(
     return Runtime(
         settings,
         storage,
+        campaigns,
         catalogs,
         refdata,
         cipher,
@@ -144,3 +160,19 @@ async def open_runtime(
         jobs,
         MediaLinks(cipher, clock=clock),
     )
+
+
+def campaign_service(runtime: Runtime, *, poll_seconds: float = 5.0) -> CampaignService:
+    """Campaigns inside `govbot run` (and the tests): the delivery engine and the
+    scheduler, on the runtime's campaign stores, catalogs and the channels' senders."""
+    engine = DeliveryEngine(
+        runtime.campaigns,
+        runtime.outbox.senders,
+        runtime.catalogs,
+        runtime.settings,
+        runtime.jobs,
+        refdata=runtime.refdata,
+        pacing=runtime.pacing,
+        clock=runtime.dispatcher.clock,
+    )
+    return CampaignService(engine, poll_seconds=poll_seconds)

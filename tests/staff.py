@@ -26,7 +26,6 @@ from bot.keys_cli import init_recovery_key
 from bot.runtime import Runtime
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, Ticket, TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.fakes.memory_sender import MemorySender
 
 PASSWORD = "correct horse battery"
@@ -64,7 +63,7 @@ class Console:
         """An account as `govbot staff add` makes one: an investigator's key is endorsed."""
         async with self.runtime.storage.transaction() as tx:
             user = await add_account(
-                StaffTx(tx), name, role, PASSWORD, locale=locale, now=self.clock(), endorsed=True
+                tx.for_staff, name, role, PASSWORD, locale=locale, now=self.clock(), endorsed=True
             )
         return user.id
 
@@ -155,7 +154,7 @@ class Console:
 
     async def audit_actions(self) -> list[tuple[str, str, str | None]]:
         async with self.runtime.storage.read() as tx:
-            entries, _ = await StaffTx(tx).audit.page(limit=1000)
+            entries, _ = await tx.for_staff.audit.page(limit=1000)
         return [(e.actor, e.action, e.target) for e in reversed(entries)]
 
 

@@ -21,7 +21,6 @@ from bot.runtime import Runtime
 from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import Citizen, Ticket, TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_answers import thread
@@ -312,7 +311,7 @@ async def test_on_whatsapp_a_closing_carries_no_answer_option_and_its_question_k
         await chat.send(LANGUAGE_OPTION["ru"])
         ticket = await filed(bot.runtime, "AB-3005", "ru", Channel.WHATSAPP)
         async with bot.runtime.storage.transaction() as tx:
-            db = StaffTx(tx)
+            db = tx.for_staff
             rita = await add_account(db, "rita", "reviewer", "x" * 16, locale="ru", now=clock())
             await actions.change_status(
                 db, bot.runtime.catalogs, actions.Actor(rita, None, clock()), ticket,

@@ -15,7 +15,6 @@ from bot.runtime import Runtime
 from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import Ticket, TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TgCitizen, running_bot, runtime_of, settle
 from tests.test_answers import thread
@@ -53,7 +52,7 @@ async def staff_reply(
     """What the console's reply form does, as a reviewer."""
     now = runtime.dispatcher.clock()
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         user = await db.staff.by_username("rita")
         if user is None:
             user = await add_account(db, "rita", "reviewer", "pw-" + "x" * 20, locale="en", now=now)

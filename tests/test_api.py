@@ -12,7 +12,6 @@ from starlette.routing import Mount
 
 from bot import sealed_tips
 from bot.staff.accounts import new_api_token
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import console
 
 TIP_FIELDS = {"reference", "kind", "status", "region", "due_on", "created_at", "updated_at"}
@@ -25,7 +24,7 @@ async def token_for(c, staff_id: int) -> str:
     """A token as the owner's own page makes it (tests/test_staff_tokens.py covers the page)."""
     token, digest = new_api_token()
     async with c.runtime.storage.transaction() as tx:
-        await StaffTx(tx).staff.add_token(
+        await tx.for_staff.staff.add_token(
             staff_id,
             token_hash=digest,
             label="test",

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
 from bot.pacing import Budget
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, campaign_service, open_runtime
 from tests.campaign_support import (
     FOOTERS,
     TEMPLATES,
@@ -49,7 +49,7 @@ def whatsapp(live: Runtime) -> FakeSender:
 async def service(
     live: Runtime, telegram: FakeSender, whatsapp: FakeSender
 ) -> AsyncIterator[CampaignService]:
-    svc = CampaignService(live, poll_seconds=0.2)
+    svc = campaign_service(live, poll_seconds=0.2)
     svc.engine.backoff_seconds = 0.05
     svc.engine.poll_seconds = 0.05
     await svc.start()
@@ -255,13 +255,13 @@ async def test_a_campaign_whose_time_passed_during_downtime_sends_once_on_start(
     rt.outbox.senders["telegram"] = sender
     members = await add_subscribers(rt, 12, channels=("telegram",), now=clock())
     # Created for 11:00 Almaty (06:00 UTC); the bot is down from 10:00 to 13:00.
-    svc = CampaignService(rt)
+    svc = campaign_service(rt)
     async with svc.campaigns.transaction() as store:
         at = clock() + timedelta(hours=1)
         campaign_id = await store.create(draft(at=at), next_run_at=at, now=clock())
     clock.advance(hours=3)
     for _ in range(2):  # start, stop, start again: still once
-        svc = CampaignService(rt)
+        svc = campaign_service(rt)
         await svc.start()
         await finished_with(svc, campaign_id)
         await svc.stop()
@@ -280,7 +280,7 @@ async def finished_with(svc: CampaignService, campaign_id: int) -> None:
 
 
 async def test_a_recurring_campaign_fires_on_its_next_time(runtime: Runtime, clock: Clock) -> None:
-    svc = CampaignService(runtime)  # not started: the job function is called by hand
+    svc = campaign_service(runtime)  # not started: the job function is called by hand
     await add_subscribers(runtime, 3, channels=("telegram",), now=clock())
     weekly = draft(recurring="0 10 * * mon")  # every Monday at 10:00 Almaty
     weekly.check()

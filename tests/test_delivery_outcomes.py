@@ -18,7 +18,6 @@ from twilio.rest import Client
 from bot.attachments import AttachmentStore
 from bot.campaigns.cli import report_table
 from bot.campaigns.records import ReportRow
-from bot.campaigns.service import CampaignService
 from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.sender import BotApi, TelegramSender
 from bot.channels.whatsapp.sender import WhatsAppSender
@@ -28,7 +27,7 @@ from bot.errors import DeliveryError
 from bot.i18n import Catalogs
 from bot.outbound import Outgoing, enqueue
 from bot.pacing import Budget
-from bot.runtime import Runtime
+from bot.runtime import Runtime, campaign_service
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
 from tests.campaign_support import add_subscribers, draft
 from tests.conftest import Clock
@@ -76,7 +75,7 @@ async def run_campaign(
     runtime: Runtime, timeout: float = 10.0
 ) -> tuple[dict[str, int], list[ReportRow]]:
     """Send a campaign to every subscriber; its final counts and report rows."""
-    service = CampaignService(runtime, poll_seconds=0.05)
+    service = campaign_service(runtime, poll_seconds=0.05)
     service.engine.poll_seconds = 0.05
     service.engine.backoff_seconds = 0.05
     await service.start()

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.campaigns.service import CampaignService
 from bot.jobs import Jobs
 from bot.maintenance import Maintenance
-from bot.runtime import Runtime
+from bot.runtime import Runtime, campaign_service
 
 
 async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runtime) -> None:
     await runtime.outbox.start()
-    campaigns = CampaignService(runtime)
+    campaigns = campaign_service(runtime)
     await campaigns.start()
     maintenance = Maintenance(runtime.storage, runtime.settings, sensitive=())
     maintenance.start(runtime.jobs)

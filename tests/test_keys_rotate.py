@@ -32,7 +32,6 @@ from bot.staff import keys as staff_keys
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, reply
 from bot.staff.records import StaffUser
-from bot.storage.sqlite.console import StaffTx
 from bot.storage.sqlite.tickets import TIP_IDS
 from bot.storage.tips import RECOVERY
 from tests.chat import Chat
@@ -95,7 +94,7 @@ async def fill(runtime: Runtime, clock: Clock) -> World:
     files: dict[str, bytes] = {}
     await init_recovery_key(runtime)
     async with runtime.storage.transaction() as tx:  # an investigator, keys and all
-        db = StaffTx(tx)
+        db = tx.for_staff
         investigator = await add_account(
             db, "ivan", "investigator", PASSWORD, locale="en", now=clock(), endorsed=True
         )
@@ -135,7 +134,7 @@ async def fill(runtime: Runtime, clock: Clock) -> World:
     reviewer = StaffUser(2, "rita", "reviewer", "en", False, clock())
     ivan = Actor(investigator, None, clock(), tip_private=pair.private)
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         tip = await tx.tickets.by_reference(confidential.group(1))
         assert tip is not None
         # An investigator's question: sealed in the tip's thread, and an outbox row.

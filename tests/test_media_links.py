@@ -26,7 +26,6 @@ from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import AttachmentRef, Ticket, TicketDraft
 from bot.storage.sqlite.campaigns import SqliteCampaignStore
-from bot.storage.sqlite.console import StaffTx
 from tests.campaign_support import draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi, Upload
@@ -60,7 +59,7 @@ async def answer(runtime: Runtime, ticket: Ticket, text: str, *files: Attachment
     """What the console's reply form does, as a reviewer."""
     now = runtime.dispatcher.clock()
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         user = await db.staff.by_username("rita")
         if user is None:
             user = await add_account(db, "rita", "reviewer", "pw-" + "x" * 20, locale="en", now=now)
@@ -209,7 +208,7 @@ async def test_no_tip_file_and_no_citizen_file_is_ever_served_by_a_link(
         # And staff cannot attach a file to an answer on a tip.
         await c.add_user("ivan", "investigator")
         async with runtime.storage.transaction() as tx:
-            db = StaffTx(tx)
+            db = tx.for_staff
             user = await db.staff.by_username("ivan")
             assert user is not None
             with pytest.raises(actions.ActionError) as refused:

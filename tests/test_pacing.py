@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.campaigns.service import CampaignService
 from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
 from bot.pacing import Budget, ChatBuckets, Pacing
-from bot.runtime import open_runtime
+from bot.runtime import campaign_service, open_runtime
 from tests.campaign_support import UNLIMITED, FakeSender, add_subscribers, draft
 from tests.test_campaigns import finished
 
@@ -220,7 +219,7 @@ async def test_whatsapp_broadcasts_do_not_take_telegrams_per_chat_rate(
     paced = replace(settings, **{**UNLIMITED, "telegram_rate_per_chat": 1 / 60})
     runtime = await open_runtime(paced, catalogs=catalogs)
     whatsapp = runtime.outbox.senders["whatsapp"] = FakeSender(Channel.WHATSAPP)
-    service = CampaignService(runtime, poll_seconds=0.2)
+    service = campaign_service(runtime, poll_seconds=0.2)
     await service.start()
     try:
         members = await add_subscribers(runtime, 6, channels=("whatsapp",))

@@ -9,7 +9,6 @@ from bot.domain import Channel
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, change_status
 from bot.storage.records import TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.whatsapp_chat import running_bot
 
 NUMBER = "+77017654321"
@@ -32,7 +31,7 @@ async def test_a_whatsapp_citizen_answers_not_solved_by_number_and_the_ticket_re
             )  # fmt: skip
             answer = await tx.sessions.reply(citizen.id)  # to the language choice
             assert answer is not None
-            db = StaffTx(tx)
+            db = tx.for_staff
             rita = await add_account(db, "rita", "reviewer", "x" * 16, locale="kk", now=clock())
             await change_status(
                 db, runtime.catalogs, Actor(rita, None, clock()), ticket,

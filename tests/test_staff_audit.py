@@ -8,14 +8,13 @@ import sys
 
 import pytest
 
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import console
 
 
 async def _fill(c, n: int = 5) -> None:
     async with c.runtime.storage.transaction() as tx:
         for i in range(n):
-            await StaffTx(tx).audit.append(
+            await tx.for_staff.audit.append(
                 actor="ivan",
                 role="investigator",
                 action="tip.view",
@@ -27,7 +26,7 @@ async def _fill(c, n: int = 5) -> None:
 
 async def _verify(c) -> list[str]:
     async with c.runtime.storage.read() as tx:
-        _count, problems = await StaffTx(tx).audit.verify()
+        _count, problems = await tx.for_staff.audit.verify()
     return problems
 
 

@@ -174,7 +174,6 @@ async def test_a_known_device_signs_in_while_the_account_is_at_its_ceiling(setti
 
 async def test_a_known_device_mark_is_worthless_after_a_password_change(settings, clock):
     # A stolen "known device" cookie must not outlive the password it was earned with.
-    from bot.storage.sqlite.console import StaffTx
 
     async with console(settings, clock) as c:
         rita = await c.add_user("rita", "reviewer")
@@ -182,7 +181,7 @@ async def test_a_known_device_mark_is_worthless_after_a_password_change(settings
         await _signed_in_before(owner)
         new_password = "a brand new password 42"
         async with c.runtime.storage.transaction() as tx:
-            await StaffTx(tx).staff.update(
+            await tx.for_staff.staff.update(
                 rita, now=clock(), password_hash=hash_password(new_password)
             )
         per_address = POLICY.free_per_client

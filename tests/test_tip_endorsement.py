@@ -11,7 +11,6 @@ import httpx
 
 from bot import sealing
 from bot.runtime import open_runtime
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import PASSWORD, Console, console, post_form
 from tests.test_tip_sealing import TEXT, govbot
 
@@ -35,7 +34,7 @@ async def admin_adds(c: Console, admin: httpx.AsyncClient, name: str) -> int:
     )
     assert added.status_code == 303, added.text
     async with c.runtime.storage.read() as tx:
-        user = await StaffTx(tx).staff.by_username(name)
+        user = await tx.for_staff.staff.by_username(name)
     assert user is not None
     return user.id
 
@@ -72,7 +71,7 @@ async def test_an_investigator_an_admin_creates_reads_no_tip_until_a_colleague_g
         keys_page = await (await c.login("ivan")).get("/staff/keys")
         assert 'id="waiting"' not in keys_page.text
         async with c.runtime.storage.read() as tx:
-            entries, _ = await StaffTx(tx).audit.page(limit=100)
+            entries, _ = await tx.for_staff.audit.page(limit=100)
         [entry] = [e for e in entries if e.action == "keys.grant"]
         assert entry.actor == "ivan" and entry.target == "mallory"
         assert entry.detail.get("endorsed") is True
@@ -173,7 +172,7 @@ async def test_a_role_change_to_investigator_gives_no_endorsed_key(settings, clo
         await c.tip("TP-0001")
         assert not await reads(c, "rita", "TP-0001", PASSWORD)  # her first sign-in made a key
         async with c.runtime.storage.read() as tx:
-            assert await StaffTx(tx).staff.key(rita) is not None
+            assert await tx.for_staff.staff.key(rita) is not None
             assert rita not in [
                 int(holder.split(":")[1])
                 for holder, _ in await tx.tips.recipients()
@@ -229,7 +228,7 @@ async def test_keys_from_before_endorsement_stay_recipients_unless_an_admin_made
     _, public = sealing.new_key_pair()
     _, planted = sealing.new_key_pair()
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         await db.staff.add("ivan", password_hash="x", role="investigator", locale="en", now=clock())
         await db.staff.add("mole", password_hash="x", role="investigator", locale="en", now=clock())
         await db.audit.append(
@@ -248,7 +247,7 @@ async def test_keys_from_before_endorsement_stay_recipients_unless_an_admin_made
     try:
         async with runtime.storage.read() as tx:
             recipients = await tx.tips.recipients()
-            waiting = await StaffTx(tx).staff.waiting_keys()
+            waiting = await tx.for_staff.staff.waiting_keys()
         assert ("staff:1", public) in recipients
         assert ("staff:2", planted) not in recipients
         assert [w.username for w in waiting] == ["mole"]

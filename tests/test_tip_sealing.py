@@ -15,7 +15,6 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.crypto import DataCipher
 from bot.staff.accounts import new_api_token
-from bot.storage.sqlite.console import StaffTx
 from tests.staff import PASSWORD, Console, console, post_form
 
 TEXT = "Взятка за справку"  # what Console.tip seals
@@ -126,7 +125,7 @@ async def test_the_server_cannot_read_a_tip_only_its_investigators_can(
         assert (await admin.get(f"/staff/tickets/{REF}")).status_code == 404
         token, digest = new_api_token()
         async with c.runtime.storage.transaction() as tx:
-            await StaffTx(tx).staff.add_token(
+            await tx.for_staff.staff.add_token(
                 ivan,
                 token_hash=digest,
                 label="x",

@@ -13,7 +13,6 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.staff import actions
-from bot.storage.sqlite.console import StaffTx
 from bot.storage.sqlite.tickets import TIP_IDS
 from tests.chat import Chat
 from tests.conftest import Clock
@@ -82,7 +81,7 @@ async def test_tips_among_complaints_keep_nothing_finer_than_their_day(
     clock.advance(minutes=43)
     [tip] = [t for t in tips if t["privacy"] == "anonymous"][:1]
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         user = await db.staff.add("ivan", password_hash="x", role="investigator", locale="ru",
                                    now=clock())  # fmt: skip
         actor = actions.Actor(user, None, clock())

@@ -22,7 +22,6 @@ from bot.sealed_tips import receipt_locator
 from bot.staff import keys as staff_keys
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, reply
-from bot.storage.sqlite.console import StaffTx
 from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
@@ -159,7 +158,7 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
     DATA_KEY, and naming the chat and the minute) is deleted once sent, and the sealed
     thread row does not point at it."""
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         ivan = await add_account(
             db, "ivan", "investigator", PASSWORD, locale="en", now=clock(), endorsed=True
         )
@@ -173,7 +172,7 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
     async with runtime.storage.transaction() as tx:
         tip = await tx.tickets.by_reference(reference.group(1))
         assert tip is not None
-        assert await reply(StaffTx(tx), runtime.catalogs, actor, tip, text=QUESTION) is not None
+        assert await reply(tx.for_staff, runtime.catalogs, actor, tip, text=QUESTION) is not None
     sender = MemorySender(Channel.WHATSAPP)
     worker = OutboxWorker(runtime.storage, {"whatsapp": sender}, runtime.jobs, clock=clock)
     await worker.run_once()

@@ -21,7 +21,6 @@ from bot.flow import TEXT
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, change_status
 from bot.storage.records import SessionRecord
-from bot.storage.sqlite.console import StaffTx
 from handlers import load_flows
 from tests.conftest import Clock
 from tests.whatsapp_chat import Bot, WhatsAppChat, running_bot
@@ -168,7 +167,7 @@ async def close(walk: Walk, ticket_id: int) -> None:
     async with runtime.storage.transaction() as tx:
         ticket = await tx.tickets.get(ticket_id)
         assert ticket is not None
-        db = StaffTx(tx)
+        db = tx.for_staff
         rita = await add_account(db, "rita", "reviewer", "x" * 16, locale="kk", now=walk.clock())
         await change_status(
             db, runtime.catalogs, Actor(rita, None, walk.clock()), ticket,

@@ -44,13 +44,12 @@ from bot.campaigns.model import (
     draft_from_mapping,
     first_run,
 )
-from bot.campaigns.records import Progress, ReportRow
+from bot.campaigns.records import Campaigns, Progress, ReportRow
 from bot.campaigns.variables import problem
 from bot.channels.whatsapp.templates import declared_by_settings
 from bot.config import Settings
 from bot.i18n import TIMEZONE, Catalogs
 from bot.runtime import open_runtime
-from bot.storage.sqlite.campaigns import SqliteCampaigns
 
 BAR = 40
 
@@ -84,7 +83,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
     runtime = await open_runtime(settings)
-    campaigns = SqliteCampaigns(runtime.storage)
+    campaigns = runtime.campaigns
     now = datetime.now(UTC)
     try:
         if args.action == "create":
@@ -139,7 +138,7 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
         await runtime.close()
 
 
-async def _show(campaigns: SqliteCampaigns, campaign_id: int, *, watch: bool) -> int:
+async def _show(campaigns: Campaigns, campaign_id: int, *, watch: bool) -> int:
     async with campaigns.read() as store:
         campaign = await store.get(campaign_id)
     if campaign is None:

@@ -1,5 +1,5 @@
-"""Campaigns inside `govbot run`: the scheduler and the delivery engine, wired to the
-runtime's storage, catalogs and the channels' senders (the outbox's registry)."""
+"""Campaigns inside `govbot run`: the scheduler beside the delivery engine, and what the
+staff console asks of both (create, control). Wired by bot/runtime.py."""
 
 from __future__ import annotations
 
@@ -7,31 +7,18 @@ from bot.campaigns.engine import DeliveryEngine
 from bot.campaigns.model import Campaign, CampaignDraft, TemplateVariableError, first_run
 from bot.campaigns.scheduler import CampaignScheduler
 from bot.campaigns.variables import TemplateLookup, problem
-from bot.runtime import Runtime
-from bot.storage.sqlite.campaigns import SqliteCampaigns
 
 
 class CampaignService:
-    def __init__(self, runtime: Runtime, *, poll_seconds: float = 5.0) -> None:
-        self.runtime = runtime
-        self.campaigns = SqliteCampaigns(runtime.storage)
-        clock = runtime.dispatcher.clock
-        self.engine = DeliveryEngine(
-            self.campaigns,
-            runtime.outbox.senders,
-            runtime.catalogs,
-            runtime.settings,
-            runtime.jobs,
-            refdata=runtime.refdata,
-            pacing=runtime.pacing,
-            clock=clock,
-        )
+    def __init__(self, engine: DeliveryEngine, *, poll_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self.campaigns = engine.campaigns
         self.scheduler = CampaignScheduler(
             self.campaigns,
-            self.engine,
-            runtime.jobs,
-            default_locale=runtime.settings.default_language,
-            clock=clock,
+            engine,
+            engine.jobs,
+            default_locale=engine.settings.default_language,
+            clock=engine.clock,
             poll_seconds=poll_seconds,
         )
 
@@ -45,7 +32,7 @@ class CampaignService:
 
     async def create(self, draft: CampaignDraft) -> Campaign:
         """Check and store a campaign, and plan (or start) its first run."""
-        draft.check({r.code: r for r in self.runtime.refdata.regions})
+        draft.check({r.code: r for r in self.engine.refdata.regions})
         declared = await self.declared(tuple(draft.templates.values()))
         if found := problem(draft.templates, draft.template_variables, declared):
             raise TemplateVariableError(found)

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.staff import keys as staff_keys
 from bot.staff.records import ROLES, StaffUser
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 
 USERNAME = re.compile(r"^[A-Za-z0-9._-]{2,40}$")
 MIN_PASSWORD = 10

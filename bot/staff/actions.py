@@ -22,7 +22,7 @@ from bot.sealed_tips import NoKey, TipKeys
 from bot.staff.records import OPEN_STATUSES, STATUSES, StaffUser
 from bot.staff.roles import can_see
 from bot.storage.records import AttachmentRef, Citizen, Ticket
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 from bot.storage.tips import TipFile, day_of, staff_holder
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {

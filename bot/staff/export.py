@@ -18,7 +18,7 @@ from bot.staff.actions import ActionError, Actor, audit, tip_keys
 from bot.staff.records import InboxQuery, InboxRow
 from bot.staff.schemas import LISTED
 from bot.storage.records import Ticket
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 
 FORMATS = ("csv", "json")
 # The API's ticket fields (bot/staff/schemas.py), in the file's column order, then a tip's

@@ -24,7 +24,7 @@ from datetime import datetime
 from bot import sealing
 from bot.i18n import TIMEZONE
 from bot.staff.records import StaffUser
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 from bot.storage.tips import staff_holder
 
 INVESTIGATOR = "investigator"

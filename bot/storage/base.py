@@ -6,8 +6,9 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.staff.throttle import Count
 from bot.storage.records import (
     AttachmentRef,
     Citizen,
@@ -24,6 +25,9 @@ from bot.storage.records import (
 )
 from bot.storage.rotation import RotationStore
 from bot.storage.tips import TipStore
+
+if TYPE_CHECKING:  # the staff protocols build on these: a cycle only for the checker
+    from bot.storage.staff import StaffTx
 
 
 class CitizenStore(Protocol):
@@ -197,6 +201,8 @@ class DeadLetterStore(Protocol):
 class LoginThrottle(Protocol):
     """Staff sign-in failure counts (bot/staff/throttle.py decides from them)."""
 
+    async def get(self, key: str) -> Count | None: ...
+    async def put(self, key: str, count: Count | None) -> None: ...
     async def purge_before(self, before: datetime) -> int:
         """Forget counts that no window or wait can still use."""
         ...
@@ -311,6 +317,10 @@ class Tx(Protocol):
     def content_sids(self) -> ContentSidStore: ...
     @property
     def media_tokens(self) -> MediaTokenStore: ...
+    @property
+    def for_staff(self) -> StaffTx:
+        """The staff console's stores on this same unit of work."""
+        ...
 
 
 class Storage(Protocol):
@@ -326,6 +336,15 @@ class Storage(Protocol):
         """A sensitive record (a tip's conversation, its answers) was just deleted: its
         older copies in the write-ahead log go at the next checkpoint, not whenever the
         log happens to start over."""
+        ...
+
+    @property
+    def write_problem(self) -> str | None:
+        """Why writes fail for want of disk ("cannot-write", "read-only"), or None."""
+        ...
+
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log, for /metrics (0 where the backend keeps none)."""
         ...
 
     async def close(self) -> None: ...

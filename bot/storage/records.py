@@ -179,3 +179,12 @@ class ReplyTemplate:
     id: int
     title: str
     texts: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One figure of the console's statistics: a group, its count, its average rating."""
+
+    key: str
+    count: int
+    average: float | None = None

@@ -24,7 +24,6 @@ from bot.domain import Channel
 from bot.runtime import Runtime
 from bot.staff.accounts import add_account
 from bot.storage.records import Ticket, TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests import telegram_chat as tg
 from tests import whatsapp_chat as wa
 from tests.browser.test_console_browser import ARGS, CHROMIUM, PASSWORD, SHOTS, _sign_in
@@ -101,7 +100,7 @@ async def _seed(runtime: Runtime) -> None:
     now = runtime.dispatcher.clock()
     today = now.date()
     async with runtime.storage.transaction() as tx:
-        await add_account(StaffTx(tx), "rita", "reviewer", PASSWORD, locale="en", now=now)
+        await add_account(tx.for_staff, "rita", "reviewer", PASSWORD, locale="en", now=now)
         for i in range(6):
             citizen, _ = await tx.citizens.get_or_create("console", f"older-{i}", now=now)
             draft = TicketDraft(

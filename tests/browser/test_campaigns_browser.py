@@ -11,7 +11,6 @@ import asyncio
 import pytest
 
 from bot.staff.accounts import add_account
-from bot.storage.sqlite.console import StaffTx
 from tests.browser.test_console_browser import ARGS, CHROMIUM, PASSWORD, SHOTS, _sign_in
 from tests.campaign_support import FOOTERS, TEXTS, add_subscribers
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -32,7 +31,7 @@ async def test_operator_sends_a_campaign_in_the_browser(settings):
         base = runtime.settings.public_url
         now = runtime.dispatcher.clock()
         async with runtime.storage.transaction() as tx:
-            await add_account(StaffTx(tx), "olga", "operator", PASSWORD, locale="en", now=now)
+            await add_account(tx.for_staff, "olga", "operator", PASSWORD, locale="en", now=now)
         almaty = await add_subscribers(runtime, 15, channels=("telegram",), region="almaty_city")
         await add_subscribers(runtime, 15, channels=("telegram",), region="astana", start=100)
 

@@ -18,7 +18,6 @@ import pytest
 from bot import sealed_tips
 from bot.staff.accounts import add_account
 from bot.storage.records import RatingRecord, TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TgCitizen, running_bot, runtime_of
 from tests.test_attachments import photo_with_exif
@@ -44,7 +43,7 @@ pytestmark = [
 async def _seed(runtime, now) -> None:
     """Staff accounts, a few more tickets, ratings and a confidential tip."""
     async with runtime.storage.transaction() as tx:
-        db = StaffTx(tx)
+        db = tx.for_staff
         for name, role in (("rita", "reviewer"), ("ivan", "investigator"), ("ada", "admin")):
             await add_account(db, name, role, PASSWORD, locale="en", now=now, endorsed=True)
         for i, (cat, region, text, due) in enumerate(

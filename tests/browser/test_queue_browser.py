@@ -12,7 +12,6 @@ import pytest
 from bot.app import create_app
 from bot.staff.accounts import add_account
 from bot.storage.records import TicketDraft
-from bot.storage.sqlite.console import StaffTx
 from tests.browser.test_console_browser import ARGS, CHROMIUM, PASSWORD, SHOTS, _sign_in
 from tests.serving import free_port, serving
 
@@ -34,7 +33,7 @@ WIDTH = "() => document.documentElement.scrollWidth"
 
 async def _seed(runtime, now) -> None:
     async with runtime.storage.transaction() as tx:
-        await add_account(StaffTx(tx), "rita", "reviewer", PASSWORD, locale="en", now=now)
+        await add_account(tx.for_staff, "rita", "reviewer", PASSWORD, locale="en", now=now)
         for i in range(30):
             citizen, _ = await tx.citizens.get_or_create("console", f"q-{i}", now=now)
             ticket = await tx.tickets.add(

@@ -27,6 +27,7 @@ import aiosqlite
 from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
 from bot.storage.sqlite.blobs import SqliteBlobIndex
+from bot.storage.sqlite.console import SqliteStaffTx
 from bot.storage.sqlite.core import (
     SqliteCitizenStore,
     SqliteLookupGuard,
@@ -82,6 +83,7 @@ class SqliteTx:
         self.reply_templates = SqliteReplyTemplates(conn)
         self.content_sids = SqliteContentSids(conn)
         self.media_tokens = SqliteMediaTokens(conn)
+        self.for_staff = SqliteStaffTx(self)
 
 
 class SqliteStorage:

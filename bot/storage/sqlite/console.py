@@ -5,9 +5,8 @@ timeline, delivery states of staff messages and the statistics.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.staff.records import (
     OPEN_STATUSES,
@@ -17,6 +16,7 @@ from bot.staff.records import (
     InboxRow,
     TicketEvent,
 )
+from bot.storage.records import Stat
 from bot.storage.sqlite.audit import SqliteAuditLog
 from bot.storage.sqlite.core import parse_ts, ts
 from bot.storage.sqlite.database import Database
@@ -24,6 +24,9 @@ from bot.storage.sqlite.search import match_expression
 from bot.storage.sqlite.staff import SqliteStaffStore
 from bot.storage.sqlite.throttle import SqliteLoginThrottle
 from bot.storage.sqlite.tickets import ticket_from_row
+
+if TYPE_CHECKING:
+    from bot.storage.sqlite import SqliteTx
 
 # Per ticket: when the citizen and staff last wrote to each other (every act that tells the
 # citizen, a status change or a forwarding, is a staff message; an internal note is not),
@@ -54,13 +57,6 @@ SORTS = {
     "status": "t.status",
     "reference": "t.reference",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Stat:
-    key: str
-    count: int
-    average: float | None = None
 
 
 def _like(text: str) -> str:
@@ -336,11 +332,11 @@ class SqliteConsoleStore:
             return [Stat(r[0], r[1]) for r in await cur.fetchall()]
 
 
-class StaffTx:
-    """The stores a staff action uses, on one transaction's connection."""
+class SqliteStaffTx:
+    """The stores a staff action uses, on one unit of work's connection (`tx.for_staff`)."""
 
-    def __init__(self, tx: Any) -> None:
-        conn: Database = tx.conn
+    def __init__(self, tx: SqliteTx) -> None:
+        conn = tx.conn
         self.tx = tx
         self.staff = SqliteStaffStore(conn)
         self.audit = SqliteAuditLog(conn)

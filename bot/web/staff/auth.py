@@ -25,7 +25,7 @@ from bot.i18n import LANGUAGES
 from bot.staff import keys as staff_keys
 from bot.staff.actions import audit
 from bot.staff.records import SESSION_IDLE, StaffUser
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 from bot.web.staff.common import (
     LANG_COOKIE,
     actor_of,

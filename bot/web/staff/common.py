@@ -22,7 +22,7 @@ from bot.refdata import RefData
 from bot.runtime import Runtime
 from bot.staff.actions import Actor
 from bot.staff.records import StaffUser
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 from bot.web.params import BadParameter
 from bot.web.proxies import client_address
 
@@ -142,13 +142,13 @@ def actor_of(request: Request, user: StaffUser) -> Actor:
 @asynccontextmanager
 async def writing(request: Request) -> AsyncIterator[StaffTx]:
     async with runtime_of(request).storage.transaction() as tx:
-        yield StaffTx(tx)
+        yield tx.for_staff
 
 
 @asynccontextmanager
 async def reading(request: Request) -> AsyncIterator[StaffTx]:
     async with runtime_of(request).storage.read() as tx:
-        yield StaffTx(tx)
+        yield tx.for_staff
 
 
 def language_of(request: Request, user: StaffUser | None = None) -> str:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from bot.staff.passwords import Busy
 from bot.staff.records import StaffUser
 from bot.staff.throttle import POLICY, Verdict, client_of
-from bot.storage.sqlite.console import StaffTx
+from bot.storage.staff import StaffTx
 from bot.web.staff.common import (
     client_ip,
     now_of,
