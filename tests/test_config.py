@@ -199,6 +199,25 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://admin:hunter2-password@db.internal/govbot", "postgres://db/govbot"]
+)
+def test_a_postgresql_url_says_that_backend_is_not_built_yet(url: str) -> None:
+    """Issue 17: the URL names a backend govbot will have, so the answer is not a bare
+    'expected sqlite'; the password in it is still never echoed."""
+    message = refuse({"DATABASE_URL": url})
+    assert message.startswith("DATABASE_URL: ")
+    assert "PostgreSQL backend is not built yet (issue 17)" in message
+    assert "expected sqlite:///" in message
+    assert "hunter2" not in message and "db.internal" not in message
+
+
+def test_the_sqlite_url_and_the_default_are_unchanged() -> None:
+    assert load_settings({}, env_file=None).database_path == Path("var/govbot.sqlite3")
+    chosen = load_settings({"DATABASE_URL": "sqlite:///data/bot.sqlite3"}, env_file=None)
+    assert chosen.database_path == Path("data/bot.sqlite3")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "env", "key"),
@@ -208,6 +227,7 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         ("run", {"TELEGRAM_BOT_TOKEN": "nonsense"}, "TELEGRAM_BOT_TOKEN"),
         ("shell", {"DEFAULT_LANGUAGE": "fr"}, "DEFAULT_LANGUAGE"),
         ("migrate", {"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ("run", {"DATABASE_URL": "postgresql://bot@db.internal:5432/govbot"}, "DATABASE_URL"),
     ],
 )
 def test_the_cli_stops_with_one_line(

@@ -256,7 +256,6 @@ def test_relative_imports_resolve() -> None:
     assert "bot.channels.services" in found
 
 
-
 @pytest.mark.parametrize(
     ("rel", "module"),
     [
