@@ -27,7 +27,6 @@ from bot.staff.accounts import add_account
 from bot.staff.actions import Actor
 from bot.staff.records import InboxQuery
 from bot.staff.roles import visible_kinds
-from bot.storage.sqlite.console import StaffTx
 
 PASSWORD = "benchmark password"
 NOW = datetime(2026, 3, 16, 5, 0, tzinfo=UTC)
@@ -44,10 +43,10 @@ async def main(tips: int, messages: int, runs: int) -> None:
         try:
             async with runtime.storage.transaction() as tx:
                 user = await add_account(
-                    StaffTx(tx), "ivan", "investigator", PASSWORD, locale="ru", now=NOW,
+                    tx.for_staff, "ivan", "investigator", PASSWORD, locale="ru", now=NOW,
                     endorsed=True,
                 )  # fmt: skip
-                pair = await staff_keys.open_pair(StaffTx(tx), user, PASSWORD)
+                pair = await staff_keys.open_pair(tx.for_staff, user, PASSWORD)
             assert pair is not None
             for n in range(tips):
                 async with runtime.storage.transaction() as tx:
@@ -80,7 +79,7 @@ async def main(tips: int, messages: int, runs: int) -> None:
             for _ in range(runs):
                 started = time.perf_counter()
                 async with runtime.storage.read() as tx:
-                    db = StaffTx(tx)
+                    db = tx.for_staff
                     run = await tip_search.narrow(
                         db.console, db.tx.tips, actor, query, runtime.refdata, today=NOW.date()
                     )

@@ -24,7 +24,6 @@ import pytest
 from bot.config import Settings
 from bot.crypto import generate_key_setting
 from bot.runtime import open_runtime
-from bot.storage.sqlite.campaigns import SqliteCampaigns
 from tests.campaign_support import FOOTERS, TEMPLATES, TEXTS, add_subscribers
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.twilio_api import FakeTwilioApi
@@ -133,7 +132,7 @@ async def test_sigkill_mid_campaign_and_restart_sends_everyone_exactly_once(
                 await bot.wait()
 
         runtime = await open_runtime(settings)
-        async with SqliteCampaigns(runtime.storage).read() as store:
+        async with runtime.campaigns.read() as store:
             progress = await store.progress(1, now=datetime.now(UTC))
         async with runtime.storage.read() as tx:
             cursor = await tx.conn.execute(

@@ -12,7 +12,6 @@ from bot.campaigns.model import Image
 from bot.flow import sensitive_flows
 from bot.maintenance import Maintenance, draft_lifetime, purge, sweep_files
 from bot.runtime import Runtime
-from bot.storage.sqlite.campaigns import SqliteCampaigns
 from tests.campaign_support import draft
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
@@ -172,7 +171,7 @@ async def test_a_campaign_image_and_young_files_stay_leftovers_of_a_crash_go(
 ) -> None:
     image = await attach(runtime, b"campaign poster\n")
     written_at(runtime, image.blob_id, clock())
-    async with SqliteCampaigns(runtime.storage).transaction() as store:
+    async with runtime.campaigns.transaction() as store:
         await store.create(
             draft(image=Image(image.blob_id, image.content_type)),
             next_run_at=clock() + timedelta(days=7),
