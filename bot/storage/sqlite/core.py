@@ -49,12 +49,29 @@ def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None 
 
 
 @cache
-def _matching_sql(hashes: int) -> str:
+def _main_key_sql(hashes: int) -> str:
     marks = ",".join("?" * hashes)
     return (
         "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
-        " s.updated_at AS s_updated_at, (SELECT group_concat(k.key_hash, ' ')"
-        " FROM citizen_keys k WHERE k.citizen_id = c.id) AS linked"
+        " s.updated_at AS s_updated_at, NULL AS linked"
+        " FROM citizens c LEFT JOIN sessions s ON s.citizen_id = c.id"
+        f" WHERE c.channel = ? AND c.chat_hash IN ({marks}) ORDER BY c.id"
+    )
+
+
+@cache
+def _matching_sql(hashes: int, linked: bool) -> str:
+    """The rows for a message's keys; with `linked`, each row's linked keys too (only a
+    message that names more than one key needs them: `settled` compares them)."""
+    marks = ",".join("?" * hashes)
+    held = (
+        "(SELECT group_concat(k.key_hash, ' ') FROM citizen_keys k WHERE k.citizen_id = c.id)"
+        if linked
+        else "NULL"
+    )
+    return (
+        "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
+        f" s.updated_at AS s_updated_at, {held} AS linked"
         " FROM citizens c LEFT JOIN sessions s ON s.citizen_id = c.id"
         f" WHERE c.id IN (SELECT id FROM citizens WHERE channel = ? AND chat_hash IN ({marks})"
         f" UNION SELECT citizen_id FROM citizen_keys WHERE channel = ? AND key_hash IN ({marks}))"
@@ -127,7 +144,14 @@ class SqliteCitizenStore:
         """The rows holding any of `hashes` as their key or a linked one, oldest first, each
         with its session and its linked keys' hashes; one trip to the connection."""
         flat = [value for key_hashes in hashes for value in key_hashes]
-        rows = await self._conn.execute_fetchall(_matching_sql(len(flat)), (channel, *flat) * 2)
+        if len(hashes) == 1:
+            # The common message names one key, which is almost always a citizen's main
+            # key: found by it alone, without the search of the linked keys.
+            rows = await self._conn.execute_fetchall(_main_key_sql(len(flat)), (channel, *flat))
+            if rows:
+                return list(rows)
+        sql = _matching_sql(len(flat), len(hashes) > 1)
+        rows = await self._conn.execute_fetchall(sql, (channel, *flat) * 2)
         return list(rows)
 
     async def _create(self, channel: str, chat_key: str, *, now: datetime) -> Citizen:
