@@ -27,7 +27,7 @@ from twilio.rest import Client
 
 from bot.attachments import kind_for
 from bot.channels.services import ChannelServices
-from bot.channels.whatsapp.content import ContentResources
+from bot.channels.whatsapp.content import ContentResources, Interactive
 from bot.channels.whatsapp.inbound import BadForm, MediaRef, media_refs, to_inbound
 from bot.channels.whatsapp.render import EMPTY_TWIML, render, twiml
 from bot.channels.whatsapp.sender import WhatsAppSender
@@ -150,9 +150,11 @@ class WhatsAppChannel:
             return _xml(EMPTY_TWIML)
         answer = task.result()
         sender = self._sender
-        if not answer.duplicate and sender and sender.interactive(answer.replies, answer.lang):
-            self._track(self._send_late(task, msg.chat_key))
-            return _xml(EMPTY_TWIML)
+        if not answer.duplicate and sender is not None:
+            wanted = sender.interactive(answer.replies, answer.lang)
+            if wanted is not None:
+                self._track(self._send_late(task, msg.chat_key, wanted))
+                return _xml(EMPTY_TWIML)
         replies, lang = answer.replies, answer.lang
         if answer.duplicate and answer.dedupe_key is not None:
             # Twilio retries a webhook when our answer did not reach it: give it the same
@@ -233,9 +235,11 @@ class WhatsAppChannel:
             return replace(msg, unsupported=refusal)
         return replace(msg, attachments=tuple(stored))
 
-    async def _send_late(self, task: asyncio.Task[Answer], chat_key: str) -> None:
+    async def _send_late(
+        self, task: asyncio.Task[Answer], chat_key: str, wanted: Interactive | None = None
+    ) -> None:
         """Replies that go out by REST: a step that outlasted the webhook's budget, or a
-        tap-to-answer message."""
+        tap-to-answer message (`wanted`, as the webhook worked it out)."""
         try:
             answer = await task
             sender = self._sender
@@ -243,7 +247,9 @@ class WhatsAppChannel:
                 await self.services.replies.deliver(
                     answer.reply_seq,
                     answer.replies,
-                    lambda replies: sender.send_replies(chat_key, replies, answer.lang),
+                    lambda replies: sender.send_replies(
+                        chat_key, replies, answer.lang, wanted=wanted
+                    ),
                 )
         except DeliveryError as err:
             log.warning("late whatsapp reply not sent: %s", err)

@@ -139,17 +139,25 @@ class WhatsAppSender:
         return await self._hold(citizen, outgoing)
 
     async def send_replies(
-        self, chat_key: str, replies: Sequence[Reply], locale: str | None, *, urgent: bool = True
+        self,
+        chat_key: str,
+        replies: Sequence[Reply],
+        locale: str | None,
+        *,
+        urgent: bool = True,
+        wanted: Interactive | None = None,
     ) -> str | None:
         """Send replies as free-form messages; returns the last message's sid. Conversation
-        replies are `urgent`; the outbox's and campaigns' messages yield to them.
+        replies are `urgent`; the outbox's and campaigns' messages yield to them. `wanted`:
+        the replies as one tap-to-answer message, when the caller has worked it out already
+        (`interactive`), so it is not worked out twice.
 
         Stops at the first body that does not go and raises its DeliveryError, with
         `delivered` set to how many of `replies` went out in full before it."""
         lang = locale or self.settings.default_language
         t = self.catalogs[lang]
         await self._send_media(chat_key, replies, urgent)
-        wanted = self.interactive(replies, lang)
+        wanted = wanted or self.interactive(replies, lang)
         if wanted is not None:
             try:
                 return await self._send_interactive(chat_key, wanted, urgent)

@@ -5,6 +5,7 @@ timeline, delivery states of staff messages and the statistics.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -196,36 +197,30 @@ class SqliteConsoleStore:
 
     async def status_counts(self, query: InboxQuery, *, today: date) -> dict[str, int]:
         where, params = self._where(query, today, with_status=False)
-        counts = dict.fromkeys(STATUSES, 0)
-        async with self._conn.execute(
-            f"SELECT t.status, count(*) FROM tickets t WHERE {where} GROUP BY t.status", params
-        ) as cur:
-            for status, n in await cur.fetchall():
-                counts[status] = n
-        return counts
+        sql = f"SELECT t.status, count(*) FROM tickets t WHERE {where} GROUP BY t.status"
+        return await self._counts(STATUSES, sql, params)
 
     async def kind_counts(self, kinds: tuple[str, ...], *, today: date) -> dict[str, int]:
         """Open tickets of each kind; what a role that may not list tips still sees."""
-        counts = dict.fromkeys(kinds, 0)
         marks = ",".join("?" * len(OPEN_STATUSES))
-        async with self._conn.execute(
-            f"SELECT kind, count(*) FROM tickets WHERE status IN ({marks}) GROUP BY kind",
-            OPEN_STATUSES,
-        ) as cur:
-            for kind, n in await cur.fetchall():
-                if kind in counts:
-                    counts[kind] = n
-        return counts
+        sql = f"SELECT kind, count(*) FROM tickets WHERE status IN ({marks}) GROUP BY kind"
+        return await self._counts(kinds, sql, OPEN_STATUSES)
 
     async def overdue_counts(self, kinds: tuple[str, ...], *, today: date) -> dict[str, int]:
         """Open tickets of each kind past their deadline: the admins' escalation counter."""
-        counts = dict.fromkeys(kinds, 0)
         where, params = _overdue(kinds, today)
-        async with self._conn.execute(
-            f"SELECT kind, count(*) FROM tickets WHERE {where} GROUP BY kind", params
-        ) as cur:
-            for kind, n in await cur.fetchall():
-                counts[kind] = n
+        sql = f"SELECT kind, count(*) FROM tickets WHERE {where} GROUP BY kind"
+        return await self._counts(kinds, sql, params)
+
+    async def _counts(
+        self, keys: tuple[str, ...], sql: str, params: Sequence[Any]
+    ) -> dict[str, int]:
+        """A GROUP BY count per key, 0 for the keys it finds no row for (and none other)."""
+        counts = dict.fromkeys(keys, 0)
+        async with self._conn.execute(sql, params) as cur:
+            for key, n in await cur.fetchall():
+                if key in counts:
+                    counts[key] = n
         return counts
 
     async def update_ticket(
