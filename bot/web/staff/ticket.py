@@ -43,6 +43,11 @@ NOTICES = tuple(f"staff.done.{a}" for a in ACTIONS if a != "reveal")
 KEPT_FIELDS = ("text", "status", "needs_answer", "reason", "due_on", "body")
 
 
+def _typed(form: FormData) -> dict[str, str]:
+    """What a ticket form held, to show it again as typed."""
+    return {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+
+
 def deadline_view(request: Request) -> DeadlineView:
     """Today's deadline marks: the reminder horizon and Kazakhstan's days off."""
     runtime = runtime_of(request)
@@ -146,7 +151,7 @@ async def _with_canned(
     placeholders filled) added under what was typed, and the form's other choices kept:
     nothing is sent, and nothing typed goes into a URL. Picked on a page a colleague has
     overtaken, it is the edit conflict: the new form would carry the new version."""
-    typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+    typed = _typed(form)
     stale = P.form_id(form.get("version")) != ticket.version
     template_id = P.form_id(form.get("template"))
     async with reading(request) as db:
@@ -274,7 +279,7 @@ async def _act(
         async with reading(request) as db:
             current = await db.tx.tickets.get(ticket.id)
         assert current is not None
-        typed = {key: str(value) for key, value in form.items() if key in KEPT_FIELDS}
+        typed = _typed(form)
         return await _page(
             request,
             user,
