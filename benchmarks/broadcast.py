@@ -18,7 +18,7 @@ with the real TelegramSender (python-telegram-bot on the aiohttp transport). Thr
    highest rate seen to any one chat (1 / the shortest gap between two of its messages).
 
 Subscribers are written straight into the citizens table (encrypted and hashed exactly as
-SqliteCitizenStore does) to keep the set-up short; everything measured is production code.
+SqlCitizenStore does) to keep the set-up short; everything measured is production code.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
 from bot.staff.passwords import Passwords
 from bot.storage import Storage
+from bot.storage.sql.campaigns import SqlCampaigns
 from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.campaigns import SqliteCampaigns
 from handlers import load_flows
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ async def open_storage(
     await storage.open()
     # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.
     jobs.every(storage.CHECKPOINT_SECONDS, storage.checkpoint_job, name="storage:checkpoint")
-    return storage, SqliteCampaigns(storage)
+    return storage, SqlCampaigns(storage)
 
 
 async def open_runtime(

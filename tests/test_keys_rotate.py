@@ -32,7 +32,7 @@ from bot.staff import keys as staff_keys
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, reply
 from bot.staff.records import StaffUser
-from bot.storage.sqlite.tickets import TIP_IDS
+from bot.storage.sql.tickets import TIP_IDS
 from bot.storage.tips import RECOVERY
 from tests.chat import Chat
 from tests.conftest import Clock, start_in

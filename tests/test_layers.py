@@ -19,12 +19,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARIES = frozenset(
-    {"telegram", "twilio", "starlette", "aiosqlite", "aiohttp", "httpx", "uvicorn"}
+    {"telegram", "twilio", "starlette", "aiosqlite", "asyncpg", "aiohttp", "httpx", "uvicorn"}
 )
 
 # Which libraries a module under a path may use, by the longest matching prefix.
 ALLOWED: dict[str, frozenset[str]] = {
     "bot/storage/sqlite/": frozenset({"aiosqlite"}),
+    "bot/storage/postgres/": frozenset({"asyncpg"}),
     # Adapters serve their own webhook routes, so they may use starlette too.
     "bot/channels/telegram/": frozenset({"telegram", "aiohttp", "httpx", "starlette"}),
     "bot/channels/whatsapp/": frozenset({"twilio", "aiohttp", "httpx", "starlette"}),
@@ -51,7 +52,8 @@ LAYERS: dict[str, tuple[str, int]] = {
     "bot/": ("core", 3),
     "bot/storage/": ("storage", 4),
 }
-BACKEND = "bot.storage.sqlite"
+# The backends, and the SQL stores both of them run: only storage and composition know them.
+BACKENDS = ("bot.storage.sqlite", "bot.storage.sql", "bot.storage.postgres")
 # All storage uses of the core: records that cross the storage boundary and helpers with
 # no service behind them. Anything else (a translator, a policy, a service) is the core's.
 STORAGE_USES = frozenset(
@@ -155,9 +157,10 @@ def breaks(rel: str, module: str) -> str | None:
     """Which rule importing `module` from `rel` breaks, or None."""
     source, source_rank = layer_of(rel)
     target, target_rank = layer_of(path_of(module))
-    in_backend = rel.startswith("bot/storage/sqlite/")
-    if module.startswith(BACKEND) and not (in_backend or source == "composition"):
-        return f"only storage and composition import {BACKEND}"
+    backend = next((b for b in BACKENDS if module == b or module.startswith(b + ".")), None)
+    in_backend = any(rel.startswith(b.replace(".", "/") + "/") for b in BACKENDS)
+    if backend is not None and not (in_backend or source == "composition"):
+        return f"only storage backends and composition import {backend}"
     if source == "storage" and target == "core":
         return None if module in STORAGE_USES else "storage uses no core service"
     if source != target and target_rank <= source_rank:
@@ -233,19 +236,22 @@ def test_the_rules_catch_what_they_name() -> None:
     """The rules, on imports the project does not have (and must not)."""
     assert breaks("bot/dispatcher.py", "bot.web.api")
     assert breaks("bot/dispatcher.py", "bot.channels.telegram.sender")
-    assert breaks("bot/dispatcher.py", "bot.storage.sqlite.core")
+    assert breaks("bot/dispatcher.py", "bot.storage.sql.core")
     assert breaks("bot/dispatcher.py", "handlers.menu")
     assert breaks("bot/outbound.py", "bot.runtime")
     assert breaks("handlers/menu.py", "bot.storage.sqlite")
-    assert breaks("bot/storage/sqlite/console.py", "bot.i18n")
-    assert breaks("bot/storage/sqlite/tickets.py", "bot.staff.actions")
+    assert breaks("bot/storage/sql/console.py", "bot.i18n")
+    assert breaks("bot/storage/sql/tickets.py", "bot.staff.actions")
+    assert breaks("bot/storage/base.py", "bot.storage.postgres")
+    assert breaks("bot/staff/actions.py", "bot.storage.sql")
     assert breaks("bot/storage/base.py", "bot.campaigns.engine")
     assert breaks("bot/web/api.py", "bot.channels.telegram.adapter")
     assert breaks("bot/channels/console.py", "bot.web.health")
     assert breaks("bot/staff/actions.py", "bot.web.params")
     assert not breaks("bot/runtime.py", "bot.storage.sqlite")
-    assert not breaks("bot/storage/sqlite/__init__.py", "bot.storage.sqlite.console")
-    assert not breaks("bot/storage/sqlite/core.py", "bot.crypto")
+    assert not breaks("bot/storage/sqlite/__init__.py", "bot.storage.sql.console")
+    assert not breaks("bot/storage/sql/core.py", "bot.crypto")
+    assert not breaks("bot/storage/postgres/__init__.py", "bot.storage.sql.core")
     assert not breaks("handlers/menu.py", "bot.flow")
     assert not breaks("bot/web/api.py", "bot.staff.actions")
 
@@ -259,11 +265,11 @@ def test_relative_imports_resolve() -> None:
 @pytest.mark.parametrize(
     ("rel", "module"),
     [
-        ("bot/staff/actions.py", "bot.storage.sqlite.console"),
-        ("bot/web/staff/common.py", "bot.storage.sqlite.console"),
-        ("bot/campaigns/service.py", "bot.storage.sqlite.campaigns"),
+        ("bot/staff/actions.py", "bot.storage.sql.console"),
+        ("bot/web/staff/common.py", "bot.storage.sql.console"),
+        ("bot/campaigns/service.py", "bot.storage.sql.campaigns"),
         ("bot/campaigns/service.py", "bot.runtime"),
-        ("bot/storage/staff.py", "bot.storage.sqlite.console"),
+        ("bot/storage/staff.py", "bot.storage.sql.console"),
         ("bot/storage/base.py", "bot.storage.sqlite"),
     ],
 )

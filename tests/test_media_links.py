@@ -25,7 +25,7 @@ from bot.runtime import Runtime
 from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import AttachmentRef, Ticket, TicketDraft
-from bot.storage.sqlite.campaigns import SqliteCampaignStore
+from bot.storage.sql.campaigns import SqlCampaignStore
 from tests.campaign_support import draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi, Upload
@@ -143,7 +143,7 @@ async def test_a_campaign_image_reaches_a_whatsapp_citizen(
         poster = await stored(bot.runtime, tiny_png(), "poster.png")
         image = Image(poster.blob_id, poster.content_type)
         async with bot.runtime.storage.transaction() as tx:
-            campaigns = SqliteCampaignStore(tx.conn, bot.runtime.cipher)
+            campaigns = SqlCampaignStore(tx.conn, bot.runtime.cipher)
             await campaigns.create(draft(image=image), next_run_at=clock(), now=clock())
             citizen = await tx.citizens.find(Channel.WHATSAPP, PHONE)
         assert citizen is not None
@@ -192,7 +192,7 @@ async def test_no_tip_file_and_no_citizen_file_is_ever_served_by_a_link(
         assert (await direct(c, runtime, ours.blob_id)).content == PDF
         photo = await stored(runtime, tiny_png(), "poster.png")
         async with runtime.storage.transaction() as tx:
-            campaigns = SqliteCampaignStore(tx.conn, runtime.cipher)
+            campaigns = SqlCampaignStore(tx.conn, runtime.cipher)
             image = Image(photo.blob_id, photo.content_type)
             await campaigns.create(draft(image=image), next_run_at=clock(), now=clock())
         poster = await direct(c, runtime, photo.blob_id)  # a campaign's image goes too

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.crypto import DataCipher, generate_key_setting
-from bot.storage.sqlite.session_codec import SessionCodec
+from bot.storage.sql.session_codec import SessionCodec
 from tests.fuzzing import fuzz_settings
 
 pytestmark = pytest.mark.fuzz

@@ -71,7 +71,7 @@ async def test_tampering_is_detected(settings, clock, sql, expected):
 
 
 async def test_rewriting_a_row_with_a_fresh_hash_still_breaks_the_next_link(settings, clock):
-    from bot.storage.sqlite.audit import entry_hash
+    from bot.storage.sql.audit import entry_hash
 
     async with console(settings, clock) as c:
         await _fill(c)

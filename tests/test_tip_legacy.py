@@ -10,7 +10,7 @@ import sqlite3
 from bot import sealed_tips
 from bot.keys_cli import init_recovery_key
 from bot.runtime import open_runtime
-from bot.storage.sqlite.tickets import TIP_IDS
+from bot.storage.sql.tickets import TIP_IDS
 from tests import sealed
 from tests.test_tip_sealing import every_plaintext
 

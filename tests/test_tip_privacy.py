@@ -15,7 +15,7 @@ from bot import sealed_tips
 from bot.domain import Attachment, AttachmentKind, Channel, Inbound
 from bot.runtime import Runtime
 from bot.sealed_tips import receipt_locator
-from bot.storage.sqlite.tickets import TIP_IDS
+from bot.storage.sql.tickets import TIP_IDS
 from tests import sealed
 from tests.chat import Chat
 from tests.conftest import Clock, start_in

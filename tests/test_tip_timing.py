@@ -13,7 +13,7 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.staff import actions
-from bot.storage.sqlite.tickets import TIP_IDS
+from bot.storage.sql.tickets import TIP_IDS
 from tests.chat import Chat
 from tests.conftest import Clock
 from tests.test_complaint import to_summary

@@ -22,7 +22,7 @@ from bot.sealed_tips import receipt_locator
 from bot.staff import keys as staff_keys
 from bot.staff.accounts import add_account
 from bot.staff.actions import Actor, reply
-from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
+from bot.storage.sql.inbox import PAYLOAD_CONTEXT
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.fakes.memory_sender import MemorySender

@@ -26,30 +26,9 @@ import aiosqlite
 
 from bot.crypto import DataCipher
 from bot.private import private_dir, private_file, warn_if_open
-from bot.storage.sqlite.blobs import SqliteBlobIndex
-from bot.storage.sqlite.console import SqliteStaffTx
-from bot.storage.sqlite.core import (
-    SqliteCitizenStore,
-    SqliteLookupGuard,
-    SqliteProcessedStore,
-    SqliteSessionStore,
-)
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.dead_letters import SqliteDeadLetterStore
-from bot.storage.sqlite.inbox import SqliteInboxStore
-from bot.storage.sqlite.media_tokens import SqliteMediaTokens
-from bot.storage.sqlite.outbox import SqliteOutboxStore
-from bot.storage.sqlite.reply_templates import SqliteReplyTemplates
-from bot.storage.sqlite.rotation import SqliteRotationStore
-from bot.storage.sqlite.satisfaction import SqliteSatisfactionStore
-from bot.storage.sqlite.session_codec import SessionCodec
-from bot.storage.sqlite.staff import SqliteStaffStore
-from bot.storage.sqlite.throttle import SqliteLoginThrottle
-from bot.storage.sqlite.tickets import SqliteTicketStore
-from bot.storage.sqlite.tips import SqliteTipStore
+from bot.storage.sql import SqlTx
 from bot.storage.sqlite.units import WriteUnits
 from bot.storage.sqlite.wal import TRUNCATE_WAIT_MS, WAL_LIMIT_BYTES, fold, wal_bytes
-from bot.storage.sqlite.whatsapp_content import SqliteContentSids
 from bot.storage.sqlite.writer import LoopWriter
 from bot.storage.sqlite.writes import WriteState
 
@@ -57,33 +36,6 @@ log = logging.getLogger(__name__)
 
 _C = TypeVar("_C")
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-class SqliteTx:
-    """The stores of one unit of work, all on the same connection."""
-
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
-        self.conn = conn
-        self.cipher = cipher
-        codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
-        self.citizens = SqliteCitizenStore(conn, cipher, codec)
-        self.sessions = SqliteSessionStore(conn, cipher, codec)
-        self.processed = SqliteProcessedStore(conn)
-        self.tickets = SqliteTicketStore(conn, cipher)
-        self.lookups = SqliteLookupGuard(conn)
-        self.tips = SqliteTipStore(conn, cipher)
-        self.outbox = SqliteOutboxStore(conn, cipher)
-        self.inbox = SqliteInboxStore(conn, cipher)
-        self.dead_letters = SqliteDeadLetterStore(conn, cipher)
-        self.login_throttle = SqliteLoginThrottle(conn)
-        self.staff = SqliteStaffStore(conn)
-        self.rotation = SqliteRotationStore(conn, cipher)
-        self.blobs = SqliteBlobIndex(conn, cipher)
-        self.satisfaction = SqliteSatisfactionStore(conn)
-        self.reply_templates = SqliteReplyTemplates(conn)
-        self.content_sids = SqliteContentSids(conn)
-        self.media_tokens = SqliteMediaTokens(conn)
-        self.for_staff = SqliteStaffTx(self)
 
 
 class SqliteStorage:
@@ -102,8 +54,8 @@ class SqliteStorage:
         self._scrub_until: float | None = None  # checkpoints empty the log (scrub_soon)
         # The stores only hold their connection and the cipher: built once, reused by
         # every unit of work on that connection.
-        self._write_tx: SqliteTx | None = None
-        self._read_tx: SqliteTx | None = None
+        self._write_tx: SqlTx | None = None
+        self._read_tx: SqlTx | None = None
 
     async def open(self) -> None:
         # Created private before SQLite opens it: its -wal and -shm copy the file's mode.
@@ -119,8 +71,8 @@ class SqliteStorage:
         writer = LoopWriter(self.path, [*_pragmas(busy_timeout_ms=0), "wal_autocheckpoint = 0"])
         self._writer = writer
         self._reader = await _connect(self.path)
-        self._write_tx = SqliteTx(writer, self.cipher)
-        self._read_tx = SqliteTx(self._reader, self.cipher)
+        self._write_tx = SqlTx(writer, self.cipher)
+        self._read_tx = SqlTx(self._reader, self.cipher)
         # Checkpoints get a connection of their own: a reader with a cursor still open
         # (a console page iterating rows) makes a checkpoint fail with "table is locked".
         self._maintenance = await _connect(self.path)
@@ -138,7 +90,7 @@ class SqliteStorage:
         self._maintenance = self._reader = self._writer = None
         self._read_tx = self._write_tx = None
 
-    def transaction(self) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[SqlTx]:
         """A unit of work on the writer, committed with the units of the same moment
         (units.py); its effects are durable once the `async with` returns."""
         return self._units.unit()
@@ -206,12 +158,12 @@ class SqliteStorage:
             log.warning("WAL checkpoint failed (%s); will retry", err)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqliteTx]:
+    async def read(self) -> AsyncIterator[SqlTx]:
         self._require(self._reader)
         assert self._read_tx is not None
         yield self._read_tx
 
-    def _write_stores(self) -> SqliteTx:
+    def _write_stores(self) -> SqlTx:
         assert self._write_tx is not None
         return self._write_tx
 
@@ -250,7 +202,7 @@ def _pragmas(*, busy_timeout_ms: int) -> tuple[str, ...]:
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration shipped with the package, in order."""
     found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+    for entry in resources.files("bot.storage").joinpath("migrations", "sqlite").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from bot.storage.sqlite.database import Rows, Statement
+from bot.storage.sql.database import Rows, Statement
 
 _T = TypeVar("_T")
 

@@ -6,8 +6,8 @@ import sqlite3
 from datetime import date, datetime
 
 from bot.staff.records import ApiToken, StaffUser, WaitingKey
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 from bot.storage.tips import staff_holder
 
 
@@ -39,7 +39,7 @@ def _token(row: sqlite3.Row, *, id_key: str = "id", created_key: str = "created_
     )
 
 
-class SqliteStaffStore:
+class SqlStaffStore:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 

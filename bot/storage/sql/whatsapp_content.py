@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.storage.sqlite.core import ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import ts
+from bot.storage.sql.database import Database
 
 
-class SqliteContentSids:
+class SqlContentSids:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 

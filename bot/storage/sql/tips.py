@@ -15,9 +15,9 @@ from datetime import date, datetime
 
 from bot.crypto import DataCipher
 from bot.storage.records import Ticket
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.tickets import random_tip_id, ticket_from_row
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
+from bot.storage.sql.tickets import random_tip_id, ticket_from_row
 from bot.storage.tips import (
     RECOVERY,
     LegacyMessage,
@@ -31,7 +31,7 @@ from bot.storage.tips import (
 )
 
 
-class SqliteTipStore:
+class SqlTipStore:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher  # only to open tips stored before sealing (migration 011)

@@ -6,8 +6,8 @@ import sqlite3
 from datetime import datetime
 
 from bot.storage.records import ReplyTemplate
-from bot.storage.sqlite.core import ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import ts
+from bot.storage.sql.database import Database
 
 LANGS = ("kk", "ru", "en")
 
@@ -16,7 +16,7 @@ def _template(row: sqlite3.Row) -> ReplyTemplate:
     return ReplyTemplate(row["id"], row["title"], {lang: row[lang] for lang in LANGS})
 
 
-class SqliteReplyTemplates:
+class SqlReplyTemplates:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 

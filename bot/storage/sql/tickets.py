@@ -16,8 +16,8 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 from bot.storage.tips import day_of
 
 # Tips and their messages and events take random ids at or above this; everything else is
@@ -67,7 +67,7 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
     )
 
 
-class SqliteTicketStore:
+class SqlTicketStore:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher

@@ -9,14 +9,14 @@ from typing import Any
 
 from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 
 # external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
 IN_RESPONSE = "in-response"
 
 
-class SqliteOutboxStore:
+class SqlOutboxStore:
     """Payloads are encrypted: staff answers carry personal data and investigators' questions."""
 
     def __init__(self, conn: Database, cipher: DataCipher) -> None:

@@ -10,9 +10,9 @@ from functools import cache
 
 from bot.crypto import DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.linked_keys import KeyLinker, settled
-from bot.storage.sqlite.session_codec import SessionCodec
+from bot.storage.sql.database import Database
+from bot.storage.sql.linked_keys import KeyLinker, settled
+from bot.storage.sql.session_codec import SessionCodec
 
 LOOKUP_WINDOW = timedelta(minutes=15)
 _REPLY_CONTEXT = b"session-reply"
@@ -83,7 +83,7 @@ def _matching_sql(hashes: int, linked: bool) -> str:
 MARK_BLOCKED = "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?"
 
 
-class SqliteCitizenStore:
+class SqlCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted.
     A citizen may hold several keys (bot/storage/sqlite/linked_keys.py)."""
 
@@ -205,7 +205,7 @@ class SqliteCitizenStore:
         await self._conn.execute(sql, params)
 
 
-class SqliteSessionStore:
+class SqlSessionStore:
     """Session data is encrypted: drafts carry names, IINs and unsent tip text."""
 
     def __init__(
@@ -330,7 +330,7 @@ class SqliteSessionStore:
         return cur.rowcount
 
 
-class SqliteProcessedStore:
+class SqlProcessedStore:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 
@@ -358,7 +358,7 @@ class SqliteProcessedStore:
         return cur.rowcount
 
 
-class SqliteLookupGuard:
+class SqlLookupGuard:
     """Failures per key in a sliding window; 5 free tries, then a lock that doubles."""
 
     FREE_TRIES = 5

@@ -18,16 +18,16 @@ from bot.staff.records import (
     TicketEvent,
 )
 from bot.storage.records import Stat
-from bot.storage.sqlite.audit import SqliteAuditLog
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.search import match_expression
-from bot.storage.sqlite.staff import SqliteStaffStore
-from bot.storage.sqlite.throttle import SqliteLoginThrottle
-from bot.storage.sqlite.tickets import ticket_from_row
+from bot.storage.sql.audit import SqlAuditLog
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
+from bot.storage.sql.search import match_expression
+from bot.storage.sql.staff import SqlStaffStore
+from bot.storage.sql.throttle import SqlLoginThrottle
+from bot.storage.sql.tickets import ticket_from_row
 
 if TYPE_CHECKING:
-    from bot.storage.sqlite import SqliteTx
+    from bot.storage.sql import SqlTx
 
 # Per ticket: when the citizen and staff last wrote to each other (every act that tells the
 # citizen, a status change or a forwarding, is a staff message; an internal note is not),
@@ -65,7 +65,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-class SqliteConsoleStore:
+class SqlConsoleStore:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 
@@ -327,16 +327,16 @@ class SqliteConsoleStore:
             return [Stat(r[0], r[1]) for r in await cur.fetchall()]
 
 
-class SqliteStaffTx:
+class SqlStaffTx:
     """The stores a staff action uses, on one unit of work's connection (`tx.for_staff`)."""
 
-    def __init__(self, tx: SqliteTx) -> None:
+    def __init__(self, tx: SqlTx) -> None:
         conn = tx.conn
         self.tx = tx
-        self.staff = SqliteStaffStore(conn)
-        self.audit = SqliteAuditLog(conn)
-        self.console = SqliteConsoleStore(conn)
-        self.throttle = SqliteLoginThrottle(conn)
+        self.staff = SqlStaffStore(conn)
+        self.audit = SqlAuditLog(conn)
+        self.console = SqlConsoleStore(conn)
+        self.throttle = SqlLoginThrottle(conn)
 
 
 def _overdue(kinds: tuple[str, ...], today: date) -> tuple[str, tuple[Any, ...]]:

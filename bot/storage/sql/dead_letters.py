@@ -12,14 +12,14 @@ from datetime import datetime
 
 from bot.crypto import DataCipher
 from bot.storage.base import DeadLetter
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
+from bot.storage.sql.inbox import PAYLOAD_CONTEXT
 
 REASON_CHARS = 200
 
 
-class SqliteDeadLetterStore:
+class SqlDeadLetterStore:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher

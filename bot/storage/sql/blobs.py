@@ -13,13 +13,13 @@ import re
 from collections.abc import Collection
 
 from bot.crypto import DataCipher
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.database import Database
 
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's parameter limit
 
 
-class SqliteBlobIndex:
+class SqlBlobIndex:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher

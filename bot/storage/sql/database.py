@@ -1,6 +1,6 @@
-"""What the SQLite stores program against: a connection's statements, awaited.
+"""What the SQL stores program against: a connection's statements, awaited.
 
-Two implementations meet it. The writer (writer.py) runs each statement on the event
+In SQLite two implementations meet it. The writer (writer.py) runs each statement on the event
 loop's thread and returns at once; readers and maintenance use an aiosqlite connection,
 which runs them on a thread of its own. The stores write `await db.execute(...)` either way
 and need not know which connection they were given.

@@ -18,8 +18,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from bot.crypto import DataCipher
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.session_codec import SessionCodec
+from bot.storage.sql.database import Database
+from bot.storage.sql.session_codec import SessionCodec
 from bot.whatsapp_ids import BSUID, PHONE
 
 log = logging.getLogger(__name__)

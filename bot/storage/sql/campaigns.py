@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.campaigns.model import Audience, Campaign, CampaignDraft, Image
 from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
 from bot.crypto import DataCipher
-from bot.storage.sqlite import SqliteStorage
-from bot.storage.sqlite.core import MARK_BLOCKED, citizen_from_row, parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import MARK_BLOCKED, citizen_from_row, parse_ts, ts
+from bot.storage.sql.database import Database
+
+if TYPE_CHECKING:
+    from bot.storage.sql import SqlTx
 
 RATE_WINDOW = timedelta(seconds=10)
 
@@ -72,7 +74,7 @@ def _campaign(row: sqlite3.Row) -> Campaign:
     )
 
 
-class SqliteCampaignStore:
+class SqlCampaignStore:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher
@@ -394,18 +396,25 @@ class SqliteCampaignStore:
         return [ReportRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
+class SqlStorage(Protocol):
+    """A backend whose units of work are `SqlTx`: both SQL backends."""
+
+    def transaction(self) -> AbstractAsyncContextManager[SqlTx]: ...
+    def read(self) -> AbstractAsyncContextManager[SqlTx]: ...
+
+
 @dataclass
-class SqliteCampaigns:
-    """Campaign stores on the app's SQLite connections (the writer lock is shared)."""
+class SqlCampaigns:
+    """Campaign stores on the app's own connections and units of work."""
 
-    storage: SqliteStorage
+    storage: SqlStorage
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteCampaignStore]:
+    async def transaction(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.transaction() as tx:
-            yield SqliteCampaignStore(tx.conn, tx.cipher)
+            yield SqlCampaignStore(tx.conn, tx.cipher)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqliteCampaignStore]:
+    async def read(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.read() as tx:
-            yield SqliteCampaignStore(tx.conn, tx.cipher)
+            yield SqlCampaignStore(tx.conn, tx.cipher)

@@ -13,16 +13,16 @@ from datetime import datetime
 
 from bot.crypto import DataCipher
 from bot.storage.base import InboxRow
-from bot.storage.sqlite.core import ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import ts
+from bot.storage.sql.database import Database
 
 # Associated data of a sealed raw update, here and in dead_letters (rows move as they are).
 PAYLOAD_CONTEXT = b"inbox"
 
-__all__ = ["PAYLOAD_CONTEXT", "InboxRow", "SqliteInboxStore"]
+__all__ = ["PAYLOAD_CONTEXT", "InboxRow", "SqlInboxStore"]
 
 
-class SqliteInboxStore:
+class SqlInboxStore:
     def __init__(self, conn: Database, cipher: DataCipher) -> None:
         self._conn = conn
         self._cipher = cipher

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.staff.records import AuditEntry
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 
 GENESIS = "0" * 64
 
@@ -40,7 +40,7 @@ def entry_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class SqliteAuditLog:
+class SqlAuditLog:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from bot.crypto import DataCipher, DecryptionError
 from bot.storage.rotation import Batch
-from bot.storage.sqlite.database import Database
-from bot.storage.sqlite.inbox import PAYLOAD_CONTEXT
-from bot.storage.sqlite.tickets import TIP_IDS
+from bot.storage.sql.database import Database
+from bot.storage.sql.inbox import PAYLOAD_CONTEXT
+from bot.storage.sql.tickets import TIP_IDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ NAMES = tuple(table.name for table in TABLES)
 _KEY_HASHES = {"citizens": "chat_hash", "citizen_keys": "key_hash"}
 
 
-class SqliteRotationStore:
+class SqlRotationStore:
     """The rotation's statements on one unit of work's connection."""
 
     def __init__(self, conn: Database, cipher: DataCipher) -> None:

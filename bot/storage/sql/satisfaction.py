@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.storage.records import Satisfaction, SatisfactionStat
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 
 # The ticket column each statistics group reads (never a value from the request).
 GROUPS = {"category": "t.category", "region": "t.region", "assignee": "t.assignee_id"}
 
 
-class SqliteSatisfactionStore:
+class SqlSatisfactionStore:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 

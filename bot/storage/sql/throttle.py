@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.staff.throttle import Count
-from bot.storage.sqlite.core import parse_ts, ts
-from bot.storage.sqlite.database import Database
+from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.database import Database
 
 
-class SqliteLoginThrottle:
+class SqlLoginThrottle:
     def __init__(self, conn: Database) -> None:
         self._conn = conn
 
