@@ -19,6 +19,7 @@ from bot.storage.sql.core import (
 )
 from bot.storage.sql.database import Database
 from bot.storage.sql.dead_letters import SqlDeadLetterStore
+from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.inbox import SqlInboxStore
 from bot.storage.sql.media_tokens import SqlMediaTokens
 from bot.storage.sql.outbox import SqlOutboxStore
@@ -36,9 +37,10 @@ from bot.storage.sql.whatsapp_content import SqlContentSids
 class SqlTx:
     """The stores of one unit of work, all on the same connection."""
 
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
         self.cipher = cipher
+        self.dialect = dialect
         codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
         self.citizens = SqlCitizenStore(conn, cipher, codec)
         self.sessions = SqlSessionStore(conn, cipher, codec)
