@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from bot.channels.services import ChannelServices
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.flow import lasting_flows, sensitive_flows
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, campaign_service, open_runtime
@@ -49,6 +50,7 @@ def channel_services(runtime: Runtime) -> ChannelServices:
         metrics=runtime.metrics,
         pacing=runtime.pacing,
         media_links=runtime.media_links,
+        leases=runtime.leases,
     )
 
 
@@ -114,12 +116,18 @@ def create_app(
             # First: replies a crash left unsent go back to the worker before any channel
             # starts sending new ones (the worker sends for a channel once it is added).
             await runtime.outbox.start()
+            # Before the leader-only parts start: the first instance leads from the outset.
+            await runtime.leases.lead()
             services = channel_services(runtime)
             for channel in channels:
                 await channel.start(services)
             await campaigns.start()
             maintenance.start(runtime.jobs)
             yield
+        except ConfigError as err:
+            # Refused at start (a second Telegram poller): `govbot run` says it in one line.
+            app.state.refused = err
+            raise
         finally:
             maintenance.stop()
             await campaigns.stop()

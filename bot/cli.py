@@ -61,10 +61,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, announce=lambda line: print(line, flush=True))
     print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
     server = uvicorn.Server(server_config(app, settings))
+    # A start-up the app refuses (bot/app.py keeps why) is one line, not uvicorn's traceback.
+    logging.getLogger("uvicorn.error").addFilter(lambda _: not hasattr(app.state, "refused"))
     if not args.shell:
         # uvicorn re-raises the stopping signal once it has shut down cleanly.
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
+        if hasattr(app.state, "refused"):
+            raise app.state.refused
         return 0
 
     async def serve_and_chat() -> None:

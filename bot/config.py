@@ -71,6 +71,12 @@ class Settings:
     whatsapp_rate: float = 10.0
     # Meta's pair limit: one message every 6 s to the same WhatsApp user.
     whatsapp_rate_per_chat: float = 1 / 6
+    # How many govbot instances share the bot: each paces at this share of the bot-wide
+    # rates (bot/pacing.py).
+    instances: int = 1
+    # Leases (bot/leases.py): held this long unless renewed, renewed this often.
+    lease_seconds: float = 10.0
+    lease_renew_seconds: float = 3.0
     log_level: str = "INFO"
 
     @property
@@ -158,7 +164,7 @@ def load_settings(
             raise ConfigError(f"{key}: expected {expected}")
         return raw
 
-    return Settings(
+    settings = Settings(
         database_path=parse(
             "DATABASE_URL",
             _sqlite_path,
@@ -243,12 +249,23 @@ def load_settings(
         whatsapp_rate_per_chat=parse(
             "WHATSAPP_RATE_PER_CHAT", _float_range(0, 100), "messages a second (0 = unlimited)"
         ),
+        instances=parse("INSTANCES", _int_range(1, 1000), "a count from 1 to 1000"),
+        lease_seconds=parse("LEASE_SECONDS", _float_range(1, 300), "seconds from 1 to 300"),
+        lease_renew_seconds=parse(
+            "LEASE_RENEW_SECONDS", _float_range(0.1, 100), "seconds from 0.1 to 100"
+        ),
         log_level=parse(
             "LOG_LEVEL",
             _choice("DEBUG", "INFO", "WARNING", "ERROR"),
             "DEBUG, INFO, WARNING or ERROR",
         ),
     )
+    if settings.lease_renew_seconds >= settings.lease_seconds:
+        raise ConfigError(
+            "LEASE_RENEW_SECONDS: must be shorter than LEASE_SECONDS (a lease is renewed"
+            " before it expires)"
+        )
+    return settings
 
 
 def _sqlite_path(raw: str) -> Path:

@@ -8,6 +8,11 @@ database) delays the next one and is never overlapped. Stopping lets the runs un
 Loops that are not periodic stay tasks of their own: long polling, the terminal chat, and
 the workers woken by an event (the outbox, the campaign senders), whose periodic wake-up
 is a job here.
+
+Leader-only jobs (`leader=True`: the campaign scheduler, the clean-up) run only while
+this instance holds the leader lease (bot/leases.py), each run cut off when the lease's
+time is up; losing the lease stops the runs under way at once. Without a leader
+(`led_by` never called: the terminal chat, the admin commands, tests) every job runs.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -27,12 +32,22 @@ Job = Callable[[], Awaitable[object]]
 STOP_WAIT_SECONDS = 5.0
 
 
+class Leadership(Protocol):
+    def remaining(self) -> float:
+        """Seconds this instance surely leads for; 0 when it does not."""
+        ...
+
+
 class Jobs:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[Any]] = set()
         self._every: dict[str, float] = {}  # periodic job -> seconds between runs
+        self._leader_only: dict[str, Job] = {}  # leader-only job -> what it runs
+        self._leader: Leadership | None = None
+        self._cutoffs: set[asyncio.Timeout] = set()  # of the leader-only runs under way
         self._stopping = False
+        self.runs: dict[str, int] = {}  # completed runs per job, for tests and readers
 
     @property
     def running(self) -> bool:
@@ -56,20 +71,48 @@ class Jobs:
             await asyncio.wait(late)
         self._scheduler.shutdown(wait=False)
 
-    def every(self, seconds: float, job: Job, *, name: str, now: bool = False) -> None:
+    def every(
+        self, seconds: float, job: Job, *, name: str, now: bool = False, leader: bool = False
+    ) -> None:
         """Run `job` `seconds` after each run ends (the first at once when `now`, else
-        after `seconds`), until `remove(name)`."""
+        after `seconds`), until `remove(name)`. A `leader` job runs only while leading."""
         self._every[name] = seconds
+        if leader:
+            self._leader_only[name] = job
         self._plan(name, job, 0.0 if now else seconds)
 
-    def at(self, when: datetime, job: Job, *, name: str) -> None:
+    def at(self, when: datetime, job: Job, *, name: str, leader: bool = False) -> None:
         """Run `job` once at `when` (at once if that has passed); replaces `name`'s time."""
+        if leader:
+            self._leader_only[name] = job
         self._add(name, job, when)
 
     def remove(self, name: str) -> None:
         self._every.pop(name, None)
+        self._leader_only.pop(name, None)
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)
+
+    def led_by(self, leader: Leadership) -> None:
+        """From now on leader-only jobs run only while `leader` has time left."""
+        self._leader = leader
+
+    @property
+    def leading(self) -> bool:
+        return self._leader is None or self._leader.remaining() > 0
+
+    def leadership_changed(self, leading: bool) -> None:
+        """Lost: the leader-only runs under way stop now. Taken: the periodic leader-only
+        jobs run now rather than at their next time."""
+        if not leading:
+            loop = asyncio.get_running_loop()
+            for cutoff in self._cutoffs:
+                if not cutoff.expired():
+                    cutoff.reschedule(loop.time())
+            return
+        for name, job in self._leader_only.items():
+            if name in self._every:
+                self._plan(name, job, 0.0)
 
     def table(self) -> list[tuple[str, str]]:
         """(name, when) of every job: what runs when, for a reader or a test."""
@@ -103,7 +146,11 @@ class Jobs:
         assert task is not None
         self._running.add(task)
         try:
-            await job()
+            if name not in self._leader_only or self._leader is None:
+                await job()
+                self._count(name)
+            elif (left := self._leader.remaining()) > 0 and await self._lead(name, job, left):
+                self._count(name)
         except Exception:
             log.exception("job %s failed; it runs again at its next time", name)
         except asyncio.CancelledError:
@@ -114,3 +161,23 @@ class Jobs:
             self._running.discard(task)
             if name in self._every and not self._stopping:
                 self._plan(name, job, self._every[name])
+
+    def _count(self, name: str) -> None:
+        self.runs[name] = self.runs.get(name, 0) + 1
+
+    async def _lead(self, name: str, job: Job, left: float) -> bool:
+        """Run a leader-only job, cut off when the lease's time is up or it is lost;
+        False when it was cut off."""
+        cutoff = asyncio.timeout(left)
+        self._cutoffs.add(cutoff)
+        try:
+            async with cutoff:
+                await job()
+            return True
+        except TimeoutError:
+            if not cutoff.expired():
+                raise  # the job's own
+            log.warning("job %s stopped: this instance no longer leads", name)
+            return False
+        finally:
+            self._cutoffs.discard(cutoff)

@@ -149,7 +149,8 @@ class Maintenance:
 
     def start(self, jobs: Jobs) -> None:
         self._jobs = jobs
-        jobs.every(self.every_seconds, self.round, name="maintenance", now=True)
+        # Leader-only: one instance cleans up for all (bot/leases.py).
+        jobs.every(self.every_seconds, self.round, name="maintenance", now=True, leader=True)
 
     def stop(self) -> None:
         if self._jobs is not None:

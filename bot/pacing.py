@@ -8,6 +8,11 @@ start (none while a reply waits) and reserves them before it claims rows, so a c
 is on the wire at once and its sender does not take a second slot. A rate of 0 means
 unlimited. Buckets of chats that have refilled completely are forgotten: they say nothing.
 
+Several instances share one bot by a configured share (`share`): with INSTANCES=n each
+paces at 1/n of the bot-wide rates, bursts included, so together they keep to them.
+Per-chat rates stay whole: one chat's steps run on one instance at a time, and a
+campaign sends to a recipient once.
+
 Waiting sends cost nothing while they wait: each books its chat's next slot and sleeps
 until it, and for the overall rate they stand in line (replies first) with only the first
 asleep until the next token. Thousands of tap-to-answer replies waiting for WhatsApp's
@@ -249,6 +254,12 @@ class Budget:
         return self._broadcasts.take(recipient) if self.per_chat > 0 else 0.0
 
 
+def share(rate: float, instances: int) -> float:
+    """This instance's part of a bot-wide rate when `instances` send for the same bot;
+    0 (unlimited) stays 0."""
+    return rate / instances
+
+
 class Pacing:
     """Each channel's budget, built once from the settings, shared by its sender and the
     campaign engine."""
@@ -258,12 +269,12 @@ class Pacing:
     ) -> None:
         limits = {
             "telegram": (
-                settings.telegram_rate_global,
+                share(settings.telegram_rate_global, settings.instances),
                 settings.telegram_rate_per_chat,
                 TELEGRAM_CHAT_BURST,
             ),
             "whatsapp": (
-                settings.whatsapp_rate,
+                share(settings.whatsapp_rate, settings.instances),
                 settings.whatsapp_rate_per_chat,
                 WHATSAPP_CHAT_BURST,
             ),

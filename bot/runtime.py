@@ -23,6 +23,7 @@ from bot.dispatcher import Dispatcher
 from bot.flow import Flow
 from bot.i18n import Catalogs
 from bot.jobs import Jobs
+from bot.leases import Leases
 from bot.media_links import MediaLinks
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
@@ -61,6 +62,9 @@ class Runtime:
     jobs: Jobs
     # Single-use links a messenger fetches staff files by (bot/media_links.py).
     media_links: MediaLinks
+    # Work only one instance may do at a time (bot/leases.py): `govbot run` contends for
+    # the leader lease; Telegram polling holds one of its own.
+    leases: Leases
     # Staff password hashing, off the loop and a few at a time (bot/staff/passwords.py).
     passwords: Passwords = field(default_factory=Passwords)
     # The recovery key's private half when `govbot keys init` (or a test) just created it.
@@ -68,6 +72,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.leases.close()  # another instance takes over at once, not at expiry
         await self.outbox.stop()
         await self.storage.close()
 
@@ -159,6 +164,12 @@ async def open_runtime(
         Pacing(settings),
         jobs,
         MediaLinks(cipher, clock=clock),
+        Leases(
+            storage,
+            jobs,
+            seconds=settings.lease_seconds,
+            renew_seconds=settings.lease_renew_seconds,
+        ),
     )
 
 

@@ -46,8 +46,10 @@ class CampaignScheduler:
 
     async def start(self) -> None:
         self._planned.add("campaigns:poll")
-        self.jobs.every(self.poll_seconds, self.fire_due, name="campaigns:poll")
-        await self.fire_due()
+        # Leader-only (bot/leases.py): one instance starts the runs, every one sends them.
+        self.jobs.every(self.poll_seconds, self.fire_due, name="campaigns:poll", leader=True)
+        if self.jobs.leading:
+            await self.fire_due()
         async with self.campaigns.read() as store:
             planned = await store.planned()
         for campaign_id, at in planned:
@@ -64,7 +66,7 @@ class CampaignScheduler:
             return
         name = f"campaign:{campaign_id}"
         self._planned.add(name)
-        self.jobs.at(at, self.fire_due, name=name)
+        self.jobs.at(at, self.fire_due, name=name, leader=True)
 
     async def fire_due(self) -> list[int]:
         """Start every due occurrence once; returns the new run ids."""

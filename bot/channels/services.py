@@ -12,6 +12,7 @@ from datetime import datetime
 from bot.attachments import AttachmentStore
 from bot.dispatcher import Dispatcher
 from bot.i18n import Catalogs
+from bot.leases import Leases
 from bot.media_links import MediaLinks
 from bot.metrics import Metrics
 from bot.outbound import OutboxWorker
@@ -31,6 +32,7 @@ class ChannelServices:
     metrics: Metrics
     pacing: Pacing  # the channel's sending budget, shared with the campaign engine
     media_links: MediaLinks  # URLs a messenger fetches files staff send by
+    leases: Leases  # work only one instance may do (Telegram long polling)
 
     @property
     def clock(self) -> Callable[[], datetime]:

@@ -280,6 +280,17 @@ class MediaTokenStore(Protocol):
     async def purge_before(self, when: datetime) -> int: ...
 
 
+class LeaseStore(Protocol):
+    """Named leases: which instance does what only one may do at a time (bot/leases.py)."""
+
+    async def take(self, name: str, holder: str, *, seconds: float) -> bool:
+        """Take or renew `name` for `seconds` unless another holder has it unexpired."""
+        ...
+
+    async def release(self, name: str, holder: str) -> bool: ...
+    async def holder(self, name: str) -> str | None: ...
+
+
 class Tx(Protocol):
     """The stores of one unit of work."""
 
@@ -317,6 +328,8 @@ class Tx(Protocol):
     def content_sids(self) -> ContentSidStore: ...
     @property
     def media_tokens(self) -> MediaTokenStore: ...
+    @property
+    def leases(self) -> LeaseStore: ...
     @property
     def for_staff(self) -> StaffTx:
         """The staff console's stores on this same unit of work."""

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 OFFICIAL_API_HOST = "api.telegram.org"
 COMMANDS = ("start", "menu", "back", "cancel", "language", "help")
+# Held by the one instance that long-polls the bot (bot/leases.py): Telegram gives
+# getUpdates to one caller at a time, and a second poller would steal half the updates.
+POLLING_LEASE = "telegram-polling"
 
 
 class TelegramChannel:
@@ -99,6 +102,8 @@ class TelegramChannel:
         # Opt in to PTB's timedelta durations now (RetryAfter.retry_after warns otherwise).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self._services = services
+        if not self.webhook:
+            await self._hold_polling(services)
         url = self.settings.telegram_api_url
         request = self._request or AiohttpRequest()
         polling = self._get_updates_request or AiohttpRequest(connection_pool_size=1)
@@ -161,11 +166,29 @@ class TelegramChannel:
     async def stop(self) -> None:
         await stop_task(self._poller)
         self._poller = None
+        if self._services is not None and not self.webhook:
+            await self._services.leases.release(POLLING_LEASE)
         if self._queues is not None:
             await self._queues.stop()
         if self._api is not None:
             await self._api.shutdown()
             self._api = None
+
+    async def _hold_polling(self, services: ChannelServices) -> None:
+        """Long polling is for one instance: refuse to start while another polls."""
+        if await services.leases.hold(POLLING_LEASE, on_lost=self._polling_lost) is None:
+            raise ConfigError(
+                "TELEGRAM_MODE=polling: another govbot instance is polling this bot already."
+                " To run several instances, set TELEGRAM_MODE=webhook on every one of them"
+                " behind a load balancer (docs/DEPLOY.md)"
+            )
+
+    async def _polling_lost(self) -> None:
+        """Another instance took the polling lease (this one was paused past it): stop
+        polling, so that one poller is left."""
+        log.error("telegram: another instance polls this bot now; this one stops polling")
+        await stop_task(self._poller)
+        self._poller = None
 
     async def _webhook(self, request: Request) -> Response:
         if self._receiver is None:

@@ -21,6 +21,7 @@ from bot.storage.sql.database import Database
 from bot.storage.sql.dead_letters import SqlDeadLetterStore
 from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.inbox import SqlInboxStore
+from bot.storage.sql.leases import SqlLeaseStore
 from bot.storage.sql.media_tokens import SqlMediaTokens
 from bot.storage.sql.outbox import SqlOutboxStore
 from bot.storage.sql.reply_templates import SqlReplyTemplates
@@ -59,4 +60,5 @@ class SqlTx:
         self.reply_templates = SqlReplyTemplates(conn)
         self.content_sids = SqlContentSids(conn)
         self.media_tokens = SqlMediaTokens(conn)
+        self.leases = SqlLeaseStore(conn, dialect)
         self.for_staff = SqlStaffTx(self)
