@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from bot.channels.services import ChannelServices
+from bot.chat_turns import ChatTurns
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.flow import lasting_flows, sensitive_flows
@@ -51,6 +52,8 @@ def channel_services(runtime: Runtime) -> ChannelServices:
         pacing=runtime.pacing,
         media_links=runtime.media_links,
         leases=runtime.leases,
+        jobs=runtime.jobs,
+        turns=ChatTurns(runtime.storage, runtime.leases.holder) if runtime.storage.shared else None,
     )
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.attachments import AttachmentStore
+from bot.chat_turns import ChatTurns
 from bot.dispatcher import Dispatcher
 from bot.i18n import Catalogs
+from bot.jobs import Jobs
 from bot.leases import Leases
 from bot.media_links import MediaLinks
 from bot.metrics import Metrics
@@ -33,6 +35,10 @@ class ChannelServices:
     pacing: Pacing  # the channel's sending budget, shared with the campaign engine
     media_links: MediaLinks  # URLs a messenger fetches files staff send by
     leases: Leases  # work only one instance may do (Telegram long polling)
+    jobs: Jobs  # the runtime's periodic work
+    # Several instances on one database: a chat's updates take turns through it; None
+    # when this process is the only one (SQLite).
+    turns: ChatTurns | None
 
     @property
     def clock(self) -> Callable[[], datetime]:

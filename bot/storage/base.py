@@ -178,10 +178,22 @@ class DeadLetter:
 class InboxStore(Protocol):
     """Raw webhook updates, written before the 200 and deleted once handled."""
 
-    async def add(self, channel: str, payload: bytes, *, now: datetime) -> int: ...
+    async def add(
+        self, channel: str, payload: bytes, *, now: datetime, chat_key: str | None = None
+    ) -> int: ...
     async def delete(self, inbox_id: int) -> None: ...
     async def delete_many(self, inbox_ids: list[int]) -> None: ...
-    async def pending(self, channel: str, *, limit: int = 1000) -> list[InboxRow]: ...
+    async def pending(
+        self, channel: str, *, limit: int = 1000, before: datetime | None = None
+    ) -> list[InboxRow]: ...
+    def chat_tag(self, channel: str, chat_key: str) -> str:
+        """The chat's name in the inbox and in its lease: a keyed hash."""
+        ...
+
+    async def waiting(self, inbox_id: int) -> bool: ...
+    async def for_chat(self, channel: str, chat_key: str, *, limit: int = 50) -> list[InboxRow]:
+        """The chat's waiting webhook updates, oldest first (bot/chat_turns.py)."""
+        ...
 
 
 class DeadLetterStore(Protocol):
@@ -343,6 +355,12 @@ class Storage(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A read-only view that does not wait for writers."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other govbot instances may use this database at the same time
+        (PostgreSQL): a chat's updates then take turns through it (bot/chat_turns.py)."""
         ...
 
     def scrub_soon(self) -> None:

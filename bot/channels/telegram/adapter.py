@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,16 +23,18 @@ from starlette.routing import BaseRoute, Route
 from telegram.request import BaseRequest
 
 from bot.channels.services import ChannelServices
+from bot.chat_turns import ChatTurns
 from bot.config import Settings
 from bot.domain import Channel
 from bot.errors import ConfigError, DeliveryError
 from bot.i18n import LANGUAGES
+from bot.storage.base import InboxRow
 from bot.tasks import stop_task
 
 from .chat_queues import ChatQueues
 from .dead_letters import DeadLetters
 from .handling import UpdateHandler
-from .inbound import ALLOWED_UPDATES
+from .inbound import ALLOWED_UPDATES, Incoming
 from .polling import Poller, Sleep
 from .ptb_private import unchecked_version
 from .receiver import Receiver
@@ -46,6 +49,10 @@ COMMANDS = ("start", "menu", "back", "cancel", "language", "help")
 # Held by the one instance that long-polls the bot (bot/leases.py): Telegram gives
 # getUpdates to one caller at a time, and a second poller would steal half the updates.
 POLLING_LEASE = "telegram-polling"
+# Several instances: how often each looks for updates an instance died with, and how old
+# an update must be to count as left behind (its accepter is busy with it, or dead).
+LEFT_BEHIND_SWEEP_SECONDS = 2.0
+LEFT_BEHIND_AFTER = timedelta(seconds=5)
 
 
 class TelegramChannel:
@@ -87,6 +94,7 @@ class TelegramChannel:
         self._receiver: Receiver | None = None
         self._queues: ChatQueues | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._handler: UpdateHandler | None = None
 
     # ---- ChannelService ------------------------------------------------------------------
 
@@ -120,15 +128,25 @@ class TelegramChannel:
             sender,
             default_language=self.settings.default_language,
         )
-        self._queues = queues = ChatQueues(handler, wake=services.outbox.wake)
+        turns = services.turns
+        self._queues = queues = ChatQueues(
+            handler, wake=services.outbox.wake, turn=None if turns is None else self._take_turn
+        )
         dead_letters = DeadLetters(services.storage, services.metrics, services.clock)
-        self._receiver = Receiver(
+        self._receiver = receiver = Receiver(
             services.storage,
             services.clock,
             dead_letters,
             queues,
             webhook_secret=self.settings.telegram_webhook_secret,
         )
+        self._handler = handler
+        if turns is not None:
+            services.jobs.every(
+                LEFT_BEHIND_SWEEP_SECONDS,
+                lambda: self._sweep(receiver, turns),
+                name="telegram:left-behind",
+            )
         services.outbox.add_sender(sender)
         services.outbox.add_settler(queues.settle)
         await services.outbox.catch_up()
@@ -189,6 +207,25 @@ class TelegramChannel:
         log.error("telegram: another instance polls this bot now; this one stops polling")
         await stop_task(self._poller)
         self._poller = None
+
+    async def _take_turn(self, incoming: Incoming, inbox_id: int) -> None:
+        """Several instances: the update is handled in its chat's turn, with the chat's
+        other waiting updates, whichever instance accepted them (bot/chat_turns.py)."""
+        assert self._services is not None and self._services.turns is not None
+        await self._services.turns.handle(
+            Channel.TELEGRAM.value, str(incoming.chat_id), inbox_id, self._handle_row
+        )
+
+    async def _handle_row(self, row: InboxRow) -> None:
+        assert self._receiver is not None and self._handler is not None
+        incoming = await self._receiver.incoming(row)
+        if incoming is not None:
+            await self._handler(incoming)
+
+    async def _sweep(self, receiver: Receiver, turns: ChatTurns) -> None:
+        taken = await receiver.take_left_behind(turns, older_than=LEFT_BEHIND_AFTER)
+        if taken:
+            log.info("telegram: took %d update(s) another instance left behind", taken)
 
     async def _webhook(self, request: Request) -> Response:
         if self._receiver is None:

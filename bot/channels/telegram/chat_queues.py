@@ -28,11 +28,22 @@ MAX_IN_FLIGHT = 2000  # updates taken but not yet handled, before polling pauses
 STOP_GRACE = 5.0  # seconds the chats in progress get to finish at stop
 
 
+Turn = Callable[[Incoming, int], Awaitable[None]]
+
+
 class ChatQueues:
+    """`turn`: with several instances, how a stored update is handled (in its chat's turn
+    through the database, bot/chat_turns.py) instead of by `handle` directly."""
+
     def __init__(
-        self, handle: Callable[[Incoming], Awaitable[None]], *, wake: Callable[[], None]
+        self,
+        handle: Callable[[Incoming], Awaitable[None]],
+        *,
+        wake: Callable[[], None],
+        turn: Turn | None = None,
     ) -> None:
         self._handle = handle
+        self._turn = turn
         self._wake = wake
         self._queues: dict[int, deque[tuple[Incoming, int | None]]] = {}
         self._workers: set[asyncio.Task[None]] = set()
@@ -55,6 +66,10 @@ class ChatQueues:
                 queue = self._queues[incoming.chat_id] = deque()
                 self._spawn(self._drain(incoming.chat_id, queue))
             queue.append((incoming, inbox_id))
+
+    def has(self, inbox_id: int) -> bool:
+        """Whether updates of inbox row `inbox_id` are queued here and not yet handled."""
+        return inbox_id in self._rows_left
 
     def done(self, inbox_id: int) -> None:
         """One update of the row is handled (or needs no handling); the last deletes it."""
@@ -106,7 +121,10 @@ class ChatQueues:
             while queue:
                 incoming, inbox_id = queue[0]
                 try:
-                    await self._handle(incoming)
+                    if self._turn is not None and inbox_id is not None:
+                        await self._turn(incoming, inbox_id)
+                    else:
+                        await self._handle(incoming)
                 except Exception:
                     log.exception("telegram: update %s failed", incoming.update_id)
                 if inbox_id is not None:

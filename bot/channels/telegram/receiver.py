@@ -14,16 +14,18 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.chat_turns import ChatTurns
 from bot.domain import Channel
 from bot.recent import RecentKeys
 from bot.safejson import loads as load_json
 from bot.storage import Storage
+from bot.storage.base import InboxRow
 
 from .chat_queues import ChatQueues
 from .dead_letters import DeadLetters, encoded, update_id_of
@@ -77,7 +79,7 @@ class Receiver:
         if incoming.update_id is not None:
             self._recent.add(incoming.update_id)
         try:
-            inbox_id = await self._store(body)
+            inbox_id = await self._store(body, chat_key=str(incoming.chat_id))
         except BaseException:
             if incoming.update_id is not None:
                 self._recent.discard(incoming.update_id)
@@ -124,9 +126,39 @@ class Receiver:
             if incoming is not None:
                 self._hand_on([] if self._is_repeat(incoming) else [incoming], row.id)
 
-    async def _store(self, raw: bytes) -> int:
+    async def _store(self, raw: bytes, *, chat_key: str | None = None) -> int:
         async with self.storage.transaction() as tx:
-            return await tx.inbox.add(Channel.TELEGRAM.value, raw, now=self.clock())
+            return await tx.inbox.add(
+                Channel.TELEGRAM.value, raw, now=self.clock(), chat_key=chat_key
+            )
+
+    async def take_left_behind(self, turns: ChatTurns, *, older_than: timedelta) -> int:
+        """Several instances: queue the webhook updates another instance accepted and
+        left (it died), unless this instance has them queued already; their chats'
+        turns (bot/chat_turns.py) keep anything from running twice."""
+        rows = await turns.left_behind(Channel.TELEGRAM.value, before=self.clock() - older_than)
+        taken = 0
+        for row in rows:
+            if self.queues.has(row.id):
+                continue
+            incoming = await self.incoming(row)
+            if incoming is not None:
+                self.queues.put([incoming], row.id)
+                taken += 1
+        return taken
+
+    async def incoming(self, row: InboxRow) -> Incoming | None:
+        """A webhook update's inbox row parsed again (by the instance whose turn it is);
+        None when it cannot be read or parsed: then it is a dead letter."""
+        if row.payload is None:
+            await self.dead_letters.set_aside(row.unreadable or "unreadable", inbox_id=row.id)
+            return None
+        try:
+            update = load_json(row.payload)
+        except Exception as err:  # any row at all
+            await self.dead_letters.set_aside(err, inbox_id=row.id)
+            return None
+        return await self._parse(update, inbox_id=row.id)
 
     async def _parse(
         self, update: object, *, raw: bytes | None = None, inbox_id: int | None = None

@@ -102,6 +102,10 @@ class PostgresStorage:
         async with self._require().acquire() as conn:
             yield SqlTx(PgConnection(conn), self.cipher, POSTGRES)
 
+    @property
+    def shared(self) -> bool:
+        return True  # several instances may share the server
+
     def scrub_soon(self) -> None:
         """Nothing to do: PostgreSQL's WAL segments are recycled by the server and its
         dead row versions go at VACUUM; there is no log file of ours to truncate sooner."""

@@ -27,12 +27,37 @@ class SqlInboxStore:
         self._conn = conn
         self._cipher = cipher
 
-    async def add(self, channel: str, payload: bytes, *, now: datetime) -> int:
-        sql = "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)"
-        params = (channel, self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT), ts(now))
-        cur = await self._conn.execute(sql, params)
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+    async def add(
+        self, channel: str, payload: bytes, *, now: datetime, chat_key: str | None = None
+    ) -> int:
+        """Record a raw update; `chat_key` (a webhook update's chat) lets the instance whose
+        turn it is find it among the chat's waiting updates (bot/chat_turns.py)."""
+        chat = None if chat_key is None else self.chat_tag(channel, chat_key)
+        sealed = self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT)
+        rows = await self._conn.execute_fetchall(
+            "INSERT INTO inbox (channel, payload, received_at, chat) VALUES (?, ?, ?, ?)"
+            " RETURNING id",
+            (channel, sealed, ts(now), chat),
+        )
+        return int(next(iter(rows))[0])
+
+    def chat_tag(self, channel: str, chat_key: str) -> str:
+        """The chat as the inbox and the chat's lease name it: a keyed hash, never the id."""
+        return self._cipher.keyed_hash(f"{channel}:{chat_key}", purpose="inbox-chat")
+
+    async def waiting(self, inbox_id: int) -> bool:
+        """Whether the row is still there: not yet handled by any instance."""
+        rows = await self._conn.execute_fetchall("SELECT 1 FROM inbox WHERE id = ?", (inbox_id,))
+        return bool(list(rows))
+
+    async def for_chat(self, channel: str, chat_key: str, *, limit: int = 50) -> list[InboxRow]:
+        """The chat's waiting updates in the order they were accepted."""
+        async with self._conn.execute(
+            "SELECT id, channel, payload FROM inbox WHERE chat = ? ORDER BY id LIMIT ?",
+            (self.chat_tag(channel, chat_key), limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [self._open(row[0], row[1], row[2]) for row in rows]
 
     async def delete(self, inbox_id: int) -> None:
         await self._conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
@@ -42,11 +67,16 @@ class SqlInboxStore:
             "DELETE FROM inbox WHERE id = ?", [(inbox_id,) for inbox_id in inbox_ids]
         )
 
-    async def pending(self, channel: str, *, limit: int = 1000) -> list[InboxRow]:
-        """The oldest rows still waiting for `channel`, in arrival order."""
+    async def pending(
+        self, channel: str, *, limit: int = 1000, before: datetime | None = None
+    ) -> list[InboxRow]:
+        """The oldest rows still waiting for `channel`, in arrival order; with `before`,
+        only those received earlier (left behind by an instance that died)."""
+        cutoff = "9999" if before is None else ts(before)
         async with self._conn.execute(
-            "SELECT id, channel, payload FROM inbox WHERE channel = ? ORDER BY id LIMIT ?",
-            (channel, limit),
+            "SELECT id, channel, payload FROM inbox WHERE channel = ? AND received_at < ?"
+            " ORDER BY id LIMIT ?",
+            (channel, cutoff, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [self._open(row[0], row[1], row[2]) for row in rows]

@@ -109,6 +109,10 @@ class SqliteStorage:
         """Why writes fail for want of disk ("cannot-write", "read-only"), or None."""
         return self.writes.problem
 
+    @property
+    def shared(self) -> bool:
+        return False  # one process writes the file
+
     def scrub_soon(self) -> None:
         # Every checkpoint for a while truncates, not just the next: rows that still hold
         # the sensitive text (a batch of raw updates, a page rewritten with the draft
