@@ -164,9 +164,7 @@ def push(tg: FakeTelegramApi, chat: int, step: tuple[str, str]) -> dict[str, Any
     return update
 
 
-async def walk(
-    tg: FakeTelegramApi, balancer: Balancer, chat: int, rng: random.Random
-) -> None:
+async def walk(tg: FakeTelegramApi, balancer: Balancer, chat: int, rng: random.Random) -> None:
     """The chat's updates one after another, each once accepted (200) but not answered."""
     for step in SCRIPT:
         await balancer.deliver(push(tg, chat, step), repeat=rng.random() < 0.15)
@@ -269,7 +267,11 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
             campaign = {int(m.chat_key) for m in subscribers}
 
             def campaign_sent() -> int:
-                return sum(1 for c in tg.calls_to("sendMessage") if int(c.params.get("chat_id", 0)) in campaign)
+                return sum(
+                    1
+                    for c in tg.calls_to("sendMessage")
+                    if int(c.params.get("chat_id", 0)) in campaign
+                )
 
             await until(lambda: campaign_sent() >= SUBSCRIBERS // 3, 60, "a third of it")
             late = [9_200_000 + i for i in range(LATE_CHATS)]
@@ -290,9 +292,7 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
                 log=survivor.cwd / "run.log",
             )
             await until(
-                lambda: count(
-                    pg_url, "SELECT count(*) FROM campaign_runs WHERE status = 'done'"
-                ),
+                lambda: count(pg_url, "SELECT count(*) FROM campaign_runs WHERE status = 'done'"),
                 60,
                 "the campaign run to finish",
                 log=survivor.cwd / "run.log",
@@ -325,4 +325,3 @@ def campaign_file(path: Path) -> Path:
     lines += [f'{lang} = "{text}"' for lang, text in TEXTS.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
