@@ -47,10 +47,23 @@ class ChatTurns:
         self.storage = storage
         self.holder = holder
         self.lease_seconds = lease_seconds
+        # The lease tells instances apart, not tasks of one instance: one turn per chat here.
+        self._local: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def handle(self, channel: str, chat_key: str, inbox_id: int, handle: HandleRow) -> None:
         """Return once inbox row `inbox_id` of the chat is handled, by this instance (with
         every row of the chat accepted before it) or by another."""
+        local = self._local.setdefault((channel, chat_key), asyncio.Lock())
+        try:
+            async with local:
+                await self._wait_and_take(channel, chat_key, inbox_id, handle)
+        finally:
+            if not local.locked():
+                self._local.pop((channel, chat_key), None)
+
+    async def _wait_and_take(
+        self, channel: str, chat_key: str, inbox_id: int, handle: HandleRow
+    ) -> None:
         delay = WAIT_FIRST
         while True:
             async with self.storage.transaction() as tx:
@@ -69,21 +82,25 @@ class ChatTurns:
             delay = min(delay * 2, WAIT_MOST)
 
     async def _drain(self, channel: str, chat_key: str, lease: str, handle: HandleRow) -> None:
-        """The turn: every waiting row of the chat, oldest first, the lease renewed with
-        each row's deletion (in one transaction: a row is gone only while the turn is ours)."""
+        """The turn: every waiting row of the chat, oldest first. The lease is renewed
+        before each row (a turn that was lost stops before handling anything more) and the
+        row deleted after it."""
         while True:
             async with self.storage.read() as tx:
                 rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH)
             if not rows:
                 return
             for row in rows:
+                async with self.storage.transaction() as tx:
+                    if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
+                        raise LostTurn(lease)
+                    if not await tx.inbox.waiting(row.id):
+                        continue  # handled by the instance that had the turn before
                 try:
                     await handle(row)
                 except Exception:  # as in one instance: logged, and the row is done
                     log.exception("%s: an update failed", channel)
                 async with self.storage.transaction() as tx:
-                    if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
-                        raise LostTurn(lease)
                     await tx.inbox.delete(row.id)
 
     async def left_behind(self, channel: str, *, before: datetime) -> list[InboxRow]:

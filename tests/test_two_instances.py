@@ -262,7 +262,7 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
                 cwd=tmp_path / "a", env=instances[0].env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
-            out, err = await create.communicate()
+            _, err = await create.communicate()
             assert create.returncode == 0, err.decode()
             campaign = {int(m.chat_key) for m in subscribers}
 
