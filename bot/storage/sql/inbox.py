@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.crypto import DataCipher
 from bot.storage.base import InboxRow
-from bot.storage.sql.core import ts
+from bot.storage.sql.core import insert_id, ts
 from bot.storage.sql.database import Database
 
 # Associated data of a sealed raw update, here and in dead_letters (rows move as they are).
@@ -28,11 +28,9 @@ class SqlInboxStore:
         self._cipher = cipher
 
     async def add(self, channel: str, payload: bytes, *, now: datetime) -> int:
-        sql = "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)"
+        sql = "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?) RETURNING id"
         params = (channel, self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT), ts(now))
-        cur = await self._conn.execute(sql, params)
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return await insert_id(self._conn, sql, params)
 
     async def delete(self, inbox_id: int) -> None:
         await self._conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
