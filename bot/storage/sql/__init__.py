@@ -3,7 +3,7 @@
 Every store takes a `Database` (database.py): a connection's statements, awaited. The
 SQLite backend (bot/storage/sqlite/) and the PostgreSQL backend (bot/storage/postgres/)
 each hand the same stores a connection of their own; what differs between the dialects
-is asked of `Database.dialect` in the few places that need it.
+is asked of the unit's `Dialect` (dialect.py), handed to the stores that need it.
 """
 
 from __future__ import annotations
@@ -43,22 +43,22 @@ class SqlTx:
         self.cipher = cipher
         self.dialect = dialect
         codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
-        self.citizens = SqlCitizenStore(conn, cipher, codec)
+        self.citizens = SqlCitizenStore(conn, cipher, codec, dialect)
         self.sessions = SqlSessionStore(conn, cipher, codec)
         self.processed = SqlProcessedStore(conn)
-        self.tickets = SqlTicketStore(conn, cipher)
-        self.lookups = SqlLookupGuard(conn)
-        self.tips = SqlTipStore(conn, cipher)
-        self.outbox = SqlOutboxStore(conn, cipher)
+        self.tickets = SqlTicketStore(conn, cipher, dialect)
+        self.lookups = SqlLookupGuard(conn, dialect)
+        self.tips = SqlTipStore(conn, cipher, dialect)
+        self.outbox = SqlOutboxStore(conn, cipher, dialect)
         self.inbox = SqlInboxStore(conn, cipher)
         self.dead_letters = SqlDeadLetterStore(conn, cipher)
-        self.login_throttle = SqlLoginThrottle(conn)
+        self.login_throttle = SqlLoginThrottle(conn, dialect)
         self.staff = SqlStaffStore(conn)
-        self.rotation = SqlRotationStore(conn, cipher)
+        self.rotation = SqlRotationStore(conn, cipher, dialect)
         self.blobs = SqlBlobIndex(conn, cipher)
-        self.satisfaction = SqlSatisfactionStore(conn)
+        self.satisfaction = SqlSatisfactionStore(conn, dialect)
         self.reply_templates = SqlReplyTemplates(conn)
         self.content_sids = SqlContentSids(conn)
-        self.media_tokens = SqlMediaTokens(conn)
+        self.media_tokens = SqlMediaTokens(conn, dialect)
         self.leases = SqlLeaseStore(conn, dialect)
         self.for_staff = SqlStaffTx(self)

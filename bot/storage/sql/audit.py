@@ -16,6 +16,8 @@ from typing import Any
 from bot.staff.records import AuditEntry
 from bot.storage.sql.core import parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.locks import lock_names
 
 GENESIS = "0" * 64
 
@@ -41,8 +43,9 @@ def entry_hash(
 
 
 class SqlAuditLog:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def append(
         self,
@@ -55,15 +58,15 @@ class SqlAuditLog:
         ip: str | None = None,
         **detail: Any,
     ) -> AuditEntry:
-        """Append one entry; call inside a write transaction so the chain stays linear."""
+        """Append one entry; call inside a write transaction so the chain stays linear.
+        The chain's lock is held until the unit ends, so entries appended at once on
+        several instances still each link to the one before."""
+        await lock_names(self._conn, self._dialect, ["audit_log"])
         async with self._conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cur:
             row = await cur.fetchone()
-        async with self._conn.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-        ) as cur:
-            seq = await cur.fetchone()
+        rows = await self._conn.execute_fetchall(self._dialect.next_audit_id())
         prev = row[0] if row else GENESIS
-        entry_id = (seq[0] if seq else 0) + 1
+        entry_id = int(next(iter(rows))[0])
         detail_text = json.dumps(detail, ensure_ascii=False, sort_keys=True)
         at = ts(now)
         digest = entry_hash(
@@ -129,11 +132,8 @@ class SqlAuditLog:
                 problems.append(f"entry {row['id']}: contents do not match its hash")
             prev = row["hash"]
             expected_id = row["id"] + 1
-        async with self._conn.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-        ) as cur:
-            seq = await cur.fetchone()
-        last = seq[0] if seq else 0
+        rows = await self._conn.execute_fetchall(self._dialect.last_audit_id())
+        last = int(next(iter(rows))[0])
         if last >= expected_id:
             problems.append(f"entries {expected_id}..{last} are missing at the end")
         return count, problems

@@ -18,27 +18,31 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.campaigns.model import Audience, Campaign, CampaignDraft, Image
 from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
 from bot.crypto import DataCipher
-from bot.storage.sql.core import MARK_BLOCKED, citizen_from_row, parse_ts, ts
+from bot.storage.sql.core import MARK_BLOCKED, citizen_from_row, insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 
 if TYPE_CHECKING:
     from bot.storage.sql import SqlTx
 
 RATE_WINDOW = timedelta(seconds=10)
 
+
 # Subscribers narrowed by channel, language and region; a citizen who chose no regions
 # ("all of Kazakhstan") hears about every region. Parameters: channels, languages and
 # regions as JSON arrays ('[]' = no narrowing), then the default language.
-_AUDIENCE = """
+def _audience(dialect: Dialect) -> str:
+    texts = dialect.json_texts
+    return f"""
 FROM citizens c
 WHERE c.subscribed = 1 AND c.unreachable = 0
   AND c.channel IN ('telegram', 'whatsapp')
-  AND (:channels = '[]' OR c.channel IN (SELECT value FROM json_each(:channels)))
+  AND (:channels = '[]' OR c.channel IN ({texts(":channels")}))
   AND (:languages = '[]'
-       OR coalesce(c.locale, :default_locale) IN (SELECT value FROM json_each(:languages)))
+       OR coalesce(c.locale, :default_locale) IN ({texts(":languages")}))
   AND (:regions = '[]' OR c.sub_regions = '[]'
-       OR EXISTS (SELECT 1 FROM json_each(c.sub_regions) s
-                  WHERE s.value IN (SELECT value FROM json_each(:regions))))
+       OR EXISTS (SELECT 1 FROM ({texts("c.sub_regions")}) s
+                  WHERE s.value IN ({texts(":regions")})))
 """
 
 
@@ -75,9 +79,11 @@ def _campaign(row: sqlite3.Row) -> Campaign:
 
 
 class SqlCampaignStore:
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._dialect = dialect
+        self._audience = _audience(dialect)
 
     async def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         async with self._conn.execute(sql, params) as cur:
@@ -92,11 +98,12 @@ class SqlCampaignStore:
 
     async def create(self, draft: CampaignDraft, *, next_run_at: datetime, now: datetime) -> int:
         image = draft.image
-        cur = await self._conn.execute(
+        return await insert_id(
+            self._conn,
             "INSERT INTO campaigns (title, texts, fallback, templates, template_variables, image,"
             " regions, languages, channels, recurring, next_run_at, status, created_by,"
             " created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?) RETURNING id",
             (
                 draft.title.strip(),
                 json.dumps(draft.texts, ensure_ascii=False),
@@ -116,8 +123,6 @@ class SqlCampaignStore:
                 ts(now),
             ),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def get(self, campaign_id: int) -> Campaign | None:
         row = await self._one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
@@ -149,7 +154,7 @@ class SqlCampaignStore:
         """(channel, language, subscribers) for the audience, before anything is sent."""
         rows = await self._all(
             "SELECT c.channel, coalesce(c.locale, :default_locale), count(*)"
-            + _AUDIENCE
+            + self._audience
             + " GROUP BY 1, 2 ORDER BY 1, 2",
             _audience_params(audience, default_locale),
         )
@@ -167,20 +172,21 @@ class SqlCampaignStore:
         """Start one occurrence: the run, its delivery rows, and the campaign's next time.
 
         Returns None when this occurrence was already started (a second firing)."""
-        cur = await self._conn.execute(
-            "INSERT OR IGNORE INTO campaign_runs (campaign_id, planned_at, started_at)"
-            " VALUES (?, ?, ?)",
+        started = await self._conn.execute_fetchall(
+            "INSERT INTO campaign_runs (campaign_id, planned_at, started_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (campaign_id, planned_at) DO NOTHING RETURNING id",
             (campaign.id, ts(planned_at), ts(now)),
         )
-        run_id = cur.lastrowid if cur.rowcount else None
+        run_id = next((int(row[0]) for row in started), None)
         if run_id is not None:
-            params = _audience_params(campaign.audience, default_locale)
-            params.update(run_id=str(run_id), now=ts(now))
+            params: dict[str, Any] = dict(_audience_params(campaign.audience, default_locale))
+            params.update(run_id=run_id, now=ts(now))
             await self._conn.execute(
                 "INSERT INTO campaign_deliveries (run_id, citizen_id, channel, locale,"
                 " next_attempt_at, updated_at)"
-                " SELECT :run_id, c.id, c.channel, coalesce(c.locale, :default_locale), :now, :now"
-                + _AUDIENCE,
+                " SELECT CAST(:run_id AS BIGINT), c.id, c.channel,"
+                " coalesce(c.locale, :default_locale), CAST(:now AS TEXT), CAST(:now AS TEXT)"
+                + self._audience,
                 params,
             )
         await self._conn.execute(
@@ -260,7 +266,9 @@ class SqlCampaignStore:
         defer: Callable[[int], datetime | None] = lambda citizen_id: None,
     ) -> list[Claimed]:
         """Due rows of running runs, marked 'sending' in this transaction; rows whose
-        citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait."""
+        citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait.
+        On PostgreSQL the rows are locked as they are read, skipping those another
+        instance is claiming, until this unit marks them and commits: never taken twice."""
         rows = await self._all(
             # The citizen's row as citizen_from_row reads it; the delivery's under other names.
             "SELECT c.*, d.id AS delivery_id, d.run_id, r.campaign_id,"
@@ -268,7 +276,8 @@ class SqlCampaignStore:
             " FROM campaign_deliveries d"
             " JOIN campaign_runs r ON r.id = d.run_id JOIN citizens c ON c.id = d.citizen_id"
             " WHERE d.channel = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-            " AND r.status = 'running' ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            " AND r.status = 'running' ORDER BY d.next_attempt_at, d.id LIMIT ?"
+            + self._dialect.skip_locked("d"),
             (channel, ts(now), limit),
         )
         claimed: list[Claimed] = []
@@ -310,10 +319,11 @@ class SqlCampaignStore:
     async def names(self, citizen_ids: Sequence[int]) -> dict[int, str]:
         """Each citizen's name as they last gave it in a complaint, where they did: for a
         template's "name". Never from a tip, whatever the tipster wrote."""
+        name = self._dialect.json_field("details", "applicant_name")
         rows = await self._all(
-            "SELECT citizen_id, json_extract(details, '$.applicant_name') FROM tickets"
-            " WHERE kind != 'tip' AND citizen_id IN (SELECT value FROM json_each(?))"
-            " AND json_extract(details, '$.applicant_name') IS NOT NULL ORDER BY id",
+            f"SELECT citizen_id, {name} FROM tickets"
+            f" WHERE kind != 'tip' AND citizen_id IN ({self._dialect.json_ints('?')})"
+            f" AND {name} IS NOT NULL ORDER BY id",
             (json.dumps(list(citizen_ids)),),
         )
         return {r[0]: str(r[1]) for r in rows if str(r[1]).strip()}
@@ -412,9 +422,9 @@ class SqlCampaigns:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.transaction() as tx:
-            yield SqlCampaignStore(tx.conn, tx.cipher)
+            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.read() as tx:
-            yield SqlCampaignStore(tx.conn, tx.cipher)
+            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect)

@@ -21,7 +21,8 @@ from bot.storage.records import Stat
 from bot.storage.sql.audit import SqlAuditLog
 from bot.storage.sql.core import parse_ts, ts
 from bot.storage.sql.database import Database
-from bot.storage.sql.search import match_expression
+from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.search import search_clause
 from bot.storage.sql.staff import SqlStaffStore
 from bot.storage.sql.throttle import SqlLoginThrottle
 from bot.storage.sql.tickets import ticket_from_row
@@ -29,24 +30,33 @@ from bot.storage.sql.tickets import ticket_from_row
 if TYPE_CHECKING:
     from bot.storage.sql import SqlTx
 
+
 # Per ticket: when the citizen and staff last wrote to each other (every act that tells the
 # citizen, a status change or a forwarding, is a staff message; an internal note is not),
 # whether the citizen reopened it ("not solved") since, and the last activity of any kind.
 # Tip messages carry only their day, so on a tip a same-day answer does not count as later.
-QUEUE_COLUMNS = """
+def queue_columns(dialect: Dialect) -> str:
+    return _QUEUE_COLUMNS.format(
+        last_activity=dialect.greatest(
+            "t.updated_at",
+            "coalesce((SELECT max(m.created_at) FROM ticket_messages m"
+            " WHERE m.ticket_id = t.id), '')",
+        )
+    )
+
+
+_QUEUE_COLUMNS = """
     (SELECT max(m.created_at) FROM ticket_messages m
       WHERE m.ticket_id = t.id AND m.author = 'citizen') AS citizen_at,
     (SELECT max(m.created_at) FROM ticket_messages m
-      WHERE m.ticket_id = t.id AND m.author = 'staff' AND NOT m.internal) AS staff_at,
+      WHERE m.ticket_id = t.id AND m.author = 'staff' AND m.internal = 0) AS staff_at,
     (SELECT m.body FROM ticket_messages m WHERE m.ticket_id = t.id AND m.author = 'citizen'
       ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS citizen_text,
     (SELECT max(e.created_at) FROM ticket_events e
       WHERE e.ticket_id = t.id AND e.action = 'reopened' AND e.actor = 'citizen') >
     coalesce((SELECT max(m.created_at) FROM ticket_messages m
-      WHERE m.ticket_id = t.id AND m.author = 'staff' AND NOT m.internal), '') AS reopened,
-    max(t.updated_at, coalesce(
-      (SELECT max(m.created_at) FROM ticket_messages m WHERE m.ticket_id = t.id), ''
-    )) AS last_activity"""
+      WHERE m.ticket_id = t.id AND m.author = 'staff' AND m.internal = 0), '') AS reopened,
+    {last_activity} AS last_activity"""
 ANSWERED = "(citizen_at IS NOT NULL AND citizen_at > coalesce(staff_at, ''))"
 SORTS = {
     # The work queue: answers by the citizen, then tickets due soon, then by last activity.
@@ -61,19 +71,23 @@ SORTS = {
 
 
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A LIKE pattern for `text` anywhere, upper-cased: references are upper case, and
+    PostgreSQL's LIKE, unlike SQLite's, tells "k7m" from "K7M"."""
+    escaped = text.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 class SqlConsoleStore:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
+        self._queue_columns = queue_columns(dialect)
 
     def _where(
         self, query: InboxQuery, today: date, *, with_status: bool = True
     ) -> tuple[str, list[Any]]:
         if not query.kinds:
-            return "0", []
+            return "1 = 0", []
         clauses = [f"t.kind IN ({','.join('?' * len(query.kinds))})"]
         params: list[Any] = list(query.kinds)
         simple = {"kind": query.kind, "category": query.category, "region": query.region}
@@ -102,15 +116,15 @@ class SqlConsoleStore:
             clauses.append("t.created_at < ?")
             params.append(ts(query.created_before))
         if query.ids is not None:
-            clauses.append("t.id IN (SELECT value FROM json_each(?))")
+            clauses.append(f"t.id IN ({self._dialect.json_ints('?')})")
             params.append(json.dumps(query.ids))
         if query.text:
             # A partial reference ("3003") by LIKE; words anywhere else through the index.
-            found = "t.reference LIKE ? ESCAPE '\\'"
+            found = "upper(t.reference) LIKE ? ESCAPE '\\'"
             params.append(_like(query.text.strip()))
-            if words := match_expression(query.text):
-                found += " OR t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)"
-                params.append(words)
+            if words := search_clause(self._dialect, query.text):
+                found += f" OR {words[0]}"
+                params.append(words[1])
             clauses.append(f"({found})")
         return " AND ".join(clauses), params
 
@@ -135,7 +149,7 @@ class SqlConsoleStore:
         open_marks = ",".join("?" * len(OPEN_STATUSES))
         soon = [(due_soon_until or today).isoformat(), *OPEN_STATUSES]
         async with self._conn.execute(
-            f"SELECT * FROM (SELECT t.*, s.username AS assignee_name, {QUEUE_COLUMNS},"
+            f"SELECT * FROM (SELECT t.*, s.username AS assignee_name, {self._queue_columns},"
             f" (t.due_on IS NOT NULL AND t.due_on <= ? AND t.status IN ({open_marks}))"
             f" AS due_soon FROM tickets t LEFT JOIN staff_users s ON s.id = t.assignee_id"
             f" WHERE {where}) t ORDER BY {order} {direction}, t.id {direction}{limit}",
@@ -187,7 +201,7 @@ class SqlConsoleStore:
         """(citizen answered since staff last wrote, last activity) of one ticket, as the
         inbox computes them."""
         async with self._conn.execute(
-            f"SELECT {QUEUE_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
+            f"SELECT {self._queue_columns} FROM tickets t WHERE t.id = ?", (ticket_id,)
         ) as cur:
             r = await cur.fetchone()
         if r is None:
@@ -288,7 +302,8 @@ class SqlConsoleStore:
     async def ratings_by(self, column: str, *, since: datetime) -> list[Stat]:
         assert column in ("category", "centre", "region")
         async with self._conn.execute(
-            f"SELECT coalesce({column}, '') AS k, count(*), avg(rating) FROM ratings"
+            f"SELECT coalesce({column}, '') AS k, count(*),"
+            f" CAST(avg(rating) AS DOUBLE PRECISION) FROM ratings"
             f" WHERE created_at >= ? GROUP BY k ORDER BY count(*) DESC, k",
             (ts(since),),
         ) as cur:
@@ -301,7 +316,8 @@ class SqlConsoleStore:
         assert column in ("category", "centre", "region")
         async with self._conn.execute(
             f"SELECT substr(created_at, 1, 7) AS m, coalesce({column}, '') AS k, count(*),"
-            f" avg(rating) FROM ratings WHERE created_at >= ? GROUP BY m, k ORDER BY m, k",
+            f" CAST(avg(rating) AS DOUBLE PRECISION) FROM ratings WHERE created_at >= ?"
+            " GROUP BY m, k ORDER BY m, k",
             (ts(since),),
         ) as cur:
             return [(r[0], r[1], Stat(r[1], r[2], r[3])) for r in await cur.fetchall()]
@@ -334,9 +350,9 @@ class SqlStaffTx:
         conn = tx.conn
         self.tx = tx
         self.staff = SqlStaffStore(conn)
-        self.audit = SqlAuditLog(conn)
-        self.console = SqlConsoleStore(conn)
-        self.throttle = SqlLoginThrottle(conn)
+        self.audit = SqlAuditLog(conn, tx.dialect)
+        self.console = SqlConsoleStore(conn, tx.dialect)
+        self.throttle = SqlLoginThrottle(conn, tx.dialect)
 
 
 def _overdue(kinds: tuple[str, ...], today: date) -> tuple[str, tuple[Any, ...]]:

@@ -11,7 +11,9 @@ from functools import cache
 from bot.crypto import DataCipher
 from bot.storage.records import Citizen, SessionRecord, SessionReply
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.linked_keys import KeyLinker, settled
+from bot.storage.sql.locks import lock_names
 from bot.storage.sql.session_codec import SessionCodec
 
 LOOKUP_WINDOW = timedelta(minutes=15)
@@ -24,6 +26,12 @@ def ts(value: datetime) -> str:
 
 def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+async def insert_id(conn: Database, sql: str, parameters: Sequence[object]) -> int:
+    """Run an INSERT ... RETURNING id and return the id (both backends; no lastrowid)."""
+    rows = list(await conn.execute_fetchall(sql, parameters))
+    return int(rows[0][0])
 
 
 def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None = None) -> Citizen:
@@ -49,23 +57,25 @@ def citizen_from_row(row: sqlite3.Row, cipher: DataCipher, chat_key: str | None 
 
 
 @cache
-def _main_key_sql(hashes: int) -> str:
+def _main_key_sql(hashes: int, dialect: Dialect) -> str:
     marks = ",".join("?" * hashes)
     return (
         "SELECT c.*, s.flow AS s_flow, s.state AS s_state, s.data AS s_data,"
         " s.updated_at AS s_updated_at, NULL AS linked"
         " FROM citizens c LEFT JOIN sessions s ON s.citizen_id = c.id"
         f" WHERE c.channel = ? AND c.chat_hash IN ({marks}) ORDER BY c.id"
+        + dialect.for_update_of("c")
     )
 
 
 @cache
-def _matching_sql(hashes: int, linked: bool) -> str:
+def _matching_sql(hashes: int, linked: bool, dialect: Dialect) -> str:
     """The rows for a message's keys; with `linked`, each row's linked keys too (only a
     message that names more than one key needs them: `settled` compares them)."""
     marks = ",".join("?" * hashes)
     held = (
-        "(SELECT group_concat(k.key_hash, ' ') FROM citizen_keys k WHERE k.citizen_id = c.id)"
+        f"(SELECT {dialect.string_agg('k.key_hash', ' ')} FROM citizen_keys k"
+        " WHERE k.citizen_id = c.id)"
         if linked
         else "NULL"
     )
@@ -75,7 +85,7 @@ def _matching_sql(hashes: int, linked: bool) -> str:
         " FROM citizens c LEFT JOIN sessions s ON s.citizen_id = c.id"
         f" WHERE c.id IN (SELECT id FROM citizens WHERE channel = ? AND chat_hash IN ({marks})"
         f" UNION SELECT citizen_id FROM citizen_keys WHERE channel = ? AND key_hash IN ({marks}))"
-        " ORDER BY c.id"
+        " ORDER BY c.id" + dialect.for_update_of("c")
     )
 
 
@@ -85,19 +95,44 @@ MARK_BLOCKED = "UPDATE citizens SET unreachable = 1, subscribed = 0 WHERE id = ?
 
 class SqlCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted.
-    A citizen may hold several keys (bot/storage/sqlite/linked_keys.py)."""
+    A citizen may hold several keys (bot/storage/sql/linked_keys.py).
+
+    On PostgreSQL a step's unit first takes the advisory lock of every key it names, then
+    reads the citizen's row FOR UPDATE: one chat's steps run one at a time across
+    instances, and a unit from outside a step (`hold`) waits for the step, or it for it."""
 
     def __init__(
-        self, conn: Database, cipher: DataCipher, codec: SessionCodec | None = None
+        self,
+        conn: Database,
+        cipher: DataCipher,
+        codec: SessionCodec | None = None,
+        dialect: Dialect = SQLITE,
     ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec or SessionCodec(cipher)
-        self._links = KeyLinker(conn, cipher, self._codec)
+        self._dialect = dialect
+        self._links = KeyLinker(conn, cipher, self._codec, dialect)
+
+    async def _lock_chats(self, channel: str, keys: Sequence[str]) -> None:
+        names = [
+            "chat:" + self._cipher.keyed_hash(f"{channel}:{key}", purpose="citizen") for key in keys
+        ]
+        await lock_names(self._conn, self._dialect, names)
+
+    async def hold(self, citizen_id: int) -> None:
+        """Lock the citizen's row until the unit ends: a unit that changes their session
+        or outbox from outside a step (staff answering, a closing's question) and the
+        chat's own steps then run one after the other."""
+        if self._dialect.for_update:
+            await self._conn.execute_fetchall(
+                "SELECT id FROM citizens WHERE id = ?" + self._dialect.for_update, (citizen_id,)
+            )
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
     ) -> tuple[Citizen, bool]:
+        await self._lock_chats(channel, [chat_key])
         found = await self.find(channel, chat_key)
         if found is not None:
             return found, False
@@ -111,6 +146,7 @@ class SqlCitizenStore:
         `chat_key` from now on, and rows found by several are merged into one (then a few
         statements more, once)."""
         keys = (chat_key, *linked)
+        await self._lock_chats(channel, keys)
         hashes = [self._hashes(channel, key) for key in keys]
         rows = await self._matching(channel, hashes)
         unsettled = rows and not settled(rows, hashes)
@@ -147,17 +183,20 @@ class SqlCitizenStore:
         if len(hashes) == 1:
             # The common message names one key, which is almost always a citizen's main
             # key: found by it alone, without the search of the linked keys.
-            rows = await self._conn.execute_fetchall(_main_key_sql(len(flat)), (channel, *flat))
+            sql = _main_key_sql(len(flat), self._dialect)
+            rows = await self._conn.execute_fetchall(sql, (channel, *flat))
             if rows:
                 return list(rows)
-        sql = _matching_sql(len(flat), len(hashes) > 1)
+        sql = _matching_sql(len(flat), len(hashes) > 1, self._dialect)
         rows = await self._conn.execute_fetchall(sql, (channel, *flat) * 2)
         return list(rows)
 
     async def _create(self, channel: str, chat_key: str, *, now: datetime) -> Citizen:
         address = self._cipher.encrypt(chat_key.encode(), context=b"citizen")
-        cur = await self._conn.execute(
-            "INSERT INTO citizens (channel, chat_hash, address, created_at) VALUES (?, ?, ?, ?)",
+        citizen_id = await insert_id(
+            self._conn,
+            "INSERT INTO citizens (channel, chat_hash, address, created_at) VALUES (?, ?, ?, ?)"
+            " RETURNING id",
             (
                 channel,
                 self._cipher.keyed_hash(f"{channel}:{chat_key}", purpose="citizen"),
@@ -165,8 +204,7 @@ class SqlCitizenStore:
                 ts(now),
             ),
         )
-        assert cur.lastrowid is not None
-        return Citizen(id=cur.lastrowid, channel=channel, chat_key=chat_key, locale=None)
+        return Citizen(id=citizen_id, channel=channel, chat_key=chat_key, locale=None)
 
     async def find(self, channel: str, chat_key: str) -> Citizen | None:
         """The citizen holding `chat_key`, as their key or a linked one; the chat key of the
@@ -293,7 +331,10 @@ class SqlSessionStore:
         return next((int(row[0]) for row in rows), None)
 
     async def set_reply_watermark(self, seq: int) -> None:
-        sql = "INSERT OR REPLACE INTO reply_watermark (id, sent_to) VALUES (1, ?)"
+        sql = (
+            "INSERT INTO reply_watermark (id, sent_to) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET sent_to = excluded.sent_to"
+        )
         await self._conn.execute(sql, (seq,))
 
     def _seal_reply(self, payload: bytes) -> bytes:
@@ -341,14 +382,19 @@ class SqlProcessedStore:
         return bool(rows)
 
     async def claim(self, key: str, *, now: datetime) -> bool:
-        """Mark `key` processed; False if it already was (one statement instead of two)."""
-        sql = "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)"
-        cur = await self._conn.execute(sql, (key, ts(now)))
-        return cur.rowcount == 1
+        """Mark `key` processed; False if it already was (one statement instead of two).
+        The unique key decides: of two units claiming at once, one gets its row back."""
+        sql = (
+            "INSERT INTO processed_ids (key, processed_at) VALUES (?, ?)"
+            " ON CONFLICT (key) DO NOTHING RETURNING key"
+        )
+        return bool(list(await self._conn.execute_fetchall(sql, (key, ts(now)))))
 
     async def mark(self, key: str, *, now: datetime) -> None:
         await self._conn.execute(
-            "INSERT OR IGNORE INTO processed_ids (key, processed_at) VALUES (?, ?)", (key, ts(now))
+            "INSERT INTO processed_ids (key, processed_at) VALUES (?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (key, ts(now)),
         )
 
     async def purge_before(self, before: datetime) -> int:
@@ -359,12 +405,15 @@ class SqlProcessedStore:
 
 
 class SqlLookupGuard:
-    """Failures per key in a sliding window; 5 free tries, then a lock that doubles."""
+    """Failures per key in a sliding window; 5 free tries, then a lock that doubles. A
+    failure reads the count and writes it back under the key's advisory lock, so failures
+    counted at once on several instances are each counted."""
 
     FREE_TRIES = 5
 
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def locked_until(self, key: str, *, now: datetime) -> datetime | None:
         async with self._conn.execute(
@@ -375,6 +424,7 @@ class SqlLookupGuard:
         return until if until and until > now else None
 
     async def failure(self, key: str, *, now: datetime) -> int:
+        await lock_names(self._conn, self._dialect, [f"lookup:{key}"])
         async with self._conn.execute(
             "SELECT failures, window_start FROM lookup_attempts WHERE key = ?", (key,)
         ) as cur:

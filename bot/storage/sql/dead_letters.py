@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.crypto import DataCipher
 from bot.storage.base import DeadLetter
-from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
 from bot.storage.sql.inbox import PAYLOAD_CONTEXT
 
@@ -27,19 +27,19 @@ class SqlDeadLetterStore:
     async def add(self, channel: str, reason: str, payload: bytes | None, *, now: datetime) -> int:
         """Record an update that arrived now; `payload` (the raw update) is sealed."""
         sealed = None if payload is None else self._cipher.encrypt(payload, context=PAYLOAD_CONTEXT)
-        cur = await self._conn.execute(
+        return await insert_id(
+            self._conn,
             "INSERT INTO dead_letters (channel, reason, payload, received_at, failed_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (channel, reason[:REASON_CHARS], sealed, ts(now), ts(now)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def adopt(self, inbox_id: int, reason: str, *, now: datetime) -> None:
         """Move an inbox row here as it is (its payload need not decrypt)."""
         await self._conn.execute(
             "INSERT INTO dead_letters (channel, reason, payload, received_at, failed_at)"
-            " SELECT channel, ?, payload, received_at, ? FROM inbox WHERE id = ?",
+            " SELECT channel, CAST(? AS TEXT), payload, received_at, CAST(? AS TEXT)"
+            " FROM inbox WHERE id = ?",
             (reason[:REASON_CHARS], ts(now), inbox_id),
         )
         await self._conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from bot.crypto import DataCipher
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.session_codec import SessionCodec
 from bot.whatsapp_ids import BSUID, PHONE
 
@@ -45,10 +46,13 @@ def settled(rows: Sequence[sqlite3.Row], hashes: Sequence[Sequence[str]]) -> boo
 class KeyLinker:
     """The statements behind linking and merging, on the step's connection."""
 
-    def __init__(self, conn: Database, cipher: DataCipher, codec: SessionCodec) -> None:
+    def __init__(
+        self, conn: Database, cipher: DataCipher, codec: SessionCodec, dialect: Dialect = SQLITE
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._codec = codec
+        self._dialect = dialect
 
     async def settle(
         self,
@@ -118,20 +122,24 @@ class KeyLinker:
         keys: Sequence[str],
         hashes: Sequence[Sequence[str]],
     ) -> None:
-        """Link `keys` to the citizen, each unless a row holds it already."""
+        """Link `keys` to the citizen, each unless a row holds it already (under any key
+        version's hash; the step holds every key's lock, so nobody links it meanwhile)."""
         for key, key_hashes in zip(keys, hashes, strict=True):
             marks = ",".join("?" * len(key_hashes))
+            held = await self._conn.execute_fetchall(
+                f"SELECT 1 FROM citizen_keys WHERE channel = ? AND key_hash IN ({marks})",
+                (channel, *key_hashes),
+            )
+            if list(held):
+                continue
             await self._conn.execute(
                 "INSERT INTO citizen_keys (channel, key_hash, address, citizen_id)"
-                " SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM citizen_keys"
-                f" WHERE channel = ? AND key_hash IN ({marks}))",
+                " VALUES (?, ?, ?, ?) ON CONFLICT (channel, key_hash) DO NOTHING",
                 (
                     channel,
                     self._cipher.keyed_hash(f"{channel}:{key}", purpose="citizen"),
                     self._cipher.encrypt(key.encode(), context=b"citizen"),
                     citizen_id,
-                    channel,
-                    *key_hashes,
                 ),
             )
 
@@ -170,8 +178,10 @@ class KeyLinker:
                 )
             # A run that reached both rows reached one person twice: one delivery stays.
             await self._conn.execute(
-                "UPDATE OR IGNORE campaign_deliveries SET citizen_id = ? WHERE citizen_id = ?",
-                (survivor, loser),
+                "UPDATE campaign_deliveries SET citizen_id = ? WHERE citizen_id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM campaign_deliveries o"
+                " WHERE o.run_id = campaign_deliveries.run_id AND o.citizen_id = ?)",
+                (survivor, loser, survivor),
             )
             await self._conn.execute(
                 "DELETE FROM campaign_deliveries WHERE citizen_id = ?", (loser,)
@@ -181,7 +191,7 @@ class KeyLinker:
             )
             await self._conn.execute(
                 "INSERT INTO citizen_keys (channel, key_hash, address, citizen_id)"
-                " SELECT channel, chat_hash, address, ? FROM citizens WHERE id = ?",
+                " SELECT channel, chat_hash, address, CAST(? AS BIGINT) FROM citizens WHERE id = ?",
                 (survivor, loser),
             )
         talked = [row for row in rows if row["s_flow"] is not None]

@@ -6,22 +6,25 @@ from datetime import datetime
 
 from bot.storage.sql.core import ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 
 
 class SqlMediaTokens:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def servable(self, blob_id: str) -> tuple[str, str | None] | None:
         """(content type, file name) of a file staff attached to an answer on a ticket that
         is not a tip, or of a campaign's image; None for any other blob. A tip's files are
         sealed in `tip_files`, not here, and the kind is checked all the same."""
+        field = self._dialect.json_field
         rows = await self._conn.execute_fetchall(
             "SELECT a.content_type, a.file_name FROM ticket_attachments a"
             " JOIN tickets t ON t.id = a.ticket_id"
             " WHERE a.blob_id = ? AND a.message_id IS NOT NULL AND t.kind != 'tip'"
-            " UNION ALL SELECT json_extract(image, '$.content_type'), NULL FROM campaigns"
-            " WHERE json_extract(image, '$.blob_id') = ? LIMIT 1",
+            f" UNION ALL SELECT {field('image', 'content_type')}, NULL FROM campaigns"
+            f" WHERE {field('image', 'blob_id')} = ? LIMIT 1",
             (blob_id, blob_id),
         )
         return next(((str(r[0]), r[1]) for r in rows), None)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
-from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 
 # external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
 IN_RESPONSE = "in-response"
@@ -19,9 +21,10 @@ IN_RESPONSE = "in-response"
 class SqlOutboxStore:
     """Payloads are encrypted: staff answers carry personal data and investigators' questions."""
 
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._dialect = dialect
 
     async def enqueue(
         self,
@@ -40,6 +43,7 @@ class SqlOutboxStore:
         sql = (
             "INSERT INTO outbox (citizen_id, channel, purpose, payload, status, inbound_key,"
             " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id"
         )
         params = (
             citizen_id,
@@ -52,9 +56,7 @@ class SqlOutboxStore:
             stamp,
             stamp,
         )
-        cur = await self._conn.execute(sql, params)
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return await insert_id(self._conn, sql, params)
 
     async def delete_sent(self, outbox_ids: list[int]) -> None:
         """Rows the caller sent itself (a step's own answer rows) are not kept."""
@@ -97,22 +99,23 @@ class SqlOutboxStore:
     async def claim_due(
         self, channels: list[str], *, now: datetime, limit: int = 50
     ) -> list[OutboxRow]:
-        """Due pending rows of these channels, marked 'sending' so no other worker takes them."""
+        """Due pending rows of these channels, marked 'sending' so no other worker takes them:
+        chosen and marked in one statement, skipping rows another instance is claiming."""
         if not channels:
             return []
         marks = ",".join("?" * len(channels))
-        async with self._conn.execute(
-            f"SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-            f" AND channel IN ({marks}) ORDER BY id LIMIT ?",
-            (ts(now), *channels, limit),
-        ) as cur:
-            rows = [self._row(r) for r in await cur.fetchall()]
-        await self._conn.executemany(
+        rows = await self._conn.execute_fetchall(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ?",
-            [(ts(now), row.id) for row in rows],
+            " WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'"
+            f" AND next_attempt_at <= ? AND channel IN ({marks}) ORDER BY id LIMIT ?"
+            f"{self._dialect.skip_locked()}) RETURNING *",
+            (ts(now), ts(now), *channels, limit),
         )
-        return rows
+        # As they were before this claim (the worker counts the attempts made before).
+        claimed = [
+            replace(self._row(r), status="pending", attempts=r["attempts"] - 1) for r in rows
+        ]
+        return sorted(claimed, key=lambda row: row.id)
 
     async def mark(
         self,

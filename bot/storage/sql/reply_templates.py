@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from bot.storage.records import ReplyTemplate
-from bot.storage.sql.core import ts
+from bot.storage.sql.core import insert_id, ts
 from bot.storage.sql.database import Database
 
 LANGS = ("kk", "ru", "en")
@@ -22,7 +22,7 @@ class SqlReplyTemplates:
 
     async def all(self) -> list[ReplyTemplate]:
         rows = await self._conn.execute_fetchall(
-            "SELECT * FROM reply_templates ORDER BY title COLLATE NOCASE, id"
+            "SELECT * FROM reply_templates ORDER BY lower(title), id"
         )
         return [_template(row) for row in rows]
 
@@ -33,12 +33,12 @@ class SqlReplyTemplates:
         return next((_template(row) for row in rows), None)
 
     async def add(self, title: str, texts: dict[str, str], *, now: datetime) -> int:
-        cur = await self._conn.execute(
-            "INSERT INTO reply_templates (title, kk, ru, en, updated_at) VALUES (?, ?, ?, ?, ?)",
+        return await insert_id(
+            self._conn,
+            "INSERT INTO reply_templates (title, kk, ru, en, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
             (title, *(texts[lang] for lang in LANGS), ts(now)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def update(
         self, template_id: int, title: str, texts: dict[str, str], *, now: datetime

@@ -17,6 +17,7 @@ from typing import Any
 from bot.crypto import DataCipher, DecryptionError
 from bot.storage.rotation import Batch
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.inbox import PAYLOAD_CONTEXT
 from bot.storage.sql.tickets import TIP_IDS
 
@@ -33,7 +34,7 @@ class Table:
     key: str
     sealed: tuple[Sealed, ...]
     reads: tuple[str, ...] = ()  # further columns a context is made of
-    where: str = "1"  # which rows hold DATA_KEY blobs (sealed tips hold none)
+    where: str = "1 = 1"  # which rows hold DATA_KEY blobs (sealed tips hold none)
 
 
 def _fixed(context: bytes) -> Callable[[sqlite3.Row], bytes]:
@@ -82,9 +83,10 @@ _KEY_HASHES = {"citizens": "chat_hash", "citizen_keys": "key_hash"}
 class SqlRotationStore:
     """The rotation's statements on one unit of work's connection."""
 
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._dialect = dialect
 
     @property
     def version(self) -> int:
@@ -170,23 +172,35 @@ class SqlRotationStore:
             return await self._citizen(table.name, row, plain["address"][0])
         changes = {name: cipher.encrypt(text, context=ctx) for name, (text, ctx) in plain.items()}
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        await self._conn.execute(
-            f"UPDATE {table.name} SET {assignments} WHERE {table.key} = ?",
-            [*changes.values(), row[table.key]],
+        # Only if the blobs are still those read: a step that rewrote the row meanwhile
+        # (PostgreSQL runs it beside this batch) sealed it under the current key already,
+        # and its write must not be undone.
+        unchanged = "".join(f" AND {column} = ?" for column in changes)
+        cur = await self._conn.execute(
+            f"UPDATE {table.name} SET {assignments} WHERE {table.key} = ?{unchanged}",
+            [*changes.values(), row[table.key], *(row[column] for column in changes)],
         )
-        return True
+        return cur.rowcount == 1
 
     async def _citizen(self, name: str, row: sqlite3.Row, chat_key: bytes) -> bool | None:
         """The address under the new key, and the lookup hash made from the chat with it."""
         cipher = self._cipher
         chat = f"{row['channel']}:{chat_key.decode()}"
+        column = _KEY_HASHES[name]
+        new_hash = cipher.keyed_hash(chat, purpose="citizen")
         cur = await self._conn.execute(
-            # OR IGNORE: another row already holds the new hash (a chat that wrote while
+            # Not if another row already holds the new hash (a chat that wrote while
             # DATA_KEY listed the new key alone) — counted as failed, left for the operator.
-            f"UPDATE OR IGNORE {name} SET address = ?, {_KEY_HASHES[name]} = ? WHERE id = ?",
+            f"UPDATE {name} SET address = ?, {column} = ? WHERE id = ? AND address = ?"
+            f" AND NOT EXISTS (SELECT 1 FROM {name} other WHERE other.channel = ?"
+            f" AND other.{column} = ? AND other.id <> ?)",
             (
                 cipher.encrypt(chat_key, context=b"citizen"),
-                cipher.keyed_hash(chat, purpose="citizen"),
+                new_hash,
+                row["id"],
+                row["address"],
+                row["channel"],
+                new_hash,
                 row["id"],
             ),
         )
@@ -198,8 +212,8 @@ class SqlRotationStore:
         return [s.column for s in table.sealed if s.column in present]
 
     async def _present(self, name: str) -> set[str]:
-        rows = await self._conn.execute_fetchall(f"PRAGMA table_info({name})")
-        return {row[1] for row in rows}
+        rows = await self._conn.execute_fetchall(self._dialect.table_columns(name))
+        return {row[0] for row in rows}
 
 
 def _table(name: str) -> Table:

@@ -9,25 +9,26 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.storage.records import Satisfaction, SatisfactionStat
-from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 
 # The ticket column each statistics group reads (never a value from the request).
 GROUPS = {"category": "t.category", "region": "t.region", "assignee": "t.assignee_id"}
 
 
 class SqlSatisfactionStore:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def ask(self, ticket_id: int, *, outcome: str, closed_on: date, now: datetime) -> int:
-        cur = await self._conn.execute(
+        return await insert_id(
+            self._conn,
             "INSERT INTO ticket_satisfaction (ticket_id, outcome, closed_on, asked_at)"
-            " VALUES (?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?) RETURNING id",
             (ticket_id, outcome, closed_on.isoformat(), ts(now)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def latest(self, ticket_id: int) -> Satisfaction | None:
         async with self._conn.execute(
@@ -58,11 +59,13 @@ class SqlSatisfactionStore:
         rating: int | None = None,
         reopened: bool = False,
     ) -> None:
-        """Fill in what the citizen said; a value left None keeps what was there."""
+        """Fill in what the citizen said; a value left None keeps what was there. One
+        UPDATE that keeps what another answer wrote meanwhile (no read before it)."""
+        reopened_sql = self._dialect.greatest("reopened", "CAST(? AS BIGINT)")
         await self._conn.execute(
-            "UPDATE ticket_satisfaction SET solved = coalesce(?, solved),"
-            " rating = coalesce(?, rating), reopened = max(reopened, ?), answered_at = ?"
-            " WHERE id = ?",
+            "UPDATE ticket_satisfaction SET solved = coalesce(CAST(? AS BIGINT), solved),"
+            f" rating = coalesce(CAST(? AS BIGINT), rating), reopened = {reopened_sql},"
+            " answered_at = ? WHERE id = ?",
             (None if solved is None else int(solved), rating, int(reopened), ts(now), survey_id),
         )
 
@@ -70,9 +73,11 @@ class SqlSatisfactionStore:
         """Closings since `since` per category, region or assignee, most asked first."""
         column = GROUPS[group]
         async with self._conn.execute(
+            # Sums cast back to integers: PostgreSQL sums BIGINT as NUMERIC.
             f"SELECT coalesce({column}, '') AS k, count(*), count(s.solved),"
-            " coalesce(sum(s.solved), 0), count(s.rating), coalesce(sum(s.rating), 0),"
-            " sum(s.reopened) FROM ticket_satisfaction s JOIN tickets t ON t.id = s.ticket_id"
+            " CAST(coalesce(sum(s.solved), 0) AS BIGINT), count(s.rating),"
+            " CAST(coalesce(sum(s.rating), 0) AS BIGINT), CAST(sum(s.reopened) AS BIGINT)"
+            " FROM ticket_satisfaction s JOIN tickets t ON t.id = s.ticket_id"
             " WHERE s.asked_at >= ? GROUP BY k ORDER BY count(*) DESC, k",
             (ts(since),),
         ) as cur:

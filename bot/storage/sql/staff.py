@@ -6,7 +6,7 @@ import sqlite3
 from datetime import date, datetime
 
 from bot.staff.records import ApiToken, StaffUser, WaitingKey
-from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
 from bot.storage.tips import staff_holder
 
@@ -46,13 +46,13 @@ class SqlStaffStore:
     async def add(
         self, username: str, *, password_hash: str, role: str, locale: str, now: datetime
     ) -> StaffUser:
-        cur = await self._conn.execute(
+        staff_id = await insert_id(
+            self._conn,
             "INSERT INTO staff_users (username, password_hash, role, locale, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (username, password_hash, role, locale, ts(now)),
         )
-        assert cur.lastrowid is not None
-        user = await self.get(cur.lastrowid)
+        user = await self.get(staff_id)
         assert user is not None
         return user
 
@@ -225,13 +225,12 @@ class SqlStaffStore:
     async def add_token(
         self, staff_id: int, *, token_hash: str, label: str, now: datetime, expires_at: datetime
     ) -> int:
-        cur = await self._conn.execute(
+        return await insert_id(
+            self._conn,
             "INSERT INTO api_tokens (staff_id, token_hash, label, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (staff_id, token_hash, label, ts(now), ts(expires_at)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def token_owner(self, token_hashes: list[str]) -> tuple[StaffUser, ApiToken] | None:
         """The unrevoked token with one of these hashes and its enabled owner; whether it

@@ -8,13 +8,20 @@ from datetime import datetime
 from bot.staff.throttle import Count
 from bot.storage.sql.core import parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.locks import lock_names
 
 
 class SqlLoginThrottle:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def get(self, key: str) -> Count | None:
+        """The key's count, its lock held until the unit ends: the policy's read, decide,
+        `put` is then one step even when sign-ins for the key run at once on several
+        instances (the unique key alone would let the second `put` undo the first)."""
+        await lock_names(self._conn, self._dialect, [f"login:{key}"])
         async with self._conn.execute(
             "SELECT failures, since, blocked_until FROM login_throttle WHERE key = ?", (key,)
         ) as cur:

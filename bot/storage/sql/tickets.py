@@ -16,8 +16,10 @@ from bot.storage.records import (
     Ticket,
     TicketDraft,
 )
-from bot.storage.sql.core import parse_ts, ts
+from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.locks import lock_names
 from bot.storage.tips import day_of
 
 # Tips and their messages and events take random ids at or above this; everything else is
@@ -33,9 +35,9 @@ def random_tip_id() -> int:
     return TIP_IDS + secrets.randbelow((1 << 63) - TIP_IDS)
 
 
-def low_id(table: str) -> str:
+def low_id(table: str, dialect: Dialect = SQLITE) -> str:
     """The next id below TIP_IDS, as an SQL expression for an INSERT."""
-    return f"(SELECT coalesce(max(id), 0) + 1 FROM {table} WHERE id < {TIP_IDS})"
+    return dialect.next_id_below(table, TIP_IDS)
 
 
 def ticket_from_row(row: sqlite3.Row) -> Ticket:
@@ -68,15 +70,18 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
 
 
 class SqlTicketStore:
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
         self._cipher = cipher
+        self._dialect = dialect
 
     async def add(self, draft: TicketDraft, *, reference: str, now: datetime) -> Ticket:
-        cur = await self._conn.execute(
+        ticket_id = await insert_id(
+            self._conn,
             "INSERT INTO tickets (id, reference, kind, citizen_id, channel, locale, category,"
             " subject, region, rating, summary, details, due_on, created_at, updated_at)"
-            f" VALUES ({low_id('tickets')}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f" VALUES ({low_id('tickets', self._dialect)}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?) RETURNING id",
             (
                 reference,
                 draft.kind,
@@ -94,8 +99,6 @@ class SqlTicketStore:
                 ts(now),
             ),
         )
-        ticket_id = cur.lastrowid
-        assert ticket_id is not None
         await self.add_attachments(ticket_id, draft.attachments)
         await self.add_event(ticket_id, actor="citizen", action="created", now=now)
         ticket = await self.get(ticket_id)
@@ -122,6 +125,9 @@ class SqlTicketStore:
         return await self._one("SELECT * FROM tickets WHERE reference = ?", reference)
 
     async def reference_exists(self, reference: str) -> bool:
+        """Whether a ticket holds `reference`. The reference's lock is held until the unit
+        ends: a unit drawing the same one meanwhile waits, then finds it taken."""
+        await lock_names(self._conn, self._dialect, [f"reference:{reference}"])
         async with self._conn.execute(
             "SELECT 1 FROM tickets WHERE reference = ?", (reference,)
         ) as cur:
@@ -177,9 +183,11 @@ class SqlTicketStore:
     ) -> ThreadMessage:
         """Append to the thread; `sealed` encrypts the body (a tip's thread)."""
         plain, blob = (None, self._seal(body, ticket_id)) if sealed else (body, None)
-        cur = await self._conn.execute(
+        message_id = await insert_id(
+            self._conn,
             "INSERT INTO ticket_messages (id, ticket_id, author, staff_id, internal, body,"
-            f" sealed, created_at) VALUES ({low_id('ticket_messages')}, ?, ?, ?, ?, ?, ?, ?)",
+            f" sealed, created_at) VALUES ({low_id('ticket_messages', self._dialect)},"
+            " ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (ticket_id, author, staff_id, int(internal), plain, blob, ts(now)),
         )
         # The citizen's own words also move last_citizen_at (the inbox's "citizen answered").
@@ -188,8 +196,7 @@ class SqlTicketStore:
         await self._conn.execute(
             f"UPDATE tickets SET updated_at = ?{touched} WHERE id = ?", (*stamps, ticket_id)
         )
-        assert cur.lastrowid is not None
-        return ThreadMessage(cur.lastrowid, ticket_id, author, body, now, staff_id, internal)
+        return ThreadMessage(message_id, ticket_id, author, body, now, staff_id, internal)
 
     async def messages(self, ticket_id: int, *, include_internal: bool) -> list[ThreadMessage]:
         sql = "SELECT * FROM ticket_messages WHERE ticket_id = ?"
@@ -217,7 +224,12 @@ class SqlTicketStore:
     ) -> None:
         if is_tip_id(ticket_id):
             # A tip's timeline: a random id, the day only, and its place in the tip's own
-            # order kept in the detail.
+            # order kept in the detail: counted with the tip's row locked, so two events
+            # added at once (PostgreSQL) get n and n + 1.
+            if self._dialect.for_update:
+                await self._conn.execute_fetchall(
+                    "SELECT id FROM tickets WHERE id = ?" + self._dialect.for_update, (ticket_id,)
+                )
             async with self._conn.execute(
                 "SELECT count(*) FROM ticket_events WHERE ticket_id = ?", (ticket_id,)
             ) as cur:
@@ -228,7 +240,8 @@ class SqlTicketStore:
             event_id, when = None, now
         await self._conn.execute(
             "INSERT INTO ticket_events (id, ticket_id, actor, action, detail, created_at)"
-            f" VALUES (coalesce(?, {low_id('ticket_events')}), ?, ?, ?, ?, ?)",
+            f" VALUES (coalesce(CAST(? AS BIGINT), {low_id('ticket_events', self._dialect)}),"
+            " ?, ?, ?, ?, ?)",
             (event_id, ticket_id, actor, action, json.dumps(detail, ensure_ascii=False), ts(when)),
         )
 

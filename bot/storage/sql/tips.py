@@ -17,6 +17,7 @@ from bot.crypto import DataCipher
 from bot.storage.records import Ticket
 from bot.storage.sql.core import parse_ts, ts
 from bot.storage.sql.database import Database
+from bot.storage.sql.dialect import SQLITE, Dialect
 from bot.storage.sql.tickets import random_tip_id, ticket_from_row
 from bot.storage.tips import (
     RECOVERY,
@@ -32,9 +33,10 @@ from bot.storage.tips import (
 
 
 class SqlTipStore:
-    def __init__(self, conn: Database, cipher: DataCipher) -> None:
+    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
         self._cipher = cipher  # only to open tips stored before sealing (migration 011)
+        self._dialect = dialect
 
     async def recipients(self) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
@@ -63,30 +65,29 @@ class SqlTipStore:
         day = ts(day_of(now))
         while True:
             ticket_id = random_tip_id()
-            try:
-                await self._conn.execute(
-                    "INSERT INTO tickets (id, reference, kind, privacy, locale, details, sealed,"
-                    " identity, tip_public, receipt_locator, due_on, created_at,"
-                    " updated_at) VALUES (?, ?, 'tip', ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        ticket_id,
-                        reference,
-                        privacy,
-                        locale,
-                        sealed.contents,
-                        sealed.identity,
-                        sealed.public,
-                        sealed.receipt_locator,
-                        due_on.isoformat() if due_on else None,
-                        day,
-                        day,
-                    ),
-                )
+            # A clash of random ids (one chance in 2^62) draws again; no failed statement,
+            # which would end a PostgreSQL transaction.
+            inserted = await self._conn.execute_fetchall(
+                "INSERT INTO tickets (id, reference, kind, privacy, locale, details, sealed,"
+                " identity, tip_public, receipt_locator, due_on, created_at,"
+                " updated_at) VALUES (?, ?, 'tip', ?, ?, '{}', ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                (
+                    ticket_id,
+                    reference,
+                    privacy,
+                    locale,
+                    sealed.contents,
+                    sealed.identity,
+                    sealed.public,
+                    sealed.receipt_locator,
+                    due_on.isoformat() if due_on else None,
+                    day,
+                    day,
+                ),
+            )
+            if list(inserted):
                 break
-            except sqlite3.IntegrityError:
-                if await self._exists(ticket_id):
-                    continue  # one chance in 2^62: draw again
-                raise
         await self._add_keys_and_files(ticket_id, sealed)
         ticket = await self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
         assert ticket is not None
@@ -105,10 +106,6 @@ class SqlTipStore:
                 for f in sealed.files
             ],
         )
-
-    async def _exists(self, ticket_id: int) -> bool:
-        rows = await self._conn.execute_fetchall("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,))
-        return bool(list(rows))
 
     async def by_locator(self, locator: str) -> list[Ticket]:
         async with self._conn.execute(
@@ -145,7 +142,8 @@ class SqlTipStore:
 
     async def put_key(self, ticket_id: int, holder: str, wrapped: bytes) -> None:
         await self._conn.execute(
-            "INSERT OR REPLACE INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)",
+            "INSERT INTO tip_keys (ticket_id, holder, wrapped) VALUES (?, ?, ?)"
+            " ON CONFLICT (ticket_id, holder) DO UPDATE SET wrapped = excluded.wrapped",
             (ticket_id, holder, wrapped),
         )
 
@@ -186,9 +184,9 @@ class SqlTipStore:
         status = "in_review" if author == "citizen" and ticket.status == "waiting" else None
         # The answer investigators waited for puts the tip back in review.
         await self._conn.execute(
-            "UPDATE tickets SET updated_at = ?, status = coalesce(?, status),"
-            " version = version + (? IS NOT NULL) WHERE id = ?",
-            (day, status, status, ticket.id),
+            "UPDATE tickets SET updated_at = ?, status = coalesce(CAST(? AS TEXT), status),"
+            " version = version + ? WHERE id = ?",
+            (day, status, int(status is not None), ticket.id),
         )
         return message_id
 
@@ -205,13 +203,13 @@ class SqlTipStore:
         tips = await self._conn.execute_fetchall(
             "SELECT t.id, t.reference, t.sealed, k.wrapped FROM tickets t"
             " JOIN tip_keys k ON k.ticket_id = t.id AND k.holder = ?"
-            " WHERE t.id IN (SELECT value FROM json_each(?)) AND t.kind = 'tip'",
+            f" WHERE t.id IN ({self._dialect.json_ints('?')}) AND t.kind = 'tip'",
             (holder, wanted),
         )
         thread: dict[int, list[SealedMessage]] = {}
         for row in await self._conn.execute_fetchall(
-            "SELECT * FROM ticket_messages WHERE ticket_id IN (SELECT value FROM json_each(?))"
-            " AND sealed IS NOT NULL",
+            "SELECT * FROM ticket_messages"
+            f" WHERE ticket_id IN ({self._dialect.json_ints('?')}) AND sealed IS NOT NULL",
             (wanted,),
         ):
             thread.setdefault(row["ticket_id"], []).append(_message(row))
@@ -308,10 +306,22 @@ class SqlTipStore:
             "INSERT INTO tickets (id, reference, kind, status, privacy, locale, details,"
             " sealed, identity, tip_public, receipt_hash, due_on, created_at,"
             " updated_at, assignee_id, version)"
-            " SELECT ?, reference || '~', kind, status, privacy, locale, '{}', ?, ?, ?,"
-            " NULL, due_on, ?, ?, assignee_id, version"
-            " FROM tickets WHERE id = ?",
-            (new_id, sealed.contents, sealed.identity, sealed.public, day, day, old.id),
+            " VALUES (?, ?, 'tip', ?, ?, ?, '{}', ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            (
+                new_id,
+                old.reference + "~",
+                old.status,
+                old.privacy,
+                old.locale,
+                sealed.contents,
+                sealed.identity,
+                sealed.public,
+                old.due_on.isoformat() if old.due_on else None,
+                day,
+                day,
+                old.assignee_id,
+                old.version,
+            ),
         )
         await self._add_keys_and_files(new_id, sealed)
         await self._conn.executemany(
@@ -347,7 +357,9 @@ class SqlTipStore:
 
     async def set_recovery_public(self, public: bytes) -> None:
         await self._conn.execute(
-            "INSERT OR REPLACE INTO recovery_key (id, public_key) VALUES (1, ?)", (public,)
+            "INSERT INTO recovery_key (id, public_key) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+            (public,),
         )
 
     async def _blob(self, sql: str, *params: object) -> bytes | None:
