@@ -52,13 +52,17 @@ class Outgoing:
 
     `template`: a ContentSid that carries this whole message outside WhatsApp's 24-hour
     window (campaigns); when set, a WhatsApp sender sends it there instead of holding,
-    with `variables` as its ContentVariables (filled per recipient)."""
+    with `variables` as its ContentVariables (filled per recipient).
+
+    `paid_broadcast`: a Telegram campaign message the operator chose to pay for
+    (allow_paid_broadcast): sent in the budget's paid lane, billed in Stars."""
 
     replies: tuple[Reply, ...]
     purpose: str
     reference: str | None = None
     template: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    paid_broadcast: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ def _campaign(row: sqlite3.Row) -> Campaign:
         created_by=row["created_by"],
         created_at=parse_ts(row["created_at"]) or datetime.min,
         template_variables=json.loads(row["template_variables"]),
+        paid_broadcast=bool(row["paid_broadcast"]),
     )
 
 
@@ -102,8 +103,8 @@ class SqlCampaignStore:
             self._conn,
             "INSERT INTO campaigns (title, texts, fallback, templates, template_variables, image,"
             " regions, languages, channels, recurring, next_run_at, status, created_by,"
-            " created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?) RETURNING id",
+            " created_at, updated_at, paid_broadcast)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?) RETURNING id",
             (
                 draft.title.strip(),
                 json.dumps(draft.texts, ensure_ascii=False),
@@ -121,6 +122,7 @@ class SqlCampaignStore:
                 draft.created_by,
                 ts(now),
                 ts(now),
+                int(draft.paid_broadcast),
             ),
         )
 
@@ -180,12 +182,13 @@ class SqlCampaignStore:
         run_id = next((int(row[0]) for row in started), None)
         if run_id is not None:
             params: dict[str, Any] = dict(_audience_params(campaign.audience, default_locale))
-            params.update(run_id=run_id, now=ts(now))
+            params.update(run_id=run_id, now=ts(now), paid=int(campaign.paid_broadcast))
             await self._conn.execute(
                 "INSERT INTO campaign_deliveries (run_id, citizen_id, channel, locale,"
-                " next_attempt_at, updated_at)"
+                " next_attempt_at, updated_at, paid)"
                 " SELECT CAST(:run_id AS BIGINT), c.id, c.channel,"
-                " coalesce(c.locale, :default_locale), CAST(:now AS TEXT), CAST(:now AS TEXT)"
+                " coalesce(c.locale, :default_locale), CAST(:now AS TEXT), CAST(:now AS TEXT),"
+                " CASE WHEN c.channel = 'telegram' THEN CAST(:paid AS INTEGER) ELSE 0 END"
                 + self._audience,
                 params,
             )
@@ -264,21 +267,23 @@ class SqlCampaignStore:
         now: datetime,
         limit: int,
         defer: Callable[[int], datetime | None] = lambda citizen_id: None,
+        paid: bool = False,
     ) -> list[Claimed]:
-        """Due rows of running runs, marked 'sending' in this transaction; rows whose
-        citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait.
-        On PostgreSQL the rows are locked as they are read, skipping those another
-        instance is claiming, until this unit marks them and commits: never taken twice."""
+        """Due rows of running runs in one lane (`paid`: Telegram paid broadcasts), marked
+        'sending' in this transaction; rows whose citizen unsubscribed meanwhile are
+        skipped, rows `defer` names a time for wait. On PostgreSQL the rows are locked as
+        they are read, skipping those another instance is claiming, until this unit marks
+        them and commits: never taken twice."""
         rows = await self._all(
             # The citizen's row as citizen_from_row reads it; the delivery's under other names.
             "SELECT c.*, d.id AS delivery_id, d.run_id, r.campaign_id,"
             " d.locale AS text_locale, d.attempts, d.throttled"
             " FROM campaign_deliveries d"
             " JOIN campaign_runs r ON r.id = d.run_id JOIN citizens c ON c.id = d.citizen_id"
-            " WHERE d.channel = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-            " AND r.status = 'running' ORDER BY d.next_attempt_at, d.id LIMIT ?"
-            + self._dialect.skip_locked("d"),
-            (channel, ts(now), limit),
+            " WHERE d.channel = ? AND d.paid = ? AND d.status = 'pending'"
+            " AND d.next_attempt_at <= ? AND r.status = 'running'"
+            " ORDER BY d.next_attempt_at, d.id LIMIT ?" + self._dialect.skip_locked("d"),
+            (channel, int(paid), ts(now), limit),
         )
         claimed: list[Claimed] = []
         skipped: list[tuple[str, int]] = []
