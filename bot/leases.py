@@ -30,6 +30,9 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 LEADER = "leader"
+# Held by every instance sharing a database, for as long as it runs: rows it marked
+# 'sending' are recovered by the others only once this lease has expired.
+INSTANCE = "instance:"
 Monotonic = Callable[[], float]
 
 
@@ -148,6 +151,30 @@ class Leases:
         await contend()
         self.jobs.every(self.renew_seconds, contend, name=f"lease:{LEADER}")
         return lease
+
+    async def join(self) -> None:
+        """Several instances (the storage is shared): announce this one, for as long as it
+        runs, with its "instance:" lease. A lease lost (this process was paused past it)
+        is taken again: meanwhile others may have recovered rows it was sending."""
+        if not self.storage.shared:
+            return
+        name = INSTANCE + self.holder
+
+        async def rejoin() -> None:
+            log.error("instance lease lost (paused past %.0f s?); taking it again", self.seconds)
+            await self.hold(name, on_lost=rejoin)
+
+        if await self.hold(name, on_lost=rejoin) is None:
+            raise RuntimeError("this instance's id is taken")  # random: never in practice
+
+    async def alive(self) -> set[str] | None:
+        """The instances alive now (their "instance:" lease is live), this one included;
+        None when this process is the only one (it recovers everything it left itself)."""
+        if not self.storage.shared:
+            return None
+        async with self.storage.read() as tx:
+            names = await tx.leases.live(INSTANCE)
+        return {name[len(INSTANCE) :] for name in names} | {self.holder}
 
     async def release(self, name: str) -> None:
         self.jobs.remove(f"lease:{name}")

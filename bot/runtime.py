@@ -144,7 +144,22 @@ async def open_runtime(
         clock=clock,
         files=attachments,
     )
-    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies, offers=dispatcher)
+    leases = Leases(
+        storage,
+        jobs,
+        seconds=settings.lease_seconds,
+        renew_seconds=settings.lease_renew_seconds,
+        holder=storage.instance,
+    )
+    outbox = OutboxWorker(
+        storage,
+        {},
+        jobs,
+        clock=clock,
+        replies=replies,
+        offers=dispatcher,
+        alive=leases.alive,
+    )
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         if await tx.tips.recovery_public() is None:
@@ -174,12 +189,7 @@ async def open_runtime(
         Pacing(settings),
         jobs,
         MediaLinks(cipher, clock=clock),
-        Leases(
-            storage,
-            jobs,
-            seconds=settings.lease_seconds,
-            renew_seconds=settings.lease_renew_seconds,
-        ),
+        leases,
     )
 
 
@@ -195,5 +205,6 @@ def campaign_service(runtime: Runtime, *, poll_seconds: float = 5.0) -> Campaign
         refdata=runtime.refdata,
         pacing=runtime.pacing,
         clock=runtime.dispatcher.clock,
+        alive=runtime.leases.alive,
     )
     return CampaignService(engine, poll_seconds=poll_seconds)

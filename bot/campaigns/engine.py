@@ -44,7 +44,7 @@ from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import TIMEZONE, Catalogs
 from bot.jobs import Jobs
-from bot.outbound import Outgoing, Sender
+from bot.outbound import RECOVER_SECONDS, Alive, Outgoing, Sender, only_one
 from bot.pacing import Pacing
 from bot.refdata import RefData
 from bot.reply_window import in_window
@@ -109,8 +109,11 @@ class DeliveryEngine:
         poll_seconds: float = 0.5,
         flush_seconds: float = 0.05,
         backoff_seconds: float = 1.0,
+        alive: Alive = only_one,
     ) -> None:
         self.campaigns = campaigns
+        # The instances alive (None: this process is the only one): bot/leases.py.
+        self.alive = alive
         self.senders = senders  # the outbox's dict: adapters register as they start
         self.catalogs = catalogs
         self.refdata = refdata  # region names for templates' variables
@@ -134,11 +137,8 @@ class DeliveryEngine:
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self.campaigns.transaction() as store:
-            lost = await store.recover_interrupted(now=self.clock())
-            await store.finish_runs(now=self.clock())
-        if lost:
-            log.warning("campaign rows interrupted while sending, not resent: %d", lost)
+        alive = await self.alive()
+        await self._recover(alive)
         self._tasks = [
             asyncio.create_task(self._lane_loop((c, paid)), name=f"campaign-{c}{'-paid' * paid}")
             for c, paid in LANES
@@ -146,10 +146,26 @@ class DeliveryEngine:
         # Rows come due without a wake-up too (backoff, retry_after, a chat's spacing).
         self.jobs.every(self.poll_seconds, self._poll, name="campaigns:wake")
         self.jobs.every(self.flush_seconds, self.flush, name="campaigns:flush")
+        if alive is not None:
+            self.jobs.every(RECOVER_SECONDS, self._recover_the_dead, name="campaigns:recover")
+
+    async def _recover(self, alive: set[str] | None) -> None:
+        """Rows a crash left 'sending' become 'unknown' (never resent); on start every one,
+        with several instances only those of instances that died. Then runs left with
+        nothing to send are done."""
+        async with self.campaigns.transaction() as store:
+            lost = await store.recover_interrupted(now=self.clock(), alive=alive)
+            await store.finish_runs(now=self.clock())
+        if lost:
+            log.warning("campaign rows interrupted while sending, not resent: %d", lost)
+
+    async def _recover_the_dead(self) -> None:
+        await self._recover(await self.alive())
 
     async def stop(self) -> None:
         self._stopping = True
         self.jobs.remove("campaigns:wake")
+        self.jobs.remove("campaigns:recover")
         for task in self._tasks:
             task.cancel()
         in_flight = [t for tasks in self._in_flight.values() for t in tasks]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +97,9 @@ class CampaignStore(Protocol):
     async def pause(self, campaign_id: int, *, now: datetime) -> bool: ...
     async def resume(self, campaign_id: int, *, now: datetime) -> bool: ...
     async def cancel(self, campaign_id: int, *, now: datetime) -> bool: ...
-    async def recover_interrupted(self, *, now: datetime) -> int: ...
+    async def recover_interrupted(
+        self, *, now: datetime, alive: Collection[str] | None = None
+    ) -> int: ...
     async def claim(
         self,
         channel: str,

@@ -149,7 +149,9 @@ class OutboxStore(Protocol):
         self, external_id: str, status: str, *, error: str | None, now: datetime
     ) -> bool: ...
     async def release_held(self, citizen_id: int, *, now: datetime) -> int: ...
-    async def recover_stuck(self, *, now: datetime) -> int: ...
+    async def recover_stuck(
+        self, *, now: datetime, alive: Collection[str] | None = None
+    ) -> int: ...
     async def get(self, outbox_id: int) -> OutboxRow | None: ...
 
 
@@ -301,6 +303,9 @@ class LeaseStore(Protocol):
 
     async def release(self, name: str, holder: str) -> bool: ...
     async def holder(self, name: str) -> str | None: ...
+    async def live(self, prefix: str) -> set[str]:
+        """The names starting with `prefix` that someone holds now."""
+        ...
 
 
 class Tx(Protocol):
@@ -361,6 +366,12 @@ class Storage(Protocol):
     def shared(self) -> bool:
         """Whether other govbot instances may use this database at the same time
         (PostgreSQL): a chat's updates then take turns through it (bot/chat_turns.py)."""
+        ...
+
+    @property
+    def instance(self) -> str | None:
+        """This process's id among the instances sharing the database (None: it is the
+        only one): on the rows it marks 'sending' and in its "instance:" lease."""
         ...
 
     def scrub_soon(self) -> None:

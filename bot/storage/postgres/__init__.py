@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,9 @@ class PostgresStorage:
         self.url = url
         self.cipher = cipher
         self.pool_size = pool_size
+        # This process among the instances sharing the database: its leases and the rows
+        # it marks 'sending' carry it, so that others recover only a dead one's rows.
+        self.instance = secrets.token_hex(8)
         self._pool: asyncpg.Pool | None = None
         self._write_problem: str | None = None
         self.commits = 0
@@ -54,7 +58,7 @@ class PostgresStorage:
         async with self._require().acquire() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
-                yield SqlTx(PgConnection(conn), self.cipher, POSTGRES)
+                yield SqlTx(PgConnection(conn), self.cipher, POSTGRES, self.instance)
             except BaseException as err:
                 self._note(err)
                 await _rollback(conn)
@@ -100,7 +104,7 @@ class PostgresStorage:
     async def read(self) -> AsyncIterator[SqlTx]:
         """A pooled connection in autocommit: each read sees what was committed."""
         async with self._require().acquire() as conn:
-            yield SqlTx(PgConnection(conn), self.cipher, POSTGRES)
+            yield SqlTx(PgConnection(conn), self.cipher, POSTGRES, self.instance)
 
     @property
     def shared(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +20,7 @@ from bot.campaigns.records import Claimed, Outcome, Progress, ReportRow
 from bot.crypto import DataCipher
 from bot.storage.sql.core import MARK_BLOCKED, citizen_from_row, insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
-from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.dialect import SQLITE, Dialect, claimed_by_dead
 
 if TYPE_CHECKING:
     from bot.storage.sql import SqlTx
@@ -80,10 +80,17 @@ def _campaign(row: sqlite3.Row) -> Campaign:
 
 
 class SqlCampaignStore:
-    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
+    def __init__(
+        self,
+        conn: Database,
+        cipher: DataCipher,
+        dialect: Dialect = SQLITE,
+        instance: str | None = None,
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._dialect = dialect
+        self._instance = instance  # written on the rows this instance marks 'sending'
         self._audience = _audience(dialect)
 
     async def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -250,13 +257,18 @@ class SqlCampaignStore:
 
     # ---- deliveries ----------------------------------------------------------------------
 
-    async def recover_interrupted(self, *, now: datetime) -> int:
+    async def recover_interrupted(
+        self, *, now: datetime, alive: Collection[str] | None = None
+    ) -> int:
         """Rows left 'sending' by a crash may or may not have reached the platform, which
-        cannot be asked: they become 'unknown' and are never sent again (at most once)."""
+        cannot be asked: they become 'unknown' and are never sent again (at most once).
+        On start every one; with several instances (`alive`: those whose lease is live),
+        only the rows of instances that died."""
+        dead, params = claimed_by_dead(alive)
         cur = await self._conn.execute(
             "UPDATE campaign_deliveries SET status = 'unknown',"
-            " error = 'interrupted', updated_at = ? WHERE status = 'sending'",
-            (ts(now),),
+            " error = 'interrupted', updated_at = ? WHERE status = 'sending'" + dead,
+            (ts(now), *params),
         )
         return cur.rowcount
 
@@ -308,8 +320,9 @@ class SqlCampaignStore:
                 )
             )
         await self._conn.executemany(
-            "UPDATE campaign_deliveries SET status = 'sending', updated_at = ? WHERE id = ?",
-            [(ts(now), c.delivery_id) for c in claimed],
+            "UPDATE campaign_deliveries SET status = 'sending', updated_at = ?, claimed_by = ?"
+            " WHERE id = ?",
+            [(ts(now), self._instance, c.delivery_id) for c in claimed],
         )
         await self._conn.executemany(
             "UPDATE campaign_deliveries SET status = 'skipped', error = 'unsubscribed',"
@@ -427,9 +440,9 @@ class SqlCampaigns:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.transaction() as tx:
-            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect)
+            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect, tx.instance)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlCampaignStore]:
         async with self.storage.read() as tx:
-            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect)
+            yield SqlCampaignStore(tx.conn, tx.cipher, tx.dialect, tx.instance)

@@ -1,0 +1,6 @@
+-- Several instances (issue 17): the instance that marked a row 'sending'. When an instance
+-- dies (its "instance:<id>" lease expires), the others recover its rows and only its rows:
+-- a campaign delivery becomes 'unknown' (at most once), an outbox row goes back to
+-- 'pending'. NULL on a single SQLite instance, which recovers everything on start.
+ALTER TABLE campaign_deliveries ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
