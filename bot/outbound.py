@@ -82,6 +82,8 @@ class Settles(Protocol):
 
     async def recover(self, tx: Tx, *, now: datetime) -> int: ...
 
+    async def recover_dead(self, tx: Tx, *, alive: set[str], now: datetime) -> int: ...
+
 
 class Offers(Protocol):
     """Numbers a message's links after the options on the citizen's screen, where options
@@ -220,9 +222,7 @@ class OutboxWorker:
             return
         alive = await self.alive()
         async with self.storage.transaction() as tx:
-            if self.replies is not None and alive is None:
-                # One instance: every answer after the watermark was its own. With several,
-                # each numbers its own answers; one that dies loses those in flight.
+            if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
             await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
         self._stopping = False
@@ -234,10 +234,14 @@ class OutboxWorker:
     async def _recover_the_dead(self) -> None:
         """Several instances: rows an instance that died left 'sending' go out again."""
         alive = await self.alive()
+        if alive is None:
+            return
         async with self.storage.transaction() as tx:
             back = await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
+            if self.replies is not None:
+                back += await self.replies.recover_dead(tx, alive=alive, now=self.clock())
         if back:
-            log.warning("outbox: %d row(s) left 'sending' by a dead instance go out again", back)
+            log.warning("outbox: %d message(s) a dead instance was sending go out again", back)
             self.wake()
 
     def poll_every(self, seconds: float) -> None:

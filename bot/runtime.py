@@ -131,7 +131,7 @@ async def open_runtime(
     )
     flows = load_flows()
     metrics = Metrics()
-    replies = ReplyQueue(storage, clock)
+    replies = ReplyQueue(storage, clock, holder=storage.instance)
     dispatcher = Dispatcher(
         storage=storage,
         catalogs=catalogs,
