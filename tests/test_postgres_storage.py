@@ -1,5 +1,5 @@
 """The PostgreSQL backend's core against a real throwaway cluster (tests/pg_cluster.py):
-the adapter the SQL stores run on, units of work, migrations."""
+the adapter the SQL stores run on, and units of work (migrations: test_postgres_migrate)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from bot.crypto import DataCipher, generate_key_setting
 from bot.storage.postgres import PostgresStorage
 from bot.storage.postgres.database import PgConnection, rowcount
-from bot.storage.postgres.migrate import migrate, migration_files
 from bot.storage.postgres.placeholders import translate
 from bot.storage.sql.dialect import POSTGRES
 
@@ -171,30 +170,26 @@ async def test_a_cancellation_during_commit_does_not_undo_a_committed_unit(
     await raw.close()
 
 
-async def test_migrating_twice_changes_nothing(pg_url: str) -> None:
-    raw = await asyncpg.connect(pg_url)
-    try:
-        assert await migrate(raw) == []
-        versions = [r[0] for r in await raw.fetch("SELECT version FROM schema_migrations")]
-        assert sorted(versions) == [v for v, _, _ in migration_files()]
-    finally:
-        await raw.close()
+async def test_a_read_only_database_is_reported_until_a_commit_works(
+    storage: PostgresStorage,
+) -> None:
+    """/healthz's write_problem: SQLSTATE 25006 (read-only) is named, not its text."""
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("SET TRANSACTION READ ONLY")
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('r', 'x')")
+    assert storage.write_problem == "read-only"
+    async with storage.transaction() as tx:
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('r', 'x')")
+    assert storage.write_problem is None
 
 
-async def test_concurrent_migrations_apply_each_file_once(pg_empty_url: str) -> None:
-    conns = [await asyncpg.connect(pg_empty_url) for _ in range(4)]
-    try:
-        applied = await asyncio.gather(*(migrate(c) for c in conns))
-        names = [name for run in applied for name in run]
-        assert sorted(names) == [name for _, name, _ in migration_files()]
-        count = await conns[0].fetchval("SELECT count(*) FROM schema_migrations")
-        assert count == len(migration_files())
-    finally:
-        for c in conns:
-            await c.close()
+async def test_many_units_at_once_share_a_small_pool(storage: PostgresStorage) -> None:
+    """More concurrent units than connections: they wait for one, none is lost."""
 
+    async def unit(n: int) -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES (?, 'x')", [f"k{n}"])
 
-async def test_sqlite_and_postgres_ship_the_same_migration_numbers() -> None:
-    from bot.storage.sqlite import migration_files as sqlite_files
-
-    assert [v for v, _, _ in migration_files()] == [v for v, _, _ in sqlite_files()]
+    await asyncio.gather(*(unit(n) for n in range(50)))
+    assert await _count(storage) == 50
