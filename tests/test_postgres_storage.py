@@ -193,3 +193,28 @@ async def test_many_units_at_once_share_a_small_pool(storage: PostgresStorage) -
 
     await asyncio.gather(*(unit(n) for n in range(50)))
     assert await _count(storage) == 50
+
+
+async def test_a_full_disk_at_commit_fails_the_unit_and_is_reported(
+    storage: PostgresStorage,
+) -> None:
+    """SQLSTATE 53100 (disk full) raised by the COMMIT itself, as the server does when it
+    cannot write its WAL: the unit raises, nothing of it is kept, /healthz is told."""
+    raw = await asyncpg.connect(storage.url)
+    await raw.execute(
+        "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.key = 'full' THEN RAISE EXCEPTION 'no space' USING ERRCODE = '53100';"
+        " END IF; RETURN NULL; END; $$;"
+        "CREATE CONSTRAINT TRIGGER full_at_commit AFTER INSERT ON processed_ids"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION disk_full();"
+    )
+    await raw.close()
+    with pytest.raises(asyncpg.DiskFullError):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('a', 'x')")
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('full', 'x')")
+    assert storage.write_problem == "cannot-write"
+    assert await _count(storage) == 0
+    async with storage.transaction() as tx:  # the connection went back to the pool clean
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('a', 'x')")
+    assert storage.write_problem is None and await _count(storage) == 1
