@@ -38,9 +38,7 @@ class PostgresStorage:
 
     async def open(self) -> None:
         await connect_and_migrate(self.url)
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=self.pool_size
-        )
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:
