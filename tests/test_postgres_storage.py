@@ -241,3 +241,27 @@ async def test_the_audit_logs_refusal_is_the_integrity_error_sqlite_gives(
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         async with storage.transaction() as tx:
             await tx.conn.execute("DELETE FROM audit_log")
+
+
+async def test_a_unit_cancelled_mid_statement_keeps_nothing_and_frees_its_connection(
+    storage: PostgresStorage,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow_unit() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('gone', 'x')")
+            started.set()
+            await tx.conn.execute("SELECT pg_sleep(30)")
+
+    for _ in range(storage.pool_size + 1):  # more than the pool: none may leak
+        task = asyncio.create_task(slow_unit())
+        await started.wait()
+        started.clear()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await _count(storage) == 0
+    async with storage.transaction() as tx:
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('kept', 'x')")
+    assert await _count(storage) == 1
