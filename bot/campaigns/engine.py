@@ -15,6 +15,9 @@ becomes 'unknown' and is never sent again (a slow Bot API once turned every retr
 another copy while the report said "sent"). A row is marked 'sending' and committed
 *before* its HTTP call starts, in batches no larger than what may go out at once, so after a
 crash a row still 'sending' becomes 'unknown' the same way. The report counts 'unknown' apart.
+Several instances may send at once, so "left by a crash" is a lease: a row claimed more
+than `lease_seconds` ago and not renewed (its instance renews the rows it still holds) is
+interrupted; a starting instance never takes the rows a live one is sending.
 
 Each lane (a channel; Telegram twice: free, and the paid broadcasts of campaigns whose
 operator chose allow_paid_broadcast) has its own task and takes its pace from that
@@ -109,6 +112,7 @@ class DeliveryEngine:
         poll_seconds: float = 0.5,
         flush_seconds: float = 0.05,
         backoff_seconds: float = 1.0,
+        lease_seconds: float = 10.0,
     ) -> None:
         self.campaigns = campaigns
         self.senders = senders  # the outbox's dict: adapters register as they start
@@ -121,6 +125,7 @@ class DeliveryEngine:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.backoff_seconds = backoff_seconds
+        self.lease_seconds = lease_seconds
         # Shared with the senders: a row is claimed only when its send slot is reserved,
         # so it does not wait once claimed (a crash then leaves little unsent 'sending').
         self.budgets = {channel: pacing[channel] for channel in CHANNELS}
@@ -130,15 +135,13 @@ class DeliveryEngine:
         self._wakes = {lane: asyncio.Event() for lane in LANES}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Rows on their way out (at most max_in_flight a lane): id -> when claimed or renewed.
+        self._sending: dict[int, datetime] = {}
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self.campaigns.transaction() as store:
-            lost = await store.recover_interrupted(now=self.clock())
-            await store.finish_runs(now=self.clock())
-        if lost:
-            log.warning("campaign rows interrupted while sending, not resent: %d", lost)
+        await self.keep_leases()
         self._tasks = [
             asyncio.create_task(self._lane_loop((c, paid)), name=f"campaign-{c}{'-paid' * paid}")
             for c, paid in LANES
@@ -146,10 +149,32 @@ class DeliveryEngine:
         # Rows come due without a wake-up too (backoff, retry_after, a chat's spacing).
         self.jobs.every(self.poll_seconds, self._poll, name="campaigns:wake")
         self.jobs.every(self.flush_seconds, self.flush, name="campaigns:flush")
+        self.jobs.every(self.lease_seconds / 3, self.keep_leases, name="campaigns:leases")
+
+    async def keep_leases(self) -> None:
+        """Renew the leases of the rows this instance still holds, and record as
+        interrupted the rows whose instance stopped renewing theirs (it died)."""
+        now = self.clock()
+        renew_before = now - timedelta(seconds=self.lease_seconds / 3)
+        held = [i for i, at in self._sending.items() if at < renew_before]
+        async with self.campaigns.transaction() as store:
+            if held:
+                await store.renew(held, now=now)
+            lost = await store.recover_interrupted(
+                now=now, claimed_before=now - timedelta(seconds=self.lease_seconds)
+            )
+            if lost:
+                await store.finish_runs(now=now)
+        for i in held:
+            if i in self._sending:
+                self._sending[i] = now
+        if lost:
+            log.warning("campaign rows interrupted while sending, not resent: %d", lost)
 
     async def stop(self) -> None:
         self._stopping = True
         self.jobs.remove("campaigns:wake")
+        self.jobs.remove("campaigns:leases")
         for task in self._tasks:
             task.cancel()
         in_flight = [t for tasks in self._in_flight.values() for t in tasks]
@@ -215,6 +240,7 @@ class DeliveryEngine:
             return False
         budget.reserve(len(rows), paid=paid)
         for row in rows:
+            self._sending[row.delivery_id] = now
             name = names.get(row.citizen.id)
             task = asyncio.create_task(self._deliver(lane, sender, row, name))
             in_flight.add(task)
@@ -236,6 +262,8 @@ class DeliveryEngine:
             log.exception("campaign delivery %d failed unexpectedly", row.delivery_id)
             unexpected = DeliveryError("unexpected", retryable=False, unknown=True)
             outcome = self._failure(row, unexpected)
+        finally:
+            self._sending.pop(row.delivery_id, None)
         self._outcomes.append(outcome)
 
     async def _attempt(self, lane: Lane, sender: Sender, row: Claimed, name: str | None) -> Outcome:

@@ -247,15 +247,27 @@ class SqlCampaignStore:
 
     # ---- deliveries ----------------------------------------------------------------------
 
-    async def recover_interrupted(self, *, now: datetime) -> int:
+    async def recover_interrupted(
+        self, *, now: datetime, claimed_before: datetime | None = None
+    ) -> int:
         """Rows left 'sending' by a crash may or may not have reached the platform, which
-        cannot be asked: they become 'unknown' and are never sent again (at most once)."""
+        cannot be asked: they become 'unknown' and are never sent again (at most once).
+        `claimed_before`: only rows whose lease ran out then (a live instance renews its
+        own), so an instance that starts never takes the rows another is sending."""
+        stale = " AND updated_at < ?" if claimed_before is not None else ""
         cur = await self._conn.execute(
             "UPDATE campaign_deliveries SET status = 'unknown',"
-            " error = 'interrupted', updated_at = ? WHERE status = 'sending'",
-            (ts(now),),
+            " error = 'interrupted', updated_at = ? WHERE status = 'sending'" + stale,
+            (ts(now), ts(claimed_before)) if claimed_before is not None else (ts(now),),
         )
         return cur.rowcount
+
+    async def renew(self, delivery_ids: Sequence[int], *, now: datetime) -> None:
+        """Renew the lease of rows this instance is still sending (a long 429 hold)."""
+        await self._conn.executemany(
+            "UPDATE campaign_deliveries SET updated_at = ? WHERE id = ? AND status = 'sending'",
+            [(ts(now), i) for i in delivery_ids],
+        )
 
     async def claim(
         self,
