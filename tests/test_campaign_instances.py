@@ -24,9 +24,7 @@ from tests.campaign_support import FakeSender, add_subscribers, draft
 
 
 @asynccontextmanager
-async def instance(
-    live: Runtime, *, lease_seconds: float = 10.0
-) -> AsyncIterator[CampaignService]:
+async def instance(live: Runtime, *, lease_seconds: float = 10.0) -> AsyncIterator[CampaignService]:
     """One more `govbot run`'s campaign engine and scheduler on the same database."""
     jobs = Jobs()
     jobs.start()
@@ -107,7 +105,7 @@ async def test_a_dead_instances_rows_become_unknown_when_their_lease_runs_out(
     live.outbox.senders["telegram"] = hanging
     jobs = Jobs()
     jobs.start()
-    dead = DeliveryEngine(
+    engine = DeliveryEngine(
         live.campaigns,
         live.outbox.senders,
         live.catalogs,
@@ -117,20 +115,20 @@ async def test_a_dead_instances_rows_become_unknown_when_their_lease_runs_out(
         pacing=live.pacing,
         max_in_flight=10,
     )
+    dead = CampaignService(engine)
     await dead.start()
+    campaign = await dead.create(draft())
+    while hanging.calls < 10:
+        await asyncio.sleep(0.01)
+    # kill -9: its jobs and tasks stop; nothing more of it is recorded.
+    await jobs.stop(wait=0)
+    for task in [*engine._tasks, *(t for lane in engine._in_flight.values() for t in lane)]:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert (await progress_of(dead, campaign.id)).counts == {"sending": 10, "pending": 30}
+    live.outbox.senders["telegram"] = FakeSender(Channel.TELEGRAM)
     async with instance(live, lease_seconds=0.6) as survivor:
-        survivor.engine.max_in_flight = 0  # nothing of its own until the other is dead
-        campaign = await survivor.create(draft())
-        while hanging.calls < 10:
-            await asyncio.sleep(0.01)
-        # kill -9: the dead engine's jobs and tasks stop; nothing of it is recorded.
-        await jobs.stop(wait=0)
-        for task in [*dead._tasks, *(t for ts in dead._in_flight.values() for t in ts)]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        survivor.engine.max_in_flight = 100
-        live.outbox.senders["telegram"] = FakeSender(Channel.TELEGRAM)
         done = await until_done(survivor, campaign.id)
     # The ten in flight may have arrived: unknown, never resent; the rest went once.
     assert done.counts == {"unknown": 10, "sent": 30}
