@@ -152,8 +152,9 @@ class DeliveryEngine:
         self.jobs.every(self.lease_seconds / 3, self.keep_leases, name="campaigns:leases")
 
     async def keep_leases(self) -> None:
-        """Renew the leases of the rows this instance still holds, and record as
-        interrupted the rows whose instance stopped renewing theirs (it died)."""
+        """Renew the leases of the rows this instance still holds, record as interrupted
+        the rows whose instance stopped renewing theirs (it died), and close the runs with
+        nothing left (one whose audience was empty has no outcome to close it)."""
         now = self.clock()
         renew_before = now - timedelta(seconds=self.lease_seconds / 3)
         held = [i for i, at in self._sending.items() if at < renew_before]
@@ -163,8 +164,7 @@ class DeliveryEngine:
             lost = await store.recover_interrupted(
                 now=now, claimed_before=now - timedelta(seconds=self.lease_seconds)
             )
-            if lost:
-                await store.finish_runs(now=now)
+            await store.finish_runs(now=now)
         for i in held:
             if i in self._sending:
                 self._sending[i] = now
