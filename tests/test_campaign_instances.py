@@ -132,3 +132,11 @@ async def test_a_dead_instances_rows_become_unknown_when_their_lease_runs_out(
         done = await until_done(survivor, campaign.id)
     # The ten in flight may have arrived: unknown, never resent; the rest went once.
     assert done.counts == {"unknown": 10, "sent": 30}
+
+
+async def test_a_run_with_nobody_to_send_to_is_done_without_a_restart(live: Runtime) -> None:
+    live.outbox.senders["telegram"] = FakeSender(Channel.TELEGRAM)
+    async with instance(live, lease_seconds=0.3) as service:
+        campaign = await service.create(draft())  # nobody subscribed
+        done = await until_done(service, campaign.id, timeout=5)
+    assert done.counts == {}
