@@ -205,6 +205,5 @@ def campaign_service(runtime: Runtime, *, poll_seconds: float = 5.0) -> Campaign
         refdata=runtime.refdata,
         pacing=runtime.pacing,
         clock=runtime.dispatcher.clock,
-        alive=runtime.leases.alive,
     )
     return CampaignService(engine, poll_seconds=poll_seconds)

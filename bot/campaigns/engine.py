@@ -15,6 +15,9 @@ becomes 'unknown' and is never sent again (a slow Bot API once turned every retr
 another copy while the report said "sent"). A row is marked 'sending' and committed
 *before* its HTTP call starts, in batches no larger than what may go out at once, so after a
 crash a row still 'sending' becomes 'unknown' the same way. The report counts 'unknown' apart.
+Several instances may send at once, so "left by a crash" is a lease: a row claimed more
+than `lease_seconds` ago and not renewed (its instance renews the rows it still holds) is
+interrupted; a starting instance never takes the rows a live one is sending.
 
 Each lane (a channel; Telegram twice: free, and the paid broadcasts of campaigns whose
 operator chose allow_paid_broadcast) has its own task and takes its pace from that
@@ -44,7 +47,7 @@ from bot.domain import Media, Reply
 from bot.errors import DeliveryError
 from bot.i18n import TIMEZONE, Catalogs
 from bot.jobs import Jobs
-from bot.outbound import RECOVER_SECONDS, Alive, Outgoing, Sender, only_one
+from bot.outbound import Outgoing, Sender
 from bot.pacing import Pacing
 from bot.refdata import RefData
 from bot.reply_window import in_window
@@ -109,11 +112,9 @@ class DeliveryEngine:
         poll_seconds: float = 0.5,
         flush_seconds: float = 0.05,
         backoff_seconds: float = 1.0,
-        alive: Alive = only_one,
+        lease_seconds: float = 10.0,
     ) -> None:
         self.campaigns = campaigns
-        # The instances alive (None: this process is the only one): bot/leases.py.
-        self.alive = alive
         self.senders = senders  # the outbox's dict: adapters register as they start
         self.catalogs = catalogs
         self.refdata = refdata  # region names for templates' variables
@@ -124,6 +125,7 @@ class DeliveryEngine:
         self.poll_seconds = poll_seconds
         self.flush_seconds = flush_seconds
         self.backoff_seconds = backoff_seconds
+        self.lease_seconds = lease_seconds
         # Shared with the senders: a row is claimed only when its send slot is reserved,
         # so it does not wait once claimed (a crash then leaves little unsent 'sending').
         self.budgets = {channel: pacing[channel] for channel in CHANNELS}
@@ -133,12 +135,13 @@ class DeliveryEngine:
         self._wakes = {lane: asyncio.Event() for lane in LANES}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Rows on their way out (at most max_in_flight a lane): id -> when claimed or renewed.
+        self._sending: dict[int, datetime] = {}
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        alive = await self.alive()
-        await self._recover(alive)
+        await self.keep_leases()
         self._tasks = [
             asyncio.create_task(self._lane_loop((c, paid)), name=f"campaign-{c}{'-paid' * paid}")
             for c, paid in LANES
@@ -146,26 +149,32 @@ class DeliveryEngine:
         # Rows come due without a wake-up too (backoff, retry_after, a chat's spacing).
         self.jobs.every(self.poll_seconds, self._poll, name="campaigns:wake")
         self.jobs.every(self.flush_seconds, self.flush, name="campaigns:flush")
-        if alive is not None:
-            self.jobs.every(RECOVER_SECONDS, self._recover_the_dead, name="campaigns:recover")
+        self.jobs.every(self.lease_seconds / 3, self.keep_leases, name="campaigns:leases")
 
-    async def _recover(self, alive: set[str] | None) -> None:
-        """Rows a crash left 'sending' become 'unknown' (never resent); on start every one,
-        with several instances only those of instances that died. Then runs left with
-        nothing to send are done."""
+    async def keep_leases(self) -> None:
+        """Renew the leases of the rows this instance still holds, record as interrupted
+        the rows whose instance stopped renewing theirs (it died), and close the runs with
+        nothing left (one whose audience was empty has no outcome to close it)."""
+        now = self.clock()
+        renew_before = now - timedelta(seconds=self.lease_seconds / 3)
+        held = [i for i, at in self._sending.items() if at < renew_before]
         async with self.campaigns.transaction() as store:
-            lost = await store.recover_interrupted(now=self.clock(), alive=alive)
-            await store.finish_runs(now=self.clock())
+            if held:
+                await store.renew(held, now=now)
+            lost = await store.recover_interrupted(
+                now=now, claimed_before=now - timedelta(seconds=self.lease_seconds)
+            )
+            await store.finish_runs(now=now)
+        for i in held:
+            if i in self._sending:
+                self._sending[i] = now
         if lost:
             log.warning("campaign rows interrupted while sending, not resent: %d", lost)
-
-    async def _recover_the_dead(self) -> None:
-        await self._recover(await self.alive())
 
     async def stop(self) -> None:
         self._stopping = True
         self.jobs.remove("campaigns:wake")
-        self.jobs.remove("campaigns:recover")
+        self.jobs.remove("campaigns:leases")
         for task in self._tasks:
             task.cancel()
         in_flight = [t for tasks in self._in_flight.values() for t in tasks]
@@ -208,9 +217,12 @@ class DeliveryEngine:
         room = await budget.broadcast_room(paid=paid)
         # Claim only what can start at once: every claimed row is on the wire within
         # moments, so a crash leaves few rows 'sending' that never left.
-        while len(in_flight) > self.max_in_flight * 3 // 4:
+        # The paid lane keeps twice as many on the wire: 1,000/s with Telegram answering
+        # in 200 ms is 200 sends at once.
+        cap = self.max_in_flight * (2 if paid else 1)
+        while len(in_flight) > cap * 3 // 4:
             await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        limit = min(room, self.max_in_flight - len(in_flight))
+        limit = min(room, cap - len(in_flight))
         if limit <= 0:
             return True
         now = self.clock()
@@ -231,6 +243,7 @@ class DeliveryEngine:
             return False
         budget.reserve(len(rows), paid=paid)
         for row in rows:
+            self._sending[row.delivery_id] = now
             name = names.get(row.citizen.id)
             task = asyncio.create_task(self._deliver(lane, sender, row, name))
             in_flight.add(task)
@@ -252,6 +265,8 @@ class DeliveryEngine:
             log.exception("campaign delivery %d failed unexpectedly", row.delivery_id)
             unexpected = DeliveryError("unexpected", retryable=False, unknown=True)
             outcome = self._failure(row, unexpected)
+        finally:
+            self._sending.pop(row.delivery_id, None)
         self._outcomes.append(outcome)
 
     async def _attempt(self, lane: Lane, sender: Sender, row: Claimed, name: str | None) -> Outcome:

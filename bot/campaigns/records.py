@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,8 +98,9 @@ class CampaignStore(Protocol):
     async def resume(self, campaign_id: int, *, now: datetime) -> bool: ...
     async def cancel(self, campaign_id: int, *, now: datetime) -> bool: ...
     async def recover_interrupted(
-        self, *, now: datetime, alive: Collection[str] | None = None
+        self, *, now: datetime, claimed_before: datetime | None = None
     ) -> int: ...
+    async def renew(self, delivery_ids: Sequence[int], *, now: datetime) -> None: ...
     async def claim(
         self,
         channel: str,

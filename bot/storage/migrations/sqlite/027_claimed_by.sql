@@ -1,8 +1,7 @@
--- Several instances (issue 17): the instance that marked a row 'sending'. When an instance
--- dies (its "instance:<id>" lease expires), the others recover its rows and only its rows:
--- a campaign delivery becomes 'unknown' (at most once), an outbox row goes back to
--- 'pending'. NULL on a single SQLite instance, which recovers everything on start.
-ALTER TABLE campaign_deliveries ADD COLUMN claimed_by TEXT;
+-- Several instances (issue 17): the instance that marked an outbox row 'sending'. When an
+-- instance dies (its "instance:<id>" lease expires), the others put its rows, and only
+-- its rows, back to 'pending'. NULL on a single SQLite instance, which recovers every row
+-- on start. (Campaign deliveries keep a lease of their own: bot/campaigns/engine.py.)
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 
 -- A step's answer kept with its session names the instance that numbers and sends it;
