@@ -65,8 +65,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger("uvicorn.error").addFilter(lambda _: not hasattr(app.state, "refused"))
     if not args.shell:
         # uvicorn re-raises the stopping signal once it has shut down cleanly.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run()
+        except SystemExit:  # uvicorn's own exit when the start-up failed
+            if not hasattr(app.state, "refused"):
+                raise
         if hasattr(app.state, "refused"):
             raise app.state.refused
         return 0
