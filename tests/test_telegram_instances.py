@@ -15,6 +15,7 @@ from bot.app import create_app
 from bot.channels.telegram.adapter import POLLING_LEASE, TelegramChannel
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.runtime import open_runtime
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TOKEN, TgCitizen, running_bot, runtime_of
 from tests.test_cli import environment, free_port
@@ -31,19 +32,23 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
 
 def polling(settings: Settings, api: FakeTelegramApi) -> Settings:
     return settings.with_overrides(
-        telegram_bot_token=TOKEN, telegram_api_url=api.url, telegram_mode="polling"
+        telegram_bot_token=TOKEN, telegram_api_url=api.url, telegram_mode="polling", **FAST
     )
 
 
 async def test_a_second_polling_instance_refuses_to_start(
     settings: Settings, api: FakeTelegramApi
 ) -> None:
-    async with running_bot(settings, api, "polling"):
+    async with running_bot(settings, api, "polling", **FAST):
         calls = len(api.calls_to("deleteWebhook"))
         second = create_app(polling(settings, api))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         with pytest.raises(ConfigError, match="TELEGRAM_MODE=webhook"):
             async with second.router.lifespan_context(second):
                 pass
+        # It waited for the lease as long as a dead poller's would last: this one renews.
+        assert loop.time() - started >= FAST["lease_seconds"]
         # It stopped before it said anything to Telegram; the first still answers.
         assert len(api.calls_to("deleteWebhook")) == calls
         citizen = TgCitizen(api, 501)
@@ -54,7 +59,7 @@ async def test_a_second_polling_instance_refuses_to_start(
 async def test_govbot_run_refuses_a_second_poller_in_one_line(
     settings: Settings, api: FakeTelegramApi, tmp_path: Path
 ) -> None:
-    async with running_bot(settings, api, "polling"):
+    async with running_bot(settings, api, "polling", **FAST):
         env = environment(
             tmp_path,
             DATABASE_URL=f"sqlite:///{settings.database_path}",
@@ -65,6 +70,8 @@ async def test_govbot_run_refuses_a_second_poller_in_one_line(
             TELEGRAM_MODE="polling",
             PORT=str(free_port()),
             PYTHONPATH=str(ROOT),
+            LEASE_SECONDS="1",
+            LEASE_RENEW_SECONDS="0.1",
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -81,10 +88,25 @@ async def test_govbot_run_refuses_a_second_poller_in_one_line(
     assert proc.returncode == 2, (out, stderr)
     assert "Traceback" not in stderr
     # Log lines of the start-up aside (the recovery key's warning), one line says why.
-    said = [line for line in stderr.splitlines() if " WARNING " not in line]
+    said = [line for line in stderr.splitlines() if not line.startswith("20")]
     assert len(said) == 1, stderr
     assert said[0].startswith("govbot: TELEGRAM_MODE=polling: another govbot instance")
     assert "TELEGRAM_MODE=webhook" in said[0]
+
+
+async def test_a_restart_after_a_crash_waits_out_the_dead_pollers_lease(
+    settings: Settings, api: FakeTelegramApi
+) -> None:
+    settings = settings.with_overrides(**FAST)
+    runtime = await open_runtime(settings)
+    async with runtime.storage.transaction() as tx:  # as a process killed while polling
+        assert await tx.leases.take(POLLING_LEASE, "killed-instance", seconds=1.0)
+    await runtime.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with running_bot(settings, api, "polling") as app:
+        assert 0.5 < loop.time() - started < 5
+        assert await TgCitizen(api, 503).send("/start")
 
 
 async def test_webhook_instances_need_no_lease(settings: Settings, api: FakeTelegramApi) -> None:
@@ -125,7 +147,6 @@ async def test_a_stopped_poller_frees_the_lease_for_the_next(
     async with running_bot(settings, api, "polling"):
         pass
     async with running_bot(settings, api, "polling") as app:
-        async with runtime_of(app).storage.read() as tx:
-            assert await tx.leases.holder(POLLING_LEASE) == runtime_of(app).leases.holder
-
-
+        runtime = runtime_of(app)
+        async with runtime.storage.read() as tx:
+            assert await tx.leases.holder(POLLING_LEASE) == runtime.leases.holder

@@ -175,13 +175,24 @@ class TelegramChannel:
             self._api = None
 
     async def _hold_polling(self, services: ChannelServices) -> None:
-        """Long polling is for one instance: refuse to start while another polls."""
-        if await services.leases.hold(POLLING_LEASE, on_lost=self._polling_lost) is None:
-            raise ConfigError(
-                "TELEGRAM_MODE=polling: another govbot instance is polling this bot already."
-                " To run several instances, set TELEGRAM_MODE=webhook on every one of them"
-                " behind a load balancer (docs/DEPLOY.md)"
-            )
+        """Long polling is for one instance: refuse to start while another polls. A lease
+        left by a process that died (a restart after a crash) runs out within its
+        seconds, so that long and one renewal more is waited for; a lease still renewed
+        then is another instance's."""
+        leases = services.leases
+        give_up = time.monotonic() + leases.seconds + leases.renew_seconds
+        waited = False
+        while await leases.hold(POLLING_LEASE, on_lost=self._polling_lost) is None:
+            if time.monotonic() >= give_up:
+                raise ConfigError(
+                    "TELEGRAM_MODE=polling: another govbot instance is polling this bot"
+                    " already. To run several instances, set TELEGRAM_MODE=webhook on every"
+                    " one of them behind a load balancer (docs/DEPLOY.md)"
+                )
+            if not waited:
+                log.info("telegram: another instance holds the polling lease; waiting for it")
+            waited = True
+            await asyncio.sleep(leases.renew_seconds)
 
     async def _polling_lost(self) -> None:
         """Another instance took the polling lease (this one was paused past it): stop

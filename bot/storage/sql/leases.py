@@ -13,7 +13,7 @@ from typing import Any
 from bot.storage.sql.database import Database
 from bot.storage.sql.dialect import Dialect
 
-_PG_ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+_PG_ISO = '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''
 
 
 class SqlLeaseStore:
