@@ -104,7 +104,7 @@ async def test_a_restart_after_a_crash_waits_out_the_dead_pollers_lease(
     await runtime.close()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with running_bot(settings, api, "polling") as app:
+    async with running_bot(settings, api, "polling"):
         assert 0.5 < loop.time() - started < 5
         assert await TgCitizen(api, 503).send("/start")
 
