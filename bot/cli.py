@@ -117,9 +117,16 @@ def cmd_shell(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import open_and_migrate
+    """Apply pending migrations to the configured backend (safe while other instances
+    start: PostgreSQL's are taken under an advisory lock)."""
+    if settings.database_url is not None:
+        from bot.storage.postgres.migrate import connect_and_migrate
 
-    applied = asyncio.run(open_and_migrate(settings.database_path))
+        applied = asyncio.run(connect_and_migrate(settings.database_url))
+    else:
+        from bot.storage.sqlite import open_and_migrate
+
+        applied = asyncio.run(open_and_migrate(settings.database_path))
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0
 

@@ -17,7 +17,7 @@ from bot.attachments import AttachmentStore
 from bot.campaigns.engine import DeliveryEngine
 from bot.campaigns.records import Campaigns
 from bot.campaigns.service import CampaignService
-from bot.config import Settings
+from bot.config import Settings, require_shared_secrets
 from bot.crypto import DataCipher, generate_key_setting, load_or_create_secret
 from bot.dispatcher import Dispatcher
 from bot.flow import Flow
@@ -33,6 +33,7 @@ from bot.refdata import RefData, default_data_dir, load_refdata
 from bot.replies import ReplyQueue
 from bot.staff.passwords import Passwords
 from bot.storage import Storage
+from bot.storage.postgres import PostgresStorage
 from bot.storage.sql.campaigns import SqlCampaigns
 from bot.storage.sqlite import SqliteStorage
 from handlers import load_flows
@@ -78,7 +79,9 @@ class Runtime:
 
 
 def ensure_secrets(settings: Settings) -> Settings:
-    """SECRET_KEY and DATA_KEY: from the settings, else generated once and kept in var/."""
+    """SECRET_KEY and DATA_KEY: from the settings, else generated once and kept in var/
+    (with SQLite only: PostgreSQL's instances must share them, bot/config.py)."""
+    require_shared_secrets(settings)
     private_dir(settings.var_dir)
     secret_key = settings.secret_key or load_or_create_secret(
         settings.var_dir / "secret_key", lambda: generate_key_setting().partition(":")[2]
@@ -92,8 +95,15 @@ def ensure_secrets(settings: Settings) -> Settings:
 async def open_storage(
     settings: Settings, cipher: DataCipher, jobs: Jobs
 ) -> tuple[Storage, Campaigns]:
-    """The one place the backend is chosen (DATABASE_URL, checked by bot/config.py): the
-    SQLite file, the only backend so far, with the campaign stores on its connections."""
+    """The one place the backend is chosen (DATABASE_URL, checked by bot/config.py):
+    PostgreSQL for several instances, else the SQLite file; the campaign stores run on the
+    chosen backend's units of work either way."""
+    if settings.database_url is not None:
+        postgres = PostgresStorage(
+            settings.database_url, cipher, pool_size=settings.database_pool_size
+        )
+        await postgres.open()  # migrates first, under an advisory lock
+        return postgres, SqlCampaigns(postgres)
     storage = SqliteStorage(settings.database_path, cipher)
     await storage.open()
     # The writer does not checkpoint by itself (sqlite/wal.py): this job keeps the WAL short.

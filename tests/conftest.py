@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from bot.keys_cli import init_recovery_key
 from bot.runtime import Runtime, open_runtime
 from tests.campaign_support import UNLIMITED
 from tests.chat import Chat
+from tests.pg_cluster import Cluster, pg_bin
 
 
 class Clock:
@@ -109,3 +110,27 @@ async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster per session (xdist worker), stopped at the end."""
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL 15 binaries (initdb, pg_ctl) not found")
+    cluster = Cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def pg_url(pg_cluster: Cluster) -> str:
+    """A fresh database of this test's own, migrated."""
+    return await pg_cluster.fresh_database()
+
+
+@pytest.fixture
+async def pg_empty_url(pg_cluster: Cluster) -> str:
+    """A fresh database of this test's own, empty (not even migrated)."""
+    return await pg_cluster.fresh_database(migrated=False)
