@@ -1,9 +1,11 @@
-"""Two instances in processes of their own on one database: one runs the leader's jobs;
-killed with SIGKILL, the other takes over within the lease's time plus one renewal; a
-leader paused past its lease comes back, finds it lost, and runs nothing more."""
+"""Two instances in processes of their own on one database (an SQLite file, PostgreSQL):
+one runs the leader's jobs; killed with SIGKILL, the other takes over within the lease's
+time plus one renewal; a leader paused past its lease comes back, finds it lost, and runs
+nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import signal
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.crypto import generate_key_setting
 from tests.test_cli import environment
 
 pytestmark = pytest.mark.slow
@@ -29,8 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Instance:
     """A `tests.lease_instance` process and the lines it printed, as they come."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        env = environment(tmp_path, LEASE_SECONDS=str(LEASE), LEASE_RENEW_SECONDS=str(RENEW))
+    def __init__(self, tmp_path: Path, database: dict[str, str]) -> None:
+        env = environment(
+            tmp_path, LEASE_SECONDS=str(LEASE), LEASE_RENEW_SECONDS=str(RENEW), **database
+        )
         env["PYTHONPATH"] = str(ROOT)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.lease_instance"],
@@ -82,11 +87,21 @@ class Instance:
         self.proc.stdout.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """What both instances are given: one SQLite file (the default), or one PostgreSQL
+    database, with the secrets that backend wants from the environment."""
+    if request.param == "sqlite":
+        return {}
+    url = asyncio.run(request.getfixturevalue("pg_cluster").fresh_database())
+    return {"DATABASE_URL": url, "DATA_KEY": generate_key_setting(), "SECRET_KEY": "s" * 40}
+
+
 @contextmanager
-def instances(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
-    first = Instance(tmp_path)
+def instances(tmp_path: Path, database: dict[str, str]) -> Iterator[tuple[Instance, Instance]]:
+    first = Instance(tmp_path, database)
     first.expect("tick")  # the first to start leads
-    second = Instance(tmp_path)
+    second = Instance(tmp_path, database)
     try:
         yield first, second
     finally:
@@ -97,9 +112,9 @@ def instances(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
 
 
 def test_only_one_instance_runs_the_leader_jobs_and_a_killed_one_is_replaced(
-    tmp_path: Path,
+    tmp_path: Path, database: dict[str, str]
 ) -> None:
-    with instances(tmp_path) as (first, second):
+    with instances(tmp_path, database) as (first, second):
         for _ in range(20):  # a while of both running
             first.expect("tick")
         assert second.ticks() == []
@@ -113,8 +128,10 @@ def test_only_one_instance_runs_the_leader_jobs_and_a_killed_one_is_replaced(
         assert LEASE - RENEW - 0.1 < took < LEASE + RENEW + 0.5, took
 
 
-def test_a_paused_leader_comes_back_finds_it_lost_and_stops(tmp_path: Path) -> None:
-    with instances(tmp_path) as (first, second):
+def test_a_paused_leader_comes_back_finds_it_lost_and_stops(
+    tmp_path: Path, database: dict[str, str]
+) -> None:
+    with instances(tmp_path, database) as (first, second):
         first.expect("tick")
         os.kill(first.proc.pid, signal.SIGSTOP)
         second.expect("tick")  # took over while the leader was paused

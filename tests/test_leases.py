@@ -10,17 +10,30 @@ from dataclasses import replace
 import pytest
 
 from bot.config import Settings
+from bot.crypto import DataCipher
 from bot.jobs import Jobs
 from bot.leases import LEADER, Lease, Leases
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, open_runtime
 from bot.storage import Storage
+from bot.storage.postgres import PostgresStorage
 
 FAST = {"lease_seconds": 1.0, "lease_renew_seconds": 0.1}
 
 
-@pytest.fixture
-async def storage(settings: Settings) -> AsyncIterator[Storage]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def storage(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Storage]:
+    """The same lease statements on both backends."""
+    if request.param == "postgres":
+        url = await request.getfixturevalue("pg_cluster").fresh_database()
+        assert settings.data_key is not None
+        postgres = PostgresStorage(url, DataCipher.from_setting(settings.data_key))
+        await postgres.open()
+        try:
+            yield postgres
+        finally:
+            await postgres.close()
+        return
     rt = await open_runtime(settings)
     try:
         yield rt.storage
@@ -182,10 +195,19 @@ async def open_instance(settings: Settings) -> tuple[Runtime, Maintenance]:
     return rt, maintenance
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def shared(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Settings of instances sharing one database: an SQLite file, or PostgreSQL."""
+    if request.param == "postgres":
+        url = await request.getfixturevalue("pg_cluster").fresh_database()
+        settings = replace(settings, database_url=url)
+    return replace(settings, **FAST)
+
+
 async def test_two_runtimes_on_one_database_one_leads_the_other_takes_over(
-    settings: Settings,
+    shared: Settings,
 ) -> None:
-    settings = replace(settings, **FAST)
+    settings = shared
     first, first_jobs = await open_instance(settings)
     second, second_jobs = await open_instance(settings)
     try:
