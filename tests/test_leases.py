@@ -14,7 +14,7 @@ from bot.crypto import DataCipher
 from bot.jobs import Jobs
 from bot.leases import LEADER, Lease, Leases
 from bot.maintenance import Maintenance
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, campaign_service, open_runtime
 from bot.storage import Storage
 from bot.storage.postgres import PostgresStorage
 
@@ -185,14 +185,33 @@ async def test_a_leader_run_ends_when_its_lease_time_does() -> None:
         await jobs.stop()
 
 
-async def open_instance(settings: Settings) -> tuple[Runtime, Maintenance]:
-    """One `govbot run`'s leader machinery: it contends for the lease, and its clean-up
-    job is leader-only."""
-    rt = await open_runtime(settings)
-    await rt.leases.lead()
-    maintenance = Maintenance(rt.storage, rt.settings, sensitive=(), every_seconds=0.02)
-    maintenance.start(rt.jobs)
-    return rt, maintenance
+class Instance:
+    """One `govbot run`'s leader machinery: it contends for the lease; its clean-up and
+    campaign scheduler are leader-only, its campaign engine runs everywhere."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.jobs = runtime.jobs
+        self.maintenance = Maintenance(
+            runtime.storage, runtime.settings, sensitive=(), every_seconds=0.02
+        )
+        self.campaigns = campaign_service(runtime, poll_seconds=0.02)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Instance:
+        self = cls(await open_runtime(settings))
+        await self.runtime.leases.lead()
+        await self.campaigns.start()
+        self.maintenance.start(self.jobs)
+        return self
+
+    def ran(self, job: str) -> int:
+        return self.jobs.runs.get(job, 0)
+
+    async def stop(self) -> None:
+        self.maintenance.stop()
+        await self.campaigns.stop()
+        await self.runtime.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -207,24 +226,22 @@ async def shared(request: pytest.FixtureRequest, settings: Settings) -> Settings
 async def test_two_runtimes_on_one_database_one_leads_the_other_takes_over(
     shared: Settings,
 ) -> None:
-    settings = shared
-    first, first_jobs = await open_instance(settings)
-    second, second_jobs = await open_instance(settings)
+    first = await Instance.start(shared)
+    second = await Instance.start(shared)
     try:
-        assert first.leases.holder != second.leases.holder
-        await until(lambda: first.jobs.runs.get("maintenance", 0) >= 10)
-        assert second.jobs.runs.get("maintenance", 0) == 0
-        assert await holder(first.storage, LEADER) == first.leases.holder
+        assert first.runtime.leases.holder != second.runtime.leases.holder
+        await until(lambda: first.ran("maintenance") >= 10 and first.ran("campaigns:poll") >= 10)
+        assert second.ran("maintenance") == second.ran("campaigns:poll") == 0
+        assert second.ran("campaigns:flush") > 0  # the engine runs on every instance
+        assert await holder(first.runtime.storage, LEADER) == first.runtime.leases.holder
         # A clean stop releases the lease: the other leads at its next renewal.
-        first_jobs.stop()
-        await first.close()
+        await first.stop()
         loop = asyncio.get_running_loop()
         stopped = loop.time()
-        await until(lambda: second.jobs.runs.get("maintenance", 0) >= 1)
-        assert loop.time() - stopped < settings.lease_renew_seconds + 0.5
+        await until(lambda: second.ran("maintenance") >= 1 and second.ran("campaigns:poll") >= 1)
+        assert loop.time() - stopped < shared.lease_renew_seconds + 0.5
     finally:
-        second_jobs.stop()
-        await second.close()
+        await second.stop()
 
 
 async def test_a_held_lease_is_renewed_and_a_lost_one_is_reported(settings: Settings) -> None:
