@@ -120,7 +120,7 @@ async def test_webhook_instances_need_no_lease(settings: Settings, api: FakeTele
                 assert await tx.leases.holder(POLLING_LEASE) is None
 
 
-async def test_a_poller_that_lost_its_lease_stops_polling(
+async def test_a_poller_that_lost_its_lease_stops_polling_until_it_is_back(
     settings: Settings, api: FakeTelegramApi
 ) -> None:
     async with running_bot(settings, api, "polling", **FAST) as app:
@@ -136,9 +136,14 @@ async def test_a_poller_that_lost_its_lease_stops_polling(
             while channel._poller is not None:
                 await asyncio.sleep(0.01)
         polls = len(api.calls_to("getUpdates"))
+        citizen = TgCitizen(api, 502)
         api.push_text(502, "/start")
         await asyncio.sleep(0.3)  # it would poll at once; it does not
         assert len(api.calls_to("getUpdates")) == polls
+        assert citizen.messages == []
+        async with storage.transaction() as tx:  # the other instance stopped
+            assert await tx.leases.release(POLLING_LEASE, "another-instance")
+        await api.wait_for_sent(502, 1)  # this one polls again and answers
 
 
 async def test_a_stopped_poller_frees_the_lease_for_the_next(
