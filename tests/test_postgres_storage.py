@@ -92,6 +92,16 @@ async def test_adapter_errors_are_clear(conn: PgConnection) -> None:
         await conn.execute("SELECT * FROM nowhere")
 
 
+async def test_a_nul_in_text_finds_nothing_instead_of_failing(conn: PgConnection) -> None:
+    """PostgreSQL's text cannot hold U+0000 (SQLite's can): a hostile '\x00' in a looked-up
+    reference must read as "no such row", not as a server error."""
+    await conn.execute("INSERT INTO t (name) VALUES (?)", ["a\x00b"])
+    rows = await conn.execute_fetchall("SELECT name FROM t WHERE name = ?", ["\x00"])
+    assert rows == []
+    (row,) = await conn.execute_fetchall("SELECT name FROM t")
+    assert row["name"] == "a\ufffdb"
+
+
 @pytest.fixture
 async def storage(pg_url: str) -> AsyncIterator[PostgresStorage]:
     store = PostgresStorage(pg_url, DataCipher.from_setting(generate_key_setting()), pool_size=4)
@@ -218,3 +228,40 @@ async def test_a_full_disk_at_commit_fails_the_unit_and_is_reported(
     async with storage.transaction() as tx:  # the connection went back to the pool clean
         await tx.conn.execute("INSERT INTO processed_ids VALUES ('a', 'x')")
     assert storage.write_problem is None and await _count(storage) == 1
+
+
+async def test_the_audit_logs_refusal_is_the_integrity_error_sqlite_gives(
+    storage: PostgresStorage,
+) -> None:
+    async with storage.transaction() as tx:
+        await tx.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+            ["t", "a", "b", "", "h"],
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("DELETE FROM audit_log")
+
+
+async def test_a_unit_cancelled_mid_statement_keeps_nothing_and_frees_its_connection(
+    storage: PostgresStorage,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow_unit() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('gone', 'x')")
+            started.set()
+            await tx.conn.execute("SELECT pg_sleep(30)")
+
+    for _ in range(storage.pool_size + 1):  # more than the pool: none may leak
+        task = asyncio.create_task(slow_unit())
+        await started.wait()
+        started.clear()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await _count(storage) == 0
+    async with storage.transaction() as tx:
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('kept', 'x')")
+    assert await _count(storage) == 1
