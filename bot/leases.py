@@ -151,7 +151,7 @@ class Leases:
     async def join(self) -> None:
         """Several instances (the storage is shared): announce this one, for as long as it
         runs, with its "instance:" lease. A lease lost (this process was paused past it)
-        is taken again; meanwhile others may have recovered what it was sending.""" 
+        is taken again; meanwhile others may have recovered what it was sending."""
         if not self.storage.shared:
             return
 
