@@ -115,5 +115,6 @@ async def test_the_global_rate_follows_the_mode_and_other_traffic_keeps_its_own(
     assert len(paid_calls) == 400
     paid_rate, free_rate = rate(paid_calls), rate(free_calls)
     print(f"paid {paid_rate:.0f} msg/s, free {free_rate:.1f} msg/s")
-    assert 100 < paid_rate < 300 * 1.3  # far past the free 30/s, within its own limit
-    assert 15 < free_rate < 30 * 1.25  # the free campaign kept to 30/s meanwhile
+    # Far past the free 30/s, within its own limit (a busy machine only makes it slower).
+    assert 3 * 30 < paid_rate < 300 * 1.3
+    assert len(free_calls) > 10 and free_rate < 30 * 1.25  # the free one kept to 30/s
