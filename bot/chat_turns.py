@@ -74,37 +74,40 @@ class ChatTurns:
                     return
                 lease = f"chat:{tx.inbox.chat_tag(channel, chat_key)}"
                 taken = await tx.leases.take(lease, self.holder, seconds=self.lease_seconds)
+                rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH) if taken else []
             if taken:
-                try:
-                    await self._drain(channel, chat_key, lease, handle)
-                finally:
-                    async with self.storage.transaction() as tx:
-                        await tx.leases.release(lease, self.holder)
+                await self._drain(channel, chat_key, lease, rows, handle)
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, WAIT_MOST)
 
-    async def _drain(self, channel: str, chat_key: str, lease: str, handle: HandleRow) -> None:
-        """The turn: every waiting row of the chat, oldest first. The lease is renewed
-        before each row (a turn that was lost stops before handling anything more) and the
-        row deleted after it."""
-        while True:
-            async with self.storage.read() as tx:
-                rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH)
-            if not rows:
-                return
-            for row in rows:
-                async with self.storage.transaction() as tx:
-                    if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
-                        raise LostTurn(lease)
-                    if not await tx.inbox.waiting(row.id):
-                        continue  # handled by the instance that had the turn before
+    async def _drain(
+        self, channel: str, chat_key: str, lease: str, rows: list[InboxRow], handle: HandleRow
+    ) -> None:
+        """The turn: every waiting row of the chat, oldest first. After each row one unit
+        deletes it, renews the lease (a turn that was lost stops there) and, with the
+        rows read so far done, reads what came meanwhile or gives the lease up: a turn of
+        one update costs two units, this one and the one that took the lease."""
+        released = False
+        try:
+            while rows:
+                row = rows.pop(0)
                 try:
                     await handle(row)
                 except Exception:  # as in one instance: logged, and the row is done
                     log.exception("%s: an update failed", channel)
                 async with self.storage.transaction() as tx:
+                    if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
+                        raise LostTurn(lease)
                     await tx.inbox.delete(row.id)
+                    if not rows:
+                        rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH)
+                        if not rows:
+                            released = await tx.leases.release(lease, self.holder)
+        finally:
+            if not released:
+                async with self.storage.transaction() as tx:
+                    await tx.leases.release(lease, self.holder)
 
     async def left_behind(self, channel: str, *, before: datetime) -> list[InboxRow]:
         """Rows accepted before `before` and still waiting: an instance died with them, or
