@@ -191,6 +191,7 @@ class FakeTelegramApi:
         self._script_done: asyncio.Event | None = None
         self._hook_queues: list[asyncio.Queue[Json]] = []
         self._hook_tasks: list[asyncio.Task[None]] = []
+        self._balance: Callable[[Any], str] | None = None  # chat id -> webhook URL
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -571,6 +572,13 @@ class FakeTelegramApi:
             self._taken(list(self._updates))
             self._updates.clear()
         self.webhook = {k: v for k, v in p.items() if not isinstance(v, Upload)}
+        self._start_lanes()
+        pending, self._updates = self._updates, deque()
+        for update in pending:
+            self.push_raw(update)
+        return True
+
+    def _start_lanes(self) -> None:
         workers = int(self.webhook.get("max_connections", 40))
         self._hook_queues = [asyncio.Queue() for _ in range(workers)]
         session = ClientSession(timeout=ClientTimeout(total=15))
@@ -578,10 +586,20 @@ class FakeTelegramApi:
             asyncio.create_task(self._deliver(session, q, close=i == 0))
             for i, q in enumerate(self._hook_queues)
         ]
-        pending, self._updates = self._updates, deque()
-        for update in pending:
-            self.push_raw(update)
-        return True
+
+    async def balance(self, urls: list[str], *, by_chat: bool = False) -> None:
+        """Deliver the webhook updates to several instances, as a load balancer in front
+        of them would: each delivery to the next of ``urls`` in turn or, ``by_chat``, every
+        update of a chat to the same one. The bot's setWebhook (its secret, its
+        max_connections lanes) must come first; a later setWebhook keeps the balancing."""
+        if not self.webhook.get("url"):
+            raise ApiError(400, "Bad Request: no webhook to balance")
+        targets = itertools.cycle(urls)
+        self._balance = (lambda chat: urls[hash(chat) % len(urls)]) if by_chat else (
+            lambda chat: next(targets)
+        )
+        await self._stop_webhook()
+        self._start_lanes()
 
     async def _get_webhook_info(self, token: str, p: Json) -> Json:
         pending = len(self._updates) + sum(q.qsize() for q in self._hook_queues)
@@ -791,8 +809,11 @@ class FakeTelegramApi:
         """POST one update until the bot answers 2xx, at most five times."""
         body = _dumps(update).encode()
         for attempt in range(5):
+            url = self.webhook["url"]
+            if self._balance is not None:
+                url = self._balance(_update_chat_id(update))
             try:
-                async with session.post(self.webhook["url"], data=body, headers=headers) as r:
+                async with session.post(url, data=body, headers=headers) as r:
                     status = r.status
                     await r.read()
             except Exception as exc:  # any failure is a failed delivery
@@ -895,6 +916,7 @@ class FakeTelegramApi:
     def _control_routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[Any]]]]:
         return [
             ("POST", "/_fake/reset", self._ctl_reset),
+            ("POST", "/_fake/balance", self._ctl_balance),
             ("POST", "/_fake/script", self._ctl_script),
             ("GET", "/_fake/script/wait", self._ctl_script_wait),
             ("GET", "/_fake/script/results", self._ctl_script_results),
@@ -907,6 +929,14 @@ class FakeTelegramApi:
 
     async def _ctl_reset(self, request: web.Request) -> web.Response:
         self.reset()
+        return web.json_response({"ok": True})
+
+    async def _ctl_balance(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            await self.balance(body["urls"], by_chat=body.get("by_chat", False))
+        except ApiError as err:
+            return err.response()
         return web.json_response({"ok": True})
 
     async def _ctl_script(self, request: web.Request) -> web.Response:

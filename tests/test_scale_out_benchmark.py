@@ -1,0 +1,70 @@
+"""benchmarks/scale_out.py: its quick mode runs every row end to end (one instance on
+SQLite, one and two on PostgreSQL, Telegram webhooks through the fake's balancer) and
+leaves nothing behind; the verdict on what bound a row is a pure function, pinned here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scale_out import Usage, bound, parse_rows
+from tests.pg_cluster import pg_bin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rows_are_parsed_from_backend_and_count() -> None:
+    rows = parse_rows("sqlite-1,pg-1,pg-2")
+    assert [(r.backend, r.instances) for r in rows] == [("sqlite", 1), ("pg", 1), ("pg", 2)]
+    with pytest.raises(ValueError, match="sqlite-2"):
+        parse_rows("sqlite-2")  # one process per SQLite file
+    with pytest.raises(ValueError, match="mysql-1"):
+        parse_rows("mysql-1")
+
+
+def usage(**kw: float) -> Usage:
+    fields: dict[str, object] = {
+        "wall_s": 10.0, "cores": 2, "machine_s": 5.0, "instance_s": [4.0],
+        "postgres_s": 0.5, "fake_s": 0.5,
+    }  # fmt: skip
+    fields.update(kw)
+    return Usage(**fields)  # type: ignore[arg-type]
+
+
+def test_a_busy_machine_is_the_bound_before_anything_else() -> None:
+    assert bound(usage(machine_s=19.0, instance_s=[9.5])).startswith("CPU: machine 190%")
+
+
+def test_one_python_process_at_a_full_core_is_the_bound() -> None:
+    assert bound(usage(machine_s=12.0, instance_s=[9.5])).startswith("CPU: a govbot process")
+
+
+def test_the_load_generator_can_be_the_bound() -> None:
+    assert bound(usage(machine_s=12.0, fake_s=9.5)).startswith("CPU: the fake")
+
+
+def test_idle_cores_mean_waiting() -> None:
+    assert bound(usage(machine_s=8.0, instance_s=[3.0, 3.0])).startswith("waiting")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed")
+def test_quick_mode_measures_every_row_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"  # the benchmark's temp dirs (cluster, instances) go here
+    scratch.mkdir(mode=0o777)
+    scratch.chmod(0o777)  # the cluster's owner (postgres, under root) writes its socket here
+    done = subprocess.run(
+        [sys.executable, "benchmarks/scale_out.py", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in ("sqlite-1", "pg-1", "pg-2"):
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith(label + " "))
+        assert " ok " in line, line
+    assert "pg-2 / pg-1" in done.stdout
+    assert not list(scratch.iterdir())
