@@ -85,6 +85,7 @@ class Usage:
     instance_s: list[float]
     postgres_s: float
     fake_s: float
+    transactions: int = 0  # PostgreSQL's, over the row
 
     @property
     def govbot_s(self) -> float:
@@ -167,29 +168,48 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+# `govbot run` under cProfile counting CPU time (not wall time: the machine is shared),
+# written when it stops.
+PROFILED = """import cProfile, runpy, sys, time
+sys.argv = ["bot", "run"]
+profile = cProfile.Profile(time.process_time)
+try:
+    profile.runcall(runpy.run_module, "bot", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats({path!r})
+"""
+
+
 @contextmanager
 def instances(
-    envs: Sequence[dict[str, str]], workdir: Path, cpus: Sequence[int]
+    envs: Sequence[dict[str, str]], workdir: Path, cpus: Sequence[int], profile: Path | None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`govbot run` per environment (pinned to `cpus[i % len]` if given), stopped on exit."""
+    """`govbot run` per environment (pinned to `cpus[i % len]` if given; the first one under
+    cProfile, written to `profile` when it stops, if given), stopped on exit."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i, env in enumerate(envs):
             cwd = workdir / f"i{i}"
             cwd.mkdir(parents=True)
-            pin = ["taskset", "-c", str(cpus[i % len(cpus)])] if cpus else []
+            command = ["taskset", "-c", str(cpus[i % len(cpus)])] if cpus else []
+            if profile is not None and i == 0:
+                command += [sys.executable, "-c", PROFILED.format(path=str(profile))]
+            else:
+                command += [sys.executable, "-m", "bot", "run"]
             with (cwd / "run.log").open("wb") as log:
                 procs.append(
                     subprocess.Popen(
-                        [*pin, sys.executable, "-m", "bot", "run"], cwd=cwd, env=env,
+                        command, cwd=cwd, env=env,
                         stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
                     )
                 )  # fmt: skip
         yield procs
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc.poll() is None:  # SIGINT: uvicorn would re-raise SIGTERM, and no profile
+                proc.send_signal(signal.SIGINT)
         for proc in procs:
             try:
                 proc.wait(20)
@@ -235,6 +255,22 @@ def _fake(api_url: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
+def pg_transactions(db_url: str) -> int:
+    """Transactions the database has ended (pg_stat_database; a backend reports its own
+    when it exits at the latest, so read it once the instances are stopped)."""
+    import asyncpg
+
+    async def count() -> int:
+        conn = await asyncpg.connect(db_url)
+        try:
+            sql = "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+            return int(await conn.fetchval(sql + " WHERE datname = current_database()"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
 def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
 
@@ -257,7 +293,9 @@ def measure_row(
     for i in range(row.instances):
         env = govbot_env(row, i, workdir / f"i{i}", api_url=api_url, db_url=db_url)
         envs.append({**env, **keys})
-    with instances(envs, workdir, args.cpus) as procs:
+    profile = args.profile / f"{row.label}.prof" if args.profile else None
+    tx0 = pg_transactions(db_url) if row.backend == "pg" else 0
+    with instances(envs, workdir, args.cpus, profile) as procs:
         wait_ready(procs, envs, api_url)
         hooks = [f"{env['PUBLIC_URL']}/webhooks/telegram" for env in envs]
         _fake(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat})
@@ -281,6 +319,8 @@ def measure_row(
             postgres_s=(cpu_seconds(pg) - pg0) if pg else 0.0,
             fake_s=cpu_seconds(fake_pid) - fake0,
         )
+    if row.backend == "pg":  # start-up and shut-down count too: a few dozen
+        usage.transactions = pg_transactions(db_url) - tx0
     return load, usage
 
 
@@ -290,7 +330,7 @@ def measure_row(
 def print_table(rows: Sequence[tuple[LoadResult, Usage | None]]) -> None:
     print(
         f"{'row':<10}{'msg/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'govbot s':>9}{'PG s':>7}"
-        f"{'fake s':>7}{'ms/msg':>7}{'machine':>8}  check; bound"
+        f"{'fake s':>7}{'ms/msg':>7}{'tx/msg':>7}{'machine':>8}  check; bound"
     )
     for load, u in rows:
         check = "ok" if load.order_ok else "BROKEN: " + "; ".join(load.problems[:3])
@@ -303,6 +343,7 @@ def print_table(rows: Sequence[tuple[LoadResult, Usage | None]]) -> None:
         print(
             f"{load.name:<10}{load.per_second:>7.0f}{load.p50_ms:>8.0f}{load.p99_ms:>8.0f}"
             f"{u.govbot_s:>9.2f}{u.postgres_s:>7.2f}{u.fake_s:>7.2f}{per_msg:>7.2f}"
+            f"{u.transactions / max(load.answered, 1):>7.1f}"
             f"{u.share(u.machine_s):>8.0%}  {check}; {bound(u)}; instances {per_core}"
         )
 
@@ -324,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--walk", choices=("typed", "buttons"), default="typed")
     parser.add_argument("--by-chat", action="store_true", help="a chat always to one instance")
     parser.add_argument("--cpus", type=lambda s: [int(c) for c in s.split(",")], default=[])
+    parser.add_argument("--profile", type=Path, help="cProfile the first instance of each row")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a row may take")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 200 steps, 20 chats")
     args = parser.parse_args(argv)
@@ -342,9 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="govbot-scale-") as tmp:
             for row in args.rows:
                 try:
-                    results.append(
-                        measure_row(row, args, fake.url, cluster, Path(tmp) / row.label)
-                    )
+                    results.append(measure_row(row, args, fake.url, cluster, Path(tmp) / row.label))
                 except RuntimeError as err:
                     results.append((LoadResult(name=row.label, problems=[str(err)]), None))
     finally:

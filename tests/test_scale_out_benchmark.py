@@ -5,8 +5,10 @@ leaves nothing behind; the verdict on what bound a row is a pure function, pinne
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,18 +55,22 @@ def test_idle_cores_mean_waiting() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed")
-def test_quick_mode_measures_every_row_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    scratch = tmp_path / "tmp"  # the benchmark's temp dirs (cluster, instances) go here
-    scratch.mkdir(mode=0o777)
-    scratch.chmod(0o777)  # the cluster's owner (postgres, under root) writes its socket here
-    done = subprocess.run(
-        [sys.executable, "benchmarks/scale_out.py", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "TMPDIR": str(scratch)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    for label in ("sqlite-1", "pg-1", "pg-2"):
-        line = next(ln for ln in done.stdout.splitlines() if ln.startswith(label + " "))
-        assert " ok " in line, line
-    assert "pg-2 / pg-1" in done.stdout
-    assert not list(scratch.iterdir())
+def test_quick_mode_measures_every_row_and_leaves_nothing_behind() -> None:
+    # The benchmark's temp dirs (cluster, instances) go here: in /tmp, not pytest's private
+    # tmp_path, since the cluster's owner (postgres, when run as root) must reach them.
+    scratch = Path(tempfile.mkdtemp(prefix="govbot-scale-test-"))
+    try:
+        scratch.chmod(0o711)
+        done = subprocess.run(
+            [sys.executable, "benchmarks/scale_out.py", "--quick"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "TMPDIR": str(scratch)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        for label in ("sqlite-1", "pg-1", "pg-2"):
+            line = next(ln for ln in done.stdout.splitlines() if ln.startswith(label + " "))
+            assert " ok " in line, line
+        assert "pg-2 / pg-1" in done.stdout
+        assert not list(scratch.iterdir())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

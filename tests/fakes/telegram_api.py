@@ -595,8 +595,8 @@ class FakeTelegramApi:
         if not self.webhook.get("url"):
             raise ApiError(400, "Bad Request: no webhook to balance")
         targets = itertools.cycle(urls)
-        self._balance = (lambda chat: urls[hash(chat) % len(urls)]) if by_chat else (
-            lambda chat: next(targets)
+        self._balance = (
+            (lambda chat: urls[hash(chat) % len(urls)]) if by_chat else (lambda chat: next(targets))
         )
         await self._stop_webhook()
         self._start_lanes()
