@@ -86,6 +86,8 @@ class Usage:
     postgres_s: float
     fake_s: float
     transactions: int = 0  # PostgreSQL's, over the row
+    post_ms: float = 0.0  # median time for the bot to answer a webhook POST (200)
+    lanes_busy: float = 0.0  # of the bot's webhook lanes (max_connections), over the row
 
     @property
     def govbot_s(self) -> float:
@@ -115,12 +117,17 @@ def bound(u: Usage) -> str:
         verdict = f"CPU: machine {machine:.0%} of {100 * u.cores}%"
         if machine - ours > ours:
             verdict += f", mostly other work ({machine - ours:.0%}): compare ms/msg, not msg/s"
-        return verdict + f" (govbot+PostgreSQL+fake {ours:.0%})"
+        verdict += f" (govbot+PostgreSQL+fake {ours:.0%})"
+        if u.lanes_busy >= SATURATED:  # what the slowness shows up as
+            verdict += f"; webhook lanes {u.lanes_busy:.0%} busy"
+        return verdict
     busiest = max(u.instance_s, default=0.0)
     if u.share(busiest) >= SATURATED:
         return f"CPU: a govbot process at {u.share(busiest):.0%} of its one core"
     if u.share(u.fake_s) >= SATURATED:
         return f"CPU: the fake (load generator) at {u.share(u.fake_s):.0%} of a core"
+    if u.lanes_busy >= SATURATED:
+        return f"webhook lanes: {u.lanes_busy:.0%} busy, a POST waits {u.post_ms:.0f} ms for 200"
     return f"waiting: machine {machine:.0%} of {100 * u.cores}% (database, chat turns)"
 
 
@@ -321,8 +328,13 @@ def measure_row(
             api_url, name=row.label, messages=args.messages, chats=args.chats, step=step,
             timeout=args.timeout,
         )  # fmt: skip
+        wall = time.monotonic() - t0
+        hooks = _fake(api_url, "stats?webhook_seconds=1")
+        posts = sorted(hooks["webhook_seconds"])
         usage = Usage(
-            wall_s=time.monotonic() - t0,
+            wall_s=wall,
+            post_ms=1000 * posts[len(posts) // 2] if posts else 0.0,
+            lanes_busy=sum(posts) / (wall * max(hooks["webhook_lanes"], 1)),
             cores=os.cpu_count() or 1,
             machine_s=machine_cpu_seconds() - machine0,
             instance_s=[cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)],
@@ -340,7 +352,8 @@ def measure_row(
 def print_table(rows: Sequence[tuple[LoadResult, Usage | None]]) -> None:
     print(
         f"{'row':<10}{'msg/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'govbot s':>9}{'PG s':>7}"
-        f"{'fake s':>7}{'ms/msg':>7}{'tx/msg':>7}{'cap/s':>6}{'machine':>8}  check; bound"
+        f"{'fake s':>7}{'ms/msg':>7}{'tx/msg':>7}{'cap/s':>6}{'POST ms':>8}{'machine':>8}"
+        "  check; bound"
     )
     for load, u in rows:
         check = "ok" if load.order_ok else "BROKEN: " + "; ".join(load.problems[:3])
@@ -354,6 +367,7 @@ def print_table(rows: Sequence[tuple[LoadResult, Usage | None]]) -> None:
             f"{load.name:<10}{load.per_second:>7.0f}{load.p50_ms:>8.0f}{load.p99_ms:>8.0f}"
             f"{u.govbot_s:>9.2f}{u.postgres_s:>7.2f}{u.fake_s:>7.2f}{per_msg:>7.2f}"
             f"{u.transactions / max(load.answered, 1):>7.1f}{u.ceiling(load.answered):>6.0f}"
+            f"{u.post_ms:>8.1f}"
             f"{u.share(u.machine_s):>8.0%}  {check}; {bound(u)}; instances {per_core}"
         )
 
@@ -371,7 +385,8 @@ def print_verdict(rows: Sequence[tuple[LoadResult, Usage | None]]) -> None:
         print(line)
     print(
         "ms/msg: CPU of govbot and PostgreSQL per answered step; tx/msg: PostgreSQL"
-        " transactions per step; cap/s: the rate that CPU cost allows on these cores alone"
+        " transactions per step; cap/s: the rate that CPU cost allows on these cores alone;"
+        " POST ms: median time to the bot's 200 for a webhook update"
     )
 
 

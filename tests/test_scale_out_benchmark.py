@@ -85,3 +85,8 @@ def test_the_ceiling_keeps_one_instance_within_one_core() -> None:
     two = usage(instance_s=[2.0, 2.0], postgres_s=1.0)
     assert round(one.ceiling(1000)) == 250
     assert round(two.ceiling(1000)) == 400
+
+
+def test_busy_webhook_lanes_are_named_when_nothing_else_is_full() -> None:
+    verdict = bound(usage(machine_s=8.0, lanes_busy=0.97, post_ms=420.0))
+    assert verdict.startswith("webhook lanes: 97% busy"), verdict

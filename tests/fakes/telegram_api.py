@@ -138,6 +138,7 @@ class FakeTelegramApi:
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
         self.webhook: Json = {}
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        self.webhook_seconds: list[float] = []  # how long each POST took to be answered
         # False: getUpdates answers at once even with nothing to give, as a proxy or a
         # misbehaving server might, instead of holding the long poll for its timeout.
         self.hold_polls = True
@@ -239,6 +240,7 @@ class FakeTelegramApi:
             task.cancel()
         self.webhook = {}
         self.webhook_deliveries.clear()
+        self.webhook_seconds.clear()
         self._reset_state()
 
     # ---- updates a test queues -----------------------------------------------------------
@@ -817,10 +819,12 @@ class FakeTelegramApi:
             url = self.webhook["url"]
             if self._balance is not None:
                 url = self._balance(_update_chat_id(update))
+            started = time.perf_counter()
             try:
                 async with session.post(url, data=body, headers=headers) as r:
                     status = r.status
                     await r.read()
+                self.webhook_seconds.append(time.perf_counter() - started)
             except Exception as exc:  # any failure is a failed delivery
                 status, error = 0, f"Connection failed: {exc!r}"
             else:
@@ -967,6 +971,9 @@ class FakeTelegramApi:
         for call in self.calls:
             counts[call.method] = counts.get(call.method, 0) + 1
         body = {"pid": os.getpid(), "calls": counts, "pending_updates": len(self._updates)}
+        if request.query.get("webhook_seconds"):
+            body["webhook_seconds"] = self.webhook_seconds
+            body["webhook_lanes"] = len(self._hook_queues)
         return web.json_response(body)
 
     async def _ctl_push(self, request: web.Request) -> web.Response:
