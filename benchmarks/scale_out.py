@@ -2,7 +2,8 @@
 PostgreSQL, in one run, behind the same balancer and the same fake Bot API.
 
     python benchmarks/scale_out.py [--messages 6000] [--chats 500] [--rows sqlite-1,pg-1,pg-2]
-                                   [--walk typed|buttons] [--by-chat] [--cpus 0,1] [--quick]
+                                   [--walk typed|buttons] [--by-chat] [--lanes 40] [--cpus 0,1]
+                                   [--profile DIR] [--quick]
 
 Starts everything itself and stops it (also on Ctrl-C or SIGTERM): the fake Bot API in a
 child process (tests/fakes/telegram_api.py), a throwaway PostgreSQL cluster in a temp dir
@@ -315,7 +316,7 @@ def measure_row(
     with instances(envs, workdir, args.cpus, profile) as procs:
         wait_ready(procs, envs, api_url)
         hooks = [f"{env['PUBLIC_URL']}/webhooks/telegram" for env in envs]
-        _fake(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat})
+        _fake(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat, "lanes": args.lanes})
         time.sleep(0.3)  # start-up work (setMyCommands, the first sweep) settles
         pg = postmaster_pid(cluster.data) if row.backend == "pg" else None
         fake_pid = _fake(api_url, "stats")["pid"]
@@ -397,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=parse_rows, default=parse_rows("sqlite-1,pg-1,pg-2"))
     parser.add_argument("--walk", choices=("typed", "buttons"), default="typed")
     parser.add_argument("--by-chat", action="store_true", help="a chat always to one instance")
+    parser.add_argument(
+        "--lanes", type=int, help="webhook POSTs in flight (default: the bot's max_connections, 40)"
+    )
     parser.add_argument("--cpus", type=lambda s: [int(c) for c in s.split(",")], default=[])
     parser.add_argument("--profile", type=Path, help="cProfile the first instance of each row")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a row may take")
@@ -428,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.messages} steps ({args.walk}) from {args.chats} chats per row, Telegram"
         f" webhooks {'by chat' if args.by_chat else 'round-robin'}; {os.cpu_count()} cores,"
         f" load average before {' '.join(load_before)}"
+        + (f"; {args.lanes} webhook lanes" if args.lanes else "")
         + (f"; instances pinned to CPUs {args.cpus}" if args.cpus else "")
     )
     print_table(results)

@@ -594,11 +594,14 @@ class FakeTelegramApi:
             for i, q in enumerate(self._hook_queues)
         ]
 
-    async def balance(self, urls: list[str], *, by_chat: bool = False) -> None:
+    async def balance(
+        self, urls: list[str], *, by_chat: bool = False, lanes: int | None = None
+    ) -> None:
         """Deliver the webhook updates to several instances, as a load balancer in front
         of them would: each delivery to the next of ``urls`` in turn or, ``by_chat``, every
         update of a chat to the same one. The bot's setWebhook (its secret, its
-        max_connections lanes) must come first; a later setWebhook keeps the balancing."""
+        max_connections lanes, unless ``lanes`` says otherwise) must come first; a later
+        setWebhook keeps the balancing."""
         if not self.webhook.get("url"):
             raise ApiError(400, "Bad Request: no webhook to balance")
         targets = itertools.cycle(urls)
@@ -606,6 +609,8 @@ class FakeTelegramApi:
             (lambda chat: urls[hash(chat) % len(urls)]) if by_chat else (lambda chat: next(targets))
         )
         await self._stop_webhook()
+        if lanes is not None:
+            self.webhook["max_connections"] = lanes
         self._start_lanes()
 
     async def _get_webhook_info(self, token: str, p: Json) -> Json:
@@ -943,7 +948,9 @@ class FakeTelegramApi:
     async def _ctl_balance(self, request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            await self.balance(body["urls"], by_chat=body.get("by_chat", False))
+            await self.balance(
+                body["urls"], by_chat=body.get("by_chat", False), lanes=body.get("lanes")
+            )
         except ApiError as err:
             return err.response()
         return web.json_response({"ok": True})
