@@ -401,7 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lanes", type=int, help="webhook POSTs in flight (default: the bot's max_connections, 40)"
     )
-    parser.add_argument("--cpus", type=lambda s: [int(c) for c in s.split(",")], default=[])
+    parser.add_argument(
+        "--cpus",
+        type=lambda s: [int(c) for c in s.split(",")],
+        default=[],
+        help="pin instance i to CPU cpus[i mod len] (taskset)",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the first instance of each row")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a row may take")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 100 steps, 10 chats")
