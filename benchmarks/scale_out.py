@@ -24,16 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +37,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from telegram_load import CLOCK_TICKS, LoadResult, cpu_seconds, run_load, start_fake  # noqa: E402
+from scale_instances import (  # noqa: E402
+    fake_api,
+    govbot_env,
+    instances,
+    pg_transactions,
+    postmaster_pid,
+    wait_ready,
+)
+from scale_usage import Usage, bound, machine_cpu_seconds  # noqa: E402
+from telegram_load import LoadResult, cpu_seconds, run_load, start_fake  # noqa: E402
 from telegram_throughput import govbot_menu_step, govbot_typed_step  # noqa: E402
 
-TOKEN = "123456789:AAFakeBenchmarkToken-0123456789abcdef"
-SECRET = "scale-out-benchmark-secret_0123456789"
+__all__ = ["Row", "Usage", "bound", "main", "parse_rows"]
+
 BACKENDS = ("sqlite", "pg")
 GOAL = 1.6  # two instances against one, on PostgreSQL (issue 17)
-SATURATED = 0.9  # of the cores, or of one core for one Python process
 
 
 @dataclass(frozen=True)
@@ -73,233 +77,13 @@ def parse_rows(text: str) -> list[Row]:
     return rows
 
 
-# ---- what a row cost, and what bound it -------------------------------------------------
-
-
-@dataclass
-class Usage:
-    """CPU seconds over one row's load, from /proc."""
-
-    wall_s: float
-    cores: int
-    machine_s: float  # every process on the machine, ours and everybody else's
-    instance_s: list[float]
-    postgres_s: float
-    fake_s: float
-    transactions: int = 0  # PostgreSQL's, over the row
-    post_ms: float = 0.0  # median time for the bot to answer a webhook POST (200)
-    lanes_busy: float = 0.0  # of the bot's webhook lanes (max_connections), over the row
-
-    @property
-    def govbot_s(self) -> float:
-        return sum(self.instance_s)
-
-    def ceiling(self, messages: int) -> float:
-        """msg/s this row's CPU cost per message allows on the machine's cores with nothing
-        else running: govbot and PostgreSQL together within the cores, and each instance
-        (one Python thread) within one core. The fake is left out: it stands for Telegram."""
-        if not messages or not self.govbot_s:
-            return 0.0
-        server = (self.govbot_s + self.postgres_s) / messages
-        per_instance = self.govbot_s / messages / len(self.instance_s)
-        return min(self.cores / server, 1 / per_instance)
-
-    def share(self, seconds: float) -> float:
-        """Seconds of CPU as a fraction of one core over the row."""
-        return seconds / self.wall_s if self.wall_s else 0.0
-
-
-def bound(u: Usage) -> str:
-    """What held the row back, from the CPU it used: the whole machine, one Python process
-    (one thread, so one core at most), the load generator, or nothing busy (waiting)."""
-    machine = u.share(u.machine_s)
-    ours = u.share(u.govbot_s + u.postgres_s + u.fake_s)
-    if machine >= SATURATED * u.cores:
-        verdict = f"CPU: machine {machine:.0%} of {100 * u.cores}%"
-        if machine - ours > ours:
-            verdict += f", mostly other work ({machine - ours:.0%}): compare ms/msg, not msg/s"
-        verdict += f" (govbot+PostgreSQL+fake {ours:.0%})"
-        if u.lanes_busy >= SATURATED:  # what the slowness shows up as
-            verdict += f"; webhook lanes {u.lanes_busy:.0%} busy"
-        return verdict
-    busiest = max(u.instance_s, default=0.0)
-    if u.share(busiest) >= SATURATED:
-        return f"CPU: a govbot process at {u.share(busiest):.0%} of its one core"
-    if u.share(u.fake_s) >= SATURATED:
-        return f"CPU: the fake (load generator) at {u.share(u.fake_s):.0%} of a core"
-    if u.lanes_busy >= SATURATED:
-        return f"webhook lanes: {u.lanes_busy:.0%} busy, a POST waits {u.post_ms:.0f} ms for 200"
-    return f"waiting: machine {machine:.0%} of {100 * u.cores}% (database, chat turns)"
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU seconds of the whole machine since boot (/proc/stat: all but idle, iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
-
-
-# ---- the processes ----------------------------------------------------------------------
-
-
-def govbot_env(row: Row, index: int, workdir: Path, *, api_url: str, db_url: str) -> dict[str, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not _govbot_setting(k)}
-    env.update(
-        DATABASE_URL=db_url,
-        DATA_DIR=str(workdir / "var"),
-        HOST="127.0.0.1",
-        PORT=str(port),
-        PUBLIC_URL=f"http://127.0.0.1:{port}",
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_URL=api_url,
-        TELEGRAM_MODE="webhook",
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-        # The fake has no limits: pacing off (in production ~30 msg/s, ~1 msg/s a chat).
-        TELEGRAM_RATE_GLOBAL="0",
-        TELEGRAM_RATE_PER_CHAT="0",
-        FLOOD_BURST="1000",
-        FLOOD_PER_SECOND="100",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _govbot_setting(name: str) -> bool:
-    return name.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_", "FLOOD_")) or name in {
-        "DATA_KEY", "SECRET_KEY", "DATA_DIR", "HOST", "PORT", "PUBLIC_URL", "LOG_LEVEL",
-    }  # fmt: skip
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the benchmark dies, even by SIGKILL."""
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-# `govbot run` under cProfile counting CPU time (not wall time: the machine is shared),
-# written when it stops.
-PROFILED = """import cProfile, runpy, sys, time
-sys.argv = ["bot", "run"]
-profile = cProfile.Profile(time.process_time)
-try:
-    profile.runcall(runpy.run_module, "bot", run_name="__main__", alter_sys=True)
-except SystemExit:
-    pass
-finally:
-    profile.dump_stats({path!r})
-"""
-
-
-@contextmanager
-def instances(
-    envs: Sequence[dict[str, str]], workdir: Path, cpus: Sequence[int], profile: Path | None
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`govbot run` per environment (pinned to `cpus[i % len]` if given; the first one under
-    cProfile, written to `profile` when it stops, if given), stopped on exit."""
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for i, env in enumerate(envs):
-            cwd = workdir / f"i{i}"
-            cwd.mkdir(parents=True)
-            command = ["taskset", "-c", str(cpus[i % len(cpus)])] if cpus else []
-            if profile is not None and i == 0:
-                command += [sys.executable, "-c", PROFILED.format(path=str(profile))]
-            else:
-                command += [sys.executable, "-m", "bot", "run"]
-            with (cwd / "run.log").open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        command, cwd=cwd, env=env,
-                        stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-                    )
-                )  # fmt: skip
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:  # SIGINT: uvicorn would re-raise SIGTERM, and no profile
-                proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_ready(
-    procs: Sequence[subprocess.Popen[bytes]], envs: Sequence[dict[str, str]], api_url: str
-) -> None:
-    """Every instance answers /healthz and has registered its webhook with the fake."""
-    deadline = time.monotonic() + 60
-    ready: set[int] = set()
-    while time.monotonic() < deadline:
-        for i, (proc, env) in enumerate(zip(procs, envs, strict=True)):
-            if proc.poll() is not None:
-                log = Path(env["DATA_DIR"]).parent / "run.log"
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(f"instance {i} exited with {proc.returncode}\n{tail}")
-            if i not in ready and _get(f"{env['PUBLIC_URL']}/healthz") == 200:
-                ready.add(i)
-        hooks = _fake(api_url, "stats")["calls"].get("setWebhook", 0)
-        if len(ready) == len(procs) and hooks >= len(procs):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the instances did not start in 60 s")
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except OSError:
-        return 0
-
-
-def _fake(api_url: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{api_url}/_fake/{path}", data=data)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def pg_transactions(db_url: str) -> int:
-    """Transactions the database has ended (pg_stat_database; a backend reports its own
-    when it exits at the latest, so read it once the instances are stopped)."""
-    import asyncpg
-
-    async def count() -> int:
-        conn = await asyncpg.connect(db_url)
-        try:
-            sql = "SELECT xact_commit + xact_rollback FROM pg_stat_database"
-            return int(await conn.fetchval(sql + " WHERE datname = current_database()"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
-
-
-def postmaster_pid(data_dir: Path) -> int:
-    return int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-
-
 # ---- one row ----------------------------------------------------------------------------
 
 
 def measure_row(
     row: Row, args: argparse.Namespace, api_url: str, cluster: Any, workdir: Path
 ) -> tuple[LoadResult, Usage | None]:
-    _fake(api_url, "reset", {})
+    fake_api(api_url, "reset", {})
     if row.backend == "pg":
         from bot.crypto import generate_key_setting
 
@@ -309,17 +93,17 @@ def measure_row(
         db_url, keys = f"sqlite:///{workdir / 'govbot.sqlite3'}", {}
     envs = []
     for i in range(row.instances):
-        env = govbot_env(row, i, workdir / f"i{i}", api_url=api_url, db_url=db_url)
+        env = govbot_env(workdir / f"i{i}", api_url=api_url, db_url=db_url)
         envs.append({**env, **keys})
     profile = args.profile / f"{row.label}.prof" if args.profile else None
     tx0 = pg_transactions(db_url) if row.backend == "pg" else 0
     with instances(envs, workdir, args.cpus, profile) as procs:
         wait_ready(procs, envs, api_url)
         hooks = [f"{env['PUBLIC_URL']}/webhooks/telegram" for env in envs]
-        _fake(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat, "lanes": args.lanes})
+        fake_api(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat, "lanes": args.lanes})
         time.sleep(0.3)  # start-up work (setMyCommands, the first sweep) settles
         pg = postmaster_pid(cluster.data) if row.backend == "pg" else None
-        fake_pid = _fake(api_url, "stats")["pid"]
+        fake_pid = fake_api(api_url, "stats")["pid"]
         pids = [p.pid for p in procs]
         before = [cpu_seconds(p) for p in pids]
         pg0, fake0 = cpu_seconds(pg) if pg else 0.0, cpu_seconds(fake_pid)
@@ -330,7 +114,7 @@ def measure_row(
             timeout=args.timeout,
         )  # fmt: skip
         wall = time.monotonic() - t0
-        hooks = _fake(api_url, "stats?webhook_seconds=1")
+        hooks = fake_api(api_url, "stats?webhook_seconds=1")
         posts = sorted(hooks["webhook_seconds"])
         usage = Usage(
             wall_s=wall,
