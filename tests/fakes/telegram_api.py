@@ -138,6 +138,7 @@ class FakeTelegramApi:
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
         self.webhook: Json = {}
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        self.webhook_seconds: list[float] = []  # how long each POST took to be answered
         # False: getUpdates answers at once even with nothing to give, as a proxy or a
         # misbehaving server might, instead of holding the long poll for its timeout.
         self.hold_polls = True
@@ -196,6 +197,7 @@ class FakeTelegramApi:
         self._script_done: asyncio.Event | None = None
         self._hook_queues: list[asyncio.Queue[Json]] = []
         self._hook_tasks: list[asyncio.Task[None]] = []
+        self._balance: Callable[[Any], str] | None = None  # chat id -> webhook URL
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -238,6 +240,7 @@ class FakeTelegramApi:
             task.cancel()
         self.webhook = {}
         self.webhook_deliveries.clear()
+        self.webhook_seconds.clear()
         self._reset_state()
 
     # ---- updates a test queues -----------------------------------------------------------
@@ -576,6 +579,13 @@ class FakeTelegramApi:
             self._taken(list(self._updates))
             self._updates.clear()
         self.webhook = {k: v for k, v in p.items() if not isinstance(v, Upload)}
+        self._start_lanes()
+        pending, self._updates = self._updates, deque()
+        for update in pending:
+            self.push_raw(update)
+        return True
+
+    def _start_lanes(self) -> None:
         workers = int(self.webhook.get("max_connections", 40))
         self._hook_queues = [asyncio.Queue() for _ in range(workers)]
         session = ClientSession(timeout=ClientTimeout(total=15))
@@ -583,10 +593,25 @@ class FakeTelegramApi:
             asyncio.create_task(self._deliver(session, q, close=i == 0))
             for i, q in enumerate(self._hook_queues)
         ]
-        pending, self._updates = self._updates, deque()
-        for update in pending:
-            self.push_raw(update)
-        return True
+
+    async def balance(
+        self, urls: list[str], *, by_chat: bool = False, lanes: int | None = None
+    ) -> None:
+        """Deliver the webhook updates to several instances, as a load balancer in front
+        of them would: each delivery to the next of ``urls`` in turn or, ``by_chat``, every
+        update of a chat to the same one. The bot's setWebhook (its secret, its
+        max_connections lanes, unless ``lanes`` says otherwise) must come first; a later
+        setWebhook keeps the balancing."""
+        if not self.webhook.get("url"):
+            raise ApiError(400, "Bad Request: no webhook to balance")
+        targets = itertools.cycle(urls)
+        self._balance = (
+            (lambda chat: urls[hash(chat) % len(urls)]) if by_chat else (lambda chat: next(targets))
+        )
+        await self._stop_webhook()
+        if lanes is not None:
+            self.webhook["max_connections"] = lanes
+        self._start_lanes()
 
     async def _get_webhook_info(self, token: str, p: Json) -> Json:
         pending = len(self._updates) + sum(q.qsize() for q in self._hook_queues)
@@ -796,10 +821,15 @@ class FakeTelegramApi:
         """POST one update until the bot answers 2xx, at most five times."""
         body = _dumps(update).encode()
         for attempt in range(5):
+            url = self.webhook["url"]
+            if self._balance is not None:
+                url = self._balance(_update_chat_id(update))
+            started = time.perf_counter()
             try:
-                async with session.post(self.webhook["url"], data=body, headers=headers) as r:
+                async with session.post(url, data=body, headers=headers) as r:
                     status = r.status
                     await r.read()
+                self.webhook_seconds.append(time.perf_counter() - started)
             except Exception as exc:  # any failure is a failed delivery
                 status, error = 0, f"Connection failed: {exc!r}"
             else:
@@ -900,6 +930,7 @@ class FakeTelegramApi:
     def _control_routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[Any]]]]:
         return [
             ("POST", "/_fake/reset", self._ctl_reset),
+            ("POST", "/_fake/balance", self._ctl_balance),
             ("POST", "/_fake/script", self._ctl_script),
             ("GET", "/_fake/script/wait", self._ctl_script_wait),
             ("GET", "/_fake/script/results", self._ctl_script_results),
@@ -912,6 +943,16 @@ class FakeTelegramApi:
 
     async def _ctl_reset(self, request: web.Request) -> web.Response:
         self.reset()
+        return web.json_response({"ok": True})
+
+    async def _ctl_balance(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            await self.balance(
+                body["urls"], by_chat=body.get("by_chat", False), lanes=body.get("lanes")
+            )
+        except ApiError as err:
+            return err.response()
         return web.json_response({"ok": True})
 
     async def _ctl_script(self, request: web.Request) -> web.Response:
@@ -937,6 +978,9 @@ class FakeTelegramApi:
         for call in self.calls:
             counts[call.method] = counts.get(call.method, 0) + 1
         body = {"pid": os.getpid(), "calls": counts, "pending_updates": len(self._updates)}
+        if request.query.get("webhook_seconds"):
+            body["webhook_seconds"] = self.webhook_seconds
+            body["webhook_lanes"] = len(self._hook_queues)
         return web.json_response(body)
 
     async def _ctl_push(self, request: web.Request) -> web.Response:
