@@ -66,7 +66,13 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.shell:
         # uvicorn re-raises the stopping signal once it has shut down cleanly.
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            try:
+                server.run()
+            except SystemExit:
+                # uvicorn ends a failed start-up with sys.exit(3): a refusal whose reason
+                # we know is said below instead, in one line, with status 2.
+                if not hasattr(app.state, "refused"):
+                    raise
         if hasattr(app.state, "refused"):
             raise app.state.refused
         return 0
