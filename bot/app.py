@@ -116,6 +116,9 @@ def create_app(
             clock=runtime.dispatcher.clock,
         )
         try:
+            # Several instances: this one announces itself first, so that the others never
+            # take the rows it is about to send for a dead instance's (bot/leases.py).
+            await runtime.leases.join()
             # First: replies a crash left unsent go back to the worker before any channel
             # starts sending new ones (the worker sends for a channel once it is added).
             await runtime.outbox.start()

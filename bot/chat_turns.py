@@ -28,7 +28,10 @@ from bot.storage.base import InboxRow
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 15.0  # a dead holder's chats wait this long before another instance goes on
+# A dead holder's chats wait this long: longer than it takes the others to send the
+# answers it left (its instance lease, then a recovery round: bot/replies.py), so those
+# still come first.
+LEASE_SECONDS = 20.0
 BATCH = 50  # waiting rows of one chat read at a time
 WAIT_FIRST, WAIT_MOST = 0.002, 0.05  # polling while another instance has the turn
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot import admin_cli, keys_cli
@@ -61,20 +61,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, announce=lambda line: print(line, flush=True))
     print(f"web: http://{settings.host}:{settings.port}/ (staff console at /staff/)", flush=True)
     server = uvicorn.Server(server_config(app, settings))
-    # A start-up the app refuses (bot/app.py keeps why) is one line, not uvicorn's traceback.
-    logging.getLogger("uvicorn.error").addFilter(lambda _: not hasattr(app.state, "refused"))
     if not args.shell:
         # uvicorn re-raises the stopping signal once it has shut down cleanly.
-        with contextlib.suppress(KeyboardInterrupt):
-            try:
-                server.run()
-            except SystemExit:
-                # uvicorn ends a failed start-up with sys.exit(3): a refusal whose reason
-                # we know is said below instead, in one line, with status 2.
-                if not hasattr(app.state, "refused"):
-                    raise
-        if hasattr(app.state, "refused"):
-            raise app.state.refused
+        with refusal_said(app), contextlib.suppress(KeyboardInterrupt):
+            server.run()
         return 0
 
     async def serve_and_chat() -> None:
@@ -96,8 +86,24 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             server.should_exit = True
             await serving
 
-    asyncio.run(serve_and_chat())
+    with refusal_said(app):
+        asyncio.run(serve_and_chat())
     return 0
+
+
+@contextlib.contextmanager
+def refusal_said(app: Any) -> Iterator[None]:
+    """A start-up the app refused (bot/app.py keeps the ConfigError) ends `run` as a bad
+    setting does, one line and status 2, not uvicorn's traceback and exit."""
+    # The traceback uvicorn logs when the start-up fails.
+    logging.getLogger("uvicorn.error").addFilter(lambda _: not hasattr(app.state, "refused"))
+    try:
+        yield
+    except SystemExit:  # uvicorn's own exit when the start-up failed
+        if not hasattr(app.state, "refused"):
+            raise
+    if hasattr(app.state, "refused"):
+        raise app.state.refused
 
 
 def cmd_shell(settings: Settings, args: argparse.Namespace) -> int:

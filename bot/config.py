@@ -74,6 +74,10 @@ class Settings:
     max_attachment_mb: int = 20
     telegram_rate_global: float = 30.0
     telegram_rate_per_chat: float = 1.0
+    # Telegram paid broadcasts (allow_paid_broadcast, chosen per campaign): their own
+    # overall rate, and the price per message the console's estimate multiplies by.
+    telegram_paid_rate: float = 1000.0
+    telegram_paid_price: float = 0.1  # Telegram Stars a message
     whatsapp_rate: float = 10.0
     # Meta's pair limit: one message every 6 s to the same WhatsApp user.
     whatsapp_rate_per_chat: float = 1 / 6
@@ -261,6 +265,12 @@ def load_settings(
         ),
         telegram_rate_per_chat=parse(
             "TELEGRAM_RATE_PER_CHAT", _float_range(0, 100), "messages a second (0 = unlimited)"
+        ),
+        telegram_paid_rate=parse(
+            "TELEGRAM_PAID_RATE", _float_range(0, 1000), "messages a second (0 = unlimited)"
+        ),
+        telegram_paid_price=parse(
+            "TELEGRAM_PAID_PRICE", _float_range(0, 100), "Telegram Stars a message"
         ),
         whatsapp_rate=parse(
             "WHATSAPP_RATE", _float_range(0, 1000), "messages a second (0 = unlimited)"

@@ -2,10 +2,11 @@
 
 Several `govbot run` processes may share one database (PostgreSQL, or one SQLite file).
 A lease is a row (name, holder, expires_at) taken or renewed in one statement
-(bot/storage/sql/leases.py); each process is a holder with a random id. `hold` takes a
-lease once (Telegram long polling: a second poller is refused) and `lead` keeps
-contending for the "leader" lease, whose holder runs the leader-only jobs (bot/jobs.py).
-Both renew every `renew_seconds`; a holder that dies is replaced once its lease expires.
+(bot/storage/sql/leases.py); each process is a holder with a random id. `contend` takes
+a lease whenever it is free and says when this instance gets or loses it; `lead` does so
+for the "leader" lease, whose holder runs the leader-only jobs (bot/jobs.py); `hold` only
+if it is free now (Telegram long polling: a second poller is refused). Renewals come every
+`renew_seconds`; a holder that dies is replaced once its lease expires.
 
 Rows rather than a session advisory lock: they work on both backends and across
 processes on one SQLite file, need no pinned connection, and can be read in the table.
@@ -30,7 +31,11 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 LEADER = "leader"
+# Held by every instance sharing a database, for as long as it runs: rows it marked
+# 'sending' are recovered by the others only once this lease has expired.
+INSTANCE = "instance:"
 Monotonic = Callable[[], float]
+OnChange = Callable[[bool], Awaitable[None]]
 
 
 class Lease:
@@ -112,42 +117,77 @@ class Leases:
         self._mine[name] = lease
         return lease
 
-    async def hold(self, name: str, *, on_lost: Callable[[], Awaitable[None]]) -> Lease | None:
-        """Take `name` now and keep renewing it; None when another instance holds it.
-        `on_lost` runs once if a renewal fails or finds another holder (renewing stops)."""
+    async def contend(self, name: str, *, on_change: OnChange) -> Lease:
+        """Take `name` now if it is free and keep contending every `renew_seconds`:
+        `on_change(True)` when this instance gets it, `on_change(False)` when a renewal
+        fails or finds another holder (the work it guards stops; it resumes if the lease
+        comes back, say after a moment the database could not answer)."""
+        lease = self._lease(name)
+        await self._keep(lease, on_change, holding=False)
+        return lease
+
+    async def hold(self, name: str, *, on_change: OnChange) -> Lease | None:
+        """`contend` for `name` if it is free now; None, and no contending, when another
+        instance holds it."""
         lease = self._lease(name)
         if not await lease.take():
             del self._mine[name]
             return None
-
-        async def renew() -> None:
-            if not await lease.take():
-                self.jobs.remove(f"lease:{name}")
-                self._mine.pop(name, None)
-                log.error("lease %s: lost; this instance stops that work", name)
-                await on_lost()
-
-        self.jobs.every(self.renew_seconds, renew, name=f"lease:{name}")
+        await self._keep(lease, on_change, holding=True)
         return lease
 
     async def lead(self) -> Lease:
-        """Contend for the leader lease now and every `renew_seconds`: the instance that
-        holds it runs the leader-only jobs (bot/jobs.py), the others stand by."""
+        """Contend for the leader lease: the instance that holds it runs the leader-only
+        jobs (bot/jobs.py), the others stand by."""
+
+        async def changed(leading: bool) -> None:
+            self.jobs.leadership_changed(leading)
+
         lease = self._lease(LEADER)
         self.jobs.led_by(lease)
-        leading = False
-
-        async def contend() -> None:
-            nonlocal leading
-            now = await lease.take()
-            if now != leading:
-                leading = now
-                log.info("leader lease %s", "taken: this instance leads" if now else "lost")
-                self.jobs.leadership_changed(now)
-
-        await contend()
-        self.jobs.every(self.renew_seconds, contend, name=f"lease:{LEADER}")
+        await self._keep(lease, changed, holding=False)
         return lease
+
+    async def join(self) -> None:
+        """Several instances (the storage is shared): announce this one, for as long as it
+        runs, with its "instance:" lease. A lease lost (this process was paused past it)
+        is taken again; meanwhile others may have recovered what it was sending."""
+        if not self.storage.shared:
+            return
+
+        async def changed(held: bool) -> None:
+            if not held:  # renewing goes on: taken again at the next renewal
+                log.error("instance lease lost (paused past %.0f s?)", self.seconds)
+
+        if await self.hold(INSTANCE + self.holder, on_change=changed) is None:
+            raise RuntimeError("this instance's id is taken")  # random: never in practice
+
+    async def alive(self) -> set[str] | None:
+        """The instances alive now (their "instance:" lease is live), this one included;
+        None when this process is the only one (it recovers everything it left itself)."""
+        if not self.storage.shared:
+            return None
+        async with self.storage.read() as tx:
+            names = await tx.leases.live(INSTANCE)
+        return {name[len(INSTANCE) :] for name in names} | {self.holder}
+
+    async def _keep(self, lease: Lease, on_change: OnChange, *, holding: bool) -> None:
+        """Renew (or try to take) `lease` now unless `holding`, then every renew_seconds."""
+
+        async def renew() -> None:
+            nonlocal holding
+            now = await lease.take()
+            if now != holding:
+                holding = now
+                if now:
+                    log.info("lease %s: taken", lease.name)
+                else:
+                    log.warning("lease %s: lost; this instance stops that work", lease.name)
+                await on_change(now)
+
+        if not holding:
+            await renew()
+        self.jobs.every(self.renew_seconds, renew, name=f"lease:{lease.name}")
 
     async def release(self, name: str) -> None:
         self.jobs.remove(f"lease:{name}")

@@ -52,13 +52,17 @@ class Outgoing:
 
     `template`: a ContentSid that carries this whole message outside WhatsApp's 24-hour
     window (campaigns); when set, a WhatsApp sender sends it there instead of holding,
-    with `variables` as its ContentVariables (filled per recipient)."""
+    with `variables` as its ContentVariables (filled per recipient).
+
+    `paid_broadcast`: a Telegram campaign message the operator chose to pay for
+    (allow_paid_broadcast): sent in the budget's paid lane, billed in Stars."""
 
     replies: tuple[Reply, ...]
     purpose: str
     reference: str | None = None
     template: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    paid_broadcast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ class Settles(Protocol):
     async def settle(self, tx: Tx, *, now: datetime) -> int: ...
 
     async def recover(self, tx: Tx, *, now: datetime) -> int: ...
+
+    async def recover_dead(self, tx: Tx, *, alive: set[str], now: datetime) -> int: ...
 
 
 class Offers(Protocol):
@@ -162,6 +168,15 @@ async def enqueue(tx: Tx, citizen: Citizen, outgoing: Outgoing, *, now: datetime
 STOP_WAIT_SECONDS = 5.0
 
 
+Alive = Callable[[], Awaitable[set[str] | None]]
+RECOVER_SECONDS = 5.0  # several instances: how often rows of a dead one are looked for
+
+
+async def only_one() -> set[str] | None:
+    """The default `Alive`: this process is the only instance."""
+    return None
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -173,9 +188,12 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         replies: Settles | None = None,
         offers: Offers | None = None,
+        alive: Alive = only_one,
     ) -> None:
         self.storage = storage
         self.offers = offers
+        # The instances alive (None: this process is the only one): bot/leases.py.
+        self.alive = alive
         # Conversation replies sent from memory are recorded as sent in each round.
         self.replies = replies
         # Other writes batched into each round (a channel's handled inbox rows).
@@ -202,13 +220,29 @@ class OutboxWorker:
         """Recover what a crash left, once per process, then run the worker."""
         if self._task is not None:
             return
+        alive = await self.alive()
         async with self.storage.transaction() as tx:
             if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
-            await tx.outbox.recover_stuck(now=self.clock())
+            await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")
         self.poll_every(self.poll_seconds)
+        if alive is not None:
+            self.jobs.every(RECOVER_SECONDS, self._recover_the_dead, name="outbox:recover")
+
+    async def _recover_the_dead(self) -> None:
+        """Several instances: rows an instance that died left 'sending' go out again."""
+        alive = await self.alive()
+        if alive is None:
+            return
+        async with self.storage.transaction() as tx:
+            back = await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
+            if self.replies is not None:
+                back += await self.replies.recover_dead(tx, alive=alive, now=self.clock())
+        if back:
+            log.warning("outbox: %d message(s) a dead instance was sending go out again", back)
+            self.wake()
 
     def poll_every(self, seconds: float) -> None:
         """Rows come due without a wake-up too (backoff, retry_after): look this often
@@ -221,6 +255,7 @@ class OutboxWorker:
         """Let the round under way end (claimed rows not yet tried go back to pending),
         then stop; a round still sending after `wait` seconds is cancelled."""
         self.jobs.remove("outbox:poll")
+        self.jobs.remove("outbox:recover")
         task = self._task
         if task is not None and not task.done():
             self._stopping = True

@@ -13,6 +13,11 @@ paces at 1/n of the bot-wide rates, bursts included, so together they keep to th
 Per-chat rates stay whole: one chat's steps run on one instance at a time, and a
 campaign sends to a recipient once.
 
+Telegram's paid broadcasts (allow_paid_broadcast) are a lane of their own in the Telegram
+budget: their own overall rate (1,000/s by default, billed in Stars, shared by instances
+the same way), reserved by the engine the same way, outside the free 30/s that every other
+send keeps; a chat's own rate and a 429's hold still apply to them.
+
 Waiting sends cost nothing while they wait: each books its chat's next slot and sleeps
 until it, and for the overall rate they stand in line (replies first) with only the first
 asleep until the next token. Thousands of tap-to-answer replies waiting for WhatsApp's
@@ -120,8 +125,25 @@ class ChatBuckets:
         return bucket.refill(self.clock()) if bucket is not None else self.burst
 
 
+class PaidLane:
+    """Sends Telegram bills (allow_paid_broadcast): a rate of their own, taken in claims of
+    at most 50 ms of sends; no line behind replies, which keep the free budget."""
+
+    def __init__(self, per_second: float, now: float) -> None:
+        self.per_second = per_second
+        self.bucket = Bucket(per_second, max(1.0, per_second / 20), now)
+        self.reserved = 0
+
+    def drain(self, until: float) -> None:
+        """A 429: nothing accrues before `until`, and what was reserved is gone."""
+        self.bucket.tokens = min(self.bucket.tokens, 0.0)
+        self.bucket.stamp = max(self.bucket.stamp, until)
+        self.reserved = 0
+
+
 class Budget:
-    """One channel's sending budget: overall, per chat, held after a 429, replies first."""
+    """One channel's sending budget: overall, per chat, held after a 429, replies first;
+    for Telegram also the paid broadcasts' lane (`paid_per_second`)."""
 
     def __init__(
         self,
@@ -129,6 +151,7 @@ class Budget:
         per_chat: float,
         *,
         chat_burst: int,
+        paid_per_second: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -147,6 +170,7 @@ class Budget:
         self._replies: deque[asyncio.Event] = deque()
         self._others: deque[asyncio.Event] = deque()
         self._reserved = 0
+        self.paid = PaidLane(paid_per_second, clock()) if paid_per_second is not None else None
 
     def hold(self, seconds: float) -> None:
         """Nobody sends for `seconds` (a 429), not even a caller already waiting for a
@@ -160,10 +184,13 @@ class Budget:
             # Slots reserved before the 429 are gone too: spent at its end, they would
             # be a burst where the platform just asked for less.
             self._reserved = 0
+            if self.paid is not None:
+                self.paid.drain(until)
 
-    async def wait(self, chat: Hashable, *, urgent: bool) -> None:
+    async def wait(self, chat: Hashable, *, urgent: bool, paid: bool = False) -> None:
         """Until this send to `chat` may go: a conversation reply is `urgent`; anything
-        else waits while a reply does, unless the campaign engine reserved its slot."""
+        else waits while a reply does, unless the campaign engine reserved its slot. A
+        `paid` broadcast takes its overall slot in the paid lane instead."""
         await self._unheld()
         if self.per_chat > 0 and (wait := self._chats.book(chat)):
             try:
@@ -171,7 +198,9 @@ class Budget:
             except asyncio.CancelledError:
                 self._chats.give_back(chat)  # the slot was booked for a send now gone
                 raise
-        if self.per_second > 0:
+        if paid and self.paid is not None:
+            await self._paid_slot(self.paid)
+        elif self.per_second > 0:
             if not urgent and self._reserved:
                 self._reserved -= 1
             else:
@@ -205,15 +234,27 @@ class Budget:
             if (first := self._first()) is not None:
                 first.set()
 
+    async def _paid_slot(self, lane: PaidLane) -> None:
+        if lane.reserved:
+            lane.reserved -= 1
+            return
+        if lane.per_second > 0:
+            while wait := lane.bucket.wait_time(self.clock()):
+                await self.sleep(wait)
+            lane.bucket.tokens -= 1
+
     def _first(self) -> asyncio.Event | None:
         line = self._replies or self._others
         return line[0] if line else None
 
     # ---- broadcasts: the campaign engine reserves before it claims ------------------
 
-    async def broadcast_room(self) -> int:
+    async def broadcast_room(self, *, paid: bool = False) -> int:
         """How many broadcast sends may start now, waiting until at least one may:
-        never while held or while a conversation reply waits for a slot."""
+        never while held or while a conversation reply waits for a slot (paid
+        broadcasts, in their own lane, wait only for a hold and their own rate)."""
+        if paid and self.paid is not None:
+            return await self._paid_room(self.paid)
         if self.per_second <= 0:
             # Unlimited, but a 429's hold still holds: rows claimed now would sit in
             # 'sending' for all of it (and be reported unknown after a crash).
@@ -231,8 +272,26 @@ class Budget:
                 return max(1, int(min(self._overall.tokens, self._broadcast.tokens)))
             await self.sleep(max(wait, 0.001) * (2 if self._replies else 1))
 
-    def reserve(self, sends: int) -> None:
+    async def _paid_room(self, lane: PaidLane) -> int:
+        if lane.per_second <= 0:
+            await self._unheld()
+            return 1 << 30
+        while True:
+            now = self.clock()
+            wait = max(lane.bucket.wait_time(now), self._held_until - now)
+            if wait <= 0:
+                return max(1, int(lane.bucket.tokens))
+            await self.sleep(max(wait, 0.001))
+
+    def reserve(self, sends: int, *, paid: bool = False) -> None:
         """Take slots now for sends about to start; their `wait` then takes no other."""
+        if paid and self.paid is not None:
+            lane = self.paid
+            if lane.per_second > 0:
+                lane.bucket.refill(self.clock())
+                lane.bucket.tokens -= sends
+                lane.reserved = min(lane.reserved + sends, int(lane.bucket.capacity))
+            return
         if self.per_second > 0:
             for bucket in (self._overall, self._broadcast):
                 bucket.refill(self.clock())
@@ -240,8 +299,14 @@ class Budget:
             # Bounded: a reserved send that never came frees at most a second's burst.
             self._reserved = min(self._reserved + sends, int(self._overall.capacity))
 
-    def release(self, sends: int = 1) -> None:
+    def release(self, sends: int = 1, *, paid: bool = False) -> None:
         """Give back reserved slots whose sends did not happen (a row was skipped)."""
+        if paid and self.paid is not None:
+            lane = self.paid
+            back = min(sends, lane.reserved)
+            lane.reserved -= back
+            lane.bucket.tokens = min(lane.bucket.capacity, lane.bucket.tokens + back)
+            return
         back = min(sends, self._reserved)
         self._reserved -= back
         for bucket in (self._overall, self._broadcast):
@@ -267,21 +332,22 @@ class Pacing:
     def __init__(
         self, settings: Settings, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
     ) -> None:
-        limits = {
-            "telegram": (
+        self._budgets = {
+            "telegram": Budget(
                 share(settings.telegram_rate_global, settings.instances),
                 settings.telegram_rate_per_chat,
-                TELEGRAM_CHAT_BURST,
+                chat_burst=TELEGRAM_CHAT_BURST,
+                paid_per_second=share(settings.telegram_paid_rate, settings.instances),
+                clock=clock,
+                sleep=sleep,
             ),
-            "whatsapp": (
+            "whatsapp": Budget(
                 share(settings.whatsapp_rate, settings.instances),
                 settings.whatsapp_rate_per_chat,
-                WHATSAPP_CHAT_BURST,
+                chat_burst=WHATSAPP_CHAT_BURST,
+                clock=clock,
+                sleep=sleep,
             ),
-        }
-        self._budgets = {
-            channel: Budget(overall, per_chat, chat_burst=burst, clock=clock, sleep=sleep)
-            for channel, (overall, per_chat, burst) in limits.items()
         }
         self.telegram = self._budgets["telegram"]
         self.whatsapp = self._budgets["whatsapp"]

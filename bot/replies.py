@@ -58,8 +58,12 @@ class ReplyQueue:
         clock: Callable[[], datetime],
         *,
         wake: Callable[[], None] = lambda: None,
+        holder: str | None = None,
     ) -> None:
         self.storage = storage
+        # Several instances: this one's id; it numbers its own answers and keeps its own
+        # watermark, and the answers of one that died are handed on (`recover_dead`).
+        self.holder = holder
         self.clock = clock
         # Wakes the outbox worker, whose round records what was sent.
         self.wake = wake
@@ -97,7 +101,7 @@ class ReplyQueue:
                 citizen.id, citizen.channel, purpose, payload, now=self.clock(), sending=True
             )
         else:
-            kept = SessionReply(encode(outgoing), inbound_key, self._seq)
+            kept = SessionReply(encode(outgoing), inbound_key, self._seq, self.holder)
         self._unsent[self._seq] = _Unsent(citizen.id, citizen.channel, purpose, row_id)
         return self._seq, kept
 
@@ -180,7 +184,7 @@ class ReplyQueue:
                 await tx.outbox.delete_sent(rows)
                 self.storage.scrub_soon()
             if watermark != self._watermark:
-                await tx.sessions.set_reply_watermark(watermark)
+                await tx.sessions.set_reply_watermark(watermark, by=self.holder)
         except BaseException:
             self._sent_rows[:0] = rows
             self._counted += counted
@@ -190,11 +194,37 @@ class ReplyQueue:
 
     async def recover(self, tx: Tx, *, now: datetime) -> int:
         """On start, before any new step: every answer after the watermark goes to the
-        worker (it may not have been sent), and numbering carries on after the last one."""
+        worker (it may not have been sent), and numbering carries on after the last one.
+        With several instances this one starts afresh: its numbers are its own, and its
+        watermark row says it is alive to count on (`recover_dead` hands on the others')."""
+        if self.holder is not None:
+            await tx.sessions.set_reply_watermark(0, by=self.holder)
+            self._watermark = 0
+            return 0
         last = await tx.sessions.last_reply_seq()
         watermark = await tx.sessions.reply_watermark()
-        after = await tx.sessions.replies_after(-1 if watermark is None else watermark)
-        for citizen_id, kept in after:
+        handed = await self._hand_over(tx, -1 if watermark is None else watermark, None, now)
+        # Own rows left "sending" whose chat took a later step were sent before it.
+        await tx.outbox.drop_superseded(purposes=PURPOSES)
+        self._seq = max(self._seq, last)
+        self._watermark = self._seq
+        await tx.sessions.set_reply_watermark(self._seq)
+        return handed
+
+    async def recover_dead(self, tx: Tx, *, alive: set[str], now: datetime) -> int:
+        """Several instances: the answers of instances that died (their lease expired)
+        after their watermark go to this worker, as a lone instance's do on its start."""
+        handed = 0
+        for holder in await tx.sessions.reply_holders() - alive:
+            watermark = await tx.sessions.reply_watermark(by=holder) or 0
+            handed += await self._hand_over(tx, watermark, holder, now)
+            await tx.sessions.forget_reply_holder(holder)
+        return handed
+
+    async def _hand_over(self, tx: Tx, after: int, holder: str | None, now: datetime) -> int:
+        """Answers numbered after `after` (by `holder`) become outbox rows."""
+        found = await tx.sessions.replies_after(after, by=holder)
+        for citizen_id, kept in found:
             citizen = await tx.citizens.get(citizen_id)
             if citizen is None:
                 continue
@@ -207,13 +237,8 @@ class ReplyQueue:
                 now=now,
                 inbound_key=kept.key,
             )
-        await tx.sessions.drop_replies([citizen_id for citizen_id, _ in after])
-        # Own rows left "sending" whose chat took a later step were sent before it.
-        await tx.outbox.drop_superseded(purposes=PURPOSES)
-        self._seq = max(self._seq, last)
-        self._watermark = self._seq
-        await tx.sessions.set_reply_watermark(self._seq)
-        return len(after)
+        await tx.sessions.drop_replies([citizen_id for citizen_id, _ in found])
+        return len(found)
 
     # -- a webhook's retry ---------------------------------------------------------------
 

@@ -131,7 +131,7 @@ async def open_runtime(
     )
     flows = load_flows()
     metrics = Metrics()
-    replies = ReplyQueue(storage, clock)
+    replies = ReplyQueue(storage, clock, holder=storage.instance)
     dispatcher = Dispatcher(
         storage=storage,
         catalogs=catalogs,
@@ -144,7 +144,22 @@ async def open_runtime(
         clock=clock,
         files=attachments,
     )
-    outbox = OutboxWorker(storage, {}, jobs, clock=clock, replies=replies, offers=dispatcher)
+    leases = Leases(
+        storage,
+        jobs,
+        seconds=settings.lease_seconds,
+        renew_seconds=settings.lease_renew_seconds,
+        holder=storage.instance,
+    )
+    outbox = OutboxWorker(
+        storage,
+        {},
+        jobs,
+        clock=clock,
+        replies=replies,
+        offers=dispatcher,
+        alive=leases.alive,
+    )
     replies.wake = outbox.wake
     async with storage.transaction() as tx:
         if await tx.tips.recovery_public() is None:
@@ -174,12 +189,7 @@ async def open_runtime(
         Pacing(settings),
         jobs,
         MediaLinks(cipher, clock=clock),
-        Leases(
-            storage,
-            jobs,
-            seconds=settings.lease_seconds,
-            renew_seconds=settings.lease_renew_seconds,
-        ),
+        leases,
     )
 
 

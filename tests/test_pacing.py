@@ -307,3 +307,23 @@ async def test_slots_reserved_before_a_429_are_not_a_burst_after_it() -> None:
     sent.sort()
     busiest = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert busiest <= 11
+
+
+async def test_paid_broadcasts_have_a_lane_of_their_own() -> None:
+    """Issue 17: sends marked paid go at the paid rate; the free 30/s is neither used by
+    them nor lifted for anyone else; a 429 holds both."""
+    time = FakeTime()
+    paced = Budget(30.0, 0.0, chat_burst=3, paid_per_second=200.0, clock=time, sleep=time.sleep)
+    await time.run(*(paced.wait(chat, urgent=False, paid=True) for chat in range(400)))
+    assert 1.9 <= time.now <= 2.0  # 400 at 200 a second (a burst of 10 first)
+    start = time.now
+    await time.run(*(paced.wait(chat, urgent=True) for chat in range(90)))
+    assert time.now - start == pytest.approx(2.0, abs=0.05)  # the free 30/s, its burst of 30
+    paced.hold(5.0)
+    held = time.now
+
+    async def paid_room() -> None:
+        assert await paced.broadcast_room(paid=True) >= 1
+
+    await time.run(paid_room())
+    assert time.now >= held + 5.0

@@ -448,3 +448,39 @@ async def test_send_now_asks_first_with_the_audience_count(settings, clock):
         await created_id(await web.post(NEW, data={**form, "confirm": "5"}))
         later = compose_form(when="at", at="2026-03-17T10:00", op="create")
         await created_id(await web.post(NEW, data={"csrf_token": token, **later}))
+
+
+async def test_a_paid_broadcast_shows_its_cost_and_asks_first(settings, clock):
+    """Issue 17: Telegram's paid broadcast is the operator's explicit choice, off by
+    default; before anything is stored the console shows what it costs (the audience's
+    Telegram recipients now, times the price a message) and asks, then audits it."""
+    async with console(settings, clock) as c:
+        await add_subscribers(c.runtime, 8)  # four on Telegram, four on WhatsApp
+        web = await operator(c)
+        page = await web.get(NEW)
+        assert 'name="paid_broadcast"' in page.text
+        assert 'name="paid_broadcast" value="1" checked' not in page.text  # off by default
+        token = csrf_of(page.text)
+        paid = compose_form(op="create", when="at", at="2026-03-17T10:00", paid_broadcast="1")
+        asked = await web.post(NEW, data={"csrf_token": token, **paid})
+        assert asked.status_code == 200
+        words = text_of(asked)
+        assert "Confirm the paid broadcast: 4 Telegram messages, up to 0.4 Telegram Stars" in words
+        assert 'name="confirm_paid" value="4"' in asked.text
+        async with c.app.state.campaigns.campaigns.read() as store:
+            assert await store.recent() == []  # nothing is stored before the answer
+        campaign_id = await created_id(
+            await web.post(NEW, data={"csrf_token": token, **paid, "confirm_paid": "4"})
+        )
+        assert (await stored(c, campaign_id)).paid_broadcast
+        shown = text_of(await web.get(f"/staff/campaigns/{campaign_id}"))
+        assert "Yes, up to 1,000 messages a second, paid in Telegram Stars" in shown
+        free = compose_form(op="create", when="at", at="2026-03-17T10:00")
+        free_id = await created_id(await web.post(NEW, data={"csrf_token": token, **free}))
+        assert not (await stored(c, free_id)).paid_broadcast
+        async with c.runtime.storage.read() as tx:
+            entries, _ = await tx.for_staff.audit.page(limit=100)
+        [created] = [e for e in entries if e.target == f"campaign:{campaign_id}"]
+        detail = created.detail
+        assert detail["paid_broadcast"] is True
+        assert (detail["paid_messages"], detail["paid_stars"]) == (4, 0.4)

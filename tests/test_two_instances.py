@@ -307,8 +307,8 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
             await walking
 
             await until(
-                lambda: all(len(tg.sent_to(c)) >= len(SCRIPT) - 1 for c in late),
-                60,
+                lambda: all(len(tg.sent_to(c)) >= len(SCRIPT) for c in late),
+                90,
                 "the late chats' answers",
                 log=survivor.cwd / "run.log",
             )
@@ -319,12 +319,8 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
                 log=survivor.cwd / "run.log",
             )
             for chat in late:
-                got = texts(tg, chat)
-                assert len(got) <= len(SCRIPT), chat
-                # In order; at most the answer the dead instance was sending is missing.
-                missing = [t for t in expected if t not in got]
-                assert len(missing) <= 1, (chat, missing)
-                assert got == [t for t in expected if t in got], chat
+                # Answers the dead instance was sending went out from the survivor, first.
+                assert texts(tg, chat) == expected, chat
             per_chat: dict[int, int] = {}
             for call in tg.calls_to("sendMessage"):
                 chat_id = int(call.params.get("chat_id", 0))

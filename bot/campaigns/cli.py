@@ -144,6 +144,8 @@ async def _show(campaigns: Campaigns, campaign_id: int, *, watch: bool) -> int:
     if campaign is None:
         raise CampaignError(f"no campaign {campaign_id}")
     print(f"campaign {campaign.id}: {campaign.title} [{campaign.status}]")
+    if campaign.paid_broadcast:
+        print("Telegram paid broadcast (allow_paid_broadcast), chosen in the console")
     tty = sys.stdout.isatty()
     while True:
         async with campaigns.read() as store:

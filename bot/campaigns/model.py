@@ -72,6 +72,9 @@ class CampaignDraft:
     at: datetime | None = None  # None = now
     recurring: str | None = None  # crontab rule, Asia/Almaty: "0 10 * * mon"
     created_by: str = "cli"
+    # Telegram paid broadcast (allow_paid_broadcast): up to 1,000 messages a second for
+    # Stars from the bot's balance; only ever the operator's explicit choice.
+    paid_broadcast: bool = False
 
     def check(self, regions: Mapping[str, Any] | None = None) -> None:
         if not self.title.strip():
@@ -133,6 +136,7 @@ class Campaign:
     created_by: str
     created_at: datetime
     template_variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    paid_broadcast: bool = False
 
     def text_language(self, locale: str) -> str | None:
         """Which language's text a citizen speaking `locale` receives; None = skip them."""

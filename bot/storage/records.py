@@ -36,11 +36,12 @@ class SessionRecord:
 class SessionReply:
     """A step's answer kept with the session until it is known to be sent: `payload` as
     `bot.outbound.encode` writes it (JSON), `key` the dedupe key of the message it
-    answers, `seq` its place in the order steps committed."""
+    answers, `seq` its place in the order steps committed (on its instance)."""
 
     payload: bytes
     key: str | None
     seq: int
+    by: str | None = None  # several instances: the one that numbered and sends it
 
 
 @dataclass(frozen=True, slots=True)

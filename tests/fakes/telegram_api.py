@@ -39,7 +39,12 @@ ANSWER_METHODS = frozenset(
 )
 _INT_FIELDS = ("chat_id", "message_id", "offset", "limit", "timeout", "user_id", "cache_time")
 _JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "scope", "reply_parameters")
-_BOOL_FIELDS = ("drop_pending_updates", "show_alert", "disable_notification")
+_BOOL_FIELDS = (
+    "drop_pending_updates",
+    "show_alert",
+    "disable_notification",
+    "allow_paid_broadcast",
+)
 _DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",

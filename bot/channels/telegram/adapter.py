@@ -93,6 +93,7 @@ class TelegramChannel:
         self._api: BotApi | None = None
         self._receiver: Receiver | None = None
         self._queues: ChatQueues | None = None
+        self._polling: Poller | None = None  # set while started in polling mode
         self._poller: asyncio.Task[None] | None = None
         self._handler: UpdateHandler | None = None
 
@@ -166,14 +167,14 @@ class TelegramChannel:
             log.info("telegram: webhook registered at %s%s", self.settings.public_url, WEBHOOK_PATH)
         else:
             await sender.setup("deleteWebhook", {})
-            poller = Poller(
+            self._polling = Poller(
                 sender.call,
                 self._receiver.take_polled,
                 wait_for_room=queues.wait_for_room,
                 sleep=self._sleep,
                 monotonic=self._monotonic,
             )
-            self._poller = asyncio.create_task(poller.run(), name="telegram-polling")
+            self._poll()
             log.info("telegram: polling")
 
     async def wait_until_idle(self) -> None:
@@ -182,6 +183,7 @@ class TelegramChannel:
             await self._queues.wait_until_idle()
 
     async def stop(self) -> None:
+        self._polling = None  # a lease renewed meanwhile starts no poller
         await stop_task(self._poller)
         self._poller = None
         if self._services is not None and not self.webhook:
@@ -193,18 +195,37 @@ class TelegramChannel:
             self._api = None
 
     async def _hold_polling(self, services: ChannelServices) -> None:
-        """Long polling is for one instance: refuse to start while another polls."""
-        if await services.leases.hold(POLLING_LEASE, on_lost=self._polling_lost) is None:
-            raise ConfigError(
-                "TELEGRAM_MODE=polling: another govbot instance is polling this bot already."
-                " To run several instances, set TELEGRAM_MODE=webhook on every one of them"
-                " behind a load balancer (docs/DEPLOY.md)"
-            )
+        """Long polling is for one instance: refuse to start while another polls. A lease
+        left by a process that died (a restart after a crash) runs out within its
+        seconds, so that long and one renewal more is waited for; a lease still renewed
+        then is another instance's."""
+        leases = services.leases
+        give_up = time.monotonic() + leases.seconds + leases.renew_seconds
+        waited = False
+        while await leases.hold(POLLING_LEASE, on_change=self._polling_changed) is None:
+            if time.monotonic() >= give_up:
+                raise ConfigError(
+                    "TELEGRAM_MODE=polling: another govbot instance is polling this bot"
+                    " already. To run several instances, set TELEGRAM_MODE=webhook on every"
+                    " one of them behind a load balancer (docs/DEPLOY.md)"
+                )
+            if not waited:
+                log.info("telegram: another instance holds the polling lease; waiting for it")
+            waited = True
+            await asyncio.sleep(leases.renew_seconds)
 
-    async def _polling_lost(self) -> None:
-        """Another instance took the polling lease (this one was paused past it): stop
-        polling, so that one poller is left."""
-        log.error("telegram: another instance polls this bot now; this one stops polling")
+    def _poll(self) -> None:
+        if self._polling is not None and self._poller is None:
+            self._poller = asyncio.create_task(self._polling.run(), name="telegram-polling")
+
+    async def _polling_changed(self, held: bool) -> None:
+        """Lost (this instance was paused past its lease, or the database could not
+        renew it): stop polling, so that at most one instance polls. Back: poll again."""
+        if held:
+            log.info("telegram: the polling lease is back; polling again")
+            self._poll()
+            return
+        log.error("telegram: lost the polling lease; this instance stops polling")
         await stop_task(self._poller)
         self._poller = None
 

@@ -107,7 +107,7 @@ class TelegramSender:
         self.sleep = sleep
 
     async def send_replies(
-        self, chat_id: int, replies: Sequence[Reply], *, urgent: bool = True
+        self, chat_id: int, replies: Sequence[Reply], *, urgent: bool = True, paid: bool = False
     ) -> list[int]:
         """Send replies in order; message ids of what was sent.
 
@@ -118,7 +118,7 @@ class TelegramSender:
         for reply, count in merge_counted(replies):
             for out in render(reply):
                 try:
-                    result = await self._send_one(chat_id, out, urgent=urgent)
+                    result = await self._send_one(chat_id, out, urgent=urgent, paid=paid)
                 except DeliveryError as err:
                     err.delivered = delivered
                     raise
@@ -128,22 +128,33 @@ class TelegramSender:
         return sent
 
     async def deliver(self, citizen: Citizen, outgoing: Outgoing) -> Delivery:
-        """The outbox's path: out-of-turn, so it yields to conversation replies."""
-        ids = await self.send_replies(int(citizen.chat_key), outgoing.replies, urgent=False)
+        """The outbox's path: out-of-turn, so it yields to conversation replies; a paid
+        broadcast goes with allow_paid_broadcast, in the budget's paid lane."""
+        ids = await self.send_replies(
+            int(citizen.chat_key), outgoing.replies, urgent=False, paid=outgoing.paid_broadcast
+        )
         return Delivery(external_id=str(ids[-1]) if ids else None)
 
-    async def _send_one(self, chat_id: int, out: OutMessage, *, urgent: bool) -> Any:
+    async def _send_one(
+        self, chat_id: int, out: OutMessage, *, urgent: bool, paid: bool = False
+    ) -> Any:
+        # Absent unless paid: Telegram bills every message that carries it past the free limit.
+        extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
         if out.media is None:
-            params: dict[str, Any] = {"chat_id": chat_id, "text": out.text}
+            params: dict[str, Any] = {"chat_id": chat_id, "text": out.text, **extra}
             if out.markup is not None:
                 params["reply_markup"] = out.markup
-            return await self.call("sendMessage", params, chat_id=chat_id, urgent=urgent)
+            return await self.call("sendMessage", params, chat_id=chat_id, urgent=urgent, paid=paid)
         data = await self.attachments.aget(out.media.blob_id)
         is_photo = out.media.content_type.startswith("image/")
         method, field = ("sendPhoto", "photo") if is_photo else ("sendDocument", "document")
         upload = InputFile(data, filename=out.media.file_name or "file", attach=True)
         return await self.call(
-            method, {"chat_id": chat_id, field: upload}, chat_id=chat_id, urgent=urgent
+            method,
+            {"chat_id": chat_id, field: upload, **extra},
+            chat_id=chat_id,
+            urgent=urgent,
+            paid=paid,
         )
 
     async def call(
@@ -154,13 +165,15 @@ class TelegramSender:
         chat_id: int | None = None,
         urgent: bool = True,
         paced: bool = True,
+        paid: bool = False,
         read_timeout: float | None = None,
     ) -> Any:
-        """One Bot API call, paced; any outcome but success is raised as a DeliveryError.
+        """One Bot API call, paced (`paid`: in the paid broadcasts' lane); any outcome but
+        success is raised as a DeliveryError.
 
         Never repeated here: a request that timed out may have been carried out."""
         if paced and chat_id is not None:
-            await self.budget.wait(chat_id, urgent=urgent)
+            await self.budget.wait(chat_id, urgent=urgent, paid=paid)
         try:
             return await self.api(method, params, read_timeout=read_timeout)
         except RetryAfter as err:

@@ -9,7 +9,9 @@ same SQL stores as SQLite's (bot/storage/sql/) through `PgConnection`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,15 +34,16 @@ class PostgresStorage:
         self.url = url
         self.cipher = cipher
         self.pool_size = pool_size
+        # This process among the instances sharing the database: its leases and the rows
+        # it marks 'sending' carry it, so that others recover only a dead one's rows.
+        self.instance = secrets.token_hex(8)
         self._pool: asyncpg.Pool | None = None
         self._write_problem: str | None = None
         self.commits = 0
 
     async def open(self) -> None:
         await connect_and_migrate(self.url)
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=self.pool_size, command_timeout=60
-        )
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -54,7 +57,7 @@ class PostgresStorage:
         async with self._require().acquire() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             try:
-                yield SqlTx(PgConnection(conn), self.cipher, POSTGRES)
+                yield SqlTx(PgConnection(conn), self.cipher, POSTGRES, self.instance)
             except BaseException as err:
                 self._note(err)
                 await _rollback(conn)
@@ -73,24 +76,20 @@ class PostgresStorage:
         and if the unit committed it is delivered at the caller's next await. The caller
         must not take a committed step (a numbered answer, a claimed row) for undone.
         Returns the cancellations held back."""
+        task = asyncio.current_task()
+        assert task is not None
+        before = task.cancelling()
         commit = asyncio.ensure_future(conn.execute("COMMIT"))
-        cancels = 0
-        while True:
-            try:
+        while not commit.done():
+            with contextlib.suppress(BaseException):  # the outcome is read from `commit`
                 await asyncio.shield(commit)
-                break
-            except asyncio.CancelledError:
-                if commit.done():
-                    break
-                cancels += 1
-            except BaseException:
-                break
-        failure = commit.exception() if not commit.cancelled() else asyncio.CancelledError()
+        cancels = task.cancelling() - before
+        failure = commit.exception()
         if failure is not None:
             self._note(failure)
             await _rollback(conn)
             if cancels:
-                raise asyncio.CancelledError()
+                raise asyncio.CancelledError()  # nothing committed: the cancellation stands
             raise failure
         self.commits += 1
         self._write_problem = None
@@ -100,7 +99,7 @@ class PostgresStorage:
     async def read(self) -> AsyncIterator[SqlTx]:
         """A pooled connection in autocommit: each read sees what was committed."""
         async with self._require().acquire() as conn:
-            yield SqlTx(PgConnection(conn), self.cipher, POSTGRES)
+            yield SqlTx(PgConnection(conn), self.cipher, POSTGRES, self.instance)
 
     @property
     def shared(self) -> bool:

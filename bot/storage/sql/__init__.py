@@ -38,10 +38,18 @@ from bot.storage.sql.whatsapp_content import SqlContentSids
 class SqlTx:
     """The stores of one unit of work, all on the same connection."""
 
-    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
+    def __init__(
+        self,
+        conn: Database,
+        cipher: DataCipher,
+        dialect: Dialect = SQLITE,
+        instance: str | None = None,
+    ) -> None:
         self.conn = conn
         self.cipher = cipher
         self.dialect = dialect
+        # Several instances: this one's id, written on the rows it marks 'sending'.
+        self.instance = instance
         codec = SessionCodec(cipher)  # shared: citizens read sessions, sessions write them
         self.citizens = SqlCitizenStore(conn, cipher, codec, dialect)
         self.sessions = SqlSessionStore(conn, cipher, codec)
@@ -49,7 +57,7 @@ class SqlTx:
         self.tickets = SqlTicketStore(conn, cipher, dialect)
         self.lookups = SqlLookupGuard(conn, dialect)
         self.tips = SqlTipStore(conn, cipher, dialect)
-        self.outbox = SqlOutboxStore(conn, cipher, dialect)
+        self.outbox = SqlOutboxStore(conn, cipher, dialect, instance)
         self.inbox = SqlInboxStore(conn, cipher)
         self.dead_letters = SqlDeadLetterStore(conn, cipher)
         self.login_throttle = SqlLoginThrottle(conn, dialect)

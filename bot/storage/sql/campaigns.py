@@ -75,11 +75,17 @@ def _campaign(row: sqlite3.Row) -> Campaign:
         created_by=row["created_by"],
         created_at=parse_ts(row["created_at"]) or datetime.min,
         template_variables=json.loads(row["template_variables"]),
+        paid_broadcast=bool(row["paid_broadcast"]),
     )
 
 
 class SqlCampaignStore:
-    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
+    def __init__(
+        self,
+        conn: Database,
+        cipher: DataCipher,
+        dialect: Dialect = SQLITE,
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._dialect = dialect
@@ -102,8 +108,8 @@ class SqlCampaignStore:
             self._conn,
             "INSERT INTO campaigns (title, texts, fallback, templates, template_variables, image,"
             " regions, languages, channels, recurring, next_run_at, status, created_by,"
-            " created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?) RETURNING id",
+            " created_at, updated_at, paid_broadcast)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?) RETURNING id",
             (
                 draft.title.strip(),
                 json.dumps(draft.texts, ensure_ascii=False),
@@ -121,6 +127,7 @@ class SqlCampaignStore:
                 draft.created_by,
                 ts(now),
                 ts(now),
+                int(draft.paid_broadcast),
             ),
         )
 
@@ -180,12 +187,13 @@ class SqlCampaignStore:
         run_id = next((int(row[0]) for row in started), None)
         if run_id is not None:
             params: dict[str, Any] = dict(_audience_params(campaign.audience, default_locale))
-            params.update(run_id=run_id, now=ts(now))
+            params.update(run_id=run_id, now=ts(now), paid=int(campaign.paid_broadcast))
             await self._conn.execute(
                 "INSERT INTO campaign_deliveries (run_id, citizen_id, channel, locale,"
-                " next_attempt_at, updated_at)"
+                " next_attempt_at, updated_at, paid)"
                 " SELECT CAST(:run_id AS BIGINT), c.id, c.channel,"
-                " coalesce(c.locale, :default_locale), CAST(:now AS TEXT), CAST(:now AS TEXT)"
+                " coalesce(c.locale, :default_locale), CAST(:now AS TEXT), CAST(:now AS TEXT),"
+                " CASE WHEN c.channel = 'telegram' THEN CAST(:paid AS INTEGER) ELSE 0 END"
                 + self._audience,
                 params,
             )
@@ -247,15 +255,30 @@ class SqlCampaignStore:
 
     # ---- deliveries ----------------------------------------------------------------------
 
-    async def recover_interrupted(self, *, now: datetime) -> int:
+    async def recover_interrupted(
+        self, *, now: datetime, claimed_before: datetime | None = None
+    ) -> int:
         """Rows left 'sending' by a crash may or may not have reached the platform, which
-        cannot be asked: they become 'unknown' and are never sent again (at most once)."""
+        cannot be asked: they become 'unknown' and are never sent again (at most once).
+        `claimed_before`: only rows whose lease ran out then (a live instance renews its
+        own), so an instance that starts never takes the rows another is sending."""
+        stale = " AND updated_at < ?" if claimed_before is not None else ""
         cur = await self._conn.execute(
-            "UPDATE campaign_deliveries SET status = 'unknown',"
-            " error = 'interrupted', updated_at = ? WHERE status = 'sending'",
-            (ts(now),),
+            # The lanes spelled out: the due index finds the few 'sending' rows among a
+            # million (this runs every few seconds), instead of a scan of them all.
+            "UPDATE campaign_deliveries SET status = 'unknown', error = 'interrupted',"
+            " updated_at = ? WHERE channel IN ('telegram', 'whatsapp') AND paid IN (0, 1)"
+            " AND status = 'sending'" + stale,
+            (ts(now), ts(claimed_before)) if claimed_before is not None else (ts(now),),
         )
         return cur.rowcount
+
+    async def renew(self, delivery_ids: Sequence[int], *, now: datetime) -> None:
+        """Renew the lease of rows this instance is still sending (a long 429 hold)."""
+        await self._conn.executemany(
+            "UPDATE campaign_deliveries SET updated_at = ? WHERE id = ? AND status = 'sending'",
+            [(ts(now), i) for i in delivery_ids],
+        )
 
     async def claim(
         self,
@@ -264,21 +287,23 @@ class SqlCampaignStore:
         now: datetime,
         limit: int,
         defer: Callable[[int], datetime | None] = lambda citizen_id: None,
+        paid: bool = False,
     ) -> list[Claimed]:
-        """Due rows of running runs, marked 'sending' in this transaction; rows whose
-        citizen unsubscribed meanwhile are skipped, rows `defer` names a time for wait.
-        On PostgreSQL the rows are locked as they are read, skipping those another
-        instance is claiming, until this unit marks them and commits: never taken twice."""
+        """Due rows of running runs in one lane (`paid`: Telegram paid broadcasts), marked
+        'sending' in this transaction; rows whose citizen unsubscribed meanwhile are
+        skipped, rows `defer` names a time for wait. On PostgreSQL the rows are locked as
+        they are read, skipping those another instance is claiming, until this unit marks
+        them and commits: never taken twice."""
         rows = await self._all(
             # The citizen's row as citizen_from_row reads it; the delivery's under other names.
             "SELECT c.*, d.id AS delivery_id, d.run_id, r.campaign_id,"
             " d.locale AS text_locale, d.attempts, d.throttled"
             " FROM campaign_deliveries d"
             " JOIN campaign_runs r ON r.id = d.run_id JOIN citizens c ON c.id = d.citizen_id"
-            " WHERE d.channel = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-            " AND r.status = 'running' ORDER BY d.next_attempt_at, d.id LIMIT ?"
-            + self._dialect.skip_locked("d"),
-            (channel, ts(now), limit),
+            " WHERE d.channel = ? AND d.paid = ? AND d.status = 'pending'"
+            " AND d.next_attempt_at <= ? AND r.status = 'running'"
+            " ORDER BY d.next_attempt_at, d.id LIMIT ?" + self._dialect.skip_locked("d"),
+            (channel, int(paid), ts(now), limit),
         )
         claimed: list[Claimed] = []
         skipped: list[tuple[str, int]] = []

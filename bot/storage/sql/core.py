@@ -275,11 +275,12 @@ class SqlSessionStore:
         sealed = self._codec.encode(record.citizen_id, record.data)
         sql = (
             "INSERT INTO sessions (citizen_id, flow, state, data, updated_at, reply,"
-            " reply_key, reply_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " reply_key, reply_seq, reply_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (citizen_id) DO UPDATE SET"
             " flow = excluded.flow, state = excluded.state, data = excluded.data,"
             " updated_at = excluded.updated_at, reply = excluded.reply,"
-            " reply_key = excluded.reply_key, reply_seq = excluded.reply_seq"
+            " reply_key = excluded.reply_key, reply_seq = excluded.reply_seq,"
+            " reply_by = excluded.reply_by"
         )
         params = (
             record.citizen_id,
@@ -290,6 +291,7 @@ class SqlSessionStore:
             self._seal_reply(reply.payload) if reply else None,
             reply.key if reply else None,
             reply.seq if reply else None,
+            reply.by if reply else None,
         )
         await self._conn.execute(sql, params)
         record.updated_at = now
@@ -305,12 +307,16 @@ class SqlSessionStore:
             return SessionReply(self._open_reply(row[0]), row[1], row[2])
         return None
 
-    async def replies_after(self, seq: int) -> list[tuple[int, SessionReply]]:
-        """(citizen id, answer) of every session whose answer came after `seq`."""
+    async def replies_after(
+        self, seq: int, *, by: str | None = None
+    ) -> list[tuple[int, SessionReply]]:
+        """(citizen id, answer) of every session whose answer came after `seq`; with `by`,
+        of the answers that instance numbered."""
+        mine = "" if by is None else " AND reply_by = ?"
         rows = await self._conn.execute_fetchall(
             "SELECT citizen_id, reply, reply_key, reply_seq FROM sessions"
-            " WHERE reply_seq > ? AND reply IS NOT NULL ORDER BY reply_seq",
-            (seq,),
+            f" WHERE reply_seq > ? AND reply IS NOT NULL{mine} ORDER BY reply_seq",
+            (seq,) if by is None else (seq, by),
         )
         return [(row[0], SessionReply(self._open_reply(row[1]), row[2], row[3])) for row in rows]
 
@@ -325,17 +331,39 @@ class SqlSessionStore:
         rows = await self._conn.execute_fetchall("SELECT max(reply_seq) FROM sessions")
         return next((int(row[0]) for row in rows if row[0] is not None), 0)
 
-    async def reply_watermark(self) -> int | None:
-        """Every answer up to this sequence number was sent (None: never recorded)."""
-        rows = await self._conn.execute_fetchall("SELECT sent_to FROM reply_watermark")
+    async def reply_watermark(self, *, by: str | None = None) -> int | None:
+        """Every answer up to this sequence number was sent (None: never recorded); with
+        `by`, every answer that instance numbered."""
+        if by is None:
+            rows = await self._conn.execute_fetchall("SELECT sent_to FROM reply_watermark")
+        else:
+            rows = await self._conn.execute_fetchall(
+                "SELECT sent_to FROM reply_watermarks WHERE holder = ?", (by,)
+            )
         return next((int(row[0]) for row in rows), None)
 
-    async def set_reply_watermark(self, seq: int) -> None:
-        sql = (
-            "INSERT INTO reply_watermark (id, sent_to) VALUES (1, ?)"
-            " ON CONFLICT (id) DO UPDATE SET sent_to = excluded.sent_to"
+    async def set_reply_watermark(self, seq: int, *, by: str | None = None) -> None:
+        if by is None:
+            sql = (
+                "INSERT INTO reply_watermark (id, sent_to) VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET sent_to = excluded.sent_to"
+            )
+            await self._conn.execute(sql, (seq,))
+            return
+        await self._conn.execute(
+            "INSERT INTO reply_watermarks (holder, sent_to) VALUES (?, ?)"
+            " ON CONFLICT (holder) DO UPDATE SET sent_to = excluded.sent_to",
+            (by, seq),
         )
-        await self._conn.execute(sql, (seq,))
+
+    async def reply_holders(self) -> set[str]:
+        """The instances that recorded a watermark and have not been forgotten."""
+        rows = await self._conn.execute_fetchall("SELECT holder FROM reply_watermarks")
+        return {str(row[0]) for row in rows}
+
+    async def forget_reply_holder(self, by: str) -> None:
+        """A dead instance whose answers were handed to the outbox."""
+        await self._conn.execute("DELETE FROM reply_watermarks WHERE holder = ?", (by,))
 
     def _seal_reply(self, payload: bytes) -> bytes:
         return self._cipher.encrypt(payload, context=_REPLY_CONTEXT)

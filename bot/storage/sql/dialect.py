@@ -12,6 +12,7 @@ must lock what it read.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 
@@ -123,3 +124,14 @@ class Dialect:
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
+
+
+def claimed_by_dead(alive: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE fragment, and its parameters, for rows whose claiming instance is not among
+    `alive` (None: every row, one instance recovering after its own crash)."""
+    if alive is None:
+        return "", ()
+    if not alive:
+        return " AND TRUE", ()
+    marks = ",".join("?" * len(alive))
+    return f" AND (claimed_by IS NULL OR claimed_by NOT IN ({marks}))", tuple(alive)

@@ -63,3 +63,11 @@ class SqlLeaseStore:
             (name, self._seconds(0)),
         )
         return next((str(row[0]) for row in rows), None)
+
+    async def live(self, prefix: str) -> set[str]:
+        """The names starting with `prefix` that someone holds now."""
+        rows = await self._conn.execute_fetchall(
+            f"SELECT name FROM leases WHERE name LIKE ? AND expires_at >= {self._clock()}",
+            (prefix.replace("%", "") + "%", self._seconds(0)),
+        )
+        return {str(row[0]) for row in rows}

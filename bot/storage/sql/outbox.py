@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from bot.crypto import DataCipher
 from bot.storage.records import OutboxRow
 from bot.storage.sql.core import insert_id, parse_ts, ts
 from bot.storage.sql.database import Database
-from bot.storage.sql.dialect import SQLITE, Dialect
+from bot.storage.sql.dialect import SQLITE, Dialect, claimed_by_dead
 
 # external_id of a reply that went out in a webhook's HTTP response (TwiML), not by API.
 IN_RESPONSE = "in-response"
@@ -21,10 +22,17 @@ IN_RESPONSE = "in-response"
 class SqlOutboxStore:
     """Payloads are encrypted: staff answers carry personal data and investigators' questions."""
 
-    def __init__(self, conn: Database, cipher: DataCipher, dialect: Dialect = SQLITE) -> None:
+    def __init__(
+        self,
+        conn: Database,
+        cipher: DataCipher,
+        dialect: Dialect = SQLITE,
+        instance: str | None = None,
+    ) -> None:
         self._conn = conn
         self._cipher = cipher
         self._dialect = dialect
+        self._instance = instance  # written on the rows this instance marks 'sending'
 
     async def enqueue(
         self,
@@ -42,8 +50,8 @@ class SqlOutboxStore:
         stamp = ts(now)
         sql = (
             "INSERT INTO outbox (citizen_id, channel, purpose, payload, status, inbound_key,"
-            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING id"
+            " next_attempt_at, created_at, updated_at, claimed_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
         )
         params = (
             citizen_id,
@@ -55,6 +63,7 @@ class SqlOutboxStore:
             stamp,
             stamp,
             stamp,
+            self._instance if sending else None,
         )
         return await insert_id(self._conn, sql, params)
 
@@ -105,11 +114,11 @@ class SqlOutboxStore:
             return []
         marks = ",".join("?" * len(channels))
         rows = await self._conn.execute_fetchall(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?"
-            " WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'"
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?,"
+            " claimed_by = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'"
             f" AND next_attempt_at <= ? AND channel IN ({marks}) ORDER BY id LIMIT ?"
             f"{self._dialect.skip_locked()}) RETURNING *",
-            (ts(now), ts(now), *channels, limit),
+            (ts(now), self._instance, ts(now), *channels, limit),
         )
         # As they were before this claim (the worker counts the attempts made before).
         claimed = [
@@ -180,11 +189,14 @@ class SqlOutboxStore:
         )
         return cur.rowcount
 
-    async def recover_stuck(self, *, now: datetime) -> int:
-        """Rows left 'sending' by a crash go back to 'pending' on start."""
+    async def recover_stuck(self, *, now: datetime, alive: Collection[str] | None = None) -> int:
+        """Rows left 'sending' by a crash go back to 'pending': on start, every one; with
+        several instances (`alive`: the instances whose lease is live), those of the
+        instances that died."""
+        dead, params = claimed_by_dead(alive)
         cur = await self._conn.execute(
-            "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'sending'",
-            (ts(now),),
+            "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'sending'" + dead,
+            (ts(now), *params),
         )
         return cur.rowcount
 

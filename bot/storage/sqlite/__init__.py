@@ -113,6 +113,10 @@ class SqliteStorage:
     def shared(self) -> bool:
         return False  # one process writes the file
 
+    @property
+    def instance(self) -> str | None:
+        return None  # one process: its start recovers everything a crash left
+
     def scrub_soon(self) -> None:
         # Every checkpoint for a while truncates, not just the next: rows that still hold
         # the sensitive text (a batch of raw updates, a page rewritten with the draft

@@ -116,6 +116,7 @@ class ComposeForm:
     test_channel: str = "telegram"
     test_chat: str = ""
     test_lang: str = "ru"
+    paid_broadcast: bool = False  # Telegram's allow_paid_broadcast: only when ticked
 
     @classmethod
     def parse(cls, form: FormData, *, regions: set[str], secret: str) -> ComposeForm:
@@ -141,6 +142,7 @@ class ComposeForm:
             test_channel=test_channel if test_channel in CHANNELS else "telegram",
             test_chat=_text(form, "test_chat", 140),
             test_lang=test_lang if test_lang in LANGUAGES else "ru",
+            paid_broadcast=form.get("paid_broadcast") == "1",
         )
 
     @property
@@ -214,6 +216,7 @@ class ComposeForm:
             at=at,
             recurring=self.rule() if self.when == "weekly" else None,
             created_by=created_by,
+            paid_broadcast=self.paid_broadcast,
         )
         try:
             draft.check(dict.fromkeys(regions))
@@ -237,6 +240,7 @@ class ComposeForm:
             created_by=created_by,
             created_at=now,
             template_variables=self.template_variables,
+            paid_broadcast=self.paid_broadcast,
         )
 
     def check_test_chat(self) -> str:

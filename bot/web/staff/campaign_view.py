@@ -88,6 +88,28 @@ class AudienceCount:
         return sum(n for _, lang, n in self.rows if campaign.text_language(lang) is None)
 
 
+@dataclass(frozen=True, slots=True)
+class PaidEstimate:
+    """What a Telegram paid broadcast costs at most: one message a Telegram recipient, at
+    the price a message (Telegram bills only what goes past the free limit)."""
+
+    messages: int
+    stars: float
+
+    @classmethod
+    def of(cls, messages: int, price: float) -> PaidEstimate:
+        return cls(messages, round(messages * price, 2))
+
+    @property
+    def audited(self) -> dict[str, int | float]:
+        return {"paid_messages": self.messages, "paid_stars": self.stars}
+
+
+def paid_sent(report: Report) -> int:
+    """Telegram messages a paid campaign's run has sent so far: each may have been billed."""
+    return sum(cell.get("sent", 0) for channel, _, cell in report.rows if channel == "telegram")
+
+
 def schedule_text(t: Translator, campaign: Campaign) -> str:
     if campaign.recurring:
         weekly = weekly_parts(campaign.recurring)

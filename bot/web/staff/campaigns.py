@@ -120,6 +120,7 @@ async def _compose_page(
     confirm: bool = False,
 ) -> Response:
     count = await _audience_count(request, form)
+    settings = runtime_of(request).settings
     draft = form.preview_campaign(created_by=user.username, now=now_of(request))
     declared = await service_of(request).declared(tuple(draft.templates.values()))
     t = translator(request, user)
@@ -143,6 +144,9 @@ async def _compose_page(
         channels=CHANNELS,
         codes=LANGUAGES,
         confirm=confirm,
+        estimate=view.PaidEstimate.of(count.by_channel("telegram"), settings.telegram_paid_price),
+        paid_rate=settings.telegram_paid_rate,
+        paid_price=settings.telegram_paid_price,
     )
 
 
@@ -155,14 +159,20 @@ async def _audience_count(request: Request, form: ComposeForm) -> view.AudienceC
 
 
 async def _confirmed(request: Request, form: ComposeForm, data: FormData) -> bool:
-    """Whether "send now" was confirmed for the audience it reaches at this moment.
+    """Whether "send now" and a paid broadcast were confirmed for the audience they reach
+    at this moment.
 
-    The confirmation carries the count the operator saw: if the audience changed since
-    (other regions ticked, new subscribers), they are asked again with the new number.
+    Each confirmation carries the count the operator saw (all recipients; the Telegram
+    ones a paid broadcast bills): if the audience changed since (other regions ticked,
+    new subscribers), they are asked again with the new number and cost.
     """
-    if form.when != "now":
+    if form.when != "now" and not form.paid_broadcast:
         return True
-    return data.get("confirm") == str((await _audience_count(request, form)).total)
+    count = await _audience_count(request, form)
+    sent_now = form.when != "now" or data.get("confirm") == str(count.total)
+    telegram = str(count.by_channel("telegram"))
+    paid = not form.paid_broadcast or data.get("confirm_paid") == telegram
+    return sent_now and paid
 
 
 async def _upload(request: Request, upload: UploadFile) -> Image:
@@ -212,6 +222,11 @@ async def _compose(request: Request, user: StaffUser, data: FormData) -> Respons
                 created = await service_of(request).create(draft)
             except TemplateVariableError as err:  # what the Content API says the template needs
                 raise FormError.of(err.problem) from None
+            paid: dict[str, Any] = {"paid_broadcast": created.paid_broadcast}
+            if created.paid_broadcast:  # the cost the operator confirmed
+                telegram = (await _audience_count(request, form)).by_channel("telegram")
+                price = runtime_of(request).settings.telegram_paid_price
+                paid.update(view.PaidEstimate.of(telegram, price).audited)
             await audit(
                 request,
                 user,
@@ -223,6 +238,7 @@ async def _compose(request: Request, user: StaffUser, data: FormData) -> Respons
                 regions=list(draft.audience.regions),
                 channels=list(draft.audience.channels),
                 recurring=created.recurring,
+                **paid,
             )
             return RedirectResponse(f"/staff/campaigns/{created.id}?done=created", status_code=303)
     except FormError as err:
@@ -275,6 +291,8 @@ async def _campaign_page(
         rows = await store.report(progress.run_id) if progress.run_id is not None else []
     t = translator(request, user)
     done = DONE.get(request.query_params.get("done", ""))
+    report = view.report(rows)
+    settings = runtime_of(request).settings
     return render(
         request,
         "staff/campaign.html",
@@ -282,7 +300,9 @@ async def _campaign_page(
         status_code=status_code,
         campaign=campaign,
         progress=progress,
-        report=view.report(rows),
+        report=report,
+        paid_sent=view.PaidEstimate.of(view.paid_sent(report), settings.telegram_paid_price),
+        paid_rate=settings.telegram_paid_rate,
         statuses=view.REPORT_STATUSES,
         reasons=view.KNOWN_REASONS,
         time_left=view.time_left(t, progress),
