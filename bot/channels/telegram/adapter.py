@@ -129,7 +129,10 @@ class TelegramChannel:
             sender,
             default_language=self.settings.default_language,
         )
-        turns = services.turns
+        # Chat turns order one chat's webhook updates across instances. A poller is alone
+        # (it holds the polling lease) and stores a batch as one row with no chat, which
+        # the turns could not find: its chat queues are enough.
+        turns = services.turns if self.webhook else None
         self._queues = queues = ChatQueues(
             handler, wake=services.outbox.wake, turn=None if turns is None else self._take_turn
         )
