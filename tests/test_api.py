@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """The JSON API: per-user tokens, the console's role rules, tips as metadata only, and an
 OpenAPI description that lists exactly the routes that exist."""
 
@@ -12,6 +13,7 @@ from starlette.routing import Mount
 
 from bot import sealed_tips
 from bot.staff.accounts import new_api_token
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import console
 
 TIP_FIELDS = {"reference", "kind", "status", "region", "due_on", "created_at", "updated_at"}

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Broadcast campaigns end to end in one process: real storage, engine and scheduler, with
 fake Senders that record what each chat received (tests/test_campaign_channels.py uses the
 real Telegram and WhatsApp adapters against fake servers)."""
@@ -19,6 +20,7 @@ from bot.domain import Channel
 from bot.i18n import Catalogs
 from bot.pacing import Budget
 from bot.runtime import Runtime, campaign_service, open_runtime
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.campaign_support import (
     FOOTERS,
     TEMPLATES,

@@ -14,6 +14,7 @@ from bot.domain import Attachment, AttachmentKind, Location
 from bot.iin import check_digit, make_iin
 from bot.runtime import Runtime
 from bot.storage.records import Ticket
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Issue 11, "a timeout is unknown, not failed": a sender makes one attempt and says how it
 ended; only the queue that owns the message tries again. The real python-telegram-bot and
 twilio libraries talk HTTP to the fakes, which carry a send out at once and answer it after
@@ -29,6 +30,7 @@ from bot.outbound import Outgoing, enqueue
 from bot.pacing import Budget
 from bot.runtime import Runtime, campaign_service
 from bot.web.staff.campaign_view import KNOWN_REASONS, report
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.campaign_support import add_subscribers, draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi

@@ -15,6 +15,7 @@ from bot.domain import Attachment, AttachmentKind, Inbound, Location, Reply
 from bot.flow import Context, Flow, Go
 from bot.runtime import Runtime
 from bot.storage.records import Ticket
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import start_in
 

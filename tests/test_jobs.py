@@ -26,6 +26,7 @@ async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runt
             "campaigns:poll",
             "campaigns:wake",
             "campaigns:flush",
+            "campaigns:leases",
         }
         assert table["storage:checkpoint"] == "every 2 s"
         assert table["maintenance"] == "every 60 s"

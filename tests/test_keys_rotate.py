@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """`govbot keys rotate`: a database filled through the real flows under DATA_KEY v1 is
 re-sealed under v2; restarted with v2 alone, every record still opens. A rotation stopped
 midway picks up where it stopped; the command line prints progress and counts."""
@@ -34,6 +35,7 @@ from bot.staff.actions import Actor, reply
 from bot.staff.records import StaffUser
 from bot.storage.sql.tickets import TIP_IDS
 from bot.storage.tips import RECOVERY
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.fakes.memory_sender import MemorySender
@@ -174,7 +176,7 @@ async def versions(runtime: Runtime) -> set[int]:
             for column in columns:
                 rows = await tx.conn.execute_fetchall(
                     f"SELECT DISTINCT substr({column}, 1, 1) FROM {table}"
-                    f" WHERE {column} IS NOT NULL AND {DATA_KEY_ROWS.get(table, '1')}"
+                    f" WHERE {column} IS NOT NULL AND {DATA_KEY_ROWS.get(table, '1 = 1')}"
                 )
                 found.update(row[0][0] for row in rows)
     for path in runtime.settings.attachments_dir.rglob("*"):
@@ -387,7 +389,10 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     world = await filled(settings, v1, clock, catalogs)
     capsys.readouterr()
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{settings.database_path}")
+    monkeypatch.setenv(
+        "DATABASE_URL", settings.database_url or f"sqlite:///{settings.database_path}"
+    )
+    monkeypatch.setenv("DATA_DIR", str(settings.attachments_dir.parent))
     monkeypatch.setenv("DATA_KEY", f"{v2},{v1}")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     with logging_kept():

@@ -12,6 +12,7 @@ from bot.campaigns.model import Image
 from bot.flow import sensitive_flows
 from bot.maintenance import Maintenance, draft_lifetime, purge, sweep_files
 from bot.runtime import Runtime
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.campaign_support import draft
 from tests.chat import Chat
 from tests.conftest import Clock, start_in

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Files staff send with an answer (issue 16, "Outbound media"): on WhatsApp Twilio fetches
 them from a single-use signed `/media/<token>` under PUBLIC_URL; on Telegram they go by the
 Bot API. The link serves the right file once, then 404, as it does for an expired or
@@ -26,6 +27,7 @@ from bot.staff import actions
 from bot.staff.accounts import add_account
 from bot.storage.records import AttachmentRef, Ticket, TicketDraft
 from bot.storage.sql.campaigns import SqlCampaignStore
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.campaign_support import draft
 from tests.conftest import Clock
 from tests.fakes.telegram_api import FakeTelegramApi, Upload

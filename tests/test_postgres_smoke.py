@@ -17,12 +17,6 @@ from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_complaint import SAYS, by_reference, to_summary
 
-# The SQL stores still write SQLite's dialect (INSERT OR …, lastrowid): h17-sql ports them.
-# Once merged, these pass; then drop the mark.
-STORES_NOT_PORTED = pytest.mark.xfail(
-    reason="bot/storage/sql/ not yet ported to PostgreSQL (INSERT OR …)", strict=False
-)
-
 
 @pytest.fixture
 async def pg_runtime(
@@ -42,7 +36,6 @@ async def test_the_runtime_opens_on_postgresql(pg_runtime: Runtime) -> None:
         assert await tx.tips.recovery_public() is None
 
 
-@STORES_NOT_PORTED
 async def test_the_runtime_runs_on_postgresql(pg_runtime: Runtime) -> None:
     assert isinstance(pg_runtime.storage, PostgresStorage)
     chat = Chat(pg_runtime.dispatcher, lang="ru")
@@ -50,7 +43,6 @@ async def test_the_runtime_runs_on_postgresql(pg_runtime: Runtime) -> None:
     assert SAYS["ru"]["menu"] in chat.text
 
 
-@STORES_NOT_PORTED
 async def test_a_complaint_is_filed_on_postgresql(pg_runtime: Runtime) -> None:
     chat = Chat(pg_runtime.dispatcher, lang="en")
     await to_summary(chat, "en")

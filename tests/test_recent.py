@@ -1,6 +1,7 @@
 """The bounded set of recent keys forgets the oldest first."""
 
 from bot.recent import RecentKeys
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 
 
 def test_recent_keys_forget_the_oldest_first() -> None:

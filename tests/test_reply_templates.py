@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Canned replies: admins keep them in kk, ru and en on /staff/templates (audited); on the
 ticket page staff pick one and the reply box holds it in the citizen's language, with
 {reference}, {deadline} and {name} filled in."""
@@ -8,6 +9,7 @@ import html
 import re
 from datetime import date
 
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import console, post_form
 
 TEXTS = {

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """After a complaint is closed the citizen is asked whether the problem was solved and to
 rate the answer; "not solved" within 10 working days (Kazakhstan's holidays counted)
 reopens the ticket with the comment, for the same assignee."""
@@ -10,6 +11,7 @@ import re
 from bot.domain import Channel
 from bot.flow import lasting_flows, sensitive_flows
 from bot.maintenance import Maintenance
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.staff import console, post_form
 

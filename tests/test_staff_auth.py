@@ -1,9 +1,11 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Signing in, sessions, CSRF, back-off, security headers and every role rule."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import PASSWORD, console, csrf_of, post_form, sign_in
 
 

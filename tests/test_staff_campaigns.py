@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Campaign pages in the staff console, in-process: an operator composes (count, preview,
 missing-language rule, image, test send), schedules now / at a time / weekly, pauses,
 resumes and cancels, and watches progress; reviewers and investigators cannot."""
@@ -14,6 +15,7 @@ import pytest
 
 from bot.campaigns.model import Audience, Campaign
 from bot.domain import Channel
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.campaign_support import FOOTERS, TEXTS, FakeSender, add_subscribers
 from tests.staff import Console, console, csrf_of
 from tests.test_attachments import photo_with_exif

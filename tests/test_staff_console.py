@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """The staff console in-process: sign in, inbox filters, a ticket's actions and their
 effects on the citizen (texts in the citizen's language through the outbox)."""
 
@@ -5,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import console, post_form
 
 

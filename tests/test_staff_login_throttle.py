@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Sign-in throttling under attack: parallel guesses, one noisy address, many addresses.
 
 Regression tests for the hardening issue: 30 parallel sign-ins with 29 wrong passwords
@@ -19,6 +20,7 @@ from bot.maintenance import purge
 from bot.staff.accounts import hash_password, verify_password
 from bot.staff.passwords import Passwords
 from bot.staff.throttle import POLICY
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import PASSWORD, Console, console, csrf_of, sign_in
 
 

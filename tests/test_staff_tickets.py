@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """Ticket work in the console: filters, status with a reason the citizen is told in their
 language, deadline extension, notes, conflicts between two staff members, tips, export."""
 
@@ -14,6 +15,7 @@ from datetime import date
 import pytest
 
 from tests import sealed
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.staff import console, csrf_of, post_form
 
 

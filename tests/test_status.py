@@ -12,6 +12,7 @@ from bot.domain import Location
 from bot.runtime import Runtime
 from bot.storage.records import Ticket
 from handlers import load_flows
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 from tests.test_complaint import LANGS, attach, plain, to_summary

@@ -12,6 +12,7 @@ from bot.commands import global_command
 from bot.domain import Attachment, AttachmentKind
 from bot.runtime import Runtime
 from bot.storage.records import Citizen
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import start_in
 

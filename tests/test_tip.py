@@ -16,6 +16,7 @@ from bot.flow import Context, Flow, Go
 from bot.runtime import Runtime
 from bot.sealed_tips import receipt_locator
 from tests import sealed
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
 

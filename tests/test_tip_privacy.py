@@ -55,11 +55,16 @@ async def every_value(runtime: Runtime) -> list[tuple[str, str, Any]]:
     """(table, column, value) for every cell of every table in the database."""
     cells = []
     async with runtime.storage.read() as tx:
-        async with tx.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+        tables_sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            if tx.dialect.postgres
+            else "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+        async with tx.conn.execute(tables_sql) as cur:
             tables = [row[0] for row in await cur.fetchall()]
         for table in tables:
             async with tx.conn.execute(f'SELECT * FROM "{table}"') as cur:
-                names = [d[0] for d in cur.description]
+                names = [d[0] for d in cur.description or ()]
                 for row in await cur.fetchall():
                     cells += [(table, name, value) for name, value in zip(names, row, strict=True)]
     return cells

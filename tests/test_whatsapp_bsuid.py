@@ -1,3 +1,4 @@
+# ruff: noqa: F811 -- the tests take tests/backends.py's `settings`: both backends
 """WhatsApp usernames (issue 16): since 2026 a WhatsApp user has a business-scoped user ID
 (BSUID, "KZ.1502576394655843"), and one who hides their number reaches us as
 From=whatsapp:KZ.… . Twilio adds the BSUID beside a number it still shows (ExternalUserId);
@@ -16,6 +17,7 @@ from bot.config import Settings
 from bot.domain import Channel, Reply
 from bot.outbound import Outgoing, enqueue
 from bot.storage.records import TicketDraft
+from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.conftest import Clock
 from tests.fakes.twilio_api import inbound_params
 from tests.test_answers_channels import staff_reply

@@ -353,6 +353,9 @@ async def _tell(
         await db.tx.tickets.add_attachments(ticket.id, files, message_id=message_id)
     if citizen is None:
         return None
+    # The answer (and a closing's question, which replaces the session) goes in order
+    # with the chat's own steps, on every instance.
+    await db.tx.citizens.hold(citizen.id)
     tip = ticket.kind == "tip"
     media = tuple(Media(f.blob_id, f.content_type, f.file_name) for f in files)
     buttons = () if tip else _answer_button(citizen, ticket, catalogs, status)

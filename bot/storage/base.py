@@ -41,6 +41,11 @@ class CitizenStore(Protocol):
         """Unreachable and unsubscribed: the platform said the citizen blocked the bot."""
         ...
 
+    async def hold(self, citizen_id: int) -> None:
+        """Until the unit ends, the citizen's steps wait (and it waits for a step under
+        way): for a unit that changes their session or outbox from outside a step."""
+        ...
+
     async def get_or_create_with_session(
         self, channel: str, chat_key: str, *, now: datetime, linked: Sequence[str] = ()
     ) -> tuple[Citizen, bool, SessionRecord | None]:

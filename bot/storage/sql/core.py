@@ -97,9 +97,10 @@ class SqlCitizenStore:
     """Citizens by channel and chat key; the key itself is only kept hashed and encrypted.
     A citizen may hold several keys (bot/storage/sql/linked_keys.py).
 
-    On PostgreSQL a step's unit first takes the advisory lock of every key it names, then
-    reads the citizen's row FOR UPDATE: one chat's steps run one at a time across
-    instances, and a unit from outside a step (`hold`) waits for the step, or it for it."""
+    On PostgreSQL a step's unit first takes the advisory lock of every key it names (one
+    chat's steps run one at a time across instances; a unit from outside a step takes the
+    same locks with `hold`), then reads the citizen's row FOR UPDATE, so that a unit that
+    changes the row alone (marking it blocked) and the step do not undo each other."""
 
     def __init__(
         self,
@@ -115,19 +116,30 @@ class SqlCitizenStore:
         self._links = KeyLinker(conn, cipher, self._codec, dialect)
 
     async def _lock_chats(self, channel: str, keys: Sequence[str]) -> None:
-        names = [
-            "chat:" + self._cipher.keyed_hash(f"{channel}:{key}", purpose="citizen") for key in keys
-        ]
+        names = [self._lock_name(channel, key) for key in keys]
         await lock_names(self._conn, self._dialect, names)
 
+    def _lock_name(self, channel: str, key: str) -> str:
+        return "chat:" + self._cipher.keyed_hash(f"{channel}:{key}", purpose="citizen")
+
     async def hold(self, citizen_id: int) -> None:
-        """Lock the citizen's row until the unit ends: a unit that changes their session
-        or outbox from outside a step (staff answering, a closing's question) and the
-        chat's own steps then run one after the other."""
-        if self._dialect.for_update:
-            await self._conn.execute_fetchall(
-                "SELECT id FROM citizens WHERE id = ?" + self._dialect.for_update, (citizen_id,)
-            )
+        """Take the locks of the citizen's chats until the unit ends, as their steps do:
+        a unit that changes the session or outbox from outside a step (staff answering, a
+        closing's question) and the chat's own steps then run one after the other, and
+        what either reads afterwards is what the other committed. (The locks go by the
+        keys' current hashes, so the addresses are opened: stored hashes may be older.)"""
+        if self._dialect.advisory_lock(1) is None:
+            return
+        rows = await self._conn.execute_fetchall(
+            "SELECT channel, address FROM citizens WHERE id = ?"
+            " UNION ALL SELECT channel, address FROM citizen_keys WHERE citizen_id = ?",
+            (citizen_id, citizen_id),
+        )
+        names = [
+            self._lock_name(row[0], self._cipher.decrypt(row[1], context=b"citizen").decode())
+            for row in rows
+        ]
+        await lock_names(self._conn, self._dialect, names)
 
     async def get_or_create(
         self, channel: str, chat_key: str, *, now: datetime
