@@ -180,9 +180,11 @@ async def test_a_search_writes_nothing_it_opened(settings, clock, tmp_path: Path
         assert "searched the words of tips" in audit and "<code>tip.search" not in audit
         db = settings.database_path
         # The file's bytes on SQLite; on PostgreSQL every value read back (`readable`).
-        on_disk = b"" if settings.database_url else db.read_bytes() + db.with_name(
-            db.name + "-wal"
-        ).read_bytes()
+        on_disk = (
+            b""
+            if settings.database_url
+            else db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
+        )
         for marker in (SECRET_WORD, SECRET_WORD.lower(), "серік", "Серік Әлиев"):
             assert marker.encode() not in on_disk, marker
             assert await readable(runtime, marker) == []
