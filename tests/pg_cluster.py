@@ -13,9 +13,11 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -65,6 +67,7 @@ class Cluster:
             os.chown(root, user.pw_uid, user.pw_gid)
         cluster = cls(root, _free_port(), run_as)
         atexit.register(cluster.stop)
+        _stop_on_sigterm(cluster)
         cluster._run(
             str(binaries / "initdb"),
             "-D", str(cluster.data), "-U", "postgres", "-A", "trust",
@@ -123,6 +126,22 @@ class Cluster:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             self.stop()
             raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}\n{tail}")
+
+
+def _stop_on_sigterm(cluster: Cluster) -> None:
+    """SIGTERM (`timeout`, a CI cancel) skips atexit: stop the cluster first, then die of
+    the signal as before. Only where nobody else handles it (pytest leaves it alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def stop_then_die(signum: int, frame: object) -> None:
+        cluster.stop()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, stop_then_die)
 
 
 def _free_port() -> int:

@@ -1,5 +1,5 @@
 """The PostgreSQL backend's core against a real throwaway cluster (tests/pg_cluster.py):
-the adapter the SQL stores run on, units of work, migrations."""
+the adapter the SQL stores run on, and units of work (migrations: test_postgres_migrate)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from bot.crypto import DataCipher, generate_key_setting
 from bot.storage.postgres import PostgresStorage
 from bot.storage.postgres.database import PgConnection, rowcount
-from bot.storage.postgres.migrate import migrate, migration_files
 from bot.storage.postgres.placeholders import translate
 from bot.storage.sql.dialect import POSTGRES
 
@@ -91,6 +90,16 @@ async def test_adapter_errors_are_clear(conn: PgConnection) -> None:
         await conn.execute("INSERT INTO t (name) VALUES (?)", ["a"])
     with pytest.raises(asyncpg.UndefinedTableError):
         await conn.execute("SELECT * FROM nowhere")
+
+
+async def test_a_nul_in_text_finds_nothing_instead_of_failing(conn: PgConnection) -> None:
+    """PostgreSQL's text cannot hold U+0000 (SQLite's can): a hostile '\x00' in a looked-up
+    reference must read as "no such row", not as a server error."""
+    await conn.execute("INSERT INTO t (name) VALUES (?)", ["a\x00b"])
+    rows = await conn.execute_fetchall("SELECT name FROM t WHERE name = ?", ["\x00"])
+    assert rows == []
+    (row,) = await conn.execute_fetchall("SELECT name FROM t")
+    assert row["name"] == "a\ufffdb"
 
 
 @pytest.fixture
@@ -171,30 +180,88 @@ async def test_a_cancellation_during_commit_does_not_undo_a_committed_unit(
     await raw.close()
 
 
-async def test_migrating_twice_changes_nothing(pg_url: str) -> None:
-    raw = await asyncpg.connect(pg_url)
-    try:
-        assert await migrate(raw) == []
-        versions = [r[0] for r in await raw.fetch("SELECT version FROM schema_migrations")]
-        assert sorted(versions) == [v for v, _, _ in migration_files()]
-    finally:
-        await raw.close()
+async def test_a_read_only_database_is_reported_until_a_commit_works(
+    storage: PostgresStorage,
+) -> None:
+    """/healthz's write_problem: SQLSTATE 25006 (read-only) is named, not its text."""
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("SET TRANSACTION READ ONLY")
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('r', 'x')")
+    assert storage.write_problem == "read-only"
+    async with storage.transaction() as tx:
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('r', 'x')")
+    assert storage.write_problem is None
 
 
-async def test_concurrent_migrations_apply_each_file_once(pg_empty_url: str) -> None:
-    conns = [await asyncpg.connect(pg_empty_url) for _ in range(4)]
-    try:
-        applied = await asyncio.gather(*(migrate(c) for c in conns))
-        names = [name for run in applied for name in run]
-        assert sorted(names) == [name for _, name, _ in migration_files()]
-        count = await conns[0].fetchval("SELECT count(*) FROM schema_migrations")
-        assert count == len(migration_files())
-    finally:
-        for c in conns:
-            await c.close()
+async def test_many_units_at_once_share_a_small_pool(storage: PostgresStorage) -> None:
+    """More concurrent units than connections: they wait for one, none is lost."""
+
+    async def unit(n: int) -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES (?, 'x')", [f"k{n}"])
+
+    await asyncio.gather(*(unit(n) for n in range(50)))
+    assert await _count(storage) == 50
 
 
-async def test_sqlite_and_postgres_ship_the_same_migration_numbers() -> None:
-    from bot.storage.sqlite import migration_files as sqlite_files
+async def test_a_full_disk_at_commit_fails_the_unit_and_is_reported(
+    storage: PostgresStorage,
+) -> None:
+    """SQLSTATE 53100 (disk full) raised by the COMMIT itself, as the server does when it
+    cannot write its WAL: the unit raises, nothing of it is kept, /healthz is told."""
+    raw = await asyncpg.connect(storage.url)
+    await raw.execute(
+        "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.key = 'full' THEN RAISE EXCEPTION 'no space' USING ERRCODE = '53100';"
+        " END IF; RETURN NULL; END; $$;"
+        "CREATE CONSTRAINT TRIGGER full_at_commit AFTER INSERT ON processed_ids"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION disk_full();"
+    )
+    await raw.close()
+    with pytest.raises(asyncpg.DiskFullError):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('a', 'x')")
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('full', 'x')")
+    assert storage.write_problem == "cannot-write"
+    assert await _count(storage) == 0
+    async with storage.transaction() as tx:  # the connection went back to the pool clean
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('a', 'x')")
+    assert storage.write_problem is None and await _count(storage) == 1
 
-    assert [v for v, _, _ in migration_files()] == [v for v, _, _ in sqlite_files()]
+
+async def test_the_audit_logs_refusal_is_the_integrity_error_sqlite_gives(
+    storage: PostgresStorage,
+) -> None:
+    async with storage.transaction() as tx:
+        await tx.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+            ["t", "a", "b", "", "h"],
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        async with storage.transaction() as tx:
+            await tx.conn.execute("DELETE FROM audit_log")
+
+
+async def test_a_unit_cancelled_mid_statement_keeps_nothing_and_frees_its_connection(
+    storage: PostgresStorage,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow_unit() -> None:
+        async with storage.transaction() as tx:
+            await tx.conn.execute("INSERT INTO processed_ids VALUES ('gone', 'x')")
+            started.set()
+            await tx.conn.execute("SELECT pg_sleep(30)")
+
+    for _ in range(storage.pool_size + 1):  # more than the pool: none may leak
+        task = asyncio.create_task(slow_unit())
+        await started.wait()
+        started.clear()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await _count(storage) == 0
+    async with storage.transaction() as tx:
+        await tx.conn.execute("INSERT INTO processed_ids VALUES ('kept', 'x')")
+    assert await _count(storage) == 1

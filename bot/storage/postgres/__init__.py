@@ -9,6 +9,7 @@ same SQL stores as SQLite's (bot/storage/sql/) through `PgConnection`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,9 +39,7 @@ class PostgresStorage:
 
     async def open(self) -> None:
         await connect_and_migrate(self.url)
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=self.pool_size, command_timeout=60
-        )
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -73,24 +72,20 @@ class PostgresStorage:
         and if the unit committed it is delivered at the caller's next await. The caller
         must not take a committed step (a numbered answer, a claimed row) for undone.
         Returns the cancellations held back."""
+        task = asyncio.current_task()
+        assert task is not None
+        before = task.cancelling()
         commit = asyncio.ensure_future(conn.execute("COMMIT"))
-        cancels = 0
-        while True:
-            try:
+        while not commit.done():
+            with contextlib.suppress(BaseException):  # the outcome is read from `commit`
                 await asyncio.shield(commit)
-                break
-            except asyncio.CancelledError:
-                if commit.done():
-                    break
-                cancels += 1
-            except BaseException:
-                break
-        failure = commit.exception() if not commit.cancelled() else asyncio.CancelledError()
+        cancels = task.cancelling() - before
+        failure = commit.exception()
         if failure is not None:
             self._note(failure)
             await _rollback(conn)
             if cancels:
-                raise asyncio.CancelledError()
+                raise asyncio.CancelledError()  # nothing committed: the cancellation stands
             raise failure
         self.commits += 1
         self._write_problem = None

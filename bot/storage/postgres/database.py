@@ -8,7 +8,9 @@ comes from the command status, "UPDATE 3"). `lastrowid` does not exist here: a s
 needs the new id says RETURNING id.
 
 Constraint violations become `sqlite3.IntegrityError`, the error the stores already catch
-(the `Database` protocol's vocabulary); the asyncpg error is its cause.
+(the `Database` protocol's vocabulary); the asyncpg error is its cause. PostgreSQL's text
+cannot hold U+0000, which SQLite's can: a NUL in a text parameter (a hostile reference in
+a URL) becomes U+FFFD, so a lookup finds nothing instead of failing.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class PgConnection:
     def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> PgStatement[PgRows]:
         async def run() -> PgRows:
             statement = translate(sql)
-            rows = [statement.arguments(p) for p in parameters]
+            rows = [_without_nul(statement.arguments(p)) for p in parameters]
             if rows:
                 with _integrity_errors():
                     await self.raw.executemany(statement.sql, rows)
@@ -128,13 +130,20 @@ class PgConnection:
 
     async def _execute(self, sql: str, parameters: Iterable[Any]) -> PgRows:
         statement = translate(sql)
-        args = statement.arguments(parameters)
+        args = _without_nul(statement.arguments(parameters))
         with _integrity_errors():
             if statement.returns_rows:
                 rows = await self.raw.fetch(statement.sql, *args)
                 return PgRows(rows, len(rows))
             status = await self.raw.execute(statement.sql, *args)
         return PgRows((), rowcount(status))
+
+
+def _without_nul(args: list[Any]) -> list[Any]:
+    for i, arg in enumerate(args):
+        if isinstance(arg, str) and "\x00" in arg:
+            args[i] = arg.replace("\x00", "\ufffd")
+    return args
 
 
 def rowcount(status: str) -> int:
@@ -157,4 +166,5 @@ class _integrity_errors:  # a `with` block, named like contextlib's
         tb: TracebackType | None,
     ) -> None:
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-            raise sqlite3.IntegrityError(f"{type(exc).__name__}: {exc.sqlstate}") from exc
+            # The message names the constraint, never the values (those are in `detail`).
+            raise sqlite3.IntegrityError(f"{exc.sqlstate}: {exc}") from exc

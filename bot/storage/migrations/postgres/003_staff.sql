@@ -1,6 +1,7 @@
 -- As sqlite/003_staff.sql. User names compare without case (SQLite's COLLATE NOCASE):
 -- citext, a trusted extension that ships with PostgreSQL. audit_log's ids are never
--- reused (a sequence never goes back), and triggers refuse UPDATE and DELETE.
+-- reused (a sequence never goes back), and triggers refuse UPDATE and DELETE with an
+-- integrity violation (restrict_violation), as SQLite's RAISE(ABORT) does.
 CREATE EXTENSION IF NOT EXISTS citext;
 
 CREATE TABLE staff_users (
@@ -47,7 +48,7 @@ CREATE TABLE audit_log (
 );
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'audit_log is append-only';
+    RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'restrict_violation';
 END;
 $$;
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
