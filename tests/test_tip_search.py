@@ -179,11 +179,17 @@ async def test_a_search_writes_nothing_it_opened(settings, clock, tmp_path: Path
         audit = (await (await c.login("anna")).get("/staff/audit")).text
         assert "searched the words of tips" in audit and "<code>tip.search" not in audit
         db = settings.database_path
-        on_disk = db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
+        # The file's bytes on SQLite; on PostgreSQL every value read back (`readable`).
+        on_disk = (
+            b""
+            if settings.database_url
+            else db.read_bytes() + db.with_name(db.name + "-wal").read_bytes()
+        )
         for marker in (SECRET_WORD, SECRET_WORD.lower(), "серік", "Серік Әлиев"):
             assert marker.encode() not in on_disk, marker
             assert await readable(runtime, marker) == []
-            assert in_the_log(runtime, marker, tmp_path) == []
+            if not settings.database_url:
+                assert in_the_log(runtime, marker, tmp_path) == []
 
 
 @pytest.mark.parametrize(
