@@ -14,7 +14,6 @@ the way WhatsApp does (ButtonPayload or ListId, never a typed number).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,6 +28,7 @@ from bot.channels.whatsapp.signature import SIGNATURE_HEADER
 from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from bot.runtime import Runtime
+from tests.db import sql, tables
 from tests.fakes.twilio_api import FakeTwilioApi, Tapped, inbound_params, new_sid
 from tests.serving import free_port, serving
 
@@ -90,23 +90,20 @@ class Bot:
         ) as response:
             return response.status, await response.text()
 
-    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        """Read the database file directly, as an auditor would."""
-        with sqlite3.connect(self.settings.database_path) as conn:
-            return conn.execute(sql, args).fetchall()
+    def rows(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the database directly, as an auditor would."""
+        return sql(self.settings, statement, *args)
 
     def database_text(self) -> str:
         """Every text and blob value in every table, decoded as far as it goes."""
         parts = []
-        with sqlite3.connect(self.settings.database_path) as conn:
-            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
-            for (table,) in conn.execute(query).fetchall():
-                for row in conn.execute(f"SELECT * FROM {table}"):
-                    for value in row:
-                        if isinstance(value, bytes):
-                            parts.append(value.decode("utf-8", "replace"))
-                        elif value is not None:
-                            parts.append(str(value))
+        for table in tables(self.settings):
+            for row in sql(self.settings, f"SELECT * FROM {table}"):
+                for value in row:
+                    if isinstance(value, bytes):
+                        parts.append(value.decode("utf-8", "replace"))
+                    elif value is not None:
+                        parts.append(str(value))
         return "\n".join(parts)
 
     async def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:

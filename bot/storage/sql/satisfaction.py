@@ -74,7 +74,7 @@ class SqlSatisfactionStore:
         column = GROUPS[group]
         async with self._conn.execute(
             # Sums cast back to integers: PostgreSQL sums BIGINT as NUMERIC.
-            f"SELECT coalesce({column}, '') AS k, count(*), count(s.solved),"
+            f"SELECT coalesce(CAST({column} AS TEXT), '') AS k, count(*), count(s.solved),"
             " CAST(coalesce(sum(s.solved), 0) AS BIGINT), count(s.rating),"
             " CAST(coalesce(sum(s.rating), 0) AS BIGINT), CAST(sum(s.reopened) AS BIGINT)"
             " FROM ticket_satisfaction s JOIN tickets t ON t.id = s.ticket_id"

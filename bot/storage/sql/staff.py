@@ -173,9 +173,12 @@ class SqlStaffStore:
             "INSERT INTO staff_keys (staff_id, public_key, wrapped_private, endorsed, made_on,"
             " made_by) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (staff_id) DO UPDATE SET"
             " wrapped_private = excluded.wrapped_private,"
-            " endorsed = iif(public_key = excluded.public_key, endorsed, 0),"
-            " made_on = iif(public_key = excluded.public_key, made_on, excluded.made_on),"
-            " made_by = iif(public_key = excluded.public_key, made_by, excluded.made_by),"
+            " endorsed = CASE WHEN staff_keys.public_key = excluded.public_key"
+            " THEN staff_keys.endorsed ELSE 0 END,"
+            " made_on = CASE WHEN staff_keys.public_key = excluded.public_key"
+            " THEN staff_keys.made_on ELSE excluded.made_on END,"
+            " made_by = CASE WHEN staff_keys.public_key = excluded.public_key"
+            " THEN staff_keys.made_by ELSE excluded.made_by END,"
             " public_key = excluded.public_key",
             (staff_id, public, wrapped_private, made_on.isoformat(), made_by),
         )
