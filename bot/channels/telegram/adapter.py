@@ -128,7 +128,10 @@ class TelegramChannel:
             sender,
             default_language=self.settings.default_language,
         )
-        turns = services.turns
+        # Chat turns share a chat's webhook updates among instances; a poller holds the
+        # polling lease, so it is the only instance with Telegram updates (and its inbox
+        # rows are batches of many chats, which turns could not take by chat).
+        turns = services.turns if self.webhook else None
         self._queues = queues = ChatQueues(
             handler, wake=services.outbox.wake, turn=None if turns is None else self._take_turn
         )
