@@ -171,7 +171,7 @@ async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]
 def pg_cluster() -> Iterator[Cluster]:
     """One throwaway PostgreSQL cluster per session (xdist worker), stopped at the end."""
     if pg_bin() is None:
-        pytest.skip("PostgreSQL 15 binaries (initdb, pg_ctl) not found")
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found")
     cluster = Cluster.start()
     try:
         yield cluster

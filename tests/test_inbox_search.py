@@ -90,6 +90,7 @@ async def test_name_iin_body_and_the_citizens_messages_are_searched(settings, cl
         assert await _found(investigator, "Взятка") == set()  # tips are never indexed
 
 
+@pytest.mark.sqlite_only("rewinds SQLite's own search migration (FTS5 triggers)")
 async def test_the_migration_indexes_tickets_filed_before_it(settings, clock, catalogs):
     async with console(settings, clock) as c:
         await _complaint(c, "AB-3001", "ЦОН закрыт", applicant_name="Ерлан Қасымов")
