@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import sqlite3
 
+import pytest
+
 from bot.storage.records import TicketDraft
 from tests.staff import Console, console
 
