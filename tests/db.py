@@ -59,3 +59,8 @@ def _on_thread(work: Any) -> list[tuple[Any, ...]]:
     if errors:
         raise errors[0]
     return result[0]
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL for a command run on the test's database (bot/cli.py)."""
+    return settings.database_url or f"sqlite:///{settings.database_path}"

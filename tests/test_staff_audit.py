@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.db import database_url
 from tests.staff import console
 
 
@@ -102,7 +103,7 @@ async def test_audit_page_and_cli_report_a_broken_chain(settings, clock, tmp_pat
         page = await web.get("/staff/audit")
         assert "The chain is broken" in page.text
     env = {
-        "DATABASE_URL": f"sqlite:///{settings.database_path}",
+        "DATABASE_URL": database_url(settings),
         "DATA_KEY": settings.data_key,
         "SECRET_KEY": settings.secret_key,
         "PATH": "/usr/bin:/bin",

@@ -15,6 +15,7 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.crypto import DataCipher
 from bot.staff.accounts import new_api_token
+from tests.db import database_url
 from tests.staff import PASSWORD, Console, console, post_form
 
 TEXT = "Взятка за справку"  # what Console.tip seals
@@ -28,7 +29,7 @@ def govbot(settings: Settings, *args: str, stdin: str = "") -> subprocess.Comple
     """The shell an attacker with the server has: the same database and keys."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))},
-        "DATABASE_URL": f"sqlite:///{settings.database_path}",
+        "DATABASE_URL": database_url(settings),
         "DATA_KEY": settings.data_key or "",
         "SECRET_KEY": settings.secret_key or "",
     }
