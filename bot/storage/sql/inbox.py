@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.crypto import DataCipher
 from bot.storage.base import InboxRow
-from bot.storage.sql.core import insert_id, ts
+from bot.storage.sql.core import ts
 from bot.storage.sql.database import Database
 
 # Associated data of a sealed raw update, here and in dead_letters (rows move as they are).
