@@ -389,6 +389,7 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     capsys.readouterr()
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
     monkeypatch.setenv("DATABASE_URL", database_url(settings))
+    monkeypatch.setenv("DATA_DIR", str(settings.var_dir))  # the attachments
     monkeypatch.setenv("DATA_KEY", f"{v2},{v1}")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     with logging_kept():
