@@ -1,8 +1,16 @@
-"""Shared fixtures: settings on a temporary SQLite file, a runtime, a fixed clock, chats."""
+"""Shared fixtures: settings on a temporary database, a runtime, a fixed clock, chats.
+
+GOVBOT_TEST_BACKEND=postgres runs every test built on `settings` against a fresh
+PostgreSQL database of its own (from the session's throwaway cluster) instead of a SQLite
+file; tests about SQLite by nature carry `@pytest.mark.sqlite_only` and are skipped then.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -44,10 +52,68 @@ def clock() -> Clock:
     return Clock(datetime(2026, 3, 16, 5, 0, tzinfo=UTC))
 
 
+BACKEND = os.environ.get("GOVBOT_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgres"):
+    raise ValueError(f"GOVBOT_TEST_BACKEND must be sqlite or postgres, not {BACKEND!r}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): about SQLite by nature; skipped on the PostgreSQL run"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass: tests about SQLite by nature are skipped, and tests that do
+    not build on `settings` (pure code, or PostgreSQL's own tests on `pg_url`) are left out:
+    the SQLite pass ran them, and the switch changes nothing for them."""
+    if BACKEND != "postgres":
+        return
+    kept, left = [], []
+    for item in items:
+        if "settings" not in getattr(item, "fixturenames", ()):
+            left.append(item)
+            continue
+        kept.append(item)
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def _fresh_pg_url(cluster: Cluster) -> str:
+    """A migrated database of the test's own, made on a thread of its own: `settings` is a
+    plain fixture, and some tests using it already run inside an event loop."""
+    result: list[str] = []
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            result.append(asyncio.run(cluster.fresh_database()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=make)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    database_url = None
+    if BACKEND == "postgres":
+        database_url = _fresh_pg_url(request.getfixturevalue("pg_cluster"))
     return Settings(
         database_path=tmp_path / "govbot.sqlite3",
+        database_url=database_url,
+        # PostgreSQL keeps generated secrets nowhere: data_dir holds the attachments.
+        data_dir=tmp_path,
         data_key=generate_key_setting(),
         secret_key="s" * 40,
         # Generous flood limits: conversation tests type faster than any person.
@@ -116,7 +182,7 @@ async def live(settings: Settings, catalogs: Catalogs) -> AsyncIterator[Runtime]
 def pg_cluster() -> Iterator[Cluster]:
     """One throwaway PostgreSQL cluster per session (xdist worker), stopped at the end."""
     if pg_bin() is None:
-        pytest.skip("PostgreSQL 15 binaries (initdb, pg_ctl) not found")
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found")
     cluster = Cluster.start()
     try:
         yield cluster

@@ -24,12 +24,17 @@ import asyncpg
 
 from bot.storage.postgres.migrate import connect_and_migrate
 
-_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
+
+def _debian_bin_dirs() -> list[str]:
+    """Debian keeps each major version's binaries off PATH, in /usr/lib/postgresql/N/bin
+    (whichever version the `postgresql` package brought); newest first."""
+    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    return [str(p) for p in sorted(found, key=lambda p: -int(p.parent.name))]
 
 
 def pg_bin() -> Path | None:
     """The directory holding initdb and pg_ctl, or None if PostgreSQL is not installed."""
-    for folder in (*_BIN_DIRS, *os.environ.get("PATH", "").split(os.pathsep)):
+    for folder in (*_debian_bin_dirs(), *os.environ.get("PATH", "").split(os.pathsep)):
         if folder and (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
             return Path(folder)
     return None

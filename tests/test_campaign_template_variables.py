@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,6 +26,7 @@ from bot.config import Settings
 from bot.storage.records import TicketDraft
 from tests.campaign_support import TEXTS, draft
 from tests.conftest import Clock
+from tests.db import sql
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.staff import PASSWORD, Console, console, sign_in
 from tests.test_staff_campaigns import (
@@ -170,8 +170,7 @@ def create(settings: Settings, path: Path) -> int:
 
 
 def stored_variables(settings: Settings) -> list[dict[str, dict[str, str]]]:
-    with sqlite3.connect(settings.database_path) as db:
-        rows = db.execute("SELECT template_variables FROM campaigns").fetchall()
+    rows = sql(settings, "SELECT template_variables FROM campaigns ORDER BY id")
     return [json.loads(row[0]) for row in rows]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -24,6 +23,7 @@ from bot.storage.records import RatingRecord
 from handlers import load_flows
 from tests.chat import Chat
 from tests.conftest import start_in
+from tests.db import sql
 
 TITLES = {"kk": "Басты мәзір", "ru": "Главное меню", "en": "Main menu"}
 
@@ -80,9 +80,8 @@ async def enter_probe(chat: Chat, lang: str) -> None:
     assert chat.text == f"probe listening in {lang}"
 
 
-def db_rows(runtime: Runtime, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(runtime.settings.database_path) as conn:
-        return conn.execute(sql).fetchall()
+def db_rows(runtime: Runtime, statement: str) -> list[tuple[object, ...]]:
+    return sql(runtime.settings, statement)
 
 
 @pytest.fixture
@@ -357,8 +356,7 @@ async def test_a_session_in_a_step_that_no_longer_exists_opens_the_main_menu(
     # A deploy renamed the step a citizen was in: "help" used to fail with an apology.
     chat = Chat(dispatcher, chat_key="renamed")
     await enter_probe(chat, "en")
-    with sqlite3.connect(runtime.settings.database_path) as conn:
-        conn.execute("UPDATE sessions SET state = 'renamed_away'")
+    sql(runtime.settings, "UPDATE sessions SET state = 'renamed_away'")
     await chat.send("help")
     assert "How to use this bot" in chat.replies[0].text
     assert TITLES["en"] in chat.text

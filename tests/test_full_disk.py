@@ -19,6 +19,8 @@ from tests.chat import Chat
 from tests.conftest import start_in
 from tests.test_complaint import BODY, REGION, by_reference
 
+pytestmark = pytest.mark.sqlite_only("fills the SQLite file through its page limit")
+
 SORRY = "Извините, у нас произошла ошибка"
 # 4000 characters of Cyrillic: 8 KB in the session, more than a page, so it needs new pages.
 LONG = ("В ЦОНе №3 мне трижды отказали в приёме документов без объяснения причин. " * 60)[:4000]

@@ -38,6 +38,7 @@ from bot.storage.tips import RECOVERY
 from tests.backends import backend, settings  # noqa: F401  (every test on both backends)
 from tests.chat import Chat
 from tests.conftest import Clock, start_in
+from tests.db import database_url
 from tests.fakes.memory_sender import MemorySender
 from tests.sealed import recovery_private
 from tests.staff import PASSWORD
@@ -176,7 +177,7 @@ async def versions(runtime: Runtime) -> set[int]:
             for column in columns:
                 rows = await tx.conn.execute_fetchall(
                     f"SELECT DISTINCT substr({column}, 1, 1) FROM {table}"
-                    f" WHERE {column} IS NOT NULL AND {DATA_KEY_ROWS.get(table, '1 = 1')}"
+                    f" WHERE {column} IS NOT NULL AND {DATA_KEY_ROWS.get(table, 'TRUE')}"
                 )
                 found.update(row[0][0] for row in rows)
     for path in runtime.settings.attachments_dir.rglob("*"):
@@ -389,10 +390,8 @@ async def test_the_command_line_rotates_prints_progress_and_counts(
     world = await filled(settings, v1, clock, catalogs)
     capsys.readouterr()
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    monkeypatch.setenv(
-        "DATABASE_URL", settings.database_url or f"sqlite:///{settings.database_path}"
-    )
-    monkeypatch.setenv("DATA_DIR", str(settings.attachments_dir.parent))
+    monkeypatch.setenv("DATABASE_URL", database_url(settings))
+    monkeypatch.setenv("DATA_DIR", str(settings.var_dir))  # the attachments
     monkeypatch.setenv("DATA_KEY", f"{v2},{v1}")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     with logging_kept():

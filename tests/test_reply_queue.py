@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +20,14 @@ from bot.i18n import Catalogs
 from bot.maintenance import purge
 from bot.runtime import open_runtime
 from tests.conftest import Clock
+from tests.db import sql
 from tests.fakes.memory_sender import MemorySender
 from tests.fakes.twilio_api import inbound_params
 from tests.whatsapp_chat import BOT_NUMBER, SID, WEBHOOK, bodies, running_bot
 
 
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
+def rows(settings: Settings, statement: str) -> list[tuple[object, ...]]:
+    return sql(settings, statement)
 
 
 def telegram(text: str, update: str, chat: str = "4242") -> Inbound:
@@ -76,8 +75,8 @@ async def test_a_sent_reply_is_settled_and_never_sent_again(
     await runtime.replies.deliver(answer.reply_seq, answer.replies, send)
     assert delivered == [answer.replies]
     await runtime.close()  # the worker's last round records what was sent
-    assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
-    watermark = rows(settings.database_path, "SELECT sent_to FROM reply_watermark")
+    assert rows(settings, "SELECT count(*) FROM outbox") == [(0,)]
+    watermark = rows(settings, "SELECT sent_to FROM reply_watermark")
     assert watermark == [(answer.reply_seq,)]
 
     restarted = await open_runtime(settings, clock=clock, catalogs=catalogs)
@@ -185,12 +184,12 @@ async def test_a_receipts_own_row_is_deleted_once_sent(
                 tx, citizen, [Reply("receipt")], inbound_key=None, sensitive=True, own_row=True
             )
         assert kept is None
-        assert rows(settings.database_path, "SELECT purpose, status FROM outbox") == [
+        assert rows(settings, "SELECT purpose, status FROM outbox") == [
             ("reply-sensitive", "sending")
         ]
         runtime.replies.sent(seq)
         await runtime.outbox.run_once()
-        assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
+        assert rows(settings, "SELECT count(*) FROM outbox") == [(0,)]
     finally:
         await runtime.close()
 
@@ -201,8 +200,8 @@ async def test_an_answer_is_kept_with_its_session_not_in_a_row(
     runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
     try:
         answer = await runtime.dispatcher.answer(telegram("/start", "u9"))
-        assert rows(settings.database_path, "SELECT count(*) FROM outbox") == [(0,)]
-        [(seq, sealed)] = rows(settings.database_path, "SELECT reply_seq, reply FROM sessions")
+        assert rows(settings, "SELECT count(*) FROM outbox") == [(0,)]
+        [(seq, sealed)] = rows(settings, "SELECT reply_seq, reply FROM sessions")
         assert seq == answer.reply_seq
         assert b"Hello" not in sealed  # encrypted like the session
     finally:
@@ -290,9 +289,7 @@ async def test_a_receipt_sent_by_the_worker_is_deleted_at_once(settings, clock, 
     clock.advance(minutes=59)
 
     await purge(rt.storage, rt.settings, clock(), sensitive=())
-    left = rows(
-        settings.database_path, "SELECT citizen_id, purpose, status, inbound_key FROM outbox"
-    )
+    left = rows(settings, "SELECT citizen_id, purpose, status, inbound_key FROM outbox")
     await rt.close()
     assert left == [], "tip receipt row (citizen_id + receipt) outlives sending"
 

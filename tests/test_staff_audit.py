@@ -6,8 +6,10 @@ import sqlite3
 import subprocess
 import sys
 
+import asyncpg
 import pytest
 
+from tests.db import database_url
 from tests.staff import console
 
 
@@ -32,8 +34,9 @@ async def _verify(c) -> list[str]:
 
 async def _tamper(c, *sql: str) -> None:
     async with c.runtime.storage.transaction() as tx:
-        await tx.conn.execute("DROP TRIGGER audit_log_no_update")
-        await tx.conn.execute("DROP TRIGGER audit_log_no_delete")
+        table = " ON audit_log" if c.runtime.settings.postgres else ""  # PostgreSQL asks
+        await tx.conn.execute(f"DROP TRIGGER audit_log_no_update{table}")
+        await tx.conn.execute(f"DROP TRIGGER audit_log_no_delete{table}")
         for statement in sql:
             await tx.conn.execute(statement)
 
@@ -48,7 +51,8 @@ async def test_the_database_refuses_updates_and_deletes(settings, clock):
     async with console(settings, clock) as c:
         await _fill(c)
         for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            refused = (sqlite3.IntegrityError, asyncpg.exceptions.RaiseError)
+            with pytest.raises(refused, match="append-only"):
                 async with c.runtime.storage.transaction() as tx:
                     await tx.conn.execute(statement)
 
@@ -102,7 +106,7 @@ async def test_audit_page_and_cli_report_a_broken_chain(settings, clock, tmp_pat
         page = await web.get("/staff/audit")
         assert "The chain is broken" in page.text
     env = {
-        "DATABASE_URL": f"sqlite:///{settings.database_path}",
+        "DATABASE_URL": database_url(settings),
         "DATA_KEY": settings.data_key,
         "SECRET_KEY": settings.secret_key,
         "PATH": "/usr/bin:/bin",

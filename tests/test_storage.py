@@ -142,6 +142,7 @@ def recorder() -> Flow:
     return flow
 
 
+@pytest.mark.sqlite_only("reads the raw bytes of the SQLite file")
 async def test_session_data_is_encrypted_at_rest(runtime: Runtime) -> None:
     dispatcher = Dispatcher(
         flows={**load_flows(), "recorder": recorder()},

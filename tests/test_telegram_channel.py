@@ -248,7 +248,13 @@ async def test_inbox_leftovers_are_handled_on_start(
     }
     runtime = await open_runtime(settings)
     async with runtime.storage.transaction() as tx:
-        await tx.inbox.add("telegram", json.dumps(update).encode(), now=runtime.dispatcher.clock())
+        # As the webhook stores it: with the chat, which chat turns find it by (PostgreSQL).
+        await tx.inbox.add(
+            "telegram",
+            json.dumps(update).encode(),
+            now=runtime.dispatcher.clock(),
+            chat_key="510",
+        )
     await runtime.close()
     async with running_bot(settings, api, "webhook") as app:
         [question] = await api.wait_for_sent(510, 1)

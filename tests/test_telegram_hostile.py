@@ -103,7 +103,8 @@ async def test_poison_rows_in_the_inbox_do_not_stop_start_up(
         for payload in poison:
             await tx.inbox.add("telegram", payload, now=now)
         good = text_update(10, 602, "/start")
-        await tx.inbox.add("telegram", json.dumps(good).encode(), now=now)
+        # As the webhook stores it: with its chat, which chat turns find it by.
+        await tx.inbox.add("telegram", json.dumps(good).encode(), now=now, chat_key="602")
     await runtime.close()
 
     async with running_bot(settings, api, "webhook") as app:

@@ -114,6 +114,7 @@ async def test_a_repeated_update_id_is_skipped_before_any_work(runtime: Runtime)
     assert recorder.seen == [1, 2]
 
 
+@pytest.mark.sqlite_only("fills the SQLite file (tests/full_disk.py)")
 async def test_a_batch_that_could_not_be_stored_is_not_remembered(runtime: Runtime) -> None:
     # The poller fetches it again: the second time it must not count as a repeat.
     recorder = Recorder()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 import httpx
+import pytest
 
 from bot import sealing
 from bot.runtime import open_runtime
@@ -119,6 +120,7 @@ async def test_an_admin_reset_locks_the_investigator_out_of_new_tips_until_grant
         assert await reads(c, "ivan", "TP-0002")
 
 
+@pytest.mark.sqlite_only("rows changed with sqlite3 (to port: tests/db.py)")
 async def test_a_role_flip_drops_the_investigators_key(settings, clock) -> None:
     """Investigator → admin → (password reset) → investigator: the key made for the old
     password is gone with the first change, and the one made at the next sign-in waits
@@ -180,6 +182,7 @@ async def test_a_role_change_to_investigator_gives_no_endorsed_key(settings, clo
             ]
 
 
+@pytest.mark.sqlite_only("rows changed with sqlite3 (to port: tests/db.py)")
 async def test_the_shell_and_the_recovery_key_endorse(settings, clock) -> None:
     """Whoever has a shell on the server chooses recipients anyway (it holds the public
     keys): `govbot staff add` makes an endorsed investigator, and `govbot keys grant`
@@ -218,6 +221,7 @@ async def test_an_investigators_own_password_change_keeps_new_tips_coming(settin
         assert await reads(c, "ivan", "TP-0001")
 
 
+@pytest.mark.sqlite_only("rows changed with sqlite3 (to port: tests/db.py)")
 async def test_keys_from_before_endorsement_stay_recipients_unless_an_admin_made_them(
     settings, clock, catalogs
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from bot import sealed_tips
 from bot.keys_cli import init_recovery_key
 from bot.runtime import open_runtime
@@ -19,6 +21,7 @@ NOTE = "LEGACY-NOTE-MARK"
 SCAN = b"%PDF-1.4 LEGACY-FILE-MARK"
 
 
+@pytest.mark.sqlite_only("rewrites rows as an old SQLite database held them")
 async def test_tips_sealed_with_data_key_are_sealed_for_their_readers(settings, clock, catalogs):
     runtime = await open_runtime(settings, clock=clock, catalogs=catalogs)
     recovery = await init_recovery_key(runtime)

@@ -115,6 +115,7 @@ async def file_tip(chat: Chat, runtime: Runtime, lang: str, *, confidential: boo
     return chat.text
 
 
+@pytest.mark.sqlite_only("searches the SQLite file and its WAL byte by byte")
 async def test_anonymous_tip_leaves_no_trace_of_the_sender(new_chat, runtime, clock) -> None:
     chat: Chat = new_chat(chat_key=PHONE, lang="kk", channel=Channel.WHATSAPP)
     done = await file_tip(chat, runtime, "kk", confidential=False)
@@ -167,6 +168,7 @@ async def _rows(runtime: Runtime, table: str) -> list[dict[str, Any]]:
         return [dict(row) for row in await cur.fetchall()]
 
 
+@pytest.mark.sqlite_only("dumps the SQLite file")
 async def test_a_dump_shows_no_tip_text_identity_or_file(new_chat, runtime) -> None:
     anonymous: Chat = new_chat(chat_key=PHONE, lang="ru", channel=Channel.WHATSAPP)
     done = await file_tip(anonymous, runtime, "ru", confidential=False)

@@ -12,9 +12,12 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
+
 from bot.config import Settings
 from bot.crypto import DataCipher
 from bot.staff.accounts import new_api_token
+from tests.db import database_url
 from tests.staff import PASSWORD, Console, console, post_form
 
 TEXT = "Взятка за справку"  # what Console.tip seals
@@ -28,7 +31,7 @@ def govbot(settings: Settings, *args: str, stdin: str = "") -> subprocess.Comple
     """The shell an attacker with the server has: the same database and keys."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))},
-        "DATABASE_URL": f"sqlite:///{settings.database_path}",
+        "DATABASE_URL": database_url(settings),
         "DATA_KEY": settings.data_key or "",
         "SECRET_KEY": settings.secret_key or "",
     }
@@ -94,6 +97,7 @@ async def page_of(c: Console, name: str, password: str = PASSWORD) -> str:
     return f"{page.status_code}\n{page.text}"
 
 
+@pytest.mark.sqlite_only("greps the SQLite file; rows read with sqlite3 (to port: tests/db.py)")
 async def test_the_server_cannot_read_a_tip_only_its_investigators_can(
     settings: Settings, clock
 ) -> None:
@@ -198,6 +202,7 @@ async def test_an_investigators_own_password_change_keeps_their_tips(settings, c
         assert TEXT in await page_of(c, "ivan", "a-new-long-password")
 
 
+@pytest.mark.sqlite_only("rows read with sqlite3 (to port: tests/db.py)")
 async def test_a_stolen_session_row_does_not_open_the_key(settings, clock) -> None:
     """The session keeps the investigator's key wrapped under the cookie's secret, of
     which the database has only a hash: the row alone opens nothing."""

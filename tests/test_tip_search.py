@@ -161,6 +161,7 @@ async def test_no_key_no_content_match_and_no_count_that_tells(settings, clock):
         assert "Corruption reports are not searched here" in admin_page
 
 
+@pytest.mark.sqlite_only("compares the SQLite file's bytes before and after")
 async def test_a_search_writes_nothing_it_opened(settings, clock, tmp_path: Path):
     async with console(settings, clock) as c:
         await c.add_user("ivan", "investigator")

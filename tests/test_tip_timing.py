@@ -28,6 +28,7 @@ def rows(runtime: Runtime, sql: str) -> list[sqlite3.Row]:
         return conn.execute(sql).fetchall()
 
 
+@pytest.mark.sqlite_only("rows read with sqlite3.Row (to port: tests/db.py)")
 async def test_tips_among_complaints_keep_nothing_finer_than_their_day(
     new_chat, runtime: Runtime, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:

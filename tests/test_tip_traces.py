@@ -11,6 +11,8 @@ import sqlite3
 import struct
 from pathlib import Path
 
+import pytest
+
 from bot import sealed_tips
 from bot.crypto import DataCipher
 from bot.domain import Channel, Inbound, Reply
@@ -113,6 +115,7 @@ async def ask(runtime: Runtime, clock: Clock, receipt: str) -> None:
         await tx.tickets.set_status(ticket.id, "waiting", now=clock())
 
 
+@pytest.mark.sqlite_only("reads copies of the SQLite file and its WAL")
 async def test_the_thread_read_through_a_receipt_is_not_kept_on_the_session(
     runtime: Runtime, clock: Clock
 ) -> None:
@@ -130,6 +133,7 @@ async def test_the_thread_read_through_a_receipt_is_not_kept_on_the_session(
     assert await readable(runtime, QUESTION) == []
 
 
+@pytest.mark.sqlite_only("reads copies of the SQLite file and its WAL")
 async def test_the_log_is_emptied_after_a_tips_conversation(runtime: Runtime) -> None:
     storage = runtime.storage
     storage.SCRUB_SECONDS = 0.0  # one truncating checkpoint per request, to see it end
@@ -151,6 +155,7 @@ async def test_the_log_is_emptied_after_a_tips_conversation(runtime: Runtime) ->
     assert storage.wal_bytes() > 0
 
 
+@pytest.mark.sqlite_only("reads copies of the SQLite file and its WAL")
 async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent(
     runtime: Runtime, clock: Clock
 ) -> None:
@@ -184,6 +189,7 @@ async def test_an_investigators_message_to_a_confidential_tipster_goes_once_sent
     assert [row[0] for row in rows] == [None]
 
 
+@pytest.mark.sqlite_only("reads copies of the SQLite file and its WAL")
 async def test_a_draft_deleted_as_idle_leaves_no_copy_in_the_log(
     runtime: Runtime, clock: Clock, tmp_path: Path
 ) -> None:
@@ -208,6 +214,7 @@ async def test_a_draft_deleted_as_idle_leaves_no_copy_in_the_log(
     assert in_the_log(runtime, WHAT[:20], tmp_path) == []
 
 
+@pytest.mark.sqlite_only("reads copies of the SQLite file and its WAL")
 async def test_a_raw_update_deleted_after_the_tip_step_leaves_no_copy(
     runtime: Runtime, clock: Clock, tmp_path: Path
 ) -> None:

@@ -99,6 +99,7 @@ async def test_unknown_paths_are_404(served: Served) -> None:
     assert (await served.client.get("/nope")).status_code == 404
 
 
+@pytest.mark.sqlite_only("fills the SQLite file (tests/full_disk.py)")
 async def test_healthz_says_when_the_database_cannot_write(served: Served) -> None:
     storage = served.runtime.storage
     await full_disk.fill(storage)
@@ -115,6 +116,7 @@ async def test_healthz_says_when_the_database_cannot_write(served: Served) -> No
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.sqlite_only("SQLite's write-ahead log")
 async def test_metrics_show_the_size_of_the_write_ahead_log(served: Served) -> None:
     dispatcher = served.runtime.dispatcher
     await dispatcher.handle(Inbound(channel=Channel.CONSOLE, chat_key="a", text="/start"))

@@ -14,24 +14,21 @@ the way WhatsApp does (ButtonPayload or ListId, never a typed number).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import aiohttp
-import asyncpg
 
 from bot.app import create_app
 from bot.channels.whatsapp.signature import SIGNATURE_HEADER
 from bot.channels.whatsapp.twilio_http import TwilioHttp
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.storage.postgres.placeholders import translate
+from tests.db import sql, tables
 from tests.fakes.twilio_api import FakeTwilioApi, Tapped, inbound_params, new_sid
 from tests.serving import free_port, serving
 
@@ -93,36 +90,20 @@ class Bot:
         ) as response:
             return response.status, await response.text()
 
-    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        """Read the database directly, as an auditor would (the SQLite file, or the
-        PostgreSQL database on a connection of its own, from a thread of its own)."""
-        url = self.settings.database_url
-        if url is None:
-            with sqlite3.connect(self.settings.database_path) as conn:
-                return conn.execute(sql, args).fetchall()
-
-        async def fetch() -> list[tuple[Any, ...]]:
-            conn = await asyncpg.connect(url)
-            try:
-                return [tuple(row) for row in await conn.fetch(translate(sql).sql, *args)]
-            finally:
-                await conn.close()
-
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, fetch()).result()
+    def rows(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the database directly, as an auditor would."""
+        return sql(self.settings, statement, *args)
 
     def database_text(self) -> str:
         """Every text and blob value in every table, decoded as far as it goes."""
         parts = []
-        with sqlite3.connect(self.settings.database_path) as conn:
-            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
-            for (table,) in conn.execute(query).fetchall():
-                for row in conn.execute(f"SELECT * FROM {table}"):
-                    for value in row:
-                        if isinstance(value, bytes):
-                            parts.append(value.decode("utf-8", "replace"))
-                        elif value is not None:
-                            parts.append(str(value))
+        for table in tables(self.settings):
+            for row in sql(self.settings, f"SELECT * FROM {table}"):
+                for value in row:
+                    if isinstance(value, bytes):
+                        parts.append(value.decode("utf-8", "replace"))
+                    elif value is not None:
+                        parts.append(str(value))
         return "\n".join(parts)
 
     async def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:

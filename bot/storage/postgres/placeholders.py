@@ -24,13 +24,22 @@ class Translated:
         if self.names is not None:
             if not isinstance(parameters, Mapping):
                 raise TypeError("named placeholders need a mapping of parameters")
-            return [parameters[name] for name in self.names]
+            return [_storable(parameters[name]) for name in self.names]
         if isinstance(parameters, Mapping):
             raise TypeError("`?` placeholders need a sequence of parameters")
         values = list(parameters)
         if len(values) != self.count:
             raise ValueError(f"statement takes {self.count} parameters, {len(values)} given")
-        return values
+        return [_storable(value) for value in values]
+
+
+def _storable(value: Any) -> Any:
+    """PostgreSQL's text refuses U+0000, which SQLite stores: hostile input (a URL's %00,
+    a message) carrying one would fail the statement. It becomes U+FFFD, the character
+    for what cannot be represented; a lookup by such a key then finds nothing, as on SQLite."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 _ROW_STATEMENTS = ("SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN")
