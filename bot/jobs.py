@@ -114,6 +114,17 @@ class Jobs:
             if name in self._every:
                 self._plan(name, job, 0.0)
 
+    def leader_renewed(self) -> None:
+        """The lease was renewed: the leader-only runs under way may go on until its new
+        end (a run longer than one lease, a million-recipient campaign's start, is not
+        cut off while the lease is kept)."""
+        if self._leader is None:
+            return
+        end = asyncio.get_running_loop().time() + self._leader.remaining()
+        for cutoff in self._cutoffs:
+            if not cutoff.expired():
+                cutoff.reschedule(end)
+
     def table(self) -> list[tuple[str, str]]:
         """(name, when) of every job: what runs when, for a reader or a test."""
         once = [

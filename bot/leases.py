@@ -145,7 +145,7 @@ class Leases:
 
         lease = self._lease(LEADER)
         self.jobs.led_by(lease)
-        await self._keep(lease, changed, holding=False)
+        await self._keep(lease, changed, holding=False, renewed=self.jobs.leader_renewed)
         return lease
 
     async def join(self) -> None:
@@ -171,12 +171,22 @@ class Leases:
             names = await tx.leases.live(INSTANCE)
         return {name[len(INSTANCE) :] for name in names} | {self.holder}
 
-    async def _keep(self, lease: Lease, on_change: OnChange, *, holding: bool) -> None:
-        """Renew (or try to take) `lease` now unless `holding`, then every renew_seconds."""
+    async def _keep(
+        self,
+        lease: Lease,
+        on_change: OnChange,
+        *,
+        holding: bool,
+        renewed: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Renew (or try to take) `lease` now unless `holding`, then every renew_seconds;
+        `renewed` after every renewal that kept or took it."""
 
         async def renew() -> None:
             nonlocal holding
             now = await lease.take()
+            if now:
+                renewed()
             if now != holding:
                 holding = now
                 if now:

@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
-from bot.crypto import DataCipher
+from bot.crypto import DataCipher, generate_key_setting
 from bot.jobs import Jobs
 from bot.leases import LEADER, Lease, Leases
 from bot.maintenance import Maintenance
 from bot.runtime import Runtime, campaign_service, open_runtime
 from bot.storage import Storage
 from bot.storage.postgres import PostgresStorage
+from bot.storage.sqlite import SqliteStorage
 
 FAST = {"lease_seconds": 1.0, "lease_renew_seconds": 0.1}
 
@@ -273,3 +275,36 @@ async def test_a_held_lease_is_renewed_lost_and_taken_back(settings: Settings) -
         assert lease.held
     finally:
         await rt.close()
+
+
+async def test_a_leader_job_longer_than_the_lease_finishes_while_the_lease_is_kept(
+    tmp_path: Path,
+) -> None:
+    """Each renewal moves the cut-off of the runs under way (review finding: a run longer
+    than one lease, such as the start of a million-recipient campaign, was stopped every
+    time although the lease was never lost)."""
+    storage = SqliteStorage(
+        tmp_path / "db.sqlite3", DataCipher.from_setting(generate_key_setting())
+    )
+    await storage.open()
+    jobs = Jobs()
+    jobs.start()
+    leases = Leases(storage, jobs, seconds=1.0, renew_seconds=0.3)
+    lease = await leases.lead()
+    finished: list[int] = []
+
+    async def long_job() -> None:
+        await asyncio.sleep(1.5)
+        finished.append(1)
+
+    try:
+        jobs.every(0.2, long_job, name="long", now=True, leader=True)
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            assert lease.held
+            if finished:
+                break
+        assert finished, "the run was cut off although the lease was kept"
+    finally:
+        await jobs.stop()
+        await storage.close()
