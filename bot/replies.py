@@ -216,9 +216,10 @@ class ReplyQueue:
         after their watermark go to this worker, as a lone instance's do on its start."""
         handed = 0
         for holder in await tx.sessions.reply_holders() - alive:
-            watermark = await tx.sessions.reply_watermark(by=holder) or 0
-            handed += await self._hand_over(tx, watermark, holder, now)
-            await tx.sessions.forget_reply_holder(holder)
+            # Claimed first: two instances recovering the same one hand its answers once.
+            watermark = await tx.sessions.take_reply_holder(holder)
+            if watermark is not None:
+                handed += await self._hand_over(tx, watermark, holder, now)
         return handed
 
     async def _hand_over(self, tx: Tx, after: int, holder: str | None, now: datetime) -> int:
@@ -237,7 +238,7 @@ class ReplyQueue:
                 now=now,
                 inbound_key=kept.key,
             )
-        await tx.sessions.drop_replies([citizen_id for citizen_id, _ in found])
+        await tx.sessions.drop_replies([citizen_id for citizen_id, _ in found], by=holder)
         return len(found)
 
     # -- a webhook's retry ---------------------------------------------------------------

@@ -7,6 +7,8 @@ instances whose lease has expired."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from bot.config import Settings
 from bot.crypto import generate_key_setting
 from bot.domain import Channel
 from bot.runtime import open_runtime
+from tests.chat import Chat
 
 
 def shared(pg_url: str, tmp_path: Path) -> Settings:
@@ -81,4 +84,32 @@ async def test_a_dead_instances_reply_goes_out_from_another(pg_url: str, tmp_pat
             await asyncio.sleep(0.1)
     finally:
         await survivor.close()
+        await dead.storage.close()
+
+
+async def test_two_survivors_recovering_one_dead_instance_hand_its_answers_over_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Review finding: both survivors read the dead one's watermark and each handed every
+    unsent answer to the outbox, so every answer went out twice."""
+    settings = replace(shared(pg_url, tmp_path), flood_burst=1000, flood_per_second=1000.0)
+    dead = await open_runtime(settings)
+    await dead.leases.join()
+    await dead.outbox.start()
+    for i in range(100):
+        await Chat(dead.dispatcher, chat_key=str(1000 + i), channel=Channel.TELEGRAM).send("/start")
+    await dead.jobs.stop(wait=0)  # kill -9: renews nothing more, its answers never sent
+    await asyncio.sleep(1.0)  # its instance lease expires
+    b, c = await open_runtime(settings), await open_runtime(settings)
+    try:
+        await b.leases.join()
+        await c.leases.join()
+        await asyncio.gather(b.outbox._recover_the_dead(), c.outbox._recover_the_dead())
+        async with b.storage.read() as tx:
+            rows = await tx.conn.execute_fetchall("SELECT citizen_id FROM outbox")
+        per = Counter(row[0] for row in rows)
+        assert len(per) == 100 and set(per.values()) == {1}
+    finally:
+        await b.close()
+        await c.close()
         await dead.storage.close()

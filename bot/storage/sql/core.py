@@ -332,11 +332,14 @@ class SqlSessionStore:
         )
         return [(row[0], SessionReply(self._open_reply(row[1]), row[2], row[3])) for row in rows]
 
-    async def drop_replies(self, citizen_ids: list[int]) -> None:
+    async def drop_replies(self, citizen_ids: list[int], *, by: str | None = None) -> None:
+        """Forget the kept answers (handed to the outbox); with `by`, only that instance's:
+        a step elsewhere may have kept a newer one since."""
+        mine = "" if by is None else " AND reply_by = ?"
         await self._conn.executemany(
             "UPDATE sessions SET reply = NULL, reply_key = NULL, reply_seq = NULL"
-            " WHERE citizen_id = ?",
-            [(citizen_id,) for citizen_id in citizen_ids],
+            f" WHERE citizen_id = ?{mine}",
+            [(citizen_id,) if by is None else (citizen_id, by) for citizen_id in citizen_ids],
         )
 
     async def last_reply_seq(self) -> int:
@@ -373,9 +376,13 @@ class SqlSessionStore:
         rows = await self._conn.execute_fetchall("SELECT holder FROM reply_watermarks")
         return {str(row[0]) for row in rows}
 
-    async def forget_reply_holder(self, by: str) -> None:
-        """A dead instance whose answers were handed to the outbox."""
-        await self._conn.execute("DELETE FROM reply_watermarks WHERE holder = ?", (by,))
+    async def take_reply_holder(self, by: str) -> int | None:
+        """Claim a dead instance's answers: its watermark, removed; None when another
+        instance claimed them first (on PostgreSQL the second waits, then finds none)."""
+        rows = await self._conn.execute_fetchall(
+            "DELETE FROM reply_watermarks WHERE holder = ? RETURNING sent_to", (by,)
+        )
+        return next((int(row[0]) for row in rows), None)
 
     def _seal_reply(self, payload: bytes) -> bytes:
         return self._cipher.encrypt(payload, context=_REPLY_CONTEXT)
