@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from bot.channels.services import ChannelServices
-from bot.chat_turns import ChatTurns
+from bot.chat_turns import ChatTurns, chat_lease_seconds
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.flow import lasting_flows, sensitive_flows
@@ -53,7 +53,13 @@ def channel_services(runtime: Runtime) -> ChannelServices:
         media_links=runtime.media_links,
         leases=runtime.leases,
         jobs=runtime.jobs,
-        turns=ChatTurns(runtime.storage, runtime.leases.holder) if runtime.storage.shared else None,
+        turns=ChatTurns(
+            runtime.storage,
+            runtime.leases.holder,
+            lease_seconds=chat_lease_seconds(runtime.settings.lease_seconds),
+        )
+        if runtime.storage.shared
+        else None,
     )
 
 

@@ -19,19 +19,28 @@ instance on a SQLite file, none of this runs: the in-process chat queues are eno
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from bot.outbound import RECOVER_SECONDS
 from bot.storage import Storage
 from bot.storage.base import InboxRow
 
 log = logging.getLogger(__name__)
 
-# A dead holder's chats wait this long: longer than it takes the others to send the
-# answers it left (its instance lease, then a recovery round: bot/replies.py), so those
-# still come first.
-LEASE_SECONDS = 20.0
+# A dead holder's chats wait its chat lease out: longer than the others take to send the
+# answers it left (its instance lease, then a recovery round, bot/replies.py), so those
+# still come first. The holder renews it while an update is handled (`_heartbeat`).
+RECOVERY_MARGIN = 5.0
+
+
+def chat_lease_seconds(instance_lease: float) -> float:
+    return instance_lease + RECOVER_SECONDS + RECOVERY_MARGIN
+
+
+LEASE_SECONDS = chat_lease_seconds(10.0)
 BATCH = 50  # waiting rows of one chat read at a time
 WAIT_FIRST, WAIT_MOST = 0.002, 0.05  # polling while another instance has the turn
 
@@ -92,13 +101,18 @@ class ChatTurns:
         try:
             while rows:
                 row = rows.pop(0)
+                heartbeat = asyncio.create_task(self._heartbeat(lease))
                 try:
                     await handle(row)
                 except Exception:  # as in one instance: logged, and the row is done
                     log.exception("%s: an update failed", channel)
+                finally:
+                    heartbeat.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await heartbeat
                 async with self.storage.transaction() as tx:
                     if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
-                        raise LostTurn(lease)
+                        raise LostTurn()  # without the chat's tag: it is logged
                     await tx.inbox.delete(row.id)
                     if not rows:
                         rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH)
@@ -108,6 +122,21 @@ class ChatTurns:
             if not released:
                 async with self.storage.transaction() as tx:
                     await tx.leases.release(lease, self.holder)
+
+    async def _heartbeat(self, lease: str) -> None:
+        """While an update is handled (a download may take a minute), the lease is renewed
+        every quarter of its length, so that no other instance takes the chat meanwhile."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 4)
+            try:
+                async with self.storage.transaction() as tx:
+                    kept = await tx.leases.take(lease, self.holder, seconds=self.lease_seconds)
+            except Exception as err:  # the renewal after the update decides
+                log.warning("chat turn: renewal failed (%s)", type(err).__name__)
+                continue
+            if not kept:
+                log.error("chat turn: lost while an update was handled")
+                return
 
     async def left_behind(self, channel: str, *, before: datetime) -> list[InboxRow]:
         """Rows accepted before `before` and still waiting: an instance died with them, or

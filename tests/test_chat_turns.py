@@ -102,3 +102,23 @@ async def test_rows_left_behind_are_found_by_age(two) -> None:  # type: ignore[n
     await accept(a, "9", 2, now=NOW)
     rows = await ChatTurns(a, "x").left_behind(CHANNEL, before=NOW - timedelta(seconds=5))
     assert [row.id for row in rows] == [old]
+
+
+async def test_a_slow_update_keeps_its_turn(two) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: the lease was renewed only between updates, so an update longer
+    than the lease (a file download) was taken over and handled twice, out of order."""
+    a, b = two
+    seen: list[tuple[str, str, int]] = []
+    first = await accept(a, "42", 1)
+    slow = asyncio.create_task(
+        ChatTurns(a, "holder-a", lease_seconds=0.3).handle(
+            CHANNEL, "42", first, Recorder("a", seen, 0.8)
+        )
+    )
+    await asyncio.sleep(0.4)
+    second = await accept(b, "42", 2)
+    await ChatTurns(b, "holder-b", lease_seconds=0.3).handle(
+        CHANNEL, "42", second, Recorder("b", seen)
+    )
+    await slow
+    assert [n for _, _, n in seen] == [1, 2]
