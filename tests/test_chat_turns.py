@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.channels.telegram.chat_queues import ChatQueues
+from bot.channels.telegram.inbound import Incoming
 from bot.chat_turns import ChatTurns
 from bot.crypto import DataCipher, generate_key_setting
+from bot.domain import Channel, Inbound
 from bot.storage.base import InboxRow
 from bot.storage.postgres import PostgresStorage
 
@@ -122,3 +125,26 @@ async def test_a_slow_update_keeps_its_turn(two) -> None:  # type: ignore[no-unt
     )
     await slow
     assert [n for _, _, n in seen] == [1, 2]
+
+
+async def test_a_turn_that_fails_leaves_its_update_for_a_later_one(two) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: a database error while an update waited for its turn had the chat
+    queue count it as done, and the next outbox round deleted it unanswered."""
+    a, _ = two
+    inbox_id = await accept(a, "9", 1)
+
+    async def turn(incoming: Incoming, row_id: int) -> None:
+        raise ConnectionError("the database went away for a moment")
+
+    queues = ChatQueues(lambda incoming: asyncio.sleep(0), wake=lambda: None, turn=turn)
+    incoming = Incoming(
+        Inbound(channel=Channel.TELEGRAM, chat_key="9", text="hi", external_id="1"),
+        chat_id=9,
+        update_id=1,
+    )
+    queues.put([incoming], inbox_id)
+    await queues.wait_until_idle()
+    async with a.transaction() as tx:
+        assert await queues.settle(tx) == 0
+    async with a.read() as tx:
+        assert [row.id for row in await tx.inbox.pending(CHANNEL)] == [inbox_id]

@@ -111,6 +111,18 @@ class ChatQueues:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 
+    async def _take_turn(self, incoming: Incoming, inbox_id: int) -> None:
+        """Several instances: the turn deletes the rows it handled. One that failed (the
+        database away for a moment, a turn lost) leaves its row in the inbox, for the
+        sweep of rows left behind, instead of having it deleted unanswered."""
+        assert self._turn is not None
+        try:
+            await self._turn(incoming, inbox_id)
+        except Exception:
+            log.exception("telegram: update %s waits for a later turn", incoming.update_id)
+        finally:
+            self._rows_left.pop(inbox_id, None)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._workers.add(task)
@@ -120,15 +132,15 @@ class ChatQueues:
         try:
             while queue:
                 incoming, inbox_id = queue[0]
-                try:
-                    if self._turn is not None and inbox_id is not None:
-                        await self._turn(incoming, inbox_id)
-                    else:
+                if self._turn is not None and inbox_id is not None:
+                    await self._take_turn(incoming, inbox_id)
+                else:
+                    try:
                         await self._handle(incoming)
-                except Exception:
-                    log.exception("telegram: update %s failed", incoming.update_id)
-                if inbox_id is not None:
-                    self.done(inbox_id)
+                    except Exception:
+                        log.exception("telegram: update %s failed", incoming.update_id)
+                    if inbox_id is not None:
+                        self.done(inbox_id)
                 queue.popleft()
                 self._in_flight -= 1
                 if self._in_flight < MAX_IN_FLIGHT // 2:
