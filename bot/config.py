@@ -332,6 +332,9 @@ def _postgres_url(raw: str | None) -> str | None:
             "DATABASE_URL: expected sqlite:///path/to/file"
             " or a PostgreSQL URL with a host and a database (user:password@host:port/db)"
         ) from None
+    if parts.netloc.count("@") > 1:
+        # asyncpg would read the host from inside the password (and look it up by DNS).
+        raise ConfigError("DATABASE_URL: write an @ in the user name or password as %40")
     return raw
 
 

@@ -76,6 +76,8 @@ def test_data_dir_and_pool_size_are_settings(tmp_path: Path) -> None:
         ("DATABASE_POOL_SIZE", "0"),
         ("DATABASE_URL", "postgresql://bot:hunter2-password@db.internal:nope/govbot"),
         ("DATABASE_URL", "postgresql://db.internal"),
+        # An @ in the password: asyncpg would take what follows it for the host.
+        ("DATABASE_URL", "postgresql://bot:hunter2@db.internal@127.0.0.1:5432/govbot"),
     ],
 )
 def test_bad_postgresql_values_name_their_key(key: str, value: str) -> None:

@@ -27,7 +27,10 @@ def test_each_word_is_a_quoted_prefix_term(
     assert tsquery_expression(typed) == tsquery
 
 
-HOSTILE = ["x&y|!z:*", "it's", "back\\slash", "a:*b", "(a | b)", "'x'", "a<->b", "K7M-4QX9", "½"]
+HOSTILE = [
+    "x&y|!z:*", "it's", "back\\slash", "a:*b", "(a | b)", "'x'", "a<->b", "K7M-4QX9", "½",
+    "ab\x00c",  # NUL: no character PostgreSQL's text holds
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("typed", HOSTILE)

@@ -120,6 +120,9 @@ async def run_shell(
     t = services.catalogs[pick_language(lang, settings.default_language)]
     write: Callable[[str], object] = stdout.write
     services.outbox.add_sender(ConsoleSender(chat_key, write))
+    # Beside running instances (PostgreSQL) the shell is one too: announced before it
+    # sends, or the others would take what it sends for a dead instance's.
+    await services.leases.join()
     await services.outbox.start()
     if interactive:
         write(t("shell.banner") + "\n\n")

@@ -13,7 +13,9 @@ from bot.storage.sql.dialect import Dialect
 
 
 def _words(text: str) -> list[str]:
-    return [word for word in text.split() if any(ch.isalnum() for ch in word)]
+    # NUL is no character PostgreSQL's text can hold: a separator here.
+    words = text.replace("\x00", " ").split()
+    return [word for word in words if any(ch.isalnum() for ch in word)]
 
 
 def match_expression(text: str) -> str | None:
