@@ -224,6 +224,8 @@ class OutboxWorker:
         async with self.storage.transaction() as tx:
             if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
+                if alive is not None:  # the answers of instances already known dead
+                    await self.replies.recover_dead(tx, alive=alive, now=self.clock())
             await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")

@@ -93,6 +93,10 @@ class ReplyQueue:
         Called inside the step's transaction, so numbers follow the order of commits."""
         purpose = SENSITIVE_REPLY if sensitive else REPLY
         outgoing = Outgoing(tuple(replies), purpose)
+        if self.holder is not None and self._watermark is None:
+            # Several instances: its watermark row is how the others find this instance's
+            # answers if it dies, written with the first before the worker's first round.
+            await tx.sessions.set_reply_watermark(0, by=self.holder, keep=True)
         self._seq += 1
         row_id, kept = None, None
         if own_row:

@@ -28,6 +28,8 @@ async def test_a_running_bot_lists_every_periodic_job_in_one_place(runtime: Runt
             "campaigns:wake",
             "campaigns:flush",
             "campaigns:leases",
+            # Several instances (PostgreSQL): what a dead one left is looked for.
+            *(("outbox:recover",) if runtime.settings.database_url else ()),
         }
         assert table.get("storage:checkpoint", "every 2 s") == "every 2 s"
         assert table["maintenance"] == "every 60 s"

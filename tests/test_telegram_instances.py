@@ -16,6 +16,7 @@ from bot.channels.telegram.adapter import POLLING_LEASE, TelegramChannel
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.runtime import open_runtime
+from tests.db import database_url
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.telegram_chat import TOKEN, TgCitizen, running_bot, runtime_of
 from tests.test_cli import environment, free_port
@@ -62,7 +63,8 @@ async def test_govbot_run_refuses_a_second_poller_in_one_line(
     async with running_bot(settings, api, "polling", **FAST):
         env = environment(
             tmp_path,
-            DATABASE_URL=f"sqlite:///{settings.database_path}",
+            DATABASE_URL=database_url(settings),
+            DATA_DIR=str(settings.var_dir),
             DATA_KEY=settings.data_key or "",
             SECRET_KEY=settings.secret_key or "",
             TELEGRAM_BOT_TOKEN=TOKEN,

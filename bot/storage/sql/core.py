@@ -357,7 +357,10 @@ class SqlSessionStore:
             )
         return next((int(row[0]) for row in rows), None)
 
-    async def set_reply_watermark(self, seq: int, *, by: str | None = None) -> None:
+    async def set_reply_watermark(
+        self, seq: int, *, by: str | None = None, keep: bool = False
+    ) -> None:
+        """`keep`: only if the instance has none yet (its first answer registers it)."""
         if by is None:
             sql = (
                 "INSERT INTO reply_watermark (id, sent_to) VALUES (1, ?)"
@@ -365,9 +368,10 @@ class SqlSessionStore:
             )
             await self._conn.execute(sql, (seq,))
             return
+        update = "NOTHING" if keep else "UPDATE SET sent_to = excluded.sent_to"
         await self._conn.execute(
             "INSERT INTO reply_watermarks (holder, sent_to) VALUES (?, ?)"
-            " ON CONFLICT (holder) DO UPDATE SET sent_to = excluded.sent_to",
+            f" ON CONFLICT (holder) DO {update}",
             (by, seq),
         )
 
