@@ -72,9 +72,10 @@ async def test_a_reply_to_a_staff_message_joins_its_ticket(
         await citizen.start()
         first = await complaint(runtime, "AB-1001")
         second = await complaint(runtime, "AB-1002")
+        shown = len(citizen.messages)  # counted before the first may already have arrived
         await staff_reply(runtime, first, "Какой это был ЦОН?")
         await staff_reply(runtime, second, "Уточните дату")
-        sent = await api.wait_for_sent(CHAT, len(citizen.messages) + 2)
+        sent = await api.wait_for_sent(CHAT, shown + 2)
         asked: dict[str, Any] = next(m for m in sent if "Какой это был ЦОН?" in m["text"])
 
         before = len(citizen.messages)
