@@ -76,11 +76,12 @@ class Dialect:
         return f"(SELECT coalesce(max(id), 0) + 1 FROM {table} WHERE id < {ceiling})"
 
     def last_audit_id(self) -> str:
-        """The highest audit id handed out, deleted rows included (0: none). PostgreSQL's
-        audit_log refuses DELETE (a trigger), so its highest row is that id; a sequence
-        would not do: a unit rolled back would leave a gap that reads as tampering."""
+        """The highest audit id handed out, deleted rows included (0: none): SQLite's
+        sqlite_sequence, PostgreSQL's audit_head (migration 028, kept by a trigger in the
+        entry's own transaction; a sequence would not do: a unit rolled back would leave a
+        gap that reads as tampering)."""
         if self.postgres:
-            return "SELECT coalesce(max(id), 0) FROM audit_log"
+            return "SELECT last_id FROM audit_head WHERE one = 1"
         return "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0)"
 
     def next_audit_id(self) -> str:
