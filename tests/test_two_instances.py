@@ -251,7 +251,7 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
                 script.append((kind, value))
                 before = len(tg.sent_to(alone))
                 await balancer.deliver(push(tg, alone, (kind, value)))
-                await until(lambda: len(tg.sent_to(alone)) > before, 20, "the answer")
+                await until(lambda: len(tg.sent_to(alone)) > before, 60, "the answer")
             expected = texts(tg, alone)
             assert len(expected) == len(SCRIPT)
             assert "<ref>" in expected[-1], expected[-1]
@@ -260,7 +260,7 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
             await asyncio.gather(*(walk(tg, balancer, chat, script, rng) for chat in chats))
             await until(
                 lambda: all(len(tg.sent_to(c)) >= len(SCRIPT) for c in chats),
-                120,
+                300,
                 "every chat's answers",
                 log=instances[0].cwd / "run.log",
             )
@@ -308,13 +308,13 @@ async def test_two_instances_answer_in_order_once_and_survive_a_kill(
 
             await until(
                 lambda: all(len(tg.sent_to(c)) >= len(SCRIPT) for c in late),
-                90,
+                240,
                 "the late chats' answers",
                 log=survivor.cwd / "run.log",
             )
             await until(
                 lambda: count(pg_url, "SELECT count(*) FROM campaign_runs WHERE status = 'done'"),
-                60,
+                180,
                 "the campaign run to finish",
                 log=survivor.cwd / "run.log",
             )
