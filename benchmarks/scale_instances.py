@@ -5,6 +5,7 @@ from PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -80,13 +81,48 @@ finally:
 """
 
 
+CPU_CGROUPS = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller (v2: cpu.max)
+QUOTA_PERIOD_US = 100_000
+
+
+@contextmanager
+def cpu_quota(pid: int, cores: float | None) -> Iterator[None]:
+    """Cap process `pid` at `cores` of CPU time (a cgroup of its own), as if each instance
+    had a machine of that size: on a 2-core box two uncapped instances, PostgreSQL and the
+    load all share the same two cores, so adding an instance adds no CPU."""
+    if cores is None:
+        yield
+        return
+    group = CPU_CGROUPS / f"govbot-scale-{pid}"
+    if not CPU_CGROUPS.is_dir():
+        raise RuntimeError("--cpu-quota needs cgroup v1's cpu controller at /sys/fs/cgroup/cpu")
+    group.mkdir()
+    try:
+        (group / "cpu.cfs_period_us").write_text(str(QUOTA_PERIOD_US))
+        (group / "cpu.cfs_quota_us").write_text(str(int(cores * QUOTA_PERIOD_US)))
+        (group / "cgroup.procs").write_text(str(pid))
+        yield
+    finally:
+        # The process leaves with its end (or is moved back), then the group goes.
+        with contextlib.suppress(OSError):
+            (CPU_CGROUPS / "cgroup.procs").write_text(str(pid))
+        with contextlib.suppress(OSError):
+            group.rmdir()
+
+
 @contextmanager
 def instances(
-    envs: Sequence[dict[str, str]], workdir: Path, cpus: Sequence[int], profile: Path | None
+    envs: Sequence[dict[str, str]],
+    workdir: Path,
+    cpus: Sequence[int],
+    profile: Path | None,
+    quota: float | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`govbot run` per environment (pinned to `cpus[i % len]` if given; the first one under
-    cProfile, written to `profile` when it stops, if given), stopped on exit."""
+    """`govbot run` per environment (pinned to `cpus[i % len]` if given; capped at `quota`
+    cores each if given; the first one under cProfile, written to `profile` when it stops,
+    if given), stopped on exit."""
     procs: list[subprocess.Popen[bytes]] = []
+    quotas = contextlib.ExitStack()
     try:
         for i, env in enumerate(envs):
             cwd = workdir / f"i{i}"
@@ -103,6 +139,7 @@ def instances(
                         stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
                     )
                 )  # fmt: skip
+            quotas.enter_context(cpu_quota(procs[-1].pid, quota))
         yield procs
     finally:
         for proc in procs:
@@ -114,6 +151,7 @@ def instances(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        quotas.close()
 
 
 def wait_ready(

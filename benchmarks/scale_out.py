@@ -97,7 +97,7 @@ def measure_row(
         envs.append({**env, **keys})
     profile = args.profile / f"{row.label}.prof" if args.profile else None
     tx0 = pg_transactions(db_url) if row.backend == "pg" else 0
-    with instances(envs, workdir, args.cpus, profile) as procs:
+    with instances(envs, workdir, args.cpus, profile, args.cpu_quota) as procs:
         wait_ready(procs, envs, api_url)
         hooks = [f"{env['PUBLIC_URL']}/webhooks/telegram" for env in envs]
         fake_api(api_url, "balance", {"urls": hooks, "by_chat": args.by_chat, "lanes": args.lanes})
@@ -191,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="pin instance i to CPU cpus[i mod len] (taskset)",
     )
+    parser.add_argument(
+        "--cpu-quota",
+        type=float,
+        help="cap each instance at this many cores (a cgroup): instances as on machines"
+        " of their own, where adding one adds CPU",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the first instance of each row")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a row may take")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 100 steps, 10 chats")
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         f" load average before {' '.join(load_before)}"
         + (f"; {args.lanes} webhook lanes" if args.lanes else "")
         + (f"; instances pinned to CPUs {args.cpus}" if args.cpus else "")
+        + (f"; each instance capped at {args.cpu_quota:g} cores" if args.cpu_quota else "")
     )
     print_table(results)
     print_verdict(results)
