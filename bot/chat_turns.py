@@ -19,7 +19,6 @@ instance on a SQLite file, none of this runs: the in-process chat queues are eno
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -108,8 +107,8 @@ class ChatTurns:
                     log.exception("%s: an update failed", channel)
                 finally:
                     heartbeat.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await heartbeat
+                    # Waited for without raising its cancellation: this task's own stands.
+                    await asyncio.wait([heartbeat])
                 async with self.storage.transaction() as tx:
                     if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
                         raise LostTurn()  # without the chat's tag: it is logged

@@ -82,7 +82,9 @@ class Settles(Protocol):
 
     async def recover(self, tx: Tx, *, now: datetime) -> int: ...
 
-    async def recover_dead(self, tx: Tx, *, alive: set[str], now: datetime) -> int: ...
+    async def recover_dead(
+        self, tx: Tx, *, alive: Callable[[], Awaitable[set[str] | None]], now: datetime
+    ) -> int: ...
 
 
 class Offers(Protocol):
@@ -224,24 +226,29 @@ class OutboxWorker:
         async with self.storage.transaction() as tx:
             if self.replies is not None:
                 await self.replies.recover(tx, now=self.clock())
-                if alive is not None:  # the answers of instances already known dead
-                    await self.replies.recover_dead(tx, alive=alive, now=self.clock())
             await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox")
         self.poll_every(self.poll_seconds)
         if alive is not None:
+            # At once too, for the instances already dead; a failure (two instances
+            # starting together) is tried again by the job, never a failed start.
+            try:
+                await self._recover_the_dead()
+            except Exception as err:
+                log.warning("outbox: recovering dead instances failed (%s)", type(err).__name__)
             self.jobs.every(RECOVER_SECONDS, self._recover_the_dead, name="outbox:recover")
 
     async def _recover_the_dead(self) -> None:
         """Several instances: rows an instance that died left 'sending' go out again."""
-        alive = await self.alive()
-        if alive is None:
-            return
         async with self.storage.transaction() as tx:
-            back = await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
+            back = 0
             if self.replies is not None:
-                back += await self.replies.recover_dead(tx, alive=alive, now=self.clock())
+                back += await self.replies.recover_dead(tx, alive=self.alive, now=self.clock())
+            alive = await self.alive()
+            if alive is None:
+                return
+            back += await tx.outbox.recover_stuck(now=self.clock(), alive=alive)
         if back:
             log.warning("outbox: %d message(s) a dead instance was sending go out again", back)
             self.wake()

@@ -215,12 +215,21 @@ class ReplyQueue:
         await tx.sessions.set_reply_watermark(self._seq)
         return handed
 
-    async def recover_dead(self, tx: Tx, *, alive: set[str], now: datetime) -> int:
+    async def recover_dead(
+        self, tx: Tx, *, alive: Callable[[], Awaitable[set[str] | None]], now: datetime
+    ) -> int:
         """Several instances: the answers of instances that died (their lease expired)
-        after their watermark go to this worker, as a lone instance's do on its start."""
+        after their watermark go to this worker, as a lone instance's do on its start.
+        The instances alive are asked after the holders are read: an instance takes its
+        lease before it writes its watermark, so any holder read is seen alive if it is."""
+        holders = await tx.sessions.reply_holders()
+        live = await alive()
+        if live is None:
+            return 0
         handed = 0
-        for holder in await tx.sessions.reply_holders() - alive:
-            # Claimed first: two instances recovering the same one hand its answers once.
+        # Claimed first, so two instances recovering the same one hand its answers over
+        # once; in one order everywhere, so that two claiming several never deadlock.
+        for holder in sorted(holders - live):
             watermark = await tx.sessions.take_reply_holder(holder)
             if watermark is not None:
                 handed += await self._hand_over(tx, watermark, holder, now)
