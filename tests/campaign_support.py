@@ -123,8 +123,11 @@ async def add_subscribers_in_bulk(
     """`count` Telegram subscribers written by one INSERT ... SELECT (no Python per row):
     `chats` distinct encrypted chat ids, reused round-robin; kk, ru, en in turn."""
     cipher, now = runtime.cipher, datetime.now(UTC).isoformat()
+    blob = "BYTEA" if runtime.settings.database_url else "BLOB"
     async with runtime.storage.transaction() as tx:
-        await tx.conn.execute("CREATE TEMP TABLE IF NOT EXISTS bulk_chats (n INTEGER, address)")
+        await tx.conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS bulk_chats (n INTEGER, address {blob})"
+        )
         await tx.conn.execute("DELETE FROM bulk_chats")
         await tx.conn.executemany(
             "INSERT INTO bulk_chats VALUES (?, ?)",
@@ -134,10 +137,12 @@ async def add_subscribers_in_bulk(
             ],
         )
         await tx.conn.execute(
-            "WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < ?)"
+            "WITH RECURSIVE seq(n) AS"
+            " (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < CAST(? AS INTEGER))"
             " INSERT INTO citizens (channel, chat_hash, address, locale, subscribed, created_at)"
-            " SELECT ?, 'bulk:' || seq.n, b.address, CASE seq.n % 3 WHEN 0 THEN 'kk'"
-            " WHEN 1 THEN 'ru' ELSE 'en' END, 1, ? FROM seq JOIN bulk_chats b ON b.n = seq.n % ?",
+            " SELECT CAST(? AS TEXT), 'bulk:' || seq.n, b.address, CASE seq.n % 3 WHEN 0"
+            " THEN 'kk' WHEN 1 THEN 'ru' ELSE 'en' END, 1, CAST(? AS TEXT)"
+            " FROM seq JOIN bulk_chats b ON b.n = seq.n % CAST(? AS INTEGER)",
             (count, channel, now, chats),
         )
 

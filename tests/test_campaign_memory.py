@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.config import Settings
 from bot.domain import Channel
 from bot.i18n import Catalogs
@@ -55,6 +57,9 @@ async def peak_for(settings: Settings, catalogs: Catalogs, path: Path, recipient
     return peak
 
 
+@pytest.mark.sqlite_only(
+    "seeds its two audiences into one database; the engine's memory is the same on both"
+)
 async def test_peak_memory_does_not_grow_with_the_audience(
     settings: Settings, catalogs: Catalogs, tmp_path: Path
 ) -> None:
