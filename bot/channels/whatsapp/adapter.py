@@ -51,6 +51,9 @@ ANSWER_BUDGET = 5.0
 _EARLY_STATUSES = frozenset({"accepted", "queued", "scheduled", "sending"})
 _FAILED_STATUSES = frozenset({"failed", "undelivered"})
 
+# A failure report for a sid not yet recorded is tried this many times, this far apart.
+STATUS_WAITS, STATUS_WAIT_SECONDS = 10, 0.1
+
 
 class _Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
@@ -287,8 +290,18 @@ class WhatsAppChannel:
             record, note = "held", "63016"
         else:
             record, note = status, code
-        async with self.services.storage.transaction() as tx:
-            await tx.outbox.mark_by_external_id(sid, record, error=note, now=self.services.clock())
+        # A failure report can overtake the send's own record of its sid (written as the
+        # send returns, on whichever instance sent it): a moment's patience for those,
+        # which decide what happens next; a delivered or read report is only information
+        # (and most are of campaign messages, which the outbox never holds).
+        waits = STATUS_WAITS if status in _FAILED_STATUSES else 1
+        for attempt in range(waits):
+            if attempt:
+                await asyncio.sleep(STATUS_WAIT_SECONDS)
+            async with self.services.storage.transaction() as tx:
+                now = self.services.clock()
+                if await tx.outbox.mark_by_external_id(sid, record, error=note, now=now):
+                    break
         return Response(status_code=204)
 
     # -- shared --------------------------------------------------------------------------
