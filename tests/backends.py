@@ -61,8 +61,3 @@ async def storage(
 def sqlite_only(backend: str, why: str) -> None:
     if backend != "sqlite":
         pytest.skip(f"SQLite's by nature: {why}")
-
-
-def postgres_only(backend: str, why: str) -> None:
-    if backend != "postgres":
-        pytest.skip(f"PostgreSQL's: {why}")
