@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.outbound import RECOVER_SECONDS
-from bot.storage import Storage
+from bot.storage import Storage, Tx
 from bot.storage.base import InboxRow
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class ChatTurns:
                 if not await tx.inbox.waiting(inbox_id):
                     return
                 lease = f"chat:{tx.inbox.chat_tag(channel, chat_key)}"
-                taken = await tx.leases.take(lease, self.holder, seconds=self.lease_seconds)
+                taken = await self._renew(tx, lease)
                 rows = await tx.inbox.for_chat(channel, chat_key, limit=BATCH) if taken else []
             if taken:
                 await self._drain(channel, chat_key, lease, rows, handle)
@@ -110,7 +110,7 @@ class ChatTurns:
                     # Waited for without raising its cancellation: this task's own stands.
                     await asyncio.wait([heartbeat])
                 async with self.storage.transaction() as tx:
-                    if not await tx.leases.take(lease, self.holder, seconds=self.lease_seconds):
+                    if not await self._renew(tx, lease):
                         raise LostTurn()  # without the chat's tag: it is logged
                     await tx.inbox.delete(row.id)
                     if not rows:
@@ -122,6 +122,10 @@ class ChatTurns:
                 async with self.storage.transaction() as tx:
                     await tx.leases.release(lease, self.holder)
 
+    async def _renew(self, tx: Tx, lease: str) -> bool:
+        """Take or renew the chat's lease in `tx`: False when another instance has it."""
+        return await tx.leases.take(lease, self.holder, seconds=self.lease_seconds)
+
     async def _heartbeat(self, lease: str) -> None:
         """While an update is handled (a download may take a minute), the lease is renewed
         every quarter of its length, so that no other instance takes the chat meanwhile."""
@@ -129,7 +133,7 @@ class ChatTurns:
             await asyncio.sleep(self.lease_seconds / 4)
             try:
                 async with self.storage.transaction() as tx:
-                    kept = await tx.leases.take(lease, self.holder, seconds=self.lease_seconds)
+                    kept = await self._renew(tx, lease)
             except Exception as err:  # the renewal after the update decides
                 log.warning("chat turn: renewal failed (%s)", type(err).__name__)
                 continue

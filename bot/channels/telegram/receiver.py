@@ -34,6 +34,7 @@ from .inbound import Incoming, parse_update
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+_UNREADABLE = object()  # an inbox row set aside as a dead letter instead of opened
 RECENT_UPDATES = 10_000  # update ids remembered to skip a repeat before any work
 
 
@@ -108,13 +109,8 @@ class Receiver:
         if rows:
             log.info("telegram: handling %d update(s) left in the inbox", len(rows))
         for row in rows:
-            if row.payload is None:
-                await self.dead_letters.set_aside(row.unreadable or "unreadable", inbox_id=row.id)
-                continue
-            try:
-                update = load_json(row.payload)
-            except Exception as err:  # any row at all: never a failed start
-                await self.dead_letters.set_aside(err, inbox_id=row.id)
+            update = await self._opened(row)
+            if update is _UNREADABLE:
                 continue
             if isinstance(update, list):  # a polled batch: its updates one by one
                 batch = [await self._parse(one) for one in update]
@@ -150,15 +146,22 @@ class Receiver:
     async def incoming(self, row: InboxRow) -> Incoming | None:
         """A webhook update's inbox row parsed again (by the instance whose turn it is);
         None when it cannot be read or parsed: then it is a dead letter."""
-        if row.payload is None:
-            await self.dead_letters.set_aside(row.unreadable or "unreadable", inbox_id=row.id)
-            return None
-        try:
-            update = load_json(row.payload)
-        except Exception as err:  # any row at all
-            await self.dead_letters.set_aside(err, inbox_id=row.id)
+        update = await self._opened(row)
+        if update is _UNREADABLE:
             return None
         return await self._parse(update, inbox_id=row.id)
+
+    async def _opened(self, row: InboxRow) -> object:
+        """The row's JSON, or `_UNREADABLE` once a row that cannot be read (a key gone,
+        damage) or is not JSON has moved to the dead letters: never a failed start."""
+        if row.payload is None:
+            await self.dead_letters.set_aside(row.unreadable or "unreadable", inbox_id=row.id)
+            return _UNREADABLE
+        try:
+            return load_json(row.payload)
+        except Exception as err:  # any row at all
+            await self.dead_letters.set_aside(err, inbox_id=row.id)
+            return _UNREADABLE
 
     async def _parse(
         self, update: object, *, raw: bytes | None = None, inbox_id: int | None = None
